@@ -1,0 +1,22 @@
+#!/bin/sh
+# One-time set-up that `deno task test` and `deno task demo` run first (idempotent, quiet when all is there):
+# - a Vulkan driver, so Deno's WebGPU gets a real adapter: with no GPU, Mesa's lavapipe (CPU) from Debian's
+#   mesa-vulkan-drivers; without any Vulkan driver Deno falls back to an OpenGL adapter that engram does not use;
+# - Debian's chromium, which the report test uses to render report.html headless.
+need=""
+if ! ls /usr/share/vulkan/icd.d/*.json /etc/vulkan/icd.d/*.json >/dev/null 2>&1 || \
+   ! (ldconfig -p 2>/dev/null | grep -q 'libvulkan.so.1'); then
+  need="$need mesa-vulkan-drivers libvulkan1"
+fi
+command -v chromium >/dev/null 2>&1 || need="$need chromium"
+[ -z "$need" ] && exit 0
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "setup: installing$need (Debian packages)" >&2
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $need) >/dev/null 2>&1 || {
+    echo "setup: could not install$need; install them yourself (apt-get install$need)" >&2
+    exit 1
+  }
+else
+  echo "setup: missing$need; install them (as root: apt-get install$need) or a GPU driver with Vulkan" >&2
+fi
+exit 0
