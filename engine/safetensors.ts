@@ -1,0 +1,298 @@
+// Reader for Hugging Face safetensors checkpoints (single file or sharded with an index). Only headers are read
+// up front; tensor bytes are read on demand with seek + read, so multi-GB files never sit in memory whole.
+import { EngramError, ensure } from "./errors.ts";
+import { basename, dirname, join } from "./path.ts";
+
+export type DType = "F32" | "F16" | "BF16";
+
+export interface TensorInfo {
+  name: string;
+  dtype: DType;
+  shape: number[];
+  file: string;
+  /** Absolute byte offset of the tensor's data in `file`. */
+  start: number;
+  byteLength: number;
+}
+
+export const DTYPE_BYTES: Record<DType, number> = { F32: 4, F16: 2, BF16: 2 };
+const MAX_HEADER_BYTES = 100 * 1024 * 1024;
+const SINGLE = "model.safetensors";
+const INDEX = "model.safetensors.index.json";
+
+const isObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === "object" && v !== null && !Array.isArray(v);
+const isCount = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return false;
+    throw e;
+  }
+}
+
+/** Reads exactly buf.length bytes at `pos`; the caller serializes access to `file`. */
+async function readAt(file: Deno.FsFile, pos: number, buf: Uint8Array, path: string): Promise<Uint8Array> {
+  await file.seek(pos, Deno.SeekMode.Start);
+  for (let got = 0; got < buf.length;) {
+    const n = await file.read(buf.subarray(got));
+    ensure(
+      n !== null,
+      () =>
+        `${path}: file ended at byte ${pos + got}, expected ${
+          buf.length - got
+        } more bytes (truncated or changed while open); re-download it`,
+    );
+    got += n;
+  }
+  return buf;
+}
+
+interface Shard {
+  file: Deno.FsFile;
+  busy: Promise<unknown>;
+}
+
+/** Parses one file's header into `out`; returns its metadata. Leaves `file` open. */
+async function parseHeader(
+  path: string,
+  file: Deno.FsFile,
+  out: TensorInfo[],
+): Promise<Record<string, string>> {
+  const size = (await file.stat()).size;
+  const bad = (what: string) => new EngramError(`${path}: ${what}; re-download or re-save the checkpoint`);
+  if (size < 8) throw bad(`only ${size} bytes, too short for a safetensors header (truncated file)`);
+  const n = new DataView((await readAt(file, 0, new Uint8Array(8), path)).buffer).getBigUint64(0, true);
+  if (n > BigInt(MAX_HEADER_BYTES)) {
+    throw bad(`header length ${n} bytes exceeds the 100 MB cap (not a safetensors file?)`);
+  }
+  const headerLen = Number(n);
+  if (8 + headerLen > size) {
+    throw bad(`header length ${headerLen} runs past the end of the ${size}-byte file (truncated)`);
+  }
+  let header: unknown;
+  try {
+    header = JSON.parse(
+      new TextDecoder("utf-8", { fatal: true }).decode(
+        await readAt(file, 8, new Uint8Array(headerLen), path),
+      ),
+    );
+  } catch (e) {
+    throw bad(`header is not valid JSON (${e instanceof Error ? e.message : e})`);
+  }
+  if (!isObject(header)) throw bad("header is not a JSON object");
+  const dataStart = 8 + headerLen, dataSize = size - dataStart;
+  const metadata: Record<string, string> = {};
+  const spans: [number, number, string][] = [];
+  for (const [name, entry] of Object.entries(header)) {
+    if (name === "__metadata__") {
+      if (!isObject(entry) || !Object.values(entry).every((v) => typeof v === "string")) {
+        throw bad("__metadata__ must be a map of strings");
+      }
+      Object.assign(metadata, entry);
+      continue;
+    }
+    const e = isObject(entry) ? entry : {};
+    const { dtype, shape, data_offsets: off } = e;
+    if (
+      typeof dtype !== "string" || !Array.isArray(shape) || !shape.every(isCount) || !Array.isArray(off) ||
+      off.length !== 2 || !off.every(isCount) || off[0] > off[1]
+    ) {
+      throw bad(
+        `tensor ${name} needs dtype (string), shape (array of integers ≥ 0) and data_offsets ([begin, end]), got ${
+          JSON.stringify(entry).slice(0, 80)
+        }`,
+      );
+    }
+    if (!Object.hasOwn(DTYPE_BYTES, dtype)) {
+      throw bad(
+        `tensor ${name} has dtype ${dtype}; engram supports F32, F16 and BF16`,
+      );
+    }
+    const [begin, end] = off as [number, number];
+    const expected = (shape as number[]).reduce((a, b) => a * b, 1) * DTYPE_BYTES[dtype as DType];
+    if (expected !== end - begin) {
+      throw bad(
+        `tensor ${name} has shape [${shape}] × ${dtype} = ${expected} bytes but data_offsets span ${
+          end - begin
+        } bytes`,
+      );
+    }
+    if (end > dataSize) {
+      throw bad(
+        `tensor ${name} spans data bytes ${begin}..${end} but the data section has only ${dataSize} bytes (truncated file)`,
+      );
+    }
+    spans.push([begin, end, name]);
+    out.push({
+      name,
+      dtype: dtype as DType,
+      shape: shape as number[],
+      file: path,
+      start: dataStart + begin,
+      byteLength: end - begin,
+    });
+  }
+  spans.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+  for (let i = 1; i < spans.length; i++) {
+    const [p, c] = [spans[i - 1], spans[i]];
+    if (c[0] < p[1]) {
+      throw bad(`tensors ${p[2]} (bytes ${p[0]}..${p[1]}) and ${c[2]} (bytes ${c[0]}..${c[1]}) overlap`);
+    }
+  }
+  return metadata;
+}
+
+export class SafetensorsCheckpoint {
+  private constructor(
+    readonly dir: string,
+    readonly tensors: Map<string, TensorInfo>,
+    readonly metadata: Record<string, string>,
+    private readonly shards: Map<string, Shard>,
+  ) {}
+
+  /** Opens `dir` (holding model.safetensors or model.safetensors.index.json + shards) or one .safetensors file. */
+  static async open(dir: string): Promise<SafetensorsCheckpoint> {
+    let stat: Deno.FileInfo;
+    try {
+      stat = await Deno.stat(dir);
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) {
+        throw new EngramError(`${dir}: no such checkpoint directory or file; check the path`);
+      }
+      throw e;
+    }
+    let files: string[];
+    let weightMap: Record<string, string> | null = null;
+    const indexPath = join(dir, INDEX);
+    if (stat.isFile) {
+      files = [dir];
+      dir = dirname(dir);
+    } else if (await exists(join(dir, SINGLE))) {
+      files = [join(dir, SINGLE)];
+    } else if (await exists(indexPath)) {
+      let index: unknown;
+      try {
+        index = JSON.parse(await Deno.readTextFile(indexPath));
+      } catch (e) {
+        throw new EngramError(
+          `${indexPath}: not valid JSON (${e instanceof Error ? e.message : e}); re-download it`,
+        );
+      }
+      const wm = isObject(index) ? index.weight_map : undefined;
+      ensure(
+        isObject(wm) &&
+          Object.values(wm).every((v) => typeof v === "string" && v !== "" && basename(v) === v),
+        `${indexPath}: needs "weight_map": {tensor name: shard file name}; re-download it`,
+      );
+      weightMap = wm as Record<string, string>;
+      files = [...new Set(Object.values(weightMap))].map((f) => join(dir, f));
+      for (const f of files) {
+        const user = Object.keys(weightMap).find((t) => join(dir, weightMap![t]) === f);
+        ensure(
+          await exists(f),
+          `${indexPath}: weight_map puts ${user} in ${
+            basename(f)
+          }, which is missing from ${dir}; download all shards`,
+        );
+      }
+    } else {
+      throw new EngramError(
+        `${dir}: found neither ${SINGLE} nor ${INDEX}; point engram at a Hugging Face checkpoint directory`,
+      );
+    }
+
+    const shards = new Map<string, Shard>();
+    const tensors = new Map<string, TensorInfo>();
+    const metadata: Record<string, string> = {};
+    try {
+      for (const path of files) {
+        const file = await Deno.open(path, { read: true });
+        shards.set(path, { file, busy: Promise.resolve() });
+        const infos: TensorInfo[] = [];
+        Object.assign(metadata, await parseHeader(path, file, infos));
+        for (const t of infos) {
+          const prev = tensors.get(t.name);
+          ensure(
+            !prev,
+            () =>
+              `${dir}: tensor ${t.name} is in both ${basename(prev!.file)} and ${
+                basename(path)
+              }; the shards do not belong together`,
+          );
+          tensors.set(t.name, t);
+        }
+      }
+      for (const [name, f] of Object.entries(weightMap ?? {})) {
+        ensure(
+          tensors.get(name)?.file === join(dir, f),
+          `${indexPath}: weight_map puts ${name} in ${f} but that shard does not contain it; re-download the checkpoint`,
+        );
+      }
+    } catch (e) {
+      for (const s of shards.values()) s.file.close();
+      throw e;
+    }
+    return new SafetensorsCheckpoint(dir, tensors, metadata, shards);
+  }
+
+  /** Reads one tensor's raw little-endian bytes. */
+  read(name: string): Promise<Uint8Array> {
+    const info = this.tensors.get(name);
+    if (!info) return Promise.reject(new EngramError(`${this.dir}: checkpoint has no tensor ${name}`));
+    const shard = this.shards.get(info.file)!;
+    // One handle per shard: chain reads so concurrent callers' seek/read pairs do not interleave.
+    const result = shard.busy.then(() =>
+      readAt(shard.file, info.start, new Uint8Array(info.byteLength), info.file)
+    );
+    shard.busy = result.catch(() => {});
+    return result;
+  }
+
+  close(): void {
+    for (const s of this.shards.values()) s.file.close();
+    this.shards.clear();
+  }
+}
+
+let f16Table: Float32Array | null = null;
+function halfTable(): Float32Array {
+  if (f16Table) return f16Table;
+  f16Table = new Float32Array(65536);
+  for (let h = 0; h < 65536; h++) {
+    const sign = h & 0x8000 ? -1 : 1, e = (h >> 10) & 0x1f, m = h & 0x3ff;
+    f16Table[h] = e === 0
+      ? sign * m * 2 ** -24
+      : e === 31
+      ? (m ? NaN : sign * Infinity)
+      : sign * (1024 + m) * 2 ** (e - 25);
+  }
+  return f16Table;
+}
+
+/** Widens little-endian F32/F16/BF16 bytes to a fresh Float32Array (exact for every value). */
+export function toFloat32(bytes: Uint8Array, dtype: DType): Float32Array {
+  const size = DTYPE_BYTES[dtype];
+  ensure(size !== undefined, `toFloat32: unsupported dtype ${dtype}`);
+  ensure(
+    bytes.length % size === 0,
+    `toFloat32: ${bytes.length} bytes is not a whole number of ${dtype} values`,
+  );
+  // Typed array views need aligned offsets; copy when the slice is not.
+  const b = bytes.byteOffset % size === 0 ? bytes : bytes.slice();
+  const n = b.length / size;
+  if (dtype === "F32") return new Float32Array(b.buffer, b.byteOffset, n).slice();
+  const src = new Uint16Array(b.buffer, b.byteOffset, n);
+  const out = new Float32Array(n);
+  if (dtype === "BF16") {
+    const bits = new Uint32Array(out.buffer);
+    for (let i = 0; i < n; i++) bits[i] = src[i] << 16;
+  } else {
+    const t = halfTable();
+    for (let i = 0; i < n; i++) out[i] = t[src[i]];
+  }
+  return out;
+}
