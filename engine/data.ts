@@ -1,0 +1,441 @@
+// Token row sources: Megatron MMapIndexedDataset (.bin/.idx), NumPy .npy (2-D), and in-memory rows.
+// Pythia's .bin files are hundreds of GB, so tokens are read on demand with seek+read, never whole.
+import { EngramError, ensure } from "./errors.ts";
+
+/** Rows of token ids, read lazily. */
+export interface RowSource {
+  /** e.g. "fixtures/pico/data/pico_document (Megatron, uint16, 2048 rows)" */
+  readonly description: string;
+  readonly numRows: number;
+  /** Row length in tokens (for error checks before reading). */
+  rowLength(row: number): number;
+  /** Tokens [offset, offset+length) of each row in rows[] (row indices, any order), packed row-major into one
+   *  Uint32Array of rows.length*length. A row shorter than offset+length, a row index past the end, a negative
+   *  token, or (when vocabSize given) a token ≥ vocabSize is an EngramError that names the row index (and the
+   *  position and token id where relevant) and the file. */
+  read(rows: ArrayLike<number>, offset: number, length: number, vocabSize?: number): Promise<Uint32Array>;
+  close(): void;
+}
+
+/** Opens "X", "X.bin" or "X.idx" as a Megatron dataset, or "X.npy" as a 2-D NumPy array. */
+export function openRowSource(path: string): Promise<RowSource> {
+  if (path.endsWith(".npy")) return NpyRows.open(path);
+  if (path.endsWith(".jsonl")) {
+    return Promise.reject(
+      new EngramError(
+        `${path}: JSONL texts need a tokenizer; open them with openTextRows from cli/texts.ts (--tokenizer DIR)`,
+      ),
+    );
+  }
+  return MegatronDataset.open(path.replace(/\.(bin|idx)$/, ""));
+}
+
+interface IntType {
+  name: string;
+  size: number;
+  get(dv: DataView, at: number): number;
+}
+const U8: IntType = { name: "uint8", size: 1, get: (dv, o) => dv.getUint8(o) };
+const I8: IntType = { name: "int8", size: 1, get: (dv, o) => dv.getInt8(o) };
+const I16: IntType = { name: "int16", size: 2, get: (dv, o) => dv.getInt16(o, true) };
+const U16: IntType = { name: "uint16", size: 2, get: (dv, o) => dv.getUint16(o, true) };
+const I32: IntType = { name: "int32", size: 4, get: (dv, o) => dv.getInt32(o, true) };
+const U32: IntType = { name: "uint32", size: 4, get: (dv, o) => dv.getUint32(o, true) };
+const I64: IntType = { name: "int64", size: 8, get: (dv, o) => Number(dv.getBigInt64(o, true)) };
+const U64: IntType = { name: "uint64", size: 8, get: (dv, o) => Number(dv.getBigUint64(o, true)) };
+
+function checkRowIndex(row: number, numRows: number, where: string): void {
+  ensure(
+    Number.isInteger(row) && row >= 0 && row < numRows,
+    () => `row ${row} is past the end of ${where} (${numRows} rows); use row indices 0..${numRows - 1}`,
+  );
+}
+
+function checkSpan(offset: number, length: number): void {
+  ensure(
+    Number.isInteger(offset) && offset >= 0 && Number.isInteger(length) && length >= 0,
+    () => `token span offset ${offset}, length ${length} must be integers ≥ 0`,
+  );
+}
+
+function checkShort(row: number, size: number, offset: number, length: number, where: string): void {
+  ensure(
+    size >= offset + length,
+    () =>
+      `row ${row} of ${where} has ${size} tokens but tokens [${offset}, ${
+        offset + length
+      }) were asked for; ` +
+      `skip rows shorter than ${offset + length} tokens or shorten the prompt/continuation`,
+  );
+}
+
+function checkToken(t: number, row: number, pos: number, vocabSize: number | undefined, where: string): void {
+  if (t < 0) {
+    throw new EngramError(
+      `row ${row}, position ${pos} of ${where}: negative token id ${t}; the data is corrupt`,
+    );
+  }
+  if (vocabSize !== undefined && t >= vocabSize) {
+    throw new EngramError(
+      `row ${row}, position ${pos} of ${where}: token ${t} ≥ vocab size ${vocabSize}; ` +
+        `the data was tokenized for a different model`,
+    );
+  }
+  ensure(
+    t <= 0xffffffff,
+    () => `row ${row}, position ${pos} of ${where}: token ${t} does not fit in 32 bits`,
+  );
+}
+
+/** Fills buf from byte position pos; short files are an error naming the file. */
+function readFullSync(file: Deno.FsFile, pos: number, buf: Uint8Array, path: string): void {
+  file.seekSync(pos, Deno.SeekMode.Start);
+  for (let got = 0; got < buf.length;) {
+    const n = file.readSync(buf.subarray(got));
+    ensure(
+      n !== null,
+      () => `${path} ends early (at byte ${pos + got}); the file is truncated, copy it again`,
+    );
+    got += n;
+  }
+}
+
+async function openFile(path: string, what: string): Promise<{ file: Deno.FsFile; size: number }> {
+  try {
+    const file = await Deno.open(path, { read: true });
+    return { file, size: (await file.stat()).size };
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) {
+      throw new EngramError(`${path} not found; pass ${what}`);
+    }
+    throw new EngramError(`cannot open ${path}: ${(e as Error).message}`);
+  }
+}
+
+// Rows whose byte ranges are at most this far apart are fetched with one read (Pythia's rows are contiguous,
+// 4 KB apart). Reads are synchronous: an async file op costs ~40 µs in Deno, a sync one ~2 µs, so 1024
+// scattered rows take ~3 ms instead of ~40 ms; blocking that long is fine while the GPU works.
+const MAX_GAP = 64 << 10;
+const MAX_GROUP = 8 << 20;
+
+/** Token rows at byte offsets of one file; subclasses say where each row lies. */
+abstract class FileRows implements RowSource {
+  protected constructor(
+    protected readonly file: Deno.FsFile,
+    protected readonly path: string,
+    protected readonly fileSize: number,
+    protected readonly type: IntType,
+    readonly description: string,
+    readonly numRows: number,
+  ) {}
+
+  /** Byte position and length in tokens of a valid row. */
+  protected abstract locate(row: number): { pointer: number; size: number };
+
+  rowLength(row: number): number {
+    checkRowIndex(row, this.numRows, this.path);
+    return this.locate(row).size;
+  }
+
+  read(rows: ArrayLike<number>, offset: number, length: number, vocabSize?: number): Promise<Uint32Array> {
+    try {
+      return Promise.resolve(this.readSync(rows, offset, length, vocabSize));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  private readSync(rows: ArrayLike<number>, offset: number, length: number, vocabSize?: number): Uint32Array {
+    checkSpan(offset, length);
+    const k = rows.length, es = this.type.size, span = length * es;
+    const starts = new Float64Array(k);
+    for (let i = 0; i < k; i++) {
+      const row = rows[i];
+      checkRowIndex(row, this.numRows, this.path);
+      const { pointer, size } = this.locate(row);
+      checkShort(row, size, offset, length, this.path);
+      ensure(
+        pointer + size * es <= this.fileSize,
+        () =>
+          `row ${row} lies past the end of ${this.path} (bytes ${pointer}..${pointer + size * es} of ` +
+          `${this.fileSize}); the file is truncated, copy it again`,
+      );
+      starts[i] = pointer + offset * es;
+    }
+    const out = new Uint32Array(k * length);
+    if (length === 0) return out;
+    const order = Array.from({ length: k }, (_, i) => i).sort((a, b) => starts[a] - starts[b]);
+    for (let g = 0; g < k;) {
+      const begin = starts[order[g]];
+      let end = begin + span, h = g + 1;
+      while (h < k && starts[order[h]] - end <= MAX_GAP && starts[order[h]] + span - begin <= MAX_GROUP) {
+        end = Math.max(end, starts[order[h]] + span);
+        h++;
+      }
+      const buf = new Uint8Array(end - begin);
+      readFullSync(this.file, begin, buf, this.path);
+      const dv = new DataView(buf.buffer);
+      for (; g < h; g++) {
+        const i = order[g], at = starts[i] - begin;
+        for (let p = 0; p < length; p++) {
+          const t = this.type.get(dv, at + p * es);
+          if (t < 0 || t >= (vocabSize ?? 0x100000000)) {
+            checkToken(t, rows[i], offset + p, vocabSize, this.path);
+          }
+          out[i * length + p] = t;
+        }
+      }
+    }
+    return out;
+  }
+
+  close(): void {
+    this.file.close();
+  }
+}
+
+const MEGATRON_DTYPES: Record<number, IntType> = { 1: U8, 2: I8, 3: I16, 4: I32, 5: I64, 8: U16 };
+const IDX_HEADER = 34; // magic 9 + version 8 + dtype 1 + n 8 + doc_idx count 8
+// The .idx sizes/pointers (12 bytes a row, 1.7 GB for Pythia's 146M rows) are read in chunks on first use.
+const CHUNK_ROWS = 1 << 16;
+const MAX_CHUNKS = 64;
+
+/** Megatron MMapIndexedDataset (version 1): tokens in prefix.bin, row sizes and byte pointers in prefix.idx. */
+export class MegatronDataset extends FileRows {
+  private chunks = new Map<number, { sizes: Int32Array; pointers: Float64Array }>();
+
+  private constructor(
+    file: Deno.FsFile,
+    path: string,
+    fileSize: number,
+    type: IntType,
+    numRows: number,
+    private readonly idx: Deno.FsFile,
+    private readonly idxPath: string,
+  ) {
+    super(
+      file,
+      path,
+      fileSize,
+      type,
+      `${path.replace(/\.bin$/, "")} (Megatron, ${type.name}, ${numRows} rows)`,
+      numRows,
+    );
+  }
+
+  static async open(prefix: string): Promise<MegatronDataset> {
+    const idxPath = `${prefix}.idx`, binPath = `${prefix}.bin`;
+    const what = "the prefix X of a Megatron dataset X.bin + X.idx, or a .npy file";
+    const { file: idx, size: idxSize } = await openFile(idxPath, what);
+    try {
+      const head = new Uint8Array(IDX_HEADER);
+      ensure(idxSize >= IDX_HEADER, () => `${idxPath} is ${idxSize} bytes, too short for a Megatron index`);
+      readFullSync(idx, 0, head, idxPath);
+      const magic = new TextDecoder("latin1").decode(head.subarray(0, 9));
+      ensure(
+        magic === "MMIDIDX\0\0",
+        () =>
+          `${idxPath} is not a Megatron MMapIndexedDataset index (bad magic); pass a Megatron .idx/.bin prefix`,
+      );
+      const dv = new DataView(head.buffer);
+      const version = dv.getBigUint64(9, true);
+      ensure(version === 1n, () => `${idxPath}: index version ${version} is not supported (only version 1)`);
+      const code = dv.getUint8(17);
+      ensure(
+        code !== 6 && code !== 7,
+        () =>
+          `${idxPath}: dtype code ${code} is a float, a dtype other than integer; token ids must be integers`,
+      );
+      const type = MEGATRON_DTYPES[code];
+      ensure(type, () => `${idxPath}: unknown dtype code ${code} (known: 1-5, 8); is this a Megatron index?`);
+      const n = Number(dv.getBigUint64(18, true)), docs = Number(dv.getBigUint64(26, true));
+      const need = IDX_HEADER + n * 12 + docs * 8;
+      ensure(
+        idxSize >= need,
+        () =>
+          `${idxPath} is ${idxSize} bytes but ${n} rows need ${need}; the index is truncated, copy it again`,
+      );
+      const { file, size } = await openFile(binPath, `the .bin next to ${idxPath}`);
+      const ds = new MegatronDataset(file, binPath, size, type, n, idx, idxPath);
+      // Check the last row now so a truncated copy fails at once rather than hours into a run.
+      if (n > 0) {
+        const { pointer, size: len } = ds.locate(n - 1);
+        ensure(
+          pointer + len * type.size <= size,
+          () =>
+            `${binPath} is ${size} bytes but row ${n - 1} ends at byte ${pointer + len * type.size}; ` +
+            `the file is truncated, copy it again`,
+        );
+      }
+      return ds;
+    } catch (e) {
+      idx.close();
+      throw e;
+    }
+  }
+
+  protected locate(row: number): { pointer: number; size: number } {
+    const c = Math.floor(row / CHUNK_ROWS);
+    let chunk = this.chunks.get(c);
+    if (!chunk) {
+      const first = c * CHUNK_ROWS, count = Math.min(CHUNK_ROWS, this.numRows - first);
+      const sizeBytes = new Uint8Array(count * 4), ptrBytes = new Uint8Array(count * 8);
+      readFullSync(this.idx, IDX_HEADER + first * 4, sizeBytes, this.idxPath);
+      readFullSync(this.idx, IDX_HEADER + this.numRows * 4 + first * 8, ptrBytes, this.idxPath);
+      const sv = new DataView(sizeBytes.buffer), pv = new DataView(ptrBytes.buffer);
+      chunk = { sizes: new Int32Array(count), pointers: new Float64Array(count) };
+      for (let i = 0; i < count; i++) {
+        chunk.sizes[i] = sv.getInt32(i * 4, true);
+        chunk.pointers[i] = Number(pv.getBigInt64(i * 8, true));
+      }
+      if (this.chunks.size >= MAX_CHUNKS) this.chunks.delete(this.chunks.keys().next().value!);
+      this.chunks.set(c, chunk);
+    }
+    const pointer = chunk.pointers[row - c * CHUNK_ROWS], size = chunk.sizes[row - c * CHUNK_ROWS];
+    ensure(
+      pointer >= 0 && size >= 0,
+      () => `${this.idxPath}: row ${row} has a negative size or pointer; corrupt`,
+    );
+    return { pointer, size };
+  }
+
+  override close(): void {
+    super.close();
+    this.idx.close();
+  }
+}
+
+const NPY_DTYPES: Record<string, IntType> = {
+  "|u1": U8,
+  "|i1": I8,
+  "<u2": U16,
+  "<i2": I16,
+  "<u4": U32,
+  "<i4": I32,
+  "<u8": U64,
+  "<i8": I64,
+};
+
+/** A 2-D little-endian integer NumPy array (rows × tokens), C order, format version 1, 2 or 3. */
+export class NpyRows extends FileRows {
+  private constructor(
+    file: Deno.FsFile,
+    path: string,
+    fileSize: number,
+    type: IntType,
+    numRows: number,
+    private readonly dataStart: number,
+    private readonly cols: number,
+  ) {
+    super(file, path, fileSize, type, `${path} (npy, ${type.name}, ${numRows}×${cols})`, numRows);
+  }
+
+  static async open(path: string): Promise<NpyRows> {
+    const { file, size } = await openFile(path, "a 2-D integer .npy array of token ids");
+    try {
+      const pre = new Uint8Array(12);
+      ensure(size >= 12, () => `${path} is ${size} bytes, too short for a .npy file`);
+      readFullSync(file, 0, pre, path);
+      const dv = new DataView(pre.buffer);
+      ensure(
+        pre[0] === 0x93 && new TextDecoder().decode(pre.subarray(1, 6)) === "NUMPY",
+        () => `${path} is not a .npy file (bad magic); save the tokens with numpy.save`,
+      );
+      const major = pre[6];
+      ensure(major >= 1 && major <= 3, () => `${path}: .npy format version ${major} is not supported (1-3)`);
+      const headerLen = major === 1 ? dv.getUint16(8, true) : dv.getUint32(8, true);
+      const headerStart = major === 1 ? 10 : 12;
+      ensure(
+        headerStart + headerLen <= size,
+        () => `${path}: .npy header runs past the end; the file is truncated`,
+      );
+      const headerBytes = new Uint8Array(headerLen);
+      readFullSync(file, headerStart, headerBytes, path);
+      const header = new TextDecoder().decode(headerBytes);
+      const descr = /'descr'\s*:\s*'([^']*)'/.exec(header)?.[1];
+      const fortran = /'fortran_order'\s*:\s*(True|False)/.exec(header)?.[1];
+      const shapeText = /'shape'\s*:\s*\(([^)]*)\)/.exec(header)?.[1];
+      ensure(
+        descr !== undefined && fortran !== undefined && shapeText !== undefined,
+        () => `${path}: .npy header lacks an integer 'descr', 'fortran_order' or 'shape': ${header.trim()}`,
+      );
+      const type = NPY_DTYPES[descr];
+      ensure(
+        type,
+        () =>
+          `${path}: dtype '${descr}' is not a little-endian integer type; save token ids as e.g. ` +
+          `arr.astype('<i4') or np.uint16`,
+      );
+      ensure(
+        fortran === "False",
+        () => `${path} is stored in Fortran order; save np.ascontiguousarray(arr) instead`,
+      );
+      const shape = shapeText.split(",").map((s) => s.trim()).filter((s) => s !== "").map(Number);
+      ensure(
+        shape.length === 2,
+        () =>
+          `${path}: shape (${shape.join(", ")}) is ${shape.length}-D; expected a 2-D (rows, tokens) array`,
+      );
+      const [rows, cols] = shape, dataStart = headerStart + headerLen;
+      const need = dataStart + rows * cols * type.size;
+      ensure(
+        need <= size,
+        () => `${path} is ${size} bytes but shape (${rows}, ${cols}) needs ${need}; truncated`,
+      );
+      return new NpyRows(file, path, size, type, rows, dataStart, cols);
+    } catch (e) {
+      file.close();
+      throw e;
+    }
+  }
+
+  protected locate(row: number): { pointer: number; size: number } {
+    return { pointer: this.dataStart + row * this.cols * this.type.size, size: this.cols };
+  }
+}
+
+/** Rows held in memory (tokenized texts, tests). */
+export class MemoryRows implements RowSource {
+  readonly numRows: number;
+  constructor(private readonly rows: readonly ArrayLike<number>[], readonly description: string) {
+    this.numRows = rows.length;
+  }
+
+  rowLength(row: number): number {
+    checkRowIndex(row, this.numRows, this.description);
+    return this.rows[row].length;
+  }
+
+  read(rows: ArrayLike<number>, offset: number, length: number, vocabSize?: number): Promise<Uint32Array> {
+    try {
+      return Promise.resolve(this.readSync(rows, offset, length, vocabSize));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  private readSync(rows: ArrayLike<number>, offset: number, length: number, vocabSize?: number): Uint32Array {
+    checkSpan(offset, length);
+    const out = new Uint32Array(rows.length * length);
+    for (let i = 0; i < rows.length; i++) {
+      const r = rows[i];
+      checkRowIndex(r, this.numRows, this.description);
+      const src = this.rows[r];
+      checkShort(r, src.length, offset, length, this.description);
+      for (let p = 0; p < length; p++) {
+        const t = src[offset + p];
+        if (!Number.isInteger(t) || t < 0 || t >= (vocabSize ?? 0x100000000)) {
+          checkToken(t, r, offset + p, vocabSize, this.description);
+          ensure(
+            Number.isInteger(t),
+            `row ${r}, position ${offset + p} of ${this.description}: ${t} not an id`,
+          );
+        }
+        out[i * length + p] = t;
+      }
+    }
+    return out;
+  }
+
+  close(): void {}
+}
