@@ -1,0 +1,265 @@
+/**
+ * The WebGPU device: adapter choice, limits raised to what large models need, a pipeline cache keyed by shader
+ * name and constants, buffer helpers, and WebGPU errors turned into EngramErrors instead of hangs.
+ */
+import { EngramError } from "./errors.ts";
+
+export interface AdapterSummary {
+  description: string;
+  vendor: string;
+  architecture: string;
+  isFallback: boolean;
+  features: string[];
+  limits: Record<string, number>;
+}
+
+const SHADER_DIR = new URL("../shaders/", import.meta.url);
+const shaderText = new Map<string, string>();
+
+/** Reads shaders/<name>.wgsl once. */
+export function shaderSource(name: string): string {
+  let text = shaderText.get(name);
+  if (text === undefined) {
+    text = Deno.readTextFileSync(new URL(`${name}.wgsl`, SHADER_DIR));
+    shaderText.set(name, text);
+  }
+  return text;
+}
+
+/** The limits engram asks for: the adapter's own maxima (defaults are far too small for a 1B model). */
+const WANTED_LIMITS = [
+  "maxStorageBufferBindingSize",
+  "maxBufferSize",
+  "maxComputeWorkgroupStorageSize",
+  "maxStorageBuffersPerShaderStage",
+  "maxComputeInvocationsPerWorkgroup",
+  "maxComputeWorkgroupSizeX",
+  "maxComputeWorkgroupsPerDimension",
+] as const;
+
+export class Gpu {
+  /** Set when the device reported an error nobody was waiting for, or was lost; checked at every sync point. */
+  private failure: string | null = null;
+  private readonly pipelines = new Map<string, GPUComputePipeline>();
+  private nextBufferId = 1;
+  private readonly bufferIds = new WeakMap<GPUBuffer, number>();
+
+  private constructor(
+    readonly adapter: GPUAdapter,
+    readonly device: GPUDevice,
+    readonly hasF16: boolean,
+  ) {
+    device.lost.then((info) => {
+      if (info.reason !== "destroyed") this.failure = `GPU device lost: ${info.message || info.reason}`;
+    });
+    device.addEventListener("uncapturederror", (e) => {
+      this.failure ??= `WebGPU error: ${(e as GPUUncapturedErrorEvent).error.message.split("\n")[0]}`;
+    });
+  }
+
+  /** Opens the high-performance adapter with its maximal limits; `shader-f16` is enabled when offered. */
+  static async open(opts: { f16?: boolean } = {}): Promise<Gpu> {
+    if (!("gpu" in navigator) || !navigator.gpu) {
+      throw new EngramError("this Deno has no WebGPU (navigator.gpu): use Deno ≥ 2 (engram pins 2.9.6)");
+    }
+    const adapter = await navigator.gpu.requestAdapter({ powerPreference: "high-performance" });
+    if (!adapter) {
+      throw new EngramError(
+        "no WebGPU adapter: install a GPU driver with Vulkan, Metal or DX12, or for the CPU " +
+          "Mesa's lavapipe (Debian/Ubuntu: apt-get install mesa-vulkan-drivers libvulkan1)",
+      );
+    }
+    const requiredLimits: Record<string, number> = {};
+    for (const name of WANTED_LIMITS) {
+      // Deno may report 64-bit limits as BigInt.
+      const value = (adapter.limits as unknown as Record<string, number | bigint>)[name];
+      if (value !== undefined) requiredLimits[name] = Number(value);
+    }
+    const hasF16 = (opts.f16 ?? true) && adapter.features.has("shader-f16");
+    const requiredFeatures: GPUFeatureName[] = hasF16 ? ["shader-f16"] : [];
+    if (adapter.features.has("timestamp-query")) requiredFeatures.push("timestamp-query");
+    let device: GPUDevice;
+    try {
+      device = await adapter.requestDevice({ requiredLimits, requiredFeatures });
+    } catch (e) {
+      throw new EngramError(`could not open the WebGPU device: ${(e as Error).message}`);
+    }
+    return new Gpu(adapter, device, hasF16);
+  }
+
+  get limits(): { maxBinding: number; maxBuffer: number; maxWorkgroups: number; workgroupStorage: number } {
+    const l = this.device.limits as unknown as Record<string, number | bigint>;
+    return {
+      maxBinding: Number(l.maxStorageBufferBindingSize),
+      maxBuffer: Number(l.maxBufferSize),
+      maxWorkgroups: Number(l.maxComputeWorkgroupsPerDimension),
+      workgroupStorage: Number(l.maxComputeWorkgroupStorageSize),
+    };
+  }
+
+  /** CPU adapters (lavapipe, SwiftShader, WARP) share system memory and want smaller batches. */
+  get isCpu(): boolean {
+    const info = this.adapter.info;
+    return info.isFallbackAdapter || /llvmpipe|lavapipe|swiftshader|warp/i.test(info.description);
+  }
+
+  summary(): AdapterSummary {
+    const info = this.adapter.info;
+    const limits: Record<string, number> = {};
+    const l = this.device.limits as unknown as Record<string, number | bigint>;
+    for (const key in this.device.limits) limits[key] = Number(l[key]);
+    return {
+      description: info.description || info.device || "unknown",
+      vendor: info.vendor,
+      architecture: info.architecture,
+      isFallback: info.isFallbackAdapter,
+      features: [...this.device.features].sort(),
+      limits,
+    };
+  }
+
+  /** One line naming the adapter, for provenance and bench output. */
+  describe(): string {
+    const s = this.summary();
+    return `${s.description} (vendor ${s.vendor}${s.isFallback ? ", CPU fallback" : ""})`;
+  }
+
+  /** A stable small id per buffer, so kernels can be memoized on the buffers they bind. */
+  id(buffer: GPUBuffer): number {
+    let id = this.bufferIds.get(buffer);
+    if (id === undefined) {
+      id = this.nextBufferId++;
+      this.bufferIds.set(buffer, id);
+    }
+    return id;
+  }
+
+  /**
+   * A compute pipeline for shaders/<name>.wgsl with `consts` prepended as WGSL constants and `parts` (other
+   * shader files, e.g. the weight loader) placed before it; built once per name + constants + parts.
+   */
+  pipeline(name: string, consts: Record<string, number>, parts: string[] = []): GPUComputePipeline {
+    const key = `${name}|${parts.join(",")}|${JSON.stringify(consts)}`;
+    let pipeline = this.pipelines.get(key);
+    if (pipeline) return pipeline;
+    const enables = parts.some((p) => p.endsWith("_f16native")) ? "enable f16;\n" : "";
+    const header = Object.entries(consts).map(([k, v]) => `const ${k}: u32 = ${v >>> 0}u;`).join("\n");
+    const code = [enables + header, ...parts.map(shaderSource), shaderSource(name)].join("\n");
+    const module = this.device.createShaderModule({ label: name, code });
+    pipeline = this.device.createComputePipeline({ label: key, layout: "auto", compute: { module } });
+    this.pipelines.set(key, pipeline);
+    return pipeline;
+  }
+
+  buffer(size: number, usage: number, label: string): GPUBuffer {
+    const max = this.limits.maxBuffer;
+    if (size > max) {
+      throw new EngramError(
+        `${label} needs a ${fmtBytes(size)} GPU buffer, above this adapter's limit of ${fmtBytes(max)}: ` +
+          `use a smaller --batch`,
+      );
+    }
+    // Sizes are rounded up to 16 bytes so vec4 views of any buffer are whole.
+    return this.device.createBuffer({ label, size: Math.max(16, Math.ceil(size / 16) * 16), usage });
+  }
+
+  storage(size: number, label: string): GPUBuffer {
+    return this.buffer(
+      size,
+      GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
+      label,
+    );
+  }
+
+  /** A storage buffer holding `data` (padded to 16 bytes). */
+  upload(data: ArrayBufferView, label: string): GPUBuffer {
+    const buf = this.storage(data.byteLength, label);
+    this.write(buf, 0, data);
+    return buf;
+  }
+
+  write(buffer: GPUBuffer, offset: number, data: ArrayBufferView): void {
+    const bytes = new Uint8Array(data.buffer as ArrayBuffer, data.byteOffset, data.byteLength);
+    // writeBuffer wants a multiple of 4 bytes.
+    if (bytes.byteLength % 4 !== 0) {
+      const padded = new Uint8Array(Math.ceil(bytes.byteLength / 4) * 4);
+      padded.set(bytes);
+      this.device.queue.writeBuffer(buffer, offset, padded);
+    } else {
+      this.device.queue.writeBuffer(buffer, offset, bytes);
+    }
+  }
+
+  /** Copies `size` bytes of `buffer` back to the CPU after all submitted work; one round trip. */
+  async read(buffer: GPUBuffer, size: number, offset = 0): Promise<ArrayBuffer> {
+    const staging = this.device.createBuffer({
+      size: Math.ceil(size / 4) * 4,
+      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+    });
+    const enc = this.device.createCommandEncoder();
+    enc.copyBufferToBuffer(buffer, offset, staging, 0, Math.ceil(size / 4) * 4);
+    this.device.queue.submit([enc.finish()]);
+    try {
+      await staging.mapAsync(GPUMapMode.READ);
+    } catch (e) {
+      this.check();
+      throw new EngramError(`reading back from the GPU failed: ${(e as Error).message}`);
+    }
+    const out = staging.getMappedRange().slice(0, size);
+    staging.unmap();
+    staging.destroy();
+    this.check();
+    return out;
+  }
+
+  /** Throws the first asynchronous WebGPU error seen so far, if any. */
+  check(): void {
+    if (this.failure) throw new EngramError(this.failure);
+  }
+
+  /** Runs `fn` inside validation and out-of-memory error scopes; an error becomes an EngramError. */
+  async scoped<T>(what: string, fn: () => T): Promise<T> {
+    this.device.pushErrorScope("out-of-memory");
+    this.device.pushErrorScope("validation");
+    const result = fn();
+    const validation = await this.device.popErrorScope();
+    const oom = await this.device.popErrorScope();
+    if (oom) throw new GpuOutOfMemory(`${what}: GPU out of memory (${oom.message.split("\n")[0]})`);
+    if (validation) {
+      throw new EngramError(`${what}: WebGPU validation error: ${validation.message.split("\n")[0]}`);
+    }
+    return result;
+  }
+
+  destroy(): void {
+    this.device.destroy();
+  }
+}
+
+/** Out of memory is recoverable: callers retry with a smaller batch. */
+export class GpuOutOfMemory extends EngramError {}
+
+export function fmtBytes(n: number): string {
+  if (n >= 2 ** 30) return `${(n / 2 ** 30).toFixed(2)} GiB`;
+  if (n >= 2 ** 20) return `${(n / 2 ** 20).toFixed(1)} MiB`;
+  return `${n} B`;
+}
+
+/** A compute dispatch: what every kernel constructor returns. */
+export interface Kernel {
+  pipeline: GPUComputePipeline;
+  bindGroup: GPUBindGroup;
+  workgroups: [number, number, number];
+}
+
+export function encodeKernel(pass: GPUComputePassEncoder, k: Kernel): void {
+  pass.setPipeline(k.pipeline);
+  pass.setBindGroup(0, k.bindGroup);
+  pass.dispatchWorkgroups(...k.workgroups);
+}
+
+/** Spreads `count` workgroups over x and y (x ≤ the per-dimension limit); shaders rebuild the linear id. */
+export function grid(count: number, maxPerDim: number): [number, number, number] {
+  const x = Math.max(1, Math.min(count, maxPerDim));
+  return [x, Math.max(1, Math.ceil(count / x)), 1];
+}

@@ -1,0 +1,294 @@
+/**
+ * GPT-NeoX (Pythia) on WebGPU, as transformers' modeling_gpt_neox.py computes it:
+ *   embed_in → per layer: LayerNorm → fused QKV → rotary on the first rotary_ndims dims of each head →
+ *   causal attention over the KV cache → attention.dense → GELU MLP, with a parallel or sequential residual →
+ *   final LayerNorm → embed_out.
+ * All arithmetic is f32; f16/bf16 weights stay packed on the GPU and are widened (exactly) as they are read.
+ */
+import { loadConfig, type NeoXConfig } from "./config.ts";
+import { EngramError } from "./errors.ts";
+import { encodeKernel, fmtBytes, type Gpu } from "./gpu.ts";
+import {
+  allRows,
+  argmaxReduceKernel,
+  attentionKernel,
+  embedKernel,
+  KernelCache,
+  layerNormKernel,
+  matmulKernel,
+  type PassShape,
+  qkvRotaryKernel,
+  type RowSelection,
+  unembedArgmaxKernel,
+  type UnembedTarget,
+  VOCAB_TILE,
+  type WeightFormat,
+  type WeightMatrix,
+} from "./kernels.ts";
+import { type DType, SafetensorsCheckpoint, type TensorInfo, toFloat32 } from "./safetensors.ts";
+import { mapNeoXTensors } from "./weights.ts";
+
+interface Norm {
+  weight: GPUBuffer;
+  bias: GPUBuffer;
+}
+
+interface Layer {
+  ln1: Norm;
+  qkv: WeightMatrix;
+  qkvBias: GPUBuffer;
+  dense: WeightMatrix;
+  denseBias: GPUBuffer;
+  ln2: Norm;
+  fc1: WeightMatrix;
+  fc1Bias: GPUBuffer;
+  fc2: WeightMatrix;
+  fc2Bias: GPUBuffer;
+}
+
+export class NeoXModel {
+  private constructor(
+    readonly gpu: Gpu,
+    readonly cfg: NeoXConfig,
+    readonly dir: string,
+    readonly embedIn: WeightMatrix,
+    readonly layers: Layer[],
+    readonly finalNorm: Norm,
+    readonly embedOut: WeightMatrix,
+    /** cos/sin per (position, rotary frequency), f32, as transformers computes them. */
+    readonly rope: GPUBuffer,
+  ) {}
+
+  /** Loads config.json and the safetensors weights of `dir`, one tensor at a time, onto the GPU. */
+  static async load(gpu: Gpu, dir: string): Promise<NeoXModel> {
+    const cfg = await loadConfig(dir);
+    const ckpt = await SafetensorsCheckpoint.open(dir);
+    try {
+      const t = mapNeoXTensors(ckpt, cfg);
+      const matrix = (info: TensorInfo) => uploadMatrix(gpu, ckpt, info);
+      const vector = async (info: TensorInfo) =>
+        gpu.upload(toFloat32(await ckpt.read(info.name), info.dtype), info.name);
+      const norm = async (w: TensorInfo, b: TensorInfo) => ({ weight: await vector(w), bias: await vector(b) });
+      const layers: Layer[] = [];
+      for (const l of t.layers) {
+        layers.push({
+          ln1: await norm(l.ln1w, l.ln1b),
+          qkv: await matrix(l.qkvW),
+          qkvBias: await vector(l.qkvB),
+          dense: await matrix(l.denseW),
+          denseBias: await vector(l.denseB),
+          ln2: await norm(l.ln2w, l.ln2b),
+          fc1: await matrix(l.fc1W),
+          fc1Bias: await vector(l.fc1B),
+          fc2: await matrix(l.fc2W),
+          fc2Bias: await vector(l.fc2B),
+        });
+      }
+      const embedIn = await matrix(t.embedIn);
+      const embedOut = t.embedOut === t.embedIn ? embedIn : await matrix(t.embedOut);
+      const finalNorm = await norm(t.finalLnW, t.finalLnB);
+      const rope = gpu.upload(ropeTable(cfg.rotaryNdims, cfg.rotaryBase, cfg.maxPositions), "rope");
+      gpu.check();
+      return new NeoXModel(gpu, cfg, dir, embedIn, layers, finalNorm, embedOut, rope);
+    } finally {
+      ckpt.close();
+    }
+  }
+
+  /** GPU bytes held by the weights. */
+  get weightBytes(): number {
+    let n = this.embedIn.buffer.size + (this.embedOut === this.embedIn ? 0 : this.embedOut.buffer.size);
+    for (const l of this.layers) n += l.qkv.buffer.size + l.dense.buffer.size + l.fc1.buffer.size + l.fc2.buffer.size;
+    return n;
+  }
+}
+
+const FORMAT_OF: Record<DType, WeightFormat> = { F32: "f32", F16: "f16", BF16: "bf16" };
+
+async function uploadMatrix(gpu: Gpu, ckpt: SafetensorsCheckpoint, info: TensorInfo): Promise<WeightMatrix> {
+  if (info.byteLength > gpu.limits.maxBinding) {
+    throw new EngramError(
+      `${info.name} is ${fmtBytes(info.byteLength)}, above this adapter's ${fmtBytes(gpu.limits.maxBinding)} ` +
+        `per-buffer binding limit: a GPU with a larger maxStorageBufferBindingSize is needed`,
+    );
+  }
+  let format = FORMAT_OF[info.dtype];
+  if (format === "f16" && gpu.hasF16) format = "f16native";
+  const buffer = gpu.upload(await ckpt.read(info.name), info.name);
+  return { buffer, format, rows: info.shape[0], cols: info.shape[1] };
+}
+
+/**
+ * [positions, rotaryNdims/2] (cos, sin) pairs, rounded to f32 at each step as transformers does:
+ * inv_freq = 1 / base^(arange(0, d, 2) / d), angle = position * inv_freq, then cos and sin.
+ */
+export function ropeTable(rotaryNdims: number, base: number, positions: number): Float32Array {
+  const half = rotaryNdims / 2;
+  const f = Math.fround;
+  const invFreq = Array.from({ length: half }, (_, i) => f(1 / f(base ** f((2 * i) / rotaryNdims))));
+  const table = new Float32Array(Math.max(1, positions * half) * 2);
+  for (let p = 0; p < positions; p++) {
+    for (let i = 0; i < half; i++) {
+      const angle = f(p * invFreq[i]);
+      table[(p * half + i) * 2] = Math.cos(angle);
+      table[(p * half + i) * 2 + 1] = Math.sin(angle);
+    }
+  }
+  return table;
+}
+
+/** Capacity of a Workspace: sequences (slots), their length, and how many tokens one forward pass holds. */
+export interface WorkspaceShape {
+  slots: number;
+  seqLen: number; // prompt + continuation
+  prompt: number;
+  cont: number;
+  maxTokens: number; // rows * new positions per forward chunk
+  maxUnembedRows: number;
+}
+
+/**
+ * GPU buffers for scoring a batch: the token rows, KV caches, activations of one forward chunk, and the
+ * unembedding's outputs. Slot `slots` (one past the end) is scratch, used to pad shrinking batches.
+ */
+export class Workspace {
+  readonly kernels: KernelCache;
+  readonly tokens: GPUBuffer; // [slots + 1, seqLen] u32
+  readonly slotOf: GPUBuffer; // [slots + 1] u32: pass row -> slot
+  readonly pred: GPUBuffer; // [slots + 1, cont] u32
+  readonly logprob: GPUBuffer; // [slots + 1, cont] f32
+  readonly kCache: GPUBuffer[];
+  readonly vCache: GPUBuffer[];
+  readonly x: GPUBuffer;
+  readonly ln1: GPUBuffer;
+  readonly ln2: GPUBuffer;
+  readonly qkv: GPUBuffer;
+  readonly q: GPUBuffer;
+  readonly attn: GPUBuffer;
+  readonly mlp: GPUBuffer;
+  readonly final: GPUBuffer;
+  readonly partials: GPUBuffer;
+  private logitsBuffer: GPUBuffer | null = null;
+  private readonly owned: GPUBuffer[] = [];
+
+  constructor(readonly model: NeoXModel, readonly shape: WorkspaceShape) {
+    const { cfg, gpu } = model;
+    const h = cfg.hiddenSize;
+    const slots = shape.slots + 1;
+    const f32 = (n: number, label: string) => this.own(gpu.storage(n * 4, label));
+    const bindingCheck = (bytes: number, what: string) => {
+      if (bytes > gpu.limits.maxBinding) {
+        throw new EngramError(
+          `${what} would need ${fmtBytes(bytes)}, above this adapter's ${fmtBytes(gpu.limits.maxBinding)} ` +
+            `per-buffer binding limit: use a smaller --batch`,
+        );
+      }
+    };
+    bindingCheck(slots * shape.seqLen * h * 4, "the KV cache of one layer");
+    this.kernels = new KernelCache(gpu);
+    this.tokens = this.own(gpu.storage(slots * shape.seqLen * 4, "tokens"));
+    this.slotOf = this.own(gpu.storage(slots * 4, "slot_of"));
+    gpu.write(this.slotOf, 0, Uint32Array.from({ length: slots }, (_, i) => i));
+    this.pred = this.own(gpu.storage(slots * shape.cont * 4, "pred"));
+    this.logprob = f32(slots * shape.cont, "logprob");
+    this.kCache = Array.from({ length: cfg.numLayers }, (_, l) => f32(slots * shape.seqLen * h, `k_cache.${l}`));
+    this.vCache = Array.from({ length: cfg.numLayers }, (_, l) => f32(slots * shape.seqLen * h, `v_cache.${l}`));
+    const t = shape.maxTokens;
+    this.x = f32(t * h, "x");
+    this.ln1 = f32(t * h, "ln1");
+    this.ln2 = f32(t * h, "ln2");
+    this.qkv = f32(t * 3 * h, "qkv");
+    this.q = f32(t * h, "q");
+    this.attn = f32(t * h, "attn");
+    this.mlp = f32(t * cfg.intermediateSize, "mlp");
+    this.final = f32(shape.maxUnembedRows * h, "final");
+    this.partials = this.own(
+      gpu.storage(shape.maxUnembedRows * Math.ceil(cfg.vocabSize / VOCAB_TILE) * 24, "argmax partials"),
+    );
+  }
+
+  private own(b: GPUBuffer): GPUBuffer {
+    this.owned.push(b);
+    return b;
+  }
+
+  /** [maxUnembedRows, vocab] f32 logits, allocated on first use (only the `logits` command needs them). */
+  get logits(): GPUBuffer {
+    this.logitsBuffer ??= this.own(
+      this.model.gpu.storage(this.shape.maxUnembedRows * this.model.cfg.vocabSize * 4, "logits"),
+    );
+    return this.logitsBuffer;
+  }
+
+  /** GPU bytes a workspace of `shape` takes (for choosing the batch). */
+  static bytes(cfg: NeoXConfig, s: WorkspaceShape): number {
+    const h = cfg.hiddenSize;
+    const slots = s.slots + 1;
+    const kv = 2 * cfg.numLayers * slots * s.seqLen * h;
+    const acts = s.maxTokens * (7 * h + cfg.intermediateSize);
+    const unembed = s.maxUnembedRows * (h + Math.ceil(cfg.vocabSize / VOCAB_TILE) * 6);
+    return 4 * (kv + acts + unembed + slots * (s.seqLen + 2 * s.cont));
+  }
+
+  destroy(): void {
+    for (const b of this.owned) b.destroy();
+  }
+}
+
+/**
+ * The forward pass of `pass.rows` sequences × `pass.n` new tokens at positions t0.. (tokens read from the
+ * workspace's token rows), appending to the KV cache; leaves the residual stream in ws.x.
+ */
+export function encodeForward(enc: GPUComputePassEncoder, ws: Workspace, pass: PassShape): void {
+  const { cfg } = ws.model;
+  const c = ws.kernels;
+  const rows = pass.rows * pass.n;
+  const h = cfg.hiddenSize;
+  const dims = { heads: cfg.numHeads, headSize: cfg.headSize, rotHalf: cfg.rotaryNdims / 2, maxT: ws.shape.seqLen };
+  const run = (k: ReturnType<typeof matmulKernel>) => encodeKernel(enc, k);
+
+  run(embedKernel(c, ws.model.embedIn, pass, ws.shape.seqLen, ws.tokens, ws.slotOf, ws.x));
+  ws.model.layers.forEach((layer, l) => {
+    const kv = { kCache: ws.kCache[l], vCache: ws.vCache[l] };
+    run(layerNormKernel(c, allRows(rows), h, cfg.layerNormEps, ws.x, layer.ln1.weight, layer.ln1.bias, ws.ln1));
+    if (cfg.parallelResidual) {
+      // x + attn(ln1(x)) + mlp(ln2(x)): both norms read the layer's input.
+      run(layerNormKernel(c, allRows(rows), h, cfg.layerNormEps, ws.x, layer.ln2.weight, layer.ln2.bias, ws.ln2));
+    }
+    run(matmulKernel(c, rows, layer.qkv, ws.ln1, layer.qkvBias, ws.qkv, "store"));
+    run(qkvRotaryKernel(c, pass, dims, { qkv: ws.qkv, rope: ws.model.rope, slotOf: ws.slotOf, q: ws.q, ...kv }));
+    run(attentionKernel(c, pass, dims, { q: ws.q, ...kv, slotOf: ws.slotOf, out: ws.attn }));
+    run(matmulKernel(c, rows, layer.dense, ws.attn, layer.denseBias, ws.x, "accumulate"));
+    if (!cfg.parallelResidual) {
+      // h = x + attn(ln1(x)); h + mlp(ln2(h)).
+      run(layerNormKernel(c, allRows(rows), h, cfg.layerNormEps, ws.x, layer.ln2.weight, layer.ln2.bias, ws.ln2));
+    }
+    run(matmulKernel(c, rows, layer.fc1, ws.ln2, layer.fc1Bias, ws.mlp, "gelu"));
+    run(matmulKernel(c, rows, layer.fc2, ws.mlp, layer.fc2Bias, ws.x, "accumulate"));
+  });
+}
+
+/** final_layer_norm on the selected positions of ws.x, into ws.final. */
+export function encodeFinalNorm(enc: GPUComputePassEncoder, ws: Workspace, sel: RowSelection): void {
+  const { cfg, finalNorm } = ws.model;
+  encodeKernel(
+    enc,
+    layerNormKernel(ws.kernels, sel, cfg.hiddenSize, cfg.layerNormEps, ws.x, finalNorm.weight, finalNorm.bias, ws.final),
+  );
+}
+
+/** embed_out fused with argmax over ws.final: predictions (and log-probs) land in ws.pred / ws.logprob. */
+export function encodeUnembedArgmax(enc: GPUComputePassEncoder, ws: Workspace, target: UnembedTarget): void {
+  const c = ws.kernels;
+  const common = { tokens: ws.tokens, slotOf: ws.slotOf, partials: ws.partials };
+  encodeKernel(enc, unembedArgmaxKernel(c, target, ws.model.embedOut, { x: ws.final, ...common }));
+  encodeKernel(
+    enc,
+    argmaxReduceKernel(c, target, ws.model.cfg.vocabSize, { ...common, pred: ws.pred, logprob: ws.logprob }),
+  );
+}
+
+/** Full logits of `rows` rows of ws.final into ws.logits (the `logits` command; scoring never needs them). */
+export function encodeLogits(enc: GPUComputePassEncoder, ws: Workspace, rows: number): void {
+  encodeKernel(enc, matmulKernel(ws.kernels, rows, ws.model.embedOut, ws.final, null, ws.logits, "store"));
+}

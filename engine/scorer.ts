@@ -1,0 +1,239 @@
+/**
+ * Batched decoding on the GPU: greedy continuation (one submission and one readback per batch: argmax writes
+ * each next token straight into the next step's input), teacher-forced extractability with early exit, and
+ * full logits for checks against reference implementations.
+ */
+import { EngramError } from "./errors.ts";
+import { fmtBytes, GpuOutOfMemory } from "./gpu.ts";
+import { encodeFinalNorm, encodeForward, encodeLogits, encodeUnembedArgmax, type NeoXModel, Workspace } from "./model.ts";
+
+export interface ScorerOptions {
+  /** Sequences per batch; halved until the workspace fits in GPU memory. */
+  batch: number;
+  prompt: number;
+  cont: number;
+  /** Upper bound for the workspace (KV cache + activations), bytes. */
+  memoryBudget?: number;
+  /** Tokens per forward chunk (default: as many as one buffer binding and the budget allow). */
+  maxTokens?: number;
+  /** Size the workspace for full logits (the `logits` command) rather than fused argmax. */
+  logits?: boolean;
+}
+
+export interface ExtractOptions {
+  /** Token id excluded from the argmax (EleutherAI's pipeline forbids EOS = 0), or null. */
+  suppress: number | null;
+  /** Also return the mean log-probability of the true continuation (disables early exit). */
+  logprob: boolean;
+  /** Continuation positions checked per step; a row leaves the batch at its first mismatch. */
+  chunks?: number[];
+}
+
+/** Positions checked per early-exit step: most rows fail at position 0 or 1, few survive past 8. */
+export const DEFAULT_CHUNKS = [1, 2, 4, 8, 17];
+
+export class Scorer {
+  private constructor(readonly model: NeoXModel, readonly ws: Workspace, readonly batch: number) {}
+
+  get prompt(): number {
+    return this.ws.shape.prompt;
+  }
+  get cont(): number {
+    return this.ws.shape.cont;
+  }
+
+  /** Builds the workspace, halving the batch while the GPU reports out of memory. */
+  static async create(model: NeoXModel, opts: ScorerOptions): Promise<Scorer> {
+    const { cfg, gpu } = model;
+    const seqLen = opts.prompt + opts.cont;
+    if (seqLen > cfg.maxPositions) {
+      throw new EngramError(
+        `prompt + continuation = ${seqLen} tokens exceeds the model's max_position_embeddings ${cfg.maxPositions}`,
+      );
+    }
+    const maxBinding = gpu.limits.maxBinding;
+    const widest = Math.max(cfg.intermediateSize, 3 * cfg.hiddenSize);
+    // Bytes per unembedding row: full logits, or the argmax partials (24 bytes per 64-token vocabulary tile).
+    const unembedRow = opts.logits ? 4 * cfg.vocabSize : 24 * Math.ceil(cfg.vocabSize / 64);
+    let batch = Math.max(1, opts.batch);
+    for (;;) {
+      let maxTokens = Math.min(opts.maxTokens ?? Infinity, batch * seqLen, Math.floor(maxBinding / (4 * widest)));
+      const shape = () => ({
+        slots: batch,
+        seqLen,
+        prompt: opts.prompt,
+        cont: opts.cont,
+        maxTokens,
+        maxUnembedRows: Math.max(1, Math.min(maxTokens, Math.floor(maxBinding / unembedRow))),
+      });
+      // Shrink the forward chunk first, then the batch, to fit the budget.
+      while (opts.memoryBudget && maxTokens > seqLen && Workspace.bytes(cfg, shape()) > opts.memoryBudget) {
+        maxTokens = Math.max(seqLen, Math.floor(maxTokens / 2));
+      }
+      const bytes = Workspace.bytes(cfg, shape());
+      const fits = !opts.memoryBudget || bytes <= opts.memoryBudget;
+      if (fits) {
+        try {
+          const ws = await gpu.scoped("allocating the workspace", () => new Workspace(model, shape()));
+          return new Scorer(model, ws, batch);
+        } catch (e) {
+          if (!(e instanceof GpuOutOfMemory)) throw e;
+        }
+      }
+      if (batch === 1) {
+        throw new EngramError(
+          `not enough GPU memory for even one sequence (${fmtBytes(bytes)} besides ${
+            fmtBytes(model.weightBytes)
+          } of weights)`,
+        );
+      }
+      batch = Math.floor(batch / 2);
+    }
+  }
+
+  /** Writes `rows` token rows (rows × seqLen, or shorter rows padded with zeros) and resets slot_of. */
+  private upload(tokens: Uint32Array, rows: number): void {
+    const { gpu } = this.model;
+    const { seqLen } = this.ws.shape;
+    if (rows > this.batch) throw new EngramError(`internal: ${rows} rows exceed the batch of ${this.batch}`);
+    if (tokens.length !== rows * seqLen) throw new EngramError(`internal: token rows are not ${seqLen} long`);
+    gpu.write(this.ws.tokens, 0, tokens);
+    gpu.write(this.ws.slotOf, 0, Uint32Array.from({ length: this.batch + 1 }, (_, i) => i));
+  }
+
+  /**
+   * One forward pass of `rows` sequences × n new tokens from position t0, then the argmax of the last `per`
+   * positions of each (continuation indices posBase ..), split into chunks that fit the workspace.
+   */
+  private encodePass(
+    enc: GPUComputePassEncoder,
+    rows: number,
+    n: number,
+    t0: number,
+    predict: { per: number; posBase: number; feed: boolean; suppress: number | null; logprob: boolean },
+  ): void {
+    const { shape } = this.ws;
+    const chunk = Math.max(1, Math.min(Math.floor(shape.maxTokens / n), Math.floor(shape.maxUnembedRows / predict.per)));
+    for (let r0 = 0; r0 < rows; r0 += chunk) {
+      const r = Math.min(chunk, rows - r0);
+      encodeForward(enc, this.ws, { rows: r, n, t0, rowBase: r0 });
+      encodeFinalNorm(enc, this.ws, { rows: r * predict.per, per: predict.per, stride: n, offset: n - predict.per });
+      encodeUnembedArgmax(enc, this.ws, {
+        rows: r * predict.per,
+        per: predict.per,
+        rowBase: r0,
+        posBase: predict.posBase,
+        prompt: shape.prompt,
+        seqLen: shape.seqLen,
+        cont: shape.cont,
+        suppress: predict.suppress,
+        feed: predict.feed,
+        logprob: predict.logprob,
+      });
+    }
+  }
+
+  private submit(encode: (pass: GPUComputePassEncoder) => void): void {
+    const { device } = this.model.gpu;
+    const enc = device.createCommandEncoder();
+    const pass = enc.beginComputePass();
+    encode(pass);
+    pass.end();
+    device.queue.submit([enc.finish()]);
+  }
+
+  /**
+   * Greedy continuation of `rows` prompts (row-major, seqLen wide; only the first `prompt` tokens of each are
+   * read): returns rows × cont token ids. Pure argmax, ties to the lowest id; `suppress` is never chosen.
+   */
+  async greedy(tokens: Uint32Array, rows: number, suppress: number | null = null): Promise<Uint32Array> {
+    const { prompt, cont } = this.ws.shape;
+    this.upload(tokens, rows);
+    const predict = { per: 1, feed: true, suppress, logprob: false };
+    this.submit((pass) => {
+      this.encodePass(pass, rows, prompt, 0, { ...predict, posBase: 0 });
+      for (let c = 1; c < cont; c++) this.encodePass(pass, rows, 1, prompt + c - 1, { ...predict, posBase: c });
+    });
+    return new Uint32Array(await this.model.gpu.read(this.ws.pred, rows * cont * 4));
+  }
+
+  /**
+   * Teacher-forced extractability of `rows` full rows (prompt + true continuation, seqLen wide): the first
+   * continuation position whose argmax given the true prefix differs from the true token (= cont when none),
+   * which is exactly where greedy decoding first departs from the truth. Rows leave the batch at their first
+   * mismatch; the survivors' KV caches stay where they are and the next chunk addresses them through slot_of.
+   */
+  async firstMismatch(
+    tokens: Uint32Array,
+    rows: number,
+    opts: ExtractOptions,
+  ): Promise<{ firstMismatch: Int16Array; logprob: Float32Array | null }> {
+    const { gpu } = this.model;
+    const { prompt, cont, seqLen } = this.ws.shape;
+    this.upload(tokens, rows);
+    const first = new Int16Array(rows).fill(cont);
+    let active = Array.from({ length: rows }, (_, i) => i);
+    const schedule = opts.logprob ? [cont] : (opts.chunks ?? DEFAULT_CHUNKS);
+    let done = 0;
+    for (let step = 0; done < cont && active.length > 0; step++) {
+      const m = Math.min(schedule[Math.min(step, schedule.length - 1)], cont - done);
+      let passRows = rows;
+      if (done > 0) {
+        // Pad to a multiple of 64 with the scratch slot so few distinct shapes (and bind groups) arise.
+        passRows = Math.min(Math.ceil(active.length / 64) * 64, this.batch + 1);
+        const slots = new Uint32Array(passRows).fill(this.batch);
+        slots.set(active);
+        gpu.write(this.ws.slotOf, 0, slots);
+      }
+      // The first pass reads the prompt and the first m - 1 true continuation tokens; later ones the next m.
+      const n = done === 0 ? prompt + m - 1 : m;
+      const t0 = done === 0 ? 0 : prompt + done - 1;
+      const predict = { per: m, posBase: done, feed: false, suppress: opts.suppress, logprob: opts.logprob };
+      this.submit((pass) => this.encodePass(pass, passRows, n, t0, predict));
+      const pred = new Uint32Array(await gpu.read(this.ws.pred, (this.batch + 1) * cont * 4));
+      const survivors: number[] = [];
+      for (const r of active) {
+        let j = done;
+        while (j < done + m && pred[r * cont + j] === tokens[r * seqLen + prompt + j]) j++;
+        if (j < done + m) first[r] = j;
+        else survivors.push(r);
+      }
+      active = survivors;
+      done += m;
+    }
+    let logprob: Float32Array | null = null;
+    if (opts.logprob) {
+      const lp = new Float32Array(await gpu.read(this.ws.logprob, rows * cont * 4));
+      logprob = Float32Array.from({ length: rows }, (_, r) => {
+        let s = 0;
+        for (let j = 0; j < cont; j++) s += lp[r * cont + j];
+        return s / cont;
+      });
+    }
+    return { firstMismatch: first, logprob };
+  }
+
+  /** Logits at every position of `rows` rows of n tokens: rows × n × vocab floats. */
+  async logits(tokens: Uint32Array, rows: number, n: number): Promise<Float32Array> {
+    const { gpu, cfg } = this.model;
+    const { shape } = this.ws;
+    this.upload(tokens, rows);
+    const out = new Float32Array(rows * n * cfg.vocabSize);
+    const perChunk = Math.max(1, Math.floor(Math.min(shape.maxTokens, shape.maxUnembedRows) / n));
+    for (let r0 = 0; r0 < rows; r0 += perChunk) {
+      const r = Math.min(perChunk, rows - r0);
+      this.submit((pass) => {
+        encodeForward(pass, this.ws, { rows: r, n, t0: 0, rowBase: r0 });
+        encodeFinalNorm(pass, this.ws, { rows: r * n, per: 1, stride: 1, offset: 0 });
+        encodeLogits(pass, this.ws, r * n);
+      });
+      const chunk = new Float32Array(await gpu.read(this.ws.logits, r * n * cfg.vocabSize * 4));
+      out.set(chunk, r0 * n * cfg.vocabSize);
+    }
+    return out;
+  }
+
+  destroy(): void {
+    this.ws.destroy();
+  }
+}

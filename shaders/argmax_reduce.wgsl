@@ -1,0 +1,73 @@
+// Argmax over vocabulary tiles (phase 2 of 2, after unembed_argmax.wgsl): one workgroup per unembedding row
+// merges its tiles' partials; the winner is the greatest logit, ties to the lowest token id.
+// Bindings: 0 params, 1 partials [rows, tiles], 2 slot_of, 3 tokens [slots, seq_len] (read_write), 4 pred
+// [slots, cont] u32 out, 5 logprob [slots, cont] f32 out.
+// Row r is continuation position c = pos_base + r % per of pass row r / per (slot s): pred[s, c] = argmax;
+// with FEED the token is also written to tokens[s, prompt + c], the next decode step's input, so greedy
+// decoding needs no readback. With LOGPROB, logprob[s, c] = true logit - logsumexp(all logits).
+struct Params {
+  rows: u32,
+  tiles: u32,
+  per: u32,
+  row_base: u32,
+  seq_len: u32,
+  cont: u32,
+  pos_base: u32,
+  prompt: u32,
+}
+struct Partial {
+  best: f32,
+  idx: u32,
+  lse_max: f32,
+  lse_sum: f32,
+  truth: f32,
+  pad: f32,
+}
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> partials: array<Partial>;
+@group(0) @binding(2) var<storage, read> slot_of: array<u32>;
+@group(0) @binding(3) var<storage, read_write> tokens: array<u32>;
+@group(0) @binding(4) var<storage, read_write> pred: array<u32>;
+@group(0) @binding(5) var<storage, read_write> logprob: array<f32>;
+
+const LOWEST: f32 = -3.0e38;
+var<workgroup> shared_parts: array<Partial, 64>;
+
+// Order-free merge: max logit, ties to the lower index; log-sum-exp partials rescaled to the larger max.
+fn merge(a: Partial, b: Partial) -> Partial {
+  var r = a;
+  if (b.best > a.best || (b.best == a.best && b.idx < a.idx)) {
+    r.best = b.best;
+    r.idx = b.idx;
+  }
+  if (LOGPROB == 1u) {
+    let m = max(a.lse_max, b.lse_max);
+    r.lse_max = m;
+    r.lse_sum = a.lse_sum * exp(a.lse_max - m) + b.lse_sum * exp(b.lse_max - m);
+    r.truth = max(a.truth, b.truth);
+  }
+  return r;
+}
+
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) li: u32) {
+  let r = wg.x + wg.y * nwg.x;
+  if (r >= p.rows) { return; }  // uniform per workgroup
+  var pt = Partial(LOWEST, 0xffffffffu, LOWEST, 0.0, LOWEST, 0.0);
+  for (var t = li; t < p.tiles; t += 64u) { pt = merge(pt, partials[r * p.tiles + t]); }
+  shared_parts[li] = pt;
+  workgroupBarrier();
+  for (var s = 32u; s > 0u; s = s >> 1u) {
+    if (li < s) { shared_parts[li] = merge(shared_parts[li], shared_parts[li + s]); }
+    workgroupBarrier();
+  }
+  if (li == 0u) {
+    let best = shared_parts[0];
+    let slot = slot_of[p.row_base + r / p.per];
+    let c = p.pos_base + r % p.per;
+    pred[slot * p.cont + c] = best.idx;
+    if (FEED == 1u && p.prompt + c < p.seq_len) { tokens[slot * p.seq_len + p.prompt + c] = best.idx; }
+    if (LOGPROB == 1u) { logprob[slot * p.cont + c] = best.truth - (best.lse_max + log(best.lse_sum)); }
+  }
+}

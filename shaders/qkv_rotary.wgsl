@@ -1,0 +1,52 @@
+// Split the fused QKV projection, apply rotary embeddings to q and k, append k and v to the KV cache.
+// Bindings: 0 params, 1 qkv [tokens, 3h] f32 (per head: q = [0, hs), k = [hs, 2hs), v = [2hs, 3hs), as
+// GPT-NeoX's query_key_value lays it out), 2 rope [max_pos, rot_half] vec2 (cos, sin) f32, 3 slot_of [rows],
+// 4 q [tokens, h] out, 5 k_cache, 6 v_cache [slots, heads, max_t, hs].
+// Rotary touches the first 2*rot_half dims of each head, NeoX half-split: out = x*cos + rotate_half(x)*sin with
+// rotate_half(x) = cat(-x2, x1). cos/sin come from a table the CPU filled the way transformers computes it in
+// f32: GPU sin/cos are too loose (Vulkan allows ~1e-3 absolute error) for exact logits.
+// One thread per (token, head, dim).
+struct Params {
+  tokens: u32,
+  n: u32,
+  t0: u32,
+  heads: u32,
+  hs: u32,
+  rot_half: u32,
+  max_t: u32,
+  row_base: u32,
+}
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> qkv: array<f32>;
+@group(0) @binding(2) var<storage, read> rope: array<vec2<f32>>;
+@group(0) @binding(3) var<storage, read> slot_of: array<u32>;
+@group(0) @binding(4) var<storage, read_write> q: array<f32>;
+@group(0) @binding(5) var<storage, read_write> k_cache: array<f32>;
+@group(0) @binding(6) var<storage, read_write> v_cache: array<f32>;
+
+fn rotate(base: u32, d: u32, cs: vec2<f32>) -> f32 {
+  let v = qkv[base + d];
+  if (d >= 2u * p.rot_half) { return v; }
+  if (d < p.rot_half) { return v * cs.x - qkv[base + d + p.rot_half] * cs.y; }
+  return v * cs.x + qkv[base + d - p.rot_half] * cs.y;
+}
+
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) li: u32) {
+  let id = (wg.x + wg.y * nwg.x) * 256u + li;
+  let h = p.heads * p.hs;
+  if (id >= p.tokens * h) { return; }
+  let t = id / h;
+  let head = (id % h) / p.hs;
+  let d = id % p.hs;
+  let pos = p.t0 + t % p.n;
+  var cs = vec2<f32>(1.0, 0.0);
+  if (p.rot_half > 0u) { cs = rope[pos * p.rot_half + d % p.rot_half]; }
+  let base = t * 3u * h + head * 3u * p.hs;
+  q[id] = rotate(base, d, cs);
+  let slot = slot_of[p.row_base + t / p.n];
+  let at = ((slot * p.heads + head) * p.max_t + pos) * p.hs + d;
+  k_cache[at] = rotate(base + p.hs, d, cs);
+  v_cache[at] = qkv[base + 2u * p.hs + d];
+}
