@@ -68,7 +68,10 @@ export class NeoXModel {
       const matrix = (info: TensorInfo) => uploadMatrix(gpu, ckpt, info);
       const vector = async (info: TensorInfo) =>
         gpu.upload(toFloat32(await ckpt.read(info.name), info.dtype), info.name);
-      const norm = async (w: TensorInfo, b: TensorInfo) => ({ weight: await vector(w), bias: await vector(b) });
+      const norm = async (w: TensorInfo, b: TensorInfo) => ({
+        weight: await vector(w),
+        bias: await vector(b),
+      });
       const layers: Layer[] = [];
       for (const l of t.layers) {
         layers.push({
@@ -95,10 +98,28 @@ export class NeoXModel {
     }
   }
 
+  /** Frees the weights' GPU memory. */
+  destroy(): void {
+    const bufs = [
+      this.embedIn.buffer,
+      this.embedOut.buffer,
+      this.rope,
+      this.finalNorm.weight,
+      this.finalNorm.bias,
+    ];
+    for (const l of this.layers) {
+      bufs.push(l.qkv.buffer, l.dense.buffer, l.fc1.buffer, l.fc2.buffer, l.qkvBias, l.denseBias, l.fc1Bias);
+      bufs.push(l.fc2Bias, l.ln1.weight, l.ln1.bias, l.ln2.weight, l.ln2.bias);
+    }
+    for (const b of new Set(bufs)) b.destroy();
+  }
+
   /** GPU bytes held by the weights. */
   get weightBytes(): number {
     let n = this.embedIn.buffer.size + (this.embedOut === this.embedIn ? 0 : this.embedOut.buffer.size);
-    for (const l of this.layers) n += l.qkv.buffer.size + l.dense.buffer.size + l.fc1.buffer.size + l.fc2.buffer.size;
+    for (const l of this.layers) {
+      n += l.qkv.buffer.size + l.dense.buffer.size + l.fc1.buffer.size + l.fc2.buffer.size;
+    }
     return n;
   }
 }
@@ -108,7 +129,9 @@ const FORMAT_OF: Record<DType, WeightFormat> = { F32: "f32", F16: "f16", BF16: "
 async function uploadMatrix(gpu: Gpu, ckpt: SafetensorsCheckpoint, info: TensorInfo): Promise<WeightMatrix> {
   if (info.byteLength > gpu.limits.maxBinding) {
     throw new EngramError(
-      `${info.name} is ${fmtBytes(info.byteLength)}, above this adapter's ${fmtBytes(gpu.limits.maxBinding)} ` +
+      `${info.name} is ${fmtBytes(info.byteLength)}, above this adapter's ${
+        fmtBytes(gpu.limits.maxBinding)
+      } ` +
         `per-buffer binding limit: a GPU with a larger maxStorageBufferBindingSize is needed`,
     );
   }
@@ -191,8 +214,14 @@ export class Workspace {
     gpu.write(this.slotOf, 0, Uint32Array.from({ length: slots }, (_, i) => i));
     this.pred = this.own(gpu.storage(slots * shape.cont * 4, "pred"));
     this.logprob = f32(slots * shape.cont, "logprob");
-    this.kCache = Array.from({ length: cfg.numLayers }, (_, l) => f32(slots * shape.seqLen * h, `k_cache.${l}`));
-    this.vCache = Array.from({ length: cfg.numLayers }, (_, l) => f32(slots * shape.seqLen * h, `v_cache.${l}`));
+    this.kCache = Array.from(
+      { length: cfg.numLayers },
+      (_, l) => f32(slots * shape.seqLen * h, `k_cache.${l}`),
+    );
+    this.vCache = Array.from(
+      { length: cfg.numLayers },
+      (_, l) => f32(slots * shape.seqLen * h, `v_cache.${l}`),
+    );
     const t = shape.maxTokens;
     this.x = f32(t * h, "x");
     this.ln1 = f32(t * h, "ln1");
@@ -244,24 +273,55 @@ export function encodeForward(enc: GPUComputePassEncoder, ws: Workspace, pass: P
   const c = ws.kernels;
   const rows = pass.rows * pass.n;
   const h = cfg.hiddenSize;
-  const dims = { heads: cfg.numHeads, headSize: cfg.headSize, rotHalf: cfg.rotaryNdims / 2, maxT: ws.shape.seqLen };
+  const dims = {
+    heads: cfg.numHeads,
+    headSize: cfg.headSize,
+    rotHalf: cfg.rotaryNdims / 2,
+    maxT: ws.shape.seqLen,
+  };
   const run = (k: ReturnType<typeof matmulKernel>) => encodeKernel(enc, k);
 
   run(embedKernel(c, ws.model.embedIn, pass, ws.shape.seqLen, ws.tokens, ws.slotOf, ws.x));
   ws.model.layers.forEach((layer, l) => {
     const kv = { kCache: ws.kCache[l], vCache: ws.vCache[l] };
-    run(layerNormKernel(c, allRows(rows), h, cfg.layerNormEps, ws.x, layer.ln1.weight, layer.ln1.bias, ws.ln1));
+    run(
+      layerNormKernel(c, allRows(rows), h, cfg.layerNormEps, ws.x, layer.ln1.weight, layer.ln1.bias, ws.ln1),
+    );
     if (cfg.parallelResidual) {
       // x + attn(ln1(x)) + mlp(ln2(x)): both norms read the layer's input.
-      run(layerNormKernel(c, allRows(rows), h, cfg.layerNormEps, ws.x, layer.ln2.weight, layer.ln2.bias, ws.ln2));
+      run(
+        layerNormKernel(
+          c,
+          allRows(rows),
+          h,
+          cfg.layerNormEps,
+          ws.x,
+          layer.ln2.weight,
+          layer.ln2.bias,
+          ws.ln2,
+        ),
+      );
     }
     run(matmulKernel(c, rows, layer.qkv, ws.ln1, layer.qkvBias, ws.qkv, "store"));
-    run(qkvRotaryKernel(c, pass, dims, { qkv: ws.qkv, rope: ws.model.rope, slotOf: ws.slotOf, q: ws.q, ...kv }));
+    run(
+      qkvRotaryKernel(c, pass, dims, { qkv: ws.qkv, rope: ws.model.rope, slotOf: ws.slotOf, q: ws.q, ...kv }),
+    );
     run(attentionKernel(c, pass, dims, { q: ws.q, ...kv, slotOf: ws.slotOf, out: ws.attn }));
     run(matmulKernel(c, rows, layer.dense, ws.attn, layer.denseBias, ws.x, "accumulate"));
     if (!cfg.parallelResidual) {
       // h = x + attn(ln1(x)); h + mlp(ln2(h)).
-      run(layerNormKernel(c, allRows(rows), h, cfg.layerNormEps, ws.x, layer.ln2.weight, layer.ln2.bias, ws.ln2));
+      run(
+        layerNormKernel(
+          c,
+          allRows(rows),
+          h,
+          cfg.layerNormEps,
+          ws.x,
+          layer.ln2.weight,
+          layer.ln2.bias,
+          ws.ln2,
+        ),
+      );
     }
     run(matmulKernel(c, rows, layer.fc1, ws.ln2, layer.fc1Bias, ws.mlp, "gelu"));
     run(matmulKernel(c, rows, layer.fc2, ws.mlp, layer.fc2Bias, ws.x, "accumulate"));
@@ -273,7 +333,16 @@ export function encodeFinalNorm(enc: GPUComputePassEncoder, ws: Workspace, sel: 
   const { cfg, finalNorm } = ws.model;
   encodeKernel(
     enc,
-    layerNormKernel(ws.kernels, sel, cfg.hiddenSize, cfg.layerNormEps, ws.x, finalNorm.weight, finalNorm.bias, ws.final),
+    layerNormKernel(
+      ws.kernels,
+      sel,
+      cfg.hiddenSize,
+      cfg.layerNormEps,
+      ws.x,
+      finalNorm.weight,
+      finalNorm.bias,
+      ws.final,
+    ),
   );
 }
 

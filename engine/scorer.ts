@@ -5,7 +5,14 @@
  */
 import { EngramError } from "./errors.ts";
 import { fmtBytes, GpuOutOfMemory } from "./gpu.ts";
-import { encodeFinalNorm, encodeForward, encodeLogits, encodeUnembedArgmax, type NeoXModel, Workspace } from "./model.ts";
+import {
+  encodeFinalNorm,
+  encodeForward,
+  encodeLogits,
+  encodeUnembedArgmax,
+  type NeoXModel,
+  Workspace,
+} from "./model.ts";
 
 export interface ScorerOptions {
   /** Sequences per batch; halved until the workspace fits in GPU memory. */
@@ -57,7 +64,11 @@ export class Scorer {
     const unembedRow = opts.logits ? 4 * cfg.vocabSize : 24 * Math.ceil(cfg.vocabSize / 64);
     let batch = Math.max(1, opts.batch);
     for (;;) {
-      let maxTokens = Math.min(opts.maxTokens ?? Infinity, batch * seqLen, Math.floor(maxBinding / (4 * widest)));
+      let maxTokens = Math.min(
+        opts.maxTokens ?? Infinity,
+        batch * seqLen,
+        Math.floor(maxBinding / (4 * widest)),
+      );
       const shape = () => ({
         slots: batch,
         seqLen,
@@ -113,11 +124,19 @@ export class Scorer {
     predict: { per: number; posBase: number; feed: boolean; suppress: number | null; logprob: boolean },
   ): void {
     const { shape } = this.ws;
-    const chunk = Math.max(1, Math.min(Math.floor(shape.maxTokens / n), Math.floor(shape.maxUnembedRows / predict.per)));
+    const chunk = Math.max(
+      1,
+      Math.min(Math.floor(shape.maxTokens / n), Math.floor(shape.maxUnembedRows / predict.per)),
+    );
     for (let r0 = 0; r0 < rows; r0 += chunk) {
       const r = Math.min(chunk, rows - r0);
       encodeForward(enc, this.ws, { rows: r, n, t0, rowBase: r0 });
-      encodeFinalNorm(enc, this.ws, { rows: r * predict.per, per: predict.per, stride: n, offset: n - predict.per });
+      encodeFinalNorm(enc, this.ws, {
+        rows: r * predict.per,
+        per: predict.per,
+        stride: n,
+        offset: n - predict.per,
+      });
       encodeUnembedArgmax(enc, this.ws, {
         rows: r * predict.per,
         per: predict.per,
@@ -152,7 +171,9 @@ export class Scorer {
     const predict = { per: 1, feed: true, suppress, logprob: false };
     this.submit((pass) => {
       this.encodePass(pass, rows, prompt, 0, { ...predict, posBase: 0 });
-      for (let c = 1; c < cont; c++) this.encodePass(pass, rows, 1, prompt + c - 1, { ...predict, posBase: c });
+      for (let c = 1; c < cont; c++) {
+        this.encodePass(pass, rows, 1, prompt + c - 1, { ...predict, posBase: c });
+      }
     });
     return new Uint32Array(await this.model.gpu.read(this.ws.pred, rows * cont * 4));
   }

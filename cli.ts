@@ -1,0 +1,73 @@
+// engram's command line: `deno run -A cli.ts <command> [options]` (each command takes --help).
+import { EngramError } from "./engine/errors.ts";
+import { Gpu } from "./engine/gpu.ts";
+
+const USAGE = `engram: memorization of training data by GPT-NeoX (Pythia) models, on WebGPU
+
+  deno run -A cli.ts score     score training rows for memorization (default: the embedded pico demo)
+  deno run -A cli.ts report    forecasting analysis and report of scoring results
+  deno run -A cli.ts merge     join shard results (score --shard i/N) into one file
+  deno run -A cli.ts demo      score the embedded pico suite and write its report
+  deno run -A cli.ts bench     rows/s per mode and matmul GFLOP/s on this adapter
+  deno run -A cli.ts logits    logits of token rows;  generate: greedy continuations of token rows
+  deno run -A cli.ts info      the WebGPU adapter, its features and limits
+Each command takes --help.`;
+
+async function main(args: string[]): Promise<void> {
+  const [command, ...rest] = args;
+  switch (command) {
+    case "score":
+      await (await import("./cli/score.ts")).scoreCommand(rest);
+      return;
+    case "report":
+      await (await import("./cli/report.ts")).reportCommand(rest);
+      return;
+    case "merge":
+      await (await import("./cli/merge.ts")).mergeCommand(rest);
+      return;
+    case "demo":
+      await (await import("./cli/demo.ts")).demoCommand(rest);
+      return;
+    case "bench":
+      await (await import("./cli/bench.ts")).benchCommand(rest);
+      return;
+    case "logits":
+    case "generate":
+      await (await import("./cli/infer.ts")).inferCommand(command, rest, () => Gpu.open());
+      return;
+    case "info": {
+      const gpu = await Gpu.open();
+      console.log(JSON.stringify(gpu.summary(), null, 1));
+      gpu.destroy();
+      return;
+    }
+    case undefined:
+    case "help":
+    case "--help":
+    case "-h":
+      console.log(USAGE);
+      return;
+    default:
+      throw new EngramError(
+        `unknown command "${command}"; commands: score, report, merge, demo, bench, logits, generate, info`,
+      );
+  }
+}
+
+if (import.meta.main) {
+  try {
+    await main(Deno.args);
+    // WebGPU keeps the event loop alive in some Deno builds; leave explicitly once the work is done.
+    Deno.exit(0);
+  } catch (e) {
+    if (e instanceof EngramError) {
+      console.error(`engram: ${e.message}`);
+      Deno.exit(1);
+    }
+    if (Deno.env.get("ENGRAM_DEBUG")) console.error(e);
+    console.error(
+      `engram: internal error: ${(e as Error)?.message ?? e} (rerun with ENGRAM_DEBUG=1 for details)`,
+    );
+    Deno.exit(70);
+  }
+}

@@ -1,0 +1,81 @@
+// Which checkpoints a --model path names: one checkpoint folder (config.json inside), a model folder of
+// revisions (<model>/<revision>/config.json, as Pythia's stepN revisions), or a suite (<suite>/<model>/<revision>).
+import { EngramError } from "../engine/errors.ts";
+import { basename, dirname, join, resolve } from "../engine/path.ts";
+
+export interface Checkpoint {
+  model: string;
+  revision: string;
+  dir: string;
+}
+
+async function isCheckpoint(dir: string): Promise<boolean> {
+  try {
+    return (await Deno.stat(join(dir, "config.json"))).isFile;
+  } catch {
+    return false;
+  }
+}
+
+async function subdirs(dir: string): Promise<string[]> {
+  const names: string[] = [];
+  for await (const e of Deno.readDir(dir)) if (e.isDirectory) names.push(e.name);
+  return names.sort(byRevision);
+}
+
+/** stepN revisions in numeric order, others alphabetically after them. */
+function byRevision(a: string, b: string): number {
+  const sa = /^step(\d+)$/.exec(a), sb = /^step(\d+)$/.exec(b);
+  if (sa && sb) return Number(sa[1]) - Number(sb[1]);
+  if (sa || sb) return sa ? -1 : 1;
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** The checkpoints under `path`, optionally restricted to some model and revision names. */
+export async function resolveCheckpoints(
+  path: string,
+  models?: string[],
+  revisions?: string[],
+): Promise<Checkpoint[]> {
+  const root = resolve(path);
+  try {
+    if (!(await Deno.stat(root)).isDirectory) throw new Error();
+  } catch {
+    throw new EngramError(`--model ${path}: no such folder; pass a checkpoint folder (with config.json)`);
+  }
+  let found: Checkpoint[] = [];
+  if (await isCheckpoint(root)) {
+    // <model>/<stepN>/ names its model by the parent; a lone folder is its own model at revision "main".
+    const rev = basename(root);
+    found = /^step\d+$/.test(rev)
+      ? [{ model: basename(dirname(root)), revision: rev, dir: root }]
+      : [{ model: rev, revision: "main", dir: root }];
+  } else {
+    for (const sub of await subdirs(root)) {
+      const d = join(root, sub);
+      if (await isCheckpoint(d)) found.push({ model: basename(root), revision: sub, dir: d });
+      else {
+        for (const rev of await subdirs(d)) {
+          if (await isCheckpoint(join(d, rev))) found.push({ model: sub, revision: rev, dir: join(d, rev) });
+        }
+      }
+    }
+  }
+  const picked = found.filter((c) =>
+    (!models || models.includes(c.model)) && (!revisions || revisions.includes(c.revision))
+  );
+  if (picked.length === 0) {
+    const what = found.length === 0
+      ? "holds no checkpoint (a folder with config.json and safetensors weights)"
+      : `has no checkpoint matching --models/--revisions (found ${
+        [...new Set(found.map((c) => `${c.model}@${c.revision}`))].slice(0, 8).join(", ")
+      })`;
+    throw new EngramError(`--model ${path} ${what}`);
+  }
+  return picked;
+}
+
+/** Comma-separated list flag, or undefined. */
+export function listFlag(value: string | undefined): string[] | undefined {
+  return value === undefined ? undefined : value.split(",").map((s) => s.trim()).filter(Boolean);
+}

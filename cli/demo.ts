@@ -1,0 +1,45 @@
+// `cli.ts demo` (`deno task demo`): scores the embedded pico suite (fixtures/pico: 3 sizes × 4 checkpoints of a
+// miniature Pythia trained on the same rows in the same order) and writes the forecasting report.
+import { parseArgs } from "./args.ts";
+import { DEMO_DATA, DEMO_MODELS, scoreCommand } from "./score.ts";
+
+export const DEMO_ROWS = 256;
+
+export async function demoCommand(argv: string[]): Promise<void> {
+  const { values: a } = parseArgs(argv, {
+    out: { type: "string" },
+    count: { type: "string" },
+    help: { type: "boolean" },
+  }, "demo");
+  const out = a.out ?? "out/demo";
+  if (a.help) {
+    return console.log(`deno run -A cli.ts demo [--out ${out}] [--count ${DEMO_ROWS}]
+  Scores rows 0..count-1 of ${DEMO_DATA} with every checkpoint under ${DEMO_MODELS}, then writes
+  the report to OUT/report (report.html, report.json, report.md).`);
+  }
+  const count = a.count ?? String(DEMO_ROWS);
+  console.error(`demo: scoring ${count} rows × every checkpoint of ${DEMO_MODELS} → ${out}/scores`);
+  await scoreCommand([
+    "--model",
+    DEMO_MODELS,
+    "--data",
+    DEMO_DATA,
+    "--count",
+    count,
+    "--out",
+    `${out}/scores`,
+  ]);
+  const { reportCommand } = await import("./report.ts");
+  await reportCommand([
+    "--results",
+    `${out}/scores`,
+    "--models",
+    DEMO_MODELS,
+    "--tokenizer",
+    "fixtures/pico/tokenizer",
+    "--data",
+    DEMO_DATA,
+    "--out",
+    `${out}/report`,
+  ]);
+}

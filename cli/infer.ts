@@ -1,0 +1,108 @@
+// `cli.ts logits` and `cli.ts generate`: the engine on explicit token rows, for checks against other
+// implementations. Token rows: "1,2,3;4,5,6" (rows separated by ';').
+import { EngramError } from "../engine/errors.ts";
+import type { Gpu } from "../engine/gpu.ts";
+import { NeoXModel } from "../engine/model.ts";
+import { join } from "../engine/path.ts";
+import { Scorer } from "../engine/scorer.ts";
+import { intFlag, parseArgs } from "./args.ts";
+
+export const INFER_HELP = `deno run -A cli.ts logits --model DIR --tokens "1,2,3;4,5,6" [--format json]
+deno run -A cli.ts generate --model DIR --tokens "..." [--max-new 32] [--format json] [--tokenizer DIR]
+  logits: the logits at every position of every row ({"logits": [[[vocab floats] per position] per row]}).
+  generate: greedy (pure argmax) continuation of each row ({"tokens": [[new ids] per row]}); without
+  --format json, readable text, decoded with --tokenizer DIR or a tokenizer.json beside the model.`;
+
+const OPTIONS = {
+  model: { type: "string" },
+  tokens: { type: "string" },
+  "max-new": { type: "string" },
+  format: { type: "string" },
+  tokenizer: { type: "string" },
+  help: { type: "boolean" },
+} as const;
+
+/** "1,2,3;4,5" → [[1,2,3],[4,5]], every id an integer in [0, vocab). */
+export function parseTokenRows(text: string | undefined, vocab: number): number[][] {
+  if (!text) throw new EngramError(`--tokens is required, e.g. --tokens "1,2,3;4,5,6"`);
+  return text.split(";").map((row, r) => {
+    const ids = row.split(",").map((s) => s.trim()).filter((s) => s !== "").map(Number);
+    if (ids.length === 0) throw new EngramError(`--tokens: row ${r} is empty`);
+    ids.forEach((id, p) => {
+      if (!Number.isInteger(id) || id < 0 || id >= vocab) {
+        throw new EngramError(
+          `--tokens: row ${r}, position ${p}: "${id}" is not a token id in [0, ${vocab})`,
+        );
+      }
+    });
+    return ids;
+  });
+}
+
+/** Row indices grouped by length (one batch per length: rows share their positions). */
+function byLength(rows: number[][]): Map<number, number[]> {
+  const groups = new Map<number, number[]>();
+  rows.forEach((r, i) => groups.set(r.length, [...(groups.get(r.length) ?? []), i]));
+  return groups;
+}
+
+export async function inferCommand(command: "logits" | "generate", argv: string[], gpu: () => Promise<Gpu>) {
+  const { values: a } = parseArgs(argv, OPTIONS, command);
+  if (a.help) return console.log(INFER_HELP);
+  if (!a.model) throw new EngramError(`${command}: --model DIR is required`);
+  if (a.format !== undefined && a.format !== "json" && a.format !== "text") {
+    throw new EngramError(`--format must be json or text, got "${a.format}"`);
+  }
+  const model = await NeoXModel.load(await gpu(), a.model);
+  const rows = parseTokenRows(a.tokens, model.cfg.vocabSize);
+  if (command === "logits") {
+    const out: number[][][] = new Array(rows.length);
+    for (const [n, ids] of byLength(rows)) {
+      const scorer = await Scorer.create(model, { batch: ids.length, prompt: n, cont: 0, logits: true });
+      for (let b0 = 0; b0 < ids.length; b0 += scorer.batch) {
+        const part = ids.slice(b0, b0 + scorer.batch);
+        const logits = await scorer.logits(Uint32Array.from(part.flatMap((i) => rows[i])), part.length, n);
+        const V = model.cfg.vocabSize;
+        part.forEach((i, k) => {
+          out[i] = Array.from(
+            { length: n },
+            (_, p) => Array.from(logits.subarray((k * n + p) * V, (k * n + p + 1) * V)),
+          );
+        });
+      }
+      scorer.destroy();
+    }
+    if (a.format === "json") console.log(JSON.stringify({ logits: out }));
+    else {
+      out.forEach((row, r) =>
+        row.forEach((l, p) => {
+          let best = 0;
+          for (let v = 1; v < l.length; v++) if (l[v] > l[best]) best = v;
+          console.log(`row ${r} position ${p}: argmax ${best} (logit ${l[best].toFixed(4)})`);
+        })
+      );
+    }
+    return;
+  }
+  const maxNew = intFlag(a["max-new"], "max-new", 1) ?? 32;
+  const generated: number[][] = new Array(rows.length);
+  for (const [n, ids] of byLength(rows)) {
+    const scorer = await Scorer.create(model, { batch: ids.length, prompt: n, cont: maxNew });
+    for (let b0 = 0; b0 < ids.length; b0 += scorer.batch) {
+      const part = ids.slice(b0, b0 + scorer.batch);
+      const tokens = new Uint32Array(part.length * (n + maxNew));
+      part.forEach((i, k) => tokens.set(rows[i], k * (n + maxNew)));
+      const pred = await scorer.greedy(tokens, part.length);
+      part.forEach((i, k) => generated[i] = Array.from(pred.subarray(k * maxNew, (k + 1) * maxNew)));
+    }
+    scorer.destroy();
+  }
+  if (a.format === "json") return console.log(JSON.stringify({ tokens: generated }));
+  const tokDir = a.tokenizer ??
+    (await Deno.stat(join(a.model, "tokenizer.json")).then(() => a.model, () => null));
+  const tok = tokDir ? await (await import("./texts.ts")).loadTokenizer(tokDir) : null;
+  generated.forEach((g, r) => {
+    console.log(`row ${r}: ${g.join(",")}`);
+    if (tok) console.log(`  ${JSON.stringify(tok.decode(rows[r]))} → ${JSON.stringify(tok.decode(g))}`);
+  });
+}

@@ -1,0 +1,4 @@
+// engram's version, from deno.json (one source of truth for provenance and `info`).
+import denoJson from "../deno.json" with { type: "json" };
+
+export const ENGRAM_VERSION: string = denoJson.version;
