@@ -1,0 +1,325 @@
+// report.html (one self-contained page: inline SVG figures, no script, no network) and report.md (the tables).
+import type { Report } from "./report.ts";
+
+/** Figure as rendered: an SVG string with its title and caption. */
+export interface RenderedFigure {
+  id: string;
+  title: string;
+  caption: string;
+  svg: string;
+}
+
+/** A table in a form both HTML and Markdown can render. */
+export interface TextTable {
+  id: string;
+  title: string;
+  note?: string;
+  columns: string[];
+  /** Columns holding numbers, right-aligned. */
+  numeric: boolean[];
+  rows: string[][];
+}
+
+const pct = (x: number | null | undefined, digits = 1) =>
+  x === null || x === undefined || !Number.isFinite(x) ? "–" : `${(100 * x).toFixed(digits)}%`;
+const int = (x: number | null | undefined) =>
+  x === null || x === undefined || !Number.isFinite(x) ? "–" : Math.round(x).toLocaleString("en-US");
+const num = (x: number | null | undefined, digits = 3) =>
+  x === null || x === undefined || !Number.isFinite(x) ? "–" : x.toFixed(digits);
+
+export function sourcesTable(report: Report): TextTable {
+  const extra = report.sources.some((s) => s.rows_missing > 0 || s.rows_excluded > 0);
+  return {
+    id: "sources",
+    title: "Memorization per model and revision",
+    note: `Over the ${
+      int(report.rows.analysed)
+    } analysed rows; memorized = score 1 (all continuation tokens right).`,
+    columns: [
+      "model@revision",
+      "parameters",
+      "step",
+      "tokens seen",
+      "memorized",
+      "memorized fraction",
+      "mean score",
+      "rows loaded",
+      ...(extra ? ["rows missing", "rows left out"] : []),
+    ],
+    numeric: [false, true, true, true, true, true, true, true, true, true],
+    rows: report.sources.map((s) => [
+      s.source,
+      int(s.params),
+      int(s.step),
+      int(s.tokens_seen),
+      int(s.memorized),
+      pct(s.memorized_fraction, 2),
+      num(s.mean_score, 4),
+      int(s.rows_loaded),
+      ...(extra ? [int(s.rows_missing), int(s.rows_excluded)] : []),
+    ]),
+  };
+}
+
+const FAMILY_ORDER = { "smaller model": 0, checkpoint: 1, other: 2 } as Record<string, number>;
+
+export function forecastsTable(report: Report): TextTable {
+  const rows = [...report.forecasts].sort((a, b) =>
+    FAMILY_ORDER[a.family] - FAMILY_ORDER[b.family] || (a.compute_fraction ?? 0) - (b.compute_fraction ?? 0)
+  );
+  return {
+    id: "forecasts",
+    title: `Forecasts of ${report.target}'s memorized rows`,
+    note:
+      "Each model@revision predicts “memorized by the target” by its own memorized set. Smaller model: a " +
+      "smaller fully-trained model of the same suite; checkpoint: an earlier checkpoint of the target.",
+    columns: [
+      "predictor",
+      "family",
+      "compute",
+      "precision",
+      "recall",
+      "F1",
+      "TP",
+      "FP",
+      "FN",
+      "TN",
+      "recall / compute",
+    ],
+    numeric: [false, false, true, true, true, true, true, true, true, true, true],
+    rows: rows.map((f) => [
+      f.predictor,
+      f.family,
+      pct(f.compute_fraction),
+      pct(f.precision),
+      pct(f.recall),
+      pct(f.f1),
+      int(f.tp),
+      int(f.fp),
+      int(f.fn),
+      int(f.tn),
+      num(f.recall_per_compute, 2),
+    ]),
+  };
+}
+
+export function budgetTable(report: Report): TextTable {
+  return {
+    id: "budgets",
+    title: "Equi-compute frontier",
+    note: "For each budget (a share of the target's training compute), the predictor with the most recall.",
+    columns: [
+      "budget",
+      "best predictor",
+      "family",
+      "recall",
+      "precision",
+      "best smaller model",
+      "best checkpoint",
+    ],
+    numeric: [true, false, false, true, true, false, false],
+    rows: report.recommendation.budgets.map((b) => [
+      pct(b.budget),
+      b.predictor,
+      b.family,
+      pct(b.recall),
+      pct(b.precision),
+      b.best_smaller_model ? `${b.best_smaller_model} (${pct(b.best_smaller_model_recall)})` : "–",
+      b.best_checkpoint ? `${b.best_checkpoint} (${pct(b.best_checkpoint_recall)})` : "–",
+    ]),
+  };
+}
+
+/** One matrix table per group (revision or model) of a correlation list. */
+export function correlationTables(report: Report, kind: "memorized" | "scores"): TextTable[] {
+  const list = report.correlations[kind];
+  const groups = [...new Set(list.map((c) => c.group))];
+  return groups.map((group) => {
+    const cells = list.filter((c) => c.group === group);
+    const keys = [...new Set(cells.map((c) => c.a))];
+    return {
+      id: `corr-${kind}-${group}`,
+      title: kind === "memorized"
+        ? `Pearson r of memorized between models at ${group}`
+        : `Pearson r of scores between checkpoints of ${group}`,
+      columns: ["", ...keys],
+      numeric: [false, ...keys.map(() => true)],
+      rows: keys.map((a) => [a, ...keys.map((b) => num(cells.find((c) => c.a === a && c.b === b)?.r, 3))]),
+    };
+  });
+}
+
+export function histogramTable(report: Report): TextTable | null {
+  const sources = [...new Set(report.histograms.map((h) => h.source))];
+  if (sources.length === 0) return null;
+  const ks = [...new Set(report.histograms.map((h) => h.k))].sort((a, b) => a - b);
+  const count = new Map(report.histograms.map((h) => [`${h.source} ${h.k}`, h.count]));
+  return {
+    id: "histogram",
+    title: "Rows per score k/32",
+    columns: ["k", ...sources],
+    numeric: [true, ...sources.map(() => true)],
+    rows: ks.map((k) => [String(k), ...sources.map((s) => int(count.get(`${s} ${k}`)))]),
+  };
+}
+
+export function rowsTable(report: Report): TextTable {
+  const r = report.rows;
+  const rows = [
+    ["rows analysed", int(r.analysed)],
+    ["rows scored by any input", int(r.union)],
+    ["rows scored by every input", int(r.common)],
+    ["rows the earliest checkpoint has trained on", r.seen_limit === null ? "unknown" : int(r.seen_limit)],
+    ["--universe", r.universe === null ? "–" : int(r.universe)],
+  ];
+  for (const s of report.sources) {
+    if (s.rows_missing > 0) rows.push([`${s.source}: rows missing`, int(s.rows_missing)]);
+    if (s.rows_excluded > 0) rows.push([`${s.source}: rows loaded but left out`, int(s.rows_excluded)]);
+  }
+  return { id: "rows", title: "Rows", columns: ["", "rows"], numeric: [false, true], rows };
+}
+
+export function inputsTable(report: Report): TextTable {
+  return {
+    id: "inputs",
+    title: "Inputs",
+    columns: ["file", "kind", "rows", "model@revision"],
+    numeric: [false, false, true, false],
+    rows: report.inputs.map((i) => [i.file, i.kind, int(i.rows), i.sources.join(", ")]),
+  };
+}
+
+export function samplesTable(report: Report): TextTable | null {
+  if (!report.samples) return null;
+  return {
+    id: "samples",
+    title: `Memorized rows of ${report.target}`,
+    note: report.samples_note ?? undefined,
+    columns: ["row", "prompt", "memorized continuation"],
+    numeric: [true, false, false],
+    rows: report.samples.map((s) => [String(s.index), s.prompt, s.continuation]),
+  };
+}
+
+export function reportTables(report: Report): TextTable[] {
+  return [
+    sourcesTable(report),
+    forecastsTable(report),
+    budgetTable(report),
+    ...correlationTables(report, "memorized"),
+    ...correlationTables(report, "scores"),
+    histogramTable(report),
+    samplesTable(report),
+    rowsTable(report),
+    inputsTable(report),
+  ].filter((t): t is TextTable => t !== null);
+}
+
+export const escapeHtml = (s: string) =>
+  s.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!);
+
+function htmlTable(t: TextTable): string {
+  const cls = (i: number) => t.numeric[i] ? ` class="num"` : "";
+  const head = t.columns.map((c, i) => `<th${cls(i)}>${escapeHtml(c)}</th>`).join("");
+  const body = t.rows.map((r) =>
+    `<tr>${
+      r.map((c, i) =>
+        `<td${cls(i)}>${t.id === "samples" && i > 0 ? `<code>${escapeHtml(c)}</code>` : escapeHtml(c)}</td>`
+      ).join("")
+    }</tr>`
+  ).join("\n");
+  return `<section class="table" id="${t.id}"><h3>${escapeHtml(t.title)}</h3>` +
+    (t.note ? `<p class="note">${escapeHtml(t.note)}</p>` : "") +
+    `<div class="scroll"><table><thead><tr>${head}</tr></thead><tbody>\n${body}\n</tbody></table></div></section>`;
+}
+
+const STYLE = `
+body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Helvetica,Arial,sans-serif;color:#222;margin:0;background:#fafafa}
+main{max-width:1180px;margin:0 auto;padding:24px 32px 48px;background:#fff}
+h1{font-size:24px;margin:0 0 4px}h2{font-size:19px;margin:32px 0 8px;border-bottom:1px solid #ddd;padding-bottom:4px}
+h3{font-size:15px;margin:20px 0 6px}.sub{color:#666;margin:0 0 16px}
+.figures{display:grid;grid-template-columns:repeat(auto-fill,minmax(520px,1fr));gap:18px}
+figure{margin:0;padding:12px;border:1px solid #e4e4e4;border-radius:6px;background:#fff;overflow-x:auto}
+figure svg{display:block;max-width:100%;height:auto}figcaption{color:#555;font-size:13px;margin-top:6px}
+table{border-collapse:collapse;font-size:13px}th,td{padding:3px 9px;border-bottom:1px solid #eee;text-align:left;vertical-align:top}
+th{background:#f3f3f3;font-weight:600}td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
+.scroll{overflow-x:auto}.note{color:#555;font-size:13px;margin:2px 0 6px}
+.recommendation{background:#f4f8fc;border-left:4px solid #4c78a8;padding:8px 16px;margin:12px 0}
+.recommendation p{margin:6px 0}.notes li{color:#8a5300}code{white-space:pre-wrap;font-size:12px}
+#samples code{color:#777}#samples td:last-child code{color:#000;font-weight:600}
+`;
+
+/** The whole report as one HTML page. */
+export function reportHtml(report: Report, figures: RenderedFigure[]): string {
+  const tables = reportTables(report);
+  const target = report.sources.find((s) => s.source === report.target);
+  return `<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>engram report: ${escapeHtml(report.target)}</title>
+<style>${STYLE}</style></head>
+<body><main>
+<h1>Which rows will ${escapeHtml(report.target)} memorize?</h1>
+<p class="sub">${report.sources.length} model@revisions, ${
+    report.rows.analysed.toLocaleString("en-US")
+  } rows analysed;
+target ${escapeHtml(report.target)} memorized ${target?.memorized.toLocaleString("en-US") ?? "–"} of them
+(${pct(target?.memorized_fraction, 2)}). Generated by ${escapeHtml(report.generator)}, ${
+    escapeHtml(report.created)
+  }.</p>
+${
+    report.notes.length
+      ? `<ul class="notes">${report.notes.map((n) => `<li>${escapeHtml(n)}</li>`).join("")}</ul>`
+      : ""
+  }
+<h2>Forecasting at equal compute</h2>
+<div class="recommendation">${
+    report.recommendation.text.map((t) => `<p>${escapeHtml(t)}</p>`).join("\n")
+  }</div>
+<h2>Figures</h2>
+<div class="figures">
+${
+    figures.map((f) =>
+      `<figure id="fig-${f.id}">${f.svg}<figcaption><b>${escapeHtml(f.title)}.</b> ${
+        escapeHtml(f.caption)
+      }</figcaption></figure>`
+    ).join("\n")
+  }
+</div>
+<h2>Tables</h2>
+${tables.map(htmlTable).join("\n")}
+</main></body></html>
+`;
+}
+
+const mdCell = (s: string) => s.replace(/\|/g, "\\|").replace(/\n/g, " ");
+
+function markdownTable(t: TextTable): string {
+  const head = `| ${t.columns.map(mdCell).join(" | ")} |`;
+  const rule = `|${t.numeric.slice(0, t.columns.length).map((n) => n ? " ---: " : " --- ").join("|")}|`;
+  const rows = t.rows.map((r) =>
+    `| ${
+      r.map((c, i) => t.id === "samples" && i > 0 ? `\`${mdCell(c).replace(/`/g, "'")}\`` : mdCell(c)).join(
+        " | ",
+      )
+    } |`
+  );
+  return [`### ${t.title}`, ...(t.note ? ["", t.note] : []), "", head, rule, ...rows, ""].join("\n");
+}
+
+/** The report's tables and recommendation as Markdown. */
+export function reportMarkdown(report: Report): string {
+  return [
+    `# Which rows will ${report.target} memorize?`,
+    "",
+    `${report.sources.length} model@revisions, ${report.rows.analysed} rows analysed. Generated by ${report.generator}, ${report.created}.`,
+    "",
+    ...(report.notes.length ? [...report.notes.map((n) => `- ${n}`), ""] : []),
+    "## Forecasting at equal compute",
+    "",
+    ...report.recommendation.text.flatMap((t) => [t, ""]),
+    "## Tables",
+    "",
+    ...reportTables(report).map(markdownTable),
+  ].join("\n");
+}

@@ -1,0 +1,169 @@
+// What the report knows about each model and revision: parameters, training step, tokens per step.
+// Sources, first wins: --meta CSV, the results' provenance, --models DIR config.json, Pythia's published sizes.
+import * as aq from "arquero";
+import { countParameters, loadConfig } from "../engine/config.ts";
+import { EngramError, ensure } from "../engine/errors.ts";
+import { join } from "../engine/path.ts";
+
+/** Pythia's published total parameter counts (the Pythia README; equal to countParameters of each config). */
+export const PYTHIA_PARAMS: Record<string, number> = {
+  "14m": 14067712,
+  "31m": 30494720,
+  "70m": 70426624,
+  "160m": 162322944,
+  "410m": 405334016,
+  "1b": 1011781632,
+  "1.4b": 1414647808,
+  "2.8b": 2775208960,
+  "6.9b": 6857302016,
+  "12b": 11846072320,
+};
+/** Pythia trained every model for 143,000 steps of 1,024 rows of 2,048 tokens. */
+export const PYTHIA_FINAL_STEP = 143000;
+export const PYTHIA_ROWS_PER_STEP = 1024;
+export const PYTHIA_TOKENS_PER_ROW = 2048;
+
+/** Per-model facts given by the user (--meta) or found in the results. */
+export interface ModelMeta {
+  params?: number;
+  rowsPerStep?: number;
+  tokensPerRow?: number;
+}
+
+/** Training step of a revision: "step1092" → 1092; Pythia's "main" is its last step; otherwise null. */
+export function stepOf(model: string, revision: string): number | null {
+  const m = /^step(\d+)$/.exec(revision) ?? /(?:^|[^a-z])step[_-]?(\d+)/i.exec(revision);
+  if (m) return Number(m[1]);
+  if (revision === "main" && isPythia(model)) return PYTHIA_FINAL_STEP;
+  return null;
+}
+
+const isPythia = (model: string) => /^pythia-/i.test(model);
+const pythiaSize = (model: string) => /^pythia-(\d+(?:\.\d+)?[mb])(?:-|$)/i.exec(model)?.[1].toLowerCase();
+
+/**
+ * The suite a model belongs to, its size left out: "pythia-1.4b-deduped" → "pythia-*-deduped", "pico-3" → "pico-*";
+ * "" when the name shows no size (then it is taken to be of the same suite as any model).
+ */
+export function suiteOf(model: string): string {
+  const size = pythiaSize(model);
+  if (size) return model.toLowerCase().replace(size, "*");
+  const other = model.replace(/\d+(?:\.\d+)?[mbk]?(?=[^0-9]*$)/i, "*");
+  return other === model ? "" : other;
+}
+
+/** Whether two models are of one suite (Pythia's duped and deduped models are two suites). */
+export const sameSuite = (a: string, b: string) =>
+  suiteOf(a) === "" || suiteOf(b) === "" || suiteOf(a) === suiteOf(b);
+
+/** Parameters of a Pythia model from the published sizes, else approximated from the name ("1.4b"). */
+export function pythiaParams(model: string): { params: number; exact: boolean } | null {
+  const size = pythiaSize(model);
+  if (!size) return null;
+  if (PYTHIA_PARAMS[size]) return { params: PYTHIA_PARAMS[size], exact: true };
+  const value = Number(size.slice(0, -1)) * (size.endsWith("b") ? 1e9 : 1e6);
+  return Number.isFinite(value) ? { params: value, exact: false } : null;
+}
+
+/** Reads --meta: a CSV with columns model,params and optionally rows_per_step,tokens_per_row. */
+export async function readMetaCsv(path: string): Promise<Map<string, ModelMeta>> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (e) {
+    throw new EngramError(
+      `--meta ${path}: cannot read it (${(e as Error).message}); pass a CSV model,params`,
+    );
+  }
+  const table = aq.fromCSV(text, { parse: { model: String } });
+  const names = table.columnNames();
+  ensure(
+    names.includes("model") && names.includes("params"),
+    () => `--meta ${path}: needs columns model,params[,rows_per_step,tokens_per_row]; has ${names.join(",")}`,
+  );
+  const meta = new Map<string, ModelMeta>();
+  for (const row of table.objects() as Record<string, unknown>[]) {
+    const positive = (name: string): number | undefined => {
+      const v = row[name];
+      if (v === undefined || v === null || v === "") return undefined;
+      ensure(
+        typeof v === "number" && v > 0 && Number.isFinite(v),
+        () => `--meta ${path}: ${name} of ${row.model} is "${v}"; expected a positive number`,
+      );
+      return v;
+    };
+    meta.set(String(row.model), {
+      params: positive("params"),
+      rowsPerStep: positive("rows_per_step"),
+      tokensPerRow: positive("tokens_per_row"),
+    });
+  }
+  return meta;
+}
+
+/** Parameters from a GPT-NeoX config.json under dir: <dir>/<model>/<revision>/, <dir>/<model>/ or <dir>/. */
+export async function configParams(dir: string, model: string, revision: string): Promise<number | null> {
+  for (const candidate of [join(dir, model, revision), join(dir, model)]) {
+    try {
+      await Deno.stat(join(candidate, "config.json"));
+    } catch {
+      continue;
+    }
+    return countParameters(await loadConfig(candidate));
+  }
+  return null;
+}
+
+/** What the report uses for one model@revision, with where each number came from. */
+export interface SourceFacts {
+  params: number | null;
+  paramsFrom: string;
+  step: number | null;
+  /** Rows per optimizer step × tokens per row; null when not known. */
+  tokensPerStep: number | null;
+  rowsPerStep: number | null;
+}
+
+/** Resolves the facts of one model@revision; notes collects the approximations made. */
+export async function resolveFacts(
+  model: string,
+  revision: string,
+  given: { meta: Map<string, ModelMeta>; provenanceParams?: number; modelsDir?: string },
+  notes: Set<string>,
+): Promise<SourceFacts> {
+  const meta = given.meta.get(model) ?? {};
+  let params: number | null = null, paramsFrom = "unknown";
+  if (meta.params) [params, paramsFrom] = [meta.params, "--meta"];
+  else if (given.provenanceParams && given.provenanceParams > 0) {
+    [params, paramsFrom] = [given.provenanceParams, "provenance"];
+  } else if (given.modelsDir) {
+    const p = await configParams(given.modelsDir, model, revision);
+    if (p !== null) [params, paramsFrom] = [p, "config.json"];
+  }
+  if (params === null) {
+    const pythia = pythiaParams(model);
+    if (pythia?.exact) [params, paramsFrom] = [pythia.params, "Pythia's published sizes"];
+    else if (pythia) {
+      [params, paramsFrom] = [pythia.params, "approximated from the name"];
+      notes.add(
+        `${model}: parameters approximated from its name (${pythia.params.toExponential(2)}); ` +
+          `pass --meta for the exact count`,
+      );
+    }
+  }
+  if (params === null) {
+    notes.add(`${model}: parameters unknown (pass --meta CSV model,params or --models DIR with config.json)`);
+  }
+  const pythia = isPythia(model);
+  const rowsPerStep = meta.rowsPerStep ?? (pythia ? PYTHIA_ROWS_PER_STEP : null);
+  const tokensPerRow = meta.tokensPerRow ?? (pythia ? PYTHIA_TOKENS_PER_ROW : null);
+  const step = stepOf(model, revision);
+  if (step === null) notes.add(`${model}@${revision}: no training step in the revision name (stepN)`);
+  return {
+    params,
+    paramsFrom,
+    step,
+    rowsPerStep,
+    tokensPerStep: rowsPerStep !== null && tokensPerRow !== null ? rowsPerStep * tokensPerRow : null,
+  };
+}

@@ -1,0 +1,77 @@
+// The target's memorized rows decoded to text, so a person can see what was memorized.
+import { loadTokenizer } from "../cli/texts.ts";
+import { openRowSource } from "../engine/data.ts";
+import type { Dataset, Source } from "./dataset.ts";
+import type { Row } from "./table.ts";
+
+export interface Sample {
+  index: number;
+  prompt: string;
+  continuation: string;
+}
+
+export interface SampleOptions {
+  tokenizer: string;
+  /** Megatron .bin/.idx prefix (or .npy) holding the training rows. */
+  data: string;
+  count: number;
+  /** Tokens of the prompt, of the continuation, and where in the row the prompt starts (the paper: 32, 32, 0). */
+  prompt: number;
+  continuation: number;
+  offset: number;
+}
+
+/** Up to `count` memorized rows of the target, evenly spread over its memorized set. */
+export function sampleRows(dataset: Dataset, target: Source, count: number): number[] {
+  const memorized = dataset.scores
+    .params({ s: target.source })
+    .filter((d: Row, $: Row) => d.source === $.s && d.memorized === 1)
+    .orderby("index")
+    .array("index") as number[];
+  if (memorized.length <= count) return [...memorized];
+  return Array.from({ length: count }, (_, i) => memorized[Math.floor(i * memorized.length / count)]);
+}
+
+// deno-lint-ignore no-control-regex
+const INVISIBLE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g;
+
+/** Makes decoded text safe to show: control characters become visible escapes (\n, \t, \u0000). */
+export function visible(text: string): string {
+  return text.replace(
+    INVISIBLE,
+    (c) =>
+      c === "\n"
+        ? "\\n"
+        : c === "\t"
+        ? "\\t"
+        : c === "\r"
+        ? "\\r"
+        : `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
+}
+
+/** Reads and decodes the sampled rows: prompt and continuation separately. */
+export async function memorizedSamples(
+  dataset: Dataset,
+  target: Source,
+  options: SampleOptions,
+): Promise<Sample[]> {
+  const rows = sampleRows(dataset, target, options.count);
+  if (rows.length === 0) return [];
+  const tokenizer = await loadTokenizer(options.tokenizer);
+  const source = await openRowSource(options.data);
+  try {
+    const length = options.prompt + options.continuation;
+    const tokens = await source.read(rows, options.offset, length);
+    return rows.map((index, i) => {
+      const row = Array.from(tokens.subarray(i * length, (i + 1) * length));
+      return {
+        index,
+        prompt: visible(tokenizer.decode(row.slice(0, options.prompt))),
+        continuation: visible(tokenizer.decode(row.slice(options.prompt))),
+      };
+    });
+  } finally {
+    source.close();
+  }
+}

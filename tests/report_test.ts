@@ -1,0 +1,508 @@
+// The report's numbers against counts made here independently (plain loops over the raw files, no Arquero),
+// on the pico reference and on synthetic inputs whose answers are known by construction.
+import { parquetWriteBuffer } from "hyparquet-writer";
+import { computeReport, type Report, writeReport } from "../analysis/report.ts";
+import { visible } from "../analysis/samples.ts";
+import { publishedSplit } from "../analysis/load.ts";
+import { type Provenance, type ScoreTable, writeResults } from "../cli/results.ts";
+import { reportCommand } from "../cli/report.ts";
+import { loadTokenizer } from "../cli/texts.ts";
+import { openRowSource } from "../engine/data.ts";
+import { EngramError } from "../engine/errors.ts";
+import { join } from "../engine/path.ts";
+import { assert, assertAlmostEquals, assertEquals, assertMatch, assertRejects } from "./assert.ts";
+
+const REFERENCE = "fixtures/pico/reference/scores-pico-1-2-3.csv";
+const SUITE = JSON.parse(Deno.readTextFileSync("fixtures/pico/suite.json"));
+
+/** source → index → score, read with plain string splitting. */
+function readReference(path = REFERENCE): Map<string, Map<number, number>> {
+  const [header, ...lines] = Deno.readTextFileSync(path).trim().split("\n");
+  const col = Object.fromEntries(header.split(",").map((c, i) => [c, i]));
+  const out = new Map<string, Map<number, number>>();
+  for (const line of lines) {
+    const cells = line.split(",");
+    const source = `${cells[col.model]}@${cells[col.revision]}`;
+    if (!out.has(source)) out.set(source, new Map());
+    out.get(source)!.set(Number(cells[col.index]), Number(cells[col.score]));
+  }
+  return out;
+}
+
+function counts(pred: boolean[], truth: boolean[]) {
+  let tp = 0, fp = 0, fn = 0, tn = 0;
+  pred.forEach((p, i) => p && truth[i] ? tp++ : p ? fp++ : truth[i] ? fn++ : tn++);
+  return { tp, fp, fn, tn };
+}
+
+function pearson(x: number[], y: number[]): number {
+  const n = x.length, mx = x.reduce((a, b) => a + b) / n, my = y.reduce((a, b) => a + b) / n;
+  let sxy = 0, sxx = 0, syy = 0;
+  for (let i = 0; i < n; i++) {
+    sxy += (x[i] - mx) * (y[i] - my);
+    sxx += (x[i] - mx) ** 2;
+    syy += (y[i] - my) ** 2;
+  }
+  return sxy / Math.sqrt(sxx * syy);
+}
+
+const forecastOf = (report: Report, predictor: string) => {
+  const f = report.forecasts.find((f) => f.predictor === predictor);
+  assert(f, `no forecast for ${predictor}`);
+  return f;
+};
+
+async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "engram-report-test-" });
+  try {
+    await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test("report on the pico reference: forecasts, fractions, correlations and histogram match independent counts", async () => {
+  const started = performance.now();
+  const { report } = await computeReport({ results: [REFERENCE], models: "fixtures/pico/models" });
+  const seconds = (performance.now() - started) / 1000;
+  assert(seconds < 20, `the report on 24k rows took ${seconds.toFixed(1)} s`);
+  const ref = readReference();
+  const rows = [...ref.get("pico-3@step1092")!.keys()].sort((a, b) => a - b);
+  assertEquals(rows.length, 2048);
+  const memorized = (source: string) => rows.map((i) => ref.get(source)!.get(i) === 1);
+
+  assertEquals(report.target, "pico-3@step1092", "default target: the largest model at its last revision");
+  assertEquals(report.rows.analysed, 2048);
+  const truth = memorized("pico-3@step1092");
+  assertEquals(report.forecasts.length, 11);
+  for (const source of ref.keys()) {
+    if (source === report.target) continue;
+    const f = forecastOf(report, source);
+    const c = counts(memorized(source), truth);
+    assertEquals({ tp: f.tp, fp: f.fp, fn: f.fn, tn: f.tn }, c, source);
+    assertEquals(f.recall, c.tp / (c.tp + c.fn), `${source} recall`);
+    assertEquals(f.precision, c.tp + c.fp ? c.tp / (c.tp + c.fp) : null, `${source} precision`);
+    assertEquals(f.target, "pico-3@step1092");
+  }
+  // The example of the issue, with the fixture's values written out too.
+  const p2 = forecastOf(report, "pico-2@step1092");
+  assertEquals([p2.tp, p2.fp, p2.fn, p2.tn], [8, 0, 4, 2036]);
+  assertEquals([p2.precision, p2.recall], [1, 8 / 12]);
+  assertAlmostEquals(p2.f1!, 16 / 20, 1e-12);
+  assertEquals(p2.family, "smaller model");
+  assertAlmostEquals(
+    p2.compute_fraction!,
+    SUITE.models["pico-2"].params / SUITE.models["pico-3"].params,
+    1e-12,
+  );
+  assertAlmostEquals(p2.recall_per_compute!, (8 / 12) / p2.compute_fraction!, 1e-12);
+  assertEquals(forecastOf(report, "pico-3@step546").family, "checkpoint");
+  assertEquals(forecastOf(report, "pico-3@step546").compute_fraction, 0.5);
+  assertEquals(forecastOf(report, "pico-1@step1092").family, "smaller model");
+  assertEquals(forecastOf(report, "pico-2@step819").family, "other");
+
+  for (const s of report.sources) {
+    const scores = rows.map((i) => ref.get(s.source)!.get(i)!);
+    assertEquals(s.memorized, scores.filter((x) => x === 1).length, `${s.source} memorized`);
+    assertAlmostEquals(s.memorized_fraction, s.memorized / 2048, 1e-15);
+    assertAlmostEquals(s.mean_score!, scores.reduce((a, b) => a + b) / 2048, 1e-12, `${s.source} mean score`);
+    assertEquals(s.params, SUITE.models[s.model].params, `${s.source} params from config.json`);
+  }
+
+  const phi = report.correlations.memorized.find((c) =>
+    c.group === "step1092" && c.a === "pico-2" && c.b === "pico-3"
+  );
+  const ind = (s: string) => memorized(s).map(Number);
+  assertAlmostEquals(phi!.r!, pearson(ind("pico-2@step1092"), ind("pico-3@step1092")), 1e-12);
+  const none = report.correlations.memorized.find((c) =>
+    c.group === "step273" && c.a === "pico-1" && c.b === "pico-2"
+  );
+  assertEquals(none!.r, null, "pico-1@step273 memorized nothing: r undefined");
+  const sc = report.correlations.scores.find((c) =>
+    c.group === "pico-1" && c.a === "step273" && c.b === "step546"
+  );
+  const scoresOf = (s: string) => rows.map((i) => ref.get(s)!.get(i)!);
+  assertAlmostEquals(sc!.r!, pearson(scoresOf("pico-1@step273"), scoresOf("pico-1@step546")), 1e-12);
+
+  const bins = report.histograms.filter((h) => h.source === "pico-3@step1092");
+  assertEquals(bins.length, 33);
+  for (const b of bins) {
+    assertEquals(
+      b.count,
+      scoresOf("pico-3@step1092").filter((x) => Math.round(x * 32) === b.k).length,
+      `k=${b.k}`,
+    );
+  }
+  assertEquals(bins[32].count, 12);
+
+  // Frontier: for each budget, the best recall within it (checked against the forecasts themselves).
+  for (const b of report.recommendation.budgets) {
+    const within = report.forecasts.filter((f) =>
+      f.family !== "other" && f.compute_fraction !== null && f.compute_fraction <= b.budget + 1e-12
+    );
+    assertEquals(b.recall, Math.max(...within.map((f) => f.recall ?? 0)), `budget ${b.budget}`);
+  }
+  assertMatch(report.recommendation.text.join(" "), /use pico-3@step819 \(the target's own checkpoint\)/);
+});
+
+Deno.test("report files: self-contained HTML with six SVG figures, JSON with every forecast, Markdown tables, decoded rows", async () => {
+  await withTempDir(async (dir) => {
+    const { files, report } = await writeReport(dir, {
+      results: ["fixtures/pico/reference"],
+      models: "fixtures/pico/models",
+      tokenizer: "fixtures/pico/tokenizer",
+      data: "fixtures/pico/data/pico_document",
+      samples: 5,
+    });
+    assertEquals(files.map((f) => f.slice(dir.length + 1)), ["report.html", "report.json", "report.md"]);
+    const html = await Deno.readTextFile(join(dir, "report.html"));
+    assertEquals((html.match(/<figure /g) ?? []).length, 6);
+    assertEquals((html.match(/<svg /g) ?? []).length, 6);
+    assert(!/<script|<link|<iframe|@import/i.test(html), "no scripts or external resources");
+    assert(!/(src|href)="(https?:)?\/\//i.test(html), "no network references");
+    const ids = [...html.matchAll(/\bid="([^"]+)"/g)].map((m) => m[1]);
+    assertEquals(ids.length, new Set(ids).size, "ids unique across inline SVGs");
+
+    const json = JSON.parse(await Deno.readTextFile(join(dir, "report.json")));
+    for (const f of json.forecasts) {
+      for (
+        const key of [
+          "predictor",
+          "target",
+          "precision",
+          "recall",
+          "f1",
+          "tp",
+          "fp",
+          "fn",
+          "tn",
+          "compute_fraction",
+        ]
+      ) {
+        assert(key in f, `forecast lacks ${key}`);
+      }
+      assertMatch(f.predictor, /^pico-\d@step\d+$/);
+    }
+    assertEquals(
+      json.forecasts.find((f: { predictor: string }) => f.predictor === "pico-2@step1092").recall,
+      8 / 12,
+    );
+    const md = await Deno.readTextFile(join(dir, "report.md"));
+    assertMatch(md, /\| predictor \| family \| compute \| precision \| recall \|/);
+    assertMatch(md, /\| pico-2@step1092 \| smaller model \| 55\.3% \| 100\.0% \| 66\.7% \|/);
+
+    // Decoded rows: the same tokens decoded here through the data reader and tokenizer directly.
+    assertEquals(report.samples!.length, 5);
+    const tokenizer = await loadTokenizer("fixtures/pico/tokenizer");
+    const data = await openRowSource("fixtures/pico/data/pico_document");
+    try {
+      for (const s of report.samples!) {
+        const tokens = Array.from(await data.read([s.index], 0, 64));
+        assertEquals(s.prompt, visible(tokenizer.decode(tokens.slice(0, 32))));
+        assertEquals(s.continuation, visible(tokenizer.decode(tokens.slice(32))));
+        // deno-lint-ignore no-control-regex
+        assert(!/[\u0000-\u0008\u000b-\u001f]/.test(s.prompt + s.continuation), "control characters escaped");
+      }
+    } finally {
+      data.close();
+    }
+    assert(html.includes("memorized continuation"), "samples in the page");
+  });
+});
+
+Deno.test("report: --meta rows_per_step restricts to rows every checkpoint has trained on, compute from tokens", async () => {
+  await withTempDir(async (dir) => {
+    const meta = join(dir, "meta.csv");
+    await Deno.writeTextFile(
+      meta,
+      "model,params,rows_per_step,tokens_per_row\npico-1,362240,4,256\npico-2,728928,4,256\npico-3,1317632,4,256\n",
+    );
+    const { report } = await computeReport({ results: [REFERENCE], meta });
+    assertEquals(report.rows.seen_limit, 273 * 4);
+    assertEquals(report.rows.analysed, 1092);
+    assertMatch(report.notes.join(" "), /only rows below 1092 are analysed/);
+    const ref = readReference();
+    const rows = Array.from({ length: 1092 }, (_, i) => i);
+    const c = counts(
+      rows.map((i) => ref.get("pico-3@step546")!.get(i) === 1),
+      rows.map((i) => ref.get("pico-3@step1092")!.get(i) === 1),
+    );
+    const f = forecastOf(report, "pico-3@step546");
+    assertEquals({ tp: f.tp, fp: f.fp, fn: f.fn, tn: f.tn }, c);
+    assertEquals(report.sources.find((s) => s.source === "pico-2@step1092")!.tokens_seen, 1092 * 4 * 256);
+    assertEquals(report.sources[0].params_from, "--meta");
+  });
+});
+
+// --- synthetic inputs whose answers are known by construction ---
+
+const BASE = 2 ** 32; // indices past 2^32: the long table must keep them exact
+const N = 100;
+
+function provenance(
+  model: string,
+  revision: string,
+  params: number,
+  mode: "score" | "extractable",
+): Provenance {
+  return {
+    model,
+    revision,
+    model_path: `/models/${model}/${revision}`,
+    params,
+    config_hash: "0",
+    data: "/data/toy",
+    prompt: 32,
+    continuation: 32,
+    offset: 0,
+    mode,
+    paper_compatible: true,
+    engram_version: "test",
+    adapter: "test",
+    rows: N,
+    created: "2025-01-01T00:00:00Z",
+  };
+}
+
+/** A results table over rows BASE..BASE+N-1 where exactly the rows in `memorized` are memorized. */
+function toyTable(memorized: Set<number>, extractable = false): ScoreTable {
+  const index = Float64Array.from({ length: N }, (_, i) => BASE + i);
+  const matches = Int16Array.from({ length: N }, (_, i) => memorized.has(i) ? 32 : i % 32);
+  return {
+    index,
+    matches: extractable ? null : matches,
+    firstMismatch: Int16Array.from({ length: N }, (_, i) => memorized.has(i) ? 32 : 0),
+    logprob: null,
+    continuation: 32,
+  };
+}
+
+const range = (a: number, b: number) => new Set(Array.from({ length: b - a }, (_, i) => a + i));
+
+async function writeToySuite(dir: string): Promise<void> {
+  await writeResults(
+    join(dir, "l100.parquet"),
+    toyTable(range(0, 20)),
+    provenance("toy-l", "step100", 4e6, "score"),
+  );
+  await writeResults(
+    join(dir, "l50.csv"),
+    toyTable(range(10, 30)),
+    provenance("toy-l", "step50", 4e6, "score"),
+  );
+  await writeResults(
+    join(dir, "s100.jsonl"),
+    toyTable(new Set([...range(0, 5), ...range(90, 95)])),
+    provenance("toy-s", "step100", 1e6, "score"),
+  );
+  await writeResults(
+    join(dir, "s50.parquet"),
+    toyTable(range(0, 2), true),
+    provenance("toy-s", "step50", 1e6, "extractable"),
+  );
+}
+
+Deno.test("report on synthetic results in all three formats: known confusion counts, families, compute", async () => {
+  await withTempDir(async (dir) => {
+    await writeToySuite(dir);
+    const { report } = await computeReport({ results: [dir] });
+    assertEquals(report.target, "toy-l@step100");
+    assertEquals(report.rows.analysed, N);
+    const expect = {
+      "toy-l@step50": { tp: 10, fp: 10, fn: 10, tn: 70, family: "checkpoint", compute: 0.5 },
+      "toy-s@step100": { tp: 5, fp: 5, fn: 15, tn: 75, family: "smaller model", compute: 0.25 },
+      "toy-s@step50": { tp: 2, fp: 0, fn: 18, tn: 80, family: "other", compute: 0.125 },
+    };
+    for (const [predictor, e] of Object.entries(expect)) {
+      const f = forecastOf(report, predictor);
+      assertEquals([f.tp, f.fp, f.fn, f.tn, f.family, f.compute_fraction], [
+        e.tp,
+        e.fp,
+        e.fn,
+        e.tn,
+        e.family,
+        e.compute,
+      ]);
+      assertEquals(f.precision, e.tp / (e.tp + e.fp));
+      assertEquals(f.recall, e.tp / 20);
+    }
+    assertEquals(report.recommendation.budgets.map((b) => [b.budget, b.predictor, b.recall]), [
+      [0.25, "toy-s@step100", 0.25],
+      [0.5, "toy-l@step50", 0.5],
+    ]);
+    // phi of toy-s vs toy-l at step100: tp 5, fp 5, fn 15, tn 75.
+    const r = report.correlations.memorized.find((c) =>
+      c.group === "step100" && c.a === "toy-s" && c.b === "toy-l"
+    )!.r!;
+    assertAlmostEquals(r, (5 * 75 - 5 * 15) / Math.sqrt(10 * 90 * 20 * 80), 1e-12);
+    const extractable = report.sources.find((s) => s.source === "toy-s@step50")!;
+    assertEquals([extractable.memorized, extractable.mean_score], [2, null]);
+    assert(!report.histograms.some((h) => h.source === "toy-s@step50"), "no histogram without scores");
+    const l100 = report.histograms.filter((h) => h.source === "toy-l@step100");
+    assertEquals(l100.find((h) => h.k === 32)!.count, 20);
+    assertEquals(
+      l100.find((h) => h.k === 21)!.count,
+      [...Array(N).keys()].filter((i) => i >= 20 && i % 32 === 21).length,
+    );
+    // --target by model name only: its last revision.
+    const { report: other } = await computeReport({ results: [dir], target: "toy-s" });
+    assertEquals(other.target, "toy-s@step100");
+    assertEquals(forecastOf(other, "toy-s@step50").family, "checkpoint");
+    assertEquals(forecastOf(other, "toy-l@step100").family, "other");
+  });
+});
+
+function publishedParquet(indices: number[]): Uint8Array {
+  return new Uint8Array(parquetWriteBuffer({
+    columnData: [
+      { name: "index", data: BigInt64Array.from(indices, (i) => BigInt(i)) },
+      { name: "tokens", data: indices.map((i) => Array.from({ length: 64 }, (_, k) => (i + k) % 50000)) },
+    ],
+    schema: [
+      { name: "root", num_children: 2 },
+      { name: "index", type: "INT64", repetition_type: "REQUIRED" },
+      { name: "tokens", repetition_type: "OPTIONAL", converted_type: "LIST", num_children: 1 },
+      { name: "list", repetition_type: "REPEATED", num_children: 1 },
+      { name: "element", type: "INT32", repetition_type: "OPTIONAL" },
+    ],
+  }));
+}
+
+Deno.test("report on published memorized-evals splits: unlisted rows count as not memorized given --universe", async () => {
+  assertEquals(publishedSplit("x/duped.1.4b.parquet"), { model: "pythia-1.4b", revision: "step143000" });
+  assertEquals(publishedSplit("deduped.12b.23000.parquet"), {
+    model: "pythia-12b-deduped",
+    revision: "step23000",
+  });
+  assertEquals(publishedSplit("data/deduped.70m-00000-of-00001.parquet"), {
+    model: "pythia-70m-deduped",
+    revision: "step143000",
+  });
+  await withTempDir(async (dir) => {
+    await Deno.writeFile(join(dir, "deduped.70m.parquet"), publishedParquet([1, 2, 3]));
+    await Deno.writeFile(join(dir, "deduped.1.4b.parquet"), publishedParquet([1, 2, 3, 4, 5, 6]));
+    await Deno.writeFile(join(dir, "deduped.12b.parquet"), publishedParquet([2, 3, 4, 5, 6, 7, 8, 9]));
+    await Deno.writeFile(join(dir, "deduped.12b.23000.parquet"), publishedParquet([5, 100]));
+    await assertRejects(() => computeReport({ results: [dir] }), EngramError, "--universe");
+    const { report } = await computeReport({ results: [dir], universe: 1000 });
+    assertEquals(report.target, "pythia-12b-deduped@step143000");
+    assertEquals(report.rows.analysed, 1000);
+    const expect = {
+      "pythia-70m-deduped@step143000": [2, 1, 6, 991, "smaller model"],
+      "pythia-1.4b-deduped@step143000": [5, 1, 3, 991, "smaller model"],
+      "pythia-12b-deduped@step23000": [1, 1, 7, 991, "checkpoint"],
+    };
+    for (const [predictor, e] of Object.entries(expect)) {
+      const f = forecastOf(report, predictor);
+      assertEquals([f.tp, f.fp, f.fn, f.tn, f.family], e, predictor);
+    }
+    assertAlmostEquals(
+      forecastOf(report, "pythia-70m-deduped@step143000").compute_fraction!,
+      70426624 / 11846072320,
+      1e-15,
+    );
+    assertAlmostEquals(
+      forecastOf(report, "pythia-12b-deduped@step23000").compute_fraction!,
+      23000 / 143000,
+      1e-15,
+    );
+    const target = report.sources.find((s) => s.source === report.target)!;
+    assertEquals([target.memorized, target.memorized_fraction, target.mean_score], [8, 8 / 1000, null]);
+    assertEquals(report.histograms, [], "memorized-evals carry no scores");
+    // phi 70m vs 1.4b at step143000: tp 3, fp 0, fn 3, tn 994.
+    const r = report.correlations.memorized.find((c) =>
+      c.a === "pythia-70m-deduped" && c.b === "pythia-1.4b-deduped"
+    )!.r!;
+    assertAlmostEquals(r, (3 * 994 - 0) / Math.sqrt(3 * 997 * 6 * 994), 1e-12);
+
+    await withTempDir(async (out) => {
+      const { files } = await writeReport(out, { results: [dir], universe: 1000 });
+      const html = await Deno.readTextFile(files[0]);
+      assertEquals((html.match(/<figure /g) ?? []).length, 4, "no score figures without scores");
+    });
+    await assertRejects(() => computeReport({ results: [dir], universe: 50 }), EngramError, "lists row 100");
+    await Deno.writeFile(join(dir, "memorized.parquet"), publishedParquet([1]));
+    await assertRejects(() => computeReport({ results: [dir], universe: 1000 }), EngramError, "split");
+  });
+});
+
+async function expectError(fn: () => Promise<unknown>, includes: string | RegExp): Promise<void> {
+  const e = await assertRejects(fn, EngramError, includes);
+  assert(!e.message.includes("\n"), `one line: ${e.message}`);
+}
+
+Deno.test("report: bad inputs are clear one-line errors; missing rows are reported with --intersect", async () => {
+  await withTempDir(async (dir) => {
+    await Deno.mkdir(join(dir, "empty"));
+    await expectError(() => computeReport({ results: [] }), "no results given");
+    await expectError(() => computeReport({ results: [join(dir, "empty")] }), "no results files");
+    await expectError(() => computeReport({ results: [join(dir, "nope")] }), "not found");
+    await expectError(
+      () => computeReport({ results: [REFERENCE], target: "pico-9@step1" }),
+      /pico-9@step1 is not among/,
+    );
+    await expectError(() => computeReport({ results: [REFERENCE], target: "pico-3@step5" }), "pass one of");
+    await expectError(
+      () => computeReport({ results: [REFERENCE], tokenizer: "fixtures/pico/tokenizer" }),
+      "--data",
+    );
+
+    const header = "model,revision,index,score\n";
+    const rows = (model: string, n: number, score = (i: number) => (i % 3 === 0 ? 1 : 0.5)) =>
+      Array.from({ length: n }, (_, i) => `${model},step10,${i},${score(i)}`).join("\n") + "\n";
+    const a = join(dir, "a.csv"), b = join(dir, "b.csv"), c = join(dir, "c.csv"), d = join(dir, "d.csv");
+    await Deno.writeTextFile(a, header + rows("m-1", 30) + rows("m-2", 30));
+    await Deno.writeTextFile(b, header + rows("m-3", 24));
+    await expectError(
+      () => computeReport({ results: [a, b] }),
+      /m-3@step10 lacks 6 of the 30 rows.*--intersect/,
+    );
+    const { report } = await computeReport({ results: [a, b], intersect: true });
+    assertEquals(report.rows.analysed, 24);
+    const m1 = report.sources.find((s) => s.source === "m-1@step10")!;
+    const m3 = report.sources.find((s) => s.source === "m-3@step10")!;
+    assertEquals([m1.rows_missing, m1.rows_excluded, m3.rows_missing, m3.rows_excluded], [0, 6, 6, 0]);
+    await withTempDir(async (out) => {
+      await writeReport(out, { results: [a, b], intersect: true });
+      assertMatch(await Deno.readTextFile(join(out, "report.md")), /m-3@step10: rows missing \| 6 \|/);
+    });
+
+    // The same row twice with the same result is fine; with different results it is an error.
+    await Deno.writeTextFile(c, header + rows("m-1", 30));
+    const { report: same } = await computeReport({ results: [a, c] });
+    assertEquals(same.sources.find((s) => s.source === "m-1@step10")!.memorized, 10);
+    await Deno.writeTextFile(d, header + rows("m-1", 30, (i) => (i === 7 ? 1 : i % 3 === 0 ? 1 : 0.5)));
+    await expectError(() => computeReport({ results: [a, d] }), /m-1@step10 row 7 has conflicting results/);
+
+    // Results without provenance cannot say which model they belong to.
+    const bare = join(dir, "bare.csv");
+    await Deno.writeTextFile(bare, "index,score,matches,first_mismatch,memorized\n0,1,32,32,true\n");
+    await expectError(() => computeReport({ results: [bare] }), "no provenance");
+    await Deno.writeTextFile(join(dir, "notes.txt"), "x");
+    await expectError(
+      () => computeReport({ results: [join(dir, "notes.txt")] }),
+      "not a .parquet, .csv or .jsonl",
+    );
+  });
+});
+
+Deno.test("cli report: flags, output folder and errors", async () => {
+  await withTempDir(async (dir) => {
+    const log = console.log;
+    const printed: string[] = [];
+    console.log = (...args: unknown[]) => printed.push(args.join(" "));
+    try {
+      await reportCommand(["--results", REFERENCE, "--models", "fixtures/pico/models", "--out", dir]);
+      await reportCommand(["--help"]);
+    } finally {
+      console.log = log;
+    }
+    assertMatch(printed.join("\n"), /target pico-3@step1092 memorized 12/);
+    assertMatch(printed.join("\n"), /--universe N/);
+    for (const name of ["report.html", "report.json", "report.md"]) {
+      assert((await Deno.stat(join(dir, name))).size > 0);
+    }
+    await expectError(() => reportCommand(["--bogus"]), "report:");
+    await expectError(() => reportCommand(["--results", REFERENCE, "--universe", "x"]), "--universe must be");
+  });
+});
