@@ -3,7 +3,7 @@
  * (a Kernel). Constructors are memoized on their shape and buffers, so a decode loop that replays the same
  * shapes builds its pipelines, uniform buffers and bind groups once.
  */
-import { grid, type Gpu, type Kernel } from "./gpu.ts";
+import { type Gpu, grid, type Kernel } from "./gpu.ts";
 
 /** How a weight matrix is stored on the GPU; names the shaders/weights_*.wgsl loader. */
 export type WeightFormat = "f32" | "f16" | "f16native" | "bf16";
@@ -165,7 +165,14 @@ export function qkvRotaryKernel(
   c: KernelCache,
   pass: PassShape,
   dims: AttentionDims,
-  bufs: { qkv: GPUBuffer; rope: GPUBuffer; slotOf: GPUBuffer; q: GPUBuffer; kCache: GPUBuffer; vCache: GPUBuffer },
+  bufs: {
+    qkv: GPUBuffer;
+    rope: GPUBuffer;
+    slotOf: GPUBuffer;
+    q: GPUBuffer;
+    kCache: GPUBuffer;
+    vCache: GPUBuffer;
+  },
 ): Kernel {
   const tokens = pass.rows * pass.n;
   const params = [tokens, pass.n, pass.t0, dims.heads, dims.headSize, dims.rotHalf, dims.maxT, pass.rowBase];
@@ -223,14 +230,30 @@ export function unembedArgmaxKernel(
   w: WeightMatrix,
   bufs: { x: GPUBuffer; tokens: GPUBuffer; slotOf: GPUBuffer; partials: GPUBuffer },
 ): Kernel {
-  const params = [t.rows, w.rows, w.cols, t.suppress ?? 0xffffffff, t.per, t.rowBase, t.seqLen, t.prompt + t.posBase];
+  const params = [
+    t.rows,
+    w.rows,
+    w.cols,
+    t.suppress ?? 0xffffffff,
+    t.per,
+    t.rowBase,
+    t.seqLen,
+    t.prompt + t.posBase,
+  ];
   const list = [w.buffer, bufs.x, bufs.tokens, bufs.slotOf, bufs.partials];
   return c.get(`unembed_argmax-${t.logprob}`, params, list, () => {
     const consts = { ...TILE, LOGPROB: t.logprob ? 1 : 0 };
     const pipeline = c.gpu.pipeline("unembed_argmax", consts, [`weights_${w.format}`, tilePart(c.gpu)]);
     return {
       pipeline,
-      bindGroup: c.bind(pipeline, [w.buffer, c.uniform(params), bufs.x, bufs.tokens, bufs.slotOf, bufs.partials]),
+      bindGroup: c.bind(pipeline, [
+        w.buffer,
+        c.uniform(params),
+        bufs.x,
+        bufs.tokens,
+        bufs.slotOf,
+        bufs.partials,
+      ]),
       workgroups: [Math.ceil(w.rows / TILE.BN), Math.ceil(t.rows / TILE.BM), 1],
     };
   });

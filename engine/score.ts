@@ -4,7 +4,7 @@
  * position. Score = matches / cont; memorized (cont-extractable) = all match.
  */
 import type { RowSource } from "./data.ts";
-import { Journal, type ScoreColumns } from "./journal.ts";
+import type { Journal, ScoreColumns } from "./journal.ts";
 import type { Scorer } from "./scorer.ts";
 
 export type ScoreMode = "score" | "extractable";

@@ -38,7 +38,9 @@ for (const variant of VARIANTS) {
         maxRef = Math.max(maxRef, Math.abs(ref[i]));
         maxErr = Math.max(maxErr, Math.abs(logits[i] - ref[i]));
       }
-      if (Deno.env.get("ENGRAM_VERBOSE")) console.log(`${variant}/${dtype}: max err ${maxErr}, max ref ${maxRef}`);
+      if (Deno.env.get("ENGRAM_VERBOSE")) {
+        console.log(`${variant}/${dtype}: max err ${maxErr}, max ref ${maxRef}`);
+      }
       assert(maxErr <= 1e-4 * maxRef, `max |logit - ref| = ${maxErr} > 1e-4 × ${maxRef}`);
 
       const all = expected.input_ids.length;
@@ -51,7 +53,11 @@ for (const variant of VARIANTS) {
       expected.input_ids.forEach((_, i) => {
         if (expected.greedy_min_top2_margin[i] < 1e-3) return;
         compared++;
-        assertEquals([...greedy.subarray(i * 32, i * 32 + 32)], expected.greedy_32_after_first_32[i], `row ${i}`);
+        assertEquals(
+          [...greedy.subarray(i * 32, i * 32 + 32)],
+          expected.greedy_32_after_first_32[i],
+          `row ${i}`,
+        );
       });
       assert(compared > 0, "no row without a near-tie to compare");
     });
