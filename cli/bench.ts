@@ -1,4 +1,237 @@
-export async function benchCommand(_argv: string[]): Promise<void> {
-  await Promise.resolve();
-  throw new Error("todo");
+// `cli.ts bench` (`deno task bench`): rows/s of each scoring mode on this adapter, side by side in one run, and
+// GFLOP/s of the matmuls at the model's own shapes. Speed is measured here, never in tests.
+import { openRowSource } from "../engine/data.ts";
+import { EngramError } from "../engine/errors.ts";
+import { encodeKernel, Gpu } from "../engine/gpu.ts";
+import {
+  KernelCache,
+  matmulKernel,
+  unembedArgmaxKernel,
+  VOCAB_TILE,
+  type WeightMatrix,
+} from "../engine/kernels.ts";
+import { NeoXModel } from "../engine/model.ts";
+import { compareContinuation } from "../engine/score.ts";
+import { Scorer } from "../engine/scorer.ts";
+import { intFlag, parseArgs } from "./args.ts";
+import { DEMO_DATA } from "./score.ts";
+
+export const BENCH_HELP =
+  `deno run -A cli.ts bench [--model DIR] [--data PREFIX] [--count N] [--modes score,extractable]
+                        [--batch N] [--kernels] [--format json] [--save FILE]
+  Times scoring of the same rows in each mode (after a warm-up batch), and with --kernels the model's matmuls.
+  Defaults: the embedded pico-3 (step1092), its data, 256 rows. --save writes each row's result as JSON.`;
+
+const OPTIONS = {
+  model: { type: "string" },
+  data: { type: "string" },
+  count: { type: "string" },
+  start: { type: "string" },
+  modes: { type: "string" },
+  batch: { type: "string" },
+  kernels: { type: "boolean" },
+  format: { type: "string" },
+  save: { type: "string" },
+  help: { type: "boolean" },
+} as const;
+
+export interface ModeResult {
+  seq_per_s: number;
+  seconds: number;
+  rows: number;
+  batch: number;
+  memorized: number;
+}
+
+export interface KernelResult {
+  name: string;
+  m: number;
+  n: number;
+  k: number;
+  gflop_per_s: number;
+  ms: number;
+}
+
+/** Runs `encode` `reps` times in one submission and waits; returns seconds per repetition. */
+async function timeDispatches(gpu: Gpu, encode: (pass: GPUComputePassEncoder) => void, reps: number) {
+  const run = async (n: number) => {
+    const enc = gpu.device.createCommandEncoder();
+    const pass = enc.beginComputePass();
+    for (let i = 0; i < n; i++) encode(pass);
+    pass.end();
+    gpu.device.queue.submit([enc.finish()]);
+    await gpu.device.queue.onSubmittedWorkDone();
+  };
+  await run(1);
+  const t = performance.now();
+  await run(reps);
+  return (performance.now() - t) / 1000 / reps;
+}
+
+/** GFLOP/s of the forward pass's matmuls at prefill and decode shapes, and of the fused unembed + argmax. */
+async function benchKernels(model: NeoXModel, batch: number, prompt: number): Promise<KernelResult[]> {
+  const { gpu, cfg } = model;
+  const c = new KernelCache(gpu);
+  const layer = model.layers[0];
+  const out: KernelResult[] = [];
+  const maxRows = Math.floor(
+    gpu.limits.maxBinding / (4 * Math.max(cfg.intermediateSize, 3 * cfg.hiddenSize)),
+  );
+  const shapes: [string, WeightMatrix, number][] = [];
+  for (const [phase, m] of [["prefill", Math.min(batch * prompt, maxRows)], ["decode", batch]] as const) {
+    shapes.push([`${phase} qkv`, layer.qkv, m], [`${phase} dense`, layer.dense, m]);
+    shapes.push([`${phase} mlp up`, layer.fc1, m], [`${phase} mlp down`, layer.fc2, m]);
+  }
+  for (const [name, w, m] of shapes) {
+    const x = gpu.storage(m * w.cols * 4, "x");
+    const y = gpu.storage(m * w.rows * 4, "y");
+    const bias = gpu.storage(w.rows * 4, "bias");
+    const k = matmulKernel(c, m, w, x, bias, y, "store");
+    const reps = Math.max(
+      2,
+      Math.min(200, Math.ceil(2e11 / (2 * m * w.rows * w.cols) / (gpu.isCpu ? 50 : 1))),
+    );
+    const s = await timeDispatches(gpu, (p) => encodeKernel(p, k), reps);
+    out.push({
+      name,
+      m,
+      n: w.rows,
+      k: w.cols,
+      gflop_per_s: (2 * m * w.rows * w.cols) / s / 1e9,
+      ms: s * 1e3,
+    });
+    for (const b of [x, y, bias]) b.destroy();
+  }
+  const w = model.embedOut;
+  const x = gpu.storage(batch * w.cols * 4, "x");
+  const partials = gpu.storage(batch * Math.ceil(w.rows / VOCAB_TILE) * 24, "partials");
+  const tokens = gpu.storage(batch * 4, "tokens");
+  const slots = gpu.storage(batch * 4, "slots");
+  const target = {
+    rows: batch,
+    per: 1,
+    rowBase: 0,
+    posBase: 0,
+    prompt: 0,
+    seqLen: 1,
+    cont: 1,
+    suppress: null,
+    feed: false,
+    logprob: false,
+  };
+  const k = unembedArgmaxKernel(c, target, w, { x, tokens, slotOf: slots, partials });
+  const s = await timeDispatches(gpu, (p) => encodeKernel(p, k), gpu.isCpu ? 3 : 50);
+  out.push({
+    name: "decode unembed+argmax",
+    m: batch,
+    n: w.rows,
+    k: w.cols,
+    gflop_per_s: (2 * batch * w.rows * w.cols) / s / 1e9,
+    ms: s * 1e3,
+  });
+  for (const b of [x, partials, tokens, slots]) b.destroy();
+  return out;
+}
+
+export async function benchCommand(argv: string[]): Promise<void> {
+  const { values: a } = parseArgs(argv, OPTIONS, "bench");
+  if (a.help) return console.log(BENCH_HELP);
+  const modes = (a.modes ?? "score,extractable").split(",");
+  for (const m of modes) {
+    if (m !== "score" && m !== "extractable") {
+      throw new EngramError(`--modes: unknown mode "${m}" (score, extractable)`);
+    }
+  }
+  const gpu = await Gpu.open();
+  const modelDir = a.model ?? "fixtures/pico/models/pico-3/step1092";
+  const model = await NeoXModel.load(gpu, modelDir);
+  const source = await openRowSource(a.data ?? DEMO_DATA);
+  const count = intFlag(a.count, "count", 1) ?? 256;
+  const start = intFlag(a.start, "start", 0) ?? 0;
+  const prompt = 32, cont = 32, seqLen = 64;
+  const rows = Array.from({ length: count }, (_, i) => start + i);
+  const tokens = await source.read(rows, 0, seqLen, model.cfg.vocabSize);
+  source.close();
+  const results: Record<string, ModeResult> = {};
+  const saved: Record<string, number[]> = {};
+  for (const mode of modes) {
+    const scorer = await Scorer.create(model, {
+      batch: intFlag(a.batch, "batch", 1) ?? (gpu.isCpu ? 256 : 1024),
+      prompt,
+      cont,
+      memoryBudget: (gpu.isCpu ? 4 : 48) * 2 ** 30,
+    });
+    const first = new Int16Array(count);
+    const runAll = async () => {
+      for (let b0 = 0; b0 < count; b0 += scorer.batch) {
+        const n = Math.min(scorer.batch, count - b0);
+        const part = tokens.subarray(b0 * seqLen, (b0 + n) * seqLen);
+        if (mode === "score") {
+          const pred = await scorer.greedy(part, n);
+          for (let i = 0; i < n; i++) {
+            first[b0 + i] =
+              compareContinuation(pred, i * cont, part, i * seqLen + prompt, cont).firstMismatch;
+          }
+        } else {
+          first.set(
+            (await scorer.firstMismatch(part, n, { suppress: null, logprob: false })).firstMismatch,
+            b0,
+          );
+        }
+      }
+    };
+    // Warm-up: one batch compiles the pipelines and builds the bind groups.
+    const warm = Math.min(scorer.batch, count);
+    if (mode === "score") await scorer.greedy(tokens.subarray(0, warm * seqLen), warm);
+    else {await scorer.firstMismatch(tokens.subarray(0, warm * seqLen), warm, {
+        suppress: null,
+        logprob: false,
+      });}
+    const t = performance.now();
+    await runAll();
+    const seconds = (performance.now() - t) / 1000;
+    results[mode] = {
+      seq_per_s: count / seconds,
+      seconds,
+      rows: count,
+      batch: scorer.batch,
+      memorized: first.filter((f) => f === cont).length,
+    };
+    saved[mode] = Array.from(first);
+    scorer.destroy();
+  }
+  const kernels = a.kernels
+    ? await benchKernels(model, intFlag(a.batch, "batch", 1) ?? 256, prompt)
+    : undefined;
+  const report = {
+    modes: results,
+    adapter: gpu.describe(),
+    model: modelDir,
+    params: model.cfg,
+    ...(kernels ? { kernels } : {}),
+  };
+  if (a.save) await Deno.writeTextFile(a.save, JSON.stringify({ first_mismatch: saved }));
+  model.destroy();
+  gpu.destroy();
+  if (a.format === "json") return console.log(JSON.stringify(report));
+  console.log(`bench: ${modelDir} on ${report.adapter}, ${count} rows`);
+  for (const [mode, r] of Object.entries(results)) {
+    console.log(
+      `  ${mode.padEnd(12)} ${
+        r.seq_per_s.toFixed(1).padStart(9)
+      } rows/s  (${r.memorized} memorized, batch ${r.batch})`,
+    );
+  }
+  if (results.score && results.extractable) {
+    console.log(
+      `  extractable / score: ${(results.extractable.seq_per_s / results.score.seq_per_s).toFixed(2)}x`,
+    );
+  }
+  for (const k of kernels ?? []) {
+    console.log(
+      `  ${k.name.padEnd(22)} [${k.m}x${k.k}]·[${k.n}x${k.k}]ᵀ ${
+        k.gflop_per_s.toFixed(1).padStart(8)
+      } GFLOP/s`,
+    );
+  }
 }

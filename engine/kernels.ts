@@ -119,11 +119,13 @@ export function layerNormKernel(
 ): Kernel {
   const params = [sel.rows, sel.per, sel.stride, sel.offset, h];
   return c.get("layernorm", [...params, eps], [x, gamma, beta, y], () => {
-    const pipeline = c.gpu.pipeline("layernorm", {});
+    // CPU adapters: one invocation per row (barriers cost more than the math there).
+    const serial = c.gpu.isCpu;
+    const pipeline = c.gpu.pipeline(serial ? "layernorm_serial" : "layernorm", {});
     return {
       pipeline,
       bindGroup: c.bind(pipeline, [c.uniform([...params, { f32: eps }]), x, gamma, beta, y]),
-      workgroups: grid(sel.rows, c.gpu.limits.maxWorkgroups),
+      workgroups: grid(serial ? Math.ceil(sel.rows / 64) : sel.rows, c.gpu.limits.maxWorkgroups),
     };
   });
 }
@@ -199,11 +201,16 @@ export function attentionKernel(
   return c.get("attention", params, list, () => {
     // Workgroup arrays are sized by constants: round up so few pipelines cover all shapes.
     const consts = { MAX_T: Math.ceil(dims.maxT / 64) * 64, MAX_HS: Math.ceil(dims.headSize / 64) * 64 };
-    const pipeline = c.gpu.pipeline("attention", consts);
+    // CPU adapters: one invocation per (token, head) (barriers cost more than the math there).
+    const serial = c.gpu.isCpu;
+    const pipeline = c.gpu.pipeline(serial ? "attention_serial" : "attention", consts);
     return {
       pipeline,
       bindGroup: c.bind(pipeline, [c.uniform([...params, { f32: dims.headSize ** -0.5 }]), ...list]),
-      workgroups: grid(tokens * dims.heads, c.gpu.limits.maxWorkgroups),
+      workgroups: grid(
+        serial ? Math.ceil(tokens * dims.heads / 64) : tokens * dims.heads,
+        c.gpu.limits.maxWorkgroups,
+      ),
     };
   });
 }

@@ -1,0 +1,54 @@
+// Causal softmax attention for CPU adapters: the arithmetic of attention.wgsl (scores scaled by
+// head_size^-0.5, max-subtracted exp, sum_j p_j v_j / sum) with one invocation per (token, head) and no
+// workgroup memory or barriers, which cost far more than the math on a CPU (lavapipe). Only the order of the
+// softmax sum differs (sequential here, a tree there).
+// Bindings: as attention.wgsl. MAX_T sizes the per-invocation score array.
+struct Params {
+  tokens: u32,
+  n: u32,
+  t0: u32,
+  heads: u32,
+  hs: u32,
+  max_t: u32,
+  row_base: u32,
+  scale: f32,
+}
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> q: array<f32>;
+@group(0) @binding(2) var<storage, read> k_cache: array<f32>;
+@group(0) @binding(3) var<storage, read> v_cache: array<f32>;
+@group(0) @binding(4) var<storage, read> slot_of: array<u32>;
+@group(0) @binding(5) var<storage, read_write> out: array<f32>;
+
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) li: u32) {
+  let id = (wg.x + wg.y * nwg.x) * 64u + li;
+  if (id >= p.tokens * p.heads) { return; }
+  let t = id / p.heads;
+  let head = id % p.heads;
+  let h = p.heads * p.hs;
+  let keys = p.t0 + t % p.n + 1u;
+  let kv = (slot_of[p.row_base + t / p.n] * p.heads + head) * p.max_t * p.hs;
+  let qi = t * h + head * p.hs;
+  var scores: array<f32, MAX_T>;
+  var mx = -3.0e38;
+  for (var j = 0u; j < keys; j++) {
+    var s = 0.0;
+    for (var d = 0u; d < p.hs; d++) { s += q[qi + d] * k_cache[kv + j * p.hs + d]; }
+    s = s * p.scale;
+    scores[j] = s;
+    mx = max(mx, s);
+  }
+  var sum = 0.0;
+  for (var j = 0u; j < keys; j++) {
+    let e = exp(scores[j] - mx);
+    scores[j] = e;
+    sum += e;
+  }
+  for (var d = 0u; d < p.hs; d++) {
+    var acc = 0.0;
+    for (var j = 0u; j < keys; j++) { acc += scores[j] * v_cache[kv + j * p.hs + d]; }
+    out[qi + d] = acc / sum;
+  }
+}
