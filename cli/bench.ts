@@ -14,7 +14,7 @@ import { NeoXModel } from "../engine/model.ts";
 import { compareContinuation } from "../engine/score.ts";
 import { Scorer } from "../engine/scorer.ts";
 import { intFlag, parseArgs } from "./args.ts";
-import { DEMO_DATA } from "./score.ts";
+import { DEMO_DATA } from "./demo_paths.ts";
 
 export const BENCH_HELP =
   `deno run -A cli.ts bench [--model DIR] [--data PREFIX] [--count N] [--modes score,extractable]

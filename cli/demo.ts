@@ -1,7 +1,8 @@
 // `cli.ts demo` (`deno task demo`): scores the embedded pico suite (fixtures/pico: 3 sizes × 4 checkpoints of a
 // miniature Pythia trained on the same rows in the same order) and writes the forecasting report.
 import { parseArgs } from "./args.ts";
-import { DEMO_DATA, DEMO_MODELS, scoreCommand } from "./score.ts";
+import { DEMO_DATA, DEMO_MODELS } from "./demo_paths.ts";
+import { scoreCommand } from "./score.ts";
 
 export const DEMO_ROWS = 256;
 

@@ -1,8 +1,9 @@
 // Score results files: one row per scored training row, in Parquet, CSV or JSONL, with their provenance.
 // Columns, in order: index (int64), score (double = matches/continuation; null in extractable mode),
 // matches (int32; null in extractable mode), first_mismatch (int32), memorized (boolean), logprob (double, optional).
-import { parquetMetadata, parquetRead, parquetSchema } from "hyparquet";
-import { parquetWriteBuffer } from "hyparquet-writer";
+// hyparquet is imported where Parquet is used, so CSV/JSONL results need no npm package (the GPU machine
+// has no registry).
+import type { parquetWriteBuffer } from "hyparquet-writer";
 import { EngramError, ensure } from "../engine/errors.ts";
 import { dirname, extname } from "../engine/path.ts";
 
@@ -108,7 +109,8 @@ function checkTable(path: string, table: ScoreTable, prov: Provenance): void {
   }
 }
 
-function parquetBytes(table: ScoreTable, prov: Provenance): ArrayBuffer {
+async function parquetBytes(table: ScoreTable, prov: Provenance): Promise<ArrayBuffer> {
+  const writer = await import("hyparquet-writer");
   const n = table.index.length;
   const columnData = [
     { name: "index", data: BigInt64Array.from(table.index, (x) => BigInt(x)) },
@@ -127,7 +129,7 @@ function parquetBytes(table: ScoreTable, prov: Provenance): ArrayBuffer {
     { name: "memorized", type: "BOOLEAN", repetition_type: "REQUIRED" },
     ...(table.logprob ? [{ name: "logprob", type: "DOUBLE", repetition_type: "REQUIRED" }] : []),
   ] as const;
-  return parquetWriteBuffer({
+  return writer.parquetWriteBuffer({
     columnData,
     schema: schema as unknown as Parameters<typeof parquetWriteBuffer>[0]["schema"],
     kvMetadata: [{ key: PROVENANCE_KEY, value: JSON.stringify(prov) }],
@@ -187,7 +189,7 @@ export async function writeResults(path: string, table: ScoreTable, prov: Proven
   checkTable(path, table, prov);
   await Deno.mkdir(dirname(path), { recursive: true }).catch(() => {});
   if (format === ".parquet") {
-    await writeAtomic(path, new Uint8Array(parquetBytes(table, prov)));
+    await writeAtomic(path, new Uint8Array(await parquetBytes(table, prov)));
     return;
   }
   await writeAtomic(provenancePath(path), JSON.stringify(prov, null, 1) + "\n");
@@ -212,6 +214,7 @@ function parseProvenance(text: string, where: string): Provenance {
 }
 
 async function readParquet(path: string, bytes: Uint8Array) {
+  const { parquetMetadata, parquetRead, parquetSchema } = await import("hyparquet");
   const file = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
   let metadata;
   try {

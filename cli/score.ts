@@ -13,8 +13,7 @@ import { type Checkpoint, listFlag, resolveCheckpoints } from "./checkpoints.ts"
 import { type Provenance, RESULT_FORMATS, type ScoreTable, writeResults } from "./results.ts";
 import { ENGRAM_VERSION } from "./version.ts";
 
-export const DEMO_MODELS = "fixtures/pico/models";
-export const DEMO_DATA = "fixtures/pico/data/pico_document";
+import { DEMO_DATA, DEMO_MODELS } from "./demo_paths.ts";
 
 export const SCORE_HELP = `deno run -A cli.ts score [options]
   Scores training rows for memorization: prompt = a row's first --prompt tokens (from --offset), greedy

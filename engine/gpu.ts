@@ -48,6 +48,8 @@ export class Gpu {
     readonly adapter: GPUAdapter,
     readonly device: GPUDevice,
     readonly hasF16: boolean,
+    /** Use the kernels written for CPU adapters (barrier-free); tests force either family on any adapter. */
+    readonly cpuKernels: boolean,
   ) {
     device.lost.then((info) => {
       if (info.reason !== "destroyed") this.failure = `GPU device lost: ${info.message || info.reason}`;
@@ -58,7 +60,7 @@ export class Gpu {
   }
 
   /** Opens the high-performance adapter with its maximal limits; `shader-f16` is enabled when offered. */
-  static async open(opts: { f16?: boolean } = {}): Promise<Gpu> {
+  static async open(opts: { f16?: boolean; kernels?: "cpu" | "gpu" } = {}): Promise<Gpu> {
     if (!("gpu" in navigator) || !navigator.gpu) {
       throw new EngramError("this Deno has no WebGPU (navigator.gpu): use Deno ≥ 2 (engram pins 2.9.6)");
     }
@@ -84,7 +86,9 @@ export class Gpu {
     } catch (e) {
       throw new EngramError(`could not open the WebGPU device: ${(e as Error).message}`);
     }
-    return new Gpu(adapter, device, hasF16);
+    const info = adapter.info;
+    const isCpu = info.isFallbackAdapter || /llvmpipe|lavapipe|swiftshader|warp/i.test(info.description);
+    return new Gpu(adapter, device, hasF16, opts.kernels ? opts.kernels === "cpu" : isCpu);
   }
 
   get limits(): { maxBinding: number; maxBuffer: number; maxWorkgroups: number; workgroupStorage: number } {

@@ -46,13 +46,13 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   let acc = tile_product(row0, col0, li, p.m, p.n, p.k);
   let tx = li % TX;
   let ty = li / TX;
-  for (var i = 0u; i < TM; i++) {
-    let row = row0 + ty + i * TY;
+  for (var o = 0u; o < TM * TG; o++) {
+    let row = row0 + tile_row(ty, o / TG);
     if (row >= p.m) { continue; }
     for (var j = 0u; j < 4u; j++) {
-      let col = col0 + tx * 4u + j;
+      let col = col0 + tile_col(tx, o % TG) + j;
       if (col >= p.n) { continue; }
-      var v = acc[i][j];
+      var v = acc[o][j];
       if (HAS_BIAS == 1u) { v += bias[col]; }
       if (EPILOGUE == 1u) { v = gelu(v); }
       let at = row * p.n + col;

@@ -1,13 +1,21 @@
-// Shared piece of the matmul kernels for CPU adapters (lavapipe and the like), a drop-in for matmul_tile.wgsl:
-// no workgroup memory and no barriers (a CPU's caches already do what tiling does on a GPU, and barriers are
-// costly there). Thread (tx, ty) of a workgroup still owns rows ty + i*TY and columns tx*4 .. tx*4+3 of the
-// BM x BN tile, reading X and W straight from memory. Same f32 accumulation order as matmul_tile.wgsl
-// (increasing k, one multiply-add per k), so both give the same sums.
+// Shared piece of the matmul kernels for CPU adapters (lavapipe and the like), a drop-in for matmul_tile.wgsl
+// (same tile_row / tile_col / tile_product contract, TN = 4): no workgroup memory and no barriers (a CPU's
+// caches already do what tiling does on a GPU, and barriers are costly there). Each thread reads X and W
+// straight from memory. Same f32 accumulation as matmul_tile.wgsl: increasing k, one fma per k.
 @group(0) @binding(2) var<storage, read> x: array<vec4<f32>>;
 
+const TG: u32 = 1u;
 const TX: u32 = BN / 4u;
 const TY: u32 = BM / TM;
 const THREADS: u32 = TX * TY;
+
+fn tile_row(ty: u32, i: u32) -> u32 {
+  return ty + i * TY;
+}
+
+fn tile_col(tx: u32, g: u32) -> u32 {
+  return tx * 4u;
+}
 
 fn tile_product(row0: u32, col0: u32, li: u32, m: u32, n: u32, k: u32) -> array<vec4<f32>, TM> {
   let tx = li % TX;
@@ -15,9 +23,9 @@ fn tile_product(row0: u32, col0: u32, li: u32, m: u32, n: u32, k: u32) -> array<
   let k4 = k / 4u;
   var acc: array<vec4<f32>, TM>;
   var wrow: array<u32, 4>;
-  for (var j = 0u; j < 4u; j++) { wrow[j] = min(col0 + tx * 4u + j, n - 1u) * k4; }
+  for (var j = 0u; j < 4u; j++) { wrow[j] = min(col0 + tile_col(tx, 0u) + j, n - 1u) * k4; }
   var xrow: array<u32, TM>;
-  for (var i = 0u; i < TM; i++) { xrow[i] = min(row0 + ty + i * TY, m - 1u) * k4; }
+  for (var i = 0u; i < TM; i++) { xrow[i] = min(row0 + tile_row(ty, i), m - 1u) * k4; }
   for (var q = 0u; q < k4; q++) {
     let w0 = weight4(wrow[0] + q);
     let w1 = weight4(wrow[1] + q);
@@ -25,10 +33,10 @@ fn tile_product(row0: u32, col0: u32, li: u32, m: u32, n: u32, k: u32) -> array<
     let w3 = weight4(wrow[3] + q);
     for (var i = 0u; i < TM; i++) {
       let a = x[xrow[i] + q];
-      acc[i] += a.x * vec4<f32>(w0.x, w1.x, w2.x, w3.x);
-      acc[i] += a.y * vec4<f32>(w0.y, w1.y, w2.y, w3.y);
-      acc[i] += a.z * vec4<f32>(w0.z, w1.z, w2.z, w3.z);
-      acc[i] += a.w * vec4<f32>(w0.w, w1.w, w2.w, w3.w);
+      acc[i] = fma(vec4<f32>(a.x), vec4<f32>(w0.x, w1.x, w2.x, w3.x), acc[i]);
+      acc[i] = fma(vec4<f32>(a.y), vec4<f32>(w0.y, w1.y, w2.y, w3.y), acc[i]);
+      acc[i] = fma(vec4<f32>(a.z), vec4<f32>(w0.z, w1.z, w2.z, w3.z), acc[i]);
+      acc[i] = fma(vec4<f32>(a.w), vec4<f32>(w0.w, w1.w, w2.w, w3.w), acc[i]);
     }
   }
   return acc;

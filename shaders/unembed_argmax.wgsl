@@ -32,7 +32,7 @@ struct Partial {
 const LOWEST: f32 = -3.0e38;
 var<workgroup> by_thread: array<Partial, BM * TX>;
 
-// Combines b into a, b covering higher vocabulary indices than a (so equal logits keep a's lower index).
+// Order-free merge: max logit, ties to the lower index; log-sum-exp partials rescaled to the larger max.
 fn merge(a: Partial, b: Partial) -> Partial {
   var r = a;
   if (b.best > a.best || (b.best == a.best && b.idx < a.idx)) {
@@ -57,7 +57,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
   let tx = li % TX;
   let ty = li / TX;
   for (var i = 0u; i < TM; i++) {
-    let local_row = ty + i * TY;
+    let local_row = tile_row(ty, i);
     let row = row0 + local_row;
     var pt = Partial(LOWEST, 0xffffffffu, LOWEST, 0.0, LOWEST, 0.0);
     var truth = 0xffffffffu;
@@ -65,22 +65,24 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
       let slot = slot_of[p.row_base + row / p.per];
       truth = tokens[slot * p.seq_len + p.truth_pos + row % p.per];
     }
-    for (var j = 0u; j < 4u; j++) {
-      let col = col0 + tx * 4u + j;
-      if (row >= p.m || col >= p.n) { continue; }
-      let v = acc[i][j];
-      if (col != p.suppress && v > pt.best) {
-        pt.best = v;
-        pt.idx = col;
-      }
-      if (LOGPROB == 1u) {
-        if (v > pt.lse_max) {
-          pt.lse_sum = pt.lse_sum * exp(pt.lse_max - v) + 1.0;
-          pt.lse_max = v;
-        } else {
-          pt.lse_sum += exp(v - pt.lse_max);
+    for (var g = 0u; g < TG; g++) {
+      for (var j = 0u; j < 4u; j++) {
+        let col = col0 + tile_col(tx, g) + j;
+        if (row >= p.m || col >= p.n) { continue; }
+        let v = acc[i * TG + g][j];
+        if (col != p.suppress && (v > pt.best || (v == pt.best && col < pt.idx))) {
+          pt.best = v;
+          pt.idx = col;
         }
-        if (col == truth) { pt.truth = v; }
+        if (LOGPROB == 1u) {
+          if (v > pt.lse_max) {
+            pt.lse_sum = pt.lse_sum * exp(pt.lse_max - v) + 1.0;
+            pt.lse_max = v;
+          } else {
+            pt.lse_sum += exp(v - pt.lse_max);
+          }
+          if (col == truth) { pt.truth = v; }
+        }
       }
     }
     by_thread[local_row * TX + tx] = pt;
