@@ -9,7 +9,12 @@ export function parseArgs<T extends OptionSpec>(argv: string[], options: T, comm
   try {
     return nodeParseArgs({ args: argv, options, allowPositionals: true, strict: true });
   } catch (e) {
-    throw new EngramError(`${command}: ${(e as Error).message} (see: deno run -A cli.ts ${command} --help)`);
+    const err = e as Error & { code?: string };
+    const flag = /'(-[^']*)'/.exec(err.message)?.[1];
+    const what = err.code === "ERR_PARSE_ARGS_UNKNOWN_OPTION" && flag
+      ? `unknown option ${flag}`
+      : err.message.split(". ")[0];
+    throw new EngramError(`${command}: ${what} (see: deno run -A cli.ts ${command} --help)`);
   }
 }
 

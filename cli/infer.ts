@@ -1,5 +1,6 @@
 // `cli.ts logits` and `cli.ts generate`: the engine on explicit token rows, for checks against other
 // implementations. Token rows: "1,2,3;4,5,6" (rows separated by ';').
+import { loadConfig } from "../engine/config.ts";
 import { EngramError } from "../engine/errors.ts";
 import type { Gpu } from "../engine/gpu.ts";
 import { NeoXModel } from "../engine/model.ts";
@@ -26,16 +27,17 @@ const OPTIONS = {
 export function parseTokenRows(text: string | undefined, vocab: number): number[][] {
   if (!text) throw new EngramError(`--tokens is required, e.g. --tokens "1,2,3;4,5,6"`);
   return text.split(";").map((row, r) => {
-    const ids = row.split(",").map((s) => s.trim()).filter((s) => s !== "").map(Number);
-    if (ids.length === 0) throw new EngramError(`--tokens: row ${r} is empty`);
-    ids.forEach((id, p) => {
-      if (!Number.isInteger(id) || id < 0 || id >= vocab) {
+    const fields = row.split(",").map((s) => s.trim()).filter((s) => s !== "");
+    if (fields.length === 0) throw new EngramError(`--tokens: row ${r} is empty`);
+    return fields.map((field, p) => {
+      const id = /^\d+$/.test(field) ? Number(field) : NaN;
+      if (!(id < vocab)) {
         throw new EngramError(
-          `--tokens: row ${r}, position ${p}: "${id}" is not a token id in [0, ${vocab})`,
+          `--tokens: row ${r}, position ${p}: "${field}" is not a token id in [0, ${vocab})`,
         );
       }
+      return id;
     });
-    return ids;
   });
 }
 
@@ -53,8 +55,9 @@ export async function inferCommand(command: "logits" | "generate", argv: string[
   if (a.format !== undefined && a.format !== "json" && a.format !== "text") {
     throw new EngramError(`--format must be json or text, got "${a.format}"`);
   }
+  // Check the tokens against config.json before loading weights (a typo should not cost a 20 GB load).
+  const rows = parseTokenRows(a.tokens, (await loadConfig(a.model)).vocabSize);
   const model = await NeoXModel.load(await gpu(), a.model);
-  const rows = parseTokenRows(a.tokens, model.cfg.vocabSize);
   if (command === "logits") {
     const out: number[][][] = new Array(rows.length);
     for (const [n, ids] of byLength(rows)) {

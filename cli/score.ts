@@ -165,6 +165,8 @@ export async function scoreCommand(argv: string[], gpuIn?: Gpu): Promise<ScoreSu
       const path = join(outDir, `${ck.model}@${ck.revision}${suffix}${format}`);
       const exists = await Deno.stat(path).then(() => true, () => false);
       if (exists && !a.force) {
+        // A kill between writing the results and deleting the journal leaves a finished job's journal behind.
+        await Deno.remove(`${path}.partial`).catch(() => {});
         if (!a.quiet) console.error(`${ck.model}@${ck.revision}: ${path} exists, skipped (--force rescores)`);
         summaries.push({ checkpoint: ck, path, rows: rowCount, memorized: -1, seconds: 0, skipped: true });
         continue;

@@ -244,7 +244,7 @@ export class MegatronDataset extends FileRows {
       ensure(
         code !== 6 && code !== 7,
         () =>
-          `${idxPath}: dtype code ${code} is a float, a dtype other than integer; token ids must be integers`,
+          `${idxPath}: dtype code ${code} is a float type (a dtype other than integer); token ids must be integers`,
       );
       const type = MEGATRON_DTYPES[code];
       ensure(type, () => `${idxPath}: unknown dtype code ${code} (known: 1-5, 8); is this a Megatron index?`);

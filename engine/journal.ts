@@ -75,6 +75,9 @@ export class Journal {
     } catch {
       return fail("corrupt journal header");
     }
+    if (typeof header !== "object" || header === null || typeof header.created !== "string") {
+      return fail("corrupt journal header");
+    }
     if (JSON.stringify(header.key) !== keyText) {
       file.close();
       throw new EngramError(

@@ -1,0 +1,335 @@
+// Bad input, run as a user would (`deno run -A cli.ts ...` in a subprocess): exit code 1 and ONE line on stderr
+// starting with "engram:" that names the problem and the place (file, tensor, row, field), never a stack trace.
+// The bad checkpoints and datasets are made at test time from the golden model and small Megatron files.
+import { assert, assertEquals } from "./assert.ts";
+import { engramLines, FIXTURES, runCli } from "./helpers.ts";
+
+const GOLDEN = `${FIXTURES}golden/neox-parallel/float32`;
+const PICO_CHECKPOINT = `${FIXTURES}pico/models/pico-1/step273`;
+const PICO_VOCAB = 2048;
+
+/**
+ * Runs the CLI and checks the error contract; every string in `mentions` must appear in the one line (a RegExp
+ * must match it). Returns the line.
+ */
+async function expectError(args: string[], mentions: (string | RegExp)[]): Promise<string> {
+  const r = await runCli(args);
+  const context = `cli.ts ${args.join(" ")}\n  exit code ${r.code}\n  stderr: ${JSON.stringify(r.stderr)}`;
+  const stack = r.stderr.split("\n").filter((l) => /^\s+at /.test(l));
+  assert(stack.length === 0, `stack trace on stderr: ${context}`);
+  const lines = engramLines(r.stderr);
+  assert(
+    lines.length === 1 && lines[0].startsWith("engram: "),
+    `expected exactly one "engram:" line: ${context}`,
+  );
+  const line = lines[0];
+  assert(!line.startsWith("engram: internal error"), `an internal error instead of a clear one: ${context}`);
+  assertEquals(r.code, 1, `exit code: ${context}`);
+  for (const m of mentions) {
+    const ok = typeof m === "string" ? line.includes(m) : m.test(line);
+    assert(ok, `the error line should mention ${typeof m === "string" ? JSON.stringify(m) : m}: ${context}`);
+  }
+  return line;
+}
+
+// ---------------------------------------------------------------------------------------------- checkpoints
+
+interface Safetensors {
+  header: Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }>;
+  data: Uint8Array;
+}
+
+function parseSafetensors(bytes: Uint8Array): Safetensors {
+  const n = Number(new DataView(bytes.buffer, bytes.byteOffset).getBigUint64(0, true));
+  return {
+    header: JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + n))),
+    data: bytes.subarray(8 + n),
+  };
+}
+
+function safetensorsBytes({ header, data }: Safetensors): Uint8Array {
+  let json = JSON.stringify(header);
+  json += " ".repeat((8 - (json.length % 8)) % 8);
+  const head = new TextEncoder().encode(json);
+  const out = new Uint8Array(8 + head.length + data.length);
+  new DataView(out.buffer).setBigUint64(0, BigInt(head.length), true);
+  out.set(head, 8);
+  out.set(data, 8 + head.length);
+  return out;
+}
+
+/** A copy of the golden checkpoint in a fresh temporary folder; returns the folder. */
+async function goldenCopy(): Promise<string> {
+  const dir = await Deno.makeTempDir({ prefix: "engram-bad-model-" });
+  await Deno.copyFile(`${GOLDEN}/config.json`, `${dir}/config.json`);
+  await Deno.copyFile(`${GOLDEN}/model.safetensors`, `${dir}/model.safetensors`);
+  return dir;
+}
+
+/** Rewrites the copy's model.safetensors through `edit`. */
+async function editWeights(dir: string, edit: (bytes: Uint8Array) => Uint8Array): Promise<void> {
+  const path = `${dir}/model.safetensors`;
+  await Deno.writeFile(path, edit(await Deno.readFile(path)));
+}
+
+/** Rewrites the copy's safetensors header through `edit`, keeping the tensor data. */
+function editHeader(dir: string, edit: (h: Safetensors["header"]) => void): Promise<void> {
+  return editWeights(dir, (bytes) => {
+    const st = parseSafetensors(bytes);
+    edit(st.header);
+    return safetensorsBytes(st);
+  });
+}
+
+const logits = (dir: string) => ["logits", "--model", dir, "--tokens", "1,2,3"];
+
+/** One test per bad checkpoint: `make` alters a golden copy; the error must mention `mentions(dir)`. */
+function modelCase(
+  name: string,
+  make: (dir: string) => Promise<void>,
+  mentions: (dir: string) => (string | RegExp)[],
+) {
+  Deno.test(`logits, bad checkpoint: ${name}`, async () => {
+    const dir = await goldenCopy();
+    try {
+      await make(dir);
+      await expectError(logits(dir), mentions(dir));
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  });
+}
+
+modelCase(
+  "truncated model.safetensors",
+  (dir) => editWeights(dir, (b) => b.slice(0, b.length - 4096)),
+  (dir) => [`${dir}/model.safetensors`, /truncated/],
+);
+
+modelCase(
+  "header length past the end of the file",
+  (dir) =>
+    editWeights(dir, (b) => {
+      new DataView(b.buffer).setBigUint64(0, BigInt(b.length + 100), true);
+      return b;
+    }),
+  (dir) => [`${dir}/model.safetensors`, /header length/, /past the end|truncated/],
+);
+
+modelCase(
+  "header is not valid JSON",
+  (dir) =>
+    editWeights(dir, (b) => {
+      b[8] = "#".charCodeAt(0);
+      return b;
+    }),
+  (dir) => [`${dir}/model.safetensors`, /header/, /JSON/],
+);
+
+modelCase(
+  'unknown dtype "I8"',
+  (dir) =>
+    editHeader(dir, (h) => {
+      const t = h["gpt_neox.layers.0.attention.dense.bias"];
+      // 256 bytes: 64 floats, or 4 × 64 int8s.
+      [t.dtype, t.shape] = ["I8", [4, 64]];
+    }),
+  (dir) => [`${dir}/model.safetensors`, "gpt_neox.layers.0.attention.dense.bias", "I8"],
+);
+
+modelCase(
+  "a tensor whose shape disagrees with config.json",
+  // Same byte count, so only the shape check against config.json can catch it.
+  (dir) => editHeader(dir, (h) => void (h["gpt_neox.layers.0.attention.dense.weight"].shape = [32, 128])),
+  (dir) => [
+    `${dir}/model.safetensors`,
+    "gpt_neox.layers.0.attention.dense.weight",
+    /\[32, ?128\]/,
+    /\[64, ?64\]/,
+    /config\.json/,
+  ],
+);
+
+modelCase(
+  "a missing tensor",
+  (dir) => editHeader(dir, (h) => void delete h["gpt_neox.layers.1.mlp.dense_h_to_4h.bias"]),
+  (dir) => [dir, "gpt_neox.layers.1.mlp.dense_h_to_4h.bias", /missing/],
+);
+
+modelCase(
+  'model_type "llama"',
+  async (dir) => {
+    const cfg = JSON.parse(await Deno.readTextFile(`${dir}/config.json`));
+    cfg.model_type = "llama";
+    await Deno.writeTextFile(`${dir}/config.json`, JSON.stringify(cfg, null, 1));
+  },
+  (dir) => [`${dir}/config.json`, "model_type", "llama"],
+);
+
+modelCase(
+  "a folder without config.json",
+  (dir) => Deno.remove(`${dir}/config.json`),
+  (dir) => [`${dir}/config.json`, /missing|not found|no config/i],
+);
+
+// ---------------------------------------------------------------------------------------------- token rows
+
+Deno.test('logits --tokens "1,x,3": names the row, the position and the bad text', async () => {
+  await expectError(["logits", "--model", GOLDEN, "--tokens", "1,x,3"], [
+    "--tokens",
+    "row 0",
+    "position 1",
+    '"x"',
+  ]);
+});
+
+Deno.test("logits --tokens with an id ≥ vocab_size: names the row, the position and the id", async () => {
+  await expectError(["logits", "--model", GOLDEN, "--tokens", "1,2;3,600"], [
+    "--tokens",
+    "row 1",
+    "position 1",
+    "600",
+    "512",
+  ]);
+});
+
+// ---------------------------------------------------------------------------------------------- data
+
+/** Writes a Megatron MMapIndexedDataset (version 1) pair prefix.idx/prefix.bin of contiguous uint16 rows. */
+async function writeMegatron(
+  prefix: string,
+  rows: number[][],
+  opts: { magic?: string; code?: number } = {},
+): Promise<void> {
+  const n = rows.length;
+  const idx = new DataView(new ArrayBuffer(34 + n * 12 + (n + 1) * 8));
+  const magic = opts.magic ?? "MMIDIDX\0\0";
+  for (let i = 0; i < 9; i++) idx.setUint8(i, magic.charCodeAt(i));
+  idx.setBigUint64(9, 1n, true);
+  idx.setUint8(17, opts.code ?? 8);
+  idx.setBigUint64(18, BigInt(n), true);
+  idx.setBigUint64(26, BigInt(n + 1), true);
+  const bin = new DataView(new ArrayBuffer(rows.reduce((s, r) => s + r.length * 2, 0)));
+  let pointer = 0;
+  rows.forEach((row, i) => {
+    idx.setInt32(34 + i * 4, row.length, true);
+    idx.setBigInt64(34 + n * 4 + i * 8, BigInt(pointer), true);
+    for (const t of row) {
+      bin.setUint16(pointer, t, true);
+      pointer += 2;
+    }
+  });
+  for (let i = 0; i <= n; i++) idx.setBigInt64(34 + n * 12 + i * 8, BigInt(i), true);
+  await Deno.writeFile(`${prefix}.idx`, new Uint8Array(idx.buffer));
+  await Deno.writeFile(`${prefix}.bin`, new Uint8Array(bin.buffer));
+}
+
+/** `count` rows of `length` valid pico token ids. */
+function tokenRows(count: number, length = 64): number[][] {
+  return Array.from(
+    { length: count },
+    (_, r) => Array.from({ length }, (_, p) => (r * 131 + p * 17) % 1000 + 1),
+  );
+}
+
+/**
+ * One test per bad score run: `make(dir)` writes what it needs into a fresh folder and returns the extra
+ * arguments; the error must mention `mentions(dir)`, and no results file may appear in the output folder.
+ */
+function scoreCase(
+  name: string,
+  make: (dir: string) => Promise<string[]> | string[],
+  mentions: (dir: string) => (string | RegExp)[],
+) {
+  Deno.test(`score, bad input: ${name}`, async () => {
+    const dir = await Deno.makeTempDir({ prefix: "engram-bad-data-" });
+    try {
+      const extra = await make(dir);
+      const out = `${dir}/out`;
+      await expectError(
+        ["score", "--model", PICO_CHECKPOINT, "--out", out, "--format", "csv", "--quiet", ...extra],
+        mentions(dir),
+      );
+      const results: string[] = [];
+      try {
+        for await (const e of Deno.readDir(out)) if (!e.name.endsWith(".partial")) results.push(e.name);
+      } catch (e) {
+        if (!(e instanceof Deno.errors.NotFound)) throw e;
+      }
+      assertEquals(results, [], "no results file after a failed run");
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  });
+}
+
+scoreCase(
+  "--data names a prefix that does not exist",
+  (dir) => ["--data", `${dir}/nothing`],
+  (dir) => [`${dir}/nothing`, /not found|no such/i],
+);
+
+scoreCase(
+  "a Megatron .idx with a bad magic",
+  async (dir) => {
+    await writeMegatron(`${dir}/bad`, tokenRows(4), { magic: "NOTANIDX\0" });
+    return ["--data", `${dir}/bad`];
+  },
+  (dir) => [`${dir}/bad.idx`, /magic/],
+);
+
+for (const code of [6, 7]) {
+  scoreCase(
+    `a Megatron .idx with the float dtype code ${code}`,
+    async (dir) => {
+      await writeMegatron(`${dir}/float`, tokenRows(4), { code });
+      return ["--data", `${dir}/float`];
+    },
+    (dir) => [`${dir}/float.idx`, `dtype code ${code}`, /float/],
+  );
+}
+
+scoreCase(
+  "--start 2040 --count 100 runs past the end of the 2048-row fixture",
+  () => ["--start", "2040", "--count", "100"],
+  () => ["pico_document", "2047", /past the end/],
+);
+
+scoreCase(
+  "a row shorter than prompt + continuation (64 tokens)",
+  async (dir) => {
+    const rows = tokenRows(8);
+    rows[5] = rows[5].slice(0, 40);
+    await writeMegatron(`${dir}/short`, rows);
+    return ["--data", `${dir}/short`];
+  },
+  (dir) => [`${dir}/short`, /\brow 5\b/, /\b40 tokens\b/],
+);
+
+scoreCase(
+  `a token ≥ the vocab size (${PICO_VOCAB})`,
+  async (dir) => {
+    const rows = tokenRows(8);
+    rows[3][10] = PICO_VOCAB + 2;
+    await writeMegatron(`${dir}/vocab`, rows);
+    return ["--data", `${dir}/vocab`];
+  },
+  (dir) => [`${dir}/vocab`, /\brow 3\b/, /\bposition 10\b/, String(PICO_VOCAB + 2)],
+);
+
+scoreCase(
+  "--model names a folder that holds no checkpoint",
+  async (dir) => {
+    await Deno.mkdir(`${dir}/empty`);
+    return ["--model", `${dir}/empty`];
+  },
+  (dir) => ["--model", `${dir}/empty`, /no checkpoint/],
+);
+
+scoreCase("--count is not a number", () => ["--count", "ten"], () => ["--count", '"ten"']);
+
+scoreCase("--shard 3/2", () => ["--shard", "3/2"], () => ["--shard", "3/2"]);
+
+scoreCase("--mode bogus", () => ["--mode", "bogus"], () => ["--mode", "bogus"]);
+
+scoreCase("an unknown flag", () => ["--bogus-flag", "1"], () => ["--bogus-flag"]);

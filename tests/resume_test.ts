@@ -1,0 +1,293 @@
+// Resumable scoring, run as a user would (`deno run -A cli.ts score ...` in a subprocess): a run killed with
+// SIGKILL mid-way and restarted with the same arguments continues where it stopped, and the final file is
+// complete, without duplicates, and byte for byte that of an uninterrupted run. Partial work is never visible
+// under the final name. A torn journal record is dropped; a journal of other arguments is refused.
+import { assert, assertEquals, AssertionError } from "./assert.ts";
+import { engramLines, PICO_DATA, PICO_MODELS, runCli } from "./helpers.ts";
+
+const CLI = new URL("../cli.ts", import.meta.url).pathname;
+const ROWS = 400;
+const BATCH = 16;
+const NAME = "pico-2@step1092.csv";
+const PROVENANCE = `${NAME}.provenance.json`;
+const JOURNAL = `${NAME}.partial`;
+
+function scoreArgs(out: string, { count = ROWS, extra = [] as string[] } = {}): string[] {
+  return [
+    "score",
+    ...["--model", PICO_MODELS, "--data", PICO_DATA, "--models", "pico-2", "--revisions", "step1092"],
+    ...["--count", String(count), "--batch", String(BATCH), "--out", out, "--format", "csv", "--quiet"],
+    ...extra,
+  ];
+}
+
+interface JournalState {
+  created: string;
+  /** Row index of every whole record, in file order. */
+  indices: number[];
+  /** Bytes after the last whole record. */
+  torn: number;
+}
+
+/** The journal at `path` as a reader sees it; null while it does not exist or its header is incomplete. */
+async function readJournal(path: string): Promise<JournalState | null> {
+  let bytes: Uint8Array;
+  try {
+    bytes = await Deno.readFile(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return null;
+    throw e;
+  }
+  if (bytes.length < 12) return null;
+  assertEquals(new TextDecoder().decode(bytes.subarray(0, 8)), "ENGRAMJ1", `${path}: magic`);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const headerLength = view.getUint32(8, true);
+  const dataStart = 12 + headerLength;
+  if (bytes.length < dataStart) return null;
+  const header = JSON.parse(new TextDecoder().decode(bytes.subarray(12, dataStart)));
+  const n = Math.floor((bytes.length - dataStart) / 16);
+  const indices = Array.from({ length: n }, (_, i) => view.getFloat64(dataStart + i * 16, true));
+  return { created: header.created, indices, torn: (bytes.length - dataStart) % 16 };
+}
+
+async function exists(path: string): Promise<boolean> {
+  return await Deno.stat(path).then(() => true, () => false);
+}
+
+async function listDir(dir: string): Promise<string[]> {
+  const names: string[] = [];
+  for await (const e of Deno.readDir(dir)) names.push(e.name);
+  return names.sort();
+}
+
+const range = (n: number) => Array.from({ length: n }, (_, i) => i);
+
+/**
+ * Starts the score run into `out`, waits until its journal holds at least `minRecords` rows (while checking that
+ * nothing appears under the final name), kills it with SIGKILL and returns the journal as the kill left it.
+ */
+async function killPartway(out: string, minRecords: number, count = ROWS): Promise<JournalState> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", CLI, ...scoreArgs(out, { count })],
+    stdout: "piped",
+    stderr: "piped",
+    env: { XDG_RUNTIME_DIR: "/tmp", NO_COLOR: "1" },
+  }).spawn();
+  const output = child.output();
+  let ended = false;
+  output.then(() => ended = true, () => ended = true);
+  const deadline = Date.now() + 180_000;
+  try {
+    for (;;) {
+      if (ended) {
+        const o = await output;
+        throw new AssertionError(
+          `the run ended (code ${o.code}) before ${minRecords} rows were recorded; stderr: ${
+            new TextDecoder().decode(o.stderr)
+          }`,
+        );
+      }
+      assert(!(await exists(`${out}/${NAME}`)), `${NAME} appeared while the run was still in progress`);
+      const j = await readJournal(`${out}/${JOURNAL}`);
+      if (j && j.indices.length >= minRecords) {
+        assert(
+          j.indices.length < count,
+          `all ${count} rows were scored before the kill (this adapter is too fast for the test: raise ROWS)`,
+        );
+        child.kill("SIGKILL");
+        break;
+      }
+      assert(Date.now() < deadline, `no ${minRecords} rows recorded in ${out}/${JOURNAL} after 180 s`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  } catch (e) {
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // it had already exited
+    }
+    await output.catch(() => {});
+    throw e;
+  }
+  const o = await output;
+  assertEquals(o.signal, "SIGKILL", "the run was killed");
+  const j = await readJournal(`${out}/${JOURNAL}`);
+  assert(j !== null, "the journal survives the kill");
+  // Whole records, in order, each row once; at most one batch in flight was lost.
+  assertEquals(j.indices, range(j.indices.length), "journal rows after the kill");
+  // Partial work is never visible under the final name: only the journal is there.
+  assertEquals(await listDir(out), [JOURNAL], "files after the kill");
+  return j;
+}
+
+/** Runs the same score command to completion; checks it succeeded and left only the results. */
+async function runToEnd(out: string, count = ROWS, extra: string[] = []): Promise<void> {
+  const r = await runCli(scoreArgs(out, { count, extra }));
+  assertEquals(r.code, 0, `score exit code; stderr: ${r.stderr}`);
+  assert(!(await exists(`${out}/${JOURNAL}`)), "the journal is removed once the results are written");
+  assertEquals(await listDir(out), [NAME, PROVENANCE], "files after the run");
+}
+
+interface Results {
+  csv: string;
+  provenance: Record<string, unknown>;
+}
+
+async function readOutput(out: string): Promise<Results> {
+  return {
+    csv: await Deno.readTextFile(`${out}/${NAME}`),
+    provenance: JSON.parse(await Deno.readTextFile(`${out}/${PROVENANCE}`)),
+  };
+}
+
+const withoutCreated = (p: Record<string, unknown>) =>
+  Object.fromEntries(Object.entries(p).filter(([k]) => k !== "created"));
+
+let uninterrupted: Results | null = null;
+
+/** The results of an uninterrupted run (computed once, by the first test that needs them). */
+async function reference(): Promise<Results> {
+  if (uninterrupted) return uninterrupted;
+  const dir = await Deno.makeTempDir({ prefix: "engram-resume-ref-" });
+  try {
+    await runToEnd(dir);
+    uninterrupted = await readOutput(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+  const lines = uninterrupted.csv.trimEnd().split("\n");
+  assertEquals(lines[0].split(",")[0], "index", "CSV header");
+  assertEquals(lines.slice(1).map((l) => Number(l.split(",")[0])), range(ROWS), "uninterrupted run: rows");
+  return uninterrupted;
+}
+
+/** Checks a resumed run's output against the uninterrupted run's (first `count` rows of it). */
+async function assertSameAsUninterrupted(out: string, created: string, count = ROWS): Promise<void> {
+  const ref = await reference();
+  const got = await readOutput(out);
+  const rows = got.csv.trimEnd().split("\n").slice(1).map((l) => Number(l.split(",")[0]));
+  assertEquals(rows, range(count), "rows of the resumed run: each of 0..count-1 once, in order");
+  const refLines = ref.csv.split("\n");
+  assertEquals(
+    got.csv,
+    refLines.slice(0, count + 1).join("\n") + "\n",
+    "CSV of the resumed vs uninterrupted run",
+  );
+  assertEquals(
+    withoutCreated(got.provenance),
+    { ...withoutCreated(ref.provenance), rows: count },
+    "provenance (without created)",
+  );
+  assertEquals(got.provenance.created, created, "provenance: created is when the job first started");
+}
+
+Deno.test(`score killed twice with SIGKILL, then resumed: the same ${ROWS} rows as an uninterrupted run`, async () => {
+  await reference();
+  const dir = await Deno.makeTempDir({ prefix: "engram-resume-" });
+  try {
+    const first = await killPartway(dir, 2 * BATCH);
+    // The restart resumes: the journal keeps its start time and grows from where the kill left it.
+    const second = await killPartway(dir, first.indices.length + 2 * BATCH);
+    assertEquals(second.created, first.created, "the resumed run kept the journal (created)");
+    assert(second.indices.length < ROWS, "the second kill came before the end");
+    await runToEnd(dir);
+    await assertSameAsUninterrupted(dir, first.created);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a journal whose last record is torn (garbage bytes after a kill) resumes correctly", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "engram-resume-torn-" });
+  try {
+    const killed = await killPartway(dir, 2 * BATCH);
+    // Half a record: the row index of the next row and a few bytes of garbage.
+    const torn = new Uint8Array(11);
+    new DataView(torn.buffer).setFloat64(0, killed.indices.length, true);
+    torn.set([0xde, 0xad, 0xbe], 8);
+    const file = await Deno.open(`${dir}/${JOURNAL}`, { append: true });
+    await file.write(torn);
+    file.close();
+    assertEquals((await readJournal(`${dir}/${JOURNAL}`))!.torn, 11);
+    await runToEnd(dir);
+    await assertSameAsUninterrupted(dir, killed.created);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("rerunning with other arguments against a journal is refused with one clear line; same ones resume", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "engram-resume-args-" });
+  const COUNT = 64;
+  try {
+    const killed = await killPartway(dir, BATCH, COUNT);
+    const before = await Deno.readFile(`${dir}/${JOURNAL}`);
+    // The file name does not depend on these, so each run meets the same journal.
+    const others: [number, string[]][] = [
+      [COUNT, ["--prompt", "16"]],
+      [COUNT, ["--offset", "1"]],
+      [COUNT, ["--mode", "extractable"]],
+      [COUNT, ["--paper-compatible"]],
+      [COUNT + 1, []], // other rows
+    ];
+    for (const [count, extra] of others) {
+      const r = await runCli(scoreArgs(dir, { count, extra }));
+      const context = `score --count ${count} ${extra.join(" ")}: exit code ${r.code}, stderr ${
+        JSON.stringify(r.stderr)
+      }`;
+      assertEquals(r.code, 1, context);
+      assert(!r.stderr.split("\n").some((l) => /^\s+at /.test(l)), `stack trace: ${context}`);
+      const lines = engramLines(r.stderr);
+      assertEquals(lines.length, 1, `one error line: ${context}`);
+      assert(lines[0].startsWith("engram: "), context);
+      assert(lines[0].includes(`${dir}/${JOURNAL}`), `the line names the journal: ${context}`);
+      assert(/same arguments/.test(lines[0]) && /delete/.test(lines[0]), `says what to do: ${context}`);
+      assertEquals(
+        await Deno.readFile(`${dir}/${JOURNAL}`),
+        before,
+        `the journal is left as it was: ${context}`,
+      );
+      assertEquals(await listDir(dir), [JOURNAL], `nothing else is written: ${context}`);
+    }
+    // The batch size does not change the results, so resuming with another one is allowed.
+    await runToEnd(dir, COUNT, ["--batch", "24"]);
+    await assertSameAsUninterrupted(dir, killed.created, COUNT);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a corrupt journal is refused with one clear line naming it, never an internal error", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "engram-resume-corrupt-" });
+  const journal = (header: string, declared?: number) => {
+    const text = new TextEncoder().encode(header);
+    const out = new Uint8Array(12 + text.length);
+    out.set(new TextEncoder().encode("ENGRAMJ1"));
+    new DataView(out.buffer).setUint32(8, declared ?? text.length, true);
+    out.set(text, 12);
+    return out;
+  };
+  const cases: [string, Uint8Array][] = [
+    ["not a journal", new TextEncoder().encode("index,score\n0,1\n")],
+    ["header length past the end", journal('{"key":{},"created":"x"}', 4096)],
+    ["header not valid JSON", journal('{"key":')],
+    ["header JSON not an object", journal("null")],
+  ];
+  try {
+    for (const [what, bytes] of cases) {
+      await Deno.writeFile(`${dir}/${JOURNAL}`, bytes);
+      const r = await runCli(scoreArgs(dir, { count: 64 }));
+      const context = `${what}: exit code ${r.code}, stderr ${JSON.stringify(r.stderr)}`;
+      const lines = engramLines(r.stderr);
+      assert(!r.stderr.split("\n").some((l) => /^\s+at /.test(l)), `stack trace: ${context}`);
+      assert(lines.length === 1 && lines[0].startsWith("engram: "), `one error line: ${context}`);
+      assert(!lines[0].startsWith("engram: internal error"), `internal error: ${context}`);
+      assertEquals(r.code, 1, context);
+      assert(lines[0].includes(`${dir}/${JOURNAL}`), `the line names the journal: ${context}`);
+      assert(/delete/.test(lines[0]), `says to delete it: ${context}`);
+      assertEquals(await listDir(dir), [JOURNAL], `nothing else is written: ${context}`);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
