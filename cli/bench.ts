@@ -120,7 +120,7 @@ async function benchKernels(model: NeoXModel, batch: number, prompt: number): Pr
     logprob: false,
   };
   const k = unembedArgmaxKernel(c, target, w, { x, tokens, slotOf: slots, partials });
-  const s = await timeDispatches(gpu, (p) => encodeKernel(p, k), gpu.isCpu ? 3 : 50);
+  const s = await timeDispatches(gpu, (p) => encodeKernel(p, k), gpu.isCpu ? 3 : 20);
   out.push({
     name: "decode unembed+argmax",
     m: batch,
