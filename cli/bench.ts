@@ -201,7 +201,7 @@ export async function benchCommand(argv: string[]): Promise<void> {
     scorer.destroy();
   }
   const kernels = a.kernels
-    ? await benchKernels(model, intFlag(a.batch, "batch", 1) ?? 256, prompt)
+    ? await benchKernels(model, intFlag(a.batch, "batch", 1) ?? (gpu.isCpu ? 256 : 1024), prompt)
     : undefined;
   const report = {
     modes: results,

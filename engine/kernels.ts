@@ -21,15 +21,16 @@ const TILE = { BM: 64, BN: 64, BK: 16, TM: 4, TN: 4 };
  * For many rows (prefill) GPUs take 128x128 tiles, 8x8 outputs per thread: twice the math per shared-memory
  * read. Both shapes sum each output the same way (see matmul_tile.wgsl), so the choice never changes a result.
  */
-const LARGE_TILE = { BM: 128, BN: 128, BK: 8, TM: 8, TN: 8 };
+const LARGE_TILE = { BM: 128, BN: 128, BK: 16, TM: 8, TN: 8 };
 const LARGE_TILE_ROWS = 4096;
 
 /**
  * CPU adapters run the barrier-free tile (matmul_direct_tile.wgsl): 2.5x faster on lavapipe (measured 2 vs 5
  * GFLOP/s at pico shapes), with the same sums. Other tile shapes measured no better there.
  */
-function tilePart(gpu: Gpu): string {
-  return gpu.cpuKernels ? "matmul_direct_tile" : "matmul_tile";
+function tileParts(gpu: Gpu, tile: { TM: number }): string[] {
+  if (gpu.cpuKernels) return ["matmul_direct_tile"];
+  return ["matmul_tile_load", tile.TM === 8 ? "matmul_tile_8x8" : "matmul_tile_4x4"];
 }
 
 export class KernelCache {
@@ -154,7 +155,7 @@ export function matmulKernel(
   return c.get(`matmul-${epilogue}`, params, buffers, () => {
     const tile = !c.gpu.cpuKernels && rows >= LARGE_TILE_ROWS ? LARGE_TILE : TILE;
     const consts = { ...tile, EPILOGUE: EPILOGUES[epilogue], HAS_BIAS: bias ? 1 : 0 };
-    const pipeline = c.gpu.pipeline("matmul", consts, [`weights_${w.format}`, tilePart(c.gpu)]);
+    const pipeline = c.gpu.pipeline("matmul", consts, [`weights_${w.format}`, ...tileParts(c.gpu, tile)]);
     return {
       pipeline,
       bindGroup: c.bind(pipeline, [w.buffer, c.uniform(params), x, bias ?? undefined, y]),
@@ -257,7 +258,7 @@ export function unembedArgmaxKernel(
   const list = [w.buffer, bufs.x, bufs.tokens, bufs.slotOf, bufs.partials];
   return c.get(`unembed_argmax-${t.logprob}`, params, list, () => {
     const consts = { ...TILE, LOGPROB: t.logprob ? 1 : 0 };
-    const pipeline = c.gpu.pipeline("unembed_argmax", consts, [`weights_${w.format}`, tilePart(c.gpu)]);
+    const pipeline = c.gpu.pipeline("unembed_argmax", consts, [`weights_${w.format}`, ...tileParts(c.gpu, TILE)]);
     return {
       pipeline,
       bindGroup: c.bind(pipeline, [
