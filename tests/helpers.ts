@@ -18,7 +18,11 @@ export async function picoReference(): Promise<Map<string, ReferenceRow[]>> {
     const [model, revision, index, score, first, margin] = line.split(",");
     const key = `${model}@${revision}`;
     if (!out.has(key)) out.set(key, []);
-    out.get(key)![Number(index)] = { score: Number(score), firstMismatch: Number(first), margin: Number(margin) };
+    out.get(key)![Number(index)] = {
+      score: Number(score),
+      firstMismatch: Number(first),
+      margin: Number(margin),
+    };
   }
   return out;
 }

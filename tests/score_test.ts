@@ -30,11 +30,19 @@ for (const model of ["pico-1", "pico-2", "pico-3"]) {
       for (let i = 0; i < ROWS; i++) {
         assertEquals(full.index[i], i);
         // Extractable mode must agree with our own full scoring on every row, near-ties included.
-        assertEquals(fast.firstMismatch[i], full.firstMismatch[i], `${model}@${revision} row ${i}: first mismatch`);
+        assertEquals(
+          fast.firstMismatch[i],
+          full.firstMismatch[i],
+          `${model}@${revision} row ${i}: first mismatch`,
+        );
         if (ref[i].margin < 1e-3) continue;
         compared++;
         assertEquals(full.matches![i] / 32, ref[i].score, `${model}@${revision} row ${i}: score`);
-        assertEquals(full.firstMismatch[i], ref[i].firstMismatch, `${model}@${revision} row ${i}: first mismatch`);
+        assertEquals(
+          full.firstMismatch[i],
+          ref[i].firstMismatch,
+          `${model}@${revision} row ${i}: first mismatch`,
+        );
       }
       assert(compared > ROWS * 0.9, `only ${compared} rows without a near-tie`);
     }
