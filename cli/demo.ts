@@ -4,7 +4,7 @@ import { parseArgs } from "./args.ts";
 import { DEMO_DATA, DEMO_MODELS } from "./demo_paths.ts";
 import { scoreCommand } from "./score.ts";
 
-export const DEMO_ROWS = 256;
+export const DEMO_ROWS = 192;
 
 export async function demoCommand(argv: string[]): Promise<void> {
   const { values: a } = parseArgs(argv, {
@@ -34,8 +34,8 @@ export async function demoCommand(argv: string[]): Promise<void> {
   await reportCommand([
     "--results",
     `${out}/scores`,
-    "--models",
-    DEMO_MODELS,
+    "--meta",
+    "fixtures/pico/meta.csv",
     "--tokenizer",
     "fixtures/pico/tokenizer",
     "--data",

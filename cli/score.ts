@@ -32,7 +32,7 @@ export const SCORE_HELP = `deno run -A cli.ts score [options]
   --paper-compatible   forbid EOS (id 0) as EleutherAI's generate(min_length=64) did; default: pure greedy
   --logprob            also the mean log-probability of the true continuation (teacher-forced)
   --batch N            rows per GPU batch (default 1024 on a GPU, 256 on a CPU adapter; halved if memory runs out)
-  --gpu-memory GiB     cap for KV cache + activations (default 24 on a GPU, 4 on a CPU adapter)
+  --gpu-memory GiB     cap for KV cache + activations (default 48 on a GPU, 4 on a CPU adapter)
   --out DIR            results folder (default out/scores);  --format parquet|csv|jsonl (default parquet)
   --shard i/N          score only the i-th of N contiguous shares of the rows (0-based); merge with cli.ts merge
   --force              rescore even if the results file exists;  --quiet  no progress line`;
@@ -231,7 +231,7 @@ async function scoreCheckpoint(
       batch: job.batch ?? (gpu.isCpu ? 256 : 1024),
       prompt: job.prompt,
       cont: job.cont,
-      memoryBudget: (job.gpuMemoryGiB ?? (gpu.isCpu ? 4 : 24)) * 2 ** 30,
+      memoryBudget: (job.gpuMemoryGiB ?? (gpu.isCpu ? 4 : 48)) * 2 ** 30,
     });
     const hash = await configHash(model.cfg);
     const suppress = job.paperCompatible ? 0 : null;

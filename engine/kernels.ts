@@ -258,7 +258,10 @@ export function unembedArgmaxKernel(
   const list = [w.buffer, bufs.x, bufs.tokens, bufs.slotOf, bufs.partials];
   return c.get(`unembed_argmax-${t.logprob}`, params, list, () => {
     const consts = { ...TILE, LOGPROB: t.logprob ? 1 : 0 };
-    const pipeline = c.gpu.pipeline("unembed_argmax", consts, [`weights_${w.format}`, ...tileParts(c.gpu, TILE)]);
+    const pipeline = c.gpu.pipeline("unembed_argmax", consts, [
+      `weights_${w.format}`,
+      ...tileParts(c.gpu, TILE),
+    ]);
     return {
       pipeline,
       bindGroup: c.bind(pipeline, [

@@ -4,8 +4,8 @@
 #   mesa-vulkan-drivers; without any Vulkan driver Deno falls back to an OpenGL adapter that engram does not use;
 # - Debian's chromium, which the report test uses to render report.html headless.
 need=""
-if ! ls /usr/share/vulkan/icd.d/*.json /etc/vulkan/icd.d/*.json >/dev/null 2>&1 || \
-   ! (ldconfig -p 2>/dev/null | grep -q 'libvulkan.so.1'); then
+icd=$(ls /usr/share/vulkan/icd.d/*.json /etc/vulkan/icd.d/*.json /usr/local/share/vulkan/icd.d/*.json 2>/dev/null)
+if [ -z "$icd" ] || ! (ldconfig -p 2>/dev/null | grep -q 'libvulkan.so.1'); then
   need="$need mesa-vulkan-drivers libvulkan1"
 fi
 command -v chromium >/dev/null 2>&1 || need="$need chromium"

@@ -3,6 +3,7 @@ export const FIXTURES = new URL("../fixtures/", import.meta.url).pathname;
 export const PICO_MODELS = `${FIXTURES}pico/models`;
 export const PICO_DATA = `${FIXTURES}pico/data/pico_document`;
 const CLI = new URL("../cli.ts", import.meta.url).pathname;
+const ROOT = new URL("..", import.meta.url).pathname;
 
 export interface ReferenceRow {
   score: number;
@@ -31,7 +32,7 @@ export async function picoReference(): Promise<Map<string, ReferenceRow[]>> {
 export async function runCli(args: string[], opts: { cwd?: string } = {}) {
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", CLI, ...args],
-    cwd: opts.cwd,
+    cwd: opts.cwd ?? ROOT,
     stdout: "piped",
     stderr: "piped",
     env: { XDG_RUNTIME_DIR: "/tmp", NO_COLOR: "1" },
