@@ -32,6 +32,26 @@ const metricRows = (forecasts: Forecast[]) =>
   );
 
 /** Fraction of rows memorized (score = 1) against parameters, one line per revision. */
+/** The y axis of the forecast figures: precision and recall share one 0–100% scale. */
+const PRECISION_RECALL = {
+  field: "value",
+  type: "quantitative" as const,
+  scale: { domain: [0, 1] },
+  title: "precision / recall",
+  axis: { format: "%" },
+};
+
+/** A log-scale x axis of parameter counts (model sizes span orders of magnitude). */
+function paramsAxis(field: string, title: string) {
+  return {
+    field,
+    type: "quantitative" as const,
+    scale: { type: "log" as const, nice: false, padding: 24 },
+    title,
+    axis: { format: "~s", tickCount: 6 },
+  };
+}
+
 export function memorizedFractionFigure(summary: SourceSummary[], revisions: string[]): Spec {
   return {
     $schema: "https://vega.github.io/schema/vega-lite/v6.json",
@@ -42,13 +62,7 @@ export function memorizedFractionFigure(summary: SourceSummary[], revisions: str
     data: { values: summary.filter((s) => s.params !== null) },
     mark: { type: "line", point: { size: 60 }, strokeWidth: 2 },
     encoding: {
-      x: {
-        field: "params",
-        type: "quantitative",
-        scale: { type: "log", nice: false, padding: 24 },
-        title: "parameters (log scale)",
-        axis: { format: "~s", tickCount: 6 },
-      },
+      x: paramsAxis("params", "parameters (log scale)"),
       y: {
         field: "memorized_fraction",
         type: "quantitative",
@@ -81,20 +95,8 @@ export function forecastBySizeFigure(forecasts: Forecast[], target: string): Spe
     },
     mark: { type: "line", point: { size: 60 }, strokeWidth: 2 },
     encoding: {
-      x: {
-        field: "predictor_params",
-        type: "quantitative",
-        scale: { type: "log", nice: false, padding: 24 },
-        title: "predictor parameters (log scale)",
-        axis: { format: "~s", tickCount: 6 },
-      },
-      y: {
-        field: "value",
-        type: "quantitative",
-        scale: { domain: [0, 1] },
-        title: "precision / recall",
-        axis: { format: "%" },
-      },
+      x: paramsAxis("predictor_params", "predictor parameters (log scale)"),
+      y: PRECISION_RECALL,
       color: { field: "metric", type: "nominal", scale: METRIC_COLORS, title: null },
     },
   };
@@ -120,13 +122,7 @@ export function forecastByComputeFigure(forecasts: Forecast[], target: string): 
         title: "predictor compute / target compute (params × tokens)",
         axis: { format: "%" },
       },
-      y: {
-        field: "value",
-        type: "quantitative",
-        scale: { domain: [0, 1] },
-        title: "precision / recall",
-        axis: { format: "%" },
-      },
+      y: PRECISION_RECALL,
       color: { field: "metric", type: "nominal", scale: METRIC_COLORS, title: null },
       strokeDash: {
         field: "family",

@@ -138,11 +138,7 @@ abstract class FileRows implements RowSource {
   }
 
   read(rows: ArrayLike<number>, offset: number, length: number, vocabSize?: number): Promise<Uint32Array> {
-    try {
-      return Promise.resolve(this.readSync(rows, offset, length, vocabSize));
-    } catch (e) {
-      return Promise.reject(e);
-    }
+    return settle(() => this.readSync(rows, offset, length, vocabSize));
   }
 
   private readSync(rows: ArrayLike<number>, offset: number, length: number, vocabSize?: number): Uint32Array {
@@ -407,11 +403,7 @@ export class MemoryRows implements RowSource {
   }
 
   read(rows: ArrayLike<number>, offset: number, length: number, vocabSize?: number): Promise<Uint32Array> {
-    try {
-      return Promise.resolve(this.readSync(rows, offset, length, vocabSize));
-    } catch (e) {
-      return Promise.reject(e);
-    }
+    return settle(() => this.readSync(rows, offset, length, vocabSize));
   }
 
   private readSync(rows: ArrayLike<number>, offset: number, length: number, vocabSize?: number): Uint32Array {
@@ -438,4 +430,13 @@ export class MemoryRows implements RowSource {
   }
 
   close(): void {}
+}
+
+/** Runs a synchronous read as a Promise, its EngramError a rejection (reads are sync: see FileRows). */
+function settle<T>(fn: () => T): Promise<T> {
+  try {
+    return Promise.resolve(fn());
+  } catch (e) {
+    return Promise.reject(e);
+  }
 }

@@ -55,7 +55,7 @@ export class Gpu {
       if (info.reason !== "destroyed") this.failure = `GPU device lost: ${info.message || info.reason}`;
     });
     device.addEventListener("uncapturederror", (e) => {
-      this.failure ??= `WebGPU error: ${(e as GPUUncapturedErrorEvent).error.message.split("\n")[0]}`;
+      this.failure ??= `WebGPU error: ${firstLine((e as GPUUncapturedErrorEvent).error.message)}`;
     });
   }
 
@@ -228,9 +228,9 @@ export class Gpu {
     const result = fn();
     const validation = await this.device.popErrorScope();
     const oom = await this.device.popErrorScope();
-    if (oom) throw new GpuOutOfMemory(`${what}: GPU out of memory (${oom.message.split("\n")[0]})`);
+    if (oom) throw new GpuOutOfMemory(`${what}: GPU out of memory (${firstLine(oom.message)})`);
     if (validation) {
-      throw new EngramError(`${what}: WebGPU validation error: ${validation.message.split("\n")[0]}`);
+      throw new EngramError(`${what}: WebGPU validation error: ${firstLine(validation.message)}`);
     }
     return result;
   }
@@ -242,6 +242,11 @@ export class Gpu {
 
 /** Out of memory is recoverable: callers retry with a smaller batch. */
 export class GpuOutOfMemory extends EngramError {}
+
+/** WebGPU messages span lines (and may start with a blank one): the first two with text, as one line. */
+function firstLine(message: string): string {
+  return message.split("\n").map((l) => l.trim()).filter(Boolean).slice(0, 2).join(": ");
+}
 
 export function fmtBytes(n: number): string {
   if (n >= 2 ** 30) return `${(n / 2 ** 30).toFixed(2)} GiB`;

@@ -19,7 +19,7 @@ export interface WeightMatrix {
 const TILE = { BM: 64, BN: 64, BK: 16, TM: 4, TN: 4 };
 /**
  * For many rows (prefill) GPUs take 128x128 tiles, 8x8 outputs per thread: twice the math per shared-memory
- * read. Both shapes sum each output the same way (see matmul_tile.wgsl), so the choice never changes a result.
+ * read. Both shapes sum each output the same way (fma per k, increasing k: see matmul_tile_4x4.wgsl), so the choice never changes a result.
  */
 const LARGE_TILE = { BM: 128, BN: 128, BK: 16, TM: 8, TN: 8 };
 const LARGE_TILE_ROWS = 4096;
@@ -128,7 +128,7 @@ export function layerNormKernel(
   return c.get("layernorm", [...params, eps], [x, gamma, beta, y], () => {
     // CPU adapters: one invocation per row (barriers cost more than the math there).
     const serial = c.gpu.cpuKernels;
-    const pipeline = c.gpu.pipeline(serial ? "layernorm_serial" : "layernorm", {});
+    const pipeline = c.gpu.pipeline(serial ? "layernorm_serial" : "layernorm", {}, ["layernorm_io"]);
     return {
       pipeline,
       bindGroup: c.bind(pipeline, [c.uniform([...params, { f32: eps }]), x, gamma, beta, y]),
@@ -211,7 +211,7 @@ export function attentionKernel(
     const consts = { MAX_T: Math.ceil(dims.maxT / 64) * 64, MAX_HS: Math.ceil(dims.headSize / 64) * 64 };
     // CPU adapters: one invocation per (token, head) (barriers cost more than the math there).
     const serial = c.gpu.cpuKernels;
-    const pipeline = c.gpu.pipeline(serial ? "attention_serial" : "attention", consts);
+    const pipeline = c.gpu.pipeline(serial ? "attention_serial" : "attention", consts, ["attention_io"]);
     return {
       pipeline,
       bindGroup: c.bind(pipeline, [c.uniform([...params, { f32: dims.headSize ** -0.5 }]), ...list]),
@@ -258,10 +258,8 @@ export function unembedArgmaxKernel(
   const list = [w.buffer, bufs.x, bufs.tokens, bufs.slotOf, bufs.partials];
   return c.get(`unembed_argmax-${t.logprob}`, params, list, () => {
     const consts = { ...TILE, LOGPROB: t.logprob ? 1 : 0 };
-    const pipeline = c.gpu.pipeline("unembed_argmax", consts, [
-      `weights_${w.format}`,
-      ...tileParts(c.gpu, TILE),
-    ]);
+    const parts = [`weights_${w.format}`, ...tileParts(c.gpu, TILE), "argmax_partial"];
+    const pipeline = c.gpu.pipeline("unembed_argmax", consts, parts);
     return {
       pipeline,
       bindGroup: c.bind(pipeline, [
@@ -287,7 +285,9 @@ export function argmaxReduceKernel(
   const params = [t.rows, tiles, t.per, t.rowBase, t.seqLen, t.cont, t.posBase, t.prompt];
   const list = [bufs.partials, bufs.slotOf, bufs.tokens, bufs.pred, bufs.logprob];
   return c.get(`argmax_reduce-${t.feed}-${t.logprob}`, params, list, () => {
-    const pipeline = c.gpu.pipeline("argmax_reduce", { FEED: t.feed ? 1 : 0, LOGPROB: t.logprob ? 1 : 0 });
+    const pipeline = c.gpu.pipeline("argmax_reduce", { FEED: t.feed ? 1 : 0, LOGPROB: t.logprob ? 1 : 0 }, [
+      "argmax_partial",
+    ]);
     return {
       pipeline,
       bindGroup: c.bind(pipeline, [c.uniform(params), ...list]),

@@ -282,47 +282,21 @@ export function encodeForward(enc: GPUComputePassEncoder, ws: Workspace, pass: P
   const run = (k: ReturnType<typeof matmulKernel>) => encodeKernel(enc, k);
 
   run(embedKernel(c, ws.model.embedIn, pass, ws.shape.seqLen, ws.tokens, ws.slotOf, ws.x));
+  const norm = (n: Norm, out: GPUBuffer) =>
+    run(layerNormKernel(c, allRows(rows), h, cfg.layerNormEps, ws.x, n.weight, n.bias, out));
   ws.model.layers.forEach((layer, l) => {
     const kv = { kCache: ws.kCache[l], vCache: ws.vCache[l] };
-    run(
-      layerNormKernel(c, allRows(rows), h, cfg.layerNormEps, ws.x, layer.ln1.weight, layer.ln1.bias, ws.ln1),
-    );
-    if (cfg.parallelResidual) {
-      // x + attn(ln1(x)) + mlp(ln2(x)): both norms read the layer's input.
-      run(
-        layerNormKernel(
-          c,
-          allRows(rows),
-          h,
-          cfg.layerNormEps,
-          ws.x,
-          layer.ln2.weight,
-          layer.ln2.bias,
-          ws.ln2,
-        ),
-      );
-    }
+    norm(layer.ln1, ws.ln1);
+    // Parallel residual, x + attn(ln1(x)) + mlp(ln2(x)): both norms read the layer's input.
+    if (cfg.parallelResidual) norm(layer.ln2, ws.ln2);
     run(matmulKernel(c, rows, layer.qkv, ws.ln1, layer.qkvBias, ws.qkv, "store"));
     run(
       qkvRotaryKernel(c, pass, dims, { qkv: ws.qkv, rope: ws.model.rope, slotOf: ws.slotOf, q: ws.q, ...kv }),
     );
     run(attentionKernel(c, pass, dims, { q: ws.q, ...kv, slotOf: ws.slotOf, out: ws.attn }));
     run(matmulKernel(c, rows, layer.dense, ws.attn, layer.denseBias, ws.x, "accumulate"));
-    if (!cfg.parallelResidual) {
-      // h = x + attn(ln1(x)); h + mlp(ln2(h)).
-      run(
-        layerNormKernel(
-          c,
-          allRows(rows),
-          h,
-          cfg.layerNormEps,
-          ws.x,
-          layer.ln2.weight,
-          layer.ln2.bias,
-          ws.ln2,
-        ),
-      );
-    }
+    // Sequential residual, h = x + attn(ln1(x)); h + mlp(ln2(h)).
+    if (!cfg.parallelResidual) norm(layer.ln2, ws.ln2);
     run(matmulKernel(c, rows, layer.fc1, ws.ln2, layer.fc1Bias, ws.mlp, "gelu"));
     run(matmulKernel(c, rows, layer.fc2, ws.mlp, layer.fc2Bias, ws.x, "accumulate"));
   });

@@ -200,8 +200,8 @@ export class Scorer {
       const m = Math.min(schedule[Math.min(step, schedule.length - 1)], cont - done);
       let passRows = rows;
       if (done > 0) {
-        // Pad to a multiple of 64 with the scratch slot so few distinct shapes (and bind groups) arise.
-        passRows = Math.min(Math.ceil(active.length / 64) * 64, this.batch + 1);
+        // Pad with the scratch slot to a size bucket, so few distinct shapes (and bind groups) arise.
+        passRows = Math.min(sizeBucket(active.length), this.batch + 1);
         const slots = new Uint32Array(passRows).fill(this.batch);
         slots.set(active);
         gpu.write(this.ws.slotOf, 0, slots);
@@ -257,4 +257,14 @@ export class Scorer {
   destroy(): void {
     this.ws.destroy();
   }
+}
+
+/**
+ * The smallest of 8, 12, 16, 24, 32, 48, ... (2^k and 1.5 × 2^k) that holds n: survivors padded to it waste
+ * at most a third of a pass, and a batch of B rows meets about 2·log2(B) shapes.
+ */
+export function sizeBucket(n: number): number {
+  let size = 8;
+  while (size < n) size = size % 3 === 0 ? (size / 3) * 4 : (size / 2) * 3;
+  return size;
 }

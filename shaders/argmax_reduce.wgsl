@@ -15,14 +15,6 @@ struct Params {
   pos_base: u32,
   prompt: u32,
 }
-struct Partial {
-  best: f32,
-  idx: u32,
-  lse_max: f32,
-  lse_sum: f32,
-  truth: f32,
-  pad: f32,
-}
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> partials: array<Partial>;
 @group(0) @binding(2) var<storage, read> slot_of: array<u32>;
@@ -30,24 +22,7 @@ struct Partial {
 @group(0) @binding(4) var<storage, read_write> pred: array<u32>;
 @group(0) @binding(5) var<storage, read_write> logprob: array<f32>;
 
-const LOWEST: f32 = -3.0e38;
 var<workgroup> shared_parts: array<Partial, 64>;
-
-// Order-free merge: max logit, ties to the lower index; log-sum-exp partials rescaled to the larger max.
-fn merge(a: Partial, b: Partial) -> Partial {
-  var r = a;
-  if (b.best > a.best || (b.best == a.best && b.idx < a.idx)) {
-    r.best = b.best;
-    r.idx = b.idx;
-  }
-  if (LOGPROB == 1u) {
-    let m = max(a.lse_max, b.lse_max);
-    r.lse_max = m;
-    r.lse_sum = a.lse_sum * exp(a.lse_max - m) + b.lse_sum * exp(b.lse_max - m);
-    r.truth = max(a.truth, b.truth);
-  }
-  return r;
-}
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,

@@ -1,26 +1,8 @@
 // Causal softmax attention of new queries over the KV cache (prefill and decode alike).
-// Bindings: 0 params, 1 q [tokens, h] (rotated), 2 k_cache, 3 v_cache [slots, heads, max_t, hs], 4 slot_of,
-// 5 out [tokens, h] (heads concatenated, as attention.dense expects).
+// Parameters and bindings: attention_io.wgsl (prepended).
 // Query i of pass row b sits at position t0 + i and sees keys 0 ..= t0 + i of its slot.
 // scores = (q . k) * head_size^-0.5, softmax in f32 (max-subtracted), out = sum_j p_j v_j.
 // One workgroup of 64 threads per (token, head); MAX_T (scores) and MAX_HS (q) come from the pipeline builder.
-struct Params {
-  tokens: u32,
-  n: u32,
-  t0: u32,
-  heads: u32,
-  hs: u32,
-  max_t: u32,
-  row_base: u32,
-  scale: f32,
-}
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> q: array<f32>;
-@group(0) @binding(2) var<storage, read> k_cache: array<f32>;
-@group(0) @binding(3) var<storage, read> v_cache: array<f32>;
-@group(0) @binding(4) var<storage, read> slot_of: array<u32>;
-@group(0) @binding(5) var<storage, read_write> out: array<f32>;
-
 var<workgroup> q_row: array<f32, MAX_HS>;
 var<workgroup> scores: array<f32, MAX_T>;
 var<workgroup> partial: array<f32, 64>;

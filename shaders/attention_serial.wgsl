@@ -2,24 +2,7 @@
 // head_size^-0.5, max-subtracted exp, sum_j p_j v_j / sum) with one invocation per (token, head) and no
 // workgroup memory or barriers, which cost far more than the math on a CPU (lavapipe). Only the order of the
 // softmax sum differs (sequential here, a tree there).
-// Bindings: as attention.wgsl. MAX_T sizes the per-invocation score array.
-struct Params {
-  tokens: u32,
-  n: u32,
-  t0: u32,
-  heads: u32,
-  hs: u32,
-  max_t: u32,
-  row_base: u32,
-  scale: f32,
-}
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> q: array<f32>;
-@group(0) @binding(2) var<storage, read> k_cache: array<f32>;
-@group(0) @binding(3) var<storage, read> v_cache: array<f32>;
-@group(0) @binding(4) var<storage, read> slot_of: array<u32>;
-@group(0) @binding(5) var<storage, read_write> out: array<f32>;
-
+// Parameters and bindings: attention_io.wgsl (prepended). MAX_T sizes the per-invocation score array.
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) li: u32) {

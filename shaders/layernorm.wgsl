@@ -1,23 +1,9 @@
 // LayerNorm over the hidden dimension, f32, two passes (mean, then variance of x - mean) like torch.
-// Bindings: 0 params, 1 x [in_rows, h], 2 gamma [h], 3 beta [h], 4 y [rows, h] out.
+// Parameters and bindings: layernorm_io.wgsl (prepended).
 // Output row r reads input row (r / per) * stride + offset + r % per: identity for per = stride = 1,
 // offset = 0; "the last k positions of each sequence of n" for per = k, stride = n, offset = n - k, which
 // lets the final norm (and so the unembedding) skip positions whose logits nobody needs.
 // One workgroup of 64 threads per output row.
-struct Params {
-  rows: u32,
-  per: u32,
-  stride: u32,
-  offset: u32,
-  h: u32,
-  eps: f32,
-}
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> gamma: array<f32>;
-@group(0) @binding(3) var<storage, read> beta: array<f32>;
-@group(0) @binding(4) var<storage, read_write> y: array<f32>;
-
 var<workgroup> partial: array<f32, 64>;
 
 fn workgroup_sum(v: f32, li: u32) -> f32 {

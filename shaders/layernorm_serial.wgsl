@@ -1,20 +1,6 @@
 // LayerNorm for CPU adapters: the arithmetic of layernorm.wgsl (two passes: mean, then variance of x - mean)
 // with one invocation per row and no barriers, which cost far more than the math on a CPU (lavapipe).
-// Bindings and row selection: as layernorm.wgsl.
-struct Params {
-  rows: u32,
-  per: u32,
-  stride: u32,
-  offset: u32,
-  h: u32,
-  eps: f32,
-}
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> gamma: array<f32>;
-@group(0) @binding(3) var<storage, read> beta: array<f32>;
-@group(0) @binding(4) var<storage, read_write> y: array<f32>;
-
+// Parameters, bindings (layernorm_io.wgsl, prepended) and row selection: as layernorm.wgsl.
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) li: u32) {

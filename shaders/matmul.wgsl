@@ -1,5 +1,6 @@
-// Linear layer Y[M, N] (=|+=) act(X[M, K] . W[N, K]^T + bias[N]), after matmul_tile.wgsl.
-// Bindings: 0 W (weights loader), 1 params, 2 X (matmul_tile), 3 bias [N] f32, 4 Y [M, N] f32.
+// Linear layer Y[M, N] (=|+=) act(X[M, K] . W[N, K]^T + bias[N]), after a matmul tile (matmul_tile_4x4/8x8.wgsl
+// on GPUs, matmul_direct_tile.wgsl on CPUs).
+// Bindings: 0 W (weights loader), 1 params, 2 X (the tile), 3 bias [N] f32, 4 Y [M, N] f32.
 // EPILOGUE: 0 store, 1 exact GELU then store (torch's erf form), 2 accumulate into Y (the residual stream:
 // each Y element is read and written by the thread that owns it). HAS_BIAS 0 skips the bias (the unembedding).
 struct Params {

@@ -1,7 +1,7 @@
-// Shared piece of the matmul kernels for CPU adapters (lavapipe and the like), a drop-in for matmul_tile.wgsl
+// Shared piece of the matmul kernels for CPU adapters (lavapipe and the like), a drop-in for the GPU tiles
 // (same tile_row / tile_col / tile_product contract, TN = 4): no workgroup memory and no barriers (a CPU's
 // caches already do what tiling does on a GPU, and barriers are costly there). Each thread reads X and W
-// straight from memory. Same f32 accumulation as matmul_tile.wgsl: increasing k, one fma per k.
+// straight from memory. Same f32 accumulation as the GPU tiles (matmul_tile_4x4/8x8.wgsl): increasing k, one fma per k.
 @group(0) @binding(2) var<storage, read> x: array<vec4<f32>>;
 
 const TG: u32 = 1u;

@@ -1,9 +1,9 @@
-// Unembedding fused with argmax (phase 1 of 2), after matmul_tile.wgsl: logits = X[M, h] . W_out[V, h]^T are
+// Unembedding fused with argmax (phase 1 of 2), after a matmul tile (matmul_tile_4x4.wgsl or matmul_direct_tile.wgsl) and argmax_partial.wgsl: logits = X[M, h] . W_out[V, h]^T are
 // computed a BM x BN tile at a time and reduced inside the workgroup, so the [rows x vocab] logits never reach
 // memory. Per (row, vocab tile) it writes: the best logit and its index (ties to the lowest index, as torch;
 // token SUPPRESS excluded, for EleutherAI's min_length=64 which forbids EOS), and, when LOGPROB == 1, the tile's
 // max and sum of exp(logit - max) over all tokens and the logit of the row's true next token.
-// Bindings: 0 W_out (weights loader), 1 params, 2 X (matmul_tile), 3 tokens [slots, seq_len] (true tokens, for
+// Bindings: 0 W_out (weights loader), 1 params, 2 X (the tile), 3 tokens [slots, seq_len] (true tokens, for
 // LOGPROB), 4 slot_of, 5 partials [M, tiles] out. Unembedding row r is token r % per of pass row r / per; its
 // true next token is tokens[slot * seq_len + truth_pos + r % per].
 struct Params {
@@ -16,37 +16,12 @@ struct Params {
   seq_len: u32,
   truth_pos: u32,
 }
-struct Partial {
-  best: f32,
-  idx: u32,
-  lse_max: f32,
-  lse_sum: f32,
-  truth: f32,
-  pad: f32,
-}
 @group(0) @binding(1) var<uniform> p: Params;
 @group(0) @binding(3) var<storage, read> tokens: array<u32>;
 @group(0) @binding(4) var<storage, read> slot_of: array<u32>;
 @group(0) @binding(5) var<storage, read_write> partials: array<Partial>;
 
-const LOWEST: f32 = -3.0e38;
 var<workgroup> by_thread: array<Partial, BM * TX>;
-
-// Order-free merge: max logit, ties to the lower index; log-sum-exp partials rescaled to the larger max.
-fn merge(a: Partial, b: Partial) -> Partial {
-  var r = a;
-  if (b.best > a.best || (b.best == a.best && b.idx < a.idx)) {
-    r.best = b.best;
-    r.idx = b.idx;
-  }
-  if (LOGPROB == 1u) {
-    let m = max(a.lse_max, b.lse_max);
-    r.lse_max = m;
-    r.lse_sum = a.lse_sum * exp(a.lse_max - m) + b.lse_sum * exp(b.lse_max - m);
-    r.truth = max(a.truth, b.truth);
-  }
-  return r;
-}
 
 @compute @workgroup_size(THREADS)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
