@@ -112,3 +112,63 @@ Deno.test("GPU kernels (forced on this adapter) reproduce the goldens and pico-2
     gpuKernels.destroy();
   }
 });
+
+Deno.test("f16 weights without shader-f16 (packed u32 path) match the float16 goldens", async () => {
+  const noF16 = await Gpu.open({ f16: false });
+  try {
+    assertEquals(noF16.hasF16, false);
+    for (const variant of VARIANTS) {
+      const dir = `${ROOT}${variant}/float16`;
+      const expected: Expected = JSON.parse(await Deno.readTextFile(`${dir}/expected.json`));
+      const ref = new Float32Array((await Deno.readFile(`${dir}/logits.f32`)).buffer);
+      const [rows, n] = expected.logits_shape;
+      const model = await NeoXModel.load(noF16, dir);
+      assertEquals(model.embedIn.format, "f16");
+      const scorer = await Scorer.create(model, { batch: rows, prompt: n, cont: 0, logits: true });
+      const logits = await scorer.logits(
+        Uint32Array.from(expected.input_ids.slice(0, rows).flatMap((r) => r.slice(0, n))),
+        rows,
+        n,
+      );
+      let maxRef = 0, maxErr = 0;
+      ref.forEach((r, i) => {
+        maxRef = Math.max(maxRef, Math.abs(r));
+        maxErr = Math.max(maxErr, Math.abs(logits[i] - r));
+      });
+      assert(maxErr <= 1e-4 * maxRef, `${variant}: max |logit - ref| = ${maxErr}`);
+      scorer.destroy();
+      model.destroy();
+    }
+  } finally {
+    noF16.destroy();
+  }
+});
+
+Deno.test("--logprob: mean log-probability of the true continuation equals log-softmax of the HF logits", async () => {
+  const dir = `${ROOT}neox-parallel/float32`;
+  const expected: Expected = JSON.parse(await Deno.readTextFile(`${dir}/expected.json`));
+  const ref = new Float32Array((await Deno.readFile(`${dir}/logits.f32`)).buffer);
+  const [rows, n, vocab] = expected.logits_shape;
+  // Prompt 32, continuation 8: positions 31..38 predict tokens 32..39, all inside the reference's 40 positions.
+  const prompt = 32, cont = n - prompt;
+  const model = await NeoXModel.load(gpu, dir);
+  const scorer = await Scorer.create(model, { batch: rows, prompt, cont });
+  const tokens = Uint32Array.from(expected.input_ids.slice(0, rows).flatMap((r) => r.slice(0, n)));
+  const { logprob, firstMismatch } = await scorer.firstMismatch(tokens, rows, { suppress: null, logprob: true });
+  scorer.destroy();
+  for (let r = 0; r < rows; r++) {
+    let sum = 0, first = cont;
+    for (let j = 0; j < cont; j++) {
+      const at = (r * n + prompt - 1 + j) * vocab;
+      const logits = Array.from(ref.subarray(at, at + vocab));
+      const max = Math.max(...logits);
+      const lse = max + Math.log(logits.reduce((s, v) => s + Math.exp(v - max), 0));
+      const truth = expected.input_ids[r][prompt + j];
+      sum += logits[truth] - lse;
+      if (first === cont && logits.indexOf(max) !== truth) first = j;
+    }
+    assert(Math.abs(logprob![r] - sum / cont) < 1e-4, `row ${r}: ${logprob![r]} vs ${sum / cont}`);
+    assertEquals(firstMismatch[r], first, `row ${r}: first mismatch`);
+  }
+  model.destroy();
+});
