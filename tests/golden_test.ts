@@ -154,7 +154,10 @@ Deno.test("--logprob: mean log-probability of the true continuation equals log-s
   const model = await NeoXModel.load(gpu, dir);
   const scorer = await Scorer.create(model, { batch: rows, prompt, cont });
   const tokens = Uint32Array.from(expected.input_ids.slice(0, rows).flatMap((r) => r.slice(0, n)));
-  const { logprob, firstMismatch } = await scorer.firstMismatch(tokens, rows, { suppress: null, logprob: true });
+  const { logprob, firstMismatch } = await scorer.firstMismatch(tokens, rows, {
+    suppress: null,
+    logprob: true,
+  });
   scorer.destroy();
   for (let r = 0; r < rows; r++) {
     let sum = 0, first = cont;
