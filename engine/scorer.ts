@@ -63,6 +63,8 @@ export class Scorer {
     // Bytes per unembedding row: full logits, or the argmax partials (24 bytes per 64-token vocabulary tile).
     const unembedRow = opts.logits ? 4 * cfg.vocabSize : 24 * Math.ceil(cfg.vocabSize / 64);
     let batch = Math.max(1, opts.batch);
+    // One layer's K (or V) cache is one buffer binding: shrink the batch to fit it before anything else.
+    while (batch > 1 && (batch + 1) * seqLen * cfg.hiddenSize * 4 > maxBinding) batch = Math.floor(batch / 2);
     for (;;) {
       let maxTokens = Math.min(
         opts.maxTokens ?? Infinity,

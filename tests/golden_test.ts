@@ -175,3 +175,17 @@ Deno.test("--logprob: mean log-probability of the true continuation equals log-s
   }
   model.destroy();
 });
+
+Deno.test("a batch whose KV cache exceeds one buffer binding is halved until it fits", async () => {
+  const model = await NeoXModel.load(
+    gpu,
+    new URL("../fixtures/pico/models/pico-3/step1092", import.meta.url).pathname,
+  );
+  const perSlot = 64 * model.cfg.hiddenSize * 4; // one layer's K cache per sequence of 64 tokens
+  const want = Math.ceil((2 * gpu.limits.maxBinding) / perSlot);
+  const scorer = await Scorer.create(model, { batch: want, prompt: 32, cont: 32 });
+  assert((scorer.batch + 1) * perSlot <= gpu.limits.maxBinding, `batch ${scorer.batch} does not fit`);
+  assert(scorer.batch >= want / 4, `batch ${scorer.batch} shrank more than needed from ${want}`);
+  scorer.destroy();
+  model.destroy();
+});
