@@ -87,10 +87,8 @@ async function benchKernels(model: NeoXModel, batch: number, prompt: number): Pr
     const y = gpu.storage(m * w.rows * 4, "y");
     const bias = gpu.storage(w.rows * 4, "bias");
     const k = matmulKernel(c, m, w, x, bias, y, "store");
-    const reps = Math.max(
-      2,
-      Math.min(200, Math.ceil(2e11 / (2 * m * w.rows * w.cols) / (gpu.isCpu ? 50 : 1))),
-    );
+    // ~4 TFLOP per shape on a GPU (Deno's completion wait has ~10 ms granularity), ~2 GFLOP on a CPU adapter.
+    const reps = Math.max(2, Math.min(200, Math.ceil((gpu.isCpu ? 2e9 : 4e12) / (2 * m * w.rows * w.cols))));
     const s = await timeDispatches(gpu, (p) => encodeKernel(p, k), reps);
     out.push({
       name,
@@ -156,10 +154,10 @@ export async function benchCommand(argv: string[]): Promise<void> {
   const saved: Record<string, number[]> = {};
   for (const mode of modes) {
     const scorer = await Scorer.create(model, {
-      batch: intFlag(a.batch, "batch", 1) ?? (gpu.isCpu ? 256 : 1024),
+      batch: intFlag(a.batch, "batch", 1) ?? gpu.defaults.batch,
       prompt,
       cont,
-      memoryBudget: (gpu.isCpu ? 4 : 48) * 2 ** 30,
+      memoryBudget: gpu.defaults.memoryGiB * 2 ** 30,
     });
     const first = new Int16Array(count);
     const runAll = async () => {
@@ -201,7 +199,7 @@ export async function benchCommand(argv: string[]): Promise<void> {
     scorer.destroy();
   }
   const kernels = a.kernels
-    ? await benchKernels(model, intFlag(a.batch, "batch", 1) ?? (gpu.isCpu ? 256 : 1024), prompt)
+    ? await benchKernels(model, intFlag(a.batch, "batch", 1) ?? gpu.defaults.batch, prompt)
     : undefined;
   const report = {
     modes: results,

@@ -228,10 +228,10 @@ async function scoreCheckpoint(
   const label = `${ck.model}@${ck.revision}`;
   try {
     const scorer = await Scorer.create(model, {
-      batch: job.batch ?? (gpu.isCpu ? 256 : 1024),
+      batch: job.batch ?? gpu.defaults.batch,
       prompt: job.prompt,
       cont: job.cont,
-      memoryBudget: (job.gpuMemoryGiB ?? (gpu.isCpu ? 4 : 48)) * 2 ** 30,
+      memoryBudget: (job.gpuMemoryGiB ?? gpu.defaults.memoryGiB) * 2 ** 30,
     });
     const hash = await configHash(model.cfg);
     const suppress = job.paperCompatible ? 0 : null;

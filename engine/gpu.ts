@@ -48,6 +48,8 @@ export class Gpu {
     readonly adapter: GPUAdapter,
     readonly device: GPUDevice,
     readonly hasF16: boolean,
+    /** CPU adapters (lavapipe, SwiftShader, WARP) share system memory and want smaller batches. */
+    readonly isCpu: boolean,
     /** Use the kernels written for CPU adapters (barrier-free); tests force either family on any adapter. */
     readonly cpuKernels: boolean,
   ) {
@@ -64,6 +66,8 @@ export class Gpu {
     if (!("gpu" in navigator) || !navigator.gpu) {
       throw new EngramError("this Deno has no WebGPU (navigator.gpu): use Deno ≥ 2 (engram pins 2.9.6)");
     }
+    // Vulkan's window-system layers complain on stderr without XDG_RUNTIME_DIR; engram draws nothing.
+    if (!Deno.env.get("XDG_RUNTIME_DIR")) Deno.env.set("XDG_RUNTIME_DIR", Deno.env.get("TMPDIR") ?? "/tmp");
     const adapter = await navigator.gpu.requestAdapter({ powerPreference: "high-performance" });
     if (!adapter) {
       throw new EngramError(
@@ -88,7 +92,7 @@ export class Gpu {
     }
     const info = adapter.info;
     const isCpu = info.isFallbackAdapter || /llvmpipe|lavapipe|swiftshader|warp/i.test(info.description);
-    return new Gpu(adapter, device, hasF16, opts.kernels ? opts.kernels === "cpu" : isCpu);
+    return new Gpu(adapter, device, hasF16, isCpu, opts.kernels ? opts.kernels === "cpu" : isCpu);
   }
 
   get limits(): { maxBinding: number; maxBuffer: number; maxWorkgroups: number; workgroupStorage: number } {
@@ -101,10 +105,9 @@ export class Gpu {
     };
   }
 
-  /** CPU adapters (lavapipe, SwiftShader, WARP) share system memory and want smaller batches. */
-  get isCpu(): boolean {
-    const info = this.adapter.info;
-    return info.isFallbackAdapter || /llvmpipe|lavapipe|swiftshader|warp/i.test(info.description);
+  /** Rows per batch and workspace budget (GiB) when the user gives none. */
+  get defaults(): { batch: number; memoryGiB: number } {
+    return this.isCpu ? { batch: 256, memoryGiB: 4 } : { batch: 1024, memoryGiB: 48 };
   }
 
   summary(): AdapterSummary {
