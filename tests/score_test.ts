@@ -81,3 +81,36 @@ Deno.test("shards 0/3..2/3 merge into exactly the unsharded result; a missing sh
   assert(/missing shard 1 of 3/.test(error), error);
   await Deno.remove(dir, { recursive: true });
 });
+
+Deno.test("a .jsonl of texts is tokenized with the model's tokenizer and scored like the same token rows", async () => {
+  const { MegatronDataset } = await import("../engine/data.ts");
+  const { loadTokenizer } = await import("../cli/texts.ts");
+  const dir = await Deno.makeTempDir();
+  const data = await MegatronDataset.open(PICO_DATA);
+  const tokenizer = await loadTokenizer(`${PICO_MODELS}/../tokenizer`);
+  const rows = [0, 1, 2, 3, 4, 5, 6, 7];
+  const tokens = await data.read(rows, 0, 64);
+  data.close();
+  const texts = rows.map((r) =>
+    JSON.stringify({ text: tokenizer.decode(Array.from(tokens.subarray(r * 64, r * 64 + 64))) })
+  );
+  await Deno.writeTextFile(`${dir}/texts.jsonl`, texts.join("\n") + "\n");
+  await scoreCommand([
+    "--model",
+    `${PICO_MODELS}/pico-3/step1092`,
+    "--data",
+    `${dir}/texts.jsonl`,
+    "--tokenizer",
+    `${PICO_MODELS}/../tokenizer`,
+    "--out",
+    dir,
+    "--quiet",
+  ], gpu);
+  const { table } = await readResults(`${dir}/pico-3@step1092.parquet`);
+  const ref = reference.get("pico-3@step1092")!;
+  assertEquals(table.index.length, rows.length);
+  for (const r of rows) {
+    if (ref[r].margin >= 1e-3) assertEquals(table.matches![r] / 32, ref[r].score, `text ${r}`);
+  }
+  await Deno.remove(dir, { recursive: true });
+});
