@@ -2,7 +2,7 @@
 import { configHash, countParameters } from "../engine/config.ts";
 import { openRowSource, type RowSource } from "../engine/data.ts";
 import { EngramError } from "../engine/errors.ts";
-import { Gpu } from "../engine/gpu.ts";
+import { fmtBytes, Gpu } from "../engine/gpu.ts";
 import { Journal } from "../engine/journal.ts";
 import { NeoXModel } from "../engine/model.ts";
 import { join, resolve } from "../engine/path.ts";
@@ -97,6 +97,18 @@ async function openSource(data: string, tokenizer: string | undefined, modelDir:
     return openTextRows(data, await loadTokenizer(tokenizer ?? modelDir));
   }
   return await openRowSource(data);
+}
+
+/** A status line rewritten in place on an interactive stderr, at most 4 times a second; `last` ends it. */
+function progressLine(interactive: boolean): (text: string, last: boolean) => void {
+  const encoder = new TextEncoder();
+  let shown = 0;
+  return (text, last) => {
+    const now = performance.now();
+    if (!interactive || (now - shown < 250 && !last)) return;
+    shown = now;
+    Deno.stderr.writeSync(encoder.encode(`\r\x1b[K${text}${last ? "\n" : ""}`));
+  };
 }
 
 function formatEta(seconds: number): string {
@@ -224,8 +236,13 @@ async function scoreCheckpoint(
     throw new EngramError(`--gpu-memory must be a positive number of GiB`);
   }
   await Deno.mkdir(resolve(job.path, ".."), { recursive: true });
-  const model = await NeoXModel.load(gpu, ck.dir);
   const label = `${ck.model}@${ck.revision}`;
+  const status = progressLine(!job.quiet && Deno.stderr.isTerminal());
+  const model = await NeoXModel.load(
+    gpu,
+    ck.dir,
+    (loaded, total) => status(`${label}: loading weights ${fmtBytes(loaded)} / ${fmtBytes(total)}`, false),
+  );
   try {
     const scorer = await Scorer.create(model, {
       batch: job.batch ?? gpu.defaults.batch,
@@ -249,9 +266,6 @@ async function scoreCheckpoint(
       logprob: job.logprob,
     };
     const journal = await Journal.open(`${job.path}.partial`, key);
-    const interactive = !job.quiet && Deno.stderr.isTerminal();
-    const encoder = new TextEncoder();
-    let last = 0;
     let memorized = 0;
     const t0 = performance.now();
     await scoreRows(
@@ -268,17 +282,13 @@ async function scoreCheckpoint(
       journal,
       (p) => {
         memorized = p.memorized;
-        const now = performance.now();
-        if (!interactive || (now - last < 250 && p.done < p.total)) return;
-        last = now;
         const rate = p.fresh / Math.max(p.seconds, 1e-9);
         const line =
           `${label}: ${p.done}/${p.total} rows, ${rate.toFixed(1)} rows/s, ${p.memorized} memorized, ` +
           `ETA ${formatEta((p.total - p.done) / rate)}`;
-        Deno.stderr.writeSync(encoder.encode(`\r\x1b[K${line}`));
+        status(line, p.done === p.total);
       },
     );
-    if (interactive) Deno.stderr.writeSync(encoder.encode("\n"));
     const cols = await journal.readAll();
     const table: ScoreTable = {
       index: cols.index,

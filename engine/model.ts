@@ -59,15 +59,29 @@ export class NeoXModel {
     readonly rope: GPUBuffer,
   ) {}
 
-  /** Loads config.json and the safetensors weights of `dir`, one tensor at a time, onto the GPU. */
-  static async load(gpu: Gpu, dir: string): Promise<NeoXModel> {
+  /**
+   * Loads config.json and the safetensors weights of `dir`, one tensor at a time, onto the GPU; `onProgress`
+   * hears the bytes loaded so far (a 12B checkpoint takes a while).
+   */
+  static async load(
+    gpu: Gpu,
+    dir: string,
+    onProgress?: (loaded: number, total: number) => void,
+  ): Promise<NeoXModel> {
     const cfg = await loadConfig(dir);
     const ckpt = await SafetensorsCheckpoint.open(dir);
     try {
       const t = mapNeoXTensors(ckpt, cfg);
-      const matrix = (info: TensorInfo) => uploadMatrix(gpu, ckpt, info);
+      const total = [...ckpt.tensors.values()].reduce((n, info) => n + info.byteLength, 0);
+      let loaded = 0;
+      const counted = <T>(info: TensorInfo, value: T) => {
+        loaded += info.byteLength;
+        onProgress?.(loaded, total);
+        return value;
+      };
+      const matrix = async (info: TensorInfo) => counted(info, await uploadMatrix(gpu, ckpt, info));
       const vector = async (info: TensorInfo) =>
-        gpu.upload(toFloat32(await ckpt.read(info.name), info.dtype), info.name);
+        counted(info, gpu.upload(toFloat32(await ckpt.read(info.name), info.dtype), info.name));
       const norm = async (w: TensorInfo, b: TensorInfo) => ({
         weight: await vector(w),
         bias: await vector(b),
