@@ -19,28 +19,38 @@ interface Expected {
 
 const gpu = await Gpu.open();
 
+/** The engine's logits for the golden rows vs the reference: largest error and largest reference logit. */
+async function logitsError(
+  on: Gpu,
+  model: NeoXModel,
+  dir: string,
+): Promise<{ maxErr: number; maxRef: number }> {
+  const expected: Expected = JSON.parse(await Deno.readTextFile(`${dir}/expected.json`));
+  const ref = new Float32Array((await Deno.readFile(`${dir}/logits.f32`)).buffer);
+  const [rows, n, vocab] = expected.logits_shape;
+  const scorer = await Scorer.create(model, { batch: rows, prompt: n, cont: 0, logits: true });
+  const tokens = Uint32Array.from(expected.input_ids.slice(0, rows).flatMap((r) => r.slice(0, n)));
+  const logits = await scorer.logits(tokens, rows, n);
+  scorer.destroy();
+  assertEquals(logits.length, rows * n * vocab);
+  let maxRef = 0, maxErr = 0;
+  ref.forEach((r, i) => {
+    maxRef = Math.max(maxRef, Math.abs(r));
+    maxErr = Math.max(maxErr, Math.abs(logits[i] - r));
+  });
+  if (Deno.env.get("ENGRAM_VERBOSE")) {
+    console.log(`${dir} on ${on.describe()}: max err ${maxErr}, max ref ${maxRef}`);
+  }
+  return { maxErr, maxRef };
+}
+
 for (const variant of VARIANTS) {
   for (const dtype of DTYPES) {
     const dir = `${ROOT}${variant}/${dtype}`;
     Deno.test(`golden ${variant}/${dtype}: logits and greedy continuations match HF float64`, async () => {
       const expected: Expected = JSON.parse(await Deno.readTextFile(`${dir}/expected.json`));
-      const ref = new Float32Array((await Deno.readFile(`${dir}/logits.f32`)).buffer);
-      const [rows, n, vocab] = expected.logits_shape;
       const model = await NeoXModel.load(gpu, dir);
-
-      const forLogits = await Scorer.create(model, { batch: rows, prompt: n, cont: 0, logits: true });
-      const tokens = Uint32Array.from(expected.input_ids.slice(0, rows).flatMap((r) => r.slice(0, n)));
-      const logits = await forLogits.logits(tokens, rows, n);
-      forLogits.destroy();
-      assertEquals(logits.length, rows * n * vocab);
-      let maxRef = 0, maxErr = 0;
-      for (let i = 0; i < ref.length; i++) {
-        maxRef = Math.max(maxRef, Math.abs(ref[i]));
-        maxErr = Math.max(maxErr, Math.abs(logits[i] - ref[i]));
-      }
-      if (Deno.env.get("ENGRAM_VERBOSE")) {
-        console.log(`${variant}/${dtype}: max err ${maxErr}, max ref ${maxRef}`);
-      }
+      const { maxErr, maxRef } = await logitsError(gpu, model, dir);
       assert(maxErr <= 1e-4 * maxRef, `max |logit - ref| = ${maxErr} > 1e-4 × ${maxRef}`);
 
       const all = expected.input_ids.length;
@@ -71,20 +81,9 @@ Deno.test("GPU kernels (forced on this adapter) reproduce the goldens and pico-2
   try {
     for (const variant of VARIANTS) {
       const dir = `${ROOT}${variant}/float16`;
-      const expected: Expected = JSON.parse(await Deno.readTextFile(`${dir}/expected.json`));
-      const ref = new Float32Array((await Deno.readFile(`${dir}/logits.f32`)).buffer);
-      const [rows, n] = expected.logits_shape;
       const model = await NeoXModel.load(gpuKernels, dir);
-      const scorer = await Scorer.create(model, { batch: rows, prompt: n, cont: 0, logits: true });
-      const tokens = Uint32Array.from(expected.input_ids.slice(0, rows).flatMap((r) => r.slice(0, n)));
-      const logits = await scorer.logits(tokens, rows, n);
-      let maxRef = 0, maxErr = 0;
-      ref.forEach((r, i) => {
-        maxRef = Math.max(maxRef, Math.abs(r));
-        maxErr = Math.max(maxErr, Math.abs(logits[i] - r));
-      });
+      const { maxErr, maxRef } = await logitsError(gpuKernels, model, dir);
       assert(maxErr <= 1e-4 * maxRef, `${variant}: max |logit - ref| = ${maxErr}`);
-      scorer.destroy();
       model.destroy();
     }
     const { MegatronDataset } = await import("../engine/data.ts");
@@ -119,24 +118,10 @@ Deno.test("f16 weights without shader-f16 (packed u32 path) match the float16 go
     assertEquals(noF16.hasF16, false);
     for (const variant of VARIANTS) {
       const dir = `${ROOT}${variant}/float16`;
-      const expected: Expected = JSON.parse(await Deno.readTextFile(`${dir}/expected.json`));
-      const ref = new Float32Array((await Deno.readFile(`${dir}/logits.f32`)).buffer);
-      const [rows, n] = expected.logits_shape;
       const model = await NeoXModel.load(noF16, dir);
       assertEquals(model.embedIn.format, "f16");
-      const scorer = await Scorer.create(model, { batch: rows, prompt: n, cont: 0, logits: true });
-      const logits = await scorer.logits(
-        Uint32Array.from(expected.input_ids.slice(0, rows).flatMap((r) => r.slice(0, n))),
-        rows,
-        n,
-      );
-      let maxRef = 0, maxErr = 0;
-      ref.forEach((r, i) => {
-        maxRef = Math.max(maxRef, Math.abs(r));
-        maxErr = Math.max(maxErr, Math.abs(logits[i] - r));
-      });
+      const { maxErr, maxRef } = await logitsError(noF16, model, dir);
       assert(maxErr <= 1e-4 * maxRef, `${variant}: max |logit - ref| = ${maxErr}`);
-      scorer.destroy();
       model.destroy();
     }
   } finally {
