@@ -140,6 +140,10 @@ export async function scoreCommand(argv: string[], gpuIn?: Gpu): Promise<ScoreSu
   const offset = intFlag(a.offset, "offset", 0) ?? 0;
   if (cont > 32767) throw new EngramError(`--continuation ${cont} is too long (at most 32767)`);
   const shard = parseShard(a.shard);
+  const gpuMemoryGiB = a["gpu-memory"] === undefined ? undefined : Number(a["gpu-memory"]);
+  if (gpuMemoryGiB !== undefined && !(gpuMemoryGiB > 0)) {
+    throw new EngramError(`--gpu-memory must be a positive number of GiB, got "${a["gpu-memory"]}"`);
+  }
   const checkpoints = await resolveCheckpoints(
     a.model ?? DEMO_MODELS,
     listFlag(a.models),
@@ -196,7 +200,7 @@ export async function scoreCommand(argv: string[], gpuIn?: Gpu): Promise<ScoreSu
           paperCompatible: a["paper-compatible"] ?? false,
           logprob: a.logprob ?? false,
           batch: intFlag(a.batch, "batch", 1),
-          gpuMemoryGiB: a["gpu-memory"] === undefined ? undefined : Number(a["gpu-memory"]),
+          gpuMemoryGiB,
           shard: a.shard,
           quiet: a.quiet ?? false,
         }),
@@ -232,9 +236,6 @@ async function scoreCheckpoint(
   source: RowSource,
   job: CheckpointJob,
 ): Promise<ScoreSummary> {
-  if (job.gpuMemoryGiB !== undefined && !(job.gpuMemoryGiB > 0)) {
-    throw new EngramError(`--gpu-memory must be a positive number of GiB`);
-  }
   await Deno.mkdir(resolve(job.path, ".."), { recursive: true });
   const label = `${ck.model}@${ck.revision}`;
   const status = progressLine(!job.quiet && Deno.stderr.isTerminal());

@@ -161,7 +161,7 @@ export class Gpu {
   buffer(size: number, usage: number, label: string): GPUBuffer {
     const max = this.limits.maxBuffer;
     if (size > max) {
-      throw new EngramError(
+      throw new GpuOutOfMemory(
         `${label} needs a ${fmtBytes(size)} GPU buffer, above this adapter's limit of ${fmtBytes(max)}: ` +
           `use a smaller --batch`,
       );
@@ -228,14 +228,22 @@ export class Gpu {
   async scoped<T>(what: string, fn: () => T): Promise<T> {
     this.device.pushErrorScope("out-of-memory");
     this.device.pushErrorScope("validation");
-    const result = fn();
+    let result: T | undefined;
+    let thrown: unknown = undefined;
+    try {
+      result = fn();
+    } catch (e) {
+      thrown = e;
+    }
+    // Pop both scopes even when fn threw, or later errors land in scopes nobody reads.
     const validation = await this.device.popErrorScope();
     const oom = await this.device.popErrorScope();
+    if (thrown !== undefined) throw thrown;
     if (oom) throw new GpuOutOfMemory(`${what}: GPU out of memory (${firstLine(oom.message)})`);
     if (validation) {
       throw new EngramError(`${what}: WebGPU validation error: ${firstLine(validation.message)}`);
     }
-    return result;
+    return result as T;
   }
 
   destroy(): void {
@@ -243,7 +251,7 @@ export class Gpu {
   }
 }
 
-/** Out of memory is recoverable: callers retry with a smaller batch. */
+/** Out of memory, or a buffer past the adapter's limits: recoverable, callers retry with a smaller batch. */
 export class GpuOutOfMemory extends EngramError {}
 
 /** WebGPU messages span lines (and may start with a blank one): the first two with text, as one line. */

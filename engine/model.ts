@@ -7,7 +7,7 @@
  */
 import { loadConfig, type NeoXConfig } from "./config.ts";
 import { EngramError } from "./errors.ts";
-import { encodeKernel, fmtBytes, type Gpu } from "./gpu.ts";
+import { encodeKernel, fmtBytes, type Gpu, GpuOutOfMemory } from "./gpu.ts";
 import {
   allRows,
   argmaxReduceKernel,
@@ -184,6 +184,37 @@ export interface WorkspaceShape {
   maxUnembedRows: number;
 }
 
+/** Bytes of each kind of workspace buffer (the scratch slot included). */
+interface WorkspaceLayout {
+  tokens: number;
+  slotOf: number;
+  pred: number;
+  logprob: number;
+  kvCache: number;
+  x: number;
+  qkv: number;
+  mlp: number;
+  final: number;
+  partials: number;
+}
+
+function workspaceLayout(cfg: NeoXConfig, s: WorkspaceShape): WorkspaceLayout {
+  const slots = s.slots + 1;
+  const h = cfg.hiddenSize;
+  return {
+    tokens: 4 * slots * s.seqLen,
+    slotOf: 4 * slots,
+    pred: 4 * slots * s.cont,
+    logprob: 4 * slots * s.cont,
+    kvCache: 4 * slots * s.seqLen * h,
+    x: 4 * s.maxTokens * h,
+    qkv: 4 * s.maxTokens * 3 * h,
+    mlp: 4 * s.maxTokens * cfg.intermediateSize,
+    final: 4 * s.maxUnembedRows * h,
+    partials: 24 * s.maxUnembedRows * Math.ceil(cfg.vocabSize / VOCAB_TILE),
+  };
+}
+
 /**
  * GPU buffers for scoring a batch: the token rows, KV caches, activations of one forward chunk, and the
  * unembedding's outputs. Slot `slots` (one past the end) is scratch, used to pad shrinking batches.
@@ -210,44 +241,39 @@ export class Workspace {
 
   constructor(readonly model: NeoXModel, readonly shape: WorkspaceShape) {
     const { cfg, gpu } = model;
-    const h = cfg.hiddenSize;
-    const slots = shape.slots + 1;
-    const f32 = (n: number, label: string) => this.own(gpu.storage(n * 4, label));
-    const bindingCheck = (bytes: number, what: string) => {
+    const size = workspaceLayout(cfg, shape);
+    for (const [name, bytes] of Object.entries(size)) {
       if (bytes > gpu.limits.maxBinding) {
-        throw new EngramError(
-          `${what} would need ${fmtBytes(bytes)}, above this adapter's ${fmtBytes(gpu.limits.maxBinding)} ` +
+        throw new GpuOutOfMemory(
+          `${name} would need ${fmtBytes(bytes)}, above this adapter's ${fmtBytes(gpu.limits.maxBinding)} ` +
             `per-buffer binding limit: use a smaller --batch`,
         );
       }
-    };
-    bindingCheck(slots * shape.seqLen * h * 4, "the KV cache of one layer");
-    this.kernels = new KernelCache(gpu);
-    this.tokens = this.own(gpu.storage(slots * shape.seqLen * 4, "tokens"));
-    this.slotOf = this.own(gpu.storage(slots * 4, "slot_of"));
-    gpu.write(this.slotOf, 0, Uint32Array.from({ length: slots }, (_, i) => i));
-    this.pred = this.own(gpu.storage(slots * shape.cont * 4, "pred"));
-    this.logprob = f32(slots * shape.cont, "logprob");
-    this.kCache = Array.from(
-      { length: cfg.numLayers },
-      (_, l) => f32(slots * shape.seqLen * h, `k_cache.${l}`),
-    );
-    this.vCache = Array.from(
-      { length: cfg.numLayers },
-      (_, l) => f32(slots * shape.seqLen * h, `v_cache.${l}`),
-    );
-    const t = shape.maxTokens;
-    this.x = f32(t * h, "x");
-    this.ln1 = f32(t * h, "ln1");
-    this.ln2 = f32(t * h, "ln2");
-    this.qkv = f32(t * 3 * h, "qkv");
-    this.q = f32(t * h, "q");
-    this.attn = f32(t * h, "attn");
-    this.mlp = f32(t * cfg.intermediateSize, "mlp");
-    this.final = f32(shape.maxUnembedRows * h, "final");
-    this.partials = this.own(
-      gpu.storage(shape.maxUnembedRows * Math.ceil(cfg.vocabSize / VOCAB_TILE) * 24, "argmax partials"),
-    );
+    }
+    const buffer = (name: keyof WorkspaceLayout, label: string = name) =>
+      this.own(gpu.storage(size[name], label));
+    try {
+      this.kernels = new KernelCache(gpu);
+      this.tokens = buffer("tokens");
+      this.slotOf = buffer("slotOf", "slot_of");
+      gpu.write(this.slotOf, 0, Uint32Array.from({ length: shape.slots + 1 }, (_, i) => i));
+      this.pred = buffer("pred");
+      this.logprob = buffer("logprob");
+      this.kCache = Array.from({ length: cfg.numLayers }, (_, l) => buffer("kvCache", `k_cache.${l}`));
+      this.vCache = Array.from({ length: cfg.numLayers }, (_, l) => buffer("kvCache", `v_cache.${l}`));
+      this.x = buffer("x");
+      this.ln1 = buffer("x", "ln1");
+      this.ln2 = buffer("x", "ln2");
+      this.qkv = buffer("qkv");
+      this.q = buffer("x", "q");
+      this.attn = buffer("x", "attn");
+      this.mlp = buffer("mlp");
+      this.final = buffer("final");
+      this.partials = buffer("partials", "argmax partials");
+    } catch (e) {
+      this.destroy();
+      throw e;
+    }
   }
 
   private own(b: GPUBuffer): GPUBuffer {
@@ -264,13 +290,11 @@ export class Workspace {
   }
 
   /** GPU bytes a workspace of `shape` takes (for choosing the batch). */
-  static bytes(cfg: NeoXConfig, s: WorkspaceShape): number {
-    const h = cfg.hiddenSize;
-    const slots = s.slots + 1;
-    const kv = 2 * cfg.numLayers * slots * s.seqLen * h;
-    const acts = s.maxTokens * (7 * h + cfg.intermediateSize);
-    const unembed = s.maxUnembedRows * (h + Math.ceil(cfg.vocabSize / VOCAB_TILE) * 6);
-    return 4 * (kv + acts + unembed + slots * (s.seqLen + 2 * s.cont));
+  static bytes(cfg: NeoXConfig, shape: WorkspaceShape): number {
+    const size = workspaceLayout(cfg, shape);
+    // x, ln1, ln2, q and attn share x's size; k and v caches one per layer each.
+    const { kvCache, x, ...once } = size;
+    return Object.values(once).reduce((a, b) => a + b, 0) + 5 * x + 2 * cfg.numLayers * kvCache;
   }
 
   destroy(): void {

@@ -40,7 +40,12 @@ export interface ExtractOptions {
 export const DEFAULT_CHUNKS = [1, 2, 4, 8, 17];
 
 export class Scorer {
-  private constructor(readonly model: NeoXModel, readonly ws: Workspace, readonly batch: number) {}
+  private constructor(readonly model: NeoXModel, readonly ws: Workspace) {}
+
+  /** Sequences per batch (the workspace's slots). */
+  get batch(): number {
+    return this.ws.shape.slots;
+  }
 
   get prompt(): number {
     return this.ws.shape.prompt;
@@ -63,8 +68,6 @@ export class Scorer {
     // Bytes per unembedding row: full logits, or the argmax partials (24 bytes per 64-token vocabulary tile).
     const unembedRow = opts.logits ? 4 * cfg.vocabSize : 24 * Math.ceil(cfg.vocabSize / 64);
     let batch = Math.max(1, opts.batch);
-    // One layer's K (or V) cache is one buffer binding: shrink the batch to fit it before anything else.
-    while (batch > 1 && (batch + 1) * seqLen * cfg.hiddenSize * 4 > maxBinding) batch = Math.floor(batch / 2);
     for (;;) {
       let maxTokens = Math.min(
         opts.maxTokens ?? Infinity,
@@ -86,10 +89,13 @@ export class Scorer {
       const bytes = Workspace.bytes(cfg, shape());
       const fits = !opts.memoryBudget || bytes <= opts.memoryBudget;
       if (fits) {
+        // Out of memory, or a buffer past the adapter's limits (one layer's KV cache is one binding): halve.
+        let ws: Workspace | undefined;
         try {
-          const ws = await gpu.scoped("allocating the workspace", () => new Workspace(model, shape()));
-          return new Scorer(model, ws, batch);
+          await gpu.scoped("allocating the workspace", () => ws = new Workspace(model, shape()));
+          return new Scorer(model, ws!);
         } catch (e) {
+          ws?.destroy();
           if (!(e instanceof GpuOutOfMemory)) throw e;
         }
       }

@@ -3,6 +3,7 @@
 // reference's top-2 margin leaves no near-tie.
 import { Gpu } from "../engine/gpu.ts";
 import { NeoXModel } from "../engine/model.ts";
+import { compareContinuation } from "../engine/score.ts";
 import { Scorer } from "../engine/scorer.ts";
 import { assert, assertEquals } from "./assert.ts";
 
@@ -96,11 +97,7 @@ Deno.test("GPU kernels (forced on this adapter) reproduce the goldens and pico-2
     const pred = await scorer.greedy(tokens, 256);
     const { firstMismatch } = await scorer.firstMismatch(tokens, 256, { suppress: null, logprob: false });
     for (let r = 0; r < 256; r++) {
-      let matches = 0, first = 32;
-      for (let j = 0; j < 32; j++) {
-        if (pred[r * 32 + j] === tokens[r * 64 + 32 + j]) matches++;
-        else if (first === 32) first = j;
-      }
+      const { matches, firstMismatch: first } = compareContinuation(pred, r * 32, tokens, r * 64 + 32, 32);
       assertEquals(firstMismatch[r], first, `row ${r}: extractable vs greedy`);
       if (reference[r].margin >= 1e-3) assertEquals(matches / 32, reference[r].score, `row ${r}: score`);
     }
