@@ -35,6 +35,7 @@ function tileParts(gpu: Gpu, tile: { TM: number }): string[] {
 
 export class KernelCache {
   private readonly kernels = new Map<string, Kernel>();
+  private readonly uniforms = new Map<string, GPUBuffer>();
   /** Bound where a shader declares a buffer this use of it does not need (auto layouts keep every binding). */
   readonly dummy: GPUBuffer;
   constructor(readonly gpu: Gpu) {
@@ -54,6 +55,10 @@ export class KernelCache {
 
   /** A uniform buffer holding `words` (u32, or f32 where given as {f32}). */
   uniform(words: (number | { f32: number })[]): GPUBuffer {
+    // Every layer dispatches with the same parameters: one buffer per distinct content serves them all.
+    const key = JSON.stringify(words);
+    const known = this.uniforms.get(key);
+    if (known) return known;
     const data = new ArrayBuffer(Math.ceil(words.length / 4) * 16);
     const view = new DataView(data);
     words.forEach((w, i) => {
@@ -62,7 +67,16 @@ export class KernelCache {
     });
     const buf = this.gpu.buffer(data.byteLength, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, "params");
     this.gpu.device.queue.writeBuffer(buf, 0, data);
+    this.uniforms.set(key, buf);
     return buf;
+  }
+
+  /** Frees the uniform and placeholder buffers (pipelines stay cached on the Gpu). */
+  destroy(): void {
+    for (const b of this.uniforms.values()) b.destroy();
+    this.dummy.destroy();
+    this.uniforms.clear();
+    this.kernels.clear();
   }
 
   bind(pipeline: GPUComputePipeline, entries: (GPUBuffer | undefined)[]): GPUBindGroup {

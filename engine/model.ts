@@ -298,6 +298,7 @@ export class Workspace {
   }
 
   destroy(): void {
+    this.kernels?.destroy();
     for (const b of this.owned) b.destroy();
   }
 }
