@@ -1,10 +1,10 @@
 // Reading the report's inputs into Arquero tables with one layout:
 // model, revision, index, score (null when unknown), first_mismatch (null when unknown), memorized (0/1), file.
-//   - the score command's results (.parquet, .csv, .jsonl with provenance; cli/results.ts);
+//   - the score command's results (.parquet, .csv, .jsonl with provenance; io/results.ts);
 //   - reference CSVs with columns model,revision,index,score[,first_mismatch] (other columns ignored);
 //   - EleutherAI's pythia-memorized-evals Parquet (index, tokens): only memorized rows are listed.
 import { parquetMetadata, parquetRead, parquetSchema } from "hyparquet";
-import { type Provenance, readResults, RESULT_FORMATS } from "../cli/results.ts";
+import { type Provenance, readResults, RESULT_FORMATS } from "../io/results.ts";
 import { EngramError, ensure } from "../engine/errors.ts";
 import { basename, extname, join } from "../engine/path.ts";
 import { PYTHIA_FINAL_STEP } from "./meta.ts";

@@ -1,5 +1,5 @@
 // The target's memorized rows decoded to text, so a person can see what was memorized.
-import { loadTokenizer } from "../cli/texts.ts";
+import { loadTokenizer } from "../io/texts.ts";
 import { openRowSource } from "../engine/data.ts";
 import type { Dataset, Source } from "./dataset.ts";
 import type { Row } from "./table.ts";

@@ -4,20 +4,20 @@
 import { MegatronDataset } from "../engine/data.ts";
 import { Gpu } from "../engine/gpu.ts";
 import { NeoXModel } from "../engine/model.ts";
-import { compareContinuation } from "../engine/score.ts";
-import { Scorer } from "../engine/scorer.ts";
-import { PICO_DATA, PICO_MODELS, picoReference } from "../tests/helpers.ts";
+import { compareContinuation } from "../engine/memorization.ts";
+import { Decoder } from "../engine/decoder.ts";
+import { PICO_DATA, PICO_MODELS, picoPath, picoReference } from "../io/pico.ts";
 
 const rows = Number(Deno.args[0] ?? 2048);
 const gpu = await Gpu.open();
-const data = await MegatronDataset.open(PICO_DATA);
+const data = await MegatronDataset.open(picoPath(PICO_DATA));
 const tokens = await data.read(Array.from({ length: rows }, (_, i) => i), 0, 64);
 const reference = await picoReference();
 console.log(JSON.stringify({ adapter: gpu.describe(), rows }));
 for (const name of ["pico-1", "pico-2", "pico-3"]) {
   for (const rev of ["step273", "step546", "step819", "step1092"]) {
     const ref = reference.get(`${name}@${rev}`)!;
-    const model = await NeoXModel.load(gpu, `${PICO_MODELS}/${name}/${rev}`);
+    const model = await NeoXModel.load(gpu, picoPath(`${PICO_MODELS}/${name}/${rev}`));
     const result = {
       checkpoint: `${name}@${rev}`,
       compared: 0,
@@ -27,13 +27,13 @@ for (const name of ["pico-1", "pico-2", "pico-3"]) {
     };
     const firsts: Int16Array[] = [];
     for (const batch of [rows, 64]) {
-      const scorer = await Scorer.create(model, { batch, prompt: 32, cont: 32 });
+      const decoder = await Decoder.create(model, { batch, prompt: 32, cont: 32 });
       const first = new Int16Array(rows);
-      for (let b0 = 0; b0 < rows; b0 += scorer.batch) {
-        const n = Math.min(scorer.batch, rows - b0);
+      for (let b0 = 0; b0 < rows; b0 += decoder.batch) {
+        const n = Math.min(decoder.batch, rows - b0);
         const part = tokens.subarray(b0 * 64, (b0 + n) * 64);
-        const pred = await scorer.greedy(part, n);
-        const tf = await scorer.firstMismatch(part, n, { suppress: null, logprob: false });
+        const pred = await decoder.greedy(part, n);
+        const tf = await decoder.firstMismatch(part, n, { suppress: null, logprob: false });
         for (let i = 0; i < n; i++) {
           const r = compareContinuation(pred, i * 32, part, i * 64 + 32, 32);
           first[b0 + i] = r.firstMismatch;
@@ -45,7 +45,7 @@ for (const name of ["pico-1", "pico-2", "pico-3"]) {
         }
       }
       firsts.push(first);
-      scorer.destroy();
+      decoder.destroy();
     }
     result.batch_dependent = firsts[0].filter((f, i) => f !== firsts[1][i]).length;
     console.log(JSON.stringify(result));

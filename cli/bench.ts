@@ -11,10 +11,11 @@ import {
   type WeightMatrix,
 } from "../engine/kernels.ts";
 import { NeoXModel } from "../engine/model.ts";
-import { compareContinuation } from "../engine/score.ts";
-import { Scorer } from "../engine/scorer.ts";
+import type { ScoreColumns } from "../engine/journal.ts";
+import { type ScoreMode, scoreRows, type ScoreSink } from "../engine/memorization.ts";
+import { Decoder } from "../engine/decoder.ts";
 import { intFlag, parseArgs } from "./args.ts";
-import { DEMO_DATA } from "./demo_paths.ts";
+import { PICO_BENCH_MODEL, PICO_DATA } from "../io/pico.ts";
 
 export const BENCH_HELP =
   `deno run -A cli.ts bench [--model DIR] [--data PREFIX] [--count N] [--modes score,extractable]
@@ -131,6 +132,23 @@ async function benchKernels(model: NeoXModel, batch: number, prompt: number): Pr
   return out;
 }
 
+/** Keeps each row's first mismatch in memory: bench times scoreRows exactly as score runs it. */
+class MemorySink implements ScoreSink {
+  done = 0;
+  readonly firstMismatch: Int16Array;
+  constructor(count: number) {
+    this.firstMismatch = new Int16Array(count);
+  }
+  memorized(cont: number): Promise<number> {
+    return Promise.resolve(this.firstMismatch.subarray(0, this.done).filter((f) => f === cont).length);
+  }
+  append(cols: ScoreColumns, n: number): Promise<void> {
+    this.firstMismatch.set(cols.firstMismatch.subarray(0, n), this.done);
+    this.done += n;
+    return Promise.resolve();
+  }
+}
+
 export async function benchCommand(argv: string[]): Promise<void> {
   const { values: a } = parseArgs(argv, OPTIONS, "bench");
   if (a.help) return console.log(BENCH_HELP);
@@ -141,63 +159,45 @@ export async function benchCommand(argv: string[]): Promise<void> {
     }
   }
   const gpu = await Gpu.open();
-  const modelDir = a.model ?? "fixtures/pico/models/pico-3/step1092";
+  const modelDir = a.model ?? PICO_BENCH_MODEL;
   const model = await NeoXModel.load(gpu, modelDir);
-  const source = await openRowSource(a.data ?? DEMO_DATA);
+  const source = await openRowSource(a.data ?? PICO_DATA);
   const count = intFlag(a.count, "count", 1) ?? 256;
   const start = intFlag(a.start, "start", 0) ?? 0;
-  const prompt = 32, cont = 32, seqLen = 64;
-  const rows = Array.from({ length: count }, (_, i) => start + i);
-  const tokens = await source.read(rows, 0, seqLen, model.cfg.vocabSize);
-  source.close();
+  if (start + count > source.numRows) {
+    throw new EngramError(`bench: rows [${start}, ${start + count}) reach past ${source.description}`);
+  }
+  const prompt = 32, cont = 32;
   const results: Record<string, ModeResult> = {};
   const saved: Record<string, number[]> = {};
-  for (const mode of modes) {
-    const scorer = await Scorer.create(model, {
+  for (const mode of modes as ScoreMode[]) {
+    const decoder = await Decoder.create(model, {
       batch: intFlag(a.batch, "batch", 1) ?? gpu.defaults.batch,
       prompt,
       cont,
       memoryBudget: gpu.defaults.memoryGiB * 2 ** 30,
     });
-    const first = new Int16Array(count);
-    const runAll = async () => {
-      for (let b0 = 0; b0 < count; b0 += scorer.batch) {
-        const n = Math.min(scorer.batch, count - b0);
-        const part = tokens.subarray(b0 * seqLen, (b0 + n) * seqLen);
-        if (mode === "score") {
-          const pred = await scorer.greedy(part, n);
-          for (let i = 0; i < n; i++) {
-            first[b0 + i] =
-              compareContinuation(pred, i * cont, part, i * seqLen + prompt, cont).firstMismatch;
-          }
-        } else {
-          first.set(
-            (await scorer.firstMismatch(part, n, { suppress: null, logprob: false })).firstMismatch,
-            b0,
-          );
-        }
-      }
-    };
-    // Warm-up: one batch compiles the pipelines and builds the bind groups.
-    const warm = Math.min(scorer.batch, count);
-    if (mode === "score") await scorer.greedy(tokens.subarray(0, warm * seqLen), warm);
-    else {await scorer.firstMismatch(tokens.subarray(0, warm * seqLen), warm, {
-        suppress: null,
-        logprob: false,
-      });}
-    const t = performance.now();
-    await runAll();
-    const seconds = (performance.now() - t) / 1000;
-    results[mode] = {
-      seq_per_s: count / seconds,
-      seconds,
-      rows: count,
-      batch: scorer.batch,
-      memorized: first.filter((f) => f === cont).length,
-    };
-    saved[mode] = Array.from(first);
-    scorer.destroy();
+    try {
+      const job = { source, start, count, offset: 0, mode, suppress: null, logprob: false };
+      // Warm-up: one batch compiles the pipelines and builds the bind groups.
+      await scoreRows(decoder, { ...job, count: Math.min(decoder.batch, count) }, new MemorySink(count));
+      const sink = new MemorySink(count);
+      const t = performance.now();
+      await scoreRows(decoder, job, sink);
+      const seconds = (performance.now() - t) / 1000;
+      results[mode] = {
+        seq_per_s: count / seconds,
+        seconds,
+        rows: count,
+        batch: decoder.batch,
+        memorized: await sink.memorized(cont),
+      };
+      saved[mode] = Array.from(sink.firstMismatch);
+    } finally {
+      decoder.destroy();
+    }
   }
+  source.close();
   const kernels = a.kernels
     ? await benchKernels(model, intFlag(a.batch, "batch", 1) ?? gpu.defaults.batch, prompt)
     : undefined;

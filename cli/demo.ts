@@ -1,7 +1,7 @@
 // `cli.ts demo` (`deno task demo`): scores the embedded pico suite (fixtures/pico: 3 sizes × 4 checkpoints of a
 // miniature Pythia trained on the same rows in the same order) and writes the forecasting report.
 import { parseArgs } from "./args.ts";
-import { DEMO_DATA, DEMO_MODELS } from "./demo_paths.ts";
+import { PICO_DATA, PICO_META, PICO_MODELS, PICO_TOKENIZER } from "../io/pico.ts";
 import { scoreCommand } from "./score.ts";
 
 export const DEMO_ROWS = 192;
@@ -15,16 +15,16 @@ export async function demoCommand(argv: string[]): Promise<void> {
   const out = a.out ?? "out/demo";
   if (a.help) {
     return console.log(`deno run -A cli.ts demo [--out ${out}] [--count ${DEMO_ROWS}]
-  Scores rows 0..count-1 of ${DEMO_DATA} with every checkpoint under ${DEMO_MODELS}, then writes
+  Scores rows 0..count-1 of ${PICO_DATA} with every checkpoint under ${PICO_MODELS}, then writes
   the report to OUT/report (report.html, report.json, report.md).`);
   }
   const count = a.count ?? String(DEMO_ROWS);
-  console.error(`demo: scoring ${count} rows × every checkpoint of ${DEMO_MODELS} → ${out}/scores`);
+  console.error(`demo: scoring ${count} rows × every checkpoint of ${PICO_MODELS} → ${out}/scores`);
   await scoreCommand([
     "--model",
-    DEMO_MODELS,
+    PICO_MODELS,
     "--data",
-    DEMO_DATA,
+    PICO_DATA,
     "--count",
     count,
     "--out",
@@ -35,11 +35,11 @@ export async function demoCommand(argv: string[]): Promise<void> {
     "--results",
     `${out}/scores`,
     "--meta",
-    "fixtures/pico/meta.csv",
+    PICO_META,
     "--tokenizer",
-    "fixtures/pico/tokenizer",
+    PICO_TOKENIZER,
     "--data",
-    DEMO_DATA,
+    PICO_DATA,
     "--out",
     `${out}/report`,
   ]);

@@ -5,7 +5,7 @@ import { EngramError } from "../engine/errors.ts";
 import type { Gpu } from "../engine/gpu.ts";
 import { NeoXModel } from "../engine/model.ts";
 import { join } from "../engine/path.ts";
-import { Scorer } from "../engine/scorer.ts";
+import { Decoder } from "../engine/decoder.ts";
 import { intFlag, parseArgs } from "./args.ts";
 
 export const INFER_HELP = `deno run -A cli.ts logits --model DIR --tokens "1,2,3;4,5,6" [--format json]
@@ -61,10 +61,10 @@ export async function inferCommand(command: "logits" | "generate", argv: string[
   if (command === "logits") {
     const out: number[][][] = new Array(rows.length);
     for (const [n, ids] of byLength(rows)) {
-      const scorer = await Scorer.create(model, { batch: ids.length, prompt: n, cont: 0, logits: true });
-      for (let b0 = 0; b0 < ids.length; b0 += scorer.batch) {
-        const part = ids.slice(b0, b0 + scorer.batch);
-        const logits = await scorer.logits(Uint32Array.from(part.flatMap((i) => rows[i])), part.length, n);
+      const decoder = await Decoder.create(model, { batch: ids.length, prompt: n, cont: 0, logits: true });
+      for (let b0 = 0; b0 < ids.length; b0 += decoder.batch) {
+        const part = ids.slice(b0, b0 + decoder.batch);
+        const logits = await decoder.logits(Uint32Array.from(part.flatMap((i) => rows[i])), part.length, n);
         const V = model.cfg.vocabSize;
         part.forEach((i, k) => {
           out[i] = Array.from(
@@ -73,7 +73,7 @@ export async function inferCommand(command: "logits" | "generate", argv: string[
           );
         });
       }
-      scorer.destroy();
+      decoder.destroy();
     }
     if (a.format === "json") console.log(JSON.stringify({ logits: out }));
     else {
@@ -90,20 +90,20 @@ export async function inferCommand(command: "logits" | "generate", argv: string[
   const maxNew = intFlag(a["max-new"], "max-new", 1) ?? 32;
   const generated: number[][] = new Array(rows.length);
   for (const [n, ids] of byLength(rows)) {
-    const scorer = await Scorer.create(model, { batch: ids.length, prompt: n, cont: maxNew });
-    for (let b0 = 0; b0 < ids.length; b0 += scorer.batch) {
-      const part = ids.slice(b0, b0 + scorer.batch);
+    const decoder = await Decoder.create(model, { batch: ids.length, prompt: n, cont: maxNew });
+    for (let b0 = 0; b0 < ids.length; b0 += decoder.batch) {
+      const part = ids.slice(b0, b0 + decoder.batch);
       const tokens = new Uint32Array(part.length * (n + maxNew));
       part.forEach((i, k) => tokens.set(rows[i], k * (n + maxNew)));
-      const pred = await scorer.greedy(tokens, part.length);
+      const pred = await decoder.greedy(tokens, part.length);
       part.forEach((i, k) => generated[i] = Array.from(pred.subarray(k * maxNew, (k + 1) * maxNew)));
     }
-    scorer.destroy();
+    decoder.destroy();
   }
   if (a.format === "json") return console.log(JSON.stringify({ tokens: generated }));
   const tokDir = a.tokenizer ??
     (await Deno.stat(join(a.model, "tokenizer.json")).then(() => a.model, () => null));
-  const tok = tokDir ? await (await import("./texts.ts")).loadTokenizer(tokDir) : null;
+  const tok = tokDir ? await (await import("../io/texts.ts")).loadTokenizer(tokDir) : null;
   generated.forEach((g, r) => {
     console.log(`row ${r}: ${g.join(",")}`);
     if (tok) console.log(`  ${JSON.stringify(tok.decode(rows[r]))} → ${JSON.stringify(tok.decode(g))}`);

@@ -2,7 +2,7 @@
 // every shard is there once, that they come from the same job, and that no row is missing or repeated.
 import { EngramError } from "../engine/errors.ts";
 import { parseArgs } from "./args.ts";
-import { type Provenance, readResults, type ScoreTable, writeResults } from "./results.ts";
+import { type Provenance, readResults, type ScoreTable, writeResults } from "../io/results.ts";
 
 export const MERGE_HELP = `deno run -A cli.ts merge --out FILE SHARD_FILE...
   Joins the results of --shard 0/N .. N-1/N into FILE (.parquet, .csv or .jsonl), after checking that the

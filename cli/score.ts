@@ -6,23 +6,23 @@ import { fmtBytes, Gpu } from "../engine/gpu.ts";
 import { Journal } from "../engine/journal.ts";
 import { NeoXModel } from "../engine/model.ts";
 import { join, resolve } from "../engine/path.ts";
-import { type ScoreMode, scoreRows } from "../engine/score.ts";
-import { Scorer } from "../engine/scorer.ts";
+import { type ScoreMode, scoreRows } from "../engine/memorization.ts";
+import { Decoder } from "../engine/decoder.ts";
 import { intFlag, parseArgs } from "./args.ts";
-import { type Checkpoint, listFlag, resolveCheckpoints } from "./checkpoints.ts";
-import { type Provenance, RESULT_FORMATS, type ScoreTable, writeResults } from "./results.ts";
-import { ENGRAM_VERSION } from "./version.ts";
+import { type Checkpoint, listFlag, resolveCheckpoints } from "../io/checkpoints.ts";
+import { type Provenance, RESULT_FORMATS, type ScoreTable, writeResults } from "../io/results.ts";
+import { ENGRAM_VERSION } from "../io/version.ts";
 
-import { DEMO_DATA, DEMO_MODELS } from "./demo_paths.ts";
+import { PICO_DATA, PICO_MODELS } from "../io/pico.ts";
 
 export const SCORE_HELP = `deno run -A cli.ts score [options]
   Scores training rows for memorization: prompt = a row's first --prompt tokens (from --offset), greedy
   continuation compared with the next --continuation tokens. One results file per model and revision.
   --model DIR          checkpoint folder, model folder of revisions, or suite folder (default: the embedded
-                       pico demo, ${DEMO_MODELS})
+                       pico demo, ${PICO_MODELS})
   --models a,b         only these models of a suite;  --revisions r1,r2  only these revisions
   --data PATH          Megatron prefix (X for X.bin/X.idx), .npy of token rows, or .jsonl of texts
-                       (default ${DEMO_DATA})
+                       (default ${PICO_DATA})
   --tokenizer DIR      tokenizer.json for .jsonl texts (default: beside the model)
   --start N --count N  rows [N, N+count) (default: all rows)
   --step N             the rows a checkpoint at step N has seen: [0, N * --rows-per-step (1024))
@@ -93,7 +93,7 @@ export function shardRange(start: number, count: number, shard: [number, number]
 
 async function openSource(data: string, tokenizer: string | undefined, modelDir: string): Promise<RowSource> {
   if (data.toLowerCase().endsWith(".jsonl")) {
-    const { loadTokenizer, openTextRows } = await import("./texts.ts");
+    const { loadTokenizer, openTextRows } = await import("../io/texts.ts");
     return openTextRows(data, await loadTokenizer(tokenizer ?? modelDir));
   }
   return await openRowSource(data);
@@ -145,11 +145,11 @@ export async function scoreCommand(argv: string[], gpuIn?: Gpu): Promise<ScoreSu
     throw new EngramError(`--gpu-memory must be a positive number of GiB, got "${a["gpu-memory"]}"`);
   }
   const checkpoints = await resolveCheckpoints(
-    a.model ?? DEMO_MODELS,
+    a.model ?? PICO_MODELS,
     listFlag(a.models),
     listFlag(a.revisions),
   );
-  const dataPath = a.data ?? DEMO_DATA;
+  const dataPath = a.data ?? PICO_DATA;
   const source = await openSource(dataPath, a.tokenizer, checkpoints[0].dir);
 
   let start = intFlag(a.start, "start", 0) ?? 0;
@@ -193,6 +193,7 @@ export async function scoreCommand(argv: string[], gpuIn?: Gpu): Promise<ScoreSu
           dataPath,
           start: rowStart,
           count: rowCount,
+          jobRows: [start, count],
           prompt,
           cont,
           offset,
@@ -216,8 +217,11 @@ export async function scoreCommand(argv: string[], gpuIn?: Gpu): Promise<ScoreSu
 interface CheckpointJob {
   path: string;
   dataPath: string;
+  /** This process's rows (the shard's share of jobRows). */
   start: number;
   count: number;
+  /** The whole job's [start, count], before sharding. */
+  jobRows: [number, number];
   prompt: number;
   cont: number;
   offset: number;
@@ -245,7 +249,7 @@ async function scoreCheckpoint(
     (loaded, total) => status(`${label}: loading weights ${fmtBytes(loaded)} / ${fmtBytes(total)}`, false),
   );
   try {
-    const scorer = await Scorer.create(model, {
+    const decoder = await Decoder.create(model, {
       batch: job.batch ?? gpu.defaults.batch,
       prompt: job.prompt,
       cont: job.cont,
@@ -270,7 +274,7 @@ async function scoreCheckpoint(
     let memorized = 0;
     const t0 = performance.now();
     await scoreRows(
-      scorer,
+      decoder,
       {
         source,
         start: job.start,
@@ -311,15 +315,18 @@ async function scoreCheckpoint(
       offset: job.offset,
       mode: job.mode,
       paper_compatible: job.paperCompatible,
+      logprob: job.logprob,
       engram_version: ENGRAM_VERSION,
       adapter: gpu.describe(),
+      start: job.jobRows[0],
+      count: job.jobRows[1],
       rows: job.count,
       ...(job.shard ? { shard: job.shard } : {}),
       created: journal.created,
     };
     await writeResults(job.path, table, provenance);
     await journal.remove();
-    scorer.destroy();
+    decoder.destroy();
     const seconds = (performance.now() - t0) / 1000;
     if (!job.quiet) {
       console.error(

@@ -8,6 +8,7 @@
  * f64 row index, i16 matches (-1 when not computed), i16 first mismatch, f32 mean log-prob (NaN when absent).
  */
 import { EngramError } from "./errors.ts";
+import type { ScoreSink } from "./memorization.ts";
 
 const MAGIC = "ENGRAMJ1";
 const RECORD = 16;
@@ -19,7 +20,8 @@ export interface ScoreColumns {
   logprob: Float32Array; // NaN: not computed
 }
 
-export class Journal {
+/** The resumable sink of `scoreRows` (engine/memorization.ts). */
+export class Journal implements ScoreSink {
   private constructor(
     readonly path: string,
     private readonly file: Deno.FsFile,
@@ -108,11 +110,29 @@ export class Journal {
     this.done += n;
   }
 
-  /** Every recorded row. */
-  async readAll(): Promise<ScoreColumns> {
-    const n = this.done;
+  /** Recorded rows whose first mismatch is `cont` (memorized), counted a chunk at a time. */
+  async memorized(cont: number): Promise<number> {
+    let count = 0;
+    for await (const cols of this.chunks()) for (const f of cols.firstMismatch) if (f === cont) count++;
+    return count;
+  }
+
+  /** The recorded rows in order, at most `chunkRows` at a time (memory stays bounded at any length). */
+  async *chunks(chunkRows = 1 << 20): AsyncGenerator<ScoreColumns> {
+    for (let at = 0; at < this.done; at += chunkRows) {
+      yield await this.read(at, Math.min(chunkRows, this.done - at));
+    }
+  }
+
+  /** Every recorded row (small journals; `chunks` for any length). */
+  readAll(): Promise<ScoreColumns> {
+    return this.read(0, this.done);
+  }
+
+  /** Recorded rows [at, at + n). */
+  private async read(at: number, n: number): Promise<ScoreColumns> {
     const bytes = new Uint8Array(n * RECORD);
-    await readAt(this.file, this.dataStart, bytes);
+    await readAt(this.file, this.dataStart + at * RECORD, bytes);
     const view = new DataView(bytes.buffer);
     const cols: ScoreColumns = {
       index: new Float64Array(n),

@@ -7,13 +7,12 @@
  */
 import { loadConfig, type NeoXConfig } from "./config.ts";
 import { EngramError } from "./errors.ts";
-import { encodeKernel, fmtBytes, type Gpu, GpuOutOfMemory } from "./gpu.ts";
+import { encodeKernel, fmtBytes, type Gpu } from "./gpu.ts";
 import {
   allRows,
   argmaxReduceKernel,
   attentionKernel,
   embedKernel,
-  KernelCache,
   layerNormKernel,
   matmulKernel,
   type PassShape,
@@ -21,12 +20,12 @@ import {
   type RowSelection,
   unembedArgmaxKernel,
   type UnembedTarget,
-  VOCAB_TILE,
   type WeightFormat,
   type WeightMatrix,
 } from "./kernels.ts";
 import { type DType, SafetensorsCheckpoint, type TensorInfo, toFloat32 } from "./safetensors.ts";
 import { mapNeoXTensors } from "./weights.ts";
+import type { Workspace } from "./workspace.ts";
 
 interface Norm {
   weight: GPUBuffer;
@@ -172,135 +171,6 @@ export function ropeTable(rotaryNdims: number, base: number, positions: number):
     }
   }
   return table;
-}
-
-/** Capacity of a Workspace: sequences (slots), their length, and how many tokens one forward pass holds. */
-export interface WorkspaceShape {
-  slots: number;
-  seqLen: number; // prompt + continuation
-  prompt: number;
-  cont: number;
-  maxTokens: number; // rows * new positions per forward chunk
-  maxUnembedRows: number;
-}
-
-/** Bytes of each kind of workspace buffer (the scratch slot included). */
-interface WorkspaceLayout {
-  tokens: number;
-  slotOf: number;
-  pred: number;
-  logprob: number;
-  kvCache: number;
-  x: number;
-  qkv: number;
-  mlp: number;
-  final: number;
-  partials: number;
-}
-
-function workspaceLayout(cfg: NeoXConfig, s: WorkspaceShape): WorkspaceLayout {
-  const slots = s.slots + 1;
-  const h = cfg.hiddenSize;
-  return {
-    tokens: 4 * slots * s.seqLen,
-    slotOf: 4 * slots,
-    pred: 4 * slots * s.cont,
-    logprob: 4 * slots * s.cont,
-    kvCache: 4 * slots * s.seqLen * h,
-    x: 4 * s.maxTokens * h,
-    qkv: 4 * s.maxTokens * 3 * h,
-    mlp: 4 * s.maxTokens * cfg.intermediateSize,
-    final: 4 * s.maxUnembedRows * h,
-    partials: 24 * s.maxUnembedRows * Math.ceil(cfg.vocabSize / VOCAB_TILE),
-  };
-}
-
-/**
- * GPU buffers for scoring a batch: the token rows, KV caches, activations of one forward chunk, and the
- * unembedding's outputs. Slot `slots` (one past the end) is scratch, used to pad shrinking batches.
- */
-export class Workspace {
-  readonly kernels: KernelCache;
-  readonly tokens: GPUBuffer; // [slots + 1, seqLen] u32
-  readonly slotOf: GPUBuffer; // [slots + 1] u32: pass row -> slot
-  readonly pred: GPUBuffer; // [slots + 1, cont] u32
-  readonly logprob: GPUBuffer; // [slots + 1, cont] f32
-  readonly kCache: GPUBuffer[];
-  readonly vCache: GPUBuffer[];
-  readonly x: GPUBuffer;
-  readonly ln1: GPUBuffer;
-  readonly ln2: GPUBuffer;
-  readonly qkv: GPUBuffer;
-  readonly q: GPUBuffer;
-  readonly attn: GPUBuffer;
-  readonly mlp: GPUBuffer;
-  readonly final: GPUBuffer;
-  readonly partials: GPUBuffer;
-  private logitsBuffer: GPUBuffer | null = null;
-  private readonly owned: GPUBuffer[] = [];
-
-  constructor(readonly model: NeoXModel, readonly shape: WorkspaceShape) {
-    const { cfg, gpu } = model;
-    const size = workspaceLayout(cfg, shape);
-    for (const [name, bytes] of Object.entries(size)) {
-      if (bytes > gpu.limits.maxBinding) {
-        throw new GpuOutOfMemory(
-          `${name} would need ${fmtBytes(bytes)}, above this adapter's ${fmtBytes(gpu.limits.maxBinding)} ` +
-            `per-buffer binding limit: use a smaller --batch`,
-        );
-      }
-    }
-    const buffer = (name: keyof WorkspaceLayout, label: string = name) =>
-      this.own(gpu.storage(size[name], label));
-    try {
-      this.kernels = new KernelCache(gpu);
-      this.tokens = buffer("tokens");
-      this.slotOf = buffer("slotOf", "slot_of");
-      gpu.write(this.slotOf, 0, Uint32Array.from({ length: shape.slots + 1 }, (_, i) => i));
-      this.pred = buffer("pred");
-      this.logprob = buffer("logprob");
-      this.kCache = Array.from({ length: cfg.numLayers }, (_, l) => buffer("kvCache", `k_cache.${l}`));
-      this.vCache = Array.from({ length: cfg.numLayers }, (_, l) => buffer("kvCache", `v_cache.${l}`));
-      this.x = buffer("x");
-      this.ln1 = buffer("x", "ln1");
-      this.ln2 = buffer("x", "ln2");
-      this.qkv = buffer("qkv");
-      this.q = buffer("x", "q");
-      this.attn = buffer("x", "attn");
-      this.mlp = buffer("mlp");
-      this.final = buffer("final");
-      this.partials = buffer("partials", "argmax partials");
-    } catch (e) {
-      this.destroy();
-      throw e;
-    }
-  }
-
-  private own(b: GPUBuffer): GPUBuffer {
-    this.owned.push(b);
-    return b;
-  }
-
-  /** [maxUnembedRows, vocab] f32 logits, allocated on first use (only the `logits` command needs them). */
-  get logits(): GPUBuffer {
-    this.logitsBuffer ??= this.own(
-      this.model.gpu.storage(this.shape.maxUnembedRows * this.model.cfg.vocabSize * 4, "logits"),
-    );
-    return this.logitsBuffer;
-  }
-
-  /** GPU bytes a workspace of `shape` takes (for choosing the batch). */
-  static bytes(cfg: NeoXConfig, shape: WorkspaceShape): number {
-    const size = workspaceLayout(cfg, shape);
-    // x, ln1, ln2, q and attn share x's size; k and v caches one per layer each.
-    const { kvCache, x, ...once } = size;
-    return Object.values(once).reduce((a, b) => a + b, 0) + 5 * x + 2 * cfg.numLayers * kvCache;
-  }
-
-  destroy(): void {
-    this.kernels?.destroy();
-    for (const b of this.owned) b.destroy();
-  }
 }
 
 /**

@@ -3,8 +3,8 @@
 // reference's top-2 margin leaves no near-tie.
 import { Gpu } from "../engine/gpu.ts";
 import { NeoXModel } from "../engine/model.ts";
-import { compareContinuation } from "../engine/score.ts";
-import { Scorer } from "../engine/scorer.ts";
+import { compareContinuation } from "../engine/memorization.ts";
+import { Decoder } from "../engine/decoder.ts";
 import { assert, assertEquals } from "./assert.ts";
 
 const ROOT = new URL("../fixtures/golden/", import.meta.url).pathname;
@@ -29,10 +29,10 @@ async function logitsError(
   const expected: Expected = JSON.parse(await Deno.readTextFile(`${dir}/expected.json`));
   const ref = new Float32Array((await Deno.readFile(`${dir}/logits.f32`)).buffer);
   const [rows, n, vocab] = expected.logits_shape;
-  const scorer = await Scorer.create(model, { batch: rows, prompt: n, cont: 0, logits: true });
+  const decoder = await Decoder.create(model, { batch: rows, prompt: n, cont: 0, logits: true });
   const tokens = Uint32Array.from(expected.input_ids.slice(0, rows).flatMap((r) => r.slice(0, n)));
-  const logits = await scorer.logits(tokens, rows, n);
-  scorer.destroy();
+  const logits = await decoder.logits(tokens, rows, n);
+  decoder.destroy();
   assertEquals(logits.length, rows * n * vocab);
   let maxRef = 0, maxErr = 0;
   ref.forEach((r, i) => {
@@ -55,11 +55,11 @@ for (const variant of VARIANTS) {
       assert(maxErr <= 1e-4 * maxRef, `max |logit - ref| = ${maxErr} > 1e-4 × ${maxRef}`);
 
       const all = expected.input_ids.length;
-      const scorer = await Scorer.create(model, { batch: all, prompt: 32, cont: 32 });
+      const decoder = await Decoder.create(model, { batch: all, prompt: 32, cont: 32 });
       const prompts = new Uint32Array(all * 64);
       expected.input_ids.forEach((r, i) => prompts.set(r.slice(0, 32), i * 64));
-      const greedy = await scorer.greedy(prompts, all);
-      scorer.destroy();
+      const greedy = await decoder.greedy(prompts, all);
+      decoder.destroy();
       let compared = 0;
       expected.input_ids.forEach((_, i) => {
         if (expected.greedy_min_top2_margin[i] < 1e-3) return;
@@ -92,17 +92,17 @@ Deno.test("GPU kernels (forced on this adapter) reproduce the goldens and pico-2
     const reference = (await picoReference()).get("pico-2@step1092")!;
     const data = await MegatronDataset.open(PICO_DATA);
     const model = await NeoXModel.load(gpuKernels, `${PICO_MODELS}/pico-2/step1092`);
-    const scorer = await Scorer.create(model, { batch: 256, prompt: 32, cont: 32 });
+    const decoder = await Decoder.create(model, { batch: 256, prompt: 32, cont: 32 });
     const tokens = await data.read(Array.from({ length: 256 }, (_, i) => i), 0, 64);
-    const pred = await scorer.greedy(tokens, 256);
-    const { firstMismatch } = await scorer.firstMismatch(tokens, 256, { suppress: null, logprob: false });
+    const pred = await decoder.greedy(tokens, 256);
+    const { firstMismatch } = await decoder.firstMismatch(tokens, 256, { suppress: null, logprob: false });
     for (let r = 0; r < 256; r++) {
       const { matches, firstMismatch: first } = compareContinuation(pred, r * 32, tokens, r * 64 + 32, 32);
       assertEquals(firstMismatch[r], first, `row ${r}: extractable vs greedy`);
       if (reference[r].margin >= 1e-3) assertEquals(matches / 32, reference[r].score, `row ${r}: score`);
     }
     data.close();
-    scorer.destroy();
+    decoder.destroy();
     model.destroy();
   } finally {
     gpuKernels.destroy();
@@ -134,13 +134,13 @@ Deno.test("--logprob: mean log-probability of the true continuation equals log-s
   // Prompt 32, continuation 8: positions 31..38 predict tokens 32..39, all inside the reference's 40 positions.
   const prompt = 32, cont = n - prompt;
   const model = await NeoXModel.load(gpu, dir);
-  const scorer = await Scorer.create(model, { batch: rows, prompt, cont });
+  const decoder = await Decoder.create(model, { batch: rows, prompt, cont });
   const tokens = Uint32Array.from(expected.input_ids.slice(0, rows).flatMap((r) => r.slice(0, n)));
-  const { logprob, firstMismatch } = await scorer.firstMismatch(tokens, rows, {
+  const { logprob, firstMismatch } = await decoder.firstMismatch(tokens, rows, {
     suppress: null,
     logprob: true,
   });
-  scorer.destroy();
+  decoder.destroy();
   for (let r = 0; r < rows; r++) {
     let sum = 0, first = cont;
     for (let j = 0; j < cont; j++) {
@@ -165,9 +165,9 @@ Deno.test("a batch whose KV cache exceeds one buffer binding is halved until it 
   );
   const perSlot = 64 * model.cfg.hiddenSize * 4; // one layer's K cache per sequence of 64 tokens
   const want = Math.ceil((2 * gpu.limits.maxBinding) / perSlot);
-  const scorer = await Scorer.create(model, { batch: want, prompt: 32, cont: 32 });
-  assert((scorer.batch + 1) * perSlot <= gpu.limits.maxBinding, `batch ${scorer.batch} does not fit`);
-  assert(scorer.batch >= want / 4, `batch ${scorer.batch} shrank more than needed from ${want}`);
-  scorer.destroy();
+  const decoder = await Decoder.create(model, { batch: want, prompt: 32, cont: 32 });
+  assert((decoder.batch + 1) * perSlot <= gpu.limits.maxBinding, `batch ${decoder.batch} does not fit`);
+  assert(decoder.batch >= want / 4, `batch ${decoder.batch} shrank more than needed from ${want}`);
+  decoder.destroy();
   model.destroy();
 });

@@ -1,32 +1,13 @@
 // Shared by the tests: the pico reference scores and running cli.ts as a user would.
-export const FIXTURES = new URL("../fixtures/", import.meta.url).pathname;
-export const PICO_MODELS = `${FIXTURES}pico/models`;
-export const PICO_DATA = `${FIXTURES}pico/data/pico_document`;
+import { PICO_DATA as DATA, PICO_MODELS as MODELS, picoPath } from "../io/pico.ts";
+export { picoReference, type ReferenceRow } from "../io/pico.ts";
+
+export const FIXTURES = picoPath("fixtures/");
+/** The pico suite and data, absolute (tests run from any folder). */
+export const PICO_MODELS = picoPath(MODELS);
+export const PICO_DATA = picoPath(DATA);
 const CLI = new URL("../cli.ts", import.meta.url).pathname;
 const ROOT = new URL("..", import.meta.url).pathname;
-
-export interface ReferenceRow {
-  score: number;
-  firstMismatch: number;
-  margin: number;
-}
-
-/** fixtures/pico/reference: "model@revision" → rows by index. */
-export async function picoReference(): Promise<Map<string, ReferenceRow[]>> {
-  const text = await Deno.readTextFile(`${FIXTURES}pico/reference/scores-pico-1-2-3.csv`);
-  const out = new Map<string, ReferenceRow[]>();
-  for (const line of text.trim().split("\n").slice(1)) {
-    const [model, revision, index, score, first, margin] = line.split(",");
-    const key = `${model}@${revision}`;
-    if (!out.has(key)) out.set(key, []);
-    out.get(key)![Number(index)] = {
-      score: Number(score),
-      firstMismatch: Number(first),
-      margin: Number(margin),
-    };
-  }
-  return out;
-}
 
 /** Runs `deno run -A cli.ts ...args`; returns exit code and output. */
 export async function runCli(args: string[], opts: { cwd?: string } = {}) {

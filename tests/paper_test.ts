@@ -5,8 +5,8 @@
 import { MegatronDataset } from "../engine/data.ts";
 import { Gpu } from "../engine/gpu.ts";
 import { NeoXModel } from "../engine/model.ts";
-import { compareContinuation } from "../engine/score.ts";
-import { Scorer } from "../engine/scorer.ts";
+import { compareContinuation } from "../engine/memorization.ts";
+import { Decoder } from "../engine/decoder.ts";
 import { assert, assertEquals } from "./assert.ts";
 import { PICO_DATA, PICO_MODELS } from "./helpers.ts";
 
@@ -17,20 +17,23 @@ Deno.test("a forbidden token (EOS under --paper-compatible) is never emitted; th
   const rows = 1024;
   const tokens = await data.read(Array.from({ length: rows }, (_, i) => i), 0, 64);
   data.close();
-  const scorer = await Scorer.create(model, { batch: 256, prompt: 32, cont: 32 });
+  const decoder = await Decoder.create(model, { batch: 256, prompt: 32, cont: 32 });
   const pure = new Uint32Array(rows * 32), paper = new Uint32Array(rows * 32), first = new Int16Array(rows);
   for (let b = 0; b < rows; b += 256) {
-    pure.set(await scorer.greedy(tokens.subarray(b * 64, (b + 256) * 64), 256), b * 32);
+    pure.set(await decoder.greedy(tokens.subarray(b * 64, (b + 256) * 64), 256), b * 32);
   }
   const counts = new Map<number, number>();
   for (const t of pure) counts.set(t, (counts.get(t) ?? 0) + 1);
   const banned = [...counts].sort((a, b) => b[1] - a[1])[0][0];
   for (let b = 0; b < rows; b += 256) {
     const part = tokens.subarray(b * 64, (b + 256) * 64);
-    paper.set(await scorer.greedy(part, 256, banned), b * 32);
-    first.set((await scorer.firstMismatch(part, 256, { suppress: banned, logprob: false })).firstMismatch, b);
+    paper.set(await decoder.greedy(part, 256, banned), b * 32);
+    first.set(
+      (await decoder.firstMismatch(part, 256, { suppress: banned, logprob: false })).firstMismatch,
+      b,
+    );
   }
-  scorer.destroy();
+  decoder.destroy();
   const forbiddenAt: { row: number; at: number }[] = [];
   for (let r = 0; r < rows; r++) {
     const at = pure.subarray(r * 32, r * 32 + 32).indexOf(banned);
@@ -60,7 +63,7 @@ Deno.test("a forbidden token (EOS under --paper-compatible) is never emitted; th
     const seq = new Uint32Array(n);
     seq.set(tokens.subarray(row * 64, row * 64 + 32));
     seq.set(pure.subarray(row * 32, row * 32 + at), 32);
-    const s = await Scorer.create(model, { batch: 1, prompt: n, cont: 0, logits: true });
+    const s = await Decoder.create(model, { batch: 1, prompt: n, cont: 0, logits: true });
     const logits = await s.logits(seq, 1, n);
     s.destroy();
     const last = logits.subarray((n - 1) * 2048, n * 2048);
@@ -80,7 +83,7 @@ Deno.test("a forbidden token (EOS under --paper-compatible) is never emitted; th
 
 Deno.test("--paper-compatible forbids EOS (id 0) and says so in the provenance", async () => {
   const { runCli } = await import("./helpers.ts");
-  const { readResults } = await import("../cli/results.ts");
+  const { readResults } = await import("../io/results.ts");
   const out = await Deno.makeTempDir();
   const args = [
     "score",

@@ -4,9 +4,9 @@ import { parquetWriteBuffer } from "hyparquet-writer";
 import { computeReport, type Report, writeReport } from "../analysis/report.ts";
 import { visible } from "../analysis/samples.ts";
 import { publishedSplit } from "../analysis/load.ts";
-import { type Provenance, type ScoreTable, writeResults } from "../cli/results.ts";
+import { type Provenance, type ScoreTable, writeResults } from "../io/results.ts";
 import { reportCommand } from "../cli/report.ts";
-import { loadTokenizer } from "../cli/texts.ts";
+import { loadTokenizer } from "../io/texts.ts";
 import { openRowSource } from "../engine/data.ts";
 import { EngramError } from "../engine/errors.ts";
 import { join } from "../engine/path.ts";
@@ -257,8 +257,11 @@ function provenance(
     offset: 0,
     mode,
     paper_compatible: true,
+    logprob: false,
     engram_version: "test",
     adapter: "test",
+    start: BASE,
+    count: N,
     rows: N,
     created: "2025-01-01T00:00:00Z",
   };

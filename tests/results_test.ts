@@ -5,7 +5,7 @@ import {
   readResults,
   type ScoreTable,
   writeResults,
-} from "../cli/results.ts";
+} from "../io/results.ts";
 import { EngramError } from "../engine/errors.ts";
 import { join } from "../engine/path.ts";
 import { assert, assertEquals, assertMatch, assertRejects } from "./assert.ts";
@@ -25,8 +25,11 @@ function provenance(mode: "score" | "extractable", rows: number): Provenance {
     offset: 0,
     mode,
     paper_compatible: true,
+    logprob: false,
     engram_version: "0.1.0",
     adapter: "test adapter",
+    start: 0,
+    count: 2 * rows,
     rows,
     shard: "1/2",
     created: "2025-01-01T00:00:00.000Z",

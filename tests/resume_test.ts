@@ -175,7 +175,7 @@ async function assertSameAsUninterrupted(out: string, created: string, count = R
   );
   assertEquals(
     withoutCreated(got.provenance),
-    { ...withoutCreated(ref.provenance), rows: count },
+    { ...withoutCreated(ref.provenance), rows: count, count },
     "provenance (without created)",
   );
   assertEquals(got.provenance.created, created, "provenance: created is when the job first started");

@@ -3,7 +3,7 @@
 import { Gpu } from "../engine/gpu.ts";
 import { scoreCommand } from "../cli/score.ts";
 import { mergeShards } from "../cli/merge.ts";
-import { readResults } from "../cli/results.ts";
+import { readResults } from "../io/results.ts";
 import { assert, assertEquals } from "./assert.ts";
 import { PICO_DATA, PICO_MODELS, picoReference } from "./helpers.ts";
 
@@ -84,7 +84,7 @@ Deno.test("shards 0/3..2/3 merge into exactly the unsharded result; a missing sh
 
 Deno.test("a .jsonl of texts is tokenized with the model's tokenizer and scored like the same token rows", async () => {
   const { MegatronDataset } = await import("../engine/data.ts");
-  const { loadTokenizer } = await import("../cli/texts.ts");
+  const { loadTokenizer } = await import("../io/texts.ts");
   const dir = await Deno.makeTempDir();
   const data = await MegatronDataset.open(PICO_DATA);
   const tokenizer = await loadTokenizer(`${PICO_MODELS}/../tokenizer`);

@@ -1,4 +1,4 @@
-import { loadTokenizer, openTextRows } from "../cli/texts.ts";
+import { loadTokenizer, openTextRows } from "../io/texts.ts";
 import { MegatronDataset } from "../engine/data.ts";
 import { EngramError } from "../engine/errors.ts";
 import { join } from "../engine/path.ts";

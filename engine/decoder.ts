@@ -4,28 +4,17 @@
  * full logits for checks against reference implementations.
  */
 import { EngramError } from "./errors.ts";
-import { fmtBytes, GpuOutOfMemory } from "./gpu.ts";
 import {
   encodeFinalNorm,
   encodeForward,
   encodeLogits,
   encodeUnembedArgmax,
   type NeoXModel,
-  Workspace,
 } from "./model.ts";
+import { fitWorkspace, type Workspace, type WorkspaceRequest } from "./workspace.ts";
 
-export interface ScorerOptions {
-  /** Sequences per batch; halved until the workspace fits in GPU memory. */
-  batch: number;
-  prompt: number;
-  cont: number;
-  /** Upper bound for the workspace (KV cache + activations), bytes. */
-  memoryBudget?: number;
-  /** Tokens per forward chunk (default: as many as one buffer binding and the budget allow). */
-  maxTokens?: number;
-  /** Size the workspace for full logits (the `logits` command) rather than fused argmax. */
-  logits?: boolean;
-}
+/** Batch, prompt and continuation lengths, memory budget (see WorkspaceRequest). */
+export type DecoderOptions = WorkspaceRequest;
 
 export interface ExtractOptions {
   /** Token id excluded from the argmax (EleutherAI's pipeline forbids EOS = 0), or null. */
@@ -39,7 +28,7 @@ export interface ExtractOptions {
 /** Positions checked per early-exit step: most rows fail at position 0 or 1, few survive past 8. */
 export const DEFAULT_CHUNKS = [1, 2, 4, 8, 17];
 
-export class Scorer {
+export class Decoder {
   private constructor(readonly model: NeoXModel, readonly ws: Workspace) {}
 
   /** Sequences per batch (the workspace's slots). */
@@ -54,60 +43,9 @@ export class Scorer {
     return this.ws.shape.cont;
   }
 
-  /** Builds the workspace, halving the batch while the GPU reports out of memory. */
-  static async create(model: NeoXModel, opts: ScorerOptions): Promise<Scorer> {
-    const { cfg, gpu } = model;
-    const seqLen = opts.prompt + opts.cont;
-    if (seqLen > cfg.maxPositions) {
-      throw new EngramError(
-        `prompt + continuation = ${seqLen} tokens exceeds the model's max_position_embeddings ${cfg.maxPositions}`,
-      );
-    }
-    const maxBinding = gpu.limits.maxBinding;
-    const widest = Math.max(cfg.intermediateSize, 3 * cfg.hiddenSize);
-    // Bytes per unembedding row: full logits, or the argmax partials (24 bytes per 64-token vocabulary tile).
-    const unembedRow = opts.logits ? 4 * cfg.vocabSize : 24 * Math.ceil(cfg.vocabSize / 64);
-    let batch = Math.max(1, opts.batch);
-    for (;;) {
-      let maxTokens = Math.min(
-        opts.maxTokens ?? Infinity,
-        batch * seqLen,
-        Math.floor(maxBinding / (4 * widest)),
-      );
-      const shape = () => ({
-        slots: batch,
-        seqLen,
-        prompt: opts.prompt,
-        cont: opts.cont,
-        maxTokens,
-        maxUnembedRows: Math.max(1, Math.min(maxTokens, Math.floor(maxBinding / unembedRow))),
-      });
-      // Shrink the forward chunk first, then the batch, to fit the budget.
-      while (opts.memoryBudget && maxTokens > seqLen && Workspace.bytes(cfg, shape()) > opts.memoryBudget) {
-        maxTokens = Math.max(seqLen, Math.floor(maxTokens / 2));
-      }
-      const bytes = Workspace.bytes(cfg, shape());
-      const fits = !opts.memoryBudget || bytes <= opts.memoryBudget;
-      if (fits) {
-        // Out of memory, or a buffer past the adapter's limits (one layer's KV cache is one binding): halve.
-        let ws: Workspace | undefined;
-        try {
-          await gpu.scoped("allocating the workspace", () => ws = new Workspace(model, shape()));
-          return new Scorer(model, ws!);
-        } catch (e) {
-          ws?.destroy();
-          if (!(e instanceof GpuOutOfMemory)) throw e;
-        }
-      }
-      if (batch === 1) {
-        throw new EngramError(
-          `not enough GPU memory for even one sequence (${fmtBytes(bytes)} besides ${
-            fmtBytes(model.weightBytes)
-          } of weights)`,
-        );
-      }
-      batch = Math.floor(batch / 2);
-    }
+  /** Builds the workspace (see fitWorkspace: the batch is halved until it fits). */
+  static async create(model: NeoXModel, opts: DecoderOptions): Promise<Decoder> {
+    return new Decoder(model, await fitWorkspace(model, opts));
   }
 
   /** Writes `rows` token rows (rows × seqLen, or shorter rows padded with zeros) and resets slot_of. */

@@ -4,8 +4,8 @@
  * position. Score = matches / cont; memorized (cont-extractable) = all match.
  */
 import type { RowSource } from "./data.ts";
-import type { Journal, ScoreColumns } from "./journal.ts";
-import type { Scorer } from "./scorer.ts";
+import type { ScoreColumns } from "./journal.ts";
+import type { Decoder } from "./decoder.ts";
 
 export type ScoreMode = "score" | "extractable";
 
@@ -47,21 +47,30 @@ export function compareContinuation(
   return { matches, firstMismatch };
 }
 
+/** Where scored rows go: the resumable journal (engine/journal.ts) in `score`, memory in `bench`. */
+export interface ScoreSink {
+  /** Rows already recorded: scoring resumes with row `job.start + done`. */
+  readonly done: number;
+  /** How many of the recorded rows are memorized (first mismatch = `cont`), for progress. */
+  memorized(cont: number): Promise<number>;
+  /** Records rows [0, n) of `cols` before the next batch starts (the journal flushes them to disk). */
+  append(cols: ScoreColumns, n: number): Promise<void>;
+}
+
 /**
- * Scores the job's rows not yet in `journal`, a batch at a time, appending each batch's results to the journal
- * before starting the next (so a kill loses at most the batch in flight).
+ * Scores the job's rows not yet in `sink`, a batch at a time, appending each batch's results to the sink
+ * before starting the next (so with the journal a kill loses at most the batch in flight).
  */
 export async function scoreRows(
-  scorer: Scorer,
+  decoder: Decoder,
   job: ScoreJob,
-  journal: Journal,
+  sink: ScoreSink,
   onProgress?: (p: ScoreProgress) => void,
 ): Promise<void> {
-  const { prompt, cont, batch } = scorer;
+  const { prompt, cont, batch } = decoder;
   const seqLen = prompt + cont;
-  const vocab = scorer.model.cfg.vocabSize;
-  const previous = await journal.readAll();
-  let memorized = previous.firstMismatch.filter((f) => f === cont).length;
+  const vocab = decoder.model.cfg.vocabSize;
+  let memorized = await sink.memorized(cont);
   const t0 = performance.now();
   const cols: ScoreColumns = {
     index: new Float64Array(batch),
@@ -69,15 +78,15 @@ export async function scoreRows(
     firstMismatch: new Int16Array(batch),
     logprob: new Float32Array(batch),
   };
-  const firstDone = journal.done;
-  while (journal.done < job.count) {
-    const n = Math.min(batch, job.count - journal.done);
-    const rows = Array.from({ length: n }, (_, i) => job.start + journal.done + i);
+  const firstDone = sink.done;
+  while (sink.done < job.count) {
+    const n = Math.min(batch, job.count - sink.done);
+    const rows = Array.from({ length: n }, (_, i) => job.start + sink.done + i);
     const tokens = await job.source.read(rows, job.offset, seqLen, vocab);
     cols.index.set(rows);
     cols.logprob.fill(NaN);
     if (job.mode === "score") {
-      const pred = await scorer.greedy(tokens, n, job.suppress);
+      const pred = await decoder.greedy(tokens, n, job.suppress);
       for (let i = 0; i < n; i++) {
         const r = compareContinuation(pred, i * cont, tokens, i * seqLen + prompt, cont);
         cols.matches[i] = r.matches;
@@ -85,7 +94,7 @@ export async function scoreRows(
       }
     }
     if (job.mode === "extractable" || job.logprob) {
-      const tf = await scorer.firstMismatch(tokens, n, { suppress: job.suppress, logprob: job.logprob });
+      const tf = await decoder.firstMismatch(tokens, n, { suppress: job.suppress, logprob: job.logprob });
       if (job.mode === "extractable") {
         cols.matches.fill(-1);
         cols.firstMismatch.set(tf.firstMismatch);
@@ -93,12 +102,12 @@ export async function scoreRows(
       if (tf.logprob) cols.logprob.set(tf.logprob);
     }
     for (let i = 0; i < n; i++) if (cols.firstMismatch[i] === cont) memorized++;
-    await journal.append(cols, n);
+    await sink.append(cols, n);
     onProgress?.({
-      done: journal.done,
+      done: sink.done,
       total: job.count,
       memorized,
-      fresh: journal.done - firstDone,
+      fresh: sink.done - firstDone,
       seconds: (performance.now() - t0) / 1000,
     });
   }

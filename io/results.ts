@@ -34,9 +34,16 @@ export interface Provenance {
   offset: number;
   mode: "score" | "extractable";
   paper_compatible: boolean;
+  /** Whether rows carry the mean log-probability of the true continuation. */
+  logprob: boolean;
   engram_version: string;
   adapter: string;
+  /** The job's rows: [start, start + count) of the data, before any sharding. */
+  start: number;
+  count: number;
+  /** Rows this file holds: all of the job's, or its shard's share (shardRange in cli/score.ts). */
   rows: number;
+  /** "i/N" when the file holds one contiguous share of the job's rows. */
   shard?: string;
   created: string;
 }
@@ -89,7 +96,7 @@ function checkTable(path: string, table: ScoreTable, prov: Provenance): void {
     () =>
       `${path}: mode "${prov.mode}" needs matches ${
         prov.mode === "extractable" ? "= null" : "per row"
-      }; pass the table the scorer produced`,
+      }; pass the table the decoder produced`,
   );
   for (let i = 0; i < n; i++) {
     const x = table.index[i];

@@ -1,0 +1,211 @@
+/**
+ * The GPU buffers one batch of decoding needs (token rows, KV caches, one forward chunk's activations, the
+ * unembedding's outputs), their sizes from one table, and the loop that fits a batch into GPU memory.
+ */
+import type { NeoXConfig } from "./config.ts";
+import { EngramError } from "./errors.ts";
+import { fmtBytes, GpuOutOfMemory } from "./gpu.ts";
+import { KernelCache, VOCAB_TILE } from "./kernels.ts";
+import type { NeoXModel } from "./model.ts";
+
+/** What a decoder asks of its workspace. */
+export interface WorkspaceRequest {
+  /** Sequences per batch; halved until the workspace fits in GPU memory. */
+  batch: number;
+  prompt: number;
+  cont: number;
+  /** Upper bound for the workspace (KV cache + activations), bytes. */
+  memoryBudget?: number;
+  /** Tokens per forward chunk (default: as many as one buffer binding and the budget allow). */
+  maxTokens?: number;
+  /** Size the workspace for full logits (the `logits` command) rather than fused argmax. */
+  logits?: boolean;
+}
+
+/** Capacity of a Workspace: sequences (slots), their length, and how many tokens one forward pass holds. */
+export interface WorkspaceShape {
+  slots: number;
+  seqLen: number; // prompt + continuation
+  prompt: number;
+  cont: number;
+  maxTokens: number; // rows * new positions per forward chunk
+  maxUnembedRows: number;
+}
+
+/** Bytes of each kind of workspace buffer (the scratch slot included). */
+interface WorkspaceLayout {
+  tokens: number;
+  slotOf: number;
+  pred: number;
+  logprob: number;
+  kvCache: number;
+  x: number;
+  qkv: number;
+  mlp: number;
+  final: number;
+  partials: number;
+}
+
+function workspaceLayout(cfg: NeoXConfig, s: WorkspaceShape): WorkspaceLayout {
+  const slots = s.slots + 1;
+  const h = cfg.hiddenSize;
+  return {
+    tokens: 4 * slots * s.seqLen,
+    slotOf: 4 * slots,
+    pred: 4 * slots * s.cont,
+    logprob: 4 * slots * s.cont,
+    kvCache: 4 * slots * s.seqLen * h,
+    x: 4 * s.maxTokens * h,
+    qkv: 4 * s.maxTokens * 3 * h,
+    mlp: 4 * s.maxTokens * cfg.intermediateSize,
+    final: 4 * s.maxUnembedRows * h,
+    partials: 24 * s.maxUnembedRows * Math.ceil(cfg.vocabSize / VOCAB_TILE),
+  };
+}
+
+/**
+ * GPU buffers for scoring a batch: the token rows, KV caches, activations of one forward chunk, and the
+ * unembedding's outputs. Slot `slots` (one past the end) is scratch, used to pad shrinking batches.
+ */
+export class Workspace {
+  readonly kernels: KernelCache;
+  readonly tokens: GPUBuffer; // [slots + 1, seqLen] u32
+  readonly slotOf: GPUBuffer; // [slots + 1] u32: pass row -> slot
+  readonly pred: GPUBuffer; // [slots + 1, cont] u32
+  readonly logprob: GPUBuffer; // [slots + 1, cont] f32
+  readonly kCache: GPUBuffer[];
+  readonly vCache: GPUBuffer[];
+  readonly x: GPUBuffer;
+  readonly ln1: GPUBuffer;
+  readonly ln2: GPUBuffer;
+  readonly qkv: GPUBuffer;
+  readonly q: GPUBuffer;
+  readonly attn: GPUBuffer;
+  readonly mlp: GPUBuffer;
+  readonly final: GPUBuffer;
+  readonly partials: GPUBuffer;
+  private logitsBuffer: GPUBuffer | null = null;
+  private readonly owned: GPUBuffer[] = [];
+
+  constructor(readonly model: NeoXModel, readonly shape: WorkspaceShape) {
+    const { cfg, gpu } = model;
+    const size = workspaceLayout(cfg, shape);
+    for (const [name, bytes] of Object.entries(size)) {
+      if (bytes > gpu.limits.maxBinding) {
+        throw new GpuOutOfMemory(
+          `${name} would need ${fmtBytes(bytes)}, above this adapter's ${fmtBytes(gpu.limits.maxBinding)} ` +
+            `per-buffer binding limit: use a smaller --batch`,
+        );
+      }
+    }
+    const buffer = (name: keyof WorkspaceLayout, label: string = name) =>
+      this.own(gpu.storage(size[name], label));
+    try {
+      this.kernels = new KernelCache(gpu);
+      this.tokens = buffer("tokens");
+      this.slotOf = buffer("slotOf", "slot_of");
+      gpu.write(this.slotOf, 0, Uint32Array.from({ length: shape.slots + 1 }, (_, i) => i));
+      this.pred = buffer("pred");
+      this.logprob = buffer("logprob");
+      this.kCache = Array.from({ length: cfg.numLayers }, (_, l) => buffer("kvCache", `k_cache.${l}`));
+      this.vCache = Array.from({ length: cfg.numLayers }, (_, l) => buffer("kvCache", `v_cache.${l}`));
+      this.x = buffer("x");
+      this.ln1 = buffer("x", "ln1");
+      this.ln2 = buffer("x", "ln2");
+      this.qkv = buffer("qkv");
+      this.q = buffer("x", "q");
+      this.attn = buffer("x", "attn");
+      this.mlp = buffer("mlp");
+      this.final = buffer("final");
+      this.partials = buffer("partials", "argmax partials");
+    } catch (e) {
+      this.destroy();
+      throw e;
+    }
+  }
+
+  private own(b: GPUBuffer): GPUBuffer {
+    this.owned.push(b);
+    return b;
+  }
+
+  /** [maxUnembedRows, vocab] f32 logits, allocated on first use (only the `logits` command needs them). */
+  get logits(): GPUBuffer {
+    this.logitsBuffer ??= this.own(
+      this.model.gpu.storage(this.shape.maxUnembedRows * this.model.cfg.vocabSize * 4, "logits"),
+    );
+    return this.logitsBuffer;
+  }
+
+  /** GPU bytes a workspace of `shape` takes (for choosing the batch). */
+  static bytes(cfg: NeoXConfig, shape: WorkspaceShape): number {
+    const size = workspaceLayout(cfg, shape);
+    // x, ln1, ln2, q and attn share x's size; k and v caches one per layer each.
+    const { kvCache, x, ...once } = size;
+    return Object.values(once).reduce((a, b) => a + b, 0) + 5 * x + 2 * cfg.numLayers * kvCache;
+  }
+
+  destroy(): void {
+    this.kernels?.destroy();
+    for (const b of this.owned) b.destroy();
+  }
+}
+
+/**
+ * The workspace for `opts.batch` sequences, or the largest batch (halving) that fits: in the memory budget, in
+ * one buffer binding per buffer, and in what the GPU can allocate.
+ */
+export async function fitWorkspace(model: NeoXModel, opts: WorkspaceRequest): Promise<Workspace> {
+  const { cfg, gpu } = model;
+  const seqLen = opts.prompt + opts.cont;
+  if (seqLen > cfg.maxPositions) {
+    throw new EngramError(
+      `prompt + continuation = ${seqLen} tokens exceeds the model's max_position_embeddings ${cfg.maxPositions}`,
+    );
+  }
+  const maxBinding = gpu.limits.maxBinding;
+  const widest = Math.max(cfg.intermediateSize, 3 * cfg.hiddenSize);
+  // Bytes per unembedding row: full logits, or the argmax partials (24 bytes per 64-token vocabulary tile).
+  const unembedRow = opts.logits ? 4 * cfg.vocabSize : 24 * Math.ceil(cfg.vocabSize / 64);
+  let batch = Math.max(1, opts.batch);
+  for (;;) {
+    let maxTokens = Math.min(
+      opts.maxTokens ?? Infinity,
+      batch * seqLen,
+      Math.floor(maxBinding / (4 * widest)),
+    );
+    const shape = () => ({
+      slots: batch,
+      seqLen,
+      prompt: opts.prompt,
+      cont: opts.cont,
+      maxTokens,
+      maxUnembedRows: Math.max(1, Math.min(maxTokens, Math.floor(maxBinding / unembedRow))),
+    });
+    // Shrink the forward chunk first, then the batch, to fit the budget.
+    while (opts.memoryBudget && maxTokens > seqLen && Workspace.bytes(cfg, shape()) > opts.memoryBudget) {
+      maxTokens = Math.max(seqLen, Math.floor(maxTokens / 2));
+    }
+    const bytes = Workspace.bytes(cfg, shape());
+    const fits = !opts.memoryBudget || bytes <= opts.memoryBudget;
+    if (fits) {
+      // Out of memory, or a buffer past the adapter's limits (one layer's KV cache is one binding): halve.
+      let ws: Workspace | undefined;
+      try {
+        await gpu.scoped("allocating the workspace", () => ws = new Workspace(model, shape()));
+        return ws!;
+      } catch (e) {
+        ws?.destroy();
+        if (!(e instanceof GpuOutOfMemory)) throw e;
+      }
+    }
+    if (batch === 1) {
+      throw new EngramError(
+        `not enough GPU memory for even one sequence (${fmtBytes(bytes)} besides ${
+          fmtBytes(model.weightBytes)
+        } of weights)`,
+      );
+    }
+    batch = Math.floor(batch / 2);
+  }
+}
