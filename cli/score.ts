@@ -271,6 +271,10 @@ async function scoreCheckpoint(
       logprob: job.logprob,
     };
     const journal = await Journal.open(`${job.path}.partial`, key);
+    const resumed = journal.done;
+    if (resumed > 0 && !job.quiet) {
+      console.error(`${label}: resuming ${journal.path}: ${resumed} of ${job.count} rows already scored`);
+    }
     let memorized = 0;
     const t0 = performance.now();
     await scoreRows(
@@ -331,7 +335,7 @@ async function scoreCheckpoint(
     if (!job.quiet) {
       console.error(
         `${label}: ${job.count} rows, ${memorized} memorized (${
-          (job.count / seconds).toFixed(1)
+          ((job.count - resumed) / seconds).toFixed(1)
         } rows/s) → ${job.path}`,
       );
     }
