@@ -275,3 +275,48 @@ class CurveBuilder {
     };
   }
 }
+
+/** A ranked forecast with its cost, as the equal-compute advice weighs it. */
+export interface CostedCurve {
+  predictor: string;
+  feature: string;
+  /** Share of the target's training compute (0 for properties of the text); null: unknown, left out. */
+  compute_fraction: number | null;
+  recall_at_precision: RecallAtPrecision;
+}
+
+/** The best recall reachable at precision ≥ a level within a compute budget, by a threshold on one forecast. */
+export interface BudgetPick {
+  budget: number;
+  predictor: string;
+  feature: string;
+  recall: number;
+}
+
+/**
+ * For each budget (the compute of some forecast, ascending), the forecast whose threshold recalls most of the
+ * target's memorized rows at precision ≥ `level` among those within the budget; only budgets where the answer
+ * changes are kept, and only forecasts that recall something count. Ties go to the cheaper, then the earlier.
+ */
+export function recallFrontier(curves: CostedCurve[], level: keyof RecallAtPrecision = "0.9"): BudgetPick[] {
+  const known = curves.filter((c) => c.compute_fraction !== null && (c.recall_at_precision[level] ?? 0) > 0);
+  const budgets = [...new Set(known.map((c) => c.compute_fraction!))].sort((a, b) => a - b);
+  const out: BudgetPick[] = [];
+  let best: CostedCurve | null = null;
+  for (const budget of budgets) {
+    for (const c of known) {
+      if (c.compute_fraction !== budget) continue;
+      if (best === null || c.recall_at_precision[level]! > best.recall_at_precision[level]!) best = c;
+    }
+    if (out.length && out.at(-1)!.predictor === best!.predictor && out.at(-1)!.feature === best!.feature) {
+      continue;
+    }
+    out.push({
+      budget,
+      predictor: best!.predictor,
+      feature: best!.feature,
+      recall: best!.recall_at_precision[level]!,
+    });
+  }
+  return out;
+}

@@ -19,6 +19,7 @@ export function hashIndex(index: number, seed: number): number {
 
 /** xoshiro128** (Blackman & Vigna), seeded through splitmix32 so that nearby seeds give unrelated streams. */
 export class Rng {
+  // The state is kept as int32 (| 0): values above 2^31 would be boxed doubles, 4× slower to update.
   private a: number;
   private b: number;
   private c: number;
@@ -28,7 +29,7 @@ export class Rng {
     let s = seed >>> 0;
     const next = () => {
       s = (s + 0x9e3779b9) >>> 0;
-      return mix32(s);
+      return mix32(s) | 0;
     };
     this.a = next();
     this.b = next();
@@ -39,17 +40,16 @@ export class Rng {
   /** A generator in the given state (not all zero), to check the stream against the reference's. */
   static fromState(a: number, b: number, c: number, d: number): Rng {
     const rng = new Rng(0);
-    [rng.a, rng.b, rng.c, rng.d] = [a >>> 0, b >>> 0, c >>> 0, d >>> 0];
+    [rng.a, rng.b, rng.c, rng.d] = [a | 0, b | 0, c | 0, d | 0];
     return rng;
   }
 
   /** A uniform uint32. */
   nextUint32(): number {
-    const result = Math.imul(rotl(Math.imul(this.b, 5), 7), 9) >>> 0;
-    const t = this.b << 9;
+    const b = this.b, result = Math.imul(rotl(Math.imul(b, 5), 7), 9) >>> 0, t = b << 9;
     this.c ^= this.a;
-    this.d ^= this.b;
-    this.b ^= this.c;
+    this.d ^= b;
+    this.b = b ^ this.c;
     this.a ^= this.d;
     this.c ^= t;
     this.d = rotl(this.d, 11);
@@ -64,17 +64,22 @@ export class Rng {
   /** A Poisson(lambda) draw: inversion below lambda 10, Hörmann's PTRS transformed rejection above. */
   poisson(lambda: number): number {
     if (lambda <= 0) return 0;
-    if (lambda < 10) {
-      // Inversion by sequential search: at most a few dozen steps for lambda < 10.
-      let k = 0, p = Math.exp(-lambda), sum = p;
-      const u = this.uniform();
-      while (u > sum && p > 0) {
-        k++;
-        p *= lambda / k;
-        sum += p;
-      }
-      return k;
+    return lambda < 10 ? this.poissonInversion(lambda) : this.poissonRejection(lambda);
+  }
+
+  /** Inversion by sequential search (a few steps for lambda < 10); e^-lambda from a table for counts. */
+  private poissonInversion(lambda: number): number {
+    let k = 0, p = Number.isInteger(lambda) ? EXP_NEG[lambda] : Math.exp(-lambda), sum = p;
+    const u = this.uniform();
+    while (u > sum && p > 0) {
+      k++;
+      p *= lambda / k;
+      sum += p;
     }
+    return k;
+  }
+
+  private poissonRejection(lambda: number): number {
     const slam = Math.sqrt(lambda), loglam = Math.log(lambda);
     const b = 0.931 + 2.53 * slam, a = -0.059 + 0.02483 * b, invalpha = 1.1239 + 1.1328 / (b - 3.4);
     const vr = 0.9277 - 3.6224 / (b - 2);
@@ -91,4 +96,6 @@ export class Rng {
   }
 }
 
-const rotl = (x: number, k: number) => ((x << k) | (x >>> (32 - k))) >>> 0;
+const EXP_NEG = Float64Array.from({ length: 10 }, (_, k) => Math.exp(-k));
+
+const rotl = (x: number, k: number) => (x << k) | (x >>> (32 - k));

@@ -12,7 +12,8 @@
 // Cost: two reads of every window (the frequencies must be known before the mean) and one more of rows whose
 // window hash is shared; per row O(window) plus one deflate call (~18 µs: node:zlib's synchronous deflate;
 // Deno's CompressionStream costs ~50 µs a row through its async stream). Rows are split among workers.
-// Memory: 16 bytes a row while hashing (4 hashes), 34 bytes a row of results; at Pythia's 146M rows ~5 GB.
+// Memory: 8 bytes a row for the row indices, 16 while hashing (4 hashes), 8 more to sort them, 20 of results:
+// ~7.6 GB at its peak for Pythia's 146M rows.
 // The results are cached beside the report, keyed by the data file, rows and window.
 import { deflateRawSync } from "node:zlib";
 import { openRowSource, type RowSource } from "../engine/data.ts";
@@ -341,9 +342,11 @@ export async function computeTextFeatures(
         batch,
       }));
     } else await frequencyAndCompression(source, rows, 0, n, w, logCount, logTotal, width, second, batch);
+    pool?.close(); // the workers hold the shared columns too
     const read = (len: number) => (members: Uint32Array) =>
       source.read(Array.from(members, (m) => rows[m]), w.offset, len);
     const windows = await countCopies(hashes.windowHi, hashes.windowLo, length, read(length));
+    hashes.windowHi = hashes.windowLo = new Uint32Array(0); // 8 bytes a row the prompts' count can reuse
     const prompts = await countCopies(hashes.promptHi, hashes.promptLo, w.prompt, read(w.prompt));
     return {
       rows: n,

@@ -1,7 +1,7 @@
 // Precision–recall curves and average precision against scikit-learn's definitions, worked by hand on small
 // cases (scikit-learn itself is not reachable here) and by a plain quadratic loop on larger ones.
 import { bitsetFromFlags } from "../analysis/bitset.ts";
-import { precisionRecall, rankingMetrics, sortFloat64 } from "../analysis/curves.ts";
+import { precisionRecall, rankingMetrics, recallFrontier, sortFloat64 } from "../analysis/curves.ts";
 import { Rng } from "../analysis/random.ts";
 import { picoReference } from "../io/pico.ts";
 import { assert, assertAlmostEquals, assertEquals } from "./assert.ts";
@@ -213,4 +213,31 @@ Deno.test("curve on the pico suite: pico-2's score and first mismatch as forecas
   }
   assertEquals(scoreCurve.thresholds[0], 32);
   assertEquals([scoreCurve.precision[0], scoreCurve.recall[0]], [tp / (tp + fp), tp / 12]);
+});
+
+Deno.test("recallFrontier: best recall at precision ≥ 0.9 within each budget, kept where it changes", () => {
+  const entry = (predictor: string, feature: string, compute: number | null, r: number) => ({
+    predictor,
+    feature,
+    compute_fraction: compute,
+    recall_at_precision: { "0.5": 1, "0.8": 1, "0.9": r, "0.95": 0 },
+  });
+  const curves = [
+    entry("text", "window_copies", 0, 0.1),
+    entry("a", "score", 0.2, 0.05), // cheaper than b but worse than the free text feature
+    entry("b", "score", 0.3, 0.4),
+    entry("b", "logprob", 0.3, 0.5),
+    entry("c", "score", 0.5, 0.45), // within 0.5 the best is still b logprob
+    entry("d", "score", null, 0.9), // unknown compute: left out
+    entry("e", "score", 0.7, 0), // recalls nothing at 90% precision
+    entry("f", "score", 0.75, 0.8),
+  ];
+  // By hand: budget 0 → text 0.1; 0.2 → still text; 0.3 → b logprob 0.5; 0.5 → b logprob; 0.75 → f 0.8.
+  const frontier = recallFrontier(curves);
+  assertEquals(frontier.map((b) => [b.budget, `${b.predictor} ${b.feature}`, b.recall]), [
+    [0, "text window_copies", 0.1],
+    [0.3, "b logprob", 0.5],
+    [0.75, "f score", 0.8],
+  ]);
+  assertEquals(recallFrontier(curves, "0.95"), []);
 });
