@@ -135,6 +135,11 @@ export function correlationTables(report: Report, kind: "memorized" | "scores"):
       title: kind === "memorized"
         ? `Pearson r of memorized between models at ${group}`
         : `Pearson r of scores between checkpoints of ${group}`,
+      note: cells.some((c) => c.r === null)
+        ? kind === "memorized"
+          ? "–: undefined, one of the two models memorized none (or all) of the rows, so its indicator does not vary."
+          : "–: undefined, one checkpoint's scores do not vary over the rows."
+        : undefined,
       columns: ["", ...keys],
       numeric: [false, ...keys.map(() => true)],
       rows: keys.map((a) => [a, ...keys.map((b) => num(cells.find((c) => c.a === a && c.b === b)?.r, 3))]),

@@ -411,8 +411,8 @@ const TYPES = { Uint32Array, Uint16Array, Float64Array } as const;
 
 /** What the cached features depend on: the data files (size, modification time), the rows and the window. */
 async function cacheKey(data: string, rowIndex: ArrayLike<number>, w: TextWindow) {
-  const files = [];
-  for (const path of [data, `${data}.bin`, `${data}.idx`]) {
+  const files = [], prefix = data.replace(/\.(bin|idx)$/, "");
+  for (const path of [prefix, `${prefix}.bin`, `${prefix}.idx`]) {
     try {
       const info = await Deno.stat(path);
       if (info.isFile) {
@@ -442,19 +442,20 @@ async function cacheKey(data: string, rowIndex: ArrayLike<number>, w: TextWindow
 
 /**
  * The text features of `rowIndex` in `data`, read from `<dir>/text-features.bin` when it was computed for the
- * same data files, rows and window, else computed and written there (whole or not at all).
+ * same data files, rows and window, else computed and written there (whole or not at all). `source`, when
+ * given, is read instead of opening `data` (e.g. JSONL texts tokenized on the fly; this thread only).
  */
 export async function cachedTextFeatures(
   dir: string,
   data: string,
   rowIndex: ArrayLike<number>,
   w: TextWindow,
-  options: TextFeatureOptions = {},
+  options: TextFeatureOptions & { source?: RowSource } = {},
 ): Promise<{ features: TextFeatures; cached: boolean; file: string }> {
   const file = `${dir}/text-features.bin`, key = await cacheKey(data, rowIndex, w);
   const found = await readCache(file, key);
   if (found) return { features: found, cached: true, file };
-  const features = await computeTextFeatures(data, rowIndex, w, options);
+  const features = await computeTextFeatures(options.source ?? data, rowIndex, w, options);
   await Deno.mkdir(dir, { recursive: true });
   await writeCache(file, key, features);
   return { features, cached: false, file };

@@ -1,4 +1,5 @@
-// Each figure builder rendered once through renderSvg, with what it must draw counted in the SVG.
+// Each figure builder rendered once through renderSvg, with what it must draw counted in the SVG; and the
+// correlation tables' explanation of undefined cells.
 import {
   forecastByComputeFigure,
   memorizedCorrelationFigure,
@@ -10,6 +11,8 @@ import {
   trainingOrderFigure,
 } from "../analysis/figures.ts";
 import type { Forecast, HistogramBin, SourceSummary } from "../analysis/forecast.ts";
+import { correlationTables } from "../analysis/html.ts";
+import type { Report } from "../analysis/report.ts";
 import { assert, assertEquals } from "./assert.ts";
 
 /** The `<g class="...">` groups of a role in an SVG, with the number of marks (paths/lines/texts) each holds. */
@@ -120,4 +123,16 @@ Deno.test("fixed figures: ticks at the model sizes, no grid through heatmap cell
   assertEquals(groups(figure.svg, "mark-symbol role-mark"), [5], "every bin is a point, the empty ones too");
   assertEquals(labels(figure.svg)[1], ["0", "1", "10", "100", "1,000"]);
   assert(figure.svg.includes('id="hist-') || !figure.svg.includes(' id="'), "ids are prefixed");
+});
+
+Deno.test("correlation tables say why a cell is –", () => {
+  const correlations = {
+    memorized: [{ group: "s", a: "x", b: "x", r: null }, { group: "s", a: "x", b: "y", r: 0.5 }],
+    scores: [{ group: "m", a: "r1", b: "r2", r: 0.25 }],
+  };
+  const report = { correlations } as unknown as Report;
+  const [memorized] = correlationTables(report, "memorized"), [scores] = correlationTables(report, "scores");
+  assertEquals(memorized.rows[0][1], "–");
+  assert(memorized.note!.includes("does not vary"), memorized.note);
+  assertEquals(scores.note, undefined, "no – to explain");
 });
