@@ -5,6 +5,15 @@ import type { Correlation, Forecast, HistogramBin, SourceSummary } from "./forec
 
 export type Spec = vl.TopLevelSpec;
 
+/** A figure of the report: its spec, the SVG rendered from it, and the words around it. */
+export interface Figure {
+  id: string;
+  title: string;
+  caption: string;
+  spec: Spec;
+  svg: string;
+}
+
 const WIDTH = 440, HEIGHT = 260;
 const METRIC_COLORS = { domain: ["precision", "recall"], range: ["#4c78a8", "#e45756"] };
 const config = {
@@ -31,7 +40,6 @@ const metricRows = (forecasts: Forecast[]) =>
     }))
   );
 
-/** Fraction of rows memorized (score = 1) against parameters, one line per revision. */
 /** The y axis of the forecast figures: precision and recall share one 0–100% scale. */
 const PRECISION_RECALL = {
   field: "value",
@@ -41,17 +49,21 @@ const PRECISION_RECALL = {
   axis: { format: "%" },
 };
 
-/** A log-scale x axis of parameter counts (model sizes span orders of magnitude). */
-function paramsAxis(field: string, title: string) {
+/**
+ * A log-scale x axis of parameter counts (model sizes span orders of magnitude), ticked at the sizes shown: a
+ * log scale's own ticks are powers of ten and their multiples, which leave the largest model past the last one.
+ */
+function paramsAxis(field: string, title: string, params: number[]) {
   return {
     field,
     type: "quantitative" as const,
     scale: { type: "log" as const, nice: false, padding: 24 },
     title,
-    axis: { format: "~s", tickCount: 6 },
+    axis: { format: ".3~s", values: [...new Set(params)].sort((a, b) => a - b) },
   };
 }
 
+/** Fraction of rows memorized (score = 1) against parameters, one line per revision. */
 export function memorizedFractionFigure(summary: SourceSummary[], revisions: string[]): Spec {
   return {
     $schema: "https://vega.github.io/schema/vega-lite/v6.json",
@@ -62,7 +74,7 @@ export function memorizedFractionFigure(summary: SourceSummary[], revisions: str
     data: { values: summary.filter((s) => s.params !== null) },
     mark: { type: "line", point: { size: 60 }, strokeWidth: 2 },
     encoding: {
-      x: paramsAxis("params", "parameters (log scale)"),
+      x: paramsAxis("params", "parameters (log scale)", summary.flatMap((s) => s.params ?? [])),
       y: {
         field: "memorized_fraction",
         type: "quantitative",
@@ -82,61 +94,216 @@ export function memorizedFractionFigure(summary: SourceSummary[], revisions: str
 
 /** Precision and recall of the smaller fully-trained models as forecasts of the target, against their size. */
 export function forecastBySizeFigure(forecasts: Forecast[], target: string): Spec {
+  const shown = forecasts.filter((f) => f.family === "smaller model" && f.predictor_params !== null);
   return {
     $schema: "https://vega.github.io/schema/vega-lite/v6.json",
     title: { text: "Forecast by smaller models vs predictor size", subtitle: `target: ${target}` },
     width: WIDTH,
     height: HEIGHT,
     config,
-    data: {
-      values: metricRows(
-        forecasts.filter((f) => f.family === "smaller model" && f.predictor_params !== null),
-      ),
-    },
+    data: { values: metricRows(shown) },
     mark: { type: "line", point: { size: 60 }, strokeWidth: 2 },
     encoding: {
-      x: paramsAxis("predictor_params", "predictor parameters (log scale)"),
+      x: paramsAxis(
+        "predictor_params",
+        "predictor parameters (log scale)",
+        shown.map((f) => f.predictor_params!),
+      ),
       y: PRECISION_RECALL,
       color: { field: "metric", type: "nominal", scale: METRIC_COLORS, title: null },
     },
   };
 }
 
-/** Precision and recall of both families against the predictor's share of the target's training compute. */
-export function forecastByComputeFigure(forecasts: Forecast[], target: string): Spec {
+/** A law fitted to one family's precision or recall against compute (analysis/uncertainty.ts), as drawn. */
+export interface FittedLaw {
+  family: "checkpoint" | "smaller model";
+  metric: "precision" | "recall";
+  curve: { compute_fraction: number; value: number }[];
+}
+
+const FAMILY_DASH = { domain: ["checkpoint", "smaller model"], range: [[1, 0], [5, 4]] };
+const FAMILY_SHAPE = { domain: ["checkpoint", "smaller model"], range: ["circle", "triangle-up"] };
+
+/**
+ * Precision and recall of both families against the predictor's share of the target's training compute; with
+ * fitted laws, the measured points stand alone and each law is drawn through its family's points.
+ */
+export function forecastByComputeFigure(forecasts: Forecast[], target: string, laws: FittedLaw[] = []): Spec {
+  const x = {
+    field: "compute_fraction",
+    type: "quantitative" as const,
+    scale: { domain: [0, 1] },
+    title: "predictor compute / target compute (params × tokens)",
+    axis: { format: "%" },
+  };
+  const color = { field: "metric", type: "nominal" as const, scale: METRIC_COLORS, title: null };
+  const family = { field: "family", type: "nominal" as const, title: "predictor" };
+  const points = metricRows(forecasts.filter((f) => f.family !== "other" && f.compute_fraction !== null));
+  const fitted = laws.flatMap((law) =>
+    law.curve.filter((p) => p.compute_fraction <= 1).map((p) => ({
+      family: law.family,
+      metric: law.metric,
+      compute_fraction: p.compute_fraction,
+      value: p.value,
+    }))
+  );
   return {
     $schema: "https://vega.github.io/schema/vega-lite/v6.json",
-    title: { text: "Forecast vs fraction of the target's compute", subtitle: `target: ${target}` },
+    title: {
+      text: "Forecast vs fraction of the target's compute",
+      subtitle: laws.length
+        ? `target: ${target}; lines: logit(y) = a + b·ln(compute), fitted`
+        : `target: ${target}`,
+    },
     width: WIDTH,
     height: HEIGHT,
     config,
-    data: {
-      values: metricRows(forecasts.filter((f) => f.family !== "other" && f.compute_fraction !== null)),
+    encoding: { x, y: PRECISION_RECALL, color },
+    layer: [
+      {
+        data: { values: laws.length ? fitted : points },
+        mark: { type: "line", strokeWidth: 2, clip: true },
+        encoding: { strokeDash: { ...family, scale: FAMILY_DASH } },
+      },
+      {
+        data: { values: points },
+        mark: { type: "point", size: 60, filled: true, opacity: 1 },
+        encoding: { shape: { ...family, scale: FAMILY_SHAPE } },
+      },
+    ],
+  };
+}
+
+/** One ranked forecast's precision–recall curve, as drawn (recall non-decreasing, best threshold first). */
+export interface CurveSeries {
+  /** e.g. "pico-2@step1092 score" or "combined". */
+  label: string;
+  precision: number[];
+  recall: number[];
+}
+
+/**
+ * Precision–recall curves of ranked forecasts of one target, each a step function (precision Pₙ over recall
+ * (Rₙ₋₁, Rₙ], the rectangles whose area is the average precision), with each predictor's memorized set —
+ * the paper's binary forecast — marked as a point of its colour.
+ */
+export function prCurveFigure(
+  curves: CurveSeries[],
+  points: { label: string; precision: number; recall: number }[],
+  target: string,
+): Spec {
+  const labels = [...new Set([...curves.map((c) => c.label), ...points.map((p) => p.label)])];
+  const lines = curves.flatMap((c) =>
+    c.recall.length === 0 ? [] : [
+      { label: c.label, order: 0, recall: 0, precision: c.precision[0] },
+      ...c.recall.map((recall, k) => ({ label: c.label, order: k + 1, recall, precision: c.precision[k] })),
+    ]
+  );
+  const color = {
+    field: "label",
+    type: "nominal" as const,
+    sort: labels,
+    scale: { scheme: labels.length > 10 ? "category20" : "category10" },
+    title: "forecast",
+    legend: { labelLimit: 280 },
+  };
+  const axis = (field: string, title: string) => ({
+    field,
+    type: "quantitative" as const,
+    scale: { domain: [0, 1] },
+    title,
+    axis: { format: "%" },
+  });
+  return {
+    $schema: "https://vega.github.io/schema/vega-lite/v6.json",
+    title: {
+      text: "Precision–recall of ranked forecasts",
+      subtitle: `target: ${target}; points: each predictor's memorized set`,
     },
-    mark: { type: "line", point: { size: 60, filled: true }, strokeWidth: 2 },
+    width: WIDTH,
+    height: HEIGHT,
+    config,
+    encoding: { x: axis("recall", "recall"), y: axis("precision", "precision"), color },
+    layer: [
+      {
+        data: { values: lines },
+        mark: { type: "line", interpolate: "step-before", strokeWidth: 1.5, clip: true },
+        encoding: { order: { field: "order", type: "quantitative" } },
+      },
+      {
+        data: { values: points },
+        mark: { type: "point", size: 70, filled: true, opacity: 1, stroke: "black", strokeWidth: 0.5 },
+      },
+    ],
+  };
+}
+
+/** A step bucket of one model@revision's rows (analysis/training_order.ts), as drawn. */
+export interface OrderPoint {
+  source: string;
+  first_step: number;
+  last_step: number;
+  fraction: number | null;
+  low: number | null;
+  high: number | null;
+}
+
+/**
+ * Memorized fraction by when rows were first trained on, with 95% intervals: flat unless recency matters. The
+ * sources' points are spread a little around each bucket's middle so that their intervals do not overlap.
+ */
+export function trainingOrderFigure(points: OrderPoint[], sources: string[]): Spec {
+  const spread = (p: OrderPoint) =>
+    sources.length > 1
+      ? (sources.indexOf(p.source) / (sources.length - 1) - 0.5) * 0.3 * (p.last_step - p.first_step + 1)
+      : 0;
+  const values = points.filter((p) => p.fraction !== null).map((p) => ({
+    ...p,
+    step: (p.first_step + p.last_step) / 2 + spread(p),
+  }));
+  return {
+    $schema: "https://vega.github.io/schema/vega-lite/v6.json",
+    title: {
+      text: "Memorized fraction over training order",
+      subtitle: "rows by the step they were first seen at",
+    },
+    width: WIDTH,
+    height: HEIGHT,
+    config,
+    data: { values },
     encoding: {
       x: {
-        field: "compute_fraction",
+        field: "step",
         type: "quantitative",
-        scale: { domain: [0, 1] },
-        title: "predictor compute / target compute (params × tokens)",
-        axis: { format: "%" },
+        title: "step first seen (bucket middle)",
+        axis: { format: "~s" },
       },
-      y: PRECISION_RECALL,
-      color: { field: "metric", type: "nominal", scale: METRIC_COLORS, title: null },
-      strokeDash: {
-        field: "family",
+      color: {
+        field: "source",
         type: "nominal",
-        scale: { domain: ["checkpoint", "smaller model"], range: [[1, 0], [5, 4]] },
-        title: "predictor",
-      },
-      shape: {
-        field: "family",
-        type: "nominal",
-        scale: { domain: ["checkpoint", "smaller model"], range: ["circle", "triangle-up"] },
-        title: "predictor",
+        sort: sources,
+        title: "model@revision",
+        legend: { symbolOpacity: 1 },
       },
     },
+    layer: [
+      {
+        mark: { type: "rule", opacity: 0.4, strokeWidth: 1.5 },
+        encoding: { y: { field: "low", type: "quantitative" }, y2: { field: "high" } },
+      },
+      {
+        mark: { type: "line", point: { size: 40 }, strokeWidth: 1.5 },
+        encoding: {
+          y: {
+            field: "fraction",
+            type: "quantitative",
+            title: "memorized (95% interval)",
+            axis: { format: ".2~%" },
+          },
+        },
+      },
+    ],
   };
 }
 
@@ -158,9 +325,10 @@ function heatmap(
     spec: {
       width: { step: cell },
       height: { step: cell },
+      // No grid: on a band scale grid lines run through the middle of each cell, across its number.
       encoding: {
-        x: { field: "a", type: "ordinal", sort: order, title: null },
-        y: { field: "b", type: "ordinal", sort: order, title: null },
+        x: { field: "a", type: "ordinal", sort: order, title: null, axis: { grid: false, ticks: false } },
+        y: { field: "b", type: "ordinal", sort: order, title: null, axis: { grid: false, ticks: false } },
       },
       layer: [
         {
@@ -216,18 +384,27 @@ export function scoreCorrelationFigure(rows: Correlation[], revisions: string[],
   );
 }
 
-/** Distribution of scores k/32 at each model's last revision, counts on a log scale: the "thick tail". */
+/** 0, 1, 10, 100, … up to the first power of ten ≥ max: a symlog axis's own ticks are evenly spaced. */
+const powerTicks = (
+  max: number,
+) => [0, ...Array.from({ length: Math.ceil(Math.log10(Math.max(1, max))) + 1 }, (_, i) => 10 ** i)];
+
+/**
+ * Distribution of scores k/32 at each model's last revision: the "thick tail". Counts are on a symlog scale
+ * (linear near 0, logarithmic above), so empty bins are drawn at 0 and a line never bridges them.
+ */
 export function scoreHistogramFigure(bins: HistogramBin[], models: string[]): Spec {
+  const ticks = powerTicks(Math.max(0, ...bins.map((b) => b.count)));
   return {
     $schema: "https://vega.github.io/schema/vega-lite/v6.json",
     title: {
       text: "Score distribution",
-      subtitle: "last revision of each model; rows with score k/32, log scale",
+      subtitle: "last revision of each model; rows with score k/32, symmetric log scale",
     },
     width: WIDTH,
     height: HEIGHT,
     config,
-    data: { values: bins.filter((b) => b.count > 0) },
+    data: { values: bins },
     mark: { type: "line", point: { size: 40 }, strokeWidth: 1.5 },
     encoding: {
       x: {
@@ -236,7 +413,13 @@ export function scoreHistogramFigure(bins: HistogramBin[], models: string[]): Sp
         scale: { domain: [0, 1] },
         title: "score (fraction of the continuation right)",
       },
-      y: { field: "count", type: "quantitative", scale: { type: "log" }, title: "rows (log scale)" },
+      y: {
+        field: "count",
+        type: "quantitative",
+        scale: { type: "symlog", constant: 1, domain: [0, ticks.at(-1)!] },
+        title: "rows (symmetric log scale)",
+        axis: { values: ticks, labelExpr: "format(datum.value, ',')" },
+      },
       color: { field: "model", type: "nominal", sort: models, title: "model" },
     },
   };
@@ -250,6 +433,11 @@ export function prefixSvgIds(svg: string, prefix: string): string {
     .replace(/\bid="([^"]+)"/g, (_, id) => `id="${prefix}-${id}"`)
     .replace(/url\(#([^)]+)\)/g, (m, id) => ids.has(id) ? `url(#${prefix}-${id})` : m)
     .replace(/href="#([^"]+)"/g, (m, id) => ids.has(id) ? `href="#${prefix}-${id}"` : m);
+}
+
+/** Renders a spec into a report figure, its SVG ids prefixed with the figure's own. */
+export async function renderFigure(id: string, title: string, caption: string, spec: Spec): Promise<Figure> {
+  return { id, title, caption, spec, svg: prefixSvgIds(await renderSvg(spec), id) };
 }
 
 /** Renders a Vega-Lite spec to an SVG string, headless (no canvas, no browser). */

@@ -1,13 +1,6 @@
 // report.html (one self-contained page: inline SVG figures, no script, no network) and report.md (the tables).
+import type { Figure } from "./figures.ts";
 import type { Report } from "./report.ts";
-
-/** Figure as rendered: an SVG string with its title and caption. */
-export interface RenderedFigure {
-  id: string;
-  title: string;
-  caption: string;
-  svg: string;
-}
 
 /** A table in a form both HTML and Markdown can render. */
 export interface TextTable {
@@ -142,6 +135,11 @@ export function correlationTables(report: Report, kind: "memorized" | "scores"):
       title: kind === "memorized"
         ? `Pearson r of memorized between models at ${group}`
         : `Pearson r of scores between checkpoints of ${group}`,
+      note: cells.some((c) => c.r === null)
+        ? kind === "memorized"
+          ? "–: undefined, one of the two models memorized none (or all) of the rows, so its indicator does not vary."
+          : "–: undefined, one checkpoint's scores do not vary over the rows."
+        : undefined,
       columns: ["", ...keys],
       numeric: [false, ...keys.map(() => true)],
       rows: keys.map((a) => [a, ...keys.map((b) => num(cells.find((c) => c.a === a && c.b === b)?.r, 3))]),
@@ -250,7 +248,7 @@ th{background:#f3f3f3;font-weight:600}td.num,th.num{text-align:right;font-varian
 `;
 
 /** The whole report as one HTML page. */
-export function reportHtml(report: Report, figures: RenderedFigure[]): string {
+export function reportHtml(report: Report, figures: Figure[]): string {
   const tables = reportTables(report);
   const target = report.sources.find((s) => s.source === report.target);
   return `<!DOCTYPE html>

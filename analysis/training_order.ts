@@ -1,0 +1,112 @@
+// Memorization over training order: rows are trained on in order (row i first at step ⌊i / rows per step⌋), so
+// the memorized fraction per step bucket shows whether rows seen early or late are memorized more. The paper's
+// data is roughly flat; a recency effect shows as a rise at the end. Two tests say whether it is flat:
+//   - chi-square test of homogeneity of the memorized fraction across buckets (any difference);
+//   - Cochran–Armitage test for a linear trend in the step (the score test of the slope of a logistic
+//     regression on step), row by row, so it does not depend on the buckets: z > 0 means later rows are
+//     memorized more.
+import { type Bitset, hasRow } from "./bitset.ts";
+import { chiSquareSf, normalSf } from "./distributions.ts";
+import { type Interval, wilson } from "./uncertainty.ts";
+
+export interface StepBucket {
+  /** Steps [first_step, last_step] at which its rows were first trained on. */
+  first_step: number;
+  last_step: number;
+  rows: number;
+  memorized: number;
+  /** null for a bucket without rows. */
+  fraction: number | null;
+  interval: Interval | null;
+}
+
+export interface TrainingOrder {
+  source: string;
+  rows_per_step: number;
+  buckets: StepBucket[];
+  homogeneity: { statistic: number; df: number; p_value: number; min_expected: number } | null;
+  trend: { z: number; p_value: number } | null;
+  /** Why a test is missing, or that the chi-square approximation is rough (an expected count below 5). */
+  note: string | null;
+}
+
+/**
+ * Memorized fraction of `source` per bucket of first-seen step, over the analysed rows (`rowIndex[i]` is row
+ * i's index in the training data), in `buckets` buckets of equal width in steps.
+ */
+export function memorizationOverTraining(
+  rowIndex: ArrayLike<number>,
+  memorized: Bitset,
+  rowsPerStep: number,
+  source: string,
+  buckets = 10,
+): TrainingOrder {
+  const n = rowIndex.length;
+  let first = Infinity, last = -Infinity;
+  for (let i = 0; i < n; i++) {
+    const s = Math.floor(rowIndex[i] / rowsPerStep);
+    if (s < first) first = s;
+    if (s > last) last = s;
+  }
+  const empty = { source, rows_per_step: rowsPerStep, buckets: [], homogeneity: null, trend: null };
+  if (n === 0) return { ...empty, note: "no rows" };
+  const width = Math.ceil((last - first + 1) / buckets), count = Math.ceil((last - first + 1) / width);
+  const rows = new Float64Array(count), hits = new Float64Array(count);
+  let stepSum = 0, total = 0;
+  for (let i = 0; i < n; i++) {
+    const s = Math.floor(rowIndex[i] / rowsPerStep), b = Math.floor((s - first) / width);
+    rows[b]++;
+    stepSum += s;
+    if (hasRow(memorized, i)) {
+      hits[b]++;
+      total++;
+    }
+  }
+  const list: StepBucket[] = Array.from({ length: count }, (_, b) => ({
+    first_step: first + b * width,
+    last_step: Math.min(last, first + (b + 1) * width - 1),
+    rows: rows[b],
+    memorized: hits[b],
+    fraction: rows[b] > 0 ? hits[b] / rows[b] : null,
+    interval: wilson(hits[b], rows[b]),
+  }));
+  const p = total / n;
+  if (total === 0 || total === n) {
+    return {
+      ...empty,
+      buckets: list,
+      note: `${source} memorized ${total === 0 ? "none" : "all"} of the rows`,
+    };
+  }
+  let statistic = 0, df = -1, minExpected = Infinity;
+  for (let b = 0; b < count; b++) {
+    if (rows[b] === 0) continue;
+    const expected = rows[b] * p;
+    statistic += (hits[b] - expected) ** 2 / (expected * (1 - p));
+    minExpected = Math.min(minExpected, expected, rows[b] - expected);
+    df++;
+  }
+  // Trend: z = Σ (sᵢ − s̄)·yᵢ / √(p(1−p)·Σ (sᵢ − s̄)²).
+  const mean = stepSum / n;
+  let numerator = 0, spread = 0;
+  for (let i = 0; i < n; i++) {
+    const d = Math.floor(rowIndex[i] / rowsPerStep) - mean;
+    spread += d * d;
+    if (hasRow(memorized, i)) numerator += d;
+  }
+  const z = spread > 0 ? numerator / Math.sqrt(p * (1 - p) * spread) : null;
+  return {
+    source,
+    rows_per_step: rowsPerStep,
+    buckets: list,
+    homogeneity: df > 0
+      ? { statistic, df, p_value: chiSquareSf(statistic, df), min_expected: minExpected }
+      : null,
+    trend: z === null ? null : { z, p_value: 2 * normalSf(Math.abs(z)) },
+    note: df <= 0
+      ? "all rows are in one bucket of steps"
+      : minExpected < 5
+      ? `an expected count is ${minExpected.toFixed(1)} (< 5): the chi-square p-value is approximate`
+      : null,
+  };
+}

@@ -1,0 +1,160 @@
+// Text features of the pico rows against plain per-row computations here (string keys, Sets, Maps), the exact
+// copy count against forced hash collisions, the workers against this thread, and the cache.
+import { deflateRawSync } from "node:zlib";
+import { bitsetFromFlags } from "../analysis/bitset.ts";
+import {
+  cachedTextFeatures,
+  computeTextFeatures,
+  countCopies,
+  textFeatureCurves,
+  type TextFeatures,
+} from "../analysis/text_features.ts";
+import { openRowSource } from "../engine/data.ts";
+import { PICO_DATA, picoPath, picoReference } from "../io/pico.ts";
+import { assert, assertAlmostEquals, assertEquals } from "./assert.ts";
+
+const DATA = picoPath(PICO_DATA);
+const WINDOW = { prompt: 32, continuation: 32, offset: 0 };
+
+/** Rows 0..2047 and, after them, rows 0..99 again and row 7 twice more: known exact copies. */
+const ROWS = Float64Array.from([...Array(2048).keys(), ...Array(100).keys(), 7, 7]);
+
+async function windowsOf(rows: ArrayLike<number>, w = WINDOW): Promise<number[][]> {
+  const source = await openRowSource(DATA);
+  try {
+    const length = w.prompt + w.continuation, tokens = await source.read(rows, w.offset, length);
+    return Array.from({ length: rows.length }, (_, i) => [...tokens.subarray(i * length, (i + 1) * length)]);
+  } finally {
+    source.close();
+  }
+}
+
+function plainFeatures(windows: number[][], prompt: number) {
+  const key = (t: number[]) => t.join(",");
+  const windowCount = new Map<string, number>(), promptCount = new Map<string, number>();
+  const unigram = new Map<number, number>();
+  let total = 0;
+  for (const t of windows) {
+    windowCount.set(key(t), (windowCount.get(key(t)) ?? 0) + 1);
+    const p = key(t.slice(0, prompt));
+    promptCount.set(p, (promptCount.get(p) ?? 0) + 1);
+    for (const x of t) {
+      unigram.set(x, (unigram.get(x) ?? 0) + 1);
+      total++;
+    }
+  }
+  return windows.map((t) => {
+    const bytes = new Uint8Array(t.length * 2);
+    t.forEach((x, p) => {
+      bytes[2 * p] = x & 0xff;
+      bytes[2 * p + 1] = x >> 8;
+    });
+    let logs = 0;
+    for (const x of t) logs += Math.log(unigram.get(x)! / total);
+    return {
+      windowCopies: windowCount.get(key(t))!,
+      promptCopies: promptCount.get(key(t.slice(0, prompt)))!,
+      compressed: deflateRawSync(bytes, { level: 6 }).length,
+      distinct: new Set(t).size,
+      meanLogFrequency: logs / t.length,
+    };
+  });
+}
+
+function checkFeatures(f: TextFeatures, windows: number[][], prompt = 32) {
+  const plain = plainFeatures(windows, prompt);
+  assertEquals(f.rows, windows.length);
+  assertEquals(f.raw_bytes, windows[0].length * 2);
+  assertEquals([...f.window_copies], plain.map((p) => p.windowCopies));
+  assertEquals([...f.prompt_copies], plain.map((p) => p.promptCopies));
+  assertEquals([...f.compressed_bytes], plain.map((p) => p.compressed));
+  assertEquals([...f.distinct_tokens], plain.map((p) => p.distinct));
+  plain.forEach((p, i) => assertAlmostEquals(f.mean_log_frequency[i], p.meanLogFrequency, 1e-12));
+}
+
+Deno.test("text features of the pico rows (with repeated rows) equal plain per-row counts", async () => {
+  const windows = await windowsOf(ROWS);
+  const f = await computeTextFeatures(DATA, ROWS, WINDOW, { workers: 0, batch: 300 });
+  checkFeatures(f, windows);
+  assertEquals(f.window_copies[7], 4, "row 7 appears 4 times in the list");
+  assertEquals(f.collisions, 0);
+  assert(f.verified_rows >= 2 * 204, `${f.verified_rows} rows verified`);
+});
+
+Deno.test("text features: two workers give what this thread gives; another window and offset", async () => {
+  const w = { prompt: 8, continuation: 24, offset: 100 };
+  const rows = ROWS.subarray(1500);
+  const inline = await computeTextFeatures(DATA, rows, w, { workers: 0 });
+  const workers = await computeTextFeatures(DATA, rows, w, { workers: 2, batch: 64 });
+  checkFeatures(inline, await windowsOf(rows, w), 8);
+  assertEquals(workers, inline);
+});
+
+Deno.test("countCopies: rows sharing a hash are compared, so collisions split into their texts", async () => {
+  // Texts (length 2) by row: A B A C B A D; hashes force A, B and C into one group and D alone.
+  const texts = [[1, 2], [3, 4], [1, 2], [5, 6], [3, 4], [1, 2], [7, 8]];
+  const hi = Uint32Array.from([9, 9, 9, 9, 9, 9, 1]), lo = Uint32Array.from([5, 5, 5, 5, 5, 5, 2]);
+  const tokensOf = (rows: Uint32Array) =>
+    Promise.resolve(Uint32Array.from([...rows].flatMap((r) => texts[r])));
+  for (const batch of [1, 2, 4096]) {
+    const { copies, verified, collisions } = await countCopies(hi, lo, 2, tokensOf, batch);
+    assertEquals([...copies], [3, 2, 3, 1, 2, 3, 1], `batch ${batch}`);
+    assertEquals([verified, collisions], [6, 1]);
+  }
+  const none = await countCopies(Uint32Array.from([1, 2]), Uint32Array.from([1, 1]), 2, tokensOf);
+  assertEquals([...none.copies], [1, 1]);
+});
+
+Deno.test("text features are cached beside the report, keyed by the rows and the window", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "engram-text-features-" });
+  try {
+    const rows = ROWS.subarray(0, 300);
+    const first = await cachedTextFeatures(dir, DATA, rows, WINDOW, { workers: 0 });
+    const second = await cachedTextFeatures(dir, DATA, rows, WINDOW, { workers: 0 });
+    assertEquals([first.cached, second.cached], [false, true]);
+    assertEquals(second.features, first.features);
+    const other = await cachedTextFeatures(dir, DATA, rows, { ...WINDOW, offset: 1 }, { workers: 0 });
+    assertEquals(other.cached, false);
+    const fewer = await cachedTextFeatures(dir, DATA, rows.subarray(1), { ...WINDOW, offset: 1 }, {
+      workers: 0,
+    });
+    assertEquals(fewer.cached, false);
+    assertEquals([...Deno.readDirSync(dir)].map((e) => e.name), ["text-features.bin"]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("text features as forecasts of pico-3@step1092's memorized rows: AP by plain loops", async () => {
+  const reference = await picoReference();
+  const labels = reference.get("pico-3@step1092")!.map((r) => r.score === 1);
+  const rows = ROWS.subarray(0, 2048);
+  const f = await computeTextFeatures(DATA, rows, WINDOW, { workers: 0 });
+  const curves = textFeatureCurves(f, bitsetFromFlags(labels.map(Number)), "pico-3@step1092");
+  assertEquals(curves.map((c) => c.curve.feature), [
+    "window_copies",
+    "prompt_copies",
+    "compressed_bytes",
+    "distinct_tokens",
+    "mean_log_frequency",
+  ]);
+  const columns = [
+    [f.window_copies, 1],
+    [f.prompt_copies, 1],
+    [f.compressed_bytes, -1],
+    [f.distinct_tokens, -1],
+    [f.mean_log_frequency, 1],
+  ] as const;
+  columns.forEach(([values, sign], c) => {
+    // AP = Σ over distinct thresholds (best first) of (ΔR)·P, by brute force.
+    const v = [...values].map((x) => sign * x), distinct = [...new Set(v)].sort((a, b) => b - a);
+    let ap = 0, previous = 0;
+    for (const t of distinct) {
+      let tp = 0, fp = 0;
+      v.forEach((x, i) => x >= t && (labels[i] ? tp++ : fp++));
+      ap += (tp / 12 - previous) * (tp / (tp + fp));
+      previous = tp / 12;
+    }
+    assertAlmostEquals(curves[c].curve.average_precision!, ap, 1e-12, curves[c].curve.feature);
+  });
+});
