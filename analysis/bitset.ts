@@ -46,7 +46,7 @@ export function count(a: Bitset): number {
 /** Rows in all of the given sets (|a ∩ b ∩ ...|), without building the intersection. */
 export function countAnd(a: Bitset, b: Bitset, c?: Bitset): number {
   let n = 0;
-  if (c) for (let w = 0; w < a.length; w++) n += popcount(a[w] & b[w] & c[w]);
+  if (c) { for (let w = 0; w < a.length; w++) n += popcount(a[w] & b[w] & c[w]); }
   else for (let w = 0; w < a.length; w++) n += popcount(a[w] & b[w]);
   return n;
 }

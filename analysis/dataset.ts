@@ -117,13 +117,17 @@ async function readInputs(
       const s = store.source(name, reader.listedOnly, b.continuation);
       ensure(
         s.continuation === b.continuation,
-        () => `${path}: ${name} has continuation ${b.continuation} here but ${s.continuation} in ${s.files[0]}`,
+        () =>
+          `${path}: ${name} has continuation ${b.continuation} here but ${s.continuation} in ${s.files[0]}`,
       );
       if (reader.listedOnly) {
         for (let i = 0; i < b.length; i++) {
           ensure(
             b.index[i] < universe!,
-            () => `${path} lists row ${b.index[i]} but --universe is ${universe}; pass the number of training rows`,
+            () =>
+              `${path} lists row ${
+                b.index[i]
+              } but --universe is ${universe}; pass the number of training rows`,
           );
         }
         s.addListed(b.index, b.length, path);
@@ -222,11 +226,13 @@ function checkScoredAlike(sources: Source[], allowMixed: boolean, notes: Set<str
   for (const field of SCORED_ALIKE) {
     const other = withProvenance.find((s) => s.provenance![field] !== first.provenance![field]);
     if (!other) continue;
-    const what = `${first.source} has ${field} ${JSON.stringify(first.provenance![field])} but ${other.source} ` +
+    const what =
+      `${first.source} has ${field} ${JSON.stringify(first.provenance![field])} but ${other.source} ` +
       `has ${JSON.stringify(other.provenance![field])}`;
     ensure(
       allowMixed,
-      () => `the results were scored differently: ${what}; score them alike, or pass --allow-mixed to compare anyway`,
+      () =>
+        `the results were scored differently: ${what}; score them alike, or pass --allow-mixed to compare anyway`,
     );
     notes.add(`sources scored differently are compared (--allow-mixed): ${what}`);
   }
@@ -234,11 +240,15 @@ function checkScoredAlike(sources: Source[], allowMixed: boolean, notes: Set<str
 
 /** Rows every checkpoint has trained on: the paper compares checkpoints only on rows the earliest one has seen. */
 function seenLimitOf(sources: Source[], notes: Set<string>): number | null {
-  const limits = sources.map((s) => s.step !== null && s.rowsPerStep !== null ? s.step * s.rowsPerStep : null);
+  const limits = sources.map((s) =>
+    s.step !== null && s.rowsPerStep !== null ? s.step * s.rowsPerStep : null
+  );
   if (limits.every((l) => l !== null)) return Math.min(...(limits as number[]));
   const unknown = sources.filter((s) => s.rowsPerStep === null).map((s) => s.model);
   notes.add(
-    `rows per step unknown for ${[...new Set(unknown)].join(", ")} (no --meta rows_per_step, and no suite.json ` +
+    `rows per step unknown for ${
+      [...new Set(unknown)].join(", ")
+    } (no --meta rows_per_step, and no suite.json ` +
       `or engram.json above the model in the results' provenance), so rows are not restricted to those ` +
       `every checkpoint has trained on`,
   );
@@ -280,7 +290,9 @@ async function analysedRows(
         options.intersect,
         () =>
           `the results cover different rows: ${worst.source} lacks ${worst.missing} of the ${union} rows the ` +
-          `others scored (e.g. ${worst.missingSample.join(", ")}); score the missing rows, or pass --intersect ` +
+          `others scored (e.g. ${
+            worst.missingSample.join(", ")
+          }); score the missing rows, or pass --intersect ` +
           `to analyse only the ${common} rows all of them scored`,
       );
     }
@@ -300,7 +312,8 @@ async function analysedRows(
   for (const s of sources) {
     const own = bits.get(s.source)!;
     memorized.set(s.source, and(own.memorized, analysed));
-    s.excluded = s.rowsLoaded - (s.listedOnly ? count(memorized.get(s.source)!) : countAnd(own.scored, analysed));
+    s.excluded = s.rowsLoaded -
+      (s.listedOnly ? count(memorized.get(s.source)!) : countAnd(own.scored, analysed));
   }
   if (seenLimit !== null && seenLimit < Math.min(union, universe ?? Infinity)) {
     notes.add(

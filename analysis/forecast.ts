@@ -144,7 +144,11 @@ export function confusion(dataset: Dataset, a: string, b: string): Confusion {
 
 /** Rows of the analysed set by (predictor's score k, target memorized): counts[2k + 1] = memorized. The
  *  precision and recall of "score ≥ k/continuation" for every threshold k follow by summing from the top. */
-export async function scoreContingency(dataset: Dataset, predictor: Source, target: string): Promise<Float64Array> {
+export async function scoreContingency(
+  dataset: Dataset,
+  predictor: Source,
+  target: string,
+): Promise<Float64Array> {
   const counts = new Float64Array(2 * (predictor.continuation + 1));
   const { matches } = await dataset.columns(predictor.source);
   const memorized = dataset.memorized.get(target)!;

@@ -1,6 +1,7 @@
 // How the report writes numbers: one formatter per kind; "–" where a value is unknown or undefined.
 
-const known = (x: number | null | undefined): x is number => x !== null && x !== undefined && Number.isFinite(x);
+const known = (x: number | null | undefined): x is number =>
+  x !== null && x !== undefined && Number.isFinite(x);
 
 /** A fraction as a percentage: 0.1234 → "12.3%". */
 export const pct = (x: number | null | undefined, digits = 1): string =>

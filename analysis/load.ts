@@ -82,7 +82,9 @@ function checkBatch(path: string, b: SourceBatch): void {
   for (let i = 0; i < b.length; i++) {
     const x = b.index[i], f = b.firstMismatch[i], m = b.matches ? b.matches[i] : 0;
     if (!(x >= 0 && x <= Number.MAX_SAFE_INTEGER && Math.floor(x) === x)) {
-      throw new EngramError(`${path}: a row of ${b.model}@${b.revision} has index ${x}; indices are integers ≥ 0`);
+      throw new EngramError(
+        `${path}: a row of ${b.model}@${b.revision} has index ${x}; indices are integers ≥ 0`,
+      );
     }
     if (!(f >= 0 && f <= c) && f !== FIRST_MISMATCH_UNKNOWN || !(m >= 0 && m <= c) && m !== NOT_SCORED) {
       throw new EngramError(
@@ -164,12 +166,20 @@ async function openReferenceCsv(path: string): Promise<InputReader> {
   const lines = text.split(/\r?\n/);
   const names = lines[0].split(",").map((s) => s.trim());
   const col = (name: string) => names.indexOf(name);
-  const [iModel, iRevision, iIndex, iScore, iFirst] = ["model", "revision", "index", "score", "first_mismatch"]
+  const [iModel, iRevision, iIndex, iScore, iFirst] = [
+    "model",
+    "revision",
+    "index",
+    "score",
+    "first_mismatch",
+  ]
     .map(col);
   ensure(
     iIndex >= 0 && (iScore >= 0 || iFirst >= 0),
     () =>
-      `${path}: a model,revision CSV needs columns index and score (or first_mismatch); has ${names.join(",")}`,
+      `${path}: a model,revision CSV needs columns index and score (or first_mismatch); has ${
+        names.join(",")
+      }`,
   );
   const c = 32;
   const number = (cell: string | undefined) => {
@@ -193,7 +203,10 @@ async function openReferenceCsv(path: string): Promise<InputReader> {
           const first = iFirst >= 0 ? number(cells[iFirst]) : NaN;
           ensure(
             Number.isFinite(score) || Number.isFinite(first),
-            () => `${path}:${l + 1}: row ${cells[iIndex]} of ${model}@${revision} has neither score nor first_mismatch`,
+            () =>
+              `${path}:${l + 1}: row ${
+                cells[iIndex]
+              } of ${model}@${revision} has neither score nor first_mismatch`,
           );
           let matches = NOT_SCORED;
           if (Number.isFinite(score)) {
@@ -231,7 +244,10 @@ async function openReferenceCsv(path: string): Promise<InputReader> {
 
 /** A memorized-evals split: its `index` column lists the memorized rows (all 32 tokens right), read row group
  *  by row group and nothing else (the tokens column is most of the file). */
-async function openPublished(path: string, file: Awaited<ReturnType<typeof openParquet>>): Promise<InputReader> {
+async function openPublished(
+  path: string,
+  file: Awaited<ReturnType<typeof openParquet>>,
+): Promise<InputReader> {
   const split = publishedSplit(path);
   ensure(
     split,

@@ -221,10 +221,12 @@ async function findSamplesInputs(
   const data = p.data && await dataExists(p.data) ? p.data : null;
   if (tokenizer && data) return { tokenizer, data };
   notes.push(
-    `memorized rows not decoded: ${[
-      tokenizer ? "" : `no tokenizer.json in or above ${p.model_path}`,
-      data ? "" : `the data ${p.data} is not there`,
-    ].filter((x) => x).join(" and ")} (from ${target.source}'s provenance); pass --tokenizer DIR --data PREFIX`,
+    `memorized rows not decoded: ${
+      [
+        tokenizer ? "" : `no tokenizer.json in or above ${p.model_path}`,
+        data ? "" : `the data ${p.data} is not there`,
+      ].filter((x) => x).join(" and ")
+    } (from ${target.source}'s provenance); pass --tokenizer DIR --data PREFIX`,
   );
   return null;
 }
@@ -280,7 +282,8 @@ async function analyse(dataset: Dataset, options: ReportOptions): Promise<Report
       continuation: p?.continuation ?? target.continuation,
       offset: p?.offset ?? 0,
     });
-    samplesNote = `${samples.length} of ${targetSummary.memorized} memorized rows of ${target.source}, decoded ` +
+    samplesNote =
+      `${samples.length} of ${targetSummary.memorized} memorized rows of ${target.source}, decoded ` +
       `from ${decode.data} (prompt ${p?.prompt ?? 32} tokens, then the memorized continuation)`;
   } else {
     samplesNote = "pass --tokenizer DIR --data PREFIX to see the memorized rows as text";
@@ -420,9 +423,13 @@ export async function writeReport(
     if (existing) await Deno.remove(old, { recursive: true });
   } catch (e) {
     await Deno.remove(tmp, { recursive: true }).catch(() => {});
-    if (existing && !(await Deno.stat(outDir).catch(() => null))) await Deno.rename(old, outDir).catch(() => {});
+    if (existing && !(await Deno.stat(outDir).catch(() => null))) {
+      await Deno.rename(old, outDir).catch(() => {});
+    }
     throw new EngramError(
-      `cannot write the report to ${outDir}: ${(e as Error).message}; check free space and that the folder is ` +
+      `cannot write the report to ${outDir}: ${
+        (e as Error).message
+      }; check free space and that the folder is ` +
         `writable`,
     );
   }
