@@ -6,7 +6,7 @@
 //   - EleutherAI's pythia-memorized-evals Parquet (index, tokens): only memorized rows are listed.
 // Every batch is checked here: indices integers ≥ 0, first_mismatch and matches within 0..continuation, and a
 // results file's rows against the range its provenance gives; errors name the file and the value.
-import { type Provenance, readResults, RESULT_FORMATS } from "../io/results.ts";
+import { type Provenance, PROVENANCE_KEY, readResults, RESULT_FORMATS } from "../io/results.ts";
 import { EngramError, ensure } from "../engine/errors.ts";
 import { basename, extname, join } from "../engine/path.ts";
 import { FIRST_MISMATCH_UNKNOWN, NOT_SCORED, type RowBatch } from "./columns.ts";
@@ -105,67 +105,175 @@ export function provenanceRows(p: Provenance): [number, number] | null {
   return [p.start + Math.floor(i * p.count / n), p.start + Math.floor((i + 1) * p.count / n)];
 }
 
-/** A file the score command wrote: one model@revision, named by its provenance. */
-async function openScoreResults(path: string): Promise<InputReader> {
-  const { table: t, provenance } = await readResults(path);
-  ensure(
-    provenance && provenance.model && provenance.revision,
-    () =>
-      `${path}: no provenance, so its model and revision are unknown; keep ${
-        extname(path) === ".parquet"
-          ? "the file's engram.provenance metadata"
-          : `${basename(path)}.provenance.json`
-      } beside it, or convert it to a CSV with columns model,revision,index,score`,
-  );
-  const n = t.index.length;
+const noProvenance = (path: string) =>
+  `${path}: no provenance, so its model and revision are unknown; keep ${
+    extname(path) === ".parquet"
+      ? "the file's engram.provenance metadata"
+      : `${basename(path)}.provenance.json`
+  } beside it, or convert it to a CSV with columns model,revision,index,score`;
+
+/** A results file's batches, checked against the rows its provenance gives (every index inside them, and as
+ *  many rows as they hold). */
+async function* checkedRows(
+  path: string,
+  provenance: Provenance,
+  batches: AsyncGenerator<SourceBatch>,
+): AsyncGenerator<SourceBatch> {
   const range = provenanceRows(provenance);
+  let rows = 0;
+  for await (const b of batches) {
+    if (range) {
+      for (let i = 0; i < b.length; i++) {
+        const x = b.index[i];
+        ensure(
+          x >= range[0] && x < range[1],
+          () =>
+            `${path}: row ${rows + i} has index ${x}, outside the rows ${range[0]}..${range[1] - 1} its ` +
+            `provenance gives; the file was edited or mixed up: rescore it`,
+        );
+      }
+    }
+    rows += b.length;
+    yield b;
+  }
   if (range) {
     const [a, b] = range;
-    for (let i = 0; i < n; i++) {
-      const x = t.index[i];
-      ensure(
-        x >= a && x < b,
-        () =>
-          `${path}: row ${i} has index ${x}, outside the rows ${a}..${b - 1} its provenance gives; ` +
-          `the file was edited or mixed up: rescore it`,
-      );
-    }
     ensure(
-      n === b - a,
+      rows === b - a,
       () =>
-        `${path}: holds ${n} rows but its provenance says rows ${a}..${b - 1} (${b - a}); ` +
+        `${path}: holds ${rows} rows but its provenance says rows ${a}..${b - 1} (${b - a}); ` +
         `the file is truncated or has duplicates: rescore or merge it again`,
     );
   }
+}
+
+/** A CSV or JSONL file the score command wrote: one model@revision, named by its provenance. */
+async function openScoreResults(path: string): Promise<InputReader> {
+  const { table: t, provenance } = await readResults(path);
+  ensure(provenance && provenance.model && provenance.revision, () => noProvenance(path));
   return {
     path,
     kind: "results",
     listedOnly: false,
     provenance,
-    async *batches() {
-      yield {
-        model: provenance.model,
-        revision: provenance.revision,
-        continuation: t.continuation,
-        length: n,
-        index: t.index,
-        matches: t.matches,
-        firstMismatch: t.firstMismatch,
-        logprob: t.logprob,
-      };
-    },
+    batches: () =>
+      checkedRows(
+        path,
+        provenance,
+        (async function* () {
+          yield {
+            model: provenance.model,
+            revision: provenance.revision,
+            continuation: t.continuation,
+            length: t.index.length,
+            index: t.index,
+            matches: t.matches,
+            firstMismatch: t.firstMismatch,
+            logprob: t.logprob,
+          };
+        })(),
+      ),
   };
 }
 
-/** Reference CSV rows per batch (a batch per model@revision within each chunk of lines). */
-const CSV_CHUNK_LINES = 1 << 16;
+/** A Parquet file the score command wrote, read row group by row group (index, matches, first_mismatch and
+ *  logprob only). */
+async function openScoreParquet(path: string, file: ParquetFile): Promise<InputReader> {
+  const kv = file.metadata.key_value_metadata?.find((m) => m.key === PROVENANCE_KEY)?.value;
+  let provenance: Provenance | null = null;
+  try {
+    provenance = kv ? JSON.parse(kv) : null;
+  } catch (e) {
+    throw new EngramError(`${path}: provenance is not valid JSON (${(e as Error).message}); rewrite it`);
+  }
+  ensure(provenance && provenance.model && provenance.revision, () => noProvenance(path));
+  const p = provenance;
+  const logprob = file.names.includes("logprob");
+  const { parquetRead } = await import("hyparquet");
+  return {
+    path,
+    kind: "results",
+    listedOnly: false,
+    provenance: p,
+    batches: () =>
+      checkedRows(
+        path,
+        p,
+        (async function* () {
+          let rowStart = 0;
+          for (const group of file.metadata.row_groups) {
+            const rows = Number(group.num_rows);
+            const index = new Float64Array(rows), firstMismatch = new Int16Array(rows);
+            const matches = new Int16Array(rows), lp = logprob ? new Float32Array(rows) : null;
+            let anyMatches = false;
+            await parquetRead({
+              file: file.buffer,
+              metadata: file.metadata,
+              columns: ["index", "matches", "first_mismatch", ...(logprob ? ["logprob"] : [])],
+              rowStart,
+              rowEnd: rowStart + rows,
+              onChunk: ({ columnName, columnData, rowStart: at }) => {
+                const o = at - rowStart, n = columnData.length;
+                if (columnName === "index") {
+                  for (let i = 0; i < n; i++) index[o + i] = Number(columnData[i]);
+                } else if (columnName === "first_mismatch") {
+                  for (let i = 0; i < n; i++) firstMismatch[o + i] = Number(columnData[i]);
+                } else if (columnName === "logprob") {
+                  for (let i = 0; i < n; i++) lp![o + i] = Number(columnData[i]);
+                } else {
+                  for (let i = 0; i < n; i++) {
+                    const v = columnData[i];
+                    if (v !== null && v !== undefined) anyMatches = true;
+                    matches[o + i] = v === null || v === undefined ? NOT_SCORED : Number(v);
+                  }
+                }
+              },
+            });
+            rowStart += rows;
+            yield {
+              model: p.model,
+              revision: p.revision,
+              continuation: p.continuation,
+              length: rows,
+              index,
+              matches: anyMatches ? matches : null,
+              firstMismatch,
+              logprob: lp,
+            };
+          }
+        })(),
+      ),
+  };
+}
 
-/** A CSV with columns model,revision,index,score[,first_mismatch]: the layout of shared/pico/reference. */
-async function openReferenceCsv(path: string): Promise<InputReader> {
-  const text = await Deno.readTextFile(path);
-  const lines = text.split(/\r?\n/);
-  const names = lines[0].split(",").map((s) => s.trim());
-  const col = (name: string) => names.indexOf(name);
+/** Bytes read at a time from a reference CSV; a batch per model@revision within each. */
+const CSV_CHUNK_BYTES = 16 << 20;
+const COMMA = 44, LF = 10, CR = 13, DOT = 46, MINUS = 45, ZERO = 48;
+const POW10 = Array.from({ length: 23 }, (_, i) => 10 ** i);
+
+/** The number in bytes [s, e): plain decimals parsed here exactly as Number() would (integer digits / 10^n,
+ *  one correctly rounded division); anything else through Number(); NaN for an empty cell. */
+function numberAt(b: Uint8Array, s: number, e: number): number {
+  while (s < e && b[s] === 32) s++;
+  while (e > s && b[e - 1] === 32) e--;
+  if (s === e) return NaN;
+  let digits = 0, fraction = -1, i = s, plain = b[s] !== MINUS && e - s <= 16;
+  for (; i < e && plain; i++) {
+    const c = b[i];
+    if (c === DOT && fraction < 0) fraction = 0;
+    else if (c >= ZERO && c <= ZERO + 9) {
+      digits = digits * 10 + c - ZERO;
+      if (fraction >= 0) fraction++;
+    } else plain = false;
+  }
+  if (plain) return fraction > 0 ? digits / POW10[fraction] : digits;
+  const text = new TextDecoder().decode(b.subarray(s, e)).trim();
+  return text === "null" || text === "NA" || text === "NaN" ? NaN : Number(text);
+}
+
+/** A CSV with columns model,revision,index,score[,first_mismatch]: the layout of shared/pico/reference. Read
+ *  from bytes a chunk at a time; model and revision are compared as bytes, so no string is made per row. */
+async function openReferenceCsv(path: string, header: string[]): Promise<InputReader> {
   const [iModel, iRevision, iIndex, iScore, iFirst] = [
     "model",
     "revision",
@@ -173,73 +281,152 @@ async function openReferenceCsv(path: string): Promise<InputReader> {
     "score",
     "first_mismatch",
   ]
-    .map(col);
+    .map((name) => header.indexOf(name));
   ensure(
     iIndex >= 0 && (iScore >= 0 || iFirst >= 0),
     () =>
       `${path}: a model,revision CSV needs columns index and score (or first_mismatch); has ${
-        names.join(",")
+        header.join(",")
       }`,
   );
-  const c = 32;
-  const number = (cell: string | undefined) => {
-    const s = cell?.trim() ?? "";
-    return s === "" || s === "null" || s === "NA" || s === "NaN" ? NaN : Number(s);
-  };
+  const c = 32, columns = header.length;
   return {
     path,
     kind: "reference",
     listedOnly: false,
     provenance: null,
     async *batches() {
-      for (let start = 1; start < lines.length; start += CSV_CHUNK_LINES) {
-        const bySource = new Map<string, { model: string; revision: string; rows: number[][] }>();
-        for (let l = start; l < Math.min(lines.length, start + CSV_CHUNK_LINES); l++) {
-          if (lines[l] === "") continue;
-          const cells = lines[l].split(",");
-          const model = cells[iModel].trim(), revision = cells[iRevision].trim();
-          const index = number(cells[iIndex]);
-          const score = iScore >= 0 ? number(cells[iScore]) : NaN;
-          const first = iFirst >= 0 ? number(cells[iFirst]) : NaN;
+      using file = await Deno.open(path);
+      let carry = new Uint8Array(0), line = 1, first = true, done = false;
+      const starts = new Int32Array(columns + 1);
+      while (!done) {
+        const chunk = new Uint8Array(CSV_CHUNK_BYTES);
+        let got = 0;
+        while (got < chunk.length) {
+          const n = await file.read(chunk.subarray(got));
+          if (n === null) {
+            done = true;
+            break;
+          }
+          got += n;
+        }
+        const bytes = new Uint8Array(carry.length + got);
+        bytes.set(carry);
+        bytes.set(chunk.subarray(0, got), carry.length);
+        const end = done ? bytes.length : bytes.lastIndexOf(LF) + 1;
+        carry = bytes.slice(end);
+        const groups = new Map<string, Group>();
+        let group: Group | null = null, lastKey = new Uint8Array(0);
+        for (let s = 0; s < end;) {
+          let e = bytes.indexOf(LF, s);
+          if (e < 0 || e > end) e = end;
+          const next = e + 1;
+          if (e > s && bytes[e - 1] === CR) e--;
+          if (first) { // the header
+            first = false;
+            s = next;
+            continue;
+          }
+          line++;
+          if (e === s) {
+            s = next;
+            continue;
+          }
+          let k = 1;
+          starts[0] = s;
+          for (let i = s; i < e && k <= columns; i++) if (bytes[i] === COMMA) starts[k++] = i + 1;
+          ensure(k === columns, () => `${path}:${line}: ${k} cells but the header has ${columns}`);
+          starts[columns] = e + 1;
+          const cell = (j: number) => [starts[j], starts[j + 1] - 1] as const;
+          // model,revision as one byte key: a new group only when it changes.
+          const [ms] = cell(iModel), [, re] = cell(iRevision);
+          const key = bytes.subarray(Math.min(ms, starts[iRevision]), Math.max(re, starts[iModel + 1] - 1));
+          if (!group || !sameBytes(key, lastKey)) {
+            const model = text(bytes, ...cell(iModel)), revision = text(bytes, ...cell(iRevision));
+            const name = `${model}@${revision}`;
+            group = groups.get(name) ?? null;
+            if (!group) groups.set(name, group = new Group(model, revision));
+            lastKey = key;
+          }
+          const index = numberAt(bytes, ...cell(iIndex));
+          const score = iScore >= 0 ? numberAt(bytes, ...cell(iScore)) : NaN;
+          const firstMismatch = iFirst >= 0 ? numberAt(bytes, ...cell(iFirst)) : NaN;
           ensure(
-            Number.isFinite(score) || Number.isFinite(first),
+            score === score || firstMismatch === firstMismatch,
             () =>
-              `${path}:${l + 1}: row ${
-                cells[iIndex]
-              } of ${model}@${revision} has neither score nor first_mismatch`,
+              `${path}:${line}: row ${index} of ${group!.model}@${
+                group!.revision
+              } has neither score nor first_mismatch`,
           );
           let matches = NOT_SCORED;
-          if (Number.isFinite(score)) {
+          if (score === score) {
             matches = score * c;
             ensure(
               score >= 0 && score <= 1 && Number.isInteger(matches),
-              () => `${path}:${l + 1}: score ${cells[iScore]} is not k/${c} for k in 0..${c}`,
+              () => `${path}:${line}: score ${score} is not k/${c} for k in 0..${c}`,
             );
           }
-          const firstMismatch = Number.isFinite(first) ? first : matches === c ? c : FIRST_MISMATCH_UNKNOWN;
-          const key = `${model}@${revision}`;
-          let s = bySource.get(key);
-          if (!s) bySource.set(key, s = { model, revision, rows: [[], [], []] });
-          s.rows[0].push(index);
-          s.rows[1].push(matches);
-          s.rows[2].push(firstMismatch);
+          group.push(
+            index,
+            matches,
+            firstMismatch === firstMismatch ? firstMismatch : matches === c ? c : FIRST_MISMATCH_UNKNOWN,
+          );
+          s = next;
         }
-        for (const { model, revision, rows: [index, matches, firstMismatch] } of bySource.values()) {
-          const scored = matches.some((m) => m !== NOT_SCORED);
-          yield {
-            model,
-            revision,
-            continuation: c,
-            length: index.length,
-            index: Float64Array.from(index),
-            matches: scored ? Uint8Array.from(matches) : null,
-            firstMismatch: Uint8Array.from(firstMismatch),
-            logprob: null,
-          };
-        }
+        for (const g of groups.values()) yield g.batch(c);
       }
     },
   };
+}
+
+const text = (b: Uint8Array, s: number, e: number) => new TextDecoder().decode(b.subarray(s, e)).trim();
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** The rows of one model@revision within a chunk, in growing typed arrays. */
+class Group {
+  length = 0;
+  index = new Float64Array(1024);
+  matches = new Uint8Array(1024);
+  firstMismatch = new Uint8Array(1024);
+  scored = false;
+
+  constructor(readonly model: string, readonly revision: string) {}
+
+  push(index: number, matches: number, firstMismatch: number): void {
+    if (this.length === this.index.length) {
+      const grow = <T extends Float64Array | Uint8Array>(a: T): T => {
+        const b = new (a.constructor as new (n: number) => T)(a.length * 2);
+        b.set(a);
+        return b;
+      };
+      this.index = grow(this.index);
+      this.matches = grow(this.matches);
+      this.firstMismatch = grow(this.firstMismatch);
+    }
+    this.index[this.length] = index;
+    this.matches[this.length] = matches;
+    this.firstMismatch[this.length++] = firstMismatch;
+    if (matches !== NOT_SCORED) this.scored = true;
+  }
+
+  batch(continuation: number): SourceBatch {
+    const n = this.length;
+    return {
+      model: this.model,
+      revision: this.revision,
+      continuation,
+      length: n,
+      index: this.index.subarray(0, n),
+      matches: this.scored ? this.matches.subarray(0, n) : null,
+      firstMismatch: this.firstMismatch.subarray(0, n),
+      logprob: null,
+    };
+  }
 }
 
 /** A memorized-evals split: its `index` column lists the memorized rows (all 32 tokens right), read row group
@@ -292,6 +479,8 @@ async function openPublished(
   };
 }
 
+type ParquetFile = Awaited<ReturnType<typeof openParquet>>;
+
 async function openParquet(path: string) {
   const { asyncBufferFromFile, parquetMetadataAsync, parquetSchema } = await import("hyparquet");
   try {
@@ -326,12 +515,12 @@ async function openKind(path: string): Promise<InputReader> {
     if (names.includes("index") && !names.includes("first_mismatch") && !names.includes("score")) {
       return openPublished(path, file);
     }
-    return openScoreResults(path);
+    return openScoreParquet(path, file);
   }
   if (ext === ".csv") {
     const head = await readHead(path);
     const header = head.split(/\r?\n/, 1)[0].split(",").map((s) => s.trim());
-    if (header.includes("model") && header.includes("revision")) return openReferenceCsv(path);
+    if (header.includes("model") && header.includes("revision")) return openReferenceCsv(path, header);
   }
   return openScoreResults(path);
 }
