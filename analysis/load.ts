@@ -273,7 +273,7 @@ function numberAt(b: Uint8Array, s: number, e: number): number {
 
 /** A CSV with columns model,revision,index,score[,first_mismatch]: the layout of shared/pico/reference. Read
  *  from bytes a chunk at a time; model and revision are compared as bytes, so no string is made per row. */
-async function openReferenceCsv(path: string, header: string[]): Promise<InputReader> {
+function openReferenceCsv(path: string, header: string[]): InputReader {
   const [iModel, iRevision, iIndex, iScore, iFirst] = [
     "model",
     "revision",
