@@ -1,10 +1,20 @@
-// The report's one long table, model × revision × index, and the accounting of which rows it holds.
-// All sources must cover the same rows (or --intersect restricts them to the rows all of them scored), and,
-// as in the paper, only rows that every checkpoint has already trained on are analysed.
+// The report's rows: every input read once into compact columns per model@revision (analysis/columns.ts), then
+// which rows are analysed. All sources must cover the same rows (or --intersect restricts them to the rows all
+// of them scored), and, as in the paper, only rows that every checkpoint has already trained on are analysed.
+// Steps, in order: readInputs → checkConflicts → describeSources → checkScoredAlike → analysedRows.
+//
+// For analyses built on top (ranked forecasts, features): every source's bitsets and columns are over one row
+// space, so position i is the same training row (dataset.space.index(i)) in all of them:
+//   dataset.analysed                 the analysed rows (a bitset over the positions)
+//   dataset.memorized.get(source)    the source's memorized rows among them
+//   await dataset.columns(source)    matches / first_mismatch (Uint8Array, NOT_SCORED where unknown) and
+//                                    logprob (Float32Array, NaN) of every position; load one or two at a time
 import { EngramError, ensure } from "../engine/errors.ts";
-import type { LoadedFile } from "./load.ts";
-import { type ModelMeta, resolveFacts, type SourceFacts } from "./meta.ts";
-import { aq, op, type Params, type Row, type Table } from "./table.ts";
+import type { Provenance } from "../io/results.ts";
+import { and, type Bitset, count, countAnd, firstRowsNotIn, or } from "./bitset.ts";
+import { ColumnStore, type RowSpace, type SourceColumns } from "./columns.ts";
+import { openInput } from "./load.ts";
+import { folderMeta, type ModelMeta, resolveFacts, type SourceFacts } from "./meta.ts";
 
 /** One model@revision of the inputs. */
 export interface Source extends SourceFacts {
@@ -16,7 +26,11 @@ export interface Source extends SourceFacts {
   listedOnly: boolean;
   /** Has per-row scores (not only a memorized flag). */
   scored: boolean;
+  /** Has per-row log-probabilities. */
+  logprob: boolean;
   continuation: number;
+  /** The provenance of its results files (null for reference CSVs and memorized-evals). */
+  provenance: Provenance | null;
   rowsLoaded: number;
   /** Rows that other sources scored but this one did not (dense sources only). */
   missing: number;
@@ -37,13 +51,29 @@ export interface RowAccounting {
   universe: number | null;
 }
 
+/** One input file as read. */
+export interface InputSummary {
+  file: string;
+  kind: string;
+  rows: number;
+  sources: string[];
+}
+
 export interface Dataset {
-  /** source, model, revision, index, score (null if unknown), memorized (0/1), continuation: analysed rows only
-   *  (for memorized-evals inputs, only rows some source memorized; the others count as not memorized). */
-  scores: Table;
   sources: Source[];
   rows: RowAccounting;
   notes: string[];
+  inputs: InputSummary[];
+  /** Positions of the row space ↔ training rows. */
+  space: RowSpace;
+  /** The analysed rows. */
+  analysed: Bitset;
+  /** Each source's memorized rows among the analysed ones (memorized-evals: the listed ones). */
+  memorized: Map<string, Bitset>;
+  /** A source's columns over the row space (dense sources; not cached: load what you need, then drop it). */
+  columns(source: string): Promise<SourceColumns>;
+  /** Frees the spill file, if any. */
+  close(): void;
 }
 
 export interface DatasetOptions {
@@ -51,39 +81,90 @@ export interface DatasetOptions {
   intersect?: boolean;
   meta?: Map<string, ModelMeta>;
   modelsDir?: string;
+  /** Compare sources whose provenance says they were scored differently (a note says so). */
+  allowMixed?: boolean;
+  /** Where pages go when they pass memoryBudget bytes (default: the system's temporary folder, 4 GiB). */
+  spillDir?: string;
+  memoryBudget?: number;
 }
 
-const name = (model: string, revision: string) => `${model}@${revision}`;
+/** "model@revision": the model is everything before the last @ (model names may hold one). */
+export const sourceName = (model: string, revision: string) => `${model}@${revision}`;
 
-/** The model@revision names a loaded table holds. */
-export const sourcesIn = (table: Table) =>
-  table.derive({ s: (d: Row) => d.model + "@" + d.revision }).dedupe("s").array("s") as string[];
-
-function checkConflicts(all: Table): void {
-  const dupes = all.groupby("source", "index").filter(() => op.count() > 1);
-  if (dupes.numRows() === 0) return;
-  const conflicts = dupes
-    .groupby("source", "index")
-    .rollup({
-      s_min: op.min("score"),
-      s_max: op.max("score"),
-      f_min: op.min("first_mismatch"),
-      f_max: op.max("first_mismatch"),
-      m: op.distinct("memorized"),
-    })
-    .filter((d: Row) => d.s_min !== d.s_max || d.f_min !== d.f_max || d.m > 1);
-  if (conflicts.numRows() === 0) return;
-  const { source, index } = conflicts.object(0) as Row;
-  const rows = dupes.params({ source, index }).filter((d: Row, $: Params) =>
-    d.source === $.source && d.index === $.index
-  )
-    .objects() as Row[];
-  const shown = rows.map((r) =>
-    `score ${r.score ?? "-"}, first_mismatch ${r.first_mismatch ?? "-"} in ${r.file}`
+/** Reads every input into the store, file after file; returns what each file held. */
+async function readInputs(
+  paths: string[],
+  store: ColumnStore,
+  universe: number | null,
+): Promise<{ inputs: InputSummary[]; provenance: Map<string, Provenance> }> {
+  const inputs: InputSummary[] = [], provenance = new Map<string, Provenance>();
+  const listed = new Map<string, boolean>();
+  for (const path of paths) {
+    const reader = await openInput(path);
+    ensure(
+      !reader.listedOnly || universe !== null,
+      "memorized-evals files list only memorized rows; pass --universe N, the number of training rows they were drawn from",
+    );
+    let rows = 0;
+    const sources = new Set<string>();
+    for await (const b of reader.batches()) {
+      const name = sourceName(b.model, b.revision);
+      ensure(
+        (listed.get(name) ?? reader.listedOnly) === reader.listedOnly,
+        () => `${name} comes both as scored results and as a memorized-evals list; pass only one of them`,
+      );
+      listed.set(name, reader.listedOnly);
+      const s = store.source(name, reader.listedOnly, b.continuation);
+      ensure(
+        s.continuation === b.continuation,
+        () =>
+          `${path}: ${name} has continuation ${b.continuation} here but ${s.continuation} in ${s.files[0]}`,
+      );
+      if (reader.listedOnly) {
+        for (let i = 0; i < b.length; i++) {
+          ensure(
+            b.index[i] < universe!,
+            () =>
+              `${path} lists row ${
+                b.index[i]
+              } but --universe is ${universe}; pass the number of training rows`,
+          );
+        }
+        s.addListed(b.index, b.length, path);
+      } else await s.add(b, path, universe);
+      rows += b.length;
+      sources.add(name);
+    }
+    inputs.push({ file: path, kind: reader.kind, rows, sources: [...sources] });
+    const p = reader.provenance;
+    if (p) provenance.set(sourceName(p.model, p.revision), p);
+    await store.fileDone();
+  }
+  ensure(
+    inputs.some((i) => i.rows > 0),
+    () => `the results hold no rows (${paths.join(", ")}); score some rows first`,
   );
+  return { inputs, provenance };
+}
+
+const shown = ([matches, first]: [number, number], continuation: number) =>
+  `score ${matches === 255 ? "-" : matches / continuation}, first_mismatch ${first >= 254 ? "-" : first}`;
+
+/** Refuses the same row of a source with two different results, naming both files. */
+async function checkConflicts(store: ColumnStore): Promise<void> {
+  const bad = [...store.sources.values()].find((s) => s.conflicts > 0);
+  if (!bad) return;
+  const { index, stored, met, file } = bad.firstConflict!;
+  let earlier = "an earlier row of the same file";
+  for (const path of bad.files.filter((f) => f !== file)) {
+    for await (const b of (await openInput(path)).batches()) {
+      if (sourceName(b.model, b.revision) === bad.name && b.index.includes(index)) earlier = path;
+    }
+  }
   throw new EngramError(
-    `${source} row ${index} has conflicting results (${shown.join("; ")}) and ${conflicts.numRows()} rows ` +
-      `conflict in all; drop the stale file or rescore`,
+    `${bad.name} row ${index} has conflicting results (${shown(stored, bad.continuation)} in ${earlier}; ` +
+      `${shown(met, bad.continuation)} in ${file}) and ${bad.conflicts} rows conflict in all; ` +
+      `drop the stale file or rescore`,
   );
 }
 
@@ -95,136 +176,116 @@ function orderSources(sources: Source[]): Source[] {
   );
 }
 
-/** Joins the loaded files into the long table, checking duplicates and row sets. */
-export async function buildDataset(files: LoadedFile[], options: DatasetOptions = {}): Promise<Dataset> {
-  ensure(files.length > 0, "report: no results given; pass --results FILE_OR_DIR");
-  const notes = new Set<string>();
-  const all = files.map((f) => f.table).reduce((a, b) => a.concat(b))
-    .derive({ source: (d: Row) => d.model + "@" + d.revision });
-  ensure(
-    all.numRows() > 0,
-    () => `the results hold no rows (${files.map((f) => f.path).join(", ")}); score some rows first`,
-  );
-  checkConflicts(all);
-  const rows = all.dedupe("source", "index");
-
-  const listed = new Map<string, boolean>();
-  for (const f of files) {
-    for (const s of sourcesIn(f.table)) {
-      ensure(
-        !listed.has(s) || listed.get(s) === f.listedOnly,
-        () => `${s} comes both as scored results and as a memorized-evals list; pass only one of them`,
-      );
-      listed.set(s, f.listedOnly);
-    }
-  }
-  const anyListed = [...listed.values()].some((x) => x);
-  const universe = options.universe ?? null;
-  ensure(
-    !anyListed || universe !== null,
-    "memorized-evals files list only memorized rows; pass --universe N, the number of training rows they were drawn from",
-  );
-  const perSource = rows.groupby("source").rollup({
-    model: op.any("model"),
-    revision: op.any("revision"),
-    rowsLoaded: op.count(),
-    scored: op.valid("score"),
-    continuation: op.max("continuation"),
-  }).objects() as Row[];
-  const filesOf = new Map(
-    (all.groupby("source").rollup({ files: op.array_agg_distinct("file") }).objects() as Row[])
-      .map((r) => [r.source as string, r.files as string[]]),
-  );
-  const provenanceParams = new Map<string, number>();
-  for (const f of files) {
-    if (f.provenance) {
-      provenanceParams.set(name(f.provenance.model, f.provenance.revision), f.provenance.params);
-    }
-  }
+/** Every source with its facts (parameters, step, batch), smallest model first, then by step. */
+async function describeSources(
+  store: ColumnStore,
+  provenance: Map<string, Provenance>,
+  options: DatasetOptions,
+  notes: Set<string>,
+): Promise<Source[]> {
   const sources: Source[] = [];
-  for (const s of perSource) {
+  for (const s of store.sources.values()) {
+    const cut = s.name.lastIndexOf("@");
+    const model = s.name.slice(0, cut), revision = s.name.slice(cut + 1);
+    const p = provenance.get(s.name) ?? null;
+    const folder = p?.model_path ? await folderMeta(p.model_path, model) : {};
     const facts = await resolveFacts(
-      s.model,
-      s.revision,
-      {
-        meta: options.meta ?? new Map(),
-        provenanceParams: provenanceParams.get(s.source),
-        modelsDir: options.modelsDir,
-      },
+      model,
+      revision,
+      { meta: options.meta ?? new Map(), provenanceParams: p?.params, modelsDir: options.modelsDir, folder },
       notes,
     );
     sources.push({
       ...facts,
-      source: s.source,
-      model: s.model,
-      revision: s.revision,
-      files: filesOf.get(s.source) ?? [],
-      listedOnly: listed.get(s.source) === true,
-      scored: s.scored > 0 && listed.get(s.source) !== true,
+      source: s.name,
+      model,
+      revision,
+      files: s.files,
+      listedOnly: s.listed,
+      scored: s.hasMatches && !s.listed,
+      logprob: s.hasLogprob,
       continuation: s.continuation,
-      rowsLoaded: s.rowsLoaded,
+      provenance: p,
+      rowsLoaded: s.rows + s.beyondUniverse,
       missing: 0,
       missingSample: [],
       excluded: 0,
     });
   }
-  orderSources(sources);
+  return orderSources(sources);
+}
 
-  // Rows every checkpoint has trained on: the paper compares checkpoints only on rows the earliest one has seen.
+/** The provenance fields that make two sources' scores comparable. */
+export const SCORED_ALIKE = ["prompt", "continuation", "offset", "data", "mode", "paper_compatible"] as const;
+
+/** Refuses sources scored differently (by their provenance) unless allowMixed; then a note says how. */
+function checkScoredAlike(sources: Source[], allowMixed: boolean, notes: Set<string>): void {
+  const withProvenance = sources.filter((s) => s.provenance);
+  if (withProvenance.length < 2) return;
+  const first = withProvenance[0];
+  for (const field of SCORED_ALIKE) {
+    const other = withProvenance.find((s) => s.provenance![field] !== first.provenance![field]);
+    if (!other) continue;
+    const what =
+      `${first.source} has ${field} ${JSON.stringify(first.provenance![field])} but ${other.source} ` +
+      `has ${JSON.stringify(other.provenance![field])}`;
+    ensure(
+      allowMixed,
+      () =>
+        `the results were scored differently: ${what}; score them alike, or pass --allow-mixed to compare anyway`,
+    );
+    notes.add(`sources scored differently are compared (--allow-mixed): ${what}`);
+  }
+}
+
+/** Rows every checkpoint has trained on: the paper compares checkpoints only on rows the earliest one has seen. */
+function seenLimitOf(sources: Source[], notes: Set<string>): number | null {
   const limits = sources.map((s) =>
     s.step !== null && s.rowsPerStep !== null ? s.step * s.rowsPerStep : null
   );
-  const seenLimit = limits.every((l) => l !== null) ? Math.min(...(limits as number[])) : null;
-  if (seenLimit === null) {
-    notes.add(
-      "rows per step unknown for some models (pass --meta with rows_per_step), so rows are not restricted " +
-        "to those every checkpoint has trained on",
-    );
-  }
+  if (limits.every((l) => l !== null)) return Math.min(...(limits as number[]));
+  const unknown = sources.filter((s) => s.rowsPerStep === null).map((s) => s.model);
+  notes.add(
+    `rows per step unknown for ${
+      [...new Set(unknown)].join(", ")
+    } (no --meta rows_per_step, and no suite.json ` +
+      `or engram.json above the model in the results' provenance), so rows are not restricted to those ` +
+      `every checkpoint has trained on`,
+  );
+  return null;
+}
+
+/** Which rows are analysed, and how many of each source's rows are missing or left out. */
+async function analysedRows(
+  store: ColumnStore,
+  sources: Source[],
+  options: DatasetOptions,
+  notes: Set<string>,
+): Promise<{ analysed: Bitset; memorized: Map<string, Bitset>; rows: RowAccounting }> {
+  const universe = options.universe ?? null;
+  const space = store.seal(universe);
+  const seenLimit = seenLimitOf(sources, notes);
   const limit = Math.min(seenLimit ?? Infinity, universe ?? Infinity);
+  const bits = new Map<string, { scored: Bitset; memorized: Bitset }>();
+  for (const s of sources) bits.set(s.source, await store.bits(s.source, universe));
 
-  if (universe !== null) {
-    const beyond = rows.params({ u: universe }).filter((d: Row, $: Params) => d.index >= $.u);
-    const listedBeyond = beyond.params({ listed: [...listed].filter(([, l]) => l).map(([s]) => s) })
-      .filter((d: Row, $: Params) => op.includes($.listed, d.source));
-    ensure(
-      listedBeyond.numRows() === 0,
-      () =>
-        `${listedBeyond.get("file", 0)} lists row ${
-          listedBeyond.get("index", 0)
-        } but --universe is ${universe}; ` +
-        `pass the number of training rows`,
-    );
-    if (beyond.numRows() > 0) {
-      notes.add(`${beyond.numRows()} scored rows are ≥ --universe ${universe} and left out`);
-    }
-  }
+  const beyond = sources.reduce((n, s) => n + (store.sources.get(s.source)!.beyondUniverse), 0);
+  if (beyond > 0) notes.add(`${beyond} scored rows are ≥ --universe ${universe} and left out`);
 
-  const denseNames = sources.filter((s) => !s.listedOnly).map((s) => s.source);
-  let analysed: number, union: number, common: number, scores: Table;
-  const keep = ["source", "model", "revision", "index", "score", "memorized", "continuation"];
-  if (denseNames.length > 0) {
-    const dense = rows.params({ names: denseNames }).filter((d: Row, $: Params) =>
-      op.includes($.names, d.source)
-    );
-    const counts = dense.groupby("index").count({ as: "n" });
-    union = counts.numRows();
-    const commonIndex = counts.params({ k: denseNames.length }).filter((d: Row, $: Params) => d.n === $.k)
-      .select("index");
-    common = commonIndex.numRows();
+  const dense = sources.filter((s) => !s.listedOnly);
+  let analysed: Bitset, union: number, common: number;
+  if (dense.length > 0) {
+    const scored = dense.map((s) => bits.get(s.source)!.scored);
+    const any = scored.reduce(or), all = scored.reduce(and);
+    union = count(any);
+    common = count(all);
     if (common < union) {
-      const have = dense.groupby("source").count({ as: "n" }).objects() as Row[];
-      for (const h of have) {
-        const s = sources.find((x) => x.source === h.source)!;
-        s.missing = union - h.n;
-        if (s.missing > 0) {
-          s.missingSample = counts.params({ s: s.source }).antijoin(
-            dense.params({ s: s.source }).filter((d: Row, $: Params) => d.source === $.s),
-            "index",
-          ).orderby("index").slice(0, 5).array("index") as number[];
-        }
+      for (const s of dense) {
+        const own = bits.get(s.source)!.scored;
+        s.missing = union - count(own);
+        s.missingSample = firstRowsNotIn(any, own, 5).map((i) => space.index(i));
       }
-      const worst = sources.filter((s) => !s.listedOnly).sort((a, b) => b.missing - a.missing)[0];
+      const worst = [...dense].sort((a, b) => b.missing - a.missing)[0];
       ensure(
         options.intersect,
         () =>
@@ -235,51 +296,24 @@ export async function buildDataset(files: LoadedFile[], options: DatasetOptions 
           `to analyse only the ${common} rows all of them scored`,
       );
     }
-    const analysedIndex = commonIndex.params({ limit }).filter((d: Row, $: Params) => d.index < $.limit);
-    analysed = analysedIndex.numRows();
-    ensure(
-      analysed > 0,
-      () =>
-        `no rows left to analyse: ${common} rows are scored by all sources but none is below ${limit} ` +
-        `(rows every checkpoint has trained on / --universe); check --meta rows_per_step and --universe`,
-    );
-    const denseRows = dense.semijoin(analysedIndex, "index");
-    const listedNames = sources.filter((s) => s.listedOnly).map((s) => s.source);
-    scores = denseRows.select(keep);
-    if (listedNames.length > 0) {
-      const grid = aq.table({ source: listedNames }).cross(analysedIndex);
-      const listedRows = rows.params({ names: listedNames }).filter((d: Row, $: Params) =>
-        op.includes($.names, d.source)
-      )
-        .select("source", "index", "memorized", "continuation");
-      const expanded = grid.join_left(listedRows, [["source", "index"], ["source", "index"]])
-        .derive({
-          model: (d: Row) => op.slice(d.source, 0, op.indexof(d.source, "@")),
-          revision: (d: Row) => op.slice(d.source, op.indexof(d.source, "@") + 1),
-          score: () => null,
-          memorized: (d: Row) => d.memorized === 1 ? 1 : 0,
-          continuation: (d: Row) => d.continuation ?? 32,
-        })
-        .select(keep);
-      scores = scores.concat(expanded);
-    }
+    analysed = and(all, space.below(limit));
   } else {
-    analysed = limit;
     union = common = universe!;
-    scores = rows.params({ limit }).filter((d: Row, $: Params) => d.index < $.limit).derive({
-      score: () => null,
-    })
-      .select(keep);
+    analysed = space.below(limit);
   }
-  const analysedPerSource = new Map(
-    (scores.groupby("source").count({ as: "n" }).objects() as Row[]).map((r) => [r.source, r.n]),
+  const n = count(analysed);
+  ensure(
+    n > 0,
+    () =>
+      `no rows left to analyse: ${common} rows are scored by all sources but none is below ${limit} ` +
+      `(rows every checkpoint has trained on / --universe); check --meta rows_per_step and --universe`,
   );
+  const memorized = new Map<string, Bitset>();
   for (const s of sources) {
-    s.excluded = s.listedOnly
-      ? s.rowsLoaded -
-        (scores.params({ s: s.source }).filter((d: Row, $: Params) => d.source === $.s && d.memorized === 1)
-          .numRows())
-      : s.rowsLoaded - (analysedPerSource.get(s.source) ?? 0);
+    const own = bits.get(s.source)!;
+    memorized.set(s.source, and(own.memorized, analysed));
+    s.excluded = s.rowsLoaded -
+      (s.listedOnly ? count(memorized.get(s.source)!) : countAnd(own.scored, analysed));
   }
   if (seenLimit !== null && seenLimit < Math.min(union, universe ?? Infinity)) {
     notes.add(
@@ -287,10 +321,33 @@ export async function buildDataset(files: LoadedFile[], options: DatasetOptions 
         `(step × rows per step)`,
     );
   }
-  return {
-    scores: scores.orderby("source", "index"),
-    sources,
-    rows: { analysed, union, common, seen_limit: seenLimit, universe },
-    notes: [...notes],
-  };
+  return { analysed, memorized, rows: { analysed: n, union, common, seen_limit: seenLimit, universe } };
+}
+
+/** Reads the input files and works out the rows to analyse (see the steps at the top of this file). */
+export async function buildDataset(paths: string[], options: DatasetOptions = {}): Promise<Dataset> {
+  ensure(paths.length > 0, "report: no results given; pass --results FILE_OR_DIR");
+  const notes = new Set<string>();
+  const store = new ColumnStore({ spillDir: options.spillDir, memoryBudget: options.memoryBudget });
+  try {
+    const { inputs, provenance } = await readInputs(paths, store, options.universe ?? null);
+    await checkConflicts(store);
+    const sources = await describeSources(store, provenance, options, notes);
+    checkScoredAlike(sources, options.allowMixed ?? false, notes);
+    const { analysed, memorized, rows } = await analysedRows(store, sources, options, notes);
+    return {
+      sources,
+      rows,
+      notes: [...notes],
+      inputs,
+      space: store.space!,
+      analysed,
+      memorized,
+      columns: (source) => store.columns(source),
+      close: () => store.close(),
+    };
+  } catch (e) {
+    store.close();
+    throw e;
+  }
 }

@@ -1,9 +1,10 @@
-// The paper's analysis over the long table: memorization per model and revision, every other model@revision
-// as a forecast of the target's memorized set, compute, correlations and score distributions.
+// The paper's analysis over the compact columns: memorization per model and revision, every other
+// model@revision as a forecast of the target's memorized set, compute, correlations and score distributions.
+// Pair counts are bitset AND + popcount over the analysed rows; score statistics are counts per score k.
 import { EngramError } from "../engine/errors.ts";
+import { count, countAnd, forEachRow } from "./bitset.ts";
+import { NOT_SCORED } from "./columns.ts";
 import type { Dataset, Source } from "./dataset.ts";
-import { op, type Params, type Row, type Table } from "./table.ts";
-
 export type Family = "smaller model" | "checkpoint" | "other";
 
 export interface SourceSummary {
@@ -66,13 +67,18 @@ export interface Confusion {
   tn: number;
 }
 
-/** Picks the target: "model@revision", "model" (its last revision), or by default the largest model's last. */
+/** Picks the target: "model@revision" (the model is what comes before the last @), "model" (its last revision),
+ *  or by default the largest model's last revision. */
 export function chooseTarget(sources: Source[], wanted?: string): Source {
   const names = sources.map((s) => s.source);
   if (wanted) {
-    const [model, revision] = wanted.includes("@") ? wanted.split("@", 2) : [wanted, undefined];
-    const ofModel = sources.filter((s) => s.model === model);
-    const found = revision === undefined ? ofModel.at(-1) : ofModel.find((s) => s.revision === revision);
+    const exact = sources.find((s) => s.source === wanted);
+    const ofModel = sources.filter((s) => s.model === wanted);
+    const cut = wanted.lastIndexOf("@");
+    const found = exact ?? ofModel.at(-1) ??
+      (cut > 0
+        ? sources.find((s) => s.model === wanted.slice(0, cut) && s.revision === wanted.slice(cut + 1))
+        : undefined);
     if (!found) {
       throw new EngramError(
         `--target ${wanted} is not among the results; pass one of ${names.join(", ")}`,
@@ -84,18 +90,32 @@ export function chooseTarget(sources: Source[], wanted?: string): Source {
   return sources.filter((s) => s.model === largest.model).at(-1)!;
 }
 
+/** Rows per score k = 0..continuation over the analysed rows, for every source with scores. */
+export async function scoreCounts(dataset: Dataset): Promise<Map<string, Float64Array>> {
+  const out = new Map<string, Float64Array>();
+  for (const s of dataset.sources.filter((s) => s.scored)) {
+    const { matches } = await dataset.columns(s.source);
+    const counts = new Float64Array(s.continuation + 1);
+    forEachRow(dataset.analysed, (i) => {
+      const k = matches![i];
+      if (k !== NOT_SCORED) counts[k]++;
+    });
+    out.set(s.source, counts);
+  }
+  return out;
+}
+
 /** Memorized count, fraction and mean score of every model@revision. */
-export function summarize(dataset: Dataset): SourceSummary[] {
+export function summarize(dataset: Dataset, scores: Map<string, Float64Array>): SourceSummary[] {
   const n = dataset.rows.analysed;
-  const stats = new Map(
-    (dataset.scores.groupby("source").rollup({
-      memorized: op.sum("memorized"),
-      mean_score: op.mean("score"),
-    }).objects() as Row[]).map((r) => [r.source as string, r]),
-  );
   return dataset.sources.map((s) => {
-    const r = stats.get(s.source);
-    const memorized = r?.memorized ?? 0;
+    const memorized = count(dataset.memorized.get(s.source)!);
+    const counts = scores.get(s.source);
+    let rows = 0, sum = 0;
+    counts?.forEach((c, k) => {
+      rows += c;
+      sum += c * k;
+    });
     return {
       source: s.source,
       model: s.model,
@@ -109,47 +129,34 @@ export function summarize(dataset: Dataset): SourceSummary[] {
       rows_excluded: s.excluded,
       memorized,
       memorized_fraction: memorized / n,
-      mean_score: s.scored && Number.isFinite(r?.mean_score) ? r!.mean_score : null,
+      mean_score: rows > 0 ? sum / s.continuation / rows : null,
       listed_only: s.listedOnly,
     };
   });
 }
 
-/**
- * TP/FP/FN/TN of every ordered pair of sources (a predicts b). Rows are grouped by the set of sources that
- * memorized them, so the work grows with the memorized rows, not with rows × sources²; rows nobody memorized
- * (including those a memorized-evals list leaves out) are true negatives for every pair.
- */
-export function confusionMatrix(dataset: Dataset): Map<string, Map<string, Confusion>> {
-  const names = dataset.sources.map((s) => s.source);
-  const ids = new Map(names.map((s, i) => [s, i]));
-  const patterns = dataset.scores
-    .filter((d: Row) => d.memorized === 1)
-    .params({ ids: Object.fromEntries(ids) })
-    .derive({ id: (d: Row, $: Params) => $.ids[d.source] })
-    .groupby("index")
-    .rollup({ pattern: op.array_agg("id") })
-    .derive({ key: (d: Row) => op.join(d.pattern, " ") })
-    .groupby("key")
-    .count({ as: "rows" })
-    .objects() as Row[];
-  const k = names.length;
-  const both = new Float64Array(k * k), positives = new Float64Array(k);
-  for (const { key, rows } of patterns) {
-    const members = String(key).split(" ").map(Number);
-    for (const a of members) {
-      positives[a] += rows;
-      for (const b of members) both[a * k + b] += rows;
-    }
-  }
-  const n = dataset.rows.analysed;
-  return new Map(names.map((a, i) => [
-    a,
-    new Map(names.map((b, j) => {
-      const tp = both[i * k + j], fp = positives[i] - tp, fn = positives[j] - tp;
-      return [b, { tp, fp, fn, tn: n - tp - fp - fn }];
-    })),
-  ]));
+/** TP/FP/FN/TN of a predicting b over the analysed rows (rows a memorized-evals list leaves out are negatives). */
+export function confusion(dataset: Dataset, a: string, b: string): Confusion {
+  const pa = dataset.memorized.get(a)!, pb = dataset.memorized.get(b)!;
+  const tp = countAnd(pa, pb), fp = count(pa) - tp, fn = count(pb) - tp;
+  return { tp, fp, fn, tn: dataset.rows.analysed - tp - fp - fn };
+}
+
+/** Rows of the analysed set by (predictor's score k, target memorized): counts[2k + 1] = memorized. The
+ *  precision and recall of "score ≥ k/continuation" for every threshold k follow by summing from the top. */
+export async function scoreContingency(
+  dataset: Dataset,
+  predictor: Source,
+  target: string,
+): Promise<Float64Array> {
+  const counts = new Float64Array(2 * (predictor.continuation + 1));
+  const { matches } = await dataset.columns(predictor.source);
+  const memorized = dataset.memorized.get(target)!;
+  forEachRow(dataset.analysed, (i) => {
+    const k = matches![i];
+    if (k !== NOT_SCORED) counts[2 * k + ((memorized[i >>> 5] >>> (i & 31)) & 1)]++;
+  });
+  return counts;
 }
 
 const ratio = (x: number, y: number) => y > 0 ? x / y : null;
@@ -184,11 +191,10 @@ export function familyOf(
 export function forecasts(
   dataset: Dataset,
   target: Source,
-  confusion: Map<string, Map<string, Confusion>>,
   sameSuite: (a: string, b: string) => boolean,
 ): Forecast[] {
   return dataset.sources.filter((p) => p !== target).map((p) => {
-    const { tp, fp, fn, tn } = confusion.get(p.source)!.get(target.source)!;
+    const { tp, fp, fn, tn } = confusion(dataset, p.source, target.source);
     const precision = ratio(tp, tp + fp), recall = ratio(tp, tp + fn);
     const compute = computeFraction(p, target);
     return {
@@ -218,47 +224,63 @@ export function phi({ tp, fp, fn, tn }: Confusion): number | null {
 }
 
 /** Pearson on the memorized indicator between every pair of models at the same revision. */
-export function memorizedCorrelations(
-  dataset: Dataset,
-  confusion: Map<string, Map<string, Confusion>>,
-): Correlation[] {
+export function memorizedCorrelations(dataset: Dataset): Correlation[] {
   const out: Correlation[] = [];
   for (const a of dataset.sources) {
     for (const b of dataset.sources) {
       if (a.revision !== b.revision) continue;
-      out.push({
-        group: a.revision,
-        a: a.model,
-        b: b.model,
-        r: phi(confusion.get(a.source)!.get(b.source)!),
-      });
+      out.push({ group: a.revision, a: a.model, b: b.model, r: phi(confusion(dataset, a.source, b.source)) });
     }
   }
   return out;
 }
 
-/** Pearson on raw scores between every pair of checkpoints of one model (rows with both scores). */
-export function scoreCorrelations(dataset: Dataset): Correlation[] {
+/** Pearson's r from a joint histogram of two integer scores (counts[x·side + y]), in exact integer sums;
+ *  null when either score is constant. */
+export function pearsonOfCounts(counts: Float64Array, side: number): number | null {
+  let n = 0n, sx = 0n, sy = 0n, sxy = 0n, sxx = 0n, syy = 0n;
+  for (let x = 0; x < side; x++) {
+    for (let y = 0; y < side; y++) {
+      const c = BigInt(counts[x * side + y]);
+      if (c === 0n) continue;
+      const bx = BigInt(x), by = BigInt(y);
+      n += c;
+      sx += c * bx;
+      sy += c * by;
+      sxy += c * bx * by;
+      sxx += c * bx * bx;
+      syy += c * by * by;
+    }
+  }
+  const vx = n * sxx - sx * sx, vy = n * syy - sy * sy;
+  if (vx <= 0n || vy <= 0n) return null;
+  return Number(n * sxy - sx * sy) / Math.sqrt(Number(vx) * Number(vy));
+}
+
+/** Pearson on raw scores between every pair of checkpoints of one model (analysed rows with both scores).
+ *  Two checkpoints' columns are in memory at a time. */
+export async function scoreCorrelations(dataset: Dataset): Promise<Correlation[]> {
   const out: Correlation[] = [];
   const models = [...new Set(dataset.sources.filter((s) => s.scored).map((s) => s.model))];
   for (const model of models) {
-    const revisions = dataset.sources.filter((s) => s.model === model && s.scored).map((s) => s.revision);
-    const wide: Table = dataset.scores
-      .params({ model })
-      .filter((d: Row, $: Params) => d.model === $.model && d.score != null)
-      .groupby("index")
-      .pivot("revision", "score");
-    const pairs: Record<string, string> = {};
-    revisions.forEach((a, i) =>
-      revisions.forEach((b, j) => {
-        if (j > i) pairs[`${i}:${j}`] = `op.corr(d[${JSON.stringify(a)}], d[${JSON.stringify(b)}])`;
-      })
-    );
-    const r = Object.keys(pairs).length ? wide.rollup(pairs).object(0) as Row : {};
-    revisions.forEach((a, i) =>
-      revisions.forEach((b, j) => {
-        const v = i === j ? 1 : r[`${Math.min(i, j)}:${Math.max(i, j)}`];
-        out.push({ group: model, a, b, r: Number.isFinite(v) ? v : null });
+    const checkpoints = dataset.sources.filter((s) => s.model === model && s.scored);
+    const r = new Map<string, number | null>();
+    for (let i = 0; i < checkpoints.length; i++) {
+      const a = (await dataset.columns(checkpoints[i].source)).matches!;
+      for (let j = i + 1; j < checkpoints.length; j++) {
+        const b = (await dataset.columns(checkpoints[j].source)).matches!;
+        const side = Math.max(checkpoints[i].continuation, checkpoints[j].continuation) + 1;
+        const joint = new Float64Array(side * side);
+        forEachRow(dataset.analysed, (p) => {
+          if (a[p] !== NOT_SCORED && b[p] !== NOT_SCORED) joint[a[p] * side + b[p]]++;
+        });
+        r.set(`${i}:${j}`, pearsonOfCounts(joint, side));
+      }
+    }
+    checkpoints.forEach((a, i) =>
+      checkpoints.forEach((b, j) => {
+        const v = i === j ? 1 : r.get(`${Math.min(i, j)}:${Math.max(i, j)}`) ?? null;
+        out.push({ group: model, a: a.revision, b: b.revision, r: v });
       })
     );
   }
@@ -266,15 +288,7 @@ export function scoreCorrelations(dataset: Dataset): Correlation[] {
 }
 
 /** Counts of each score k/continuation per model@revision (sources with scores only), all bins present. */
-export function scoreHistograms(dataset: Dataset): HistogramBin[] {
-  const counts = new Map(
-    (dataset.scores
-      .filter((d: Row) => d.score != null)
-      .derive({ k: (d: Row) => op.round(d.score * d.continuation) })
-      .groupby("source", "k")
-      .count()
-      .objects() as Row[]).map((r) => [`${r.source} ${r.k}`, r.count as number]),
-  );
+export function scoreHistograms(dataset: Dataset, scores: Map<string, Float64Array>): HistogramBin[] {
   return dataset.sources.filter((s) => s.scored).flatMap((s) =>
     Array.from({ length: s.continuation + 1 }, (_, k) => ({
       source: s.source,
@@ -282,7 +296,7 @@ export function scoreHistograms(dataset: Dataset): HistogramBin[] {
       revision: s.revision,
       k,
       score: k / s.continuation,
-      count: counts.get(`${s.source} ${k}`) ?? 0,
+      count: scores.get(s.source)![k],
     }))
   );
 }

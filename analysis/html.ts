@@ -1,5 +1,6 @@
 // report.html (one self-contained page: inline SVG figures, no script, no network) and report.md (the tables).
 import type { Figure } from "./figures.ts";
+import { int, num, pct } from "./format.ts";
 import type { Report } from "./report.ts";
 
 /** A table in a form both HTML and Markdown can render. */
@@ -12,13 +13,6 @@ export interface TextTable {
   numeric: boolean[];
   rows: string[][];
 }
-
-const pct = (x: number | null | undefined, digits = 1) =>
-  x === null || x === undefined || !Number.isFinite(x) ? "–" : `${(100 * x).toFixed(digits)}%`;
-const int = (x: number | null | undefined) =>
-  x === null || x === undefined || !Number.isFinite(x) ? "–" : Math.round(x).toLocaleString("en-US");
-const num = (x: number | null | undefined, digits = 3) =>
-  x === null || x === undefined || !Number.isFinite(x) ? "–" : x.toFixed(digits);
 
 export function sourcesTable(report: Report): TextTable {
   const extra = report.sources.some((s) => s.rows_missing > 0 || s.rows_excluded > 0);
@@ -137,8 +131,10 @@ export function correlationTables(report: Report, kind: "memorized" | "scores"):
         : `Pearson r of scores between checkpoints of ${group}`,
       note: cells.some((c) => c.r === null)
         ? kind === "memorized"
-          ? "–: undefined, one of the two models memorized none (or all) of the rows, so its indicator does not vary."
-          : "–: undefined, one checkpoint's scores do not vary over the rows."
+          ? "– : r is undefined where a model memorized none of the analysed rows (or all of them): its " +
+            "memorized indicator is constant."
+          : "– : r is undefined where a checkpoint gives every analysed row the same score: its scores are " +
+            "constant."
         : undefined,
       columns: ["", ...keys],
       numeric: [false, ...keys.map(() => true)],

@@ -1,9 +1,17 @@
 // What the report knows about each model and revision: parameters, training step, tokens per step.
-// Sources, first wins: --meta CSV, the results' provenance, --models DIR config.json, Pythia's published sizes.
+// Sources, first wins: --meta CSV, the results' provenance (parameters; its model_path leads to the model's
+// folder metadata below), --models DIR config.json, Pythia's published sizes.
+//
+// Folder metadata, looked for in the checkpoint folder of the provenance's model_path and up to three folders
+// above it (model, suite), nearest first:
+//   - engram.json: {"rows_per_step": 1024, "tokens_per_row": 2048} (either may be left out), for any model;
+//   - suite.json of a training suite (fixtures/pico/suite.json): "batch" rows per step, and tokens per row
+//     from models[<model>].tokens_seen / (steps × batch), else "seq" − 1 (rows hold seq tokens with the label).
+// The tokenizer is found the same way: tokenizer.json in one of those folders or in their tokenizer/.
 import * as aq from "arquero";
 import { countParameters, loadConfig } from "../engine/config.ts";
 import { EngramError, ensure } from "../engine/errors.ts";
-import { join } from "../engine/path.ts";
+import { dirname, join } from "../engine/path.ts";
 
 /** Pythia's published total parameter counts (the Pythia README; equal to countParameters of each config). */
 export const PYTHIA_PARAMS: Record<string, number> = {
@@ -101,6 +109,74 @@ export async function readMetaCsv(path: string): Promise<Map<string, ModelMeta>>
   return meta;
 }
 
+/** The checkpoint folder and up to three folders above it, nearest first. */
+function foldersAbove(modelPath: string): string[] {
+  const out = [modelPath];
+  for (let i = 0; i < 3; i++) {
+    const up = dirname(out.at(-1)!);
+    if (up === out.at(-1)) break;
+    out.push(up);
+  }
+  return out;
+}
+
+async function readJsonIfThere(path: string): Promise<Record<string, unknown> | null> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch {
+    return null;
+  }
+  try {
+    const value = JSON.parse(text);
+    return typeof value === "object" && value !== null && !Array.isArray(value) ? value : null;
+  } catch (e) {
+    throw new EngramError(`${path}: not valid JSON (${(e as Error).message}); fix or remove it`);
+  }
+}
+
+const positiveOr = (v: unknown): number | undefined =>
+  typeof v === "number" && Number.isFinite(v) && v > 0 ? v : undefined;
+
+/** Rows per step and tokens per row from the folder metadata above a model (see the top of this file). */
+export async function folderMeta(modelPath: string, model: string): Promise<ModelMeta & { from?: string }> {
+  for (const dir of foldersAbove(modelPath)) {
+    const engram = await readJsonIfThere(join(dir, "engram.json"));
+    if (engram) {
+      return {
+        rowsPerStep: positiveOr(engram.rows_per_step),
+        tokensPerRow: positiveOr(engram.tokens_per_row),
+        from: join(dir, "engram.json"),
+      };
+    }
+    const suite = await readJsonIfThere(join(dir, "suite.json"));
+    if (suite) {
+      const batch = positiveOr(suite.batch);
+      const entry = (suite.models as Record<string, Record<string, unknown>> | undefined)?.[model];
+      const seen = positiveOr(entry?.tokens_seen), steps = positiveOr(entry?.steps);
+      const seq = positiveOr(suite.seq);
+      return {
+        rowsPerStep: batch,
+        tokensPerRow: batch && seen && steps ? seen / (steps * batch) : seq ? seq - 1 : undefined,
+        from: join(dir, "suite.json"),
+      };
+    }
+  }
+  return {};
+}
+
+/** The tokenizer.json nearest to a model (see the top of this file), or null. */
+export async function findTokenizer(modelPath: string): Promise<string | null> {
+  for (const dir of foldersAbove(modelPath)) {
+    for (const candidate of [join(dir, "tokenizer.json"), join(dir, "tokenizer", "tokenizer.json")]) {
+      try {
+        if ((await Deno.stat(candidate)).isFile) return candidate;
+      } catch { /* next */ }
+    }
+  }
+  return null;
+}
+
 /** Parameters from a GPT-NeoX config.json under dir: <dir>/<model>/<revision>/, <dir>/<model>/ or <dir>/. */
 export async function configParams(dir: string, model: string, revision: string): Promise<number | null> {
   for (const candidate of [join(dir, model, revision), join(dir, model)]) {
@@ -128,10 +204,15 @@ export interface SourceFacts {
 export async function resolveFacts(
   model: string,
   revision: string,
-  given: { meta: Map<string, ModelMeta>; provenanceParams?: number; modelsDir?: string },
+  given: { meta: Map<string, ModelMeta>; provenanceParams?: number; modelsDir?: string; folder?: ModelMeta },
   notes: Set<string>,
 ): Promise<SourceFacts> {
-  const meta = given.meta.get(model) ?? {};
+  const byFlag = given.meta.get(model) ?? {}, folder = given.folder ?? {};
+  const meta: ModelMeta = {
+    params: byFlag.params,
+    rowsPerStep: byFlag.rowsPerStep ?? folder.rowsPerStep,
+    tokensPerRow: byFlag.tokensPerRow ?? folder.tokensPerRow,
+  };
   let params: number | null = null, paramsFrom = "unknown";
   if (meta.params) [params, paramsFrom] = [meta.params, "--meta"];
   else if (given.provenanceParams && given.provenanceParams > 0) {

@@ -1,18 +1,19 @@
-// The report: inputs → long table → the paper's numbers (report.json) → figures, report.html and report.md.
-import { ensure } from "../engine/errors.ts";
-import { join } from "../engine/path.ts";
-import { buildDataset, type Dataset, type RowAccounting, type Source, sourcesIn } from "./dataset.ts";
+// The report: inputs → compact columns (dataset.ts) → the paper's numbers (report.json) → figures,
+// report.html and report.md, written together into a temporary folder and renamed into place.
+import { EngramError, ensure } from "../engine/errors.ts";
+import { basename, dirname, join } from "../engine/path.ts";
+import { buildDataset, type Dataset, type InputSummary, type RowAccounting, type Source } from "./dataset.ts";
 import {
   type BudgetChoice,
   chooseTarget,
   computeFrontier,
-  confusionMatrix,
   type Correlation,
   type Forecast,
   forecasts,
   type HistogramBin,
   memorizedCorrelations,
   scoreCorrelations,
+  scoreCounts,
   scoreHistograms,
   type SourceSummary,
   summarize,
@@ -28,9 +29,10 @@ import {
   scoreHistogramFigure,
   type Spec,
 } from "./figures.ts";
+import { pct } from "./format.ts";
 import { reportHtml, reportMarkdown } from "./html.ts";
-import { collectInputFiles, type LoadedFile, loadInputFile } from "./load.ts";
-import { type ModelMeta, readMetaCsv, sameSuite } from "./meta.ts";
+import { collectInputFiles } from "./load.ts";
+import { findTokenizer, type ModelMeta, readMetaCsv, sameSuite } from "./meta.ts";
 import { memorizedSamples, type Sample } from "./samples.ts";
 
 export interface ReportOptions {
@@ -46,17 +48,16 @@ export interface ReportOptions {
   meta?: string;
   /** Folder with <model>/<revision>/config.json (or <model>/config.json) to count parameters. */
   models?: string;
-  /** Tokenizer folder and training data prefix, to decode memorized rows. */
+  /** Tokenizer folder and training data prefix, to decode memorized rows (default: found from the target's
+   *  provenance: its data, and the tokenizer.json nearest to its model). */
   tokenizer?: string;
   data?: string;
   samples?: number;
-}
-
-export interface InputSummary {
-  file: string;
-  kind: string;
-  rows: number;
-  sources: string[];
+  /** Compare sources scored differently (prompt, continuation, offset, data, mode, paper_compatible). */
+  allowMixed?: boolean;
+  /** Where the row store spills when it passes memoryBudget bytes (see DatasetOptions). */
+  spillDir?: string;
+  memoryBudget?: number;
 }
 
 /** Every number of the report (written as report.json). */
@@ -88,9 +89,6 @@ export interface BudgetRow {
   best_checkpoint_recall: number | null;
 }
 
-export const pct = (x: number | null | undefined, digits = 1) =>
-  x === null || x === undefined || !Number.isFinite(x) ? "–" : `${(100 * x).toFixed(digits)}%`;
-
 function budgetRows(frontier: BudgetChoice[]): BudgetRow[] {
   return frontier.map((b) => ({
     budget: b.budget,
@@ -115,12 +113,28 @@ export function recommendationText(
   if (target.memorized === 0) {
     return [`${target.source} memorized none of the analysed rows, so no predictor can be scored on recall.`];
   }
-  const a = list.filter((f) => f.family === "smaller model"),
-    b = list.filter((f) => f.family === "checkpoint");
   if (frontier.length === 0) {
+    const family = list.filter((f) => f.family !== "other");
+    const priced = family.filter((f) => f.compute_fraction !== null);
+    if (family.length === 0) {
+      return [
+        `No smaller model of ${target.model}'s suite and no earlier checkpoint of it is among the inputs, so ` +
+        `there is nothing to forecast its memorized rows with at a fraction of its compute.`,
+      ];
+    }
+    if (priced.length === 0) {
+      return [
+        `No predictor of either family has a known compute fraction (${family.length} smaller models or ` +
+        `checkpoints, none with known parameters and step); pass --meta with the models' parameters and name ` +
+        `revisions stepN.`,
+      ];
+    }
     return [
-      `No predictor of either family has a known compute fraction (${a.length} smaller models, ${b.length} ` +
-      `checkpoints); pass --meta with the models' parameters and name revisions stepN.`,
+      `${target.source} memorized ${target.memorized} of the analysed rows (${
+        pct(target.memorized_fraction, 2)
+      }), and none of the predictors with a known compute fraction recalls any of them: ${
+        priced.map((f) => `${f.predictor} (${pct(f.compute_fraction)} of the compute)`).join(", ")
+      }.`,
     ];
   }
   text.push(
@@ -190,66 +204,95 @@ export function recommendationText(
   return text;
 }
 
-function inputSummaries(files: LoadedFile[]): InputSummary[] {
-  return files.map((f) => ({
-    file: f.path,
-    kind: f.kind,
-    rows: f.table.numRows(),
-    sources: sourcesIn(f.table),
-  }));
+/** The tokenizer and data to decode the target's rows: as given, else found from its provenance. */
+async function findSamplesInputs(
+  options: ReportOptions,
+  target: Source,
+  notes: string[],
+): Promise<{ tokenizer: string; data: string } | null> {
+  ensure(
+    !options.tokenizer === !options.data,
+    "report: decoding memorized rows needs both --tokenizer DIR and --data PREFIX (the training rows)",
+  );
+  if (options.tokenizer && options.data) return { tokenizer: options.tokenizer, data: options.data };
+  const p = target.provenance;
+  if (!p) return null;
+  const tokenizer = p.model_path ? await findTokenizer(p.model_path) : null;
+  const data = p.data && await dataExists(p.data) ? p.data : null;
+  if (tokenizer && data) return { tokenizer, data };
+  notes.push(
+    `memorized rows not decoded: ${
+      [
+        tokenizer ? "" : `no tokenizer.json in or above ${p.model_path}`,
+        data ? "" : `the data ${p.data} is not there`,
+      ].filter((x) => x).join(" and ")
+    } (from ${target.source}'s provenance); pass --tokenizer DIR --data PREFIX`,
+  );
+  return null;
+}
+
+async function dataExists(data: string): Promise<boolean> {
+  for (const path of [data, `${data}.idx`]) {
+    try {
+      if ((await Deno.stat(path)).isFile) return true;
+    } catch { /* next */ }
+  }
+  return false;
 }
 
 /** Reads the inputs and computes every number of the report. */
-export async function computeReport(options: ReportOptions): Promise<{ report: Report; dataset: Dataset }> {
+export async function computeReport(options: ReportOptions): Promise<{ report: Report }> {
   const paths = await collectInputFiles(options.results);
-  const files: LoadedFile[] = [];
-  for (const p of paths) files.push(await loadInputFile(p));
   const meta: Map<string, ModelMeta> = options.meta ? await readMetaCsv(options.meta) : new Map();
-  const dataset = await buildDataset(files, {
+  const dataset = await buildDataset(paths, {
     universe: options.universe,
     intersect: options.intersect,
     meta,
     modelsDir: options.models,
+    allowMixed: options.allowMixed,
+    spillDir: options.spillDir,
+    memoryBudget: options.memoryBudget,
   });
+  try {
+    return { report: await analyse(dataset, options) };
+  } finally {
+    dataset.close();
+  }
+}
+
+async function analyse(dataset: Dataset, options: ReportOptions): Promise<Report> {
   const target: Source = chooseTarget(dataset.sources, options.target);
   const notes = [...dataset.notes];
   if (!options.target && target.params === null) {
     notes.push(`target ${target.source} chosen by name (parameters unknown); pass --target or --meta`);
   }
-  const summary = summarize(dataset);
-  const confusion = confusionMatrix(dataset);
-  const list = forecasts(dataset, target, confusion, sameSuite);
+  const scores = await scoreCounts(dataset);
+  const summary = summarize(dataset, scores);
+  const list = forecasts(dataset, target, sameSuite);
   const frontier = computeFrontier(list);
   const targetSummary = summary.find((s) => s.source === target.source)!;
   let samples: Sample[] | null = null, samplesNote: string | null = null;
-  ensure(
-    !options.tokenizer === !options.data,
-    "report: decoding memorized rows needs both --tokenizer DIR and --data PREFIX (the training rows)",
-  );
-  if (options.tokenizer && options.data) {
-    const provenance = files.find((f) =>
-      f.provenance?.model === target.model && f.provenance?.revision === target.revision
-    )
-      ?.provenance;
+  const decode = await findSamplesInputs(options, target, notes);
+  if (decode) {
+    const p = target.provenance;
     samples = await memorizedSamples(dataset, target, {
-      tokenizer: options.tokenizer,
-      data: options.data,
+      ...decode,
       count: options.samples ?? 10,
-      prompt: provenance?.prompt ?? 32,
-      continuation: provenance?.continuation ?? target.continuation,
-      offset: provenance?.offset ?? 0,
+      prompt: p?.prompt ?? 32,
+      continuation: p?.continuation ?? target.continuation,
+      offset: p?.offset ?? 0,
     });
     samplesNote =
       `${samples.length} of ${targetSummary.memorized} memorized rows of ${target.source}, decoded ` +
-      `from ${options.data} (prompt ${provenance?.prompt ?? 32} tokens, then the memorized continuation)`;
+      `from ${decode.data} (prompt ${p?.prompt ?? 32} tokens, then the memorized continuation)`;
   } else {
     samplesNote = "pass --tokenizer DIR --data PREFIX to see the memorized rows as text";
   }
-  const report: Report = {
+  return {
     generator: "engram report",
     created: new Date().toISOString(),
     target: target.source,
-    inputs: inputSummaries(files),
+    inputs: dataset.inputs,
     rows: dataset.rows,
     notes,
     sources: summary,
@@ -259,14 +302,13 @@ export async function computeReport(options: ReportOptions): Promise<{ report: R
       text: recommendationText(targetSummary, list, frontier),
     },
     correlations: {
-      memorized: memorizedCorrelations(dataset, confusion),
-      scores: scoreCorrelations(dataset),
+      memorized: memorizedCorrelations(dataset),
+      scores: await scoreCorrelations(dataset),
     },
-    histograms: scoreHistograms(dataset),
+    histograms: scoreHistograms(dataset, scores),
     samples,
     samples_note: samplesNote,
   };
-  return { report, dataset };
 }
 
 export interface Figure {
@@ -349,17 +391,47 @@ export async function reportFigures(report: Report): Promise<Figure[]> {
 export const reportJson = (report: Report) =>
   JSON.stringify(report, (_, v) => typeof v === "number" && !Number.isFinite(v) ? null : v, 1) + "\n";
 
-/** Computes the report and writes report.html, report.json and report.md into outDir. */
+/**
+ * Writes report.html, report.json and report.md into a temporary folder beside outDir, then renames it into
+ * place: the three appear together or not at all, and an existing report is replaced only once the new one is
+ * complete. Disk full, a read-only folder or an outDir that is a file are one EngramError.
+ */
 export async function writeReport(
   outDir: string,
   options: ReportOptions,
 ): Promise<{ report: Report; files: string[] }> {
-  const { report } = await computeReport(options);
+  const existing = await Deno.stat(outDir).catch(() => null);
+  ensure(
+    !existing || existing.isDirectory,
+    () => `--out ${outDir} is a file; pass a folder for the report (report.html, report.json, report.md)`,
+  );
+  const parent = dirname(outDir), name = basename(outDir);
+  await Deno.mkdir(parent, { recursive: true }).catch((e) => {
+    throw new EngramError(`cannot make the folder ${parent} for the report: ${(e as Error).message}`);
+  });
+  const { report } = await computeReport({ spillDir: parent, ...options });
   const figures = await reportFigures(report);
-  await Deno.mkdir(outDir, { recursive: true });
-  const files = [join(outDir, "report.html"), join(outDir, "report.json"), join(outDir, "report.md")];
-  await Deno.writeTextFile(files[0], reportHtml(report, figures));
-  await Deno.writeTextFile(files[1], reportJson(report));
-  await Deno.writeTextFile(files[2], reportMarkdown(report));
-  return { report, files };
+  const names = ["report.html", "report.json", "report.md"];
+  const contents = [reportHtml(report, figures), reportJson(report), reportMarkdown(report)];
+  const tmp = join(parent, `.${name}.tmp-${Deno.pid}`), old = join(parent, `.${name}.old-${Deno.pid}`);
+  try {
+    await Deno.remove(tmp, { recursive: true }).catch(() => {});
+    await Deno.mkdir(tmp);
+    for (let i = 0; i < names.length; i++) await Deno.writeTextFile(join(tmp, names[i]), contents[i]);
+    if (existing) await Deno.rename(outDir, old);
+    await Deno.rename(tmp, outDir);
+    if (existing) await Deno.remove(old, { recursive: true });
+  } catch (e) {
+    await Deno.remove(tmp, { recursive: true }).catch(() => {});
+    if (existing && !(await Deno.stat(outDir).catch(() => null))) {
+      await Deno.rename(old, outDir).catch(() => {});
+    }
+    throw new EngramError(
+      `cannot write the report to ${outDir}: ${
+        (e as Error).message
+      }; check free space and that the folder is ` +
+        `writable`,
+    );
+  }
+  return { report, files: names.map((n) => join(outDir, n)) };
 }

@@ -1,8 +1,8 @@
 // The target's memorized rows decoded to text, so a person can see what was memorized.
 import { loadTokenizer } from "../io/texts.ts";
 import { openRowSource } from "../engine/data.ts";
+import { count, forEachRow } from "./bitset.ts";
 import type { Dataset, Source } from "./dataset.ts";
-import type { Row } from "./table.ts";
 
 export interface Sample {
   index: number;
@@ -21,15 +21,20 @@ export interface SampleOptions {
   offset: number;
 }
 
-/** Up to `count` memorized rows of the target, evenly spread over its memorized set. */
-export function sampleRows(dataset: Dataset, target: Source, count: number): number[] {
-  const memorized = dataset.scores
-    .params({ s: target.source })
-    .filter((d: Row, $: Row) => d.source === $.s && d.memorized === 1)
-    .orderby("index")
-    .array("index") as number[];
-  if (memorized.length <= count) return [...memorized];
-  return Array.from({ length: count }, (_, i) => memorized[Math.floor(i * memorized.length / count)]);
+/** Up to `count` memorized rows of the target (training row indices, ascending), evenly spread over its
+ *  memorized set. */
+export function sampleRows(dataset: Dataset, target: Source, wanted: number): number[] {
+  const memorized = dataset.memorized.get(target.source)!;
+  const total = count(memorized), take = Math.min(wanted, total);
+  const out: number[] = [];
+  let rank = 0;
+  forEachRow(memorized, (position) => {
+    if (out.length < take && rank === Math.floor(out.length * total / take)) {
+      out.push(dataset.space.index(position));
+    }
+    rank++;
+  });
+  return out;
 }
 
 // deno-lint-ignore no-control-regex

@@ -1,7 +1,7 @@
 // `cli.ts demo` (`deno task demo`): scores the embedded pico suite (fixtures/pico: 3 sizes × 4 checkpoints of a
 // miniature Pythia trained on the same rows in the same order) and writes the forecasting report.
 import { parseArgs } from "./args.ts";
-import { PICO_DATA, PICO_META, PICO_MODELS, PICO_TOKENIZER } from "../io/pico.ts";
+import { PICO_DATA, PICO_MODELS } from "../io/pico.ts";
 import { scoreCommand } from "./score.ts";
 
 export const DEMO_ROWS = 192;
@@ -31,16 +31,6 @@ export async function demoCommand(argv: string[]): Promise<void> {
     `${out}/scores`,
   ]);
   const { reportCommand } = await import("./report.ts");
-  await reportCommand([
-    "--results",
-    `${out}/scores`,
-    "--meta",
-    PICO_META,
-    "--tokenizer",
-    PICO_TOKENIZER,
-    "--data",
-    PICO_DATA,
-    "--out",
-    `${out}/report`,
-  ]);
+  // Sizes, rows per step, data and tokenizer come from the results' provenance (fixtures/pico/suite.json).
+  await reportCommand(["--results", `${out}/scores`, "--out", `${out}/report`]);
 }

@@ -1,5 +1,6 @@
 // `deno run -A cli.ts report`: scoring results → the seed paper's memorization analysis (analysis/).
 import { intFlag, parseArgs } from "./args.ts";
+import { pct } from "../analysis/format.ts";
 import { writeReport } from "../analysis/report.ts";
 
 export const REPORT_HELP = `deno run -A cli.ts report --results FILE_OR_DIR... [options]
@@ -11,15 +12,21 @@ recall, compute), correlations and score distributions. Writes report.html, repo
   --results PATH     results file or folder (repeatable; extra arguments count too): the score command's
                      .parquet/.csv/.jsonl, CSVs with columns model,revision,index,score[,first_mismatch], or
                      EleutherAI's pythia-memorized-evals Parquet splits (duped.1.4b, deduped.12b.23000, ...)
-  --target M@REV     the model@revision to forecast (default: the largest model at its last revision)
+  --target M@REV     the model@revision to forecast (default: the largest model at its last revision); the
+                     model is what comes before the last @
   --universe N       rows in the training data: memorized-evals files list only memorized rows
   --intersect        when inputs cover different rows, analyse only the rows all of them scored
-  --meta CSV         model,params[,rows_per_step,tokens_per_row]: sizes and batch per model
+  --allow-mixed      compare results scored differently (prompt, continuation, offset, data, mode,
+                     paper_compatible in their provenance); refused by default, noted in the report
+  --meta CSV         model,params[,rows_per_step,tokens_per_row]: sizes and batch per model (default: the
+                     results' provenance, then suite.json or engram.json above the model folder it names)
   --models DIR       count parameters from DIR/<model>/<revision>/config.json (or DIR/<model>/config.json)
-  --tokenizer DIR    with --data: show the target's memorized rows as text
-  --data PREFIX      the training rows (Megatron PREFIX.bin/.idx, or .npy)
+  --tokenizer DIR    with --data: show the target's memorized rows as text (default: the tokenizer.json in
+                     or above the target's model folder, as its provenance names it)
+  --data PREFIX      the training rows (Megatron PREFIX.bin/.idx, or .npy; default: the provenance's data)
   --samples N        memorized rows to show (default 10)
-  --out DIR          where to write the report (default out/report)
+  --out DIR          where to write the report (default out/report); written beside it first and renamed
+                     into place, so report.html, report.json and report.md appear together
 `;
 
 /** Parses the flags, computes the report and writes it; prints where it went. */
@@ -29,6 +36,7 @@ export async function reportCommand(argv: string[]): Promise<void> {
     target: { type: "string" },
     universe: { type: "string" },
     intersect: { type: "boolean" },
+    "allow-mixed": { type: "boolean" },
     meta: { type: "string" },
     models: { type: "string" },
     tokenizer: { type: "string" },
@@ -47,6 +55,7 @@ export async function reportCommand(argv: string[]): Promise<void> {
     target: values.target,
     universe: intFlag(values.universe, "universe", 1),
     intersect: values.intersect ?? false,
+    allowMixed: values["allow-mixed"] ?? false,
     meta: values.meta,
     models: values.models,
     tokenizer: values.tokenizer,
@@ -56,7 +65,7 @@ export async function reportCommand(argv: string[]): Promise<void> {
   const target = report.sources.find((s) => s.source === report.target)!;
   console.log(
     `report: ${report.sources.length} model@revisions × ${report.rows.analysed} rows; target ${report.target} ` +
-      `memorized ${target.memorized} (${(100 * target.memorized_fraction).toFixed(2)}%)`,
+      `memorized ${target.memorized} (${pct(target.memorized_fraction, 2)})`,
   );
   for (const note of report.notes) console.log(`report: note: ${note}`);
   console.log(`report: wrote ${files.join(", ")}`);

@@ -133,6 +133,6 @@ Deno.test("correlation tables say why a cell is –", () => {
   const report = { correlations } as unknown as Report;
   const [memorized] = correlationTables(report, "memorized"), [scores] = correlationTables(report, "scores");
   assertEquals(memorized.rows[0][1], "–");
-  assert(memorized.note!.includes("does not vary"), memorized.note);
+  assert(memorized.note!.includes("is constant"), memorized.note);
   assertEquals(scores.note, undefined, "no – to explain");
 });

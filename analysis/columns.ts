@@ -1,0 +1,422 @@
+// The report's per-row store: compact columns per model@revision over one shared row space.
+//
+// Rows arrive in any order, file after file, so each model@revision ("source") keeps its rows in pages of
+// PAGE_ROWS training rows (page p holds indices p·PAGE_ROWS ..): per row matches and first_mismatch as bytes
+// (NOT_SCORED where the source has no row), logprob as f32 (NaN) where the inputs have it. A memorized-evals
+// list keeps only a bit per row. Writing a row that is already there is a duplicate (counted; a conflict when
+// the values differ), so duplicates cost nothing extra to find.
+//
+// Memory: 2 bytes a row a source (6 with logprob). When the pages in memory pass the budget after an input
+// file, they go to a spill file and come back page by page when needed, so only bitsets (2 bits a row a
+// source) stay in memory for all sources at once.
+//
+// seal() lays every page any source touched side by side in index order: the row space. Position i of the row
+// space is training row space.index(i); every bitset and column the analysis sees is over these positions,
+// so the columns of any two sources are aligned row for row.
+import { EngramError } from "../engine/errors.ts";
+import { join } from "../engine/path.ts";
+import { type Bitset, emptyBitset } from "./bitset.ts";
+
+/** A byte column's value where the source has no row. */
+export const NOT_SCORED = 255;
+/** first_mismatch of a row whose inputs give only a score below 1 (reference CSVs without the column). */
+export const FIRST_MISMATCH_UNKNOWN = 254;
+/** The longest continuation a byte column holds (NOT_SCORED and FIRST_MISMATCH_UNKNOWN apart). */
+export const MAX_CONTINUATION = 253;
+/** Rows per page: a multiple of 32, so a page is whole words of a bitset. */
+export const PAGE_ROWS = 1 << 16;
+const PAGE_WORDS = PAGE_ROWS >>> 5;
+
+/** Rows of one source as readers give them (the io layer's ResultsBatch, model@revision known). */
+export interface RowBatch {
+  length: number;
+  index: Float64Array;
+  /** Matching tokens of the continuation (0..continuation); null when the inputs give none. */
+  matches: ArrayLike<number> | null;
+  /** First mismatching position (continuation = none: memorized). */
+  firstMismatch: ArrayLike<number>;
+  logprob: Float32Array | null;
+}
+
+/** The first conflicting duplicate of a source: the same row with two different results. */
+export interface Conflict {
+  index: number;
+  /** [matches or NOT_SCORED, first_mismatch] as first stored and as met again. */
+  stored: [number, number];
+  met: [number, number];
+  /** The file the second one came from. */
+  file: string;
+}
+
+interface Page {
+  firstMismatch: Uint8Array | null;
+  matches: Uint8Array | null;
+  logprob: Float32Array | null;
+  /** Byte offset in the spill file while the arrays are there instead of in memory. */
+  spilled: number;
+  spilledMatches: boolean;
+  spilledLogprob: boolean;
+}
+
+/** A memorized-evals list: only which rows are listed. */
+type ListedPage = Uint32Array;
+
+const blankBytes = () => new Uint8Array(PAGE_ROWS).fill(NOT_SCORED);
+
+/** The pages of one source, as they are written. */
+export class SourceStore {
+  readonly pages = new Map<number, Page | ListedPage>();
+  /** Distinct rows stored. */
+  rows = 0;
+  /** Rows met more than once (same values), and rows met again with other values. */
+  duplicates = 0;
+  conflicts = 0;
+  firstConflict: Conflict | null = null;
+  /** Rows left out because they are ≥ --universe. */
+  beyondUniverse = 0;
+  /** Some rows have matches (a score) / a logprob. */
+  hasMatches = false;
+  hasLogprob = false;
+  readonly files: string[] = [];
+
+  constructor(
+    readonly name: string,
+    readonly listed: boolean,
+    readonly continuation: number,
+    private readonly spill: Spill,
+  ) {}
+
+  /** Stores a batch of scored rows read from `file`. */
+  async add(batch: RowBatch, file: string, universe: number | null): Promise<void> {
+    if (!this.files.includes(file)) this.files.push(file);
+    const { index, matches, firstMismatch, logprob } = batch;
+    const c = this.continuation;
+    if (matches) this.hasMatches = true;
+    if (logprob) this.hasLogprob = true;
+    let pageNo = -1, base = 0, page: Page | null = null;
+    for (let i = 0; i < batch.length; i++) {
+      const x = index[i];
+      if (x >= (universe ?? Infinity)) {
+        this.beyondUniverse++;
+        continue;
+      }
+      if (Math.floor(x / PAGE_ROWS) !== pageNo) {
+        pageNo = Math.floor(x / PAGE_ROWS);
+        base = pageNo * PAGE_ROWS;
+        page = await this.densePage(pageNo);
+        if (matches && !page.matches) {
+          page.matches = blankBytes();
+          this.spill.inMemory += PAGE_ROWS;
+        }
+        if (logprob && !page.logprob) {
+          page.logprob = new Float32Array(PAGE_ROWS).fill(NaN);
+          this.spill.inMemory += 4 * PAGE_ROWS;
+        }
+      }
+      const o = x - base, f = firstMismatch[i], m = matches ? matches[i] : NOT_SCORED;
+      const fm = page!.firstMismatch!;
+      if (fm[o] === NOT_SCORED) {
+        fm[o] = f;
+        if (matches) page!.matches![o] = m;
+        if (logprob) page!.logprob![o] = logprob[i];
+        this.rows++;
+        continue;
+      }
+      const stored = page!.matches ? page!.matches[o] : NOT_SCORED, was = fm[o];
+      const sameFirst = was === f || (was === FIRST_MISMATCH_UNKNOWN && f !== c) ||
+        (f === FIRST_MISMATCH_UNKNOWN && was !== c);
+      if (sameFirst && (stored === m || stored === NOT_SCORED || m === NOT_SCORED)) {
+        this.duplicates++;
+        if (stored === NOT_SCORED && matches) page!.matches![o] = m;
+        if (was === FIRST_MISMATCH_UNKNOWN) fm[o] = f;
+        continue;
+      }
+      this.conflicts++;
+      this.firstConflict ??= { index: x, stored: [stored, fm[o]], met: [m, f], file };
+    }
+  }
+
+  /** Stores the rows a memorized-evals file lists (each memorized). */
+  addListed(index: Float64Array, length: number, file: string): void {
+    if (!this.files.includes(file)) this.files.push(file);
+    let pageNo = -1, base = 0, bits: ListedPage | null = null;
+    for (let i = 0; i < length; i++) {
+      const x = index[i];
+      if (Math.floor(x / PAGE_ROWS) !== pageNo) {
+        pageNo = Math.floor(x / PAGE_ROWS);
+        base = pageNo * PAGE_ROWS;
+        bits = this.pages.get(pageNo) as ListedPage | undefined ?? null;
+        if (!bits) this.pages.set(pageNo, bits = new Uint32Array(PAGE_WORDS));
+      }
+      const o = x - base, w = o >>> 5, bit = 1 << (o & 31);
+      if (bits![w] & bit) this.duplicates++;
+      else {
+        bits![w] |= bit;
+        this.rows++;
+      }
+    }
+  }
+
+  private async densePage(pageNo: number): Promise<Page> {
+    let page = this.pages.get(pageNo) as Page | undefined;
+    if (!page) {
+      page = {
+        firstMismatch: blankBytes(),
+        matches: null,
+        logprob: null,
+        spilled: -1,
+        spilledMatches: false,
+        spilledLogprob: false,
+      };
+      this.pages.set(pageNo, page);
+      this.spill.inMemory += PAGE_ROWS;
+    } else if (!page.firstMismatch) await this.spill.load(page);
+    return page;
+  }
+
+  /** A page's columns, from memory or the spill file (not kept in memory). */
+  async pageColumns(pageNo: number): Promise<Page | null> {
+    const page = this.pages.get(pageNo) as Page | undefined;
+    if (!page) return null;
+    return page.firstMismatch ? page : await this.spill.read(page);
+  }
+
+  /** This source's pages whose arrays are in memory. */
+  inMemoryPages(): Page[] {
+    if (this.listed) return [];
+    return [...this.pages.values()].filter((p) => (p as Page).firstMismatch) as Page[];
+  }
+}
+
+/** Where pages go when memory runs short: one temporary file, pages appended, read back by offset. */
+export class Spill {
+  /** Bytes of dense pages in memory. */
+  inMemory = 0;
+  private file: Deno.FsFile | null = null;
+  private path = "";
+  private end = 0;
+
+  constructor(private readonly dir: string | undefined, readonly budget: number) {}
+
+  /** Moves every page in memory to the spill file. */
+  async write(pages: Page[]): Promise<void> {
+    if (pages.length === 0) return;
+    if (!this.file) {
+      const dir = await Deno.makeTempDir({ dir: this.dir, prefix: "engram-report-spill-" });
+      this.path = join(dir, "pages");
+      this.file = await Deno.open(this.path, { create: true, read: true, write: true, truncate: true });
+      await Deno.remove(this.path); // unlinked: the space returns when the file closes, even after a kill
+      await Deno.remove(dir);
+    }
+    for (const p of pages) {
+      const parts = [p.firstMismatch!, p.matches, p.logprob].filter((a) => a !== null) as ArrayBufferView[];
+      p.spilled = this.end;
+      p.spilledMatches = p.matches !== null;
+      p.spilledLogprob = p.logprob !== null;
+      for (const a of parts) {
+        await this.file.seek(this.end, Deno.SeekMode.Start);
+        await writeAll(this.file, new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
+        this.end += a.byteLength;
+      }
+      this.inMemory -= PAGE_ROWS * (1 + (p.matches ? 1 : 0) + (p.logprob ? 4 : 0));
+      p.firstMismatch = p.matches = p.logprob = null;
+    }
+  }
+
+  /** A spilled page's arrays, read back (the page itself stays spilled). */
+  async read(page: Page): Promise<Page> {
+    const fm = await this.readAt(page.spilled, 1, Uint8Array) as Uint8Array;
+    let at = page.spilled + PAGE_ROWS;
+    const matches = page.spilledMatches ? await this.readAt(at, 1, Uint8Array) as Uint8Array : null;
+    if (matches) at += PAGE_ROWS;
+    const logprob = page.spilledLogprob ? await this.readAt(at, 4, Float32Array) as Float32Array : null;
+    return { ...page, firstMismatch: fm, matches, logprob };
+  }
+
+  /** Brings a spilled page back into memory to write to it (a row met again after its page was spilled). */
+  async load(page: Page): Promise<void> {
+    const back = await this.read(page);
+    page.firstMismatch = back.firstMismatch;
+    page.matches = back.matches;
+    page.logprob = back.logprob;
+    this.inMemory += PAGE_ROWS * (1 + (page.matches ? 1 : 0) + (page.logprob ? 4 : 0));
+  }
+
+  private async readAt(
+    offset: number,
+    width: number,
+    type: Uint8ArrayConstructor | Float32ArrayConstructor,
+  ): Promise<Uint8Array | Float32Array> {
+    const out = new type(PAGE_ROWS);
+    const bytes = new Uint8Array(out.buffer);
+    await this.file!.seek(offset, Deno.SeekMode.Start);
+    let got = 0;
+    while (got < bytes.length) {
+      const n = await this.file!.read(bytes.subarray(got));
+      if (n === null) throw new Error(`spill file ended at ${offset + got} of ${offset + PAGE_ROWS * width}`);
+      got += n;
+    }
+    return out;
+  }
+
+  close(): void {
+    this.file?.close();
+    this.file = null;
+  }
+}
+
+async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
+  for (let done = 0; done < bytes.length;) done += await file.write(bytes.subarray(done));
+}
+
+/** Every page any source touched, in index order: position i ↔ training row index(i). */
+export class RowSpace {
+  /** Page numbers in ascending order; page k holds positions k·PAGE_ROWS ... */
+  readonly pages: number[];
+  private readonly slot: Map<number, number>;
+
+  constructor(pageNumbers: Iterable<number>) {
+    this.pages = [...new Set(pageNumbers)].sort((a, b) => a - b);
+    this.slot = new Map(this.pages.map((p, k) => [p, k]));
+  }
+
+  /** Positions (whole pages, so some positions hold no row of any source). */
+  get positions(): number {
+    return this.pages.length * PAGE_ROWS;
+  }
+
+  /** The training row at a position. */
+  index(position: number): number {
+    return this.pages[Math.floor(position / PAGE_ROWS)] * PAGE_ROWS + (position % PAGE_ROWS);
+  }
+
+  /** Where a page starts in the row space, or -1 when no source touched it. */
+  start(pageNo: number): number {
+    const k = this.slot.get(pageNo);
+    return k === undefined ? -1 : k * PAGE_ROWS;
+  }
+
+  /** The positions whose training row is below `limit`. */
+  below(limit: number): Bitset {
+    const bits = emptyBitset(this.positions);
+    this.pages.forEach((p, k) => {
+      const rows = Math.max(0, Math.min(PAGE_ROWS, limit - p * PAGE_ROWS));
+      const w0 = k * PAGE_WORDS;
+      for (let w = 0; w < rows >>> 5; w++) bits[w0 + w] = 0xffffffff;
+      if (rows & 31) bits[w0 + (rows >>> 5)] = (1 << (rows & 31)) - 1;
+    });
+    return bits;
+  }
+}
+
+/** One source's rows over the row space: which rows it has and which it memorized. */
+export interface SourceBits {
+  /** Rows the source has (a memorized-evals list: every row of the space below --universe). */
+  scored: Bitset;
+  /** Rows with first_mismatch = continuation (listed, for memorized-evals). */
+  memorized: Bitset;
+}
+
+/** One source's columns over the row space, aligned with every other source's. */
+export interface SourceColumns {
+  /** 0..continuation, NOT_SCORED where the source has no row or no score. */
+  matches: Uint8Array | null;
+  /** 0..continuation (= continuation: memorized), FIRST_MISMATCH_UNKNOWN for a score-only row, NOT_SCORED
+   *  where the source has no row. */
+  firstMismatch: Uint8Array;
+  /** Mean log-probability of the true continuation; NaN where unknown. */
+  logprob: Float32Array | null;
+}
+
+/** All sources' pages, and the row space once every input is in. */
+export class ColumnStore {
+  readonly sources = new Map<string, SourceStore>();
+  private readonly spill: Spill;
+  space: RowSpace | null = null;
+
+  /**
+   * @param options.spillDir where the spill file goes (default: the system's temporary folder)
+   * @param options.memoryBudget bytes of pages kept in memory before they are spilled (default 4 GiB)
+   */
+  constructor(options: { spillDir?: string; memoryBudget?: number } = {}) {
+    this.spill = new Spill(options.spillDir, options.memoryBudget ?? 4 * 2 ** 30);
+  }
+
+  /** The store of a source, made on first use. */
+  source(name: string, listed: boolean, continuation: number): SourceStore {
+    let s = this.sources.get(name);
+    if (!s) {
+      if (continuation > MAX_CONTINUATION) {
+        throw new EngramError(
+          `${name}: continuation ${continuation} is longer than the report handles (${MAX_CONTINUATION} tokens)`,
+        );
+      }
+      this.sources.set(name, s = new SourceStore(name, listed, continuation, this.spill));
+    }
+    return s;
+  }
+
+  /** Called after each input file: spills the pages in memory when they pass the budget. */
+  async fileDone(): Promise<void> {
+    if (this.spill.inMemory <= this.spill.budget) return;
+    for (const s of this.sources.values()) await this.spill.write(s.inMemoryPages());
+  }
+
+  /** Lays out the row space: every page of every source, and all of [0, universe) for memorized-evals lists. */
+  seal(universe: number | null): RowSpace {
+    const pages: number[] = [];
+    for (const s of this.sources.values()) pages.push(...s.pages.keys());
+    if ([...this.sources.values()].some((s) => s.listed) && universe !== null) {
+      for (let p = 0; p * PAGE_ROWS < universe; p++) pages.push(p);
+    }
+    return this.space = new RowSpace(pages);
+  }
+
+  /** A source's bitsets over the row space (listed sources: scored = every row below the universe). */
+  async bits(name: string, universe: number | null): Promise<SourceBits> {
+    const s = this.sources.get(name)!, space = this.space!;
+    if (s.listed) {
+      const memorized = emptyBitset(space.positions);
+      for (const [p, bits] of s.pages) memorized.set(bits as ListedPage, space.start(p) >>> 5);
+      return { scored: space.below(universe ?? Infinity), memorized };
+    }
+    const scored = emptyBitset(space.positions), memorized = emptyBitset(space.positions);
+    const c = s.continuation;
+    for (const p of s.pages.keys()) {
+      const fm = (await s.pageColumns(p))!.firstMismatch!;
+      const w0 = space.start(p) >>> 5;
+      for (let w = 0; w < PAGE_WORDS; w++) {
+        let sc = 0, me = 0;
+        for (let b = 0, o = w * 32; b < 32; b++, o++) {
+          const f = fm[o];
+          if (f !== NOT_SCORED) sc |= 1 << b;
+          if (f === c) me |= 1 << b;
+        }
+        scored[w0 + w] = sc;
+        memorized[w0 + w] = me;
+      }
+    }
+    return { scored, memorized };
+  }
+
+  /** A source's columns over the row space (dense sources only), read from memory or the spill. */
+  async columns(name: string): Promise<SourceColumns> {
+    const s = this.sources.get(name)!, space = this.space!;
+    const n = space.positions;
+    const firstMismatch = new Uint8Array(n).fill(NOT_SCORED);
+    const matches = s.hasMatches ? new Uint8Array(n).fill(NOT_SCORED) : null;
+    const logprob = s.hasLogprob ? new Float32Array(n).fill(NaN) : null;
+    for (const p of s.pages.keys()) {
+      const page = (await s.pageColumns(p))!, at = space.start(p);
+      firstMismatch.set(page.firstMismatch!, at);
+      if (matches && page.matches) matches.set(page.matches, at);
+      if (logprob && page.logprob) logprob.set(page.logprob, at);
+    }
+    return { matches, firstMismatch, logprob };
+  }
+
+  /** Frees the spill file. */
+  close(): void {
+    this.spill.close();
+  }
+}

@@ -1,0 +1,15 @@
+// How the report writes numbers: one formatter per kind; "–" where a value is unknown or undefined.
+
+const known = (x: number | null | undefined): x is number =>
+  x !== null && x !== undefined && Number.isFinite(x);
+
+/** A fraction as a percentage: 0.1234 → "12.3%". */
+export const pct = (x: number | null | undefined, digits = 1): string =>
+  known(x) ? `${(100 * x).toFixed(digits)}%` : "–";
+
+/** A count with thousands separators: 1234567 → "1,234,567". */
+export const int = (x: number | null | undefined): string =>
+  known(x) ? Math.round(x).toLocaleString("en-US") : "–";
+
+/** A number with fixed digits: 0.12345 → "0.123". */
+export const num = (x: number | null | undefined, digits = 3): string => known(x) ? x.toFixed(digits) : "–";

@@ -1,0 +1,229 @@
+// The report at the paper's scale, against DuckDB on the same files in the same run (not a test: minutes, GBs).
+//
+//   flock /tmp/engram-heavy.lock deno run -A bench/scale/report.ts --case csv2 [--rows 146432000] [--dir DIR]
+//
+// Cases (one a run; each makes its inputs under DIR with DuckDB, times both tools, deletes the inputs after):
+//   csv2     2 model@revisions, reference CSVs model,revision,index,score; DuckDB: the confusion-matrix join
+//   parquet2 the same two as the score command's Parquet (provenance in the metadata); DuckDB: the same join
+//   parquet8 8 model@revisions as Parquet; DuckDB: the target in a table, then the 7 confusion matrices
+//   evals28  28 memorized-evals-like Parquet files (index + tokens, ~39M listed rows) with --universe
+//   parquet30 30 model@revisions as Parquet (engram only: bounded memory is the point)
+// Each tool runs in its own process under /usr/bin/time, so wall time and peak RSS are each its own; the
+// confusion counts of both must agree. Inputs are synthetic: a row's memorized status comes from one hash
+// shared by all sources (nested memorized sets, as for the paper's models), its score from another.
+import { DuckDBInstance } from "@duckdb/node-api";
+import { join, resolve } from "../../engine/path.ts";
+
+const args = Object.fromEntries(
+  Deno.args.flatMap((a, i, all) => a.startsWith("--") ? [[a.slice(2), all[i + 1] ?? ""]] : []),
+);
+const ROWS = Number(args.rows ?? 146_432_000);
+const DIR = resolve(args.dir ?? "/work/scratch/report/scale");
+const CASE = args.case ?? "csv2";
+const KEEP = "keep" in args;
+
+/** Memorized per mille of source j of `count` (the target, j = count - 1, memorizes the most). */
+const threshold = (j: number, count: number) => 10 + Math.round((25 * j) / Math.max(1, count - 1));
+
+const scoreSql = (j: number, count: number) =>
+  `CASE WHEN hash(i) % 1000 < ${threshold(j, count)} THEN 32 ELSE hash(i + ${j + 1} * 1000003) % 20 END`;
+
+async function duck() {
+  const db = await DuckDBInstance.create(":memory:", { threads: "2", temp_directory: join(DIR, "duck.tmp") });
+  return await db.connect();
+}
+
+const name = (j: number) => `syn-${String(j + 1).padStart(2, "0")}`;
+
+async function makeInputs(kind: "csv" | "parquet" | "evals", count: number): Promise<string[]> {
+  await Deno.mkdir(DIR, { recursive: true });
+  const c = await duck();
+  const files: string[] = [];
+  const started = performance.now();
+  if (kind === "evals") {
+    const sizes = ["70m", "160m", "410m", "1b", "1.4b", "2.8b", "6.9b", "12b"];
+    const splits = ["duped", "deduped"].flatMap((d) => [
+      ...sizes.map((s) => `${d}.${s}`),
+      ...[23000, 43000, 63000, 83000, 103000, 123000].map((step) => `${d}.12b.${step}`),
+    ]);
+    for (const [j, split] of splits.entries()) {
+      const file = join(DIR, `${split}.parquet`);
+      const thr = 4 + (j * 7) % 13; // 4..16 per mille: ~39M listed rows over the 28 files
+      await c.run(
+        `COPY (SELECT i::BIGINT AS index, [i % 50000, (i + 1) % 50000]::INTEGER[] AS tokens FROM range(${ROWS}) t(i)
+          WHERE hash(i) % 1000 < ${thr}) TO '${file}' (FORMAT parquet, ROW_GROUP_SIZE 1048576)`,
+      );
+      files.push(file);
+    }
+  } else {
+    for (let j = 0; j < count; j++) {
+      const k = scoreSql(j, count);
+      if (kind === "csv") {
+        const file = join(DIR, `${name(j)}.csv`);
+        await c.run(
+          `COPY (SELECT '${name(j)}' AS model, 'step143000' AS revision, i AS index, (${k}) / 32 AS score
+            FROM range(${ROWS}) t(i)) TO '${file}' (HEADER)`,
+        );
+        files.push(file);
+      } else {
+        const file = join(DIR, `${name(j)}.parquet`);
+        const provenance = {
+          model: name(j),
+          revision: "step143000",
+          model_path: `/models/${name(j)}/step143000`,
+          params: 1e8 * (j + 1),
+          config_hash: "synthetic",
+          data: "/data/synthetic",
+          prompt: 32,
+          continuation: 32,
+          offset: 0,
+          mode: "score",
+          paper_compatible: false,
+          logprob: false,
+          engram_version: "bench",
+          adapter: "none",
+          start: 0,
+          count: ROWS,
+          rows: ROWS,
+          created: new Date().toISOString(),
+        };
+        await c.run(
+          `COPY (SELECT i::BIGINT AS index, k / 32 AS score, k::INTEGER AS matches,
+              (CASE WHEN k = 32 THEN 32 ELSE k // 2 END)::INTEGER AS first_mismatch, k = 32 AS memorized
+            FROM (SELECT i, ${k} AS k FROM range(${ROWS}) t(i)))
+            TO '${file}' (FORMAT parquet, ROW_GROUP_SIZE 1048576,
+              KV_METADATA {'engram.provenance': '${JSON.stringify(provenance)}'})`,
+        );
+        files.push(file);
+      }
+    }
+  }
+  const bytes = files.reduce((n, f) => n + Deno.statSync(f).size, 0);
+  console.log(
+    `made ${files.length} ${kind} files, ${(bytes / 2 ** 30).toFixed(2)} GiB, in ${
+      ((performance.now() - started) / 1000).toFixed(0)
+    } s`,
+  );
+  return files;
+}
+
+/** The DuckDB side (run in its own process): confusion counts of every predictor against the last file. */
+async function duckdbQuery(files: string[]): Promise<void> {
+  const c = await duck();
+  const read = (f: string) => f.endsWith(".csv") ? `read_csv('${f}')` : `read_parquet('${f}')`;
+  const target = files.at(-1)!;
+  const out: Record<string, number[]> = {};
+  if (files.length === 2) { // the six-line join of the issue
+    const r = await c.runAndReadAll(
+      `SELECT count(*) FILTER (p.score = 1 AND t.score = 1), count(*) FILTER (p.score = 1 AND t.score < 1),
+              count(*) FILTER (p.score < 1 AND t.score = 1), count(*) FILTER (p.score < 1 AND t.score < 1)
+       FROM ${read(files[0])} p JOIN ${read(target)} t USING (index)`,
+    );
+    out[files[0]] = r.getRows()[0].map(Number);
+  } else {
+    await c.run(`CREATE TABLE t AS SELECT index, score = 1 AS m FROM ${read(target)}`);
+    for (const f of files.slice(0, -1)) {
+      const r = await c.runAndReadAll(
+        `SELECT count(*) FILTER (p.m AND t.m), count(*) FILTER (p.m AND NOT t.m),
+                count(*) FILTER (NOT p.m AND t.m), count(*) FILTER (NOT p.m AND NOT t.m)
+         FROM (SELECT index, score = 1 AS m FROM ${read(f)}) p JOIN t USING (index)`,
+      );
+      out[f] = r.getRows()[0].map(Number);
+    }
+  }
+  await Deno.writeTextFile(join(DIR, "duckdb.json"), JSON.stringify(out));
+}
+
+interface Measured {
+  seconds: number;
+  peakGiB: number;
+}
+
+/** Runs a command under /usr/bin/time: wall seconds and peak RSS of that process. */
+async function timed(cmd: string[]): Promise<Measured> {
+  const log = join(DIR, "time.txt");
+  const { code, stderr } = await new Deno.Command("/usr/bin/time", {
+    args: ["-f", "%e %M", "-o", log, ...cmd],
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  const err = new TextDecoder().decode(stderr);
+  if (code !== 0) throw new Error(`${cmd.join(" ")} failed (${code}): ${err.slice(-2000)}`);
+  const [seconds, kib] = (await Deno.readTextFile(log)).trim().split("\n").at(-1)!.split(" ").map(Number);
+  return { seconds, peakGiB: kib / 2 ** 20 };
+}
+
+async function main(): Promise<void> {
+  if (CASE === "duckdb-only") return await duckdbQuery(args.files.split(","));
+  const plan: Record<string, ["csv" | "parquet" | "evals", number, boolean]> = {
+    csv2: ["csv", 2, true],
+    parquet2: ["parquet", 2, true],
+    parquet8: ["parquet", 8, true],
+    evals28: ["evals", 28, false],
+    parquet30: ["parquet", 30, false],
+  };
+  const [kind, count, withDuckdb] = plan[CASE];
+  const files = await makeInputs(kind, count);
+  try {
+    const deno = Deno.execPath();
+    let ref: Measured | null = null;
+    if (withDuckdb) {
+      ref = await timed([
+        deno,
+        "run",
+        "-A",
+        import.meta.filename!,
+        "--case",
+        "duckdb-only",
+        "--files",
+        files.join(","),
+        "--dir",
+        DIR,
+      ]);
+    }
+    const out = join(DIR, "report");
+    const extra = kind === "evals"
+      ? ["--universe", String(ROWS)]
+      : ["--target", `${name(count - 1)}@step143000`];
+    const engram = await timed([
+      deno,
+      "run",
+      "-A",
+      resolve(new URL("../../cli.ts", import.meta.url).pathname),
+      "report",
+      "--results",
+      ...files,
+      ...extra,
+      "--out",
+      out,
+    ]);
+    const report = JSON.parse(await Deno.readTextFile(join(out, "report.json")));
+    let agree = "n/a";
+    if (ref) {
+      const duck = JSON.parse(await Deno.readTextFile(join(DIR, "duckdb.json"))) as Record<string, number[]>;
+      agree = Object.entries(duck).every(([f, [tp, fp, fn, tn]]) => {
+          const source = `${f.split("/").at(-1)!.replace(/\.(csv|parquet)$/, "")}@step143000`;
+          const e = report.forecasts.find((x: { predictor: string }) => x.predictor === source);
+          return e && e.tp === tp && e.fp === fp && e.fn === fn && e.tn === tn;
+        })
+        ? "yes"
+        : "NO";
+    }
+    const pairs = count * (kind === "evals" ? ROWS : report.rows.analysed);
+    console.log(
+      `| ${CASE} | ${count} × ${ROWS.toLocaleString("en-US")} | ${engram.seconds.toFixed(1)} s | ${
+        engram.peakGiB.toFixed(2)
+      } GiB | ${
+        ref
+          ? `${ref.seconds.toFixed(1)} s | ${ref.peakGiB.toFixed(2)} GiB | ${
+            (engram.seconds / ref.seconds).toFixed(2)
+          }×`
+          : "– | – | –"
+      } | ${(1e6 * engram.seconds / pairs).toFixed(3)} µs | ${agree} |`,
+    );
+  } finally {
+    if (!KEEP) await Deno.remove(DIR, { recursive: true }).catch(() => {});
+  }
+}
+
+await main();
