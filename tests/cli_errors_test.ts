@@ -1,7 +1,7 @@
 // Bad input, run as a user would (`deno run -A cli.ts ...` in a subprocess): exit code 1 and ONE line on stderr
 // starting with "engram:" that names the problem and the place (file, tensor, row, field), never a stack trace.
 // The bad checkpoints and datasets are made at test time from the golden model and small Megatron files.
-import { assert, assertEquals } from "./assert.ts";
+import { assertEquals } from "./assert.ts";
 import { expectError } from "./cli_contract.ts";
 import { FIXTURES } from "./helpers.ts";
 import { tokenRows, writeMegatron } from "./megatron.ts";
