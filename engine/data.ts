@@ -101,18 +101,13 @@ function readFullSync(file: Deno.FsFile, pos: number, buf: Uint8Array, path: str
 }
 
 /**
- * Refuses anything but a regular file (symbolic links to one are fine) before it is opened: opening a FIFO
- * blocks until something writes to it, and a device or socket is no data set.
+ * Refuses anything there but a regular file (symbolic links to one are fine) before it is opened: opening a FIFO
+ * blocks until something writes to it, and a device or socket is no data set. Nothing there is left to the
+ * caller's open to report.
  */
 export async function ensureRegularFile(path: string, what: string): Promise<void> {
-  let info: Deno.FileInfo;
-  try {
-    info = await Deno.stat(path);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) throw new EngramError(`${path} not found; pass ${what}`);
-    throw new EngramError(`cannot open ${path}: ${(e as Error).message}`);
-  }
-  if (info.isFile) return;
+  const info = await Deno.stat(path).catch(() => null);
+  if (info === null || info.isFile) return;
   const kind = info.isDirectory
     ? "a folder"
     : info.isFifo
@@ -131,6 +126,9 @@ async function openFile(path: string, what: string): Promise<{ file: Deno.FsFile
     const file = await Deno.open(path, { read: true });
     return { file, size: (await file.stat()).size };
   } catch (e) {
+    if (e instanceof Deno.errors.NotFound) {
+      throw new EngramError(`${path} not found; pass ${what}`);
+    }
     throw new EngramError(`cannot open ${path}: ${(e as Error).message}`);
   }
 }
