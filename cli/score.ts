@@ -485,10 +485,14 @@ class JobJournal implements ScoreSink {
       this.journal ??= await Journal.open(this.path, this.key);
       await this.journal.append(cols, n);
     } catch (e) {
+      // A journal that could not even be started (its header half written) holds nothing: it goes.
+      if (!this.journal) await Deno.remove(this.path).catch(() => {});
       if (e instanceof EngramError) throw e;
       throw new EngramError(
-        `cannot write ${this.path}: ${(e as Error).message}; free some space (or pass another --out) and ` +
-          `rerun: the ${this.done} rows recorded so far are kept`,
+        `cannot write ${this.path}: ${
+          (e as Error).message
+        }; free some space (or pass another --out) and rerun` +
+          (this.done > 0 ? ` (it resumes after the ${this.done} rows recorded)` : ""),
       );
     }
   }

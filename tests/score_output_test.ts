@@ -305,11 +305,20 @@ Deno.test("a disk full while journaling is one line; the rows recorded stay, and
     const full = `${dir}/full`;
     if (!(await mountTmpfs(full, "size=64k"))) return;
     try {
-      // Leave two pages: one for the lock, one for the journal's header and its first batches (16 bytes a row).
       const filler = `${full}/filler`;
-      await Deno.writeFile(filler, new Uint8Array(64 * 1024 - 8192)).catch(() => {});
       const run = args(full, "--count", "512", "--batch", "16");
-      await expectError(run, [`cannot write ${full}/${NAME}.partial`, /space/i, /rerun/]);
+      // One page free: the lock takes it, and the journal cannot even write its header.
+      await Deno.writeFile(filler, new Uint8Array(64 * 1024 - 4096)).catch(() => {});
+      await expectError(run, [`cannot write ${full}/${NAME}.partial`, /space/i]);
+      assertEquals(await listDir(full), ["filler"], "neither a lock nor a half-written journal is left");
+      // Two pages free: one for the lock, one for the journal's header and its first batches (16 bytes a row).
+      await Deno.remove(filler);
+      await Deno.writeFile(filler, new Uint8Array(64 * 1024 - 8192)).catch(() => {});
+      await expectError(run, [
+        `cannot write ${full}/${NAME}.partial`,
+        /space/i,
+        /resumes after the \d+ rows/,
+      ]);
       assertEquals(await listDir(full), ["filler", `${NAME}.partial`], "no lock left; the journal stays");
       await Deno.remove(filler);
       const r = await runCli(run);
