@@ -2,6 +2,8 @@
 import { EngramError } from "./engine/errors.ts";
 import { Gpu } from "./engine/gpu.ts";
 
+const INFO_HELP = "Prints the WebGPU adapter engram runs on (as JSON): its description, features and limits.";
+
 const USAGE = `engram: memorization of training data by GPT-NeoX (Pythia) models, on WebGPU
 
   deno run -A cli.ts score     score training rows for memorization (default: the embedded pico demo)
@@ -9,7 +11,8 @@ const USAGE = `engram: memorization of training data by GPT-NeoX (Pythia) models
   deno run -A cli.ts merge     join shard results (score --shard i/N) into one file
   deno run -A cli.ts demo      score the embedded pico suite and write its report
   deno run -A cli.ts bench     rows/s per mode and matmul GFLOP/s on this adapter
-  deno run -A cli.ts logits    logits of token rows;  generate: greedy continuations of token rows
+  deno run -A cli.ts logits    logits at every position of token rows
+  deno run -A cli.ts generate  greedy continuations of token rows
   deno run -A cli.ts info      the WebGPU adapter, its features and limits
 Each command takes --help.`;
 
@@ -36,6 +39,11 @@ async function main(args: string[]): Promise<void> {
       await (await import("./cli/infer.ts")).inferCommand(command, rest, () => Gpu.open());
       return;
     case "info": {
+      const { parseArgs } = await import("./cli/args.ts");
+      if (parseArgs(rest, { help: { type: "boolean" } }, "info").values.help) {
+        console.log(`deno run -A cli.ts info\n  ${INFO_HELP}`);
+        return;
+      }
       const gpu = await Gpu.open();
       console.log(JSON.stringify(gpu.summary(), null, 1));
       gpu.destroy();

@@ -10,20 +10,25 @@ export function parseArgs<T extends OptionSpec>(argv: string[], options: T, comm
     return nodeParseArgs({ args: argv, options, allowPositionals: true, strict: true });
   } catch (e) {
     const err = e as Error & { code?: string };
-    const flag = /'(-[^']*)'/.exec(err.message)?.[1];
+    const flag = /'(-[^' ]*)/.exec(err.message)?.[1];
+    // node's messages run over several lines and speak of option arguments; say it in one line, our way.
     const what = err.code === "ERR_PARSE_ARGS_UNKNOWN_OPTION" && flag
       ? `unknown option ${flag}`
-      : err.message.split(". ")[0];
+      : /ambiguous/.test(err.message) && flag
+      ? `the value of ${flag} starts with "-" (a negative number or a missing value?)`
+      : /argument missing/.test(err.message) && flag
+      ? `${flag} needs a value`
+      : err.message.split("\n")[0].split(". ")[0];
     throw new EngramError(`${command}: ${what} (see: deno run -A cli.ts ${command} --help)`);
   }
 }
 
-/** A numeric flag: undefined stays undefined, anything else must be a finite integer ≥ min. */
+/** An integer flag in plain decimal digits (no sign, hex, exponent or blank): undefined stays undefined. */
 export function intFlag(value: string | undefined, name: string, min = 0): number | undefined {
   if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < min) {
-    throw new EngramError(`--${name} must be an integer ≥ ${min}, got "${value}"`);
+  const n = /^\d+$/.test(value) ? Number(value) : NaN;
+  if (!Number.isSafeInteger(n) || n < min) {
+    throw new EngramError(`--${name} must be a whole number ≥ ${min} in decimal digits, got "${value}"`);
   }
   return n;
 }

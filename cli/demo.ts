@@ -10,13 +10,15 @@ export async function demoCommand(argv: string[]): Promise<void> {
   const { values: a } = parseArgs(argv, {
     out: { type: "string" },
     count: { type: "string" },
+    force: { type: "boolean" },
     help: { type: "boolean" },
   }, "demo");
   const out = a.out ?? "out/demo";
   if (a.help) {
-    return console.log(`deno run -A cli.ts demo [--out ${out}] [--count ${DEMO_ROWS}]
-  Scores rows 0..count-1 of ${PICO_DATA} with every checkpoint under ${PICO_MODELS}, then writes
-  the report to OUT/report (report.html, report.json, report.md).`);
+    return console.log(`deno run -A cli.ts demo [--out ${out}] [--count ${DEMO_ROWS}] [--force]
+  Scores rows 0..count-1 of ${PICO_DATA} with every checkpoint under ${PICO_MODELS} into OUT/scores,
+  then writes the report to OUT/report (report.html, report.json, report.md). Scores already in OUT/scores
+  for the same rows are kept; scores for other rows are refused unless --force (rescore them).`);
   }
   const count = a.count ?? String(DEMO_ROWS);
   console.error(`demo: scoring ${count} rows × every checkpoint of ${PICO_MODELS} → ${out}/scores`);
@@ -29,6 +31,7 @@ export async function demoCommand(argv: string[]): Promise<void> {
     count,
     "--out",
     `${out}/scores`,
+    ...(a.force ? ["--force"] : []),
   ]);
   const { reportCommand } = await import("./report.ts");
   // Sizes, rows per step, data and tokenizer come from the results' provenance (fixtures/pico/suite.json).

@@ -8,11 +8,16 @@ import { join } from "../engine/path.ts";
 import { Decoder } from "../engine/decoder.ts";
 import { intFlag, parseArgs } from "./args.ts";
 
-export const INFER_HELP = `deno run -A cli.ts logits --model DIR --tokens "1,2,3;4,5,6" [--format json]
-deno run -A cli.ts generate --model DIR --tokens "..." [--max-new 32] [--format json] [--tokenizer DIR]
-  logits: the logits at every position of every row ({"logits": [[[vocab floats] per position] per row]}).
-  generate: greedy (pure argmax) continuation of each row ({"tokens": [[new ids] per row]}); without
-  --format json, readable text, decoded with --tokenizer DIR or a tokenizer.json beside the model.`;
+/** Usage of each command, its own first (`logits --help`, `generate --help`). */
+const HELP = {
+  logits: `deno run -A cli.ts logits --model DIR --tokens "1,2,3;4,5,6" [--format json]
+  The logits at every position of every row ({"logits": [[[vocab floats] per position] per row]}); without
+  --format json, the argmax and its logit at each position.`,
+  generate:
+    `deno run -A cli.ts generate --model DIR --tokens "..." [--max-new 32] [--format json] [--tokenizer DIR]
+  The greedy (pure argmax) continuation of each row ({"tokens": [[new ids] per row]}); without --format json,
+  readable text, decoded with --tokenizer DIR or a tokenizer.json beside the model.`,
+};
 
 const OPTIONS = {
   model: { type: "string" },
@@ -50,7 +55,7 @@ function byLength(rows: number[][]): Map<number, number[]> {
 
 export async function inferCommand(command: "logits" | "generate", argv: string[], gpu: () => Promise<Gpu>) {
   const { values: a } = parseArgs(argv, OPTIONS, command);
-  if (a.help) return console.log(INFER_HELP);
+  if (a.help) return console.log(HELP[command]);
   if (!a.model) throw new EngramError(`${command}: --model DIR is required`);
   if (a.format !== undefined && a.format !== "json" && a.format !== "text") {
     throw new EngramError(`--format must be json or text, got "${a.format}"`);
@@ -62,18 +67,21 @@ export async function inferCommand(command: "logits" | "generate", argv: string[
     const out: number[][][] = new Array(rows.length);
     for (const [n, ids] of byLength(rows)) {
       const decoder = await Decoder.create(model, { batch: ids.length, prompt: n, cont: 0, logits: true });
-      for (let b0 = 0; b0 < ids.length; b0 += decoder.batch) {
-        const part = ids.slice(b0, b0 + decoder.batch);
-        const logits = await decoder.logits(Uint32Array.from(part.flatMap((i) => rows[i])), part.length, n);
-        const V = model.cfg.vocabSize;
-        part.forEach((i, k) => {
-          out[i] = Array.from(
-            { length: n },
-            (_, p) => Array.from(logits.subarray((k * n + p) * V, (k * n + p + 1) * V)),
-          );
-        });
+      try {
+        for (let b0 = 0; b0 < ids.length; b0 += decoder.batch) {
+          const part = ids.slice(b0, b0 + decoder.batch);
+          const logits = await decoder.logits(Uint32Array.from(part.flatMap((i) => rows[i])), part.length, n);
+          const V = model.cfg.vocabSize;
+          part.forEach((i, k) => {
+            out[i] = Array.from(
+              { length: n },
+              (_, p) => Array.from(logits.subarray((k * n + p) * V, (k * n + p + 1) * V)),
+            );
+          });
+        }
+      } finally {
+        decoder.destroy();
       }
-      decoder.destroy();
     }
     if (a.format === "json") console.log(JSON.stringify({ logits: out }));
     else {
@@ -91,14 +99,17 @@ export async function inferCommand(command: "logits" | "generate", argv: string[
   const generated: number[][] = new Array(rows.length);
   for (const [n, ids] of byLength(rows)) {
     const decoder = await Decoder.create(model, { batch: ids.length, prompt: n, cont: maxNew });
-    for (let b0 = 0; b0 < ids.length; b0 += decoder.batch) {
-      const part = ids.slice(b0, b0 + decoder.batch);
-      const tokens = new Uint32Array(part.length * (n + maxNew));
-      part.forEach((i, k) => tokens.set(rows[i], k * (n + maxNew)));
-      const pred = await decoder.greedy(tokens, part.length);
-      part.forEach((i, k) => generated[i] = Array.from(pred.subarray(k * maxNew, (k + 1) * maxNew)));
+    try {
+      for (let b0 = 0; b0 < ids.length; b0 += decoder.batch) {
+        const part = ids.slice(b0, b0 + decoder.batch);
+        const tokens = new Uint32Array(part.length * (n + maxNew));
+        part.forEach((i, k) => tokens.set(rows[i], k * (n + maxNew)));
+        const pred = await decoder.greedy(tokens, part.length);
+        part.forEach((i, k) => generated[i] = Array.from(pred.subarray(k * maxNew, (k + 1) * maxNew)));
+      }
+    } finally {
+      decoder.destroy();
     }
-    decoder.destroy();
   }
   if (a.format === "json") return console.log(JSON.stringify({ tokens: generated }));
   const tokDir = a.tokenizer ??

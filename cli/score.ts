@@ -1,16 +1,23 @@
 // `cli.ts score`: memorization scores of training rows for one or more checkpoints, resumable and shardable.
-import { configHash, countParameters } from "../engine/config.ts";
+import { configHash, countParameters, loadConfig } from "../engine/config.ts";
 import { openRowSource, type RowSource } from "../engine/data.ts";
 import { EngramError } from "../engine/errors.ts";
 import { fmtBytes, Gpu } from "../engine/gpu.ts";
-import { Journal } from "../engine/journal.ts";
+import { Journal, type ScoreColumns } from "../engine/journal.ts";
 import { NeoXModel } from "../engine/model.ts";
-import { join, resolve } from "../engine/path.ts";
-import { type ScoreMode, scoreRows } from "../engine/memorization.ts";
+import { dirname, extname, join, resolve } from "../engine/path.ts";
+import { type ScoreMode, scoreRows, type ScoreSink } from "../engine/memorization.ts";
 import { Decoder } from "../engine/decoder.ts";
 import { intFlag, parseArgs } from "./args.ts";
 import { type Checkpoint, listFlag, resolveCheckpoints } from "../io/checkpoints.ts";
-import { type Provenance, RESULT_FORMATS, type ScoreTable, writeResults } from "../io/results.ts";
+import { FileLock } from "../io/lock.ts";
+import {
+  type Provenance,
+  readProvenance,
+  RESULT_FORMATS,
+  type ScoreTable,
+  writeResults,
+} from "../io/results.ts";
 import { ENGRAM_VERSION } from "../io/version.ts";
 
 import { PICO_DATA, PICO_MODELS } from "../io/pico.ts";
@@ -33,9 +40,13 @@ export const SCORE_HELP = `deno run -A cli.ts score [options]
   --logprob            also the mean log-probability of the true continuation (teacher-forced)
   --batch N            rows per GPU batch (default 1024 on a GPU, 256 on a CPU adapter; halved if memory runs out)
   --gpu-memory GiB     cap for KV cache + activations (default 48 on a GPU, 4 on a CPU adapter)
-  --out DIR            results folder (default out/scores);  --format parquet|csv|jsonl (default parquet)
+  --out DIR            results folder, one <model>@<revision>.<format> file each (default out/scores);
+                       --format parquet|csv|jsonl (default parquet)
+  --out FILE           a path ending in .parquet, .csv or .jsonl: the one results file of a run that scores
+                       one checkpoint, unsharded (the format follows the extension)
   --shard i/N          score only the i-th of N contiguous shares of the rows (0-based); merge with cli.ts merge
-  --force              rescore even if the results file exists;  --quiet  no progress line`;
+  --force              rescore even if the results file is there (without it, a file of these same rows and
+                       settings is kept and skipped, one of others refused);  --quiet  no progress line`;
 
 const OPTIONS = {
   model: { type: "string" },
@@ -127,69 +138,52 @@ export async function scoreCommand(argv: string[], gpuIn?: Gpu): Promise<ScoreSu
     console.log(SCORE_HELP);
     return [];
   }
+  // Everything that can be checked is checked before a file is written or a weight loaded.
   const mode = (a.mode ?? "score") as ScoreMode;
   if (mode !== "score" && mode !== "extractable") {
     throw new EngramError(`--mode must be score or extractable, got "${a.mode}"`);
-  }
-  const format = `.${a.format ?? "parquet"}`;
-  if (!(RESULT_FORMATS as readonly string[]).includes(format)) {
-    throw new EngramError(`--format must be parquet, csv or jsonl, got "${a.format}"`);
   }
   const prompt = intFlag(a.prompt, "prompt", 1) ?? 32;
   const cont = intFlag(a.continuation, "continuation", 1) ?? 32;
   const offset = intFlag(a.offset, "offset", 0) ?? 0;
   if (cont > 32767) throw new EngramError(`--continuation ${cont} is too long (at most 32767)`);
   const shard = parseShard(a.shard);
+  const batch = intFlag(a.batch, "batch", 1);
+  const rows = rowsFlags(a);
   const gpuMemoryGiB = a["gpu-memory"] === undefined ? undefined : Number(a["gpu-memory"]);
-  if (gpuMemoryGiB !== undefined && !(gpuMemoryGiB > 0)) {
-    throw new EngramError(`--gpu-memory must be a positive number of GiB, got "${a["gpu-memory"]}"`);
+  if (gpuMemoryGiB !== undefined && !(/^\d+(\.\d+)?$/.test(a["gpu-memory"]!) && gpuMemoryGiB > 0)) {
+    throw new EngramError(
+      `--gpu-memory must be a positive number of GiB (e.g. 40 or 7.5), got "${a["gpu-memory"]}"`,
+    );
   }
   const checkpoints = await resolveCheckpoints(
     a.model ?? PICO_MODELS,
     listFlag(a.models),
     listFlag(a.revisions),
   );
+  for (const ck of checkpoints) {
+    for (const [what, name] of [["model", ck.model], ["revision", ck.revision]]) {
+      if (name.includes("@")) {
+        throw new EngramError(
+          `${ck.dir}: the ${what} name "${name}" contains "@", which separates model and revision in results ` +
+            `(model@revision); rename the folder`,
+        );
+      }
+    }
+  }
+  const paths = await resultPaths(a.out ?? "out/scores", a.format, checkpoints, shard);
   const dataPath = a.data ?? PICO_DATA;
   const source = await openSource(dataPath, a.tokenizer, checkpoints[0].dir);
-
-  let start = intFlag(a.start, "start", 0) ?? 0;
-  let count = intFlag(a.count, "count", 1);
-  const step = intFlag(a.step, "step", 1);
-  if (step !== undefined) {
-    if (a.start !== undefined || a.count !== undefined) {
-      throw new EngramError("give --step or --start/--count, not both");
-    }
-    start = 0;
-    count = step * (intFlag(a["rows-per-step"], "rows-per-step", 1) ?? 1024);
-  }
-  count ??= source.numRows - start;
-  if (count < 1 || start + count > source.numRows) {
-    throw new EngramError(
-      `rows [${start}, ${start + count}) reach past the end of ${source.description}: its last row is ${
-        source.numRows - 1
-      }`,
-    );
-  }
-  const [rowStart, rowCount] = shardRange(start, count, shard);
-
-  const gpu = gpuIn ?? await Gpu.open();
   const summaries: ScoreSummary[] = [];
-  const outDir = a.out ?? "out/scores";
+  let gpu: Gpu | undefined;
   try {
-    for (const ck of checkpoints) {
-      const suffix = shard ? `.shard-${shard[0]}-of-${shard[1]}` : "";
-      const path = join(outDir, `${ck.model}@${ck.revision}${suffix}${format}`);
-      const exists = await Deno.stat(path).then(() => true, () => false);
-      if (exists && !a.force) {
-        // A kill between writing the results and deleting the journal leaves a finished job's journal behind.
-        await Deno.remove(`${path}.partial`).catch(() => {});
-        if (!a.quiet) console.error(`${ck.model}@${ck.revision}: ${path} exists, skipped (--force rescores)`);
-        summaries.push({ checkpoint: ck, path, rows: rowCount, memorized: -1, seconds: 0, skipped: true });
-        continue;
-      }
+    const [start, count] = jobRows(source, rows);
+    const [rowStart, rowCount] = shardRange(start, count, shard);
+    gpu = gpuIn ?? await Gpu.open();
+    for (const [i, ck] of checkpoints.entries()) {
       summaries.push(
-        await scoreCheckpoint(gpu, ck, source, {
-          path,
+        await scoreOrSkip(gpu, ck, source, {
+          path: paths[i],
           dataPath,
           start: rowStart,
           count: rowCount,
@@ -200,18 +194,101 @@ export async function scoreCommand(argv: string[], gpuIn?: Gpu): Promise<ScoreSu
           mode,
           paperCompatible: a["paper-compatible"] ?? false,
           logprob: a.logprob ?? false,
-          batch: intFlag(a.batch, "batch", 1),
+          batch,
           gpuMemoryGiB,
           shard: a.shard,
+          force: a.force ?? false,
           quiet: a.quiet ?? false,
         }),
       );
     }
   } finally {
     source.close();
-    if (!gpuIn) gpu.destroy();
+    if (!gpuIn) gpu?.destroy();
   }
   return summaries;
+}
+
+/** The rows a run asks for: --start/--count (count undefined: to the end), or --step × --rows-per-step. */
+interface RowsFlags {
+  start: number;
+  count: number | undefined;
+  step?: [number, number];
+}
+
+function rowsFlags(
+  a: { start?: string; count?: string; step?: string; "rows-per-step"?: string },
+): RowsFlags {
+  const start = intFlag(a.start, "start", 0) ?? 0;
+  const count = intFlag(a.count, "count", 1);
+  const step = intFlag(a.step, "step", 1);
+  const rowsPerStep = intFlag(a["rows-per-step"], "rows-per-step", 1) ?? 1024;
+  if (step === undefined) return { start, count };
+  if (a.start !== undefined || a.count !== undefined) {
+    throw new EngramError("give --step or --start/--count, not both");
+  }
+  return { start: 0, count: step * rowsPerStep, step: [step, rowsPerStep] };
+}
+
+/** The job's rows [start, start + count) of `source`, checked against the rows it has. */
+function jobRows(source: RowSource, rows: RowsFlags): [number, number] {
+  const { start, step } = rows;
+  const last = source.numRows - 1;
+  if (last < 0) {
+    throw new EngramError(`${source.description} has no rows; pass a data set with rows to score`);
+  }
+  if (start > last) {
+    throw new EngramError(`--start ${start} is past the last row (${last}) of ${source.description}`);
+  }
+  const count = rows.count ?? source.numRows - start;
+  if (start + count > source.numRows) {
+    const asked = step ? ` (--step ${step[0]} × ${step[1]} rows per step)` : "";
+    const range = `rows [${start}, ${start + count})${asked}`;
+    throw new EngramError(`${range} reach past the end of ${source.description}: its last row is ${last}`);
+  }
+  return [start, count];
+}
+
+/**
+ * The results file of each checkpoint. `--out` ending in .parquet, .csv or .jsonl is one results file (its
+ * extension is the format), allowed for one checkpoint and no shard; anything else is a folder of
+ * <model>@<revision>[.shard-i-of-N].<format> files.
+ */
+async function resultPaths(
+  out: string,
+  formatFlag: string | undefined,
+  checkpoints: Checkpoint[],
+  shard: [number, number] | null,
+): Promise<string[]> {
+  const ext = extname(out).toLowerCase();
+  const info = await Deno.stat(out).catch(() => null);
+  if ((RESULT_FORMATS as readonly string[]).includes(ext)) {
+    const why = formatFlag !== undefined && `.${formatFlag}` !== ext
+      ? `but --format is ${formatFlag}; drop --format (the extension says it) or make them agree`
+      : checkpoints.length > 1
+      ? `but this run scores ${checkpoints.length} checkpoints (${
+        checkpoints.slice(0, 4).map((c) => `${c.model}@${c.revision}`).join(", ")
+      }${checkpoints.length > 4 ? ", ..." : ""}); pass a folder, or one checkpoint (--models, --revisions)`
+      : shard
+      ? `but --shard writes one file per shard for cli.ts merge; pass a folder`
+      : info?.isDirectory
+      ? `but a folder of that name is there; remove it or pass another path`
+      : null;
+    if (why) throw new EngramError(`--out ${out} names one results file (its extension is ${ext}) ${why}`);
+    return [out];
+  }
+  const format = `.${formatFlag ?? "parquet"}`;
+  if (!(RESULT_FORMATS as readonly string[]).includes(format)) {
+    throw new EngramError(`--format must be parquet, csv or jsonl, got "${formatFlag}"`);
+  }
+  if (info && !info.isDirectory) {
+    throw new EngramError(
+      `--out ${out} is a file, not a folder; pass a folder, or a path ending in .parquet, .csv or .jsonl ` +
+        `for one results file`,
+    );
+  }
+  const suffix = shard ? `.shard-${shard[0]}-of-${shard[1]}` : "";
+  return checkpoints.map((ck) => join(out, `${ck.model}@${ck.revision}${suffix}${format}`));
 }
 
 interface CheckpointJob {
@@ -231,7 +308,216 @@ interface CheckpointJob {
   batch?: number;
   gpuMemoryGiB?: number;
   shard?: string;
+  force: boolean;
   quiet: boolean;
+}
+
+/** The provenance fields that determine a results file's rows and values (not the batch size: they do not). */
+type Request = Pick<
+  Provenance,
+  | "start"
+  | "count"
+  | "rows"
+  | "shard"
+  | "prompt"
+  | "continuation"
+  | "offset"
+  | "mode"
+  | "paper_compatible"
+  | "logprob"
+  | "data"
+  | "model_path"
+  | "config_hash"
+>;
+
+function request(ck: Checkpoint, hash: string, job: CheckpointJob): Request {
+  return {
+    start: job.jobRows[0],
+    count: job.jobRows[1],
+    rows: job.count,
+    ...(job.shard ? { shard: job.shard } : {}),
+    prompt: job.prompt,
+    continuation: job.cont,
+    offset: job.offset,
+    mode: job.mode,
+    paper_compatible: job.paperCompatible,
+    logprob: job.logprob,
+    data: resolve(job.dataPath),
+    model_path: resolve(ck.dir),
+    config_hash: hash,
+  };
+}
+
+/** How each determining field reads in a message, in the order they are compared; `holds` for what the rows are. */
+const REQUEST_FIELDS: [keyof Request, "holds" | "was scored with", (p: Request) => string][] = [
+  ["start", "holds", (p) => `rows [${p.start}, ${p.start + p.count})`],
+  ["count", "holds", (p) => `rows [${p.start}, ${p.start + p.count})`],
+  ["shard", "holds", (p) => p.shard === undefined ? "all of them (no --shard)" : `shard ${p.shard} of them`],
+  ["rows", "holds", (p) => `${p.rows} rows`],
+  ["prompt", "was scored with", (p) => `--prompt ${p.prompt}`],
+  ["continuation", "was scored with", (p) => `--continuation ${p.continuation}`],
+  ["offset", "was scored with", (p) => `--offset ${p.offset}`],
+  ["mode", "was scored with", (p) => `--mode ${p.mode}`],
+  ["paper_compatible", "was scored with", (p) => p.paper_compatible ? "--paper-compatible" : "pure greedy"],
+  ["logprob", "was scored with", (p) => p.logprob ? "--logprob" : "no --logprob"],
+  ["data", "was scored with", (p) => `data ${p.data}`],
+  ["model_path", "was scored with", (p) => `the model at ${p.model_path}`],
+  ["config_hash", "was scored with", (p) => `a config.json of hash ${p.config_hash}`],
+];
+
+/** Why the results file at `path` does not answer `want` (its first difference), or null when it does. */
+async function whyNotAnswering(path: string, want: Request): Promise<string | null> {
+  const have = await readProvenance(path);
+  if (!have) return "has no provenance, so whether it answers this run cannot be told";
+  for (const [field, verb, say] of REQUEST_FIELDS) {
+    if (have[field] === want[field]) continue;
+    if (have[field] === undefined && field !== "shard") {
+      return `records no "${field}" in its provenance (an older engram wrote it)`;
+    }
+    return `${verb} ${say(have)}, but this run asks for ${say(want)}`;
+  }
+  return null;
+}
+
+/** What the journal's rows depend on: a journal written for another key is not resumed. */
+function journalKey(ck: Checkpoint, hash: string, job: CheckpointJob) {
+  return {
+    model: resolve(ck.dir),
+    config: hash,
+    data: resolve(job.dataPath),
+    rows: [job.start, job.count],
+    prompt: job.prompt,
+    cont: job.cont,
+    offset: job.offset,
+    mode: job.mode,
+    suppress: job.paperCompatible ? 0 : null,
+    logprob: job.logprob,
+  };
+}
+
+/** Whether a file is at `path` (a folder there is an error: it cannot become a results file or journal). */
+async function isFileThere(path: string): Promise<boolean> {
+  const info = await Deno.stat(path).catch(() => null);
+  if (info && !info.isFile) {
+    throw new EngramError(`${path} is there but not a file; remove it or pass another --out`);
+  }
+  return info !== null;
+}
+
+/**
+ * Scores one checkpoint into job.path, holding its lock throughout; a results file already there is kept
+ * when it answers this very run (same rows and everything that determines them), refused otherwise, and
+ * replaced with --force.
+ */
+async function scoreOrSkip(
+  gpu: Gpu,
+  ck: Checkpoint,
+  source: RowSource,
+  job: CheckpointJob,
+): Promise<ScoreSummary> {
+  const dir = dirname(job.path);
+  try {
+    await Deno.mkdir(dir, { recursive: true });
+  } catch (e) {
+    throw new EngramError(
+      `cannot create the output folder ${dir}: ${(e as Error).message}; pass another --out`,
+    );
+  }
+  const lock = await FileLock.acquire(job.path);
+  try {
+    if (!job.force && await isFileThere(job.path)) {
+      const hash = await configHash(await loadConfig(ck.dir));
+      const why = await whyNotAnswering(job.path, request(ck, hash, job));
+      if (why) throw new EngramError(`${job.path} ${why}; pass --force to rescore, or another --out`);
+      // A kill between writing the results and deleting the journal leaves the finished job's journal behind.
+      const partial = `${job.path}.partial`;
+      if (await isFileThere(partial)) {
+        try {
+          await (await Journal.open(partial, journalKey(ck, hash, job))).remove();
+        } catch (e) {
+          if (!(e instanceof EngramError)) throw e; // another job's partial results: they stay
+        }
+      }
+      if (!job.quiet) {
+        console.error(
+          `${ck.model}@${ck.revision}: ${job.path} holds these results already, skipped (--force rescores)`,
+        );
+      }
+      return { checkpoint: ck, path: job.path, rows: job.count, memorized: -1, seconds: 0, skipped: true };
+    }
+    return await scoreCheckpoint(gpu, ck, source, job);
+  } finally {
+    lock.release();
+  }
+}
+
+/**
+ * The job's journal, created when its first rows are recorded: a run that fails before that (bad data in the
+ * first batch, out of memory) leaves none to block a corrected rerun, and one that fails with no rows recorded
+ * removes its own. A failed write (disk full) is one line; the rows recorded before it stay for the rerun.
+ */
+class JobJournal implements ScoreSink {
+  private journal: Journal | null = null;
+  private closed = false;
+  private constructor(readonly path: string, private readonly key: unknown) {}
+
+  /** Resumes the journal at `path` if there is one (refused if written for another key), else waits for rows. */
+  static async open(path: string, key: unknown): Promise<JobJournal> {
+    const j = new JobJournal(path, key);
+    if (await isFileThere(path)) j.journal = await Journal.open(path, key);
+    return j;
+  }
+
+  get done(): number {
+    return this.journal?.done ?? 0;
+  }
+
+  get created(): string {
+    return this.journal!.created;
+  }
+
+  memorized(cont: number): Promise<number> {
+    return this.journal?.memorized(cont) ?? Promise.resolve(0);
+  }
+
+  async append(cols: ScoreColumns, n: number): Promise<void> {
+    try {
+      this.journal ??= await Journal.open(this.path, this.key);
+      await this.journal.append(cols, n);
+    } catch (e) {
+      // A journal that could not even be started (its header half written) holds nothing: it goes.
+      if (!this.journal) await Deno.remove(this.path).catch(() => {});
+      if (e instanceof EngramError) throw e;
+      throw new EngramError(
+        `cannot write ${this.path}: ${
+          (e as Error).message
+        }; free some space (or pass another --out) and rerun` +
+          (this.done > 0 ? ` (it resumes after the ${this.done} rows recorded)` : ""),
+      );
+    }
+  }
+
+  readAll(): Promise<ScoreColumns> {
+    return this.journal!.readAll();
+  }
+
+  chunks(chunkRows?: number): AsyncGenerator<ScoreColumns> {
+    return this.journal!.chunks(chunkRows);
+  }
+
+  /** Closes and deletes the journal, once its rows are safely in the final file. */
+  async remove(): Promise<void> {
+    this.closed = true;
+    await this.journal?.remove();
+  }
+
+  /** After a failure: closes the journal, and deletes it if it holds no rows. */
+  async abandon(): Promise<void> {
+    if (this.closed || !this.journal) return;
+    this.closed = true;
+    if (this.journal.done > 0) this.journal.close();
+    else await this.journal.remove().catch(() => {});
+  }
 }
 
 async function scoreCheckpoint(
@@ -240,7 +526,6 @@ async function scoreCheckpoint(
   source: RowSource,
   job: CheckpointJob,
 ): Promise<ScoreSummary> {
-  await Deno.mkdir(resolve(job.path, ".."), { recursive: true });
   const label = `${ck.model}@${ck.revision}`;
   const status = progressLine(!job.quiet && Deno.stderr.isTerminal());
   const model = await NeoXModel.load(
@@ -248,29 +533,16 @@ async function scoreCheckpoint(
     ck.dir,
     (loaded, total) => status(`${label}: loading weights ${fmtBytes(loaded)} / ${fmtBytes(total)}`, false),
   );
+  let decoder: Decoder | undefined, journal: JobJournal | undefined;
   try {
-    const decoder = await Decoder.create(model, {
+    decoder = await Decoder.create(model, {
       batch: job.batch ?? gpu.defaults.batch,
       prompt: job.prompt,
       cont: job.cont,
       memoryBudget: (job.gpuMemoryGiB ?? gpu.defaults.memoryGiB) * 2 ** 30,
     });
     const hash = await configHash(model.cfg);
-    const suppress = job.paperCompatible ? 0 : null;
-    // What determines the results (not the batch size: results do not depend on it).
-    const key = {
-      model: resolve(ck.dir),
-      config: hash,
-      data: resolve(job.dataPath),
-      rows: [job.start, job.count],
-      prompt: job.prompt,
-      cont: job.cont,
-      offset: job.offset,
-      mode: job.mode,
-      suppress,
-      logprob: job.logprob,
-    };
-    const journal = await Journal.open(`${job.path}.partial`, key);
+    journal = await JobJournal.open(`${job.path}.partial`, journalKey(ck, hash, job));
     const resumed = journal.done;
     if (resumed > 0 && !job.quiet) {
       console.error(`${label}: resuming ${journal.path}: ${resumed} of ${job.count} rows already scored`);
@@ -285,7 +557,7 @@ async function scoreCheckpoint(
         count: job.count,
         offset: job.offset,
         mode: job.mode,
-        suppress,
+        suppress: job.paperCompatible ? 0 : null,
         logprob: job.logprob,
       },
       journal,
@@ -330,7 +602,6 @@ async function scoreCheckpoint(
     };
     await writeResults(job.path, table, provenance);
     await journal.remove();
-    decoder.destroy();
     const seconds = (performance.now() - t0) / 1000;
     if (!job.quiet) {
       console.error(
@@ -341,6 +612,8 @@ async function scoreCheckpoint(
     }
     return { checkpoint: ck, path: job.path, rows: job.count, memorized, seconds, skipped: false };
   } finally {
+    await journal?.abandon();
+    decoder?.destroy();
     model.destroy();
   }
 }

@@ -23,7 +23,7 @@ export function openRowSource(path: string): Promise<RowSource> {
   if (path.endsWith(".jsonl")) {
     return Promise.reject(
       new EngramError(
-        `${path}: JSONL texts need a tokenizer; open them with openTextRows from cli/texts.ts (--tokenizer DIR)`,
+        `${path}: JSONL texts need a tokenizer; open them with openTextRows from io/texts.ts (--tokenizer DIR)`,
       ),
     );
   }
@@ -100,7 +100,28 @@ function readFullSync(file: Deno.FsFile, pos: number, buf: Uint8Array, path: str
   }
 }
 
+/**
+ * Refuses anything there but a regular file (symbolic links to one are fine) before it is opened: opening a FIFO
+ * blocks until something writes to it, and a device or socket is no data set. Nothing there is left to the
+ * caller's open to report.
+ */
+export async function ensureRegularFile(path: string, what: string): Promise<void> {
+  const info = await Deno.stat(path).catch(() => null);
+  if (info === null || info.isFile) return;
+  const kind = info.isDirectory
+    ? "a folder"
+    : info.isFifo
+    ? "a FIFO (named pipe)"
+    : info.isSocket
+    ? "a socket"
+    : info.isCharDevice || info.isBlockDevice
+    ? "a device"
+    : "not a regular file";
+  throw new EngramError(`${path} is ${kind}, not a regular file; pass ${what}`);
+}
+
 async function openFile(path: string, what: string): Promise<{ file: Deno.FsFile; size: number }> {
+  await ensureRegularFile(path, what);
   try {
     const file = await Deno.open(path, { read: true });
     return { file, size: (await file.stat()).size };
@@ -221,7 +242,8 @@ export class MegatronDataset extends FileRows {
 
   static async open(prefix: string): Promise<MegatronDataset> {
     const idxPath = `${prefix}.idx`, binPath = `${prefix}.bin`;
-    const what = "the prefix X of a Megatron dataset X.bin + X.idx, or a .npy file";
+    const what =
+      "the prefix X of a Megatron dataset X.bin + X.idx, a .npy of token rows or a .jsonl of texts";
     const { file: idx, size: idxSize } = await openFile(idxPath, what);
     try {
       const head = new Uint8Array(IDX_HEADER);

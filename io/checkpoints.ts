@@ -17,9 +17,22 @@ async function isCheckpoint(dir: string): Promise<boolean> {
   }
 }
 
+/** The folders in `dir`, symbolic links to folders included (suites are often assembled from links). */
 async function subdirs(dir: string): Promise<string[]> {
   const names: string[] = [];
-  for await (const e of Deno.readDir(dir)) if (e.isDirectory) names.push(e.name);
+  for await (const e of Deno.readDir(dir)) {
+    if (e.isDirectory) names.push(e.name);
+    else if (e.isSymlink) {
+      const target = await Deno.stat(join(dir, e.name)).catch(() => null);
+      if (target === null) {
+        const to = await Deno.readLink(join(dir, e.name)).catch(() => "?");
+        throw new EngramError(
+          `${join(dir, e.name)} is a broken symbolic link (to ${to}); fix or remove it`,
+        );
+      }
+      if (target.isDirectory) names.push(e.name);
+    }
+  }
   return names.sort(byRevision);
 }
 

@@ -375,3 +375,32 @@ export async function readResults(
   const provenance = await readSidecar(path);
   return { table: toTable(path, columns, rows, provenance), provenance };
 }
+
+/** A results file's provenance without reading its rows (the Parquet footer, or the sidecar); null if it has none. */
+export async function readProvenance(path: string): Promise<Provenance | null> {
+  if (formatOf(path) !== ".parquet") return await readSidecar(path);
+  const { parquetMetadataAsync } = await import("hyparquet");
+  let file: Deno.FsFile;
+  try {
+    file = await Deno.open(path, { read: true });
+  } catch (e) {
+    throw new EngramError(`cannot read ${path}: ${(e as Error).message}`);
+  }
+  try {
+    const byteLength = (await file.stat()).size;
+    const slice = async (start: number, end = byteLength) => {
+      const bytes = new Uint8Array(end - start);
+      await file.seek(start, Deno.SeekMode.Start);
+      for (let got = 0; got < bytes.length;) got += (await file.read(bytes.subarray(got))) ?? bytes.length;
+      return bytes.buffer;
+    };
+    const metadata = await parquetMetadataAsync({ byteLength, slice });
+    const kv = metadata.key_value_metadata?.find((m) => m.key === PROVENANCE_KEY)?.value;
+    return kv === undefined ? null : parseProvenance(kv, path);
+  } catch (e) {
+    if (e instanceof EngramError) throw e;
+    throw new EngramError(`${path}: not a readable Parquet file (${(e as Error).message})`);
+  } finally {
+    file.close();
+  }
+}

@@ -1,7 +1,7 @@
 // JSONL texts → token rows, tokenized with @huggingface/tokenizers (pure JS; kept out of engine/ on purpose).
 import { Tokenizer } from "@huggingface/tokenizers";
 import { EngramError } from "../engine/errors.ts";
-import { MemoryRows, type RowSource } from "../engine/data.ts";
+import { ensureRegularFile, MemoryRows, type RowSource } from "../engine/data.ts";
 import { dirname, join } from "../engine/path.ts";
 
 export interface TextTokenizer {
@@ -53,6 +53,7 @@ export async function loadTokenizer(dirOrFile: string): Promise<TextTokenizer> {
 /** Reads a .jsonl file, one {"text": "..."} object (or a bare JSON string) per line; blank lines are skipped. */
 export async function openTextRows(path: string, tokenizer: TextTokenizer): Promise<RowSource> {
   let content: string;
+  await ensureRegularFile(path, "a .jsonl file of texts");
   try {
     content = await Deno.readTextFile(path);
   } catch (e) {

@@ -1,36 +1,14 @@
 // Bad input, run as a user would (`deno run -A cli.ts ...` in a subprocess): exit code 1 and ONE line on stderr
 // starting with "engram:" that names the problem and the place (file, tensor, row, field), never a stack trace.
 // The bad checkpoints and datasets are made at test time from the golden model and small Megatron files.
-import { assert, assertEquals } from "./assert.ts";
-import { engramLines, FIXTURES, runCli } from "./helpers.ts";
+import { assertEquals } from "./assert.ts";
+import { expectError } from "./cli_contract.ts";
+import { FIXTURES } from "./helpers.ts";
+import { tokenRows, writeMegatron } from "./megatron.ts";
 
 const GOLDEN = `${FIXTURES}golden/neox-parallel/float32`;
 const PICO_CHECKPOINT = `${FIXTURES}pico/models/pico-1/step273`;
 const PICO_VOCAB = 2048;
-
-/**
- * Runs the CLI and checks the error contract; every string in `mentions` must appear in the one line (a RegExp
- * must match it). Returns the line.
- */
-async function expectError(args: string[], mentions: (string | RegExp)[]): Promise<string> {
-  const r = await runCli(args);
-  const context = `cli.ts ${args.join(" ")}\n  exit code ${r.code}\n  stderr: ${JSON.stringify(r.stderr)}`;
-  const stack = r.stderr.split("\n").filter((l) => /^\s+at /.test(l));
-  assert(stack.length === 0, `stack trace on stderr: ${context}`);
-  const lines = engramLines(r.stderr);
-  assert(
-    lines.length === 1 && lines[0].startsWith("engram: "),
-    `expected exactly one "engram:" line: ${context}`,
-  );
-  const line = lines[0];
-  assert(!line.startsWith("engram: internal error"), `an internal error instead of a clear one: ${context}`);
-  assertEquals(r.code, 1, `exit code: ${context}`);
-  for (const m of mentions) {
-    const ok = typeof m === "string" ? line.includes(m) : m.test(line);
-    assert(ok, `the error line should mention ${typeof m === "string" ? JSON.stringify(m) : m}: ${context}`);
-  }
-  return line;
-}
 
 // ---------------------------------------------------------------------------------------------- checkpoints
 
@@ -195,43 +173,6 @@ Deno.test("logits --tokens with an id ≥ vocab_size: names the row, the positio
 
 // ---------------------------------------------------------------------------------------------- data
 
-/** Writes a Megatron MMapIndexedDataset (version 1) pair prefix.idx/prefix.bin of contiguous uint16 rows. */
-async function writeMegatron(
-  prefix: string,
-  rows: number[][],
-  opts: { magic?: string; code?: number } = {},
-): Promise<void> {
-  const n = rows.length;
-  const idx = new DataView(new ArrayBuffer(34 + n * 12 + (n + 1) * 8));
-  const magic = opts.magic ?? "MMIDIDX\0\0";
-  for (let i = 0; i < 9; i++) idx.setUint8(i, magic.charCodeAt(i));
-  idx.setBigUint64(9, 1n, true);
-  idx.setUint8(17, opts.code ?? 8);
-  idx.setBigUint64(18, BigInt(n), true);
-  idx.setBigUint64(26, BigInt(n + 1), true);
-  const bin = new DataView(new ArrayBuffer(rows.reduce((s, r) => s + r.length * 2, 0)));
-  let pointer = 0;
-  rows.forEach((row, i) => {
-    idx.setInt32(34 + i * 4, row.length, true);
-    idx.setBigInt64(34 + n * 4 + i * 8, BigInt(pointer), true);
-    for (const t of row) {
-      bin.setUint16(pointer, t, true);
-      pointer += 2;
-    }
-  });
-  for (let i = 0; i <= n; i++) idx.setBigInt64(34 + n * 12 + i * 8, BigInt(i), true);
-  await Deno.writeFile(`${prefix}.idx`, new Uint8Array(idx.buffer));
-  await Deno.writeFile(`${prefix}.bin`, new Uint8Array(bin.buffer));
-}
-
-/** `count` rows of `length` valid pico token ids. */
-function tokenRows(count: number, length = 64): number[][] {
-  return Array.from(
-    { length: count },
-    (_, r) => Array.from({ length }, (_, p) => (r * 131 + p * 17) % 1000 + 1),
-  );
-}
-
 /**
  * One test per bad score run: `make(dir)` writes what it needs into a fresh folder and returns the extra
  * arguments; the error must mention `mentions(dir)`, and no results file may appear in the output folder.
@@ -249,6 +190,7 @@ function scoreCase(
       await expectError(
         ["score", "--model", PICO_CHECKPOINT, "--out", out, "--format", "csv", "--quiet", ...extra],
         mentions(dir),
+        { timeoutMs: 120_000 }, // a run that hangs (reading a FIFO) fails rather than stalls the suite
       );
       const results: string[] = [];
       try {
@@ -266,7 +208,7 @@ function scoreCase(
 scoreCase(
   "--data names a prefix that does not exist",
   (dir) => ["--data", `${dir}/nothing`],
-  (dir) => [`${dir}/nothing`, /not found|no such/i],
+  (dir) => [`${dir}/nothing`, /not found|no such/i, ".npy", ".jsonl"],
 );
 
 scoreCase(
@@ -333,3 +275,126 @@ scoreCase("--shard 3/2", () => ["--shard", "3/2"], () => ["--shard", "3/2"]);
 scoreCase("--mode bogus", () => ["--mode", "bogus"], () => ["--mode", "bogus"]);
 
 scoreCase("an unknown flag", () => ["--bogus-flag", "1"], () => ["--bogus-flag"]);
+
+/** Makes a FIFO (named pipe) at `path`: opening it to read would wait for a writer forever. */
+async function mkfifo(path: string): Promise<void> {
+  const r = await new Deno.Command("mkfifo", { args: [path] }).output();
+  assertEquals(r.code, 0, `mkfifo ${path}: ${new TextDecoder().decode(r.stderr)}`);
+}
+
+scoreCase(
+  "the Megatron .idx is a FIFO",
+  async (dir) => {
+    await writeMegatron(`${dir}/pipe`, tokenRows(4));
+    await Deno.remove(`${dir}/pipe.idx`);
+    await mkfifo(`${dir}/pipe.idx`);
+    return ["--data", `${dir}/pipe`];
+  },
+  (dir) => [`${dir}/pipe.idx`, /FIFO/, /not a regular file/],
+);
+
+scoreCase(
+  "a .npy that is a FIFO",
+  async (dir) => {
+    await mkfifo(`${dir}/rows.npy`);
+    return ["--data", `${dir}/rows.npy`];
+  },
+  (dir) => [`${dir}/rows.npy`, /FIFO/],
+);
+
+scoreCase(
+  "a .jsonl of texts that is a FIFO",
+  async (dir) => {
+    await mkfifo(`${dir}/texts.jsonl`);
+    return ["--data", `${dir}/texts.jsonl`, "--tokenizer", `${FIXTURES}pico/tokenizer`];
+  },
+  (dir) => [`${dir}/texts.jsonl`, /FIFO/],
+);
+
+scoreCase(
+  "a .npy that is a folder",
+  async (dir) => {
+    await Deno.mkdir(`${dir}/rows.npy`);
+    return ["--data", `${dir}/rows.npy`];
+  },
+  (dir) => [`${dir}/rows.npy`, /folder/],
+);
+
+// Integer flags are plain decimal digits: no sign, hex, exponent, fraction or blank.
+scoreCase("--start -5", () => ["--start", "-5"], () => ["--start", /"-"/]);
+for (const value of ["-5", "0x10", "", "1e3", "+3", "2.0", " 7"]) {
+  scoreCase(`--start=${JSON.stringify(value)}`, () => [`--start=${value}`], () => ["--start", `"${value}"`]);
+}
+scoreCase("--count 0x10", () => ["--count", "0x10"], () => ["--count", '"0x10"']);
+
+scoreCase(
+  "--start past the last row of the 2048-row fixture",
+  () => ["--start", "5000"],
+  () => ["--start 5000 is past the last row (2047)", "pico_document"],
+);
+
+scoreCase(
+  "a data set with no rows",
+  async (dir) => {
+    await writeMegatron(`${dir}/empty`, []);
+    return ["--data", `${dir}/empty`];
+  },
+  (dir) => [`${dir}/empty`, "has no rows"],
+);
+
+// Results are named <model>@<revision>, and the report picks them that way: "@" in a name is refused.
+scoreCase(
+  "a checkpoint folder whose name contains @",
+  async (dir) => {
+    await Deno.symlink(PICO_CHECKPOINT, `${dir}/my@model`);
+    return ["--model", `${dir}/my@model`];
+  },
+  () => ['"my@model"', /contains "@"/, /rename/],
+);
+
+scoreCase(
+  "a revision folder whose name contains @",
+  async (dir) => {
+    await Deno.mkdir(`${dir}/pico`);
+    await Deno.symlink(PICO_CHECKPOINT, `${dir}/pico/step273@b`);
+    return ["--model", `${dir}/pico`];
+  },
+  () => ['"step273@b"', /revision/],
+);
+
+// --out: a path ending in .parquet, .csv or .jsonl is one results file; anything else a folder.
+scoreCase(
+  "--out names a .jsonl file but --format says csv",
+  (dir) => ["--out", `${dir}/scores.jsonl`],
+  (dir) => [`--out ${dir}/scores.jsonl`, "--format is csv"],
+);
+
+scoreCase(
+  "--out names one results file but the run scores a whole suite",
+  (dir) => ["--out", `${dir}/scores.csv`, "--model", `${FIXTURES}pico/models`],
+  (dir) => [`--out ${dir}/scores.csv`, "12 checkpoints", /pass a folder/],
+);
+
+scoreCase(
+  "--out names one results file but the run is a shard",
+  (dir) => ["--out", `${dir}/scores.csv`, "--shard", "0/2"],
+  (dir) => [`--out ${dir}/scores.csv`, "--shard"],
+);
+
+scoreCase(
+  "--out names a results file where a folder of that name is",
+  async (dir) => {
+    await Deno.mkdir(`${dir}/scores.csv`);
+    return ["--out", `${dir}/scores.csv`];
+  },
+  (dir) => [`--out ${dir}/scores.csv`, /folder of that name/],
+);
+
+scoreCase(
+  "--out names an existing file that is no results file",
+  async (dir) => {
+    await Deno.writeTextFile(`${dir}/notes`, "mine\n");
+    return ["--out", `${dir}/notes`];
+  },
+  (dir) => [`--out ${dir}/notes`, /is a file, not a folder/],
+);

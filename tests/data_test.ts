@@ -2,38 +2,9 @@ import { MegatronDataset, MemoryRows, NpyRows, openRowSource } from "../engine/d
 import { EngramError } from "../engine/errors.ts";
 import { join } from "../engine/path.ts";
 import { assert, assertEquals, assertMatch, assertRejects } from "./assert.ts";
+import { writeMegatron } from "./megatron.ts";
 
 const FIXTURE = "fixtures/pico/data/pico_document";
-
-/** Writes a Megatron MMapIndexedDataset pair (prefix.idx/.bin) with contiguous rows. */
-async function writeMegatron(
-  prefix: string,
-  rows: number[][],
-  opts: { magic?: string; version?: number; code?: number; elemSize?: number } = {},
-): Promise<void> {
-  const es = opts.elemSize ?? 2, n = rows.length;
-  const idx = new DataView(new ArrayBuffer(34 + n * 12 + (n + 1) * 8));
-  const magic = opts.magic ?? "MMIDIDX\0\0";
-  for (let i = 0; i < 9; i++) idx.setUint8(i, magic.charCodeAt(i));
-  idx.setBigUint64(9, BigInt(opts.version ?? 1), true);
-  idx.setUint8(17, opts.code ?? 8);
-  idx.setBigUint64(18, BigInt(n), true);
-  idx.setBigUint64(26, BigInt(n + 1), true);
-  const bin = new DataView(new ArrayBuffer(rows.reduce((s, r) => s + r.length * es, 0)));
-  let pointer = 0;
-  rows.forEach((row, i) => {
-    idx.setInt32(34 + i * 4, row.length, true);
-    idx.setBigInt64(34 + n * 4 + i * 8, BigInt(pointer), true);
-    idx.setBigInt64(34 + n * 12 + i * 8, BigInt(i), true);
-    for (const t of row) {
-      if (es === 2) bin.setUint16(pointer, t, true);
-      else bin.setInt32(pointer, t, true);
-      pointer += es;
-    }
-  });
-  await Deno.writeFile(`${prefix}.idx`, new Uint8Array(idx.buffer));
-  await Deno.writeFile(`${prefix}.bin`, new Uint8Array(bin.buffer));
-}
 
 /** Writes a .npy v1 file with the given header fields and raw little-endian data. */
 async function writeNpy(path: string, descr: string, shape: number[], data: Uint8Array, fortran = false) {
@@ -50,7 +21,7 @@ async function writeNpy(path: string, descr: string, shape: number[], data: Uint
   await Deno.writeFile(path, out);
 }
 
-Deno.test("Megatron fixture: layout, tokens match an independent parse, any-order rows, speed", async () => {
+Deno.test("Megatron fixture: layout, tokens match an independent parse, any-order rows", async () => {
   const idx = new DataView((await Deno.readFile(`${FIXTURE}.idx`)).buffer);
   const bin = new DataView((await Deno.readFile(`${FIXTURE}.bin`)).buffer);
   const n = Number(idx.getBigUint64(18, true));
@@ -76,19 +47,16 @@ Deno.test("Megatron fixture: layout, tokens match an independent parse, any-orde
       ),
     );
 
-    // Hot path: 1024 rows × 64 tokens, sequential and shuffled.
+    // The batched path (rows grouped into few reads): 1024 rows × 64 tokens, sequential and shuffled, every
+    // token checked. Its speed is measured by the benchmarks, not here.
     const seq = Array.from({ length: 1024 }, (_, i) => i);
     const shuffled = seq.map((i) => (i * 769) % 2048);
     for (const rows of [seq, shuffled]) {
-      await ds.read(rows, 0, 64, 2048); // warm the page cache
-      let best = Infinity, out: Uint32Array = new Uint32Array();
-      for (let k = 0; k < 5; k++) { // best of 5: a GC pause or a busy CI box is not what this measures
-        const t0 = performance.now();
-        out = await ds.read(rows, 0, 64, 2048);
-        best = Math.min(best, performance.now() - t0);
-      }
-      assertEquals(out[64 * 100 + 5], manual(rows[100], 5));
-      assert(best < 10, `reading 1024 rows × 64 tokens took ${best.toFixed(2)} ms`);
+      const out = await ds.read(rows, 0, 64, 2048);
+      assertEquals(
+        out,
+        Uint32Array.from(rows.flatMap((r) => Array.from({ length: 64 }, (_, p) => manual(r, p)))),
+      );
     }
 
     // Via the dispatcher, with .bin / .idx suffixes.

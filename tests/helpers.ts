@@ -9,14 +9,15 @@ export const PICO_DATA = picoPath(DATA);
 const CLI = new URL("../cli.ts", import.meta.url).pathname;
 const ROOT = new URL("..", import.meta.url).pathname;
 
-/** Runs `deno run -A cli.ts ...args`; returns exit code and output. */
-export async function runCli(args: string[], opts: { cwd?: string } = {}) {
+/** Runs `deno run -A cli.ts ...args`; returns exit code and output. After `timeoutMs` the run is killed. */
+export async function runCli(args: string[], opts: { cwd?: string; timeoutMs?: number } = {}) {
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", CLI, ...args],
     cwd: opts.cwd ?? ROOT,
     stdout: "piped",
     stderr: "piped",
     env: { XDG_RUNTIME_DIR: "/tmp", NO_COLOR: "1" },
+    signal: opts.timeoutMs === undefined ? undefined : AbortSignal.timeout(opts.timeoutMs),
   }).output();
   const decode = (b: Uint8Array) => new TextDecoder().decode(b);
   return { code: out.code, stdout: decode(out.stdout), stderr: decode(out.stderr) };

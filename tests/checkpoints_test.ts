@@ -1,0 +1,44 @@
+// Which checkpoints a --model path names, in suites assembled from symbolic links (to model folders and to
+// revision folders), as clusters often lay them out over shared storage.
+import { resolveCheckpoints } from "../io/checkpoints.ts";
+import { EngramError } from "../engine/errors.ts";
+import { assertEquals, assertRejects } from "./assert.ts";
+import { PICO_MODELS } from "./helpers.ts";
+
+const REVISIONS = ["step273", "step546", "step819", "step1092"];
+
+Deno.test("a suite's symbolic links to model and revision folders are followed", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "engram-linked-suite-" });
+  try {
+    await Deno.symlink(`${PICO_MODELS}/pico-1`, `${dir}/pico-1`); // a model folder
+    await Deno.mkdir(`${dir}/pico-2`);
+    await Deno.symlink(`${PICO_MODELS}/pico-2/step1092`, `${dir}/pico-2/step1092`); // a revision folder
+    await Deno.writeTextFile(`${dir}/notes.txt`, "not a model\n");
+    await Deno.symlink(`${dir}/notes.txt`, `${dir}/notes-link`); // a link to a file: not a model either
+    const found = await resolveCheckpoints(dir);
+    assertEquals(found.map((c) => `${c.model}@${c.revision}`), [
+      ...REVISIONS.map((r) => `pico-1@${r}`),
+      "pico-2@step1092",
+    ]);
+    assertEquals(found[0].dir, `${dir}/pico-1/step273`);
+    // The model folder of revisions, through a link, too.
+    assertEquals((await resolveCheckpoints(`${dir}/pico-2`)).map((c) => c.revision), ["step1092"]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a broken symbolic link in a suite is one clear error naming it", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "engram-broken-link-" });
+  try {
+    await Deno.symlink(`${PICO_MODELS}/pico-1`, `${dir}/pico-1`);
+    await Deno.symlink(`${dir}/gone`, `${dir}/pico-9`);
+    await assertRejects(
+      () => resolveCheckpoints(dir),
+      EngramError,
+      `${dir}/pico-9 is a broken symbolic link`,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

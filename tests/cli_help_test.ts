@@ -1,0 +1,46 @@
+// The command line's help: every command has its own line in the overview and answers --help with its usage (not
+// its work); the defaults score's help states are the ones the adapter at hand gets.
+import { Gpu } from "../engine/gpu.ts";
+import { SCORE_HELP } from "../cli/score.ts";
+import { assert, assertEquals } from "./assert.ts";
+import { runCli } from "./helpers.ts";
+
+const COMMANDS = ["score", "report", "merge", "demo", "bench", "logits", "generate", "info"];
+/** How a usage line names command `c` (`deno run -A cli.ts c` or the `engram c` wrapper). */
+const names = (c: string) => new RegExp(`(cli\\.ts|engram) ${c}\\b`);
+
+Deno.test("the overview gives every command a line of its own", async () => {
+  const r = await runCli(["--help"]);
+  assertEquals(r.code, 0, r.stderr);
+  const lines = r.stdout.split("\n");
+  for (const c of COMMANDS) {
+    const own = lines.filter((l) => names(c).test(l));
+    assertEquals(own.length, 1, `one line for ${c}:\n${r.stdout}`);
+    assert(own[0].replace(names(c), "").trim().length > 10, `the line says what ${c} does: ${own[0]}`);
+  }
+});
+
+for (const c of COMMANDS) {
+  Deno.test(`${c} --help prints its usage and does nothing else`, async () => {
+    const r = await runCli([c, "--help"], { timeoutMs: 120_000 });
+    assertEquals(r.code, 0, r.stderr);
+    assert(names(c).test(r.stdout.split("\n")[0]), `the first line is ${c}'s usage:\n${r.stdout}`);
+    assert(!r.stdout.trimStart().startsWith("{"), `${c} --help printed output instead of help:\n${r.stdout}`);
+  });
+}
+
+Deno.test("score --help states the batch and --gpu-memory defaults this adapter gets", async () => {
+  const gpu = await Gpu.open();
+  try {
+    const kind = gpu.isCpu ? "a CPU adapter" : "a GPU";
+    const { batch, memoryGiB } = gpu.defaults;
+    const line = (flag: string) => SCORE_HELP.split("\n").find((l) => l.trimStart().startsWith(flag)) ?? "";
+    assert(line("--batch").includes(`${batch} on ${kind}`), `--batch default ${batch}: ${line("--batch")}`);
+    assert(
+      line("--gpu-memory").includes(`${memoryGiB} on ${kind}`),
+      `--gpu-memory default ${memoryGiB}: ${line("--gpu-memory")}`,
+    );
+  } finally {
+    gpu.destroy();
+  }
+});

@@ -1,0 +1,356 @@
+// What `score` does with its output, run as a user would: a results file already there is kept only when it
+// answers the very same request (else refused by name; --force rescores); one lock per results file keeps two
+// runs apart and is released on every exit (errors, SIGINT, SIGTERM) and taken over from a dead run; a run that
+// fails before recording a row leaves no journal to block the corrected rerun; a read-only or full output folder
+// is one clear line; --out FILE.csv is a file.
+import { scoreCommand } from "../cli/score.ts";
+import { EngramError } from "../engine/errors.ts";
+import { dirname } from "../engine/path.ts";
+import { Gpu } from "../engine/gpu.ts";
+import { readResults } from "../io/results.ts";
+import { assert, assertEquals, assertRejects } from "./assert.ts";
+import { expectError } from "./cli_contract.ts";
+import { PICO_DATA, PICO_MODELS, runCli } from "./helpers.ts";
+import { tokenRows, writeMegatron } from "./megatron.ts";
+import { startStopping } from "./score_stopping.ts";
+
+const CHECKPOINT = `${PICO_MODELS}/pico-1/step1092`;
+const NAME = "pico-1@step1092.csv";
+
+const args = (out: string, ...extra: string[]) => [
+  "score",
+  ...["--model", CHECKPOINT, "--data", PICO_DATA, "--out", out, "--format", "csv", "--quiet", ...extra],
+];
+
+async function listDir(dir: string): Promise<string[]> {
+  const names: string[] = [];
+  for await (const e of Deno.readDir(dir)) names.push(e.name);
+  return names.sort();
+}
+
+/** The results file and its provenance sidecar, as bytes (to see that a refused or skipped run left them be). */
+async function snapshot(out: string): Promise<string> {
+  return await Deno.readTextFile(`${out}/${NAME}`) +
+    await Deno.readTextFile(`${out}/${NAME}.provenance.json`);
+}
+
+async function copyDir(from: string, to: string): Promise<void> {
+  await Deno.mkdir(to, { recursive: true });
+  for await (const e of Deno.readDir(from)) await Deno.copyFile(`${from}/${e.name}`, `${to}/${e.name}`);
+}
+
+async function withTempDir(prefix: string, fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix });
+  try {
+    await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test("a results file is kept only if it answers the same request; any difference is refused by name; --force rescores", async () => {
+  await withTempDir("engram-stale-", async (dir) => {
+    const out = `${dir}/out`;
+    const gpu = await Gpu.open();
+    const score = (...extra: string[]) => scoreCommand(args(out, ...extra).slice(1), gpu);
+    assertEquals((await score("--count", "32"))[0].skipped, false);
+    const before = await snapshot(out);
+    // The same request again: kept as it is.
+    assertEquals((await score("--count", "32"))[0].skipped, true);
+    assertEquals(await snapshot(out), before, "a skipped run leaves the file as it was");
+
+    // A copy of the data and of the model elsewhere: the same tokens and weights, but other inputs.
+    await copyDir(dirname(PICO_DATA), `${dir}/data`);
+    const model = `${dir}/models/pico-1/step1092`;
+    await copyDir(CHECKPOINT, model);
+    const refused: [string[], RegExp][] = [
+      [["--count", "64"], /holds rows \[0, 32\), but this run asks for rows \[0, 64\)/],
+      [["--count", "16"], /holds rows \[0, 32\), but this run asks for rows \[0, 16\)/],
+      [["--start", "8", "--count", "32"], /rows \[8, 40\)/],
+      [["--count", "32", "--prompt", "16"], /--prompt 32, but this run asks for --prompt 16/],
+      [["--count", "32", "--continuation", "16"], /--continuation 32, but .* --continuation 16/],
+      [["--count", "32", "--offset", "1"], /--offset 0, but .* --offset 1/],
+      [["--count", "32", "--mode", "extractable"], /--mode score, but .* --mode extractable/],
+      [["--count", "32", "--paper-compatible"], /pure greedy, but .* --paper-compatible/],
+      [["--count", "32", "--logprob"], /no --logprob, but .* --logprob/],
+      [
+        ["--count", "32", "--data", `${dir}/data/pico_document`],
+        /data .*pico_document, but .* data .*\/data\//,
+      ],
+      [["--count", "32", "--model", model], /the model at .*, but this run asks for the model at .*models/],
+    ];
+    for (const [extra, why] of refused) {
+      const e = await assertRejects(() => score(...extra), EngramError);
+      assert(e.message.startsWith(`${out}/${NAME} `), `names the file: ${e.message}`);
+      assert(why.test(e.message), `${extra.join(" ")}: ${e.message} should match ${why}`);
+      assert(/pass --force to rescore, or another --out/.test(e.message), `says what to do: ${e.message}`);
+      assertEquals(await snapshot(out), before, `${extra.join(" ")}: the file is left as it was`);
+    }
+
+    // The model's config.json changed under the same path.
+    assertEquals((await score("--count", "32", "--model", model, "--force"))[0].skipped, false);
+    const cfg = JSON.parse(await Deno.readTextFile(`${model}/config.json`));
+    await Deno.writeTextFile(`${model}/config.json`, JSON.stringify({ ...cfg, layer_norm_eps: 1e-3 }));
+    const e = await assertRejects(() => score("--count", "32", "--model", model), EngramError);
+    assert(/config\.json of hash [0-9a-f]{16}, but .* hash [0-9a-f]{16}/.test(e.message), e.message);
+
+    // --force rescores; the file then holds the rows asked for.
+    assertEquals((await score("--count", "48", "--force"))[0].skipped, false);
+    const { table, provenance } = await readResults(`${out}/${NAME}`);
+    assertEquals([...table.index], Array.from({ length: 48 }, (_, i) => i));
+    assertEquals([provenance!.start, provenance!.count, provenance!.rows], [0, 48, 48]);
+
+    // A file without provenance cannot be told to answer anything.
+    await Deno.remove(`${out}/${NAME}.provenance.json`);
+    const bare = await assertRejects(() => score("--count", "48"), EngramError);
+    assert(/has no provenance/.test(bare.message), bare.message);
+    gpu.destroy();
+  });
+});
+
+Deno.test("a stale results file from the command line: one line naming the file, the rows and --force", async () => {
+  await withTempDir("engram-stale-cli-", async (dir) => {
+    const out = `${dir}/out`;
+    assertEquals((await runCli(args(out, "--count", "64"))).code, 0);
+    await expectError(
+      args(out, "--start", "1000", "--count", "16", "--prompt", "16", "--continuation", "16"),
+      [
+        `${out}/${NAME} holds rows [0, 64), but this run asks for rows [1000, 1016)`,
+        "pass --force to rescore, or another --out",
+      ],
+    );
+    const forced = await runCli(args(out, "--start", "1000", "--count", "16", "--force"));
+    assertEquals(forced.code, 0, forced.stderr);
+    const { table } = await readResults(`${out}/${NAME}`);
+    assertEquals([...table.index], Array.from({ length: 16 }, (_, i) => 1000 + i));
+  });
+});
+
+Deno.test("--out FILE.csv writes that one results file (not a folder of that name); the next run skips it", async () => {
+  await withTempDir("engram-out-file-", async (dir) => {
+    const file = `${dir}/sub/one.csv`;
+    const run = () => runCli(["score", "--model", CHECKPOINT, "--count", "8", "--out", file]);
+    const r = await run();
+    assertEquals(r.code, 0, r.stderr);
+    assert((await Deno.stat(file)).isFile, `${file} is a file`);
+    assert((await Deno.readTextFile(file)).startsWith("index,score,"), "CSV, as the extension says");
+    assertEquals(await listDir(`${dir}/sub`), ["one.csv", "one.csv.provenance.json"]);
+    assertEquals((await readResults(file)).table.index.length, 8);
+    const again = await run();
+    assertEquals(again.code, 0, again.stderr);
+    assert(/skipped/.test(again.stderr), again.stderr);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------- journals
+
+Deno.test("a run that fails in its first batch leaves no journal; the corrected rerun scores", async () => {
+  await withTempDir("engram-first-batch-", async (dir) => {
+    const rows = tokenRows(8);
+    rows[5] = rows[5].slice(0, 40); // too short for --prompt 32 --continuation 32
+    await writeMegatron(`${dir}/short`, rows);
+    const out = `${dir}/out`;
+    const data = ["--data", `${dir}/short`];
+    await expectError(args(out, ...data), [/\brow 5\b/, /\b40 tokens\b/]);
+    assertEquals(await listDir(out), [], "no journal (and no lock) after the failure");
+    const fixed = await runCli(args(out, ...data, "--prompt", "16", "--continuation", "16"));
+    assertEquals(fixed.code, 0, fixed.stderr);
+    assertEquals((await readResults(`${out}/${NAME}`)).table.index.length, 8);
+  });
+});
+
+Deno.test("a run that fails after recording rows keeps them; a rerun with other arguments is refused", async () => {
+  await withTempDir("engram-later-batch-", async (dir) => {
+    const rows = tokenRows(8);
+    rows[5] = rows[5].slice(0, 40);
+    await writeMegatron(`${dir}/short`, rows);
+    const out = `${dir}/out`;
+    const data = ["--data", `${dir}/short`, "--batch", "4"];
+    await expectError(args(out, ...data), [/\brow 5\b/]);
+    assertEquals(await listDir(out), [`${NAME}.partial`], "the journal of rows 0..3 stays");
+    await expectError(args(out, ...data, "--prompt", "16", "--continuation", "16"), [
+      `${out}/${NAME}.partial`,
+      /other arguments/,
+    ]);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------- locks
+
+/** Writes the lock of `out`/NAME as held by `holder`. */
+async function writeLock(
+  out: string,
+  holder: { pid: number; host: string; started: string },
+): Promise<string> {
+  await Deno.mkdir(out, { recursive: true });
+  const path = `${out}/${NAME}.lock`;
+  await Deno.writeTextFile(path, JSON.stringify(holder));
+  return path;
+}
+
+Deno.test("a results file locked by a live run (this host or another) is refused, naming the holder", async () => {
+  await withTempDir("engram-lock-", async (dir) => {
+    const out = `${dir}/out`;
+    const started = "2026-01-02T03:04:05.000Z";
+    for (
+      const holder of [{ pid: Deno.pid, host: Deno.hostname(), started }, { pid: 1, host: "node-7", started }]
+    ) {
+      const lock = await writeLock(out, holder);
+      const text = await Deno.readTextFile(lock);
+      await expectError(args(out, "--count", "8"), [
+        `${out}/${NAME} is being written by another run (pid ${holder.pid} on ${holder.host}, since ${started})`,
+        `delete ${lock}`,
+      ]);
+      assertEquals(await Deno.readTextFile(lock), text, "the holder's lock is left alone");
+      assertEquals(await listDir(out), [`${NAME}.lock`], "nothing else written");
+    }
+  });
+});
+
+Deno.test("a lock left by a dead run of this host is taken over; the run scores and removes it", async () => {
+  await withTempDir("engram-stale-lock-", async (dir) => {
+    const out = `${dir}/out`;
+    const dead = new Deno.Command("true").spawn();
+    await dead.status;
+    await writeLock(out, { pid: dead.pid, host: Deno.hostname(), started: new Date().toISOString() });
+    const r = await runCli(args(out, "--count", "8"));
+    assertEquals(r.code, 0, r.stderr);
+    assertEquals(await listDir(out), [NAME, `${NAME}.provenance.json`]);
+  });
+});
+
+Deno.test("two runs on one results file: the second is refused while the first holds it; the first finishes", async () => {
+  await withTempDir("engram-two-runs-", async (dir) => {
+    const out = `${dir}/out`;
+    const first = startStopping(16, args(out, "--count", "64", "--batch", "16"));
+    try {
+      await first.stopped(); // mid-run, holding the lock, 16 rows in its journal
+      await expectError(args(out, "--count", "64", "--batch", "16"), [
+        `${out}/${NAME} is being written by another run (pid ${first.child.pid} on ${Deno.hostname()}`,
+      ]);
+      first.child.kill("SIGCONT");
+      const o = await first.output;
+      assertEquals(o.code, 0, new TextDecoder().decode(o.stderr));
+    } finally {
+      try {
+        first.child.kill("SIGKILL");
+      } catch {
+        // it has ended
+      }
+      await first.output.catch(() => {});
+    }
+    assertEquals(await listDir(out), [NAME, `${NAME}.provenance.json`], "results only: no lock, no journal");
+    assertEquals((await readResults(`${out}/${NAME}`)).table.index.length, 64);
+    const before = await snapshot(out);
+    const again = await runCli(args(out, "--count", "64"));
+    assertEquals(again.code, 0, again.stderr);
+    assertEquals(await snapshot(out), before, "the rerun skips the finished file");
+  });
+});
+
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  Deno.test(`a run ended by ${signal} releases its lock and keeps its journal; the rerun resumes`, async () => {
+    await withTempDir("engram-signal-", async (dir) => {
+      const out = `${dir}/out`;
+      const run = startStopping(16, args(out, "--count", "64", "--batch", "16"));
+      await run.stopped();
+      assertEquals(await listDir(out), [`${NAME}.lock`, `${NAME}.partial`]);
+      run.child.kill(signal);
+      run.child.kill("SIGCONT");
+      const o = await run.output;
+      assertEquals(o.signal, signal, `ended by ${signal}: ${new TextDecoder().decode(o.stderr)}`);
+      assertEquals(await listDir(out), [`${NAME}.partial`], "the lock is gone, the journal stays");
+      const r = await runCli(args(out, "--count", "64", "--batch", "16"));
+      assertEquals(r.code, 0, r.stderr);
+      assertEquals((await readResults(`${out}/${NAME}`)).table.index.length, 64);
+    });
+  });
+}
+
+// ---------------------------------------------------------------------------------------------- unwritable
+
+/** Mounts a tmpfs at `dir` (CI runs as root); false, with the reason printed, where mounting is not allowed. */
+async function mountTmpfs(dir: string, options: string): Promise<boolean> {
+  await Deno.mkdir(dir, { recursive: true });
+  const r = await new Deno.Command("mount", {
+    args: ["-t", "tmpfs", "-o", options, "tmpfs", dir],
+    stderr: "piped",
+  })
+    .output().catch((e) => ({ success: false, stderr: new TextEncoder().encode(String(e)) }));
+  if (!r.success) {
+    console.log(`  skipped: cannot mount a tmpfs (${new TextDecoder().decode(r.stderr).trim()}); needs root`);
+  }
+  return r.success;
+}
+
+async function unmount(dir: string): Promise<void> {
+  await new Deno.Command("umount", { args: [dir] }).output();
+}
+
+Deno.test("a read-only --out folder is one line, not an internal error", async () => {
+  await withTempDir("engram-readonly-", async (dir) => {
+    const ro = `${dir}/ro`;
+    if (!(await mountTmpfs(ro, "ro,size=64k"))) return;
+    try {
+      await expectError(args(ro, "--count", "8"), [`${ro}/${NAME}.lock`, /read-only/i]);
+      await expectError(args(`${ro}/sub`, "--count", "8"), [`${ro}/sub`, /read-only/i]);
+    } finally {
+      await unmount(ro);
+    }
+  });
+});
+
+Deno.test("a disk full while journaling is one line; the rows recorded stay, and the rerun completes them", async () => {
+  await withTempDir("engram-full-", async (dir) => {
+    const full = `${dir}/full`;
+    if (!(await mountTmpfs(full, "size=64k"))) return;
+    try {
+      const filler = `${full}/filler`;
+      const run = args(full, "--count", "320", "--batch", "16");
+      // One page free: the lock takes it, and the journal cannot even write its header.
+      await Deno.writeFile(filler, new Uint8Array(64 * 1024 - 4096)).catch(() => {});
+      await expectError(run, [`cannot write ${full}/${NAME}.partial`, /space/i]);
+      assertEquals(await listDir(full), ["filler"], "neither a lock nor a half-written journal is left");
+      // Two pages free: one for the lock, one for the journal's header and its first batches (16 bytes a row).
+      await Deno.remove(filler);
+      await Deno.writeFile(filler, new Uint8Array(64 * 1024 - 8192)).catch(() => {});
+      await expectError(run, [
+        `cannot write ${full}/${NAME}.partial`,
+        /space/i,
+        /resumes after the \d+ rows/,
+      ]);
+      assertEquals(await listDir(full), ["filler", `${NAME}.partial`], "no lock left; the journal stays");
+      await Deno.remove(filler);
+      const r = await runCli(run);
+      assertEquals(r.code, 0, r.stderr);
+      const reference = `${dir}/reference`;
+      assertEquals((await runCli(args(reference, "--count", "320", "--batch", "16"))).code, 0);
+      assertEquals(
+        await Deno.readTextFile(`${full}/${NAME}`),
+        await Deno.readTextFile(`${reference}/${NAME}`),
+      );
+    } finally {
+      await unmount(full);
+    }
+  });
+});
+
+// ---------------------------------------------------------------------------------------------- demo
+
+Deno.test("demo: scores of other rows in its folder are refused, and --force rescores them", async () => {
+  await withTempDir("engram-demo-force-", async (dir) => {
+    const other = await runCli([
+      "score",
+      ...["--model", `${PICO_MODELS}/pico-1/step273`, "--count", "8", "--out", `${dir}/scores`, "--quiet"],
+    ]);
+    assertEquals(other.code, 0, other.stderr);
+    await expectError(["demo", "--count", "16", "--out", dir], [
+      `${dir}/scores/pico-1@step273.parquet holds rows [0, 8), but this run asks for rows [0, 16)`,
+      "--force",
+    ]);
+    const forced = await runCli(["demo", "--count", "16", "--out", dir, "--force"]);
+    assertEquals(forced.code, 0, forced.stderr);
+    assertEquals((await readResults(`${dir}/scores/pico-1@step273.parquet`)).table.index.length, 16);
+    assert((await Deno.stat(`${dir}/report/report.html`)).isFile, "the report is written");
+  });
+});
