@@ -10,7 +10,14 @@ import { type ScoreMode, scoreRows } from "../engine/memorization.ts";
 import { Decoder } from "../engine/decoder.ts";
 import { intFlag, parseArgs } from "./args.ts";
 import { type Checkpoint, listFlag, resolveCheckpoints } from "../io/checkpoints.ts";
-import { type Provenance, RESULT_FORMATS, type ScoreTable, writeResults } from "../io/results.ts";
+import {
+  journalBatches,
+  parseShard,
+  type Provenance,
+  RESULT_FORMATS,
+  shardRange,
+  writeResultsStream,
+} from "../io/results.ts";
 import { ENGRAM_VERSION } from "../io/version.ts";
 
 import { PICO_DATA, PICO_MODELS } from "../io/pico.ts";
@@ -70,25 +77,6 @@ export interface ScoreSummary {
   memorized: number;
   seconds: number;
   skipped: boolean;
-}
-
-/** Parses `--shard i/N` into [i, N]. */
-export function parseShard(value: string | undefined): [number, number] | null {
-  if (value === undefined) return null;
-  const m = /^(\d+)\/(\d+)$/.exec(value);
-  if (!m || Number(m[2]) < 1 || Number(m[1]) >= Number(m[2])) {
-    throw new EngramError(`--shard must be i/N with 0 ≤ i < N (e.g. 3/64), got "${value}"`);
-  }
-  return [Number(m[1]), Number(m[2])];
-}
-
-/** Rows [start, start + count) split into N contiguous shares; share i. */
-export function shardRange(start: number, count: number, shard: [number, number] | null): [number, number] {
-  if (!shard) return [start, count];
-  const [i, n] = shard;
-  const a = start + Math.floor((i * count) / n);
-  const b = start + Math.floor(((i + 1) * count) / n);
-  return [a, b - a];
 }
 
 async function openSource(data: string, tokenizer: string | undefined, modelDir: string): Promise<RowSource> {
@@ -294,15 +282,6 @@ async function scoreCheckpoint(
         status(line, p.done === p.total);
       },
     );
-    const cols = await journal.readAll();
-    const table: ScoreTable = {
-      index: cols.index,
-      matches: job.mode === "score" ? cols.matches : null,
-      firstMismatch: cols.firstMismatch,
-      logprob: job.logprob ? cols.logprob : null,
-      continuation: job.cont,
-    };
-    memorized = cols.firstMismatch.filter((f) => f === job.cont).length;
     const provenance: Provenance = {
       model: ck.model,
       revision: ck.revision,
@@ -324,7 +303,9 @@ async function scoreCheckpoint(
       ...(job.shard ? { shard: job.shard } : {}),
       created: journal.created,
     };
-    await writeResults(job.path, table, provenance);
+    // The final file streams from the journal a chunk at a time (memory stays bounded at any length).
+    memorized =
+      (await writeResultsStream(job.path, provenance, journalBatches(journal, provenance))).memorized;
     await journal.remove();
     decoder.destroy();
     const seconds = (performance.now() - t0) / 1000;

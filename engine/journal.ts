@@ -124,11 +124,6 @@ export class Journal implements ScoreSink {
     }
   }
 
-  /** Every recorded row (small journals; `chunks` for any length). */
-  readAll(): Promise<ScoreColumns> {
-    return this.read(0, this.done);
-  }
-
   /** Recorded rows [at, at + n). */
   private async read(at: number, n: number): Promise<ScoreColumns> {
     const bytes = new Uint8Array(n * RECORD);
@@ -160,11 +155,13 @@ export class Journal implements ScoreSink {
   }
 }
 
-async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
+/** Writes all of `bytes` at the file's position. */
+export async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
   for (let off = 0; off < bytes.length;) off += await file.write(bytes.subarray(off));
 }
 
-async function readAt(file: Deno.FsFile, at: number, into: Uint8Array): Promise<number> {
+/** Reads into `into` from byte `at`; returns how many bytes there were (fewer at the end of the file). */
+export async function readAt(file: Deno.FsFile, at: number, into: Uint8Array): Promise<number> {
   await file.seek(at, Deno.SeekMode.Start);
   let got = 0;
   while (got < into.length) {
