@@ -3,7 +3,7 @@
 // (-1: empty). Nothing is kept per row but typed values, so files of any length stream in bounded memory.
 // Quoted cells ("a,b", "say ""hi""") are read as RFC 4180 says, line breaks inside quotes included.
 import { EngramError } from "../engine/errors.ts";
-import { fileChunks } from "./files.ts";
+import { ByteStream } from "./files.ts";
 
 export type CsvColumnType = "number" | "boolean" | "dictionary";
 
@@ -138,16 +138,18 @@ export function isEmptyCell(b: Uint8Array, s: number, e: number): boolean {
   return t === "NA" || t === "null" || t === "NaN" || t === "nan" || t === "None";
 }
 
-/** true/True/TRUE/1 → 1, false/False/FALSE/0 → 0, anything else → -2. */
+/** true/True/TRUE/1 → 1, false/False/FALSE/0 → 0, anything else → -2 (compared as bytes, any case). */
 function parseBoolean(b: Uint8Array, s: number, e: number): number {
   while (s < e && b[s] === SPACE) s++;
   while (e > s && (b[e - 1] === SPACE || b[e - 1] === CR)) e--;
   const n = e - s;
   if (n === 1) return b[s] === 49 ? 1 : b[s] === 48 ? 0 : -2;
-  if (n !== 4 && n !== 5) return -2;
-  const t = decoder.decode(b.subarray(s, e)).toLowerCase();
-  return t === "true" ? 1 : t === "false" ? 0 : -2;
+  const word = n === 4 ? TRUE : n === 5 ? FALSE : null;
+  if (!word) return -2;
+  for (let i = 0; i < n; i++) if ((b[s + i] | 32) !== word[i]) return -2;
+  return n === 4 ? 1 : 0;
 }
+const TRUE = new TextEncoder().encode("true"), FALSE = new TextEncoder().encode("false");
 
 /** Distinct strings of one column, looked up by their bytes (last hit first) without a string per row. */
 export class Dictionary {
@@ -218,29 +220,20 @@ function splitHeader(path: string, line: string): string[] {
 }
 
 /** The first line of the file (the header), read without reading the rest. */
-async function readHeaderLine(path: string): Promise<{ line: string; bytes: number }> {
-  const parts: Uint8Array[] = [];
-  let length = 0;
-  for await (const chunk of fileChunks(path, 1 << 16)) {
-    const nl = chunk.indexOf(LF);
-    parts.push(nl < 0 ? chunk : chunk.subarray(0, nl));
-    length += nl < 0 ? chunk.length : nl;
-    if (nl >= 0) return { line: decoder.decode(concat(parts, length)), bytes: length + 1 };
-    if (length > 1 << 20) {
-      throw new EngramError(`${path}: no line break in the first MiB; is this a CSV file?`);
+async function readHeaderLine(path: string): Promise<string> {
+  const stream = await ByteStream.open(path, 1 << 16);
+  try {
+    for (;;) {
+      const b = await stream.next(0);
+      const nl = b.indexOf(LF);
+      if (nl >= 0 || stream.done) return decoder.decode(nl >= 0 ? b.subarray(0, nl) : b);
+      if (b.length > 1 << 20) {
+        throw new EngramError(`${path}: no line break in the first MiB; is this a CSV file?`);
+      }
     }
+  } finally {
+    stream.close();
   }
-  return { line: decoder.decode(concat(parts, length)), bytes: length };
-}
-
-function concat(parts: Uint8Array[], length: number): Uint8Array {
-  const out = new Uint8Array(length);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p.subarray(0, Math.min(p.length, length - at)), at);
-    at += p.length;
-  }
-  return out;
 }
 
 const TYPE_CODE = { number: 0, boolean: 1, dictionary: 2 } as const;
@@ -256,6 +249,9 @@ export class ColumnBuilder {
   line = 1;
   private arrays: (Float64Array | Int8Array | Int32Array)[] = [];
   private readonly types: number[];
+  private readonly lo: number[];
+  private readonly hi: number[];
+  private readonly integer: boolean[];
 
   constructor(
     readonly path: string,
@@ -265,6 +261,9 @@ export class ColumnBuilder {
     readonly batchRows: number,
   ) {
     this.types = specs.map((s) => TYPE_CODE[s.type]);
+    this.lo = specs.map((s) => s.min ?? -Infinity);
+    this.hi = specs.map((s) => s.max ?? Infinity);
+    this.integer = specs.map((s) => s.integer ?? false);
     this.fresh();
   }
 
@@ -319,29 +318,20 @@ export class ColumnBuilder {
   /** Stores slot k's cell b[s, e) at the current row. */
   store(k: number, b: Uint8Array, s: number, e: number): void {
     const t = this.types[k];
-    const spec = this.specs[k];
-    const name = this.names[k];
-    const cellText = () => JSON.stringify(decoder.decode(b.subarray(s, e)));
     if (t === 0) {
       const v = parseNumber(b, s, e);
       if (v !== v) {
-        if (!isEmptyCell(b, s, e)) this.fail(`"${name}" is ${cellText()}, not a number`);
+        if (!isEmptyCell(b, s, e)) this.bad(k, b, s, e, "not a number");
         return this.empty(k);
       }
-      if (
-        (spec.integer && !Number.isInteger(v)) || (spec.min !== undefined && v < spec.min) ||
-        (spec.max !== undefined && v > spec.max)
-      ) {
-        const range = spec.min !== undefined || spec.max !== undefined
-          ? ` in [${spec.min ?? "-∞"}, ${spec.max ?? "∞"}]`
-          : "";
-        this.fail(`"${name}" is ${cellText()}; expected ${spec.integer ? "an integer" : "a number"}${range}`);
+      if (v < this.lo[k] || v > this.hi[k] || (this.integer[k] && v !== Math.floor(v))) {
+        this.outOfRange(k, b, s, e);
       }
       (this.arrays[k] as Float64Array)[this.r] = v;
     } else if (t === 1) {
       const v = parseBoolean(b, s, e);
       if (v === -2) {
-        if (!isEmptyCell(b, s, e)) this.fail(`"${name}" is ${cellText()}, not true or false`);
+        if (!isEmptyCell(b, s, e)) this.bad(k, b, s, e, "not true or false");
         return this.empty(k);
       }
       (this.arrays[k] as Int8Array)[this.r] = v;
@@ -351,6 +341,18 @@ export class ColumnBuilder {
       if (s === e) return this.empty(k);
       (this.arrays[k] as Int32Array)[this.r] = this.dictionaries[k]!.id(b, s, e);
     }
+  }
+
+  private bad(k: number, b: Uint8Array, s: number, e: number, why: string): never {
+    this.fail(`"${this.names[k]}" is ${JSON.stringify(decoder.decode(b.subarray(s, e)))}, ${why}`);
+  }
+
+  private outOfRange(k: number, b: Uint8Array, s: number, e: number): never {
+    const spec = this.specs[k];
+    const range = spec.min !== undefined || spec.max !== undefined
+      ? ` in [${spec.min ?? "-∞"}, ${spec.max ?? "∞"}]`
+      : "";
+    this.bad(k, b, s, e, `expected ${spec.integer ? "an integer" : "a number"}${range}`);
   }
 
   /** Stores a value given as text (quoted cells with escapes, JSON strings). */
@@ -377,7 +379,7 @@ export async function openCsv(
   columns: Record<string, CsvColumnSpec>,
   options: CsvOptions = {},
 ): Promise<CsvReader> {
-  const { line } = await readHeaderLine(path);
+  const line = await readHeaderLine(path);
   if (line.trim() === "") throw new EngramError(`${path}: empty CSV; expected a header line of column names`);
   const header = splitHeader(path, line);
   for (const [name, spec] of Object.entries(columns)) {
@@ -418,7 +420,6 @@ async function* csvBatches(
   const full = out.batchRows;
   let firstRow = 1;
   let headerSkipped = false;
-  let carry = new Uint8Array(0);
 
   const cell = (f: number, b: Uint8Array, s: number, e: number, unescape: boolean) => {
     const k = slot[f];
@@ -489,43 +490,29 @@ async function* csvBatches(
     return pos;
   };
 
-  for await (const chunk of fileChunks(path, options.chunkBytes ?? 8 << 20)) {
-    options.observe?.(chunk);
-    let b = chunk;
-    if (carry.length) {
-      b = new Uint8Array(carry.length + chunk.length);
-      b.set(carry);
-      b.set(chunk, carry.length);
-    }
+  const stream = await ByteStream.open(path, options.chunkBytes ?? 8 << 20, options.observe);
+  try {
     let pos = 0;
-    if (!headerSkipped) {
-      const nl = b.indexOf(LF);
-      if (nl < 0) {
-        carry = b.slice();
-        continue;
+    while (!stream.done) {
+      const b = await stream.next(pos);
+      pos = 0;
+      if (!headerSkipped) {
+        const nl = b.indexOf(LF);
+        if (nl < 0) continue;
+        pos = nl + 1;
+        headerSkipped = true;
+        out.line = 2;
       }
-      pos = nl + 1;
-      headerSkipped = true;
-      out.line = 2;
+      for (;;) {
+        pos = parse(b, pos, b.length, stream.done);
+        if (out.r < full) break;
+        const batch = out.take(firstRow);
+        firstRow += batch.length;
+        yield batch;
+      }
     }
-    for (;;) {
-      pos = parse(b, pos, b.length, false);
-      if (out.r < full) break;
-      const batch = out.take(firstRow);
-      firstRow += batch.length;
-      yield batch;
-    }
-    carry = b.slice(pos);
-  }
-  if (headerSkipped && carry.length) {
-    let pos = 0;
-    for (;;) {
-      pos = parse(carry, pos, carry.length, true);
-      if (out.r < full) break;
-      const batch = out.take(firstRow);
-      firstRow += batch.length;
-      yield batch;
-    }
+  } finally {
+    stream.close();
   }
   if (out.r > 0) yield out.take(firstRow);
 }

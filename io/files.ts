@@ -63,27 +63,64 @@ export class FileBytes {
   }
 }
 
-/** The file's bytes in order, `chunkBytes` at a time (the last chunk may be shorter). */
-export async function* fileChunks(path: string, chunkBytes = 8 << 20): AsyncGenerator<Uint8Array> {
-  const file = await openForReading(path);
-  try {
-    // Small files get a buffer of their size (the file may still grow while it is read: then read on).
-    const size = Math.max(1, Math.min(chunkBytes, (await file.stat()).size + 1));
-    for (;;) {
-      const chunk = new Uint8Array(size);
-      let got = 0;
-      while (got < chunk.length) {
-        const n = await file.read(chunk.subarray(got)).catch((e) => {
-          throw new EngramError(`cannot read ${path}: ${(e as Error).message}`);
-        });
-        if (n === null) break;
-        got += n;
+/**
+ * A file read front to back through one reused buffer (a fresh buffer per read costs more than the read).
+ * `next(keep)` keeps the bytes of the current view from `keep` on (a record cut by the end of the last read),
+ * appends the file's next bytes and returns the new view, valid until the next call.
+ */
+export class ByteStream {
+  private buffer: Uint8Array;
+  private length = 0;
+  /** True once the end of the file has been read. */
+  done = false;
+
+  private constructor(
+    readonly path: string,
+    private readonly file: Deno.FsFile,
+    private readonly chunkBytes: number,
+    private readonly observe?: (bytes: Uint8Array) => void,
+  ) {
+    // Room for a chunk and the cut record kept before it.
+    this.buffer = new Uint8Array(2 * chunkBytes);
+  }
+
+  /** Opens `path`; `observe` sees every byte once, in order, as it is read. */
+  static async open(
+    path: string,
+    chunkBytes = 8 << 20,
+    observe?: (bytes: Uint8Array) => void,
+  ): Promise<ByteStream> {
+    const file = await openForReading(path);
+    // Small files get a buffer of their size (plus one byte, to see the end in one read).
+    const size = Math.max(16, Math.min(chunkBytes, (await file.stat()).size + 1));
+    return new ByteStream(path, file, size, observe);
+  }
+
+  async next(keep: number): Promise<Uint8Array> {
+    const kept = this.length - keep;
+    if (kept + this.chunkBytes > this.buffer.length) {
+      // A record longer than a chunk: room for it and one more chunk.
+      const grown = new Uint8Array(kept + this.chunkBytes);
+      grown.set(this.buffer.subarray(keep, this.length));
+      this.buffer = grown;
+    } else this.buffer.copyWithin(0, keep, this.length);
+    this.length = kept;
+    const end = kept + this.chunkBytes;
+    while (!this.done && this.length < end) {
+      const n = await this.file.read(this.buffer.subarray(this.length, end)).catch((e) => {
+        throw new EngramError(`cannot read ${this.path}: ${(e as Error).message}`);
+      });
+      if (n === null) this.done = true;
+      else {
+        this.observe?.(this.buffer.subarray(this.length, this.length + n));
+        this.length += n;
       }
-      if (got > 0) yield chunk.subarray(0, got);
-      if (got < chunk.length) return;
     }
-  } finally {
-    file.close();
+    return this.buffer.subarray(0, this.length);
+  }
+
+  close(): void {
+    this.file.close();
   }
 }
 

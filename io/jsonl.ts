@@ -3,7 +3,7 @@
 // (escaped keys, strings, nested values) is handed to JSON.parse, which decides.
 import { EngramError } from "../engine/errors.ts";
 import { ColumnBuilder, type CsvBatch, type CsvColumnSpec, type CsvOptions, dictionariesFor } from "./csv.ts";
-import { fileChunks } from "./files.ts";
+import { ByteStream } from "./files.ts";
 
 const LF = 10, QUOTE = 34, COLON = 58, COMMA = 44, OPEN = 123, CLOSE = 125, BACKSLASH = 92;
 const decoder = new TextDecoder();
@@ -115,7 +115,6 @@ async function* jsonlBatches(
   };
 
   let firstRow = 1;
-  let carry = new Uint8Array(0);
   out.line = 0;
   const parse = function* (b: Uint8Array, last: boolean): Generator<CsvBatch, number> {
     let pos = 0;
@@ -141,18 +140,18 @@ async function* jsonlBatches(
     }
     return pos;
   };
-  for await (const chunk of fileChunks(path, options.chunkBytes ?? 8 << 20)) {
-    options.observe?.(chunk);
-    let b = chunk;
-    if (carry.length) {
-      b = new Uint8Array(carry.length + chunk.length);
-      b.set(carry);
-      b.set(chunk, carry.length);
+  const stream = await ByteStream.open(path, options.chunkBytes ?? 8 << 20, options.observe);
+  try {
+    let pos = 0;
+    while (!stream.done) {
+      const b = await stream.next(pos);
+      pos = yield* parse(b, stream.done);
+      if (b.length - pos > 64 << 20) {
+        throw new EngramError(`${path}:${out.line + 1}: a line longer than 64 MiB`);
+      }
     }
-    const pos = yield* parse(b, false);
-    carry = b.slice(pos);
-    if (carry.length > 64 << 20) throw new EngramError(`${path}:${out.line + 1}: a line longer than 64 MiB`);
+  } finally {
+    stream.close();
   }
-  if (carry.length) yield* parse(carry, true);
   if (out.r > 0) yield out.take(firstRow);
 }

@@ -140,8 +140,9 @@ async function readOutput(out: string): Promise<Results> {
   };
 }
 
+/** The provenance without its start time and the sidecar's length and CRC of the data (compared byte for byte). */
 const withoutCreated = (p: Record<string, unknown>) =>
-  Object.fromEntries(Object.entries(p).filter(([k]) => k !== "created"));
+  Object.fromEntries(Object.entries(p).filter(([k]) => k !== "created" && k !== "results_file"));
 
 let uninterrupted: Results | null = null;
 
