@@ -72,7 +72,7 @@ async function* jsonlBatches(
       if (v === null) out.empty(k);
       else if (typeof v === "number" || typeof v === "boolean" || typeof v === "string") {
         out.storeText(k, String(v));
-      } else out.fail(`"${names[k]}" is ${JSON.stringify(v)}; expected a single value`);
+      } else out.fail(`"${names[k]}" is ${JSON.stringify(v)}, not a single value`);
     }
   };
 
