@@ -474,8 +474,7 @@ async function decodeChunk(
           if ((d[3] as number) !== ENC.RLE) throw new Unsupported();
           const len = r.u32();
           r.need(len);
-          defined = new Uint32Array(count);
-          readHybrid(new Bytes(body, r.pos, r.pos + len), 1, count, defined);
+          defined = definitionLevels(new Bytes(body, r.pos, r.pos + len), count);
           r.pos += len;
         }
       } else {
@@ -484,10 +483,7 @@ async function decodeChunk(
         encoding = d[4] as number;
         const defLen = d[5] as number, repLen = (d[6] as number) ?? 0;
         if (repLen) throw new Unsupported();
-        if (col.optional) {
-          defined = new Uint32Array(count);
-          readHybrid(new Bytes(body, 0, defLen), 1, count, defined);
-        }
+        if (col.optional) defined = definitionLevels(new Bytes(body, 0, defLen), count);
         const values = body.subarray(defLen);
         r = new Bytes(d[7] === false ? values : inflate(values, uncompressed - defLen));
       }
@@ -497,6 +493,20 @@ async function decodeChunk(
     } else if (type !== PAGE.INDEX) throw new Error(`unknown page type ${type}`);
   }
   return out;
+}
+
+/**
+ * A flat OPTIONAL column's definition levels (1: a value, 0: null), or ALL_DEFINED when one run says every
+ * slot has a value (the common case, read as if the column were REQUIRED).
+ */
+function definitionLevels(r: Bytes, count: number): Uint32Array | null {
+  const start = r.pos;
+  const h = r.varint();
+  if (!(h & 1) && Math.floor(h / 2) >= count && r.pos < r.end && r.b[r.pos] === 1) return null;
+  r.pos = start;
+  const defined = new Uint32Array(count);
+  readHybrid(r, 1, count, defined);
+  return defined;
 }
 
 /** Decodes `count` slots into out[at..]: values where `defined` (all when null), NaN elsewhere. */

@@ -315,6 +315,26 @@ class RowChecker {
     throw new EngramError(`${this.path}: row ${row + 1} ${what}`);
   }
 
+  private checkIndex(row: number, x: number): void {
+    if (!Number.isSafeInteger(x) || x < 0) this.fail(row, `has index ${x}; indices are integers ≥ 0`);
+    if (x <= this.prev) {
+      this.fail(
+        row,
+        `has index ${x} after ${this.prev}; indices must be strictly increasing (sort and dedupe)`,
+      );
+    }
+    if (this.first !== null) {
+      const expected = this.first + row;
+      this.fail(
+        row,
+        `has index ${x} but its provenance's rows start at ${this.first}, so row ${
+          row + 1
+        } is ${expected}: ` +
+          (x > expected ? `rows ${expected}..${x - 1} are missing` : "rows out of order"),
+      );
+    }
+  }
+
   check(b: ResultsBatch): void {
     const c = this.continuation;
     if ((b.matches !== null) !== this.hasMatches) {
@@ -334,23 +354,8 @@ class RowChecker {
     for (let i = 0; i < b.length; i++) {
       const row = this.rows + i;
       const x = b.index[i];
-      if (!Number.isSafeInteger(x) || x < 0) this.fail(row, `has index ${x}; indices are integers ≥ 0`);
-      if (x <= this.prev) {
-        this.fail(
-          row,
-          `has index ${x} after ${this.prev}; indices must be strictly increasing (sort and dedupe)`,
-        );
-      }
-      if (this.first !== null && x !== this.first + row) {
-        const expected = this.first + row;
-        this.fail(
-          row,
-          `has index ${x} but its provenance's rows start at ${this.first}, so row ${
-            row + 1
-          } is ${expected}: ` +
-            (x > expected ? `rows ${expected}..${x - 1} are missing` : "rows out of order"),
-        );
-      }
+      // With provenance every index is known (first + row), which also makes it an increasing integer ≥ 0.
+      if (this.first === null || x !== this.first + row) this.checkIndex(row, x);
       this.prev = x;
       const f = b.firstMismatch[i];
       if (!(f >= 0 && f <= c)) this.fail(row, `has first_mismatch ${f}; expected an integer in [0, ${c}]`);
