@@ -795,8 +795,11 @@ function plainBytes(type: ParquetType, values: ArrayLike<number>, n: number): Ui
     for (let i = 0; i < n; i++) if (values[i]) out[i >> 3] |= 1 << (i & 7);
     return out;
   }
-  if (type === "DOUBLE") return new Uint8Array(Float64Array.from(values).buffer);
-  if (type === "INT32") return new Uint8Array(Int32Array.from(values).buffer);
+  if (type === "DOUBLE" || type === "INT32") {
+    const typed = type === "DOUBLE" ? new Float64Array(n) : new Int32Array(n);
+    for (let i = 0; i < n; i++) typed[i] = values[i];
+    return new Uint8Array(typed.buffer);
+  }
   const words = new Uint32Array(2 * n);
   for (let i = 0; i < n; i++) {
     const v = values[i];
