@@ -46,6 +46,23 @@ function extractableTable(): ScoreTable {
 }
 const extractableProv = () => prov({ mode: "extractable", start: BIG, count: 4, rows: 2, shard: "1/2" });
 
+/** A Parquet file of index and first_mismatch (0) columns with `provenance` in its footer, as given. */
+async function parquetOf(path: string, index: number[], provenance: unknown): Promise<void> {
+  const out = await AtomicFile.create(path);
+  const w = new ParquetWriter(
+    out,
+    [
+      { name: "index", type: "INT64", optional: false },
+      { name: "first_mismatch", type: "INT32", optional: false },
+    ],
+    [{ key: "engram.provenance", value: JSON.stringify(provenance) }],
+    "test",
+  );
+  await w.writeRowGroup(index.length, [index, index.map(() => 0)]);
+  await w.finish();
+  await out.commit();
+}
+
 async function batchesOf(path: string): Promise<ResultsBatch[]> {
   const out = [];
   for await (const b of (await openResults(path)).batches()) out.push(b);
@@ -252,20 +269,7 @@ Deno.test("results: a provenance field of the wrong type or missing is one line 
     await assertRejects(() => readResults(csv), EngramError, "not a JSON object");
     // In a Parquet footer too.
     const parquet = join(dir, "p.parquet");
-    const out = await AtomicFile.create(parquet);
-    const w = new ParquetWriter(
-      out,
-      [{ name: "index", type: "INT64", optional: false }, {
-        name: "first_mismatch",
-        type: "INT32",
-        optional: false,
-      }],
-      [{ key: "engram.provenance", value: JSON.stringify({ ...scoreProv(false), prompt: null }) }],
-      "test",
-    );
-    await w.writeRowGroup(1, [[BIG + 7], [0]]);
-    await w.finish();
-    await out.commit();
+    await parquetOf(parquet, [BIG + 7], { ...scoreProv(false), prompt: null });
     await assertRejects(() => openResults(parquet), EngramError, '"prompt" is null; expected an integer ≥ 1');
   });
 });
@@ -296,20 +300,7 @@ Deno.test("results: a copy with fewer rows than its provenance is refused (trunc
     );
     // Parquet: the footer's row count against the provenance's.
     const parquet = join(dir, "p.parquet");
-    const out = await AtomicFile.create(parquet);
-    const w = new ParquetWriter(
-      out,
-      [{ name: "index", type: "INT64", optional: false }, {
-        name: "first_mismatch",
-        type: "INT32",
-        optional: false,
-      }],
-      [{ key: "engram.provenance", value: JSON.stringify(scoreProv(false)) }],
-      "test",
-    );
-    await w.writeRowGroup(2, [[BIG + 7, BIG + 8], [0, 0]]);
-    await w.finish();
-    await out.commit();
+    await parquetOf(parquet, [BIG + 7, BIG + 8], scoreProv(false));
     await assertRejects(() => openResults(parquet), EngramError, "holds 2 rows but its provenance says 7");
   });
 });
