@@ -52,8 +52,14 @@ export class Journal implements ScoreSink {
       head.set(new TextEncoder().encode(MAGIC));
       new DataView(head.buffer).setUint32(8, header.length, true);
       head.set(header, 12);
-      await writeAll(file, head);
-      await file.syncData();
+      try {
+        await writeAll(file, head);
+        await file.syncData();
+      } catch (e) {
+        file.close();
+        await Deno.remove(path).catch(() => {});
+        throw new EngramError(`cannot write ${path}: ${(e as Error).message}; free space and rerun`);
+      }
       return new Journal(path, file, head.length, 0, created);
     }
     const fail = (why: string): never => {
@@ -104,9 +110,18 @@ export class Journal implements ScoreSink {
       view.setInt16(i * RECORD + 10, cols.firstMismatch[i], true);
       view.setFloat32(i * RECORD + 12, cols.logprob[i], true);
     }
-    await this.file.seek(this.dataStart + this.done * RECORD, Deno.SeekMode.Start);
-    await writeAll(this.file, bytes);
-    await this.file.syncData();
+    try {
+      await this.file.seek(this.dataStart + this.done * RECORD, Deno.SeekMode.Start);
+      await writeAll(this.file, bytes);
+      await this.file.syncData();
+    } catch (e) {
+      // A record torn here is dropped when the journal is reopened.
+      throw new EngramError(
+        `cannot write ${this.path}: ${
+          (e as Error).message
+        }; free space, then rerun the same command to resume`,
+      );
+    }
     this.done += n;
   }
 

@@ -16,6 +16,7 @@ import {
 } from "../io/results.ts";
 import { ParquetWriter } from "../io/parquet.ts";
 import { AtomicFile } from "../io/files.ts";
+import { Journal } from "../engine/journal.ts";
 import { EngramError } from "../engine/errors.ts";
 import { join } from "../engine/path.ts";
 import { assert, assertEquals, assertMatch, assertRejects } from "./assert.ts";
@@ -395,7 +396,7 @@ Deno.test("results: a failed write leaves no file (nor a temporary one) and keep
   });
 });
 
-Deno.test("results: a full disk while writing is one engram line and leaves nothing behind", async () => {
+Deno.test("results and journal: a full disk while writing is one engram line and leaves nothing behind", async () => {
   const mnt = await Deno.makeTempDir({ prefix: "engram-full-" });
   const mount = await new Deno.Command("mount", {
     args: ["-t", "tmpfs", "-o", "size=64k", "tmpfs", mnt],
@@ -416,6 +417,22 @@ Deno.test("results: a full disk while writing is one engram line and leaves noth
       logprob: Float32Array.from({ length: n }, (_, i) => -i / 7),
       continuation: 32,
     };
+    // The journal that scoring appends to: the append that does not fit is one line saying how to resume.
+    const journal = await Journal.open(join(mnt, "x.partial"), { job: 1 });
+    const cols = {
+      index: table.index,
+      matches: table.matches!,
+      firstMismatch: table.firstMismatch,
+      logprob: table.logprob!,
+    };
+    const e0 = await assertRejects(
+      () => journal.append(cols, n),
+      EngramError,
+      "rerun the same command to resume",
+    );
+    assert(e0.message.includes(join(mnt, "x.partial")), e0.message);
+    journal.close();
+    await Deno.remove(join(mnt, "x.partial"));
     for (const ext of [".csv", ".parquet", ".jsonl"]) {
       const path = join(mnt, `x${ext}`);
       const e = await assertRejects(
