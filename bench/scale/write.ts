@@ -213,8 +213,10 @@ else {
     for (const ext of [".parquet", ".csv"]) {
       await step("final", join(dir, `final${ext}`));
       await step("read", join(dir, `final${ext}`));
-      if (!a.keep) await Deno.remove(join(dir, `final${ext}`));
-      await Deno.remove(join(dir, `final${ext}.provenance.json`)).catch(() => {});
+      if (!a.keep) {
+        await Deno.remove(join(dir, `final${ext}`));
+        await Deno.remove(join(dir, `final${ext}.provenance.json`)).catch(() => {});
+      }
     }
     await Deno.remove(journalPath);
     await step("shards");
