@@ -1,7 +1,8 @@
 /**
  * engram's public API: GPT-NeoX (Pythia) inference on WebGPU and memorization scoring. Everything here runs
  * from the bare Deno binary (no npm packages). The report is `analysis/report.ts` (`computeReport`,
- * `writeReport`); results files are `io/results.ts` (`readResults`, `writeResults`).
+ * `writeReport`); results files are `io/results.ts` (`openResults`, `readProvenance`,
+ * `writeResultsStream`; `readResults`/`writeResults` for small files).
  *
  * @example
  * ```ts

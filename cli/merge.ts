@@ -1,46 +1,94 @@
 // `cli.ts merge`: joins the shard files of one scoring job (--shard i/N) into one results file, checking that
 // every shard is there once, that they come from the same job, and that no row is missing or repeated.
+// Shards are read and written a batch at a time (files of any length, bounded memory).
 import { EngramError } from "../engine/errors.ts";
+import { basename, dirname, join, resolve } from "../engine/path.ts";
 import { parseArgs } from "./args.ts";
-import { type Provenance, readResults, type ScoreTable, writeResults } from "../io/results.ts";
+import {
+  openResults,
+  parseShard,
+  type Provenance,
+  type ResultsBatch,
+  type ResultsReader,
+  type WriteOptions,
+  writeResultsStream,
+} from "../io/results.ts";
 
 export const MERGE_HELP = `deno run -A cli.ts merge --out FILE SHARD_FILE...
   Joins the results of --shard 0/N .. N-1/N into FILE (.parquet, .csv or .jsonl), after checking that the
-  shards come from one job, none is missing or given twice, and their rows neither overlap nor leave gaps.`;
+  shards come from one job (every provenance field that decides the results agrees), none is missing or given
+  twice, and each holds exactly its share of the job's rows. FILE must not be one of the shards.`;
 
-/** Provenance fields that must agree between shards of one job. */
-const SAME = [
-  "model",
-  "revision",
-  "config_hash",
-  "data",
-  "prompt",
-  "continuation",
-  "offset",
-  "mode",
-  "paper_compatible",
-] as const;
+/**
+ * Provenance fields that may differ between the shards of one job: which shard and how many rows (by design),
+ * when, on which adapter and by which engram version each ran (results do not depend on them). The merged
+ * provenance keeps the earliest `created` and lists every distinct adapter and engram version, "; "-separated.
+ * Every other field (model, revision, model_path, params, config_hash, data, prompt, continuation, offset, mode,
+ * paper_compatible, logprob, start, count, and any field a later version adds) must be equal.
+ */
+const MAY_DIFFER = new Set(["shard", "rows", "created", "adapter", "engram_version"]);
 
-export async function mergeShards(files: string[], out: string): Promise<{ rows: number }> {
+interface Shard {
+  file: string;
+  reader: ResultsReader;
+  prov: Provenance;
+  i: number;
+  n: number;
+}
+
+/** The file's identity: its real path and inode when it exists, else the real path it would have. */
+async function identity(path: string): Promise<string> {
+  try {
+    const info = await Deno.stat(path);
+    return `${info.dev}:${info.ino}`;
+  } catch {
+    try {
+      return join(await Deno.realPath(dirname(resolve(path))), basename(path));
+    } catch {
+      return resolve(path);
+    }
+  }
+}
+
+export async function mergeShards(
+  files: string[],
+  out: string,
+  options: WriteOptions = {},
+): Promise<{ rows: number }> {
   if (files.length === 0) throw new EngramError("merge: no shard files given");
-  const parts: { file: string; table: ScoreTable; prov: Provenance; i: number; n: number }[] = [];
+  const target = await identity(out);
   for (const file of files) {
-    const { table, provenance } = await readResults(file);
-    const m = /^(\d+)\/(\d+)$/.exec(provenance?.shard ?? "");
-    if (!provenance || !m) {
+    if (await identity(file) === target) {
+      throw new EngramError(
+        `merge: --out ${out} is the shard ${file}; write the merged file under another name`,
+      );
+    }
+  }
+  const parts: Shard[] = [];
+  for (const file of files) {
+    const reader = await openResults(file);
+    const prov = reader.provenance;
+    if (!prov || prov.shard === undefined) {
       throw new EngramError(
         `merge: ${file} is not a shard (its provenance has no "shard i/N"); score with --shard`,
       );
     }
-    parts.push({ file, table, prov: provenance, i: Number(m[1]), n: Number(m[2]) });
+    const [i, n] = parseShard(prov.shard)!;
+    parts.push({ file, reader, prov, i, n });
   }
   const first = parts[0];
   for (const p of parts) {
-    for (const field of SAME) {
-      if (p.prov[field] !== first.prov[field]) {
+    const fields = new Set([...Object.keys(first.prov), ...Object.keys(p.prov)]);
+    for (const field of fields) {
+      if (MAY_DIFFER.has(field)) continue;
+      const a = JSON.stringify((first.prov as unknown as Record<string, unknown>)[field]);
+      const b = JSON.stringify((p.prov as unknown as Record<string, unknown>)[field]);
+      if (a !== b) {
         throw new EngramError(
-          `merge: ${p.file} has ${field} ${JSON.stringify(p.prov[field])} but ${first.file} has ` +
-            `${JSON.stringify(first.prov[field])}: shards of different jobs`,
+          `merge: ${p.file} has ${field} ${b ?? "(none)"} but ${first.file} has ${
+            a ?? "(none)"
+          }: shards of ` +
+            `different jobs cannot be merged`,
         );
       }
     }
@@ -61,41 +109,23 @@ export async function mergeShards(files: string[], out: string): Promise<{ rows:
     );
   }
   parts.sort((a, b) => a.i - b.i);
-  const rows = parts.reduce((s, p) => s + p.table.index.length, 0);
-  const cont = first.table.continuation;
-  const merged: ScoreTable = {
-    index: new Float64Array(rows),
-    matches: first.table.matches ? new Int16Array(rows) : null,
-    firstMismatch: new Int16Array(rows),
-    logprob: first.table.logprob ? new Float32Array(rows) : null,
-    continuation: cont,
+  const distinct = (field: "adapter" | "engram_version") =>
+    [...new Set(parts.map((p) => p.prov[field]))].join("; ");
+  const { shard: _shard, ...job } = parts[0].prov;
+  const merged: Provenance = {
+    ...job,
+    rows: job.count,
+    adapter: distinct("adapter"),
+    engram_version: distinct("engram_version"),
+    created: parts.map((p) => p.prov.created).sort()[0],
   };
-  let at = 0;
-  for (const p of parts) {
-    const t = p.table;
-    if (at > 0 && t.index.length > 0 && t.index[0] !== merged.index[at - 1] + 1) {
-      const prev = merged.index[at - 1];
-      const why = t.index[0] <= prev
-        ? "overlaps the previous shard"
-        : `leaves rows ${prev + 1}..${t.index[0] - 1} out`;
-      throw new EngramError(`merge: ${p.file} starts at row ${t.index[0]}, which ${why}`);
-    }
-    merged.index.set(t.index, at);
-    merged.firstMismatch.set(t.firstMismatch, at);
-    if (merged.matches && t.matches) merged.matches.set(t.matches, at);
-    if (merged.logprob && t.logprob) merged.logprob.set(t.logprob, at);
-    at += t.index.length;
+  // Each shard's reader checks its rows against its share of [start, start + count) as they stream by, and the
+  // writer checks the whole range: together no row is missing or repeated, at the ends of the range included.
+  async function* rows(): AsyncGenerator<ResultsBatch> {
+    for (const p of parts) yield* p.reader.batches();
   }
-  for (let i = 1; i < rows; i++) {
-    if (merged.index[i] !== merged.index[i - 1] + 1) {
-      throw new EngramError(
-        `merge: rows are not contiguous at row ${merged.index[i - 1]} → ${merged.index[i]}`,
-      );
-    }
-  }
-  const { shard: _shard, ...rest } = first.prov;
-  await writeResults(out, merged, { ...rest, rows });
-  return { rows };
+  const { rows: n } = await writeResultsStream(out, merged, rows(), options);
+  return { rows: n };
 }
 
 export async function mergeCommand(argv: string[]): Promise<void> {

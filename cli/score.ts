@@ -3,20 +3,22 @@ import { configHash, countParameters, loadConfig } from "../engine/config.ts";
 import { openRowSource, type RowSource } from "../engine/data.ts";
 import { EngramError } from "../engine/errors.ts";
 import { fmtBytes, Gpu } from "../engine/gpu.ts";
-import { Journal, type ScoreColumns } from "../engine/journal.ts";
+import { Journal } from "../engine/journal.ts";
 import { NeoXModel } from "../engine/model.ts";
 import { dirname, extname, join, resolve } from "../engine/path.ts";
-import { type ScoreMode, scoreRows, type ScoreSink } from "../engine/memorization.ts";
+import { type ScoreMode, scoreRows } from "../engine/memorization.ts";
 import { Decoder } from "../engine/decoder.ts";
 import { intFlag, parseArgs } from "./args.ts";
 import { type Checkpoint, listFlag, resolveCheckpoints } from "../io/checkpoints.ts";
 import { FileLock } from "../io/lock.ts";
 import {
+  journalBatches,
+  parseShard,
   type Provenance,
   readProvenance,
   RESULT_FORMATS,
-  type ScoreTable,
-  writeResults,
+  shardRange,
+  writeResultsStream,
 } from "../io/results.ts";
 import { ENGRAM_VERSION } from "../io/version.ts";
 
@@ -81,25 +83,6 @@ export interface ScoreSummary {
   memorized: number;
   seconds: number;
   skipped: boolean;
-}
-
-/** Parses `--shard i/N` into [i, N]. */
-export function parseShard(value: string | undefined): [number, number] | null {
-  if (value === undefined) return null;
-  const m = /^(\d+)\/(\d+)$/.exec(value);
-  if (!m || Number(m[2]) < 1 || Number(m[1]) >= Number(m[2])) {
-    throw new EngramError(`--shard must be i/N with 0 ≤ i < N (e.g. 3/64), got "${value}"`);
-  }
-  return [Number(m[1]), Number(m[2])];
-}
-
-/** Rows [start, start + count) split into N contiguous shares; share i. */
-export function shardRange(start: number, count: number, shard: [number, number] | null): [number, number] {
-  if (!shard) return [start, count];
-  const [i, n] = shard;
-  const a = start + Math.floor((i * count) / n);
-  const b = start + Math.floor(((i + 1) * count) / n);
-  return [a, b - a];
 }
 
 async function openSource(data: string, tokenizer: string | undefined, modelDir: string): Promise<RowSource> {
@@ -451,75 +434,6 @@ async function scoreOrSkip(
   }
 }
 
-/**
- * The job's journal, created when its first rows are recorded: a run that fails before that (bad data in the
- * first batch, out of memory) leaves none to block a corrected rerun, and one that fails with no rows recorded
- * removes its own. A failed write (disk full) is one line; the rows recorded before it stay for the rerun.
- */
-class JobJournal implements ScoreSink {
-  private journal: Journal | null = null;
-  private closed = false;
-  private constructor(readonly path: string, private readonly key: unknown) {}
-
-  /** Resumes the journal at `path` if there is one (refused if written for another key), else waits for rows. */
-  static async open(path: string, key: unknown): Promise<JobJournal> {
-    const j = new JobJournal(path, key);
-    if (await isFileThere(path)) j.journal = await Journal.open(path, key);
-    return j;
-  }
-
-  get done(): number {
-    return this.journal?.done ?? 0;
-  }
-
-  get created(): string {
-    return this.journal!.created;
-  }
-
-  memorized(cont: number): Promise<number> {
-    return this.journal?.memorized(cont) ?? Promise.resolve(0);
-  }
-
-  async append(cols: ScoreColumns, n: number): Promise<void> {
-    try {
-      this.journal ??= await Journal.open(this.path, this.key);
-      await this.journal.append(cols, n);
-    } catch (e) {
-      // A journal that could not even be started (its header half written) holds nothing: it goes.
-      if (!this.journal) await Deno.remove(this.path).catch(() => {});
-      if (e instanceof EngramError) throw e;
-      throw new EngramError(
-        `cannot write ${this.path}: ${
-          (e as Error).message
-        }; free some space (or pass another --out) and rerun` +
-          (this.done > 0 ? ` (it resumes after the ${this.done} rows recorded)` : ""),
-      );
-    }
-  }
-
-  readAll(): Promise<ScoreColumns> {
-    return this.journal!.readAll();
-  }
-
-  chunks(chunkRows?: number): AsyncGenerator<ScoreColumns> {
-    return this.journal!.chunks(chunkRows);
-  }
-
-  /** Closes and deletes the journal, once its rows are safely in the final file. */
-  async remove(): Promise<void> {
-    this.closed = true;
-    await this.journal?.remove();
-  }
-
-  /** After a failure: closes the journal, and deletes it if it holds no rows. */
-  async abandon(): Promise<void> {
-    if (this.closed || !this.journal) return;
-    this.closed = true;
-    if (this.journal.done > 0) this.journal.close();
-    else await this.journal.remove().catch(() => {});
-  }
-}
-
 async function scoreCheckpoint(
   gpu: Gpu,
   ck: Checkpoint,
@@ -533,7 +447,7 @@ async function scoreCheckpoint(
     ck.dir,
     (loaded, total) => status(`${label}: loading weights ${fmtBytes(loaded)} / ${fmtBytes(total)}`, false),
   );
-  let decoder: Decoder | undefined, journal: JobJournal | undefined;
+  let decoder: Decoder | undefined, journal: Journal | undefined;
   try {
     decoder = await Decoder.create(model, {
       batch: job.batch ?? gpu.defaults.batch,
@@ -542,7 +456,7 @@ async function scoreCheckpoint(
       memoryBudget: (job.gpuMemoryGiB ?? gpu.defaults.memoryGiB) * 2 ** 30,
     });
     const hash = await configHash(model.cfg);
-    journal = await JobJournal.open(`${job.path}.partial`, journalKey(ck, hash, job));
+    journal = await Journal.open(`${job.path}.partial`, journalKey(ck, hash, job));
     const resumed = journal.done;
     if (resumed > 0 && !job.quiet) {
       console.error(`${label}: resuming ${journal.path}: ${resumed} of ${job.count} rows already scored`);
@@ -570,15 +484,6 @@ async function scoreCheckpoint(
         status(line, p.done === p.total);
       },
     );
-    const cols = await journal.readAll();
-    const table: ScoreTable = {
-      index: cols.index,
-      matches: job.mode === "score" ? cols.matches : null,
-      firstMismatch: cols.firstMismatch,
-      logprob: job.logprob ? cols.logprob : null,
-      continuation: job.cont,
-    };
-    memorized = cols.firstMismatch.filter((f) => f === job.cont).length;
     const provenance: Provenance = {
       model: ck.model,
       revision: ck.revision,
@@ -600,7 +505,9 @@ async function scoreCheckpoint(
       ...(job.shard ? { shard: job.shard } : {}),
       created: journal.created,
     };
-    await writeResults(job.path, table, provenance);
+    // The final file streams from the journal a chunk at a time (memory stays bounded at any length).
+    memorized =
+      (await writeResultsStream(job.path, provenance, journalBatches(journal, provenance))).memorized;
     await journal.remove();
     const seconds = (performance.now() - t0) / 1000;
     if (!job.quiet) {
@@ -612,7 +519,7 @@ async function scoreCheckpoint(
     }
     return { checkpoint: ck, path: job.path, rows: job.count, memorized, seconds, skipped: false };
   } finally {
-    await journal?.abandon();
+    journal?.close();
     decoder?.destroy();
     model.destroy();
   }

@@ -20,12 +20,18 @@ export interface ScoreColumns {
   logprob: Float32Array; // NaN: not computed
 }
 
-/** The resumable sink of `scoreRows` (engine/memorization.ts). */
+/**
+ * The resumable sink of `scoreRows` (engine/memorization.ts). The file is created when the first rows are
+ * recorded, so a run that fails before scoring anything leaves nothing behind; a journal without a single
+ * whole record (a kill between its header and its first rows) holds nothing and is replaced.
+ */
 export class Journal implements ScoreSink {
   private constructor(
     readonly path: string,
-    private readonly file: Deno.FsFile,
-    private readonly dataStart: number,
+    private readonly key: unknown,
+    /** null until the first rows are recorded (a new job) */
+    private file: Deno.FsFile | null,
+    private dataStart: number,
     /** Rows already recorded. */
     public done: number,
     /** When the job first started (kept across resumes). */
@@ -33,65 +39,84 @@ export class Journal implements ScoreSink {
   ) {}
 
   /**
-   * Opens the journal at `path`, creating it for `key` or resuming it; a journal written for other arguments
-   * is refused rather than mixed in.
+   * Resumes the journal at `path`, or prepares a new one for `key` (written with the first rows); a journal
+   * with rows written for other arguments is refused rather than mixed in.
    */
   static async open(path: string, key: unknown): Promise<Journal> {
     const keyText = JSON.stringify(key);
+    const fresh = () => new Journal(path, key, null, 0, 0, new Date().toISOString());
     let file: Deno.FsFile;
     try {
-      file = await Deno.open(path, { read: true, write: true, create: true });
+      file = await Deno.open(path, { read: true, write: true });
     } catch (e) {
+      if (e instanceof Deno.errors.NotFound) return fresh();
       throw new EngramError(`cannot open ${path}: ${(e as Error).message}; check the output folder`);
     }
     const size = (await file.stat()).size;
-    if (size === 0) {
-      const created = new Date().toISOString();
-      const header = new TextEncoder().encode(JSON.stringify({ key, created }));
-      const head = new Uint8Array(12 + header.length);
-      head.set(new TextEncoder().encode(MAGIC));
-      new DataView(head.buffer).setUint32(8, header.length, true);
-      head.set(header, 12);
-      await writeAll(file, head);
-      await file.syncData();
-      return new Journal(path, file, head.length, 0, created);
-    }
     const fail = (why: string): never => {
       file.close();
       throw new EngramError(`${path}: ${why}; delete it to start this job over`);
     };
     const head = new Uint8Array(12);
-    if (
-      size < 12 || (await readAt(file, 0, head)) < 12 ||
-      new TextDecoder().decode(head.subarray(0, 8)) !== MAGIC
-    ) {
+    const got = await readAt(file, 0, head);
+    if (new TextDecoder().decode(head.subarray(0, Math.min(got, 8))) !== MAGIC.slice(0, Math.min(got, 8))) {
       fail("not an engram partial-results journal");
     }
-    const headerLength = new DataView(head.buffer).getUint32(8, true);
-    if (12 + headerLength > size) fail("truncated journal header");
-    const headerBytes = new Uint8Array(headerLength);
-    await readAt(file, 12, headerBytes);
-    let header: { key: unknown; created: string };
-    try {
-      header = JSON.parse(new TextDecoder().decode(headerBytes));
-    } catch {
-      return fail("corrupt journal header");
+    const headerLength = got < 12 ? Infinity : new DataView(head.buffer).getUint32(8, true);
+    let header: { key: unknown; created: string } | null = null;
+    if (12 + headerLength <= size) {
+      const headerBytes = new Uint8Array(headerLength);
+      await readAt(file, 12, headerBytes);
+      try {
+        header = JSON.parse(new TextDecoder().decode(headerBytes));
+      } catch {
+        return fail("corrupt journal header");
+      }
+      if (typeof header !== "object" || header === null || typeof header.created !== "string") {
+        return fail("corrupt journal header");
+      }
     }
-    if (typeof header !== "object" || header === null || typeof header.created !== "string") {
-      return fail("corrupt journal header");
+    const dataStart = 12 + headerLength;
+    const done = header ? Math.floor((size - dataStart) / RECORD) : 0;
+    if (done === 0) {
+      // No whole record: nothing to resume, whatever the arguments were (or a header torn by a kill).
+      file.close();
+      await Deno.remove(path).catch(() => {});
+      return fresh();
     }
-    if (JSON.stringify(header.key) !== keyText) {
+    if (JSON.stringify(header!.key) !== keyText) {
       file.close();
       throw new EngramError(
-        `${path} holds partial results of a run with other arguments; rerun with the same arguments to ` +
+        `${path} holds ${done} rows of a run with other arguments; rerun with the same arguments to ` +
           `resume it, or delete it to start over`,
       );
     }
-    const dataStart = 12 + headerLength;
-    const done = Math.floor((size - dataStart) / RECORD);
     // Drop a record torn by a kill mid-write.
     await file.truncate(dataStart + done * RECORD);
-    return new Journal(path, file, dataStart, done, header.created);
+    return new Journal(path, key, file, dataStart, done, header!.created);
+  }
+
+  /** Creates the file with its header (on the first rows). */
+  private async create(): Promise<Deno.FsFile> {
+    const header = new TextEncoder().encode(JSON.stringify({ key: this.key, created: this.created }));
+    const head = new Uint8Array(12 + header.length);
+    head.set(new TextEncoder().encode(MAGIC));
+    new DataView(head.buffer).setUint32(8, header.length, true);
+    head.set(header, 12);
+    let file: Deno.FsFile | undefined;
+    try {
+      file = await Deno.open(this.path, { read: true, write: true, createNew: true });
+      await writeAll(file, head);
+      await file.syncData();
+    } catch (e) {
+      file?.close();
+      if (!(e instanceof Deno.errors.AlreadyExists)) await Deno.remove(this.path).catch(() => {});
+      throw new EngramError(
+        `cannot write ${this.path}: ${(e as Error).message}; free space or pass another --out, and rerun`,
+      );
+    }
+    this.dataStart = head.length;
+    return file;
   }
 
   /** Appends rows [0, n) of `cols` and flushes them to disk. */
@@ -104,9 +129,20 @@ export class Journal implements ScoreSink {
       view.setInt16(i * RECORD + 10, cols.firstMismatch[i], true);
       view.setFloat32(i * RECORD + 12, cols.logprob[i], true);
     }
-    await this.file.seek(this.dataStart + this.done * RECORD, Deno.SeekMode.Start);
-    await writeAll(this.file, bytes);
-    await this.file.syncData();
+    this.file ??= await this.create();
+    try {
+      await this.file.seek(this.dataStart + this.done * RECORD, Deno.SeekMode.Start);
+      await writeAll(this.file, bytes);
+      await this.file.syncData();
+    } catch (e) {
+      // A record torn here is dropped when the journal is reopened.
+      throw new EngramError(
+        `cannot write ${this.path}: ${
+          (e as Error).message
+        }; free space, then rerun the same command to resume` +
+          (this.done > 0 ? ` (it resumes after the ${this.done} rows recorded)` : ""),
+      );
+    }
     this.done += n;
   }
 
@@ -124,15 +160,10 @@ export class Journal implements ScoreSink {
     }
   }
 
-  /** Every recorded row (small journals; `chunks` for any length). */
-  readAll(): Promise<ScoreColumns> {
-    return this.read(0, this.done);
-  }
-
   /** Recorded rows [at, at + n). */
   private async read(at: number, n: number): Promise<ScoreColumns> {
     const bytes = new Uint8Array(n * RECORD);
-    await readAt(this.file, this.dataStart + at * RECORD, bytes);
+    await readAt(this.file!, this.dataStart + at * RECORD, bytes);
     const view = new DataView(bytes.buffer);
     const cols: ScoreColumns = {
       index: new Float64Array(n),
@@ -150,21 +181,25 @@ export class Journal implements ScoreSink {
   }
 
   close(): void {
-    this.file.close();
+    this.file?.close();
+    this.file = null;
   }
 
   /** Closes and deletes the journal, once its rows are safely in the final file. */
   async remove(): Promise<void> {
+    const existed = this.file !== null;
     this.close();
-    await Deno.remove(this.path);
+    if (existed) await Deno.remove(this.path);
   }
 }
 
-async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
+/** Writes all of `bytes` at the file's position. */
+export async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
   for (let off = 0; off < bytes.length;) off += await file.write(bytes.subarray(off));
 }
 
-async function readAt(file: Deno.FsFile, at: number, into: Uint8Array): Promise<number> {
+/** Reads into `into` from byte `at`; returns how many bytes there were (fewer at the end of the file). */
+export async function readAt(file: Deno.FsFile, at: number, into: Uint8Array): Promise<number> {
   await file.seek(at, Deno.SeekMode.Start);
   let got = 0;
   while (got < into.length) {

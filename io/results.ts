@@ -1,13 +1,28 @@
 // Score results files: one row per scored training row, in Parquet, CSV or JSONL, with their provenance.
 // Columns, in order: index (int64), score (double = matches/continuation; null in extractable mode),
 // matches (int32; null in extractable mode), first_mismatch (int32), memorized (boolean), logprob (double, optional).
-// hyparquet is imported where Parquet is used, so CSV/JSONL results need no npm package (the GPU machine
-// has no registry).
-import type { parquetWriteBuffer } from "hyparquet-writer";
+//
+// Files of any length are written and read a batch at a time (never an array over all rows). Provenance:
+//   - Parquet: inside the file (key-value metadata "engram.provenance"), so the file is self-contained;
+//   - CSV/JSONL: a sidecar `<file>.provenance.json` holding the provenance and the data file's length and
+//     CRC-32 ("results_file"). Both are written under temporary names, the sidecar renamed into place first and
+//     the data last; a reader refuses a pair that does not belong together (a failure between the renames, an
+//     edited or truncated copy).
+// Every row is checked as it is read or written: index an integer ≥ 0 and strictly increasing (with provenance:
+// exactly the rows of the job's range or its shard's share), first_mismatch and matches in [0, continuation],
+// score in [0, 1] and equal to matches/continuation, memorized = (first_mismatch = continuation), and the
+// number of rows equal to the provenance's.
+// Parquet is read and written by io/parquet.ts (hyparquet only for the footer and for foreign encodings), so
+// CSV/JSONL results need no npm package at all (the GPU machine has no registry).
 import { EngramError, ensure } from "../engine/errors.ts";
-import { dirname, extname } from "../engine/path.ts";
+import type { Journal } from "../engine/journal.ts";
+import { extname } from "../engine/path.ts";
+import { type CsvBatch, type CsvColumnSpec, openCsv } from "./csv.ts";
+import { AtomicFile, Crc32, fileSize } from "./files.ts";
+import { openJsonl } from "./jsonl.ts";
+import { type ParquetColumnSpec, ParquetFile, ParquetWriter } from "./parquet.ts";
 
-/** Columnar scores, one row per scored training row, sorted by index. */
+/** Columnar scores, one row per scored training row, sorted by index (small files: `readResults`). */
 export interface ScoreTable {
   /** Row index in the training data (may exceed 2^31; exact up to 2^53). */
   index: Float64Array;
@@ -41,56 +56,684 @@ export interface Provenance {
   /** The job's rows: [start, start + count) of the data, before any sharding. */
   start: number;
   count: number;
-  /** Rows this file holds: all of the job's, or its shard's share (shardRange in cli/score.ts). */
+  /** Rows this file holds: all of the job's, or its shard's share (`shardRange`). */
   rows: number;
   /** "i/N" when the file holds one contiguous share of the job's rows. */
   shard?: string;
   created: string;
 }
 
+/** A batch of rows of a results file, in file order. */
+export interface ResultsBatch {
+  /** Rows in this batch (≤ ~1M). */
+  length: number;
+  /** Row indices, strictly increasing across the whole file. */
+  index: Float64Array;
+  /** null when the file has no per-row matches/score (extractable mode). */
+  matches: Int16Array | null;
+  firstMismatch: Int16Array;
+  /** null when the file has no logprob column. */
+  logprob: Float32Array | null;
+}
+
+/** A results file opened for reading: what it is, and its rows a batch at a time. */
+export interface ResultsReader {
+  path: string;
+  format: ResultsFormat;
+  provenance: Provenance | null;
+  continuation: number;
+  /** Known without a full read (Parquet metadata or provenance), else null. */
+  rows: number | null;
+  /** The rows in file order, validated as read; each call reads the file again. */
+  batches(): AsyncGenerator<ResultsBatch>;
+}
+
 export const PROVENANCE_KEY = "engram.provenance";
 export const RESULT_FORMATS = [".parquet", ".csv", ".jsonl"] as const;
-type Format = typeof RESULT_FORMATS[number];
+export type ResultsFormat = typeof RESULT_FORMATS[number];
 
 /** The sidecar that holds a CSV or JSONL file's provenance. */
 export const provenancePath = (path: string) => `${path}.provenance.json`;
 
-function formatOf(path: string): Format {
+/** Rows per Parquet row group, and per batch read from any format. */
+export const BATCH_ROWS = 1 << 20;
+
+function formatOf(path: string): ResultsFormat {
   const ext = extname(path).toLowerCase();
   ensure(
     (RESULT_FORMATS as readonly string[]).includes(ext),
     () =>
       `${path}: unknown results format "${ext || "(no extension)"}"; name the file .parquet, .csv or .jsonl`,
   );
-  return ext as Format;
+  return ext as ResultsFormat;
 }
 
-const score = (t: ScoreTable, i: number) => t.matches === null ? null : t.matches[i] / t.continuation;
-const memorized = (t: ScoreTable, i: number) => t.firstMismatch[i] === t.continuation;
-const logprob = (t: ScoreTable, i: number) => t.logprob === null ? null : t.logprob[i];
+// --------------------------------------------------------------------------------------------------- shards
 
-function checkTable(path: string, table: ScoreTable, prov: Provenance): void {
-  const n = table.index.length;
-  const c = table.continuation;
+/** Parses `--shard i/N` into [i, N]. */
+export function parseShard(value: string | undefined): [number, number] | null {
+  if (value === undefined) return null;
+  const m = /^(\d+)\/(\d+)$/.exec(value);
+  if (!m || Number(m[2]) < 1 || Number(m[1]) >= Number(m[2])) {
+    throw new EngramError(`--shard must be i/N with 0 ≤ i < N (e.g. 3/64), got "${value}"`);
+  }
+  return [Number(m[1]), Number(m[2])];
+}
+
+/** Rows [start, start + count) split into N contiguous shares; share i as [first row, rows]. */
+export function shardRange(start: number, count: number, shard: [number, number] | null): [number, number] {
+  if (!shard) return [start, count];
+  const [i, n] = shard;
+  const a = start + Math.floor((i * count) / n);
+  const b = start + Math.floor(((i + 1) * count) / n);
+  return [a, b - a];
+}
+
+/** The rows a file with this provenance holds: [first row, rows]. */
+export function provenanceRange(p: Provenance): [number, number] {
+  return shardRange(p.start, p.count, p.shard === undefined ? null : parseShard(p.shard));
+}
+
+// ----------------------------------------------------------------------------------------------- provenance
+
+type FieldKind = "string" | "integer" | "positive" | "boolean" | "mode";
+const PROVENANCE_FIELDS: [keyof Provenance, FieldKind][] = [
+  ["model", "string"],
+  ["revision", "string"],
+  ["model_path", "string"],
+  ["params", "integer"],
+  ["config_hash", "string"],
+  ["data", "string"],
+  ["prompt", "positive"],
+  ["continuation", "positive"],
+  ["offset", "integer"],
+  ["mode", "mode"],
+  ["paper_compatible", "boolean"],
+  ["logprob", "boolean"],
+  ["engram_version", "string"],
+  ["adapter", "string"],
+  ["start", "integer"],
+  ["count", "positive"],
+  ["rows", "integer"],
+  ["created", "string"],
+];
+const KIND_TEXT: Record<FieldKind, string> = {
+  string: "a string",
+  integer: "an integer ≥ 0",
+  positive: "an integer ≥ 1",
+  boolean: "true or false",
+  mode: '"score" or "extractable"',
+};
+
+function kindHolds(kind: FieldKind, v: unknown): boolean {
+  switch (kind) {
+    case "string":
+      return typeof v === "string";
+    case "integer":
+      return Number.isSafeInteger(v) && (v as number) >= 0;
+    case "positive":
+      return Number.isSafeInteger(v) && (v as number) >= 1;
+    case "boolean":
+      return typeof v === "boolean";
+    case "mode":
+      return v === "score" || v === "extractable";
+  }
+}
+
+/** Checks a parsed provenance field by field; `where` names it in messages. */
+export function checkProvenance(value: unknown, where: string): Provenance {
+  const fix = "rewrite it or score again";
   ensure(
-    Number.isInteger(c) && c >= 1 && c <= 32767,
-    () => `${path}: continuation length ${c} must be an integer in 1..32767`,
+    typeof value === "object" && value !== null && !Array.isArray(value),
+    () => `${where}: provenance is not a JSON object; ${fix}`,
   );
+  const p = value as Record<string, unknown>;
+  for (const [name, kind] of PROVENANCE_FIELDS) {
+    if (!Object.hasOwn(p, name)) throw new EngramError(`${where}: provenance has no "${name}"; ${fix}`);
+    if (!kindHolds(kind, p[name])) {
+      throw new EngramError(
+        `${where}: provenance "${name}" is ${JSON.stringify(p[name])}; expected ${KIND_TEXT[kind]}; ${fix}`,
+      );
+    }
+  }
+  const prov = p as unknown as Provenance;
   ensure(
-    prov.continuation === c,
+    prov.continuation <= 32767,
+    () => `${where}: provenance "continuation" ${prov.continuation} is over 32767; ${fix}`,
+  );
+  if (prov.shard !== undefined) {
+    const m = typeof prov.shard === "string" ? /^(\d+)\/(\d+)$/.exec(prov.shard) : null;
+    if (!m || Number(m[2]) < 1 || Number(m[1]) >= Number(m[2])) {
+      throw new EngramError(
+        `${where}: provenance "shard" is ${
+          JSON.stringify(prov.shard)
+        }; expected "i/N" with 0 ≤ i < N; ${fix}`,
+      );
+    }
+  }
+  const [first, rows] = provenanceRange(prov);
+  ensure(
+    rows === prov.rows,
     () =>
-      `${path}: provenance says continuation ${prov.continuation} but the table has ${c}; make them agree`,
+      `${where}: provenance says ${prov.rows} rows, but ${
+        prov.shard === undefined ? "the job" : `shard ${prov.shard} of the job`
+      } (rows [${prov.start}, ${prov.start + prov.count})) has ${rows} (rows [${first}, ${
+        first + rows
+      })); ${fix}`,
   );
-  for (const [name, col] of [["matches", table.matches], ["firstMismatch", table.firstMismatch]] as const) {
+  return prov;
+}
+
+function parseProvenanceJson(text: string, where: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new EngramError(`${where}: provenance is not valid JSON (${(e as Error).message}); rewrite it`);
+  }
+}
+
+/** What a CSV/JSONL sidecar says about the data file it belongs to. */
+interface FileCheck {
+  bytes: number;
+  crc32: string;
+}
+
+/** A CSV/JSONL file's sidecar, checked against the data file's length; null when there is none. */
+async function readSidecar(path: string): Promise<{ provenance: Provenance; check: FileCheck } | null> {
+  const side = provenancePath(path);
+  let text: string;
+  try {
+    text = await Deno.readTextFile(side);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return null;
+    throw new EngramError(`cannot read ${side}: ${(e as Error).message}`);
+  }
+  const value = parseProvenanceJson(text, side);
+  const isObject = typeof value === "object" && value !== null && !Array.isArray(value);
+  const { results_file: check, ...rest } = isObject ? value as Record<string, unknown> : {};
+  const provenance = checkProvenance(isObject ? rest : value, side);
+  const c = check as FileCheck | undefined;
+  if (
+    typeof c !== "object" || c === null || !Number.isSafeInteger(c.bytes) ||
+    typeof c.crc32 !== "string" || !/^[0-9a-f]{8}$/.test(c.crc32)
+  ) {
+    throw new EngramError(
+      `${side}: no "results_file" {bytes, crc32} to tie it to ${path}; score again, or delete the sidecar ` +
+        `to read the data without provenance`,
+    );
+  }
+  const size = await fileSize(path);
+  if (size !== c.bytes) throw mismatch(path, c, `${size} bytes`);
+  return { provenance, check: c };
+}
+
+const mismatch = (path: string, c: FileCheck, found: string) =>
+  new EngramError(
+    `${path} does not match its provenance ${provenancePath(path)} (written for a file of ${c.bytes} bytes ` +
+      `with CRC-32 ${c.crc32}; this one has ${found}): the pair is from different runs or the data was changed; ` +
+      `score again, or delete the sidecar to read the data without provenance`,
+  );
+
+/** A results file's provenance, from the Parquet footer or the CSV/JSONL sidecar (not reading the rows). */
+export async function readProvenance(path: string): Promise<Provenance | null> {
+  const format = formatOf(path);
+  if (format === ".parquet") return parquetProvenance(await ParquetFile.open(path));
+  await fileSize(path);
+  return (await readSidecar(path))?.provenance ?? null;
+}
+
+function parquetProvenance(file: ParquetFile): Provenance | null {
+  const kv = file.keyValue(PROVENANCE_KEY);
+  if (kv === undefined) return null;
+  const where = `${file.path} (its ${PROVENANCE_KEY} metadata)`;
+  return checkProvenance(parseProvenanceJson(kv, where), where);
+}
+
+// ------------------------------------------------------------------------------------------------- checking
+
+/**
+ * Checks rows as a file is read or written: index, first_mismatch, matches, contiguity with the provenance's
+ * range, and (at the end) the row count.
+ */
+class RowChecker {
+  /** Rows checked so far. */
+  rows = 0;
+  private prev = -1;
+  private readonly first: number | null;
+
+  constructor(
+    readonly path: string,
+    readonly continuation: number,
+    readonly provenance: Provenance | null,
+    readonly hasMatches: boolean,
+    readonly hasLogprob: boolean,
+  ) {
+    this.first = provenance ? provenanceRange(provenance)[0] : null;
+  }
+
+  fail(row: number, what: string): never {
+    throw new EngramError(`${this.path}: row ${row + 1} ${what}`);
+  }
+
+  private checkIndex(row: number, x: number): void {
+    if (!Number.isSafeInteger(x) || x < 0) this.fail(row, `has index ${x}; indices are integers ≥ 0`);
+    if (x <= this.prev) {
+      this.fail(
+        row,
+        `has index ${x} after ${this.prev}; indices must be strictly increasing (sort and dedupe)`,
+      );
+    }
+    if (this.first !== null) {
+      const expected = this.first + row;
+      this.fail(
+        row,
+        `has index ${x} but its provenance's rows start at ${this.first}, so row ${
+          row + 1
+        } is ${expected}: ` +
+          (x > expected ? `rows ${expected}..${x - 1} are missing` : "rows out of order"),
+      );
+    }
+  }
+
+  check(b: ResultsBatch): void {
+    const c = this.continuation;
+    if ((b.matches !== null) !== this.hasMatches) {
+      throw new EngramError(
+        `${this.path}: rows ${this.hasMatches ? "without" : "with"} matches in a file ${
+          this.hasMatches ? "in score mode" : "without them (extractable mode)"
+        }`,
+      );
+    }
+    if ((b.logprob !== null) !== this.hasLogprob) {
+      throw new EngramError(
+        `${this.path}: rows ${this.hasLogprob ? "without" : "with"} logprob in a file ${
+          this.hasLogprob ? "with" : "without"
+        } the logprob column`,
+      );
+    }
+    for (let i = 0; i < b.length; i++) {
+      const row = this.rows + i;
+      const x = b.index[i];
+      // With provenance every index is known (first + row), which also makes it an increasing integer ≥ 0.
+      if (this.first === null || x !== this.first + row) this.checkIndex(row, x);
+      this.prev = x;
+      const f = b.firstMismatch[i];
+      if (!(f >= 0 && f <= c)) this.fail(row, `has first_mismatch ${f}; expected an integer in [0, ${c}]`);
+      if (b.matches !== null) {
+        const m = b.matches[i];
+        if (!(m >= 0 && m <= c)) this.fail(row, `has matches ${m}; expected an integer in [0, ${c}]`);
+        if ((m === c) !== (f === c)) {
+          this.fail(
+            row,
+            `has matches ${m} but first_mismatch ${f}: only a row with all ${c} right has both = ${c}`,
+          );
+        }
+      }
+    }
+    this.rows += b.length;
+  }
+
+  /** The row count against the provenance's, once every row is checked. */
+  end(): void {
+    const p = this.provenance;
+    if (p && this.rows !== p.rows) {
+      const [first] = provenanceRange(p);
+      throw new EngramError(
+        `${this.path}: holds ${this.rows} rows but its provenance says ${p.rows} (rows [${first}, ${
+          first + p.rows
+        })${p.shard ? `, shard ${p.shard}` : ""}): a truncated or edited copy; score it again`,
+      );
+    }
+  }
+}
+
+// --------------------------------------------------------------------------------------------------- reading
+
+/** A batch as a file holds it, before checking: numbers (NaN: empty), memorized as 1/0 (-1 or NaN: empty). */
+interface RawBatch {
+  length: number;
+  index: Float64Array;
+  score?: Float64Array;
+  matches?: Float64Array;
+  firstMismatch: Float64Array;
+  memorized?: Float64Array | Int8Array;
+  logprob?: Float64Array;
+}
+
+const RESULT_COLUMNS: Record<string, CsvColumnSpec> = {
+  index: { type: "number" },
+  score: { type: "number", optional: true, nullable: true },
+  matches: { type: "number", optional: true, nullable: true },
+  first_mismatch: { type: "number" },
+  memorized: { type: "boolean", optional: true, nullable: true },
+  logprob: { type: "number", optional: true, nullable: true },
+};
+
+function fromText(b: CsvBatch): RawBatch {
+  return {
+    length: b.length,
+    index: b.number("index")!,
+    score: b.number("score"),
+    matches: b.number("matches"),
+    firstMismatch: b.number("first_mismatch")!,
+    memorized: b.boolean("memorized"),
+    logprob: b.number("logprob"),
+  };
+}
+
+/** Converts and checks a raw batch (score against matches, memorized against first_mismatch). */
+function toBatch(raw: RawBatch, checker: RowChecker): ResultsBatch {
+  const n = raw.length, c = checker.continuation, at = checker.rows;
+  const firstMismatch = new Int16Array(n);
+  for (let i = 0; i < n; i++) {
+    const f = raw.firstMismatch[i];
+    if (!(Number.isInteger(f) && f >= 0 && f <= c)) {
+      checker.fail(at + i, `has first_mismatch ${f}; expected an integer in [0, ${c}]`);
+    }
+    firstMismatch[i] = f;
+  }
+  let matches: Int16Array | null = null;
+  if (checker.hasMatches) {
+    matches = new Int16Array(n);
+    const { score, matches: m } = raw;
+    for (let i = 0; i < n; i++) {
+      const s = score ? score[i] : NaN, k = m ? m[i] : NaN;
+      if (s === s && !(s >= 0 && s <= 1)) checker.fail(at + i, `has score ${s}; expected a number in [0, 1]`);
+      let v = k;
+      if (k === k) {
+        if (!(Number.isInteger(k) && k >= 0 && k <= c)) {
+          checker.fail(at + i, `has matches ${k}; expected an integer in [0, ${c}]`);
+        }
+        if (s === s && Math.abs(s - k / c) > 1e-9) {
+          checker.fail(at + i, `has score ${s} but matches ${k}; score must be matches / ${c} = ${k / c}`);
+        }
+      } else if (s === s) {
+        v = Math.round(s * c);
+        if (Math.abs(s * c - v) > 1e-6) checker.fail(at + i, `has score ${s}, not a multiple of 1/${c}`);
+      } else checker.fail(at + i, "has no score or matches, but the file has them (score mode)");
+      matches[i] = v;
+    }
+  } else {
+    for (const [name, col] of [["score", raw.score], ["matches", raw.matches]] as const) {
+      if (!col) continue;
+      for (let i = 0; i < n; i++) {
+        if (col[i] === col[i]) {
+          checker.fail(at + i, `has ${name} ${col[i]} in a file without them (extractable mode)`);
+        }
+      }
+    }
+  }
+  if (raw.memorized) {
+    const mem = raw.memorized;
+    for (let i = 0; i < n; i++) {
+      const v = mem[i];
+      if (!(v === 0 || v === 1)) checker.fail(at + i, "has no memorized value");
+      if ((v === 1) !== (firstMismatch[i] === c)) {
+        checker.fail(at + i, `has memorized ${v === 1} but first_mismatch ${firstMismatch[i]} (of ${c})`);
+      }
+    }
+  }
+  let logprob: Float32Array | null = null;
+  if (checker.hasLogprob) {
+    if (!raw.logprob) {
+      throw new EngramError(`${checker.path}: no logprob column, but its provenance says --logprob`);
+    }
+    logprob = Float32Array.from(raw.logprob);
+  }
+  const batch = { length: n, index: raw.index, matches, firstMismatch, logprob };
+  checker.check(batch);
+  return batch;
+}
+
+/** Continuation length of a file without provenance: a memorized row's first_mismatch, or matches/score. */
+function inferContinuation(raw: RawBatch | undefined): number {
+  if (!raw) return 32;
+  for (let i = 0; i < raw.length; i++) {
+    if (raw.memorized?.[i] === 1) return raw.firstMismatch[i];
+    const m = raw.matches?.[i], s = raw.score?.[i];
+    if (m !== undefined && s !== undefined && m === m && s > 0) return Math.round(m / s);
+  }
+  return 32;
+}
+
+const someValue = (col: Float64Array | undefined) => col?.some((v) => v === v) ?? false;
+
+/**
+ * Opens a results file (.parquet, .csv, .jsonl) for reading batch by batch. What can be checked without
+ * reading the rows is checked here (provenance, the sidecar's length, Parquet's row count); the rows are checked
+ * as `batches` reads them.
+ */
+export async function openResults(path: string): Promise<ResultsReader> {
+  const format = formatOf(path);
+  let provenance: Provenance | null;
+  let rows: number | null;
+  let names: string[];
+  // The file's batches as it holds them; `observe` sees every byte read (CSV/JSONL, to check the CRC).
+  let raw: (observe?: (bytes: Uint8Array) => void) => AsyncGenerator<RawBatch>;
+  let check: FileCheck | null = null;
+  if (format === ".parquet") {
+    const file = await ParquetFile.open(path);
+    provenance = parquetProvenance(file);
+    rows = file.rows;
+    names = file.columnNames;
+    if (provenance && provenance.rows !== rows) {
+      throw new EngramError(
+        `${path}: holds ${rows} rows but its provenance says ${provenance.rows}; a damaged file: score it again`,
+      );
+    }
+    const wanted = Object.keys(RESULT_COLUMNS).filter((n) => names.includes(n));
+    raw = async function* () {
+      for await (const b of file.batches(wanted)) {
+        const col = (name: string) => b.columns.get(name);
+        yield {
+          length: b.length,
+          index: col("index")!,
+          score: col("score"),
+          matches: col("matches"),
+          firstMismatch: col("first_mismatch")!,
+          memorized: col("memorized"),
+          logprob: col("logprob"),
+        };
+      }
+    };
+  } else {
+    const side = await readSidecar(path);
+    provenance = side?.provenance ?? null;
+    check = side?.check ?? null;
+    rows = provenance?.rows ?? null;
+    const csv = format === ".csv";
+    names = csv ? (await openCsv(path, RESULT_COLUMNS)).header : Object.keys(RESULT_COLUMNS);
+    raw = async function* (observe) {
+      const file = csv
+        ? await openCsv(path, RESULT_COLUMNS, { observe })
+        : openJsonl(path, RESULT_COLUMNS, { observe });
+      for await (const b of file.batches()) yield fromText(b);
+    };
+  }
+  for (const name of ["index", "first_mismatch"]) {
+    ensure(
+      names.includes(name),
+      () => `${path}: no "${name}" column (has ${names.join(", ")}); is this an engram results file?`,
+    );
+  }
+  let continuation: number, hasMatches: boolean, hasLogprob: boolean;
+  if (provenance) {
+    continuation = provenance.continuation;
+    hasMatches = provenance.mode === "score";
+    hasLogprob = provenance.logprob;
+    if (hasMatches && !names.includes("matches") && !names.includes("score")) {
+      throw new EngramError(`${path}: no "matches" or "score" column, but its provenance says mode "score"`);
+    }
+    if (hasLogprob && !names.includes("logprob")) {
+      throw new EngramError(`${path}: no "logprob" column, but its provenance says --logprob`);
+    }
+  } else {
+    // No provenance: what the file holds is told by its first batch.
+    const first = await peek(raw());
+    continuation = inferContinuation(first);
+    hasMatches = someValue(first?.matches) || someValue(first?.score);
+    hasLogprob = format === ".jsonl" ? someValue(first?.logprob) : names.includes("logprob");
+  }
+  return {
+    path,
+    format,
+    provenance,
+    continuation,
+    rows,
+    async *batches() {
+      const crc = new Crc32();
+      const checker = new RowChecker(path, continuation, provenance, hasMatches, hasLogprob);
+      for await (const b of raw((bytes) => crc.update(bytes))) {
+        yield toBatch(b, checker);
+      }
+      checker.end();
+      if (check && (crc.bytes !== check.bytes || crc.hex() !== check.crc32)) {
+        throw mismatch(path, check, `${crc.bytes} bytes with CRC-32 ${crc.hex()}`);
+      }
+    },
+  };
+}
+
+async function peek<X>(gen: AsyncGenerator<X>): Promise<X | undefined> {
+  const { value, done } = await gen.next();
+  await gen.return(undefined);
+  return done ? undefined : value;
+}
+
+/** Reads a whole (small) results file into one table; `openResults` reads files of any length. */
+export async function readResults(
+  path: string,
+): Promise<{ table: ScoreTable; provenance: Provenance | null }> {
+  const reader = await openResults(path);
+  const batches: ResultsBatch[] = [];
+  for await (const b of reader.batches()) batches.push(b);
+  const n = batches.reduce((s, b) => s + b.length, 0);
+  const join = <A extends Float64Array | Int16Array | Float32Array>(
+    make: (n: number) => A,
+    get: (b: ResultsBatch) => A,
+  ) => {
+    const out = make(n);
+    let at = 0;
+    for (const b of batches) {
+      out.set(get(b), at);
+      at += b.length;
+    }
+    return out;
+  };
+  const first = batches[0];
+  const hasMatches = first ? first.matches !== null : reader.provenance?.mode === "score";
+  const hasLogprob = first ? first.logprob !== null : reader.provenance?.logprob ?? false;
+  return {
+    table: {
+      index: join((k) => new Float64Array(k), (b) => b.index),
+      matches: hasMatches ? join((k) => new Int16Array(k), (b) => b.matches!) : null,
+      firstMismatch: join((k) => new Int16Array(k), (b) => b.firstMismatch),
+      logprob: hasLogprob ? join((k) => new Float32Array(k), (b) => b.logprob!) : null,
+      continuation: reader.continuation,
+    },
+    provenance: reader.provenance,
+  };
+}
+
+// --------------------------------------------------------------------------------------------------- writing
+
+export interface WriteOptions {
+  /** Rows per Parquet row group (default BATCH_ROWS). */
+  rowGroupRows?: number;
+}
+
+/** Writes the rows of one format into an AtomicFile. */
+interface Encoder {
+  write(b: ResultsBatch): Promise<void>;
+  finish(): Promise<void>;
+}
+
+/**
+ * Writes a results file from batches of rows (any number, any sizes), checking every row and, at the end, that
+ * the file holds exactly the provenance's rows. The file (and its sidecar) appear whole when this returns, or
+ * not at all when it throws.
+ */
+export async function writeResultsStream(
+  path: string,
+  provenance: Provenance,
+  batches: AsyncIterable<ResultsBatch> | Iterable<ResultsBatch>,
+  options: WriteOptions = {},
+): Promise<{ rows: number; memorized: number }> {
+  const format = formatOf(path);
+  const prov = checkProvenance(structuredClone(provenance), `${path} (provenance to write)`);
+  const c = prov.continuation;
+  const checker = new RowChecker(path, c, prov, prov.mode === "score", prov.logprob);
+  const out = await AtomicFile.create(path);
+  let side: AtomicFile | null = null;
+  try {
+    const encoder = format === ".parquet"
+      ? parquetEncoder(out, prov, options.rowGroupRows ?? BATCH_ROWS)
+      : textEncoder(out, format, prov);
+    let memorized = 0;
+    for await (const b of batches) {
+      checker.check(b);
+      for (let i = 0; i < b.length; i++) if (b.firstMismatch[i] === c) memorized++;
+      await encoder.write(b);
+    }
+    checker.end();
+    await encoder.finish();
+    await out.close();
+    if (format !== ".parquet") {
+      // The sidecar names the data it belongs to; it is renamed into place first, the data last.
+      side = await AtomicFile.create(provenancePath(path));
+      const check: FileCheck = { bytes: out.bytes, crc32: out.crc.hex() };
+      await side.write(
+        new TextEncoder().encode(JSON.stringify({ ...prov, results_file: check }, null, 1) + "\n"),
+      );
+      await side.commit();
+    }
+    await out.commit();
+    return { rows: checker.rows, memorized };
+  } catch (e) {
+    await out.abort();
+    await side?.abort();
+    throw e;
+  }
+}
+
+/** A finished scoring journal's rows as results batches: what `score` writes its final file from. */
+export async function* journalBatches(journal: Journal, prov: Provenance): AsyncGenerator<ResultsBatch> {
+  for await (const cols of journal.chunks()) {
+    yield {
+      length: cols.index.length,
+      index: cols.index,
+      matches: prov.mode === "score" ? cols.matches : null,
+      firstMismatch: cols.firstMismatch,
+      logprob: prov.logprob ? cols.logprob : null,
+    };
+  }
+}
+
+/** Writes a results file from one table (small files; `writeResultsStream` for any length). */
+export async function writeResults(
+  path: string,
+  table: ScoreTable,
+  prov: Provenance,
+  options: WriteOptions = {},
+): Promise<void> {
+  ensure(
+    prov.continuation === table.continuation,
+    () =>
+      `${path}: provenance says continuation ${prov.continuation} but the table has ${table.continuation}; ` +
+      `make them agree`,
+  );
+  const n = table.index.length;
+  for (
+    const [name, col] of [["matches", table.matches], ["firstMismatch", table.firstMismatch], [
+      "logprob",
+      table.logprob,
+    ]] as const
+  ) {
     ensure(
       col === null || col.length === n,
       () => `${path}: column ${name} has ${col!.length} rows but index has ${n}`,
     );
   }
-  ensure(
-    table.logprob === null || table.logprob.length === n,
-    () => `${path}: column logprob has ${table.logprob!.length} rows but index has ${n}`,
-  );
   ensure(
     (table.matches === null) === (prov.mode === "extractable"),
     () =>
@@ -98,309 +741,150 @@ function checkTable(path: string, table: ScoreTable, prov: Provenance): void {
         prov.mode === "extractable" ? "= null" : "per row"
       }; pass the table the decoder produced`,
   );
-  for (let i = 0; i < n; i++) {
-    const x = table.index[i];
-    if (!Number.isSafeInteger(x) || x < 0 || (i > 0 && x <= table.index[i - 1])) {
-      throw new EngramError(
-        `${path}: row ${i} has index ${x}; indices must be integers ≥ 0, strictly increasing (sort and dedupe)`,
-      );
-    }
-    const f = table.firstMismatch[i];
-    if (f < 0 || f > c || (table.matches !== null && (table.matches[i] < 0 || table.matches[i] > c))) {
-      throw new EngramError(
-        `${path}: row ${i} (index ${x}) has first_mismatch ${f}${
-          table.matches ? `, matches ${table.matches[i]}` : ""
-        } outside 0..${c}`,
-      );
-    }
-  }
+  const batch = { length: n, ...table };
+  await writeResultsStream(path, prov, [batch], options);
 }
 
-async function parquetBytes(table: ScoreTable, prov: Provenance): Promise<ArrayBuffer> {
-  const writer = await import("hyparquet-writer");
-  const n = table.index.length;
-  const columnData = [
-    { name: "index", data: BigInt64Array.from(table.index, (x) => BigInt(x)) },
-    { name: "score", data: Array.from({ length: n }, (_, i) => score(table, i)) },
-    { name: "matches", data: Array.from({ length: n }, (_, i) => table.matches?.[i] ?? null) },
-    { name: "first_mismatch", data: Int32Array.from(table.firstMismatch) },
-    { name: "memorized", data: Array.from({ length: n }, (_, i) => memorized(table, i)) },
-    ...(table.logprob ? [{ name: "logprob", data: Float64Array.from(table.logprob) }] : []),
+/** The Parquet columns of a results file with this provenance. */
+function parquetColumns(prov: Provenance): ParquetColumnSpec[] {
+  const c = prov.continuation;
+  const counts = Array.from({ length: c + 1 }, (_, k) => k);
+  return [
+    { name: "index", type: "INT64", optional: false },
+    { name: "score", type: "DOUBLE", optional: true, dictionary: counts.map((k) => k / c) },
+    { name: "matches", type: "INT32", optional: true, dictionary: counts },
+    { name: "first_mismatch", type: "INT32", optional: false, dictionary: counts },
+    { name: "memorized", type: "BOOLEAN", optional: false },
+    ...(prov.logprob ? [{ name: "logprob", type: "DOUBLE", optional: false } as const] : []),
   ];
-  const schema = [
-    { name: "root", num_children: columnData.length },
-    { name: "index", type: "INT64", repetition_type: "REQUIRED" },
-    { name: "score", type: "DOUBLE", repetition_type: "OPTIONAL" },
-    { name: "matches", type: "INT32", repetition_type: "OPTIONAL" },
-    { name: "first_mismatch", type: "INT32", repetition_type: "REQUIRED" },
-    { name: "memorized", type: "BOOLEAN", repetition_type: "REQUIRED" },
-    ...(table.logprob ? [{ name: "logprob", type: "DOUBLE", repetition_type: "REQUIRED" }] : []),
-  ] as const;
-  return writer.parquetWriteBuffer({
-    columnData,
-    schema: schema as unknown as Parameters<typeof parquetWriteBuffer>[0]["schema"],
-    kvMetadata: [{ key: PROVENANCE_KEY, value: JSON.stringify(prov) }],
-    createdBy: `engram ${prov.engram_version}`,
-    rowGroupSize: 1 << 20,
-  });
 }
 
-const cell = (v: number | boolean | null) => v === null ? "" : String(v);
-
-function csvText(table: ScoreTable): string {
-  const header = ["index", "score", "matches", "first_mismatch", "memorized"];
-  if (table.logprob) header.push("logprob");
-  const lines = [header.join(",")];
-  for (let i = 0; i < table.index.length; i++) {
-    const row = [table.index[i], score(table, i), table.matches?.[i] ?? null, table.firstMismatch[i]];
-    row.push(memorized(table, i) as unknown as number);
-    if (table.logprob) row.push(logprob(table, i));
-    lines.push(row.map(cell).join(","));
-  }
-  return lines.join("\n") + "\n";
-}
-
-function jsonlText(table: ScoreTable): string {
-  const lines: string[] = [];
-  for (let i = 0; i < table.index.length; i++) {
-    const row: Record<string, number | boolean | null> = {
-      index: table.index[i],
-      score: score(table, i),
-      matches: table.matches?.[i] ?? null,
-      first_mismatch: table.firstMismatch[i],
-      memorized: memorized(table, i),
-    };
-    if (table.logprob) row.logprob = logprob(table, i);
-    lines.push(JSON.stringify(row));
-  }
-  return lines.length ? lines.join("\n") + "\n" : "";
-}
-
-/** Writes `data` to `path` through `<path>.tmp-<pid>` and a rename, so readers never see half a file. */
-async function writeAtomic(path: string, data: Uint8Array | string): Promise<void> {
-  const tmp = `${path}.tmp-${Deno.pid}`;
-  try {
-    if (typeof data === "string") await Deno.writeTextFile(tmp, data);
-    else await Deno.writeFile(tmp, data);
-    await Deno.rename(tmp, path);
-  } catch (e) {
-    await Deno.remove(tmp).catch(() => {});
-    if (e instanceof EngramError) throw e;
-    throw new EngramError(`cannot write ${path}: ${(e as Error).message}; check the folder and free space`);
-  }
-}
-
-/** Writes a results file; the format follows the extension (.parquet, .csv, .jsonl). */
-export async function writeResults(path: string, table: ScoreTable, prov: Provenance): Promise<void> {
-  const format = formatOf(path);
-  checkTable(path, table, prov);
-  await Deno.mkdir(dirname(path), { recursive: true }).catch(() => {});
-  if (format === ".parquet") {
-    await writeAtomic(path, new Uint8Array(await parquetBytes(table, prov)));
-    return;
-  }
-  await writeAtomic(provenancePath(path), JSON.stringify(prov, null, 1) + "\n");
-  await writeAtomic(path, format === ".csv" ? csvText(table) : jsonlText(table));
-}
-
-/** Column values as read back: numbers (NaN for null) per column name, in file order. */
-type Columns = Map<string, (number | boolean | null)[]>;
-
-function parseProvenance(text: string, where: string): Provenance {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (e) {
-    throw new EngramError(`${where}: provenance is not valid JSON (${(e as Error).message}); rewrite it`);
-  }
-  ensure(
-    typeof value === "object" && value !== null && !Array.isArray(value),
-    `${where}: provenance is not a JSON object`,
-  );
-  return value as Provenance;
-}
-
-async function readParquet(path: string, bytes: Uint8Array) {
-  const { parquetMetadata, parquetRead, parquetSchema } = await import("hyparquet");
-  const file = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
-  let metadata;
-  try {
-    metadata = parquetMetadata(file);
-  } catch (e) {
-    throw new EngramError(`${path}: not a readable Parquet file (${(e as Error).message})`);
-  }
-  const kv = metadata.key_value_metadata?.find((m) => m.key === PROVENANCE_KEY)?.value;
-  const names = parquetSchema(metadata).children.map((c) => c.element.name);
-  const n = Number(metadata.num_rows);
-  const columns: Columns = new Map(names.map((name) => [name, new Array(n)]));
-  await parquetRead({
-    file,
-    metadata,
-    onChunk: ({ columnName, columnData, rowStart }) => {
-      const out = columns.get(columnName)!;
-      for (let i = 0; i < columnData.length; i++) {
-        const v = columnData[i];
-        out[rowStart + i] = typeof v === "bigint" ? Number(v) : v as number | boolean | null;
+/** Row groups of `groupRows` rows, whatever the sizes of the batches that fill them. */
+function parquetEncoder(out: AtomicFile, prov: Provenance, groupRows: number): Encoder {
+  const writer = new ParquetWriter(out, parquetColumns(prov), [{
+    key: PROVENANCE_KEY,
+    value: JSON.stringify(prov),
+  }], `engram ${prov.engram_version}`);
+  const c = prov.continuation;
+  const index = new Float64Array(groupRows);
+  const matches = prov.mode === "score" ? new Int16Array(groupRows) : null;
+  const firstMismatch = new Int16Array(groupRows);
+  const memorized = new Uint8Array(groupRows);
+  const logprob = prov.logprob ? new Float64Array(groupRows) : null;
+  let n = 0;
+  const flush = async () => {
+    if (n === 0) return;
+    const cut = <A extends { subarray(a: number, b: number): A }>(a: A) => a.subarray(0, n);
+    const m = matches ? cut(matches) : null;
+    await writer.writeRowGroup(n, [
+      cut(index),
+      m,
+      m,
+      cut(firstMismatch),
+      cut(memorized),
+      ...(logprob ? [cut(logprob)] : []),
+    ]);
+    n = 0;
+  };
+  return {
+    async write(b) {
+      for (let at = 0; at < b.length;) {
+        const k = Math.min(groupRows - n, b.length - at);
+        index.set(b.index.subarray(at, at + k), n);
+        if (matches) matches.set(b.matches!.subarray(at, at + k), n);
+        firstMismatch.set(b.firstMismatch.subarray(at, at + k), n);
+        for (let i = 0; i < k; i++) memorized[n + i] = b.firstMismatch[at + i] === c ? 1 : 0;
+        if (logprob) logprob.set(b.logprob!.subarray(at, at + k), n);
+        n += k;
+        at += k;
+        if (n === groupRows) await flush();
       }
     },
-  });
-  return { columns, provenance: kv === undefined ? null : parseProvenance(kv, path), rows: n };
-}
-
-function parseCell(text: string): number | boolean | null {
-  if (text === "" || text === "null" || text === "NA" || text === "NaN") return null;
-  if (text === "true" || text === "True") return true;
-  if (text === "false" || text === "False") return false;
-  return Number(text);
-}
-
-function readCsv(path: string, text: string): { columns: Columns; rows: number } {
-  const lines = text.split(/\r?\n/).filter((l) => l !== "");
-  ensure(lines.length > 0, () => `${path}: empty CSV; expected a header index,score,matches,...`);
-  const names = lines[0].split(",").map((s) => s.trim());
-  const columns: Columns = new Map(names.map((name) => [name, new Array(lines.length - 1)]));
-  const cols = names.map((name) => columns.get(name)!);
-  for (let r = 1; r < lines.length; r++) {
-    const cells = lines[r].split(",");
-    ensure(
-      cells.length === names.length,
-      () => `${path}:${r + 1}: ${cells.length} cells but the header has ${names.length}`,
-    );
-    for (let c = 0; c < cells.length; c++) cols[c][r - 1] = parseCell(cells[c].trim());
-  }
-  return { columns, rows: lines.length - 1 };
-}
-
-function readJsonl(path: string, text: string): { columns: Columns; rows: number } {
-  const objects: Record<string, unknown>[] = [];
-  const lines = text.split("\n");
-  for (let i = 0; i < lines.length; i++) {
-    if (lines[i].trim() === "") continue;
-    try {
-      objects.push(JSON.parse(lines[i]));
-    } catch (e) {
-      throw new EngramError(`${path}:${i + 1}: not valid JSON (${(e as Error).message}); one object a line`);
-    }
-  }
-  const names = [...new Set(objects.flatMap((o) => Object.keys(o)))];
-  const columns: Columns = new Map(
-    names.map((name) => [name, objects.map((o) => (o[name] ?? null) as number | boolean | null)]),
-  );
-  return { columns, rows: objects.length };
-}
-
-async function readSidecar(path: string): Promise<Provenance | null> {
-  const side = provenancePath(path);
-  try {
-    return parseProvenance(await Deno.readTextFile(side), side);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return null;
-    throw e;
-  }
-}
-
-/** The continuation length: from provenance, else from a memorized row or a scored one; 32 by default. */
-function inferContinuation(columns: Columns, rows: number, prov: Provenance | null): number {
-  if (prov && Number.isInteger(prov.continuation)) return prov.continuation;
-  const memorized = columns.get("memorized"), first = columns.get("first_mismatch");
-  const matches = columns.get("matches"), score = columns.get("score");
-  for (let i = 0; i < rows; i++) {
-    if (memorized?.[i] === true && typeof first?.[i] === "number") return first[i] as number;
-    const m = matches?.[i], s = score?.[i];
-    if (typeof m === "number" && typeof s === "number" && s > 0) return Math.round(m / s);
-  }
-  return 32;
-}
-
-function toTable(path: string, columns: Columns, rows: number, prov: Provenance | null): ScoreTable {
-  for (const name of ["index", "first_mismatch"]) {
-    ensure(
-      columns.has(name),
-      () =>
-        `${path}: no "${name}" column (has ${
-          [...columns.keys()].join(", ")
-        }); is this an engram results file?`,
-    );
-  }
-  const continuation = inferContinuation(columns, rows, prov);
-  const number = (name: string, i: number): number => {
-    const v = columns.get(name)![i];
-    if (typeof v !== "number" || Number.isNaN(v)) {
-      throw new EngramError(`${path}: row ${i} has ${name} = ${v}; expected a number`);
-    }
-    return v;
+    async finish() {
+      await flush();
+      await writer.finish();
+    },
   };
-  const index = new Float64Array(rows), firstMismatch = new Int16Array(rows);
-  for (let i = 0; i < rows; i++) {
-    index[i] = number("index", i);
-    firstMismatch[i] = number("first_mismatch", i);
-  }
-  const present = (name: string) => columns.get(name)?.some((v) => v !== null) ?? false;
-  let matches: Int16Array | null = null;
-  if (present("matches")) {
-    matches = new Int16Array(rows);
-    for (let i = 0; i < rows; i++) matches[i] = number("matches", i);
-  } else if (present("score")) {
-    matches = new Int16Array(rows);
-    for (let i = 0; i < rows; i++) matches[i] = Math.round(number("score", i) * continuation);
-  }
-  let logprob: Float32Array | null = null;
-  if (present("logprob")) {
-    logprob = new Float32Array(rows);
-    for (let i = 0; i < rows; i++) logprob[i] = number("logprob", i);
-  }
-  return { index, matches, firstMismatch, logprob, continuation };
 }
 
-/** Reads a results file written by writeResults (or any file with its columns); provenance is null if absent. */
-export async function readResults(
-  path: string,
-): Promise<{ table: ScoreTable; provenance: Provenance | null }> {
-  const format = formatOf(path);
-  let bytes: Uint8Array;
-  try {
-    bytes = await Deno.readFile(path);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) {
-      throw new EngramError(`${path} not found; pass a results file written by the score command`);
+/** CSV or JSONL rows written as bytes, a slice of rows at a time; numbers that repeat are encoded once. */
+function textEncoder(out: AtomicFile, format: ".csv" | ".jsonl", prov: Provenance): Encoder {
+  const enc = new TextEncoder();
+  const c = prov.continuation;
+  const small = Array.from({ length: c + 1 }, (_, k) => enc.encode(String(k)));
+  const scores = Array.from({ length: c + 1 }, (_, k) => enc.encode(String(k / c)));
+  const csv = format === ".csv";
+  const key = (name: string) => enc.encode(csv ? "," : `,"${name}":`);
+  const [kScore, kMatches, kFirst, kMemorized, kLogprob] = [
+    "score",
+    "matches",
+    "first_mismatch",
+    "memorized",
+    "logprob",
+  ]
+    .map(key);
+  const open = enc.encode(csv ? "" : '{"index":');
+  const close = enc.encode(csv ? "\n" : "}\n");
+  const empty = enc.encode(csv ? "" : "null");
+  const bools = [enc.encode("false"), enc.encode("true")];
+  const SLICE = 1 << 16;
+  const buffer = new Uint8Array(SLICE * (160 + 2 * scores.reduce((m, s) => Math.max(m, s.length), 0)));
+  let started = false;
+  const start = async () => {
+    if (!started && csv) {
+      await out.write(
+        enc.encode(`index,score,matches,first_mismatch,memorized${prov.logprob ? ",logprob" : ""}\n`),
+      );
     }
-    throw new EngramError(`cannot read ${path}: ${(e as Error).message}`);
-  }
-  if (format === ".parquet") {
-    const { columns, provenance, rows } = await readParquet(path, bytes);
-    return { table: toTable(path, columns, rows, provenance), provenance };
-  }
-  const text = new TextDecoder().decode(bytes);
-  const { columns, rows } = format === ".csv" ? readCsv(path, text) : readJsonl(path, text);
-  const provenance = await readSidecar(path);
-  return { table: toTable(path, columns, rows, provenance), provenance };
+    started = true;
+  };
+  return {
+    async write(b) {
+      await start();
+      for (let from = 0; from < b.length; from += SLICE) {
+        let p = 0;
+        const put = (bytes: Uint8Array) => {
+          buffer.set(bytes, p);
+          p += bytes.length;
+        };
+        for (let i = from; i < Math.min(b.length, from + SLICE); i++) {
+          put(open);
+          p = writeInteger(buffer, p, b.index[i]);
+          const m = b.matches ? b.matches[i] : -1, f = b.firstMismatch[i];
+          put(kScore);
+          put(m >= 0 ? scores[m] : empty);
+          put(kMatches);
+          put(m >= 0 ? small[m] : empty);
+          put(kFirst);
+          put(small[f]);
+          put(kMemorized);
+          put(bools[f === c ? 1 : 0]);
+          if (b.logprob) {
+            put(kLogprob);
+            const v = b.logprob[i];
+            p += enc.encodeInto(csv || Number.isFinite(v) ? String(v) : "null", buffer.subarray(p)).written;
+          }
+          put(close);
+        }
+        await out.write(buffer.subarray(0, p));
+      }
+    },
+    finish: start,
+  };
 }
 
-/** A results file's provenance without reading its rows (the Parquet footer, or the sidecar); null if it has none. */
-export async function readProvenance(path: string): Promise<Provenance | null> {
-  if (formatOf(path) !== ".parquet") return await readSidecar(path);
-  const { parquetMetadataAsync } = await import("hyparquet");
-  let file: Deno.FsFile;
-  try {
-    file = await Deno.open(path, { read: true });
-  } catch (e) {
-    throw new EngramError(`cannot read ${path}: ${(e as Error).message}`);
+/** Writes the decimal digits of a non-negative integer < 2^53 at buffer[p]; returns the end. */
+function writeInteger(buffer: Uint8Array, p: number, x: number): number {
+  if (x < 10) {
+    buffer[p] = 48 + x;
+    return p + 1;
   }
-  try {
-    const byteLength = (await file.stat()).size;
-    const slice = async (start: number, end = byteLength) => {
-      const bytes = new Uint8Array(end - start);
-      await file.seek(start, Deno.SeekMode.Start);
-      for (let got = 0; got < bytes.length;) got += (await file.read(bytes.subarray(got))) ?? bytes.length;
-      return bytes.buffer;
-    };
-    const metadata = await parquetMetadataAsync({ byteLength, slice });
-    const kv = metadata.key_value_metadata?.find((m) => m.key === PROVENANCE_KEY)?.value;
-    return kv === undefined ? null : parseProvenance(kv, path);
-  } catch (e) {
-    if (e instanceof EngramError) throw e;
-    throw new EngramError(`${path}: not a readable Parquet file (${(e as Error).message})`);
-  } finally {
-    file.close();
+  let digits = 0;
+  for (let y = x; y >= 1; y = Math.floor(y / 10)) digits++;
+  for (let k = p + digits - 1, y = x; k >= p; k--) {
+    const q = Math.floor(y / 10);
+    buffer[k] = 48 + (y - q * 10);
+    y = q;
   }
+  return p + digits;
 }

@@ -1,0 +1,270 @@
+// Files read and written a piece at a time (results files of any length never sit whole in memory), and
+// outputs that appear whole or not at all: written under a temporary name in the same folder, synced, renamed.
+import { EngramError } from "../engine/errors.ts";
+import { readAt, writeAll } from "../engine/journal.ts";
+import { basename, dirname, join } from "../engine/path.ts";
+
+/** Opens `path` for reading; a missing or unreadable file is one EngramError line. */
+export async function openForReading(path: string): Promise<Deno.FsFile> {
+  try {
+    const info = await Deno.stat(path);
+    if (!info.isFile) throw new EngramError(`${path} is not a regular file; pass a results file`);
+    return await Deno.open(path, { read: true });
+  } catch (e) {
+    if (e instanceof EngramError) throw e;
+    if (e instanceof Deno.errors.NotFound) throw new EngramError(`${path} not found; check the path`);
+    throw new EngramError(`cannot read ${path}: ${(e as Error).message}`);
+  }
+}
+
+/** The size of the file at `path` in bytes (missing or unreadable: one EngramError line). */
+export async function fileSize(path: string): Promise<number> {
+  const file = await openForReading(path);
+  try {
+    return (await file.stat()).size;
+  } finally {
+    file.close();
+  }
+}
+
+/**
+ * A file read at any offset: hyparquet's AsyncBuffer (`byteLength`, `slice`). Reads are queued one at a time
+ * because they share one file position.
+ */
+export class FileBytes {
+  private queue: Promise<unknown> = Promise.resolve();
+  private constructor(
+    readonly path: string,
+    private readonly file: Deno.FsFile,
+    readonly byteLength: number,
+  ) {}
+
+  static async open(path: string): Promise<FileBytes> {
+    const file = await openForReading(path);
+    return new FileBytes(path, file, (await file.stat()).size);
+  }
+
+  /** Bytes [start, end) (end defaults to the end of the file). */
+  slice(start: number, end = this.byteLength): Promise<ArrayBuffer> {
+    const read = this.queue.then(async () => {
+      const bytes = new Uint8Array(Math.max(0, Math.min(end, this.byteLength) - start));
+      const got = await readAt(this.file, start, bytes).catch((e) => {
+        throw new EngramError(`cannot read ${this.path}: ${(e as Error).message}`);
+      });
+      if (got < bytes.length) throw new EngramError(`${this.path}: the file ended early (was it truncated?)`);
+      return bytes.buffer;
+    });
+    this.queue = read.catch(() => {});
+    return read;
+  }
+
+  close(): void {
+    this.file.close();
+  }
+}
+
+/**
+ * A file read front to back through one reused buffer (a fresh buffer per read costs more than the read).
+ * `next(keep)` keeps the bytes of the current view from `keep` on (a record cut by the end of the last read),
+ * appends the file's next bytes and returns the new view, valid until the next call.
+ */
+export class ByteStream {
+  private buffer: Uint8Array;
+  private length = 0;
+  /** True once the end of the file has been read. */
+  done = false;
+
+  private constructor(
+    readonly path: string,
+    private readonly file: Deno.FsFile,
+    private readonly chunkBytes: number,
+    private readonly observe?: (bytes: Uint8Array) => void,
+  ) {
+    // Room for a chunk and the cut record kept before it.
+    this.buffer = new Uint8Array(2 * chunkBytes);
+  }
+
+  /** Opens `path`; `observe` sees every byte once, in order, as it is read. */
+  static async open(
+    path: string,
+    chunkBytes = 8 << 20,
+    observe?: (bytes: Uint8Array) => void,
+  ): Promise<ByteStream> {
+    const file = await openForReading(path);
+    // Small files get a buffer of their size (plus one byte, to see the end in one read).
+    const size = Math.max(16, Math.min(chunkBytes, (await file.stat()).size + 1));
+    return new ByteStream(path, file, size, observe);
+  }
+
+  async next(keep: number): Promise<Uint8Array> {
+    const kept = this.length - keep;
+    if (kept + this.chunkBytes > this.buffer.length) {
+      // A record longer than a chunk: room for it and one more chunk.
+      const grown = new Uint8Array(kept + this.chunkBytes);
+      grown.set(this.buffer.subarray(keep, this.length));
+      this.buffer = grown;
+    } else this.buffer.copyWithin(0, keep, this.length);
+    this.length = kept;
+    const end = kept + this.chunkBytes;
+    while (!this.done && this.length < end) {
+      const n = await this.file.read(this.buffer.subarray(this.length, end)).catch((e) => {
+        throw new EngramError(`cannot read ${this.path}: ${(e as Error).message}`);
+      });
+      if (n === null) this.done = true;
+      else {
+        this.observe?.(this.buffer.subarray(this.length, this.length + n));
+        this.length += n;
+      }
+    }
+    return this.buffer.subarray(0, this.length);
+  }
+
+  close(): void {
+    this.file.close();
+  }
+}
+
+const CRC_TABLE = (() => {
+  // Slicing by 4: table k maps a byte to its CRC contribution k bytes further on.
+  const t = new Uint32Array(4 * 256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    t[n] = c;
+  }
+  for (let n = 0; n < 256; n++) {
+    for (let k = 1; k < 4; k++) {
+      t[k * 256 + n] = (t[(k - 1) * 256 + n] >>> 8) ^ t[t[(k - 1) * 256 + n] & 0xff];
+    }
+  }
+  return t;
+})();
+
+/** CRC-32 (the zlib/PNG one: `python -c "import zlib; zlib.crc32(open(f,'rb').read())"` gives the same). */
+export class Crc32 {
+  private crc = 0xffffffff;
+  /** Bytes seen so far. */
+  bytes = 0;
+
+  update(data: Uint8Array): void {
+    const t = CRC_TABLE;
+    let c = this.crc, i = 0;
+    const n4 = data.length & ~3;
+    for (; i < n4; i += 4) {
+      c ^= data[i] | (data[i + 1] << 8) | (data[i + 2] << 16) | (data[i + 3] << 24);
+      c = t[768 + (c & 0xff)] ^ t[512 + ((c >>> 8) & 0xff)] ^ t[256 + ((c >>> 16) & 0xff)] ^ t[c >>> 24];
+    }
+    for (; i < data.length; i++) c = t[(c ^ data[i]) & 0xff] ^ (c >>> 8);
+    this.crc = c;
+    this.bytes += data.length;
+  }
+
+  /** The CRC as 8 lowercase hex digits. */
+  hex(): string {
+    return ((this.crc ^ 0xffffffff) >>> 0).toString(16).padStart(8, "0");
+  }
+}
+
+const writeFailure = (path: string, e: unknown) =>
+  e instanceof EngramError
+    ? e
+    : new EngramError(`cannot write ${path}: ${(e as Error).message}; check the folder and free space`);
+
+/**
+ * An output file written under `<dir>/.<name>.tmp-<pid>` and renamed into place by `commit`: readers see the
+ * old file or the whole new one, never part of it. Writes are buffered; the CRC-32 and length of what was
+ * written are kept. `abort` (or any failed write) removes the temporary file.
+ */
+export class AtomicFile {
+  readonly crc = new Crc32();
+  private buffer = new Uint8Array(1 << 20);
+  private used = 0;
+
+  private constructor(readonly path: string, readonly tmp: string, private file: Deno.FsFile | null) {}
+
+  static async create(path: string): Promise<AtomicFile> {
+    const tmp = join(dirname(path), `.${basename(path)}.tmp-${Deno.pid}`);
+    try {
+      await Deno.mkdir(dirname(path), { recursive: true });
+      return new AtomicFile(path, tmp, await Deno.open(tmp, { write: true, create: true, truncate: true }));
+    } catch (e) {
+      throw writeFailure(path, e);
+    }
+  }
+
+  /** Bytes written so far. */
+  get bytes(): number {
+    return this.crc.bytes;
+  }
+
+  async write(data: Uint8Array): Promise<void> {
+    this.crc.update(data);
+    if (this.used + data.length <= this.buffer.length) {
+      this.buffer.set(data, this.used);
+      this.used += data.length;
+      return;
+    }
+    await this.flush();
+    if (data.length >= this.buffer.length) await this.raw(data);
+    else {
+      this.buffer.set(data);
+      this.used = data.length;
+    }
+  }
+
+  private async flush(): Promise<void> {
+    if (this.used > 0) await this.raw(this.buffer.subarray(0, this.used));
+    this.used = 0;
+  }
+
+  private async raw(data: Uint8Array): Promise<void> {
+    try {
+      await writeAll(this.file!, data);
+    } catch (e) {
+      await this.abort();
+      throw writeFailure(this.path, e);
+    }
+  }
+
+  /** Flushes, syncs and closes the temporary file (it is not yet visible under `path`). */
+  async close(): Promise<void> {
+    await this.flush();
+    try {
+      await this.file!.syncData();
+      this.file!.close();
+      this.file = null;
+    } catch (e) {
+      await this.abort();
+      throw writeFailure(this.path, e);
+    }
+  }
+
+  /** Closes (if still open) and renames the temporary file to `path`. */
+  async commit(): Promise<void> {
+    if (this.file) await this.close();
+    try {
+      await Deno.rename(this.tmp, this.path);
+    } catch (e) {
+      await this.abort();
+      throw writeFailure(this.path, e);
+    }
+  }
+
+  /** Drops the temporary file; the final name is left as it was. */
+  async abort(): Promise<void> {
+    try {
+      this.file?.close();
+    } catch {
+      // already closed
+    }
+    this.file = null;
+    await Deno.remove(this.tmp).catch(() => {});
+  }
+}
+
+/** Writes a small text file atomically (whole or not at all). */
+export async function writeTextAtomic(path: string, text: string): Promise<void> {
+  const out = await AtomicFile.create(path);
+  await out.write(new TextEncoder().encode(text));
+  await out.commit();
+}

@@ -1,0 +1,202 @@
+// `merge` on shard files written here (no scoring): the merged rows are exactly the job's, whatever the order of
+// the shards, an empty shard and one-row shards included; shards of different jobs, missing, repeated, truncated
+// or with a gap at either end of the range are refused by name; --out may not be one of the inputs.
+import { mergeShards } from "../cli/merge.ts";
+import { type Provenance, readResults, type ScoreTable, writeResults } from "../io/results.ts";
+import { EngramError } from "../engine/errors.ts";
+import { join } from "../engine/path.ts";
+import { assert, assertEquals, assertRejects } from "./assert.ts";
+import { engramLines, runCli } from "./helpers.ts";
+import { prov, withTempDir, writePair } from "./results_helpers.ts";
+
+const START = 2 ** 32 + 10;
+
+/** Row r of the job (planted values: matches and first mismatch from r). */
+const matchesOf = (r: number) => (r * 7) % 33;
+const firstOf = (r: number) => (matchesOf(r) === 32 ? 32 : matchesOf(r) % 5);
+
+/** Shard i of n of a `count`-row job: the table and provenance `score --shard i/n` would write. */
+function shard(i: number, n: number, count: number, over: Partial<Provenance> = {}) {
+  const first = START + Math.floor((i * count) / n), rows = START + Math.floor(((i + 1) * count) / n) - first;
+  const logprob = over.logprob ?? false;
+  const table: ScoreTable = {
+    index: Float64Array.from({ length: rows }, (_, k) => first + k),
+    matches: over.mode === "extractable"
+      ? null
+      : Int16Array.from({ length: rows }, (_, k) => matchesOf(first + k)),
+    firstMismatch: Int16Array.from({ length: rows }, (_, k) => firstOf(first + k)),
+    logprob: logprob ? Float32Array.from({ length: rows }, (_, k) => -(first + k - START) / 8) : null,
+    continuation: 32,
+  };
+  const p = prov({
+    start: START,
+    count,
+    rows,
+    shard: `${i}/${n}`,
+    created: `2025-01-0${i + 1}T00:00:00.000Z`,
+    ...over,
+  });
+  return { table, prov: p };
+}
+
+async function writeShards(
+  dir: string,
+  n: number,
+  count: number,
+  ext = ".csv",
+  over: (i: number) => Partial<Provenance> = () => ({}),
+) {
+  const files = [];
+  for (let i = 0; i < n; i++) {
+    const s = shard(i, n, count, over(i));
+    const path = join(dir, `s${i}${ext}`);
+    await writeResults(path, s.table, s.prov, { rowGroupRows: 2 });
+    files.push(path);
+  }
+  return files;
+}
+
+Deno.test("merge: shards in any order (an empty one, one-row ones) join into exactly the job's rows", async () => {
+  await withTempDir(async (dir) => {
+    // 4 rows in 5 shards: shard 0 is empty, the others hold one row each.
+    for (const [n, count, ext] of [[5, 4, ".csv"], [3, 11, ".parquet"], [2, 7, ".jsonl"]] as const) {
+      const files = await writeShards(dir, n, count, ext, (i) => ({ adapter: `gpu ${i % 2}` }));
+      for (const out of [join(dir, `m${n}.parquet`), join(dir, `m${n}.csv`)]) {
+        const { rows } = await mergeShards([...files].reverse(), out, { rowGroupRows: 3 });
+        assertEquals(rows, count);
+        const { table, provenance } = await readResults(out);
+        assertEquals([...table.index], Array.from({ length: count }, (_, r) => START + r));
+        assertEquals([...table.matches!], Array.from({ length: count }, (_, r) => matchesOf(START + r)));
+        assertEquals([...table.firstMismatch], Array.from({ length: count }, (_, r) => firstOf(START + r)));
+        const { shard: _, ...job } = shard(0, n, count).prov;
+        assertEquals(provenance, {
+          ...job,
+          rows: count,
+          adapter: n > 1 ? "gpu 0; gpu 1" : "gpu 0",
+          created: "2025-01-01T00:00:00.000Z",
+        });
+      }
+    }
+  });
+});
+
+Deno.test("merge: shards of different jobs are refused, naming the field and both values", async () => {
+  await withTempDir(async (dir) => {
+    const cases: [Partial<Provenance>, string][] = [
+      [{ logprob: true }, "logprob"],
+      [{ prompt: 16 }, "prompt"],
+      [{ mode: "extractable" }, "mode"],
+      [{ model_path: "/elsewhere/step143000" }, "model_path"],
+      [{ config_hash: "fedcba9876543210" }, "config_hash"],
+      [{ paper_compatible: false }, "paper_compatible"],
+    ];
+    for (const [over, field] of cases) {
+      const files = await writeShards(dir, 2, 6, ".csv", (i) => (i === 1 ? over : {}));
+      const e = await assertRejects(
+        () => mergeShards(files, join(dir, "m.csv")),
+        EngramError,
+        `has ${field} `,
+      );
+      assert(e.message.includes(files[0]) && e.message.includes(files[1]), e.message);
+      assert(e.message.includes(JSON.stringify(Object.values(over)[0])), e.message);
+    }
+    // A different job's range (another --start or --count).
+    const a = await writeShards(dir, 2, 6);
+    const b = shard(1, 2, 8);
+    await writeResults(join(dir, "other.csv"), b.table, b.prov);
+    await assertRejects(
+      () => mergeShards([a[0], join(dir, "other.csv")], join(dir, "m.csv")),
+      EngramError,
+      "has count 8",
+    );
+    assertEquals([...Deno.readDirSync(dir)].filter((e) => e.name.startsWith("m.")), [], "nothing written");
+  });
+});
+
+Deno.test("merge: missing, repeated and non-shard files are refused", async () => {
+  await withTempDir(async (dir) => {
+    const files = await writeShards(dir, 3, 9, ".parquet");
+    await assertRejects(
+      () => mergeShards([files[0], files[2]], join(dir, "m.csv")),
+      EngramError,
+      "missing shard 1 of 3",
+    );
+    await assertRejects(
+      () => mergeShards([files[0], files[1], files[2], files[1]], join(dir, "m.csv")),
+      EngramError,
+      "shard 1/3 given twice",
+    );
+    const whole = shard(0, 1, 9);
+    const { shard: _, ...p } = whole.prov;
+    await writeResults(join(dir, "whole.csv"), whole.table, p);
+    await assertRejects(
+      () => mergeShards([join(dir, "whole.csv")], join(dir, "m.csv")),
+      EngramError,
+      "is not a shard",
+    );
+    await assertRejects(() => mergeShards([], join(dir, "m.csv")), EngramError, "no shard files");
+  });
+});
+
+Deno.test("merge: a truncated CSV shard and gaps at the start or end of the range are refused", async () => {
+  await withTempDir(async (dir) => {
+    const files = await writeShards(dir, 3, 30);
+    const out = join(dir, "m.parquet");
+    const text = await Deno.readTextFile(files[1]);
+    const lines = text.split("\n");
+    // `head -n -5` of a shard: its sidecar no longer matches.
+    await Deno.writeTextFile(files[1], lines.slice(0, -6).join("\n") + "\n");
+    await assertRejects(
+      () => mergeShards(files, out),
+      EngramError,
+      `${files[1]} does not match its provenance`,
+    );
+    // Truncated with a sidecar made to fit: the row count against the provenance.
+    const s1 = shard(1, 3, 30);
+    await writePair(files[1], lines.slice(0, -6).join("\n") + "\n", s1.prov);
+    await assertRejects(
+      () => mergeShards(files, out),
+      EngramError,
+      `${files[1]}: holds 5 rows but its provenance says 10`,
+    );
+    await writeResults(files[1], s1.table, s1.prov);
+    // Shard 0 without the job's first row (a gap at the start of the range).
+    const s0 = shard(0, 3, 30), t0 = (await Deno.readTextFile(files[0])).split("\n");
+    await writePair(files[0], [t0[0], ...t0.slice(2)].join("\n"), s0.prov);
+    await assertRejects(() => mergeShards(files, out), EngramError, `rows ${START}..${START} are missing`);
+    await writeResults(files[0], s0.table, s0.prov);
+    // The last shard without the job's last row (a gap at the end).
+    const s2 = shard(2, 3, 30), t2 = (await Deno.readTextFile(files[2])).split("\n");
+    await writePair(files[2], [...t2.slice(0, -2), ""].join("\n"), s2.prov);
+    await assertRejects(
+      () => mergeShards(files, out),
+      EngramError,
+      "holds 9 rows but its provenance says 10",
+    );
+    assertEquals(
+      [...Deno.readDirSync(dir)].filter((e) => e.name.includes("m.parquet")),
+      [],
+      "nothing written",
+    );
+    await writeResults(files[2], s2.table, s2.prov);
+    assertEquals((await mergeShards(files, out)).rows, 30);
+  });
+});
+
+Deno.test("merge: --out that is one of the shards is refused (same path, another spelling, a link)", async () => {
+  await withTempDir(async (dir) => {
+    const files = await writeShards(dir, 2, 4);
+    const before = await Deno.readFile(files[1]);
+    for (const out of [files[1], join(dir, ".", "s1.csv"), join(dir, "link.csv")]) {
+      if (out.endsWith("link.csv")) await Deno.symlink(files[1], out);
+      await assertRejects(() => mergeShards(files, out), EngramError, "is the shard");
+    }
+    assertEquals(await Deno.readFile(files[1]), before, "the shard is untouched");
+    // From the command line: one engram line, exit 1.
+    const r = await runCli(["merge", "--out", files[0], ...files]);
+    assertEquals(r.code, 1, r.stderr);
+    const lines = engramLines(r.stderr);
+    assertEquals(lines.length, 1, r.stderr);
+    assert(lines[0].startsWith("engram: merge: --out") && lines[0].includes("is the shard"), lines[0]);
+  });
+});
