@@ -441,6 +441,31 @@ async function cacheKey(data: string, rowIndex: ArrayLike<number>, w: TextWindow
 }
 
 /**
+ * The folder under `root` for the text features of these rows of `data` with this window: named by a hash of the
+ * data's absolute path, the window and the rows' count, first and last, so that reports over the same data and
+ * rows share one cache and other rows or data get their own (text-features.bin inside checks the whole key).
+ */
+export function textFeaturesCacheDir(root: string, data: string, rowIndex: ArrayLike<number>, w: TextWindow) {
+  const n = rowIndex.length;
+  const what = JSON.stringify([
+    resolve(data),
+    w.prompt,
+    w.continuation,
+    w.offset,
+    n,
+    rowIndex[0],
+    rowIndex[n - 1],
+  ]);
+  let a = SEED_A, b = SEED_B;
+  for (let i = 0; i < what.length; i++) {
+    a = step(a, what.charCodeAt(i));
+    b = step(b, what.charCodeAt(i) ^ 0x9e3779b9);
+  }
+  const hex = (x: number) => mix32(x).toString(16).padStart(8, "0");
+  return `${root}/text-features-${hex(a)}${hex(b)}`;
+}
+
+/**
  * The text features of `rowIndex` in `data`, read from `<dir>/text-features.bin` when it was computed for the
  * same data files, rows and window, else computed and written there (whole or not at all). `source`, when
  * given, is read instead of opening `data` (e.g. JSONL texts tokenized on the fly; this thread only).
