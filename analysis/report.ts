@@ -614,7 +614,8 @@ export async function reportFigures(report: Report): Promise<Figure[]> {
       "pr-curves",
       "Ranked forecasts: precision–recall",
       `Each predictor's score ranks the rows (a threshold per score); the curve is precision against recall ` +
-      `over every threshold, and the point is its memorized set, the paper's forecast. The combined ` +
+      `over every threshold (drawn up to its highest recall), and the point is its memorized set, the paper's ` +
+      `forecast. The combined ` +
       `forecaster's rows are all held out.` +
       (pr.left > 0 ? ` ${pr.left} more predictors with lower average precision are in the tables.` : ""),
       prCurveFigure(pr.lines, pr.points, target),
