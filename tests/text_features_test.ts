@@ -12,10 +12,9 @@ import { PICO_DATA, picoPath, picoReference } from "../io/pico.ts";
 import { assert, assertAlmostEquals, assertEquals } from "./assert.ts";
 import { plainFeatures, windowsOf as windowsIn } from "./plain.ts";
 
-const windowsOf = (rows: ArrayLike<number>, w = WINDOW) => windowsIn(DATA, rows, w);
-
 const DATA = picoPath(PICO_DATA);
 const WINDOW = { prompt: 32, continuation: 32, offset: 0 };
+const windowsOf = (rows: ArrayLike<number>, w = WINDOW) => windowsIn(DATA, rows, w);
 
 /** Rows 0..2047 and, after them, rows 0..99 again and row 7 twice more: known exact copies. */
 const ROWS = Float64Array.from([...Array(2048).keys(), ...Array(100).keys(), 7, 7]);
