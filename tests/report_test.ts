@@ -155,6 +155,7 @@ Deno.test("report files: self-contained HTML with seven SVG figures, JSON with e
       tokenizer: "fixtures/pico/tokenizer",
       data: "fixtures/pico/data/pico_document",
       samples: 5,
+      cacheDir: join(dir, "cache"),
     });
     assertEquals(files.map((f) => f.slice(dir.length + 1)), ["report.html", "report.json", "report.md"]);
     const html = await Deno.readTextFile(join(dir, "report.html"));
