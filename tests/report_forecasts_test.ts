@@ -11,6 +11,7 @@ import { TEXT_FEATURES } from "../analysis/text_features.ts";
 import { join } from "../engine/path.ts";
 import { PICO_DATA, PICO_META, PICO_REFERENCE, picoPath, picoReference } from "../io/pico.ts";
 import { type Provenance, writeResults } from "../io/results.ts";
+import { withTempDir } from "./helpers.ts";
 import { assert, assertAlmostEquals, assertEquals, assertMatch, assertRejects } from "./assert.ts";
 import {
   plainBinomialFit,
@@ -24,15 +25,6 @@ import {
 const REFERENCE = picoPath(PICO_REFERENCE), META = picoPath(PICO_META), DATA = picoPath(PICO_DATA);
 const TARGET = "pico-3@step1092";
 const LEVEL_KEYS = ["0.5", "0.8", "0.9", "0.95"] as const;
-
-async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "engram-report-forecasts-" });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
 
 const close = (actual: number | null | undefined, expected: number, what: string, tolerance = 1e-12) => {
   assert(actual !== null && actual !== undefined, `${what}: missing`);

@@ -10,6 +10,7 @@ import { loadTokenizer } from "../io/texts.ts";
 import { openRowSource } from "../engine/data.ts";
 import { EngramError } from "../engine/errors.ts";
 import { join } from "../engine/path.ts";
+import { withTempDir } from "./helpers.ts";
 import { assert, assertAlmostEquals, assertEquals, assertMatch, assertRejects } from "./assert.ts";
 
 const REFERENCE = "fixtures/pico/reference/scores-pico-1-2-3.csv";
@@ -51,15 +52,6 @@ const forecastOf = (report: Report, predictor: string) => {
   assert(f, `no forecast for ${predictor}`);
   return f;
 };
-
-async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "engram-report-test-" });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
 
 Deno.test("report on the pico reference: forecasts, fractions, correlations and histogram match independent counts", async () => {
   const { report } = await computeReport({ results: [REFERENCE], models: "fixtures/pico/models" });
