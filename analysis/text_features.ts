@@ -15,7 +15,6 @@
 // Memory: 8 bytes a row for the row indices, 16 while hashing (4 hashes), 8 more to sort them, 20 of results:
 // ~7.6 GB at its peak for Pythia's 146M rows.
 // The results are cached beside the report, keyed by the data file, rows and window.
-import { deflateRawSync } from "node:zlib";
 import { openRowSource, type RowSource } from "../engine/data.ts";
 import { EngramError } from "../engine/errors.ts";
 import { resolve } from "../engine/path.ts";
@@ -169,6 +168,8 @@ export async function frequencyAndCompression(
 ): Promise<void> {
   const length = w.prompt + w.continuation, bytes = new Uint8Array(length * width);
   const view = new DataView(bytes.buffer);
+  // Imported here: node:zlib takes ~80 ms to load, which a report that reads the features from its cache skips.
+  const { deflateRawSync } = await import("node:zlib");
   for (let start = from; start < to; start += batch) {
     const end = Math.min(to, start + batch);
     const tokens = await source.read(rowIndex.subarray(start, end), w.offset, length);
