@@ -233,81 +233,23 @@ export async function rankedForecasts(
     }
   }
 
-  // Each predictor's columns once: its curves, and its compact inputs if the combined forecaster uses it.
-  const inputs: ForecastInput[] = [], unknownFirst: string[] = [];
-  for (const p of dataset.sources) {
-    if (p === target || p.listedOnly) continue;
-    const f = list.find((x) => x.predictor === p.source)!;
-    const { matches, firstMismatch, logprob } = await dataset.columns(p.source);
-    const names = (feature: string) => ({ predictor: p.source, target: target.source, feature });
-    const input = chosen.includes(p.source);
-    if (matches) {
-      const { curve, ranking } = precisionRecall(matches, memorized, names("score"), { include: analysed });
-      add(scaled(curve, 1 / p.continuation), ranking, f.family, f.compute_fraction);
-      if (input) {
-        inputs.push({
-          name: `${p.source} score`,
-          values: gather(matches, analysed, n),
-          compute_fraction: f.compute_fraction,
-        });
-      }
-    }
-    let unknown = 0;
-    forEachRow(analysed, (i) => unknown += firstMismatch[i] === FIRST_MISMATCH_UNKNOWN ? 1 : 0);
-    if (unknown === 0) {
-      const { curve, ranking } = precisionRecall(firstMismatch, memorized, names("first_mismatch"), {
-        include: analysed,
-      });
-      add(curve, ranking, f.family, f.compute_fraction);
-      if (input && !matches) {
-        inputs.push({
-          name: `${p.source} first_mismatch`,
-          values: gather(firstMismatch, analysed, n),
-          compute_fraction: f.compute_fraction,
-        });
-      }
-    } else unknownFirst.push(p.source);
-    if (logprob) {
-      const { curve, ranking } = precisionRecall(logprob, memorized, names("logprob"), { include: analysed });
-      add(curve, ranking, f.family, f.compute_fraction);
-      if (input) {
-        inputs.push({
-          name: `${p.source} logprob`,
-          values: gather(logprob, analysed, n),
-          compute_fraction: f.compute_fraction,
-        });
-      }
-    }
-  }
-  if (unknownFirst.length) {
-    notes.push(
-      `no first_mismatch curve for ${unknownFirst.join(", ")}: the inputs give only a score for some rows ` +
-        `(reference CSVs without the first_mismatch column)`,
-    );
-  }
-
-  const memorizedRows = compactBitset(memorized, analysed);
+  // The text features first: computing them takes the most memory (~50 bytes a row at the peak), before any
+  // predictor's compact inputs are held.
+  const memorizedRows = compactBitset(memorized, analysed), textInputs: ForecastInput[] = [];
   let textSummary: TextFeatureSummary | null = null;
   if (options.text) {
     const { data, source, window, cacheDir } = options.text;
     let features, cache: string | null = null, cached = false;
     if (cacheDir) {
-      const found = await cachedTextFeatures(
-        textFeaturesCacheDir(cacheDir, data, rowIndex, window),
-        data,
-        rowIndex,
-        window,
-        {
-          source,
-        },
-      );
+      const dir = textFeaturesCacheDir(cacheDir, data, rowIndex, window);
+      const found = await cachedTextFeatures(dir, data, rowIndex, window, { source });
       [features, cache, cached] = [found.features, found.file, found.cached];
     } else features = await computeTextFeatures(source ?? data, rowIndex, window);
     for (const { curve, ranking } of textFeatureCurves(features, memorizedRows, target.source)) {
       add(curve, ranking, "text", 0);
     }
     for (const { feature, higherIsMemorized } of TEXT_FEATURES) {
-      inputs.push({
+      textInputs.push({
         name: `text: ${feature}`,
         values: features[feature],
         higherIsMemorized,
@@ -326,6 +268,60 @@ export async function rankedForecasts(
     };
   }
 
+  // Each predictor's columns once: its curves, and its compact inputs if the combined forecaster uses it.
+  const predictorInputs: ForecastInput[] = [], unknownFirst: string[] = [];
+  for (const p of dataset.sources) {
+    if (p === target || p.listedOnly) continue;
+    const f = list.find((x) => x.predictor === p.source)!;
+    const { matches, firstMismatch, logprob } = await dataset.columns(p.source);
+    const names = (feature: string) => ({ predictor: p.source, target: target.source, feature });
+    const input = chosen.includes(p.source);
+    if (matches) {
+      const { curve, ranking } = precisionRecall(matches, memorized, names("score"), { include: analysed });
+      add(scaled(curve, 1 / p.continuation), ranking, f.family, f.compute_fraction);
+      if (input) {
+        predictorInputs.push({
+          name: `${p.source} score`,
+          values: gather(matches, analysed, n),
+          compute_fraction: f.compute_fraction,
+        });
+      }
+    }
+    let unknown = 0;
+    forEachRow(analysed, (i) => unknown += firstMismatch[i] === FIRST_MISMATCH_UNKNOWN ? 1 : 0);
+    if (unknown === 0) {
+      const { curve, ranking } = precisionRecall(firstMismatch, memorized, names("first_mismatch"), {
+        include: analysed,
+      });
+      add(curve, ranking, f.family, f.compute_fraction);
+      if (input && !matches) {
+        predictorInputs.push({
+          name: `${p.source} first_mismatch`,
+          values: gather(firstMismatch, analysed, n),
+          compute_fraction: f.compute_fraction,
+        });
+      }
+    } else unknownFirst.push(p.source);
+    if (logprob) {
+      const { curve, ranking } = precisionRecall(logprob, memorized, names("logprob"), { include: analysed });
+      add(curve, ranking, f.family, f.compute_fraction);
+      if (input) {
+        predictorInputs.push({
+          name: `${p.source} logprob`,
+          values: gather(logprob, analysed, n),
+          compute_fraction: f.compute_fraction,
+        });
+      }
+    }
+  }
+  if (unknownFirst.length) {
+    notes.push(
+      `no first_mismatch curve for ${unknownFirst.join(", ")}: the inputs give only a score for some rows ` +
+        `(reference CSVs without the first_mismatch column)`,
+    );
+  }
+
+  const inputs = [...predictorInputs, ...textInputs];
   let combined: CombinedSummary | null = null;
   const positives = count(memorized);
   if (inputs.length === 0) {
