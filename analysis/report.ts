@@ -445,6 +445,14 @@ async function textInputs(
 
 const ci = (i: { low: number; high: number } | null) => i ? ` (95%: ${pct(i.low)}–${pct(i.high)})` : "";
 
+/** "a score, b score and 5 properties of the text". */
+function inputNames(combined: CombinedSummary): string {
+  const text = combined.inputs.filter((i) => i.name.startsWith("text: ")).length;
+  const names = combined.inputs.filter((i) => !i.name.startsWith("text: ")).map((i) => i.name);
+  if (text) names.push(`${text} properties of the text`);
+  return names.length > 1 ? `${names.slice(0, -1).join(", ")} and ${names.at(-1)}` : names[0];
+}
+
 /** What the analyses beyond the memorized sets say, in words. */
 export function findingsText(
   target: SourceSummary,
@@ -489,7 +497,7 @@ export function findingsText(
     );
     text.push(
       `The combined forecaster (logistic regression on ${
-        combined.inputs.map((i) => i.name).join(", ")
+        inputNames(combined)
       }; ${combined.folds}-fold cross-validation over rows, every forecast made by a model that did not see ` +
         `the row; ${
           combined.compute_fraction === null
@@ -502,15 +510,12 @@ export function findingsText(
         (reason ? `; too uncertain to tell them apart: ${reason}.` : "."),
     );
   }
-  for (const fit of scaling) {
+  const laws = scaling.map((fit) => {
     const who = `${
-      fit.family === "checkpoint" ? "The target's checkpoints'" : "Smaller models'"
+      fit.family === "checkpoint" ? "the target's checkpoints'" : "smaller models'"
     } ${fit.metric}`;
     const law = fit.law;
-    if (!law) {
-      text.push(`${who} against compute: no law fitted (${fit.note}).`);
-      continue;
-    }
+    if (!law) return `${who}: no law (${fit.note})`;
     const at = (level: "0.5" | "0.9") => {
       const c = law.compute_for[level];
       return c
@@ -519,17 +524,15 @@ export function findingsText(
         }${c.extrapolated ? ", extrapolated" : ""})`
         : `${pct(Number(level), 0)} never (the law does not rise with compute)`;
     };
+    return `${who}: logit = ${law.a.toFixed(2)} + ${law.b.toFixed(2)}·ln(compute) (slope ± ` +
+      `${law.se_b.toFixed(2)}, ${law.points} predictors${fit.note ? `; ${fit.note}` : ""}), ${at("0.5")}, ` +
+      `${at("0.9")}`;
+  });
+  if (laws.length) text.push(`Scaling with compute, fitted per family: ${laws.join("; ")}.`);
+  if (orders.length) {
     text.push(
-      `${who} against compute: logit = ${law.a.toFixed(2)} + ${law.b.toFixed(2)}·ln(compute) (slope ± ` +
-        `${law.se_b.toFixed(2)}, ${law.points} predictors); ${at("0.5")}; ${at("0.9")}` +
-        (fit.note ? ` (${fit.note}).` : "."),
-    );
-  }
-  for (const o of orders) {
-    text.push(
-      `${o.source}, memorized over training order (${o.buckets.length} buckets of steps): ${
-        orderVerdict(o)
-      }.`,
+      `Memorization over training order (rows in ${orders[0].buckets.length} buckets by the step they were ` +
+        `first seen at): ${orders.map((o) => `${o.source} ${orderVerdict(o)}`).join("; ")}.`,
     );
   }
   return text;

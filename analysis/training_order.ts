@@ -151,5 +151,5 @@ export function orderVerdict(o: TrainingOrder): string {
   if (o.homogeneity.p_value < 0.05) {
     return `varies between step buckets (χ² ${p(o.homogeneity.p_value)}) without a linear trend`;
   }
-  return `flat: no evidence that it varies (χ² ${p(o.homogeneity.p_value)}, trend ${p(o.trend.p_value)})`;
+  return `is flat (no evidence that it varies: χ² ${p(o.homogeneity.p_value)}, trend ${p(o.trend.p_value)})`;
 }

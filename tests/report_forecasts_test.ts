@@ -314,11 +314,11 @@ Deno.test("the combined forecaster, scaling fits and training order of the pico 
   const findings = report.findings.join(" ");
   assertMatch(
     findings,
-    /pico-3@step1092, memorized over training order \(8 buckets of steps\): falls with the step/,
+    /Memorization over training order \(rows in 8 buckets by the step they were first seen at\): .*pico-3@step1092 falls with the step first seen \(trend p = 0\.045\): earlier rows are memorized more\./,
   );
   assertMatch(
     findings,
-    /The combined forecaster \(logistic regression on pico-1@step1092 score, pico-3@step546 score;/,
+    /The combined forecaster \(logistic regression on pico-1@step1092 score and pico-3@step546 score;/,
   );
 });
 
