@@ -10,7 +10,7 @@
 import type { RowSource } from "../engine/data.ts";
 import { EngramError } from "../engine/errors.ts";
 import { type Bitset, compactBitset, count, forEachRow } from "./bitset.ts";
-import { FIRST_MISMATCH_UNKNOWN } from "./columns.ts";
+import { FIRST_MISMATCH_UNKNOWN, NOT_SCORED } from "./columns.ts";
 import {
   type CostedCurve,
   type OperatingPoint,
@@ -269,14 +269,23 @@ export async function rankedForecasts(
   }
 
   // Each predictor's columns once: its curves, and its compact inputs if the combined forecaster uses it.
-  const predictorInputs: ForecastInput[] = [], unknownFirst: string[] = [];
+  const predictorInputs: ForecastInput[] = [], partial: string[] = [];
   for (const p of dataset.sources) {
     if (p === target || p.listedOnly) continue;
     const f = list.find((x) => x.predictor === p.source)!;
     const { matches, firstMismatch, logprob } = await dataset.columns(p.source);
     const names = (feature: string) => ({ predictor: p.source, target: target.source, feature });
     const input = chosen.includes(p.source);
-    if (matches) {
+    // A score or first mismatch missing on some analysed rows (inputs that give only a score, or a source read
+    // from files of both modes) would rank those rows by the marker: no curve then, and a note.
+    let noScore = 0, noFirst = 0;
+    forEachRow(analysed, (i) => {
+      if (matches && matches[i] === NOT_SCORED) noScore++;
+      if (firstMismatch[i] === FIRST_MISMATCH_UNKNOWN || firstMismatch[i] === NOT_SCORED) noFirst++;
+    });
+    if (noScore > 0) partial.push(`${p.source} score`);
+    if (noFirst > 0) partial.push(`${p.source} first_mismatch`);
+    if (matches && noScore === 0) {
       const { curve, ranking } = precisionRecall(matches, memorized, names("score"), { include: analysed });
       add(scaled(curve, 1 / p.continuation), ranking, f.family, f.compute_fraction);
       if (input) {
@@ -287,21 +296,19 @@ export async function rankedForecasts(
         });
       }
     }
-    let unknown = 0;
-    forEachRow(analysed, (i) => unknown += firstMismatch[i] === FIRST_MISMATCH_UNKNOWN ? 1 : 0);
-    if (unknown === 0) {
+    if (noFirst === 0) {
       const { curve, ranking } = precisionRecall(firstMismatch, memorized, names("first_mismatch"), {
         include: analysed,
       });
       add(curve, ranking, f.family, f.compute_fraction);
-      if (input && !matches) {
+      if (input && !(matches && noScore === 0)) {
         predictorInputs.push({
           name: `${p.source} first_mismatch`,
           values: gather(firstMismatch, analysed, n),
           compute_fraction: f.compute_fraction,
         });
       }
-    } else unknownFirst.push(p.source);
+    }
     if (logprob) {
       const { curve, ranking } = precisionRecall(logprob, memorized, names("logprob"), { include: analysed });
       add(curve, ranking, f.family, f.compute_fraction);
@@ -314,10 +321,12 @@ export async function rankedForecasts(
       }
     }
   }
-  if (unknownFirst.length) {
+  if (partial.length) {
     notes.push(
-      `no first_mismatch curve for ${unknownFirst.join(", ")}: the inputs give only a score for some rows ` +
-        `(reference CSVs without the first_mismatch column)`,
+      `no curve for ${
+        partial.join(", ")
+      }: the inputs leave it unknown on some analysed rows (e.g. reference ` +
+        `CSVs without the first_mismatch column)`,
     );
   }
 

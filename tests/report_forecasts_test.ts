@@ -422,6 +422,20 @@ Deno.test("hand-made ranked forecasts with ties in scores, first mismatches and 
     checkCurve(score, k, labels, { scale: 1 / 32 });
     checkCurve(fm, first, labels);
     checkCurve(lp, logprob, labels);
+    // Scores without first mismatches (a reference CSV): the score's curve is the same, first_mismatch has none.
+    const csv = join(dir, "scores.csv");
+    await Deno.writeTextFile(
+      csv,
+      "model,revision,index,score\n" +
+        k.map((x, i) => `m-1,step10,${i},${x / 32}\nm-2,step10,${i},${target[i] / 32}\n`).join(""),
+    );
+    const { report: bare } = await computeReport({ results: [csv] });
+    assertEquals(bare.curves.filter((c) => c.predictor === "m-1@step10").map((c) => c.feature), ["score"]);
+    assertEquals(curveOf(bare, "m-1@step10", "score").precision, score.precision);
+    assertMatch(
+      bare.notes.join(" | "),
+      /no curve for m-1@step10 first_mismatch: the inputs leave it unknown/,
+    );
     // 4 memorized rows: the report describes and says why it does not advise.
     assertMatch(
       report.recommendation.text.join(" "),
