@@ -131,13 +131,14 @@ export interface RankedForecasts {
   thresholds: ThresholdBudget[];
 }
 
-/** Predictors that cost at most this share of the target's compute are "cheap". */
+/** The combined forecaster's default inputs cost at most this share of the target's compute together. */
 export const CHEAP_COMPUTE = 0.5;
 
 /**
- * The combined forecaster's default predictors: the smaller models and the target's earlier checkpoints that
- * cost at most CHEAP_COMPUTE of the target's compute each, with per-row results; of each model only its latest
- * such revision (earlier ones of the same run add no compute but little information).
+ * The combined forecaster's default predictors: smaller models and earlier checkpoints of the target with
+ * per-row results and a known compute, one revision a model (its latest of at most CHEAP_COMPUTE), cheapest
+ * first while their compute together stays within CHEAP_COMPUTE of the target's — so that the combination is
+ * compared at a compute the target's own training would dwarf. Chosen by compute only, never by the target.
  */
 export function cheapPredictors(sources: Source[], list: Forecast[]): string[] {
   const latest = new Map<string, Forecast>();
@@ -148,7 +149,14 @@ export function cheapPredictors(sources: Source[], list: Forecast[]): string[] {
     const seen = latest.get(s.model);
     if (!seen || f.compute_fraction > seen.compute_fraction!) latest.set(s.model, f);
   }
-  return [...latest.values()].map((f) => f.predictor);
+  const chosen: string[] = [];
+  let total = 0;
+  for (const f of [...latest.values()].sort((a, b) => a.compute_fraction! - b.compute_fraction!)) {
+    if (total + f.compute_fraction! > CHEAP_COMPUTE * (1 + 1e-12)) break;
+    total += f.compute_fraction!;
+    chosen.push(f.predictor);
+  }
+  return chosen;
 }
 
 /** Compute of a set of predictors: per model, its most expensive one (a run's checkpoints nest); null if one is
@@ -337,7 +345,8 @@ export async function rankedForecasts(
     notes.push(
       `no combined forecaster: no smaller model or earlier checkpoint of at most ${
         pct(CHEAP_COMPUTE, 0)
-      } of the target's compute has per-row results, and no text features (pass --combine or --data)`,
+      } of the target's compute has per-row results and a known compute, and there are no text features ` +
+        `(pass --combine or --data)`,
     );
   } else if (positives === 0) {
     notes.push(`no combined forecaster: ${target.source} memorized none of the analysed rows`);
@@ -355,9 +364,9 @@ export async function rankedForecasts(
       predictors,
       chosen_by: options.combine
         ? "--combine"
-        : `the smaller models and earlier checkpoints of at most ${
+        : `the cheapest smaller models and earlier checkpoints whose compute together is at most ${
           pct(CHEAP_COMPUTE, 0)
-        } of the target's compute (the latest of each model)`,
+        } of the target's (one revision a model)`,
       compute_note:
         "each model counted once, at its latest input checkpoint (a run's earlier checkpoints come with it); " +
         "the text costs nothing",

@@ -29,9 +29,9 @@ training order. Writes report.html, report.json and report.md.
   --data PREFIX      the training rows (Megatron PREFIX.bin/.idx, .npy, or .jsonl with a tokenizer; default:
                      the provenance's data): the memorized rows as text and the properties of the text
   --samples N        memorized rows to show (default 10)
-  --combine M@R,...  the combined forecaster's predictors (default: the smaller models and earlier checkpoints
-                     of at most 50% of the target's compute, the latest of each model); the text features
-                     are added whenever they are computed
+  --combine M@R,...  the combined forecaster's predictors (default: the cheapest smaller models and earlier
+                     checkpoints whose compute together is at most 50% of the target's, one revision a
+                     model); the text features are added whenever they are computed
   --no-text-features do not compute the properties of the training text (duplication, compressibility,
                      repetitiveness, token rarity): they read every analysed row of the data, ~20 µs a row the
                      first time (about 40 minutes for Pythia's 146M rows on 2 cores), then come from the cache
