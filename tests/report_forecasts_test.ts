@@ -7,6 +7,7 @@ import { crossValidatedForecast } from "../analysis/logistic.ts";
 import { Rng } from "../analysis/random.ts";
 import type { CurveEntry } from "../analysis/ranked.ts";
 import { computeReport, type Report, writeReport } from "../analysis/report.ts";
+import { reportCommand } from "../cli/report.ts";
 import { TEXT_FEATURES } from "../analysis/text_features.ts";
 import { join } from "../engine/path.ts";
 import { PICO_DATA, PICO_META, PICO_REFERENCE, picoPath, picoReference } from "../io/pico.ts";
@@ -571,6 +572,27 @@ Deno.test("text features of the pico rows as forecasts, cached beside the report
       none.notes.includes("properties of the text not computed (--no-text-features)"),
       none.notes.join(" | "),
     );
+    // The same through the command line's flags.
+    const log = console.log;
+    console.log = () => {};
+    try {
+      const flags = ["--results", REFERENCE, "--meta", META, "--data", DATA, "--out", join(dir, "cli")];
+      await reportCommand([
+        ...flags,
+        "--cache",
+        join(dir, "c"),
+        "--combine",
+        "pico-2@step1092,pico-3@step546",
+      ]);
+      const json = JSON.parse(await Deno.readTextFile(join(dir, "cli", "report.json")));
+      assertEquals(json.combined.predictors, ["pico-2@step1092", "pico-3@step546"]);
+      assert(json.text_features.cache.startsWith(join(dir, "c", "text-features-")), json.text_features.cache);
+      await reportCommand([...flags, "--no-text-features"]);
+      const bare = JSON.parse(await Deno.readTextFile(join(dir, "cli", "report.json")));
+      assertEquals([bare.text_features, bare.combined.inputs.length], [null, 1]);
+    } finally {
+      console.log = log;
+    }
     const missing = (await computeReport({ results: [REFERENCE] })).report;
     assertMatch(
       missing.notes.join(" | "),
