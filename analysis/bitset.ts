@@ -93,3 +93,14 @@ export function forEachRow(a: Bitset, fn: (i: number) => void): void {
     }
   }
 }
+
+/** The rows of `bits` among those of `mask`, renumbered: row k of the result is the k-th row of `mask`. */
+export function compactBitset(bits: Bitset, mask: Bitset): Bitset {
+  let k = 0;
+  const out = emptyBitset(count(mask));
+  forEachRow(mask, (i) => {
+    if (hasRow(bits, i)) addRow(out, k);
+    k++;
+  });
+  return out;
+}

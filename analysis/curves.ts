@@ -36,7 +36,22 @@ export interface PrCurve {
   /** null when no row is memorized (recall is undefined). */
   average_precision: number | null;
   recall_at_precision: RecallAtPrecision;
+  /** For each precision level, the threshold that reaches recall_at_precision there (the first, best first)
+   *  and the precision it has: how to use the forecast. null where no threshold recalls anything at the level. */
+  operating_points: OperatingPoints;
 }
+
+/** A threshold of a ranked forecast with its precision and recall, and the counts they come from. */
+export interface OperatingPoint {
+  threshold: number;
+  precision: number;
+  recall: number;
+  /** Memorized rows among the predicted ones, and the other predicted rows. */
+  tp: number;
+  fp: number;
+}
+
+export type OperatingPoints = Record<keyof RecallAtPrecision, OperatingPoint | null>;
 
 /**
  * The curve's counts reduced to what AP and recall at precision depend on: one cell per threshold that holds a
@@ -123,6 +138,7 @@ export function precisionRecall(
       positives,
       ...builder.points(),
       ...rankingMetrics(ranking.positives, ranking.negatives),
+      operating_points: builder.operatingPoints(),
     },
     ranking,
   };
@@ -231,6 +247,8 @@ class CurveBuilder {
   private kept: [number, number, number][] = [];
   private last: [number, number, number] | null = null;
   private thinning = false;
+  /** Per precision level, the first point with the largest recall at that precision or above. */
+  private best: (OperatingPoint | null)[] = PRECISION_LEVELS.map(() => null);
 
   constructor(private readonly total: number, private readonly maxPoints: number) {}
 
@@ -248,6 +266,13 @@ class CurveBuilder {
       this.total > 0 ? this.tp / this.total : NaN,
     ];
     this.last = point;
+    if (positives > 0) {
+      for (let l = 0; l < PRECISION_LEVELS.length; l++) {
+        if (point[1] >= PRECISION_LEVELS[l] && point[2] > (this.best[l]?.recall ?? 0)) {
+          this.best[l] = { threshold, precision: point[1], recall: point[2], tp: this.tp, fp: this.fp };
+        }
+      }
+    }
     if (!this.thinning) {
       this.kept.push(point);
       if (this.kept.length > this.maxPoints) {
@@ -262,6 +287,11 @@ class CurveBuilder {
   private keepIfFar(p: [number, number, number]): void {
     const q = this.kept.at(-1)!, step = 1 / this.maxPoints;
     if (Math.abs(p[1] - q[1]) >= step || Math.abs(p[2] - q[2]) >= step) this.kept.push(p);
+  }
+
+  operatingPoints(): OperatingPoints {
+    const [a, b, c, d] = this.best;
+    return { "0.5": a, "0.8": b, "0.9": c, "0.95": d };
   }
 
   ranking = (): Ranking => ({ positives: this.cellPositives.array(), negatives: this.cellNegatives.array() });

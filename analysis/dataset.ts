@@ -11,7 +11,7 @@
 //                                    logprob (Float32Array, NaN) of every position; load one or two at a time
 import { EngramError, ensure } from "../engine/errors.ts";
 import type { Provenance } from "../io/results.ts";
-import { and, type Bitset, count, countAnd, firstRowsNotIn, or } from "./bitset.ts";
+import { and, type Bitset, count, countAnd, firstRowsNotIn, forEachRow, or } from "./bitset.ts";
 import { ColumnStore, type RowSpace, type SourceColumns } from "./columns.ts";
 import { openInput } from "./load.ts";
 import { folderMeta, type ModelMeta, resolveFacts, type SourceFacts } from "./meta.ts";
@@ -86,6 +86,20 @@ export interface DatasetOptions {
   /** Where pages go when they pass memoryBudget bytes (default: the system's temporary folder, 4 GiB). */
   spillDir?: string;
   memoryBudget?: number;
+}
+
+/**
+ * The training row of each analysed position, ascending: analysed row k (the k-th set bit of dataset.analysed)
+ * is row out[k] of the data. 4 bytes a row while the rows fit 32 bits (Pythia's 146M do), else 8.
+ */
+export function analysedIndices(dataset: Dataset): Uint32Array | Float64Array {
+  const space = dataset.space, n = dataset.rows.analysed;
+  const out = space.index(Math.max(0, space.positions - 1)) < 2 ** 32
+    ? new Uint32Array(n)
+    : new Float64Array(n);
+  let k = 0;
+  forEachRow(dataset.analysed, (i) => out[k++] = space.index(i));
+  return out;
 }
 
 /** "model@revision": the model is everything before the last @ (model names may hold one). */

@@ -185,8 +185,8 @@ export interface CurveSeries {
 
 /**
  * Precision–recall curves of ranked forecasts of one target, each a step function (precision Pₙ over recall
- * (Rₙ₋₁, Rₙ], the rectangles whose area is the average precision), with each predictor's memorized set —
- * the paper's binary forecast — marked as a point of its colour.
+ * (Rₙ₋₁, Rₙ], the rectangles whose area is the average precision) drawn up to its highest recall, with each
+ * predictor's memorized set — the paper's binary forecast — marked as a point of its colour.
  */
 export function prCurveFigure(
   curves: CurveSeries[],
@@ -194,12 +194,20 @@ export function prCurveFigure(
   target: string,
 ): Spec {
   const labels = [...new Set([...curves.map((c) => c.label), ...points.map((p) => p.label)])];
-  const lines = curves.flatMap((c) =>
-    c.recall.length === 0 ? [] : [
+  // Each line stops at its first point of highest recall: past it only precision falls, down to the base rate,
+  // a vertical run at the right edge that every curve shares.
+  const lines = curves.flatMap((c) => {
+    const end = c.recall.indexOf(Math.max(...c.recall));
+    return end < 0 ? [] : [
       { label: c.label, order: 0, recall: 0, precision: c.precision[0] },
-      ...c.recall.map((recall, k) => ({ label: c.label, order: k + 1, recall, precision: c.precision[k] })),
-    ]
-  );
+      ...c.recall.slice(0, end + 1).map((recall, k) => ({
+        label: c.label,
+        order: k + 1,
+        recall,
+        precision: c.precision[k],
+      })),
+    ];
+  });
   const color = {
     field: "label",
     type: "nominal" as const,
@@ -277,7 +285,7 @@ export function trainingOrderFigure(points: OrderPoint[], sources: string[]): Sp
         field: "step",
         type: "quantitative",
         title: "step first seen (bucket middle)",
-        axis: { format: "~s" },
+        axis: { format: "~s", tickMinStep: 1 },
       },
       color: {
         field: "source",

@@ -5,6 +5,7 @@ import { EngramError } from "../engine/errors.ts";
 import { count, countAnd, forEachRow } from "./bitset.ts";
 import { NOT_SCORED } from "./columns.ts";
 import type { Dataset, Source } from "./dataset.ts";
+import { type ComputeLaw, fitComputeLaw, type Interval, wilson } from "./uncertainty.ts";
 export type Family = "smaller model" | "checkpoint" | "other";
 
 export interface SourceSummary {
@@ -30,6 +31,9 @@ export interface Forecast {
   family: Family;
   precision: number | null;
   recall: number | null;
+  /** Wilson 95% intervals: of TP among the predicted rows, and among the target's memorized rows. */
+  precision_interval: Interval | null;
+  recall_interval: Interval | null;
   f1: number | null;
   tp: number;
   fp: number;
@@ -203,6 +207,8 @@ export function forecasts(
       family: familyOf(p, target, dataset.sources, sameSuite),
       precision,
       recall,
+      precision_interval: wilson(tp, tp + fp),
+      recall_interval: wilson(tp, tp + fn),
       f1: ratio(2 * tp, 2 * tp + fp + fn),
       tp,
       fp,
@@ -333,6 +339,39 @@ export function computeFrontier(list: Forecast[]): BudgetChoice[] {
       bestSmaller: within.find((f) => f.family === "smaller model") ?? null,
       bestCheckpoint: within.find((f) => f.family === "checkpoint") ?? null,
     });
+  }
+  return out;
+}
+
+/** A law fitted to one family's precision or recall against compute (a `scaling` entry of report.json). */
+export interface ScalingFit {
+  family: "checkpoint" | "smaller model";
+  metric: "precision" | "recall";
+  /** Predictors of the family with a known compute (the points fitted). */
+  predictors: number;
+  law: ComputeLaw | null;
+  /** Why there is no law, or what to know about it. */
+  note: string | null;
+}
+
+/**
+ * The paper's scaling question: recall and precision of each family against compute fraction, fitted as
+ * logit(y) = a + b·ln(compute) to the counts (recall: TP of the target's memorized rows; precision: TP of the
+ * predicted rows), with the compute each law predicts for 50% and 90%.
+ */
+export function scalingFits(list: Forecast[]): ScalingFit[] {
+  const out: ScalingFit[] = [];
+  for (const family of ["checkpoint", "smaller model"] as const) {
+    const members = list.filter((f) => f.family === family && f.compute_fraction !== null);
+    if (members.length === 0) continue;
+    for (const metric of ["recall", "precision"] as const) {
+      const points = members.map((f) => ({
+        compute_fraction: f.compute_fraction!,
+        successes: f.tp,
+        trials: metric === "recall" ? f.tp + f.fn : f.tp + f.fp,
+      }));
+      out.push({ family, metric, predictors: members.length, ...fitComputeLaw(points) });
+    }
   }
   return out;
 }

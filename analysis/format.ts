@@ -13,3 +13,11 @@ export const int = (x: number | null | undefined): string =>
 
 /** A number with fixed digits: 0.12345 → "0.123". */
 export const num = (x: number | null | undefined, digits = 3): string => known(x) ? x.toFixed(digits) : "–";
+
+/** A 95% interval of fractions as percentages: { low: 0.2, high: 0.5 } → "20.0–50.0%"; "–" when unknown. */
+export const pctRange = (i: { low: number; high: number } | null | undefined, digits = 1): string =>
+  i ? `${(100 * i.low).toFixed(digits)}–${pct(i.high, digits)}` : "–";
+
+/** A fraction with its 95% interval: "33.3% (6.1–79.2%)". */
+export const pctWith = (x: number | null | undefined, i: { low: number; high: number } | null | undefined) =>
+  known(x) ? (i ? `${pct(x)} (${pctRange(i)})` : pct(x)) : "–";

@@ -1,7 +1,9 @@
 // report.html (one self-contained page: inline SVG figures, no script, no network) and report.md (the tables).
 import type { Figure } from "./figures.ts";
-import { int, num, pct } from "./format.ts";
+import { int, num, pct, pctRange, pctWith } from "./format.ts";
+import { ADVICE_LEVEL, type CurveEntry, pickLabel } from "./ranked.ts";
 import type { Report } from "./report.ts";
+import { orderVerdict } from "./training_order.ts";
 
 /** A table in a form both HTML and Markdown can render. */
 export interface TextTable {
@@ -59,13 +61,16 @@ export function forecastsTable(report: Report): TextTable {
     title: `Forecasts of ${report.target}'s memorized rows`,
     note:
       "Each model@revision predicts “memorized by the target” by its own memorized set. Smaller model: a " +
-      "smaller fully-trained model of the same suite; checkpoint: an earlier checkpoint of the target.",
+      "smaller fully-trained model of the same suite; checkpoint: an earlier checkpoint of the target. " +
+      "95%: Wilson intervals.",
     columns: [
       "predictor",
       "family",
       "compute",
       "precision",
       "recall",
+      "precision 95%",
+      "recall 95%",
       "F1",
       "TP",
       "FP",
@@ -73,13 +78,15 @@ export function forecastsTable(report: Report): TextTable {
       "TN",
       "recall / compute",
     ],
-    numeric: [false, false, true, true, true, true, true, true, true, true, true],
+    numeric: [false, false, true, true, true, true, true, true, true, true, true, true, true],
     rows: rows.map((f) => [
       f.predictor,
       f.family,
       pct(f.compute_fraction),
       pct(f.precision),
       pct(f.recall),
+      pctRange(f.precision_interval),
+      pctRange(f.recall_interval),
       pct(f.f1),
       int(f.tp),
       int(f.fp),
@@ -113,6 +120,180 @@ export function budgetTable(report: Report): TextTable {
       pct(b.precision),
       b.best_smaller_model ? `${b.best_smaller_model} (${pct(b.best_smaller_model_recall)})` : "–",
       b.best_checkpoint ? `${b.best_checkpoint} (${pct(b.best_checkpoint_recall)})` : "–",
+    ]),
+  };
+}
+
+const FEATURE_ORDER = ["score", "first_mismatch", "logprob"];
+const CURVE_ORDER = { combined: 0, text: 1, "smaller model": 2, checkpoint: 3, other: 4 } as Record<
+  string,
+  number
+>;
+
+/** Every ranked forecast: AP and the best recall at each precision, with bootstrap intervals. */
+export function curvesTable(report: Report): TextTable | null {
+  if (report.curves.length === 0) return null;
+  const rows = [...report.curves].sort((a, b) =>
+    CURVE_ORDER[a.family] - CURVE_ORDER[b.family] || (a.compute_fraction ?? 2) - (b.compute_fraction ?? 2) ||
+    a.predictor.localeCompare(b.predictor, "en", { numeric: true }) ||
+    FEATURE_ORDER.indexOf(a.feature) - FEATURE_ORDER.indexOf(b.feature)
+  );
+  const merged = report.curves.filter((c) => c.intervals.resampled_cells < c.intervals.cells);
+  const first = report.curves[0].intervals;
+  const op = (c: CurveEntry) => {
+    const p = c.operating_points[ADVICE_LEVEL];
+    return p ? `${c.predicted_when === "<=" ? "≤" : "≥"} ${Number(p.threshold.toPrecision(4))}` : "–";
+  };
+  const t = report.text_features;
+  return {
+    id: "curves",
+    title: `Ranked forecasts of ${report.target}'s memorized rows`,
+    note:
+      `Each forecast ranks the rows by a value (rows with value ≥ t, or ≤ t where smaller means likelier, ` +
+      `are predicted memorized, for every t); AP = average precision, Σ (Rₙ − Rₙ₋₁)·Pₙ as scikit-learn ` +
+      `defines it; recall @ P ≥ p: the most a threshold recalls at precision p or better; threshold @ 90%: ` +
+      `that threshold. 95% of AP: bootstrap over rows (${first.resamples} Poisson resamples, seed ${first.seed}); ` +
+      `of recall at 90%: Wilson, at that threshold (report.json also has bootstrap intervals of recall at ` +
+      `each precision, which include the choice of threshold)` +
+      (merged.length
+        ? `; rankings of more than ${
+          int(Math.min(...merged.map((c) => c.intervals.resampled_cells)))
+        } thresholds are resampled with neighbouring thresholds merged (${merged.length} here)`
+        : "") +
+      `. Text: properties of the 64-token window, no model (compute 0)` +
+      (t ? `, from ${t.data}${t.cache ? ` (${t.cached ? "read from" : "cached in"} ${t.cache})` : ""}` : "") +
+      `. Combined: the cross-validated forecaster below.`,
+    columns: [
+      "forecast",
+      "feature",
+      "family",
+      "compute",
+      "AP (95%)",
+      "recall @ P≥50%",
+      "@ P≥80%",
+      "@ P≥90% (95%)",
+      "@ P≥95%",
+      "threshold @ 90%",
+    ],
+    numeric: [false, false, false, true, true, true, true, true, true, false],
+    rows: rows.map((c) => [
+      c.predictor,
+      c.feature,
+      c.family,
+      pct(c.compute_fraction),
+      pctWith(c.average_precision, c.intervals.average_precision),
+      pct(c.recall_at_precision["0.5"]),
+      pct(c.recall_at_precision["0.8"]),
+      pctWith(c.recall_at_precision["0.9"], c.operating_points["0.9"]?.recall_interval),
+      pct(c.recall_at_precision["0.95"]),
+      op(c),
+    ]),
+  };
+}
+
+export function thresholdTable(report: Report): TextTable | null {
+  const list = report.recommendation.thresholds;
+  if (list.length === 0) return null;
+  return {
+    id: "thresholds",
+    title: `Equi-compute frontier with thresholds, at precision ≥ ${pct(Number(ADVICE_LEVEL), 0)}`,
+    note: "For each budget, the forecast and threshold that recall most of the target's memorized rows at " +
+      "that precision or better (a memorized set is one such forecast), next to the best memorized set.",
+    columns: ["budget", "forecast", "recall (95%)", "precision", "best memorized set (recall)"],
+    numeric: [true, false, true, true, false],
+    rows: list.map((b) => [
+      pct(b.budget),
+      pickLabel(b),
+      pctWith(b.recall, b.recall_interval),
+      pct(b.precision),
+      b.memorized_set ? `${b.memorized_set.predictor} (${pct(b.memorized_set.recall)})` : "–",
+    ]),
+  };
+}
+
+export function combinedTable(report: Report): TextTable | null {
+  const c = report.combined;
+  if (!c) return null;
+  return {
+    id: "combined",
+    title: "Combined forecaster",
+    note: `Logistic regression (L2 ${c.l2} on standardized inputs) of “memorized by ${c.target}” on the ` +
+      `inputs below, chosen as ${c.chosen_by}. ${c.folds}-fold cross-validation over rows (folds by a hash ` +
+      `of the row index, seed ${c.seed}): every row's forecast comes from a model fitted without its fold ` +
+      `(on ${c.fit_rows.map(int).join(", ")} rows), and AP and recall are over those held-out forecasts ` +
+      `(${int(c.rows)} rows, ${
+        int(c.positives)
+      } memorized). Compute: ${c.compute_note}. Coefficient: on the ` +
+      `standardized input in a fit to all rows; alone: the input's own ranking on the same rows.`,
+    columns: ["input", "compute", "coefficient", "AP", "recall @ P≥90%"],
+    numeric: [false, true, true, true, true],
+    rows: [
+      ...c.inputs.map((i) => [
+        i.name + (i.transform ? ` (${i.transform})` : ""),
+        pct(i.compute_fraction),
+        num(i.coefficient, 3),
+        pct(i.average_precision),
+        pct(i.recall_at_precision["0.9"]),
+      ]),
+      [
+        "combined (held out)",
+        pct(c.compute_fraction),
+        "",
+        pctWith(c.average_precision, c.average_precision_interval),
+        pct(c.recall_at_precision["0.9"]),
+      ],
+    ],
+  };
+}
+
+export function scalingTable(report: Report): TextTable | null {
+  if (report.scaling.length === 0) return null;
+  const at = (c: { compute_fraction: number; low: number; high: number; extrapolated: boolean } | null) =>
+    c ? `${pct(c.compute_fraction)} (${pctRange(c)})${c.extrapolated ? " extrapolated" : ""}` : "–";
+  return {
+    id: "scaling",
+    title: "Scaling with compute",
+    note:
+      "Each family's precision and recall against compute fraction, fitted as logit(y) = a + b·ln(compute) " +
+      "to the counts (binomial likelihood; standard errors scaled by the dispersion when it exceeds 1). " +
+      "Compute for 50% and 90%, with 95% intervals (delta method).",
+    columns: ["family", "metric", "predictors", "a", "b (± s.e.)", "dispersion", "50% at", "90% at", "note"],
+    numeric: [false, false, true, true, true, true, true, true, false],
+    rows: report.scaling.map((f) => [
+      f.family,
+      f.metric,
+      String(f.predictors),
+      num(f.law?.a, 3),
+      f.law ? `${num(f.law.b, 3)} ± ${num(f.law.se_b, 3)}` : "–",
+      num(f.law?.dispersion, 2),
+      at(f.law?.compute_for["0.5"] ?? null),
+      at(f.law?.compute_for["0.9"] ?? null),
+      f.note ?? "",
+    ]),
+  };
+}
+
+export function trainingOrderTable(report: Report): TextTable | null {
+  if (report.training_order.length === 0) return null;
+  const p = (x: number | undefined) => x === undefined ? "–" : x < 0.001 ? "< 0.001" : x.toFixed(3);
+  return {
+    id: "training-order",
+    title: "Memorization over training order",
+    note:
+      "Each model at its last revision: memorized fraction of the rows first trained on in each bucket of " +
+      "steps (row i at step ⌊i / rows per step⌋), earliest first; χ²: homogeneity across buckets; trend: " +
+      "Cochran–Armitage on the step, row by row (z > 0: later rows memorized more).",
+    columns: ["model@revision", "steps", "memorized per bucket", "χ² (df)", "p", "trend z", "p", "verdict"],
+    numeric: [false, false, false, true, true, true, true, false],
+    rows: report.training_order.map((o) => [
+      o.source,
+      o.buckets.length ? `${int(o.buckets[0].first_step)}–${int(o.buckets.at(-1)!.last_step)}` : "–",
+      o.buckets.map((b) => pct(b.fraction)).join(" · "),
+      o.homogeneity ? `${num(o.homogeneity.statistic, 2)} (${o.homogeneity.df})` : "–",
+      p(o.homogeneity?.p_value),
+      num(o.trend?.z, 2),
+      p(o.trend?.p_value),
+      orderVerdict(o),
     ]),
   };
 }
@@ -200,6 +381,11 @@ export function reportTables(report: Report): TextTable[] {
     sourcesTable(report),
     forecastsTable(report),
     budgetTable(report),
+    thresholdTable(report),
+    curvesTable(report),
+    combinedTable(report),
+    scalingTable(report),
+    trainingOrderTable(report),
     ...correlationTables(report, "memorized"),
     ...correlationTables(report, "scores"),
     histogramTable(report),
@@ -239,7 +425,7 @@ table{border-collapse:collapse;font-size:13px}th,td{padding:3px 9px;border-botto
 th{background:#f3f3f3;font-weight:600}td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
 .scroll{overflow-x:auto}.note{color:#555;font-size:13px;margin:2px 0 6px}
 .recommendation{background:#f4f8fc;border-left:4px solid #4c78a8;padding:8px 16px;margin:12px 0}
-.recommendation p{margin:6px 0}.notes li{color:#8a5300}code{white-space:pre-wrap;font-size:12px}
+.recommendation p,.findings p{margin:6px 0}.notes li{color:#8a5300}code{white-space:pre-wrap;font-size:12px}
 #samples code{color:#777}#samples td:last-child code{color:#000;font-weight:600}
 `;
 
@@ -270,6 +456,12 @@ ${
 <div class="recommendation">${
     report.recommendation.text.map((t) => `<p>${escapeHtml(t)}</p>`).join("\n")
   }</div>
+${
+    report.findings.length
+      ? `<h2>Beyond the memorized sets</h2>
+<div class="findings">${report.findings.map((t) => `<p>${escapeHtml(t)}</p>`).join("\n")}</div>`
+      : ""
+  }
 <h2>Figures</h2>
 <div class="figures">
 ${
@@ -312,6 +504,9 @@ export function reportMarkdown(report: Report): string {
     "## Forecasting at equal compute",
     "",
     ...report.recommendation.text.flatMap((t) => [t, ""]),
+    ...(report.findings.length
+      ? ["## Beyond the memorized sets", "", ...report.findings.flatMap((t) => [t, ""])]
+      : []),
     "## Tables",
     "",
     ...reportTables(report).map(markdownTable),

@@ -1,8 +1,17 @@
 // The report: inputs → compact columns (dataset.ts) → the paper's numbers (report.json) → figures,
 // report.html and report.md, written together into a temporary folder and renamed into place.
+import type { RowSource } from "../engine/data.ts";
 import { EngramError, ensure } from "../engine/errors.ts";
 import { basename, dirname, join } from "../engine/path.ts";
-import { buildDataset, type Dataset, type InputSummary, type RowAccounting, type Source } from "./dataset.ts";
+import { loadTokenizer, openTextRows } from "../io/texts.ts";
+import {
+  analysedIndices,
+  buildDataset,
+  type Dataset,
+  type InputSummary,
+  type RowAccounting,
+  type Source,
+} from "./dataset.ts";
 import {
   type BudgetChoice,
   chooseTarget,
@@ -12,6 +21,8 @@ import {
   forecasts,
   type HistogramBin,
   memorizedCorrelations,
+  type ScalingFit,
+  scalingFits,
   scoreCorrelations,
   scoreCounts,
   scoreHistograms,
@@ -19,21 +30,34 @@ import {
   summarize,
 } from "./forecast.ts";
 import {
+  type Figure,
+  type FittedLaw,
   forecastByComputeFigure,
   forecastBySizeFigure,
   memorizedCorrelationFigure,
   memorizedFractionFigure,
-  prefixSvgIds,
-  renderSvg,
+  prCurveFigure,
+  renderFigure,
   scoreCorrelationFigure,
   scoreHistogramFigure,
   type Spec,
+  trainingOrderFigure,
 } from "./figures.ts";
 import { pct } from "./format.ts";
 import { reportHtml, reportMarkdown } from "./html.ts";
 import { collectInputFiles } from "./load.ts";
 import { findTokenizer, type ModelMeta, readMetaCsv, sameSuite } from "./meta.ts";
+import {
+  type CombinedSummary,
+  type CurveEntry,
+  rankedForecasts,
+  type TextFeatureSummary,
+  type ThresholdBudget,
+  thresholdText,
+} from "./ranked.ts";
 import { memorizedSamples, type Sample } from "./samples.ts";
+import { orderVerdict, type TrainingOrder, trainingOrders } from "./training_order.ts";
+import { MIN_MEMORIZED, tooUncertain } from "./uncertainty.ts";
 
 export interface ReportOptions {
   /** Results files or folders. */
@@ -58,6 +82,14 @@ export interface ReportOptions {
   /** Where the row store spills when it passes memoryBudget bytes (see DatasetOptions). */
   spillDir?: string;
   memoryBudget?: number;
+  /** Compute the properties of the text from the training rows (default true; they need the data). */
+  textFeatures?: boolean;
+  /** Where the text features are cached (default: not cached; writeReport: engram-cache beside the report). */
+  cacheDir?: string;
+  /** The combined forecaster's predictors (model@revisions; default: the cheap ones, see ranked.ts). */
+  combine?: string[];
+  /** Rankings with more cells are bootstrapped merged (default MAX_BOOTSTRAP_CELLS). */
+  maxBootstrapCells?: number;
 }
 
 /** Every number of the report (written as report.json). */
@@ -70,7 +102,21 @@ export interface Report {
   notes: string[];
   sources: SourceSummary[];
   forecasts: Forecast[];
-  recommendation: { budgets: BudgetRow[]; text: string[] };
+  /** Ranked forecasts: every predictor's score, first_mismatch and logprob, the text features and the combined
+   *  forecaster, as precision–recall curves with bootstrap intervals. */
+  curves: CurveEntry[];
+  text_features: TextFeatureSummary | null;
+  combined: CombinedSummary | null;
+  scaling: ScalingFit[];
+  training_order: TrainingOrder[];
+  recommendation: {
+    budgets: BudgetRow[];
+    /** The advice with thresholds at precision ≥ 0.9 (analysis/ranked.ts). */
+    thresholds: ThresholdBudget[];
+    text: string[];
+  };
+  /** What the ranked forecasts, the text, the combined forecaster, the scaling fits and training order say. */
+  findings: string[];
   correlations: { memorized: Correlation[]; scores: Correlation[] };
   histograms: HistogramBin[];
   samples: Sample[] | null;
@@ -144,6 +190,13 @@ export function recommendationText(
       `For a compute budget (a fraction of its training compute, params × tokens), the predictor that recalls ` +
       `most of them:`,
   );
+  const few = target.memorized < MIN_MEMORIZED;
+  if (few) {
+    text.push(
+      `${target.memorized} memorized rows are too few to tell predictors apart (fewer than ${MIN_MEMORIZED}): ` +
+        `the numbers below describe these rows; they are not advice.`,
+    );
+  }
   const useless = list.filter((f) =>
     f.family !== "other" && f.recall === 0 && f.compute_fraction !== null &&
     f.compute_fraction < frontier[0].budget
@@ -158,13 +211,24 @@ export function recommendationText(
   }
   for (const c of frontier) {
     const alt = c.best.family === "checkpoint" ? c.bestSmaller : c.bestCheckpoint;
+    const who = `${c.best.predictor} (${
+      c.best.family === "checkpoint" ? "the target's own checkpoint" : "a smaller model"
+    })`;
+    const ci = c.best.recall_interval;
+    const recalls =
+      `recalls ${pct(c.best.recall)}${
+        ci ? ` (95%: ${pct(ci.low)}–${pct(ci.high)})` : ""
+      } of the memorized rows at ${pct(c.best.precision)} precision` +
+      (alt ? `; the best ${alt.family} within the budget, ${alt.predictor}, recalls ${pct(alt.recall)}` : "");
+    const reason = few ? null : tooUncertain(target.memorized, ci, "its recall");
     text.push(
-      `With up to ${pct(c.budget)} of the compute, use ${c.best.predictor} (${
-        c.best.family === "checkpoint" ? "the target's own checkpoint" : "a smaller model"
-      }): it recalls ${pct(c.best.recall)} of the memorized rows at ${pct(c.best.precision)} precision` +
-        (alt
-          ? `; the best ${alt.family} within the budget, ${alt.predictor}, recalls ${pct(alt.recall)}.`
-          : "."),
+      few
+        ? `With up to ${pct(c.budget)} of the compute, ${who} ${recalls}.`
+        : reason
+        ? `With up to ${
+          pct(c.budget)
+        } of the compute, ${who} ${recalls}; too uncertain to advise on: ${reason}.`
+        : `With up to ${pct(c.budget)} of the compute, use ${who}: it ${recalls}.`,
     );
   }
   const wins = { "smaller model": 0, checkpoint: 0 } as Record<string, number>;
@@ -204,27 +268,41 @@ export function recommendationText(
   return text;
 }
 
-/** The tokenizer and data to decode the target's rows: as given, else found from its provenance. */
-async function findSamplesInputs(
+/** The training rows and the tokenizer: as given, else found from the target's provenance (its data, and the
+ *  tokenizer.json nearest to its model); null where neither says. */
+async function findTrainingData(
   options: ReportOptions,
   target: Source,
-  notes: string[],
-): Promise<{ tokenizer: string; data: string } | null> {
+): Promise<{ data: string | null; tokenizer: string | null; dataMissing: string | null }> {
   ensure(
-    !options.tokenizer === !options.data,
-    "report: decoding memorized rows needs both --tokenizer DIR and --data PREFIX (the training rows)",
+    !options.tokenizer || options.data,
+    "report: --tokenizer DIR decodes the training rows, which --data PREFIX names; pass both",
   );
-  if (options.tokenizer && options.data) return { tokenizer: options.tokenizer, data: options.data };
   const p = target.provenance;
-  if (!p) return null;
-  const tokenizer = p.model_path ? await findTokenizer(p.model_path) : null;
-  const data = p.data && await dataExists(p.data) ? p.data : null;
-  if (tokenizer && data) return { tokenizer, data };
+  const tokenizer = options.tokenizer ?? (p?.model_path ? await findTokenizer(p.model_path) : null);
+  if (options.data) return { data: options.data, tokenizer, dataMissing: null };
+  if (!p?.data) return { data: null, tokenizer, dataMissing: null };
+  return await dataExists(p.data)
+    ? { data: p.data, tokenizer, dataMissing: null }
+    : { data: null, tokenizer, dataMissing: p.data };
+}
+
+/** Notes what decoding the memorized rows lacks, when the provenance or the flags promised them. */
+function samplesInputs(
+  found: { data: string | null; tokenizer: string | null; dataMissing: string | null },
+  target: Source,
+  notes: string[],
+): { tokenizer: string; data: string } | null {
+  if (found.data && found.tokenizer) return { data: found.data, tokenizer: found.tokenizer };
+  const p = target.provenance;
+  if (!p && !found.data) return null;
   notes.push(
     `memorized rows not decoded: ${
       [
-        tokenizer ? "" : `no tokenizer.json in or above ${p.model_path}`,
-        data ? "" : `the data ${p.data} is not there`,
+        found.tokenizer
+          ? ""
+          : `no tokenizer.json in or above ${p?.model_path ?? "the model (no provenance)"}`,
+        found.data ? "" : `the data ${found.dataMissing ?? "(not in the provenance)"} is not there`,
       ].filter((x) => x).join(" and ")
     } (from ${target.source}'s provenance); pass --tokenizer DIR --data PREFIX`,
   );
@@ -271,23 +349,39 @@ async function analyse(dataset: Dataset, options: ReportOptions): Promise<Report
   const list = forecasts(dataset, target, sameSuite);
   const frontier = computeFrontier(list);
   const targetSummary = summary.find((s) => s.source === target.source)!;
+  const found = await findTrainingData(options, target);
+  const p = target.provenance;
+  const window = {
+    prompt: p?.prompt ?? 32,
+    continuation: p?.continuation ?? target.continuation,
+    offset: p?.offset ?? 0,
+  };
   let samples: Sample[] | null = null, samplesNote: string | null = null;
-  const decode = await findSamplesInputs(options, target, notes);
+  const decode = samplesInputs(found, target, notes);
   if (decode) {
-    const p = target.provenance;
-    samples = await memorizedSamples(dataset, target, {
-      ...decode,
-      count: options.samples ?? 10,
-      prompt: p?.prompt ?? 32,
-      continuation: p?.continuation ?? target.continuation,
-      offset: p?.offset ?? 0,
-    });
+    samples = await memorizedSamples(dataset, target, { ...decode, count: options.samples ?? 10, ...window });
     samplesNote =
       `${samples.length} of ${targetSummary.memorized} memorized rows of ${target.source}, decoded ` +
-      `from ${decode.data} (prompt ${p?.prompt ?? 32} tokens, then the memorized continuation)`;
+      `from ${decode.data} (prompt ${window.prompt} tokens, then the memorized continuation)`;
   } else {
     samplesNote = "pass --tokenizer DIR --data PREFIX to see the memorized rows as text";
   }
+
+  const rowIndex = analysedIndices(dataset);
+  const text = await textInputs(options, found, notes);
+  let ranked;
+  try {
+    ranked = await rankedForecasts(dataset, target, list, rowIndex, {
+      text: text && { ...text, window, cacheDir: options.cacheDir ?? null },
+      combine: options.combine,
+      maxBootstrapCells: options.maxBootstrapCells,
+    }, notes);
+  } finally {
+    text?.source?.close();
+  }
+  const scaling = scalingFits(list);
+  const order = trainingOrders(dataset, rowIndex);
+  if (order.note) notes.push(order.note);
   return {
     generator: "engram report",
     created: new Date().toISOString(),
@@ -297,10 +391,20 @@ async function analyse(dataset: Dataset, options: ReportOptions): Promise<Report
     notes,
     sources: summary,
     forecasts: list,
+    curves: ranked.curves,
+    text_features: ranked.text_features,
+    combined: ranked.combined,
+    scaling,
+    training_order: order.orders,
     recommendation: {
       budgets: budgetRows(frontier),
-      text: recommendationText(targetSummary, list, frontier),
+      thresholds: ranked.thresholds,
+      text: [
+        ...recommendationText(targetSummary, list, frontier),
+        ...thresholdText(ranked.thresholds, targetSummary.memorized),
+      ],
     },
+    findings: findingsText(targetSummary, ranked.curves, ranked.combined, scaling, order.orders),
     correlations: {
       memorized: memorizedCorrelations(dataset),
       scores: await scoreCorrelations(dataset),
@@ -311,12 +415,158 @@ async function analyse(dataset: Dataset, options: ReportOptions): Promise<Report
   };
 }
 
-export interface Figure {
-  id: string;
-  title: string;
-  caption: string;
-  spec: Spec;
-  svg: string;
+/** The training rows for the text features (a JSONL file opened through the tokenizer), or null with a note. */
+async function textInputs(
+  options: ReportOptions,
+  found: { data: string | null; tokenizer: string | null; dataMissing: string | null },
+  notes: string[],
+): Promise<{ data: string; source?: RowSource } | null> {
+  if (options.textFeatures === false) {
+    notes.push("properties of the text not computed (--no-text-features)");
+    return null;
+  }
+  if (!found.data) {
+    notes.push(
+      `properties of the text not computed: ${
+        found.dataMissing
+          ? `the training data ${found.dataMissing} (from the results' provenance) is not there`
+          : "the results do not name their training data"
+      }; pass --data PREFIX`,
+    );
+    return null;
+  }
+  if (!found.data.endsWith(".jsonl")) return { data: found.data };
+  if (!found.tokenizer) {
+    notes.push(`properties of the text not computed: ${found.data} holds texts; pass --tokenizer DIR`);
+    return null;
+  }
+  return { data: found.data, source: await openTextRows(found.data, await loadTokenizer(found.tokenizer)) };
+}
+
+const ci = (i: { low: number; high: number } | null) => i ? ` (95%: ${pct(i.low)}–${pct(i.high)})` : "";
+
+/** "a score, b score and 5 properties of the text". */
+function inputNames(combined: CombinedSummary): string {
+  const text = combined.inputs.filter((i) => i.name.startsWith("text: ")).length;
+  const names = combined.inputs.filter((i) => !i.name.startsWith("text: ")).map((i) => i.name);
+  if (text) names.push(`${text} properties of the text`);
+  return names.length > 1 ? `${names.slice(0, -1).join(", ")} and ${names.at(-1)}` : names[0];
+}
+
+/** What the analyses beyond the memorized sets say, in words. */
+export function findingsText(
+  target: SourceSummary,
+  curves: CurveEntry[],
+  combined: CombinedSummary | null,
+  scaling: ScalingFit[],
+  orders: TrainingOrder[],
+): string[] {
+  const text: string[] = [];
+  const base = `a random ranking gets the base rate, ${pct(target.memorized_fraction, 2)}`;
+  const best = (list: CurveEntry[]) =>
+    list.filter((c) => c.average_precision !== null)
+      .sort((a, b) => b.average_precision! - a.average_precision!)[0];
+  const predictor = best(curves.filter((c) => c.family !== "text" && c.family !== "combined"));
+  if (predictor) {
+    text.push(
+      `Ranked by a predictor's own value (score, first mismatch, log-probability) rather than by its memorized ` +
+        `set, the best forecast of ${target.source}'s memorized rows is ${predictor.predictor}'s ` +
+        `${predictor.feature}: average precision ${pct(predictor.average_precision)}${
+          ci(predictor.intervals.average_precision)
+        }; ${base}.`,
+    );
+  }
+  const text_ = best(curves.filter((c) => c.family === "text"));
+  if (text_) {
+    text.push(
+      `The text alone (no model, no compute): its most telling property is ${
+        text_.feature.replaceAll("_", " ")
+      }` +
+        ` (${text_.predicted_when === ">=" ? "more" : "less"} is likelier memorized), average precision ` +
+        `${pct(text_.average_precision)}${ci(text_.intervals.average_precision)} against the base rate ` +
+        `${pct(target.memorized_fraction, 2)}.`,
+    );
+  }
+  if (combined) {
+    const alone = combined.inputs.filter((i) => i.average_precision !== null)
+      .sort((a, b) => b.average_precision! - a.average_precision!)[0];
+    const reason = tooUncertain(
+      target.memorized,
+      combined.average_precision_interval,
+      "its average precision",
+    );
+    text.push(
+      `The combined forecaster (logistic regression on ${
+        inputNames(combined)
+      }; ${combined.folds}-fold cross-validation over rows, every forecast made by a model that did not see ` +
+        `the row; ${
+          combined.compute_fraction === null
+            ? "compute unknown"
+            : `${pct(combined.compute_fraction)} of the compute`
+        }) has average precision ${pct(combined.average_precision)}${
+          ci(combined.average_precision_interval)
+        }` +
+        (alone ? `; its best input alone, ${alone.name}, has ${pct(alone.average_precision)}` : "") +
+        (reason ? `; too uncertain to tell them apart: ${reason}.` : "."),
+    );
+  }
+  const laws = scaling.map((fit) => {
+    const who = `${
+      fit.family === "checkpoint" ? "the target's checkpoints'" : "smaller models'"
+    } ${fit.metric}`;
+    const law = fit.law;
+    if (!law) return `${who}: no law (${fit.note})`;
+    const at = (level: "0.5" | "0.9") => {
+      const c = law.compute_for[level];
+      return c
+        ? `${pct(Number(level), 0)} at ${pct(c.compute_fraction)} of the compute (95%: ${pct(c.low)}–${
+          pct(c.high)
+        }${c.extrapolated ? ", extrapolated" : ""})`
+        : `${pct(Number(level), 0)} never (the law does not rise with compute)`;
+    };
+    return `${who}: logit = ${law.a.toFixed(2)} + ${law.b.toFixed(2)}·ln(compute) (slope ± ` +
+      `${law.se_b.toFixed(2)}, ${law.points} predictors${fit.note ? `; ${fit.note}` : ""}), ${at("0.5")}, ` +
+      `${at("0.9")}`;
+  });
+  if (laws.length) text.push(`Scaling with compute, fitted per family: ${laws.join("; ")}.`);
+  if (orders.length) {
+    text.push(
+      `Memorization over training order (rows in ${orders[0].buckets.length} buckets by the step they were ` +
+        `first seen at): ${orders.map((o) => `${o.source} ${orderVerdict(o)}`).join("; ")}.`,
+    );
+  }
+  return text;
+}
+
+/** Most forecasts drawn in the precision–recall figure (the best by AP; the caption says when some are left out). */
+const MAX_PR_LINES = 10;
+
+/** The precision–recall figure's lines and points: each predictor of the two families by its score (or first
+ *  mismatch) with its memorized set as a point, the combined forecaster, and the most telling text feature. */
+function prCurveLines(report: Report) {
+  const family = report.curves.filter((c) => c.family === "smaller model" || c.family === "checkpoint");
+  const byPredictor = new Map<string, CurveEntry>();
+  for (const c of family) {
+    if (c.feature === "score" || (c.feature === "first_mismatch" && !byPredictor.has(c.predictor))) {
+      byPredictor.set(c.predictor, c);
+    }
+  }
+  const ranked = [...byPredictor.values()].filter((c) => c.average_precision !== null)
+    .sort((a, b) => b.average_precision! - a.average_precision!);
+  const kept = ranked.slice(0, MAX_PR_LINES), left = ranked.length - kept.length;
+  const text = report.curves.filter((c) => c.family === "text" && c.average_precision !== null)
+    .sort((a, b) => b.average_precision! - a.average_precision!)[0];
+  const combined = report.curves.find((c) => c.family === "combined");
+  const order = (c: CurveEntry) => report.sources.findIndex((s) => s.source === c.predictor);
+  const lines = [
+    ...kept.sort((a, b) => order(a) - order(b)).map((c) => ({ ...c, label: c.predictor })),
+    ...(combined ? [{ ...combined, label: "combined (held out)" }] : []),
+    ...(text ? [{ ...text, label: `text: ${text.feature.replaceAll("_", " ")}` }] : []),
+  ];
+  const points = report.forecasts.filter((f) =>
+    kept.some((c) => c.predictor === f.predictor) && f.precision !== null && f.recall !== null
+  ).map((f) => ({ label: f.predictor, precision: f.precision!, recall: f.recall! }));
+  return { lines, points, left };
 }
 
 /** One figure per analysis that has data to show. */
@@ -330,6 +580,12 @@ export async function reportFigures(report: Report): Promise<Figure[]> {
   const lastOf = new Map(report.sources.map((s) => [s.model, s.revision]));
   const target = report.target;
   const withFamily = (family: string) => report.forecasts.some((f) => f.family === family);
+  const laws: FittedLaw[] = report.scaling.filter((f) => f.law).map((f) => ({
+    family: f.family,
+    metric: f.metric,
+    curve: f.law!.curve,
+  }));
+  const pr = prCurveLines(report);
   const candidates: [string, string, string, Spec, boolean][] = [
     [
       "memorized-fraction",
@@ -350,11 +606,23 @@ export async function reportFigures(report: Report): Promise<Figure[]> {
     [
       "forecast-compute",
       "Precision and recall vs fraction of compute",
-      `${target}'s own earlier checkpoints (solid) and smaller models (dashed) against the share of its ` +
-      `training compute they cost.`,
-      forecastByComputeFigure(report.forecasts, target),
+      `${target}'s own earlier checkpoints (circles, solid) and smaller models (triangles, dashed) against the ` +
+      `share of its training compute they cost` +
+      (laws.length ? "; lines: logit(y) = a + b·ln(compute) fitted to each family's counts." : "."),
+      forecastByComputeFigure(report.forecasts, target, laws),
       (withFamily("checkpoint") || withFamily("smaller model")) &&
       report.forecasts.some((f) => f.family !== "other" && f.compute_fraction !== null && f.recall !== null),
+    ],
+    [
+      "pr-curves",
+      "Ranked forecasts: precision–recall",
+      `Each predictor's score ranks the rows (a threshold per score); the curve is precision against recall ` +
+      `over every threshold (drawn up to its highest recall), and the point is its memorized set, the paper's ` +
+      `forecast. The combined ` +
+      `forecaster's rows are all held out.` +
+      (pr.left > 0 ? ` ${pr.left} more predictors with lower average precision are in the tables.` : ""),
+      prCurveFigure(pr.lines, pr.points, target),
+      pr.lines.length > 0,
     ],
     [
       "correlation-memorized",
@@ -378,11 +646,30 @@ export async function reportFigures(report: Report): Promise<Figure[]> {
       scoreHistogramFigure(report.histograms.filter((h) => lastOf.get(h.model) === h.revision), models),
       report.histograms.some((h) => h.count > 0),
     ],
+    [
+      "training-order",
+      "Memorization over training order",
+      "Memorized fraction of each model (last revision) by the step at which its rows were first trained on, " +
+      "with 95% Wilson intervals; flat unless when a row was seen matters.",
+      trainingOrderFigure(
+        report.training_order.flatMap((o) =>
+          o.buckets.map((b) => ({
+            source: o.source,
+            first_step: b.first_step,
+            last_step: b.last_step,
+            fraction: b.fraction,
+            low: b.interval?.low ?? null,
+            high: b.interval?.high ?? null,
+          }))
+        ),
+        report.training_order.map((o) => o.source),
+      ),
+      report.training_order.some((o) => o.buckets.length > 0),
+    ],
   ];
   const figures: Figure[] = [];
   for (const [id, title, caption, spec, show] of candidates) {
-    if (!show) continue;
-    figures.push({ id, title, caption, spec, svg: prefixSvgIds(await renderSvg(spec), id) });
+    if (show) figures.push(await renderFigure(id, title, caption, spec));
   }
   return figures;
 }
@@ -390,6 +677,9 @@ export async function reportFigures(report: Report): Promise<Figure[]> {
 /** JSON with NaN and ±Infinity as null. */
 export const reportJson = (report: Report) =>
   JSON.stringify(report, (_, v) => typeof v === "number" && !Number.isFinite(v) ? null : v, 1) + "\n";
+
+/** The cache folder writeReport keeps beside the report folder (text features, keyed by data, rows, window). */
+export const REPORT_CACHE = "engram-cache";
 
 /**
  * Writes report.html, report.json and report.md into a temporary folder beside outDir, then renames it into
@@ -409,7 +699,11 @@ export async function writeReport(
   await Deno.mkdir(parent, { recursive: true }).catch((e) => {
     throw new EngramError(`cannot make the folder ${parent} for the report: ${(e as Error).message}`);
   });
-  const { report } = await computeReport({ spillDir: parent, ...options });
+  const { report } = await computeReport({
+    spillDir: parent,
+    cacheDir: join(parent, REPORT_CACHE),
+    ...options,
+  });
   const figures = await reportFigures(report);
   const names = ["report.html", "report.json", "report.md"];
   const contents = [reportHtml(report, figures), reportJson(report), reportMarkdown(report)];

@@ -15,7 +15,6 @@
 // Memory: 8 bytes a row for the row indices, 16 while hashing (4 hashes), 8 more to sort them, 20 of results:
 // ~7.6 GB at its peak for Pythia's 146M rows.
 // The results are cached beside the report, keyed by the data file, rows and window.
-import { deflateRawSync } from "node:zlib";
 import { openRowSource, type RowSource } from "../engine/data.ts";
 import { EngramError } from "../engine/errors.ts";
 import { resolve } from "../engine/path.ts";
@@ -169,6 +168,8 @@ export async function frequencyAndCompression(
 ): Promise<void> {
   const length = w.prompt + w.continuation, bytes = new Uint8Array(length * width);
   const view = new DataView(bytes.buffer);
+  // Imported here: node:zlib takes ~80 ms to load, which a report that reads the features from its cache skips.
+  const { deflateRawSync } = await import("node:zlib");
   for (let start = from; start < to; start += batch) {
     const end = Math.min(to, start + batch);
     const tokens = await source.read(rowIndex.subarray(start, end), w.offset, length);
@@ -438,6 +439,31 @@ async function cacheKey(data: string, rowIndex: ArrayLike<number>, w: TextWindow
     },
     window: w,
   });
+}
+
+/**
+ * The folder under `root` for the text features of these rows of `data` with this window: named by a hash of the
+ * data's absolute path, the window and the rows' count, first and last, so that reports over the same data and
+ * rows share one cache and other rows or data get their own (text-features.bin inside checks the whole key).
+ */
+export function textFeaturesCacheDir(root: string, data: string, rowIndex: ArrayLike<number>, w: TextWindow) {
+  const n = rowIndex.length;
+  const what = JSON.stringify([
+    resolve(data),
+    w.prompt,
+    w.continuation,
+    w.offset,
+    n,
+    rowIndex[0],
+    rowIndex[n - 1],
+  ]);
+  let a = SEED_A, b = SEED_B;
+  for (let i = 0; i < what.length; i++) {
+    a = step(a, what.charCodeAt(i));
+    b = step(b, what.charCodeAt(i) ^ 0x9e3779b9);
+  }
+  const hex = (x: number) => mix32(x).toString(16).padStart(8, "0");
+  return `${root}/text-features-${hex(a)}${hex(b)}`;
 }
 
 /**

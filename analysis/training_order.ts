@@ -5,7 +5,8 @@
 //   - Cochran–Armitage test for a linear trend in the step (the score test of the slope of a logistic
 //     regression on step), row by row, so it does not depend on the buckets: z > 0 means later rows are
 //     memorized more.
-import { type Bitset, hasRow } from "./bitset.ts";
+import { type Bitset, compactBitset, hasRow } from "./bitset.ts";
+import type { Dataset } from "./dataset.ts";
 import { chiSquareSf, normalSf } from "./distributions.ts";
 import { type Interval, wilson } from "./uncertainty.ts";
 
@@ -109,4 +110,46 @@ export function memorizationOverTraining(
       ? `an expected count is ${minExpected.toFixed(1)} (< 5): the chi-square p-value is approximate`
       : null,
   };
+}
+
+/**
+ * Memorization over training order for each model at its last revision whose rows per step are known, over the
+ * analysed rows (`rowIndex`: their indices in the training data, which are in training order).
+ */
+export function trainingOrders(
+  dataset: Dataset,
+  rowIndex: ArrayLike<number>,
+): { orders: TrainingOrder[]; note: string | null } {
+  const lastOf = new Map(dataset.sources.map((s) => [s.model, s])); // sources are ordered by step
+  const known = [...lastOf.values()].filter((s) => s.rowsPerStep !== null);
+  const orders = known.map((s) =>
+    memorizationOverTraining(
+      rowIndex,
+      compactBitset(dataset.memorized.get(s.source)!, dataset.analysed),
+      s.rowsPerStep!,
+      s.source,
+    )
+  );
+  const unknown = [...lastOf.values()].filter((s) => s.rowsPerStep === null).map((s) => s.model);
+  return {
+    orders,
+    note: unknown.length
+      ? `no memorization over training order for ${unknown.join(", ")}: rows per step unknown (pass --meta ` +
+        `rows_per_step, or put suite.json or engram.json above the model)`
+      : null,
+  };
+}
+
+/** Whether a model's memorization looks flat over training order, in words. */
+export function orderVerdict(o: TrainingOrder): string {
+  if (!o.homogeneity || !o.trend) return o.note ?? "no test";
+  const p = (x: number) => x < 0.001 ? "p < 0.001" : `p = ${x.toFixed(3)}`;
+  if (o.trend.p_value < 0.05) {
+    return `${o.trend.z > 0 ? "rises" : "falls"} with the step first seen (trend ${p(o.trend.p_value)}): ` +
+      `${o.trend.z > 0 ? "later" : "earlier"} rows are memorized more`;
+  }
+  if (o.homogeneity.p_value < 0.05) {
+    return `varies between step buckets (χ² ${p(o.homogeneity.p_value)}) without a linear trend`;
+  }
+  return `is flat (no evidence that it varies: χ² ${p(o.homogeneity.p_value)}, trend ${p(o.trend.p_value)})`;
 }

@@ -5,42 +5,9 @@ import { precisionRecall, rankingMetrics, recallFrontier, sortFloat64 } from "..
 import { Rng } from "../analysis/random.ts";
 import { picoReference } from "../io/pico.ts";
 import { assert, assertAlmostEquals, assertEquals } from "./assert.ts";
+import { plainCurve } from "./plain.ts";
 
 const NAMES = { predictor: "p", target: "t", feature: "score" };
-const LEVELS = [0.5, 0.8, 0.9, 0.95];
-
-/** Every distinct value as a threshold, counted by brute force: sklearn's definitions written out. */
-function plainCurve(values: number[], labels: boolean[], higher = true) {
-  const rows = values.map((_, i) => i).filter((i) => !Number.isNaN(values[i]));
-  const better = (a: number, b: number) => higher ? a > b : a < b;
-  const distinct = [...new Set(rows.map((i) => values[i]))].sort((a, b) =>
-    better(a, b) ? -1 : better(b, a) ? 1 : 0
-  );
-  let positives = 0;
-  for (const i of rows) if (labels[i]) positives++;
-  const points = distinct.map((t) => {
-    let tp = 0, fp = 0;
-    for (const i of rows) {
-      if (values[i] === t || better(values[i], t)) {
-        if (labels[i]) tp++;
-        else fp++;
-      }
-    }
-    return { t, precision: tp / (tp + fp), recall: tp / positives };
-  });
-  let ap = 0, previous = 0;
-  for (const p of points) {
-    ap += (p.recall - previous) * p.precision;
-    previous = p.recall;
-  }
-  const rap = LEVELS.map((level) => {
-    let best = 0;
-    for (const p of points) if (p.precision >= level && p.recall > best) best = p.recall;
-    return best;
-  });
-  return { rows: rows.length, positives, points, ap, rap };
-}
-
 function checkAgainstPlain(values: number[], labels: boolean[], higher = true, typed?: ArrayLike<number>) {
   const { curve } = precisionRecall(typed ?? values, bitsetFromFlags(labels.map(Number)), NAMES, {
     higherIsMemorized: higher,

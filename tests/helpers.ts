@@ -28,3 +28,16 @@ export function engramLines(stderr: string): string[] {
   return stderr.split("\n").filter((l) => l.startsWith("engram:") || /^\s+at /.test(l) || /error/i.test(l))
     .filter((l) => !/XDG_RUNTIME_DIR/.test(l));
 }
+
+/** Runs fn with a fresh temporary folder, removed afterwards whatever happens. */
+export async function withTempDir(
+  fn: (dir: string) => Promise<void>,
+  prefix = "engram-test-",
+): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix });
+  try {
+    await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}

@@ -161,6 +161,24 @@ const CHECK_FIGURES = `(() => [...document.querySelectorAll("figure")].map((f) =
   return { id: f.id, tag: el ? el.tagName.toLowerCase() : null, width: r.width, height: r.height, marks, drawn };
 }))()`;
 
+/** Visible tables by id, figures whose boxes overlap, and SVGs wider than their figure. Runs in the page. */
+const LAYOUT = `(() => {
+  const tables = [...document.querySelectorAll("section.table")].filter((t) => t.offsetHeight > 0).map((t) => t.id);
+  const boxes = [...document.querySelectorAll("figure")].map((f) => [f.id, f.getBoundingClientRect()]);
+  const overlaps = [], spills = [];
+  for (let i = 0; i < boxes.length; i++) {
+    for (let j = i + 1; j < boxes.length; j++) {
+      const [a, r] = boxes[i], [b, s] = boxes[j];
+      if (r.left < s.right - 1 && s.left < r.right - 1 && r.top < s.bottom - 1 && s.top < r.bottom - 1) overlaps.push(a + " " + b);
+    }
+  }
+  for (const f of document.querySelectorAll("figure")) {
+    const svg = f.querySelector("svg");
+    if (svg && svg.getBoundingClientRect().right > f.getBoundingClientRect().right + 1) spills.push(f.id);
+  }
+  return { tables, overlaps, spills };
+})()`;
+
 Deno.test({
   name: "report.html: every figure renders in headless chromium, nothing logged as an error",
   sanitizeResources: false,
@@ -184,6 +202,7 @@ Deno.test({
         meta,
         tokenizer: "fixtures/pico/tokenizer",
         data: "fixtures/pico/data/pico_document",
+        cacheDir: join(out, "cache"),
       });
       await browser.send("Page.enable");
       await browser.send("Runtime.enable");
@@ -208,9 +227,11 @@ Deno.test({
           "fig-memorized-fraction",
           "fig-forecast-size",
           "fig-forecast-compute",
+          "fig-pr-curves",
           "fig-correlation-memorized",
           "fig-correlation-scores",
           "fig-score-histogram",
+          "fig-training-order",
         ],
       );
       for (const f of figures) {
@@ -229,6 +250,19 @@ Deno.test({
         (text.result as { value: string }).value.includes("memorized continuation"),
         "samples table shown",
       );
+      // The new tables are laid out, and no figure overlaps another or spills out of its box.
+      const layout = await browser.send("Runtime.evaluate", {
+        expression: LAYOUT,
+        returnByValue: true,
+      });
+      const { tables, overlaps, spills } = (layout.result as {
+        value: { tables: string[]; overlaps: string[]; spills: string[] };
+      }).value;
+      for (const id of ["thresholds", "curves", "combined", "scaling", "training-order"]) {
+        assert(tables.includes(id), `table ${id} shown (tables: ${tables.join(", ")})`);
+      }
+      assertEquals(overlaps, [], "figures overlapping");
+      assertEquals(spills, [], "figures wider than their box");
       const shot = Deno.env.get("ENGRAM_REPORT_SCREENSHOT");
       if (shot) {
         const bottom = await browser.send("Runtime.evaluate", {

@@ -1,6 +1,5 @@
 // Text features of the pico rows against plain per-row computations here (string keys, Sets, Maps), the exact
 // copy count against forced hash collisions, the workers against this thread, and the cache.
-import { deflateRawSync } from "node:zlib";
 import { bitsetFromFlags } from "../analysis/bitset.ts";
 import {
   cachedTextFeatures,
@@ -9,57 +8,16 @@ import {
   textFeatureCurves,
   type TextFeatures,
 } from "../analysis/text_features.ts";
-import { openRowSource } from "../engine/data.ts";
 import { PICO_DATA, picoPath, picoReference } from "../io/pico.ts";
 import { assert, assertAlmostEquals, assertEquals } from "./assert.ts";
+import { plainFeatures, windowsOf as windowsIn } from "./plain.ts";
 
 const DATA = picoPath(PICO_DATA);
 const WINDOW = { prompt: 32, continuation: 32, offset: 0 };
+const windowsOf = (rows: ArrayLike<number>, w = WINDOW) => windowsIn(DATA, rows, w);
 
 /** Rows 0..2047 and, after them, rows 0..99 again and row 7 twice more: known exact copies. */
 const ROWS = Float64Array.from([...Array(2048).keys(), ...Array(100).keys(), 7, 7]);
-
-async function windowsOf(rows: ArrayLike<number>, w = WINDOW): Promise<number[][]> {
-  const source = await openRowSource(DATA);
-  try {
-    const length = w.prompt + w.continuation, tokens = await source.read(rows, w.offset, length);
-    return Array.from({ length: rows.length }, (_, i) => [...tokens.subarray(i * length, (i + 1) * length)]);
-  } finally {
-    source.close();
-  }
-}
-
-function plainFeatures(windows: number[][], prompt: number) {
-  const key = (t: number[]) => t.join(",");
-  const windowCount = new Map<string, number>(), promptCount = new Map<string, number>();
-  const unigram = new Map<number, number>();
-  let total = 0;
-  for (const t of windows) {
-    windowCount.set(key(t), (windowCount.get(key(t)) ?? 0) + 1);
-    const p = key(t.slice(0, prompt));
-    promptCount.set(p, (promptCount.get(p) ?? 0) + 1);
-    for (const x of t) {
-      unigram.set(x, (unigram.get(x) ?? 0) + 1);
-      total++;
-    }
-  }
-  return windows.map((t) => {
-    const bytes = new Uint8Array(t.length * 2);
-    t.forEach((x, p) => {
-      bytes[2 * p] = x & 0xff;
-      bytes[2 * p + 1] = x >> 8;
-    });
-    let logs = 0;
-    for (const x of t) logs += Math.log(unigram.get(x)! / total);
-    return {
-      windowCopies: windowCount.get(key(t))!,
-      promptCopies: promptCount.get(key(t.slice(0, prompt)))!,
-      compressed: deflateRawSync(bytes, { level: 6 }).length,
-      distinct: new Set(t).size,
-      meanLogFrequency: logs / t.length,
-    };
-  });
-}
 
 function checkFeatures(f: TextFeatures, windows: number[][], prompt = 32) {
   const plain = plainFeatures(windows, prompt);

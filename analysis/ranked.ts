@@ -1,0 +1,482 @@
+// Ranked forecasts of the target's memorized rows, over the report's dataset: every other model@revision's
+// per-row score, first mismatch and log-probability as precision–recall curves (curves.ts); properties of the
+// text at no compute (text_features.ts); a combined forecaster on the cheap predictors and the text
+// (logistic.ts); bootstrap intervals of every curve's AP and recall at precision (uncertainty.ts); and the
+// equal-compute advice with thresholds (recallFrontier).
+// Memory: one source's columns at a time over the row space, plus compact copies (analysed rows only) of the
+// combined forecaster's inputs: 1 byte a row for a score, 4 for a log-probability, 20 for the text features.
+// Cost: linear in rows; a log-probability or combined curve sorts its rows once; bootstraps are per cell, with
+// at most MAX_BOOTSTRAP_CELLS cells (longer rankings are merged, and their intervals say so).
+import type { RowSource } from "../engine/data.ts";
+import { EngramError } from "../engine/errors.ts";
+import { type Bitset, compactBitset, count, forEachRow } from "./bitset.ts";
+import { FIRST_MISMATCH_UNKNOWN, NOT_SCORED } from "./columns.ts";
+import {
+  type CostedCurve,
+  type OperatingPoint,
+  type PrCurve,
+  precisionRecall,
+  type Ranking,
+  type RecallAtPrecision,
+  recallFrontier,
+} from "./curves.ts";
+import type { Dataset, Source } from "./dataset.ts";
+import type { Family, Forecast } from "./forecast.ts";
+import { pct } from "./format.ts";
+import { type CombinedForecast, crossValidatedForecast, type ForecastInput } from "./logistic.ts";
+import {
+  cachedTextFeatures,
+  computeTextFeatures,
+  TEXT_FEATURES,
+  textFeatureCurves,
+  textFeaturesCacheDir,
+  type TextWindow,
+} from "./text_features.ts";
+import {
+  bootstrapRanking,
+  type Interval,
+  type RankingIntervals,
+  tooUncertain,
+  wilson,
+} from "./uncertainty.ts";
+
+/** Where a curve's forecast comes from: a predictor's family, the text alone, or the combined forecaster. */
+export type CurveFamily = Family | "text" | "combined";
+
+/** An operating point with Wilson 95% intervals of its precision (TP of the predicted rows) and recall (TP of
+ *  the memorized rows). */
+export interface OperatingPointWithIntervals extends OperatingPoint {
+  precision_interval: Interval | null;
+  recall_interval: Interval | null;
+}
+
+/** A `curves` entry of report.json: the curve, its cost, Wilson intervals at its operating points, and bootstrap
+ *  intervals of its AP and recall at each precision (which include the choice of the threshold). */
+export interface CurveEntry extends Omit<PrCurve, "operating_points"> {
+  operating_points: Record<keyof RecallAtPrecision, OperatingPointWithIntervals | null>;
+  family: CurveFamily;
+  /** Share of the target's training compute (0 for the text; null when unknown). */
+  compute_fraction: number | null;
+  intervals: RankingIntervals;
+}
+
+/** The text features as the report used them. */
+export interface TextFeatureSummary {
+  data: string;
+  window: TextWindow;
+  rows: number;
+  /** Rows whose shared hash was checked token by token, and hash groups that held different texts. */
+  verified_rows: number;
+  collisions: number;
+  /** The cache file (null: not cached), and whether this report read it instead of computing. */
+  cache: string | null;
+  cached: boolean;
+}
+
+/** The combined forecaster as report.json gives it (its curve is the `curves` entry "combined"). */
+export interface CombinedSummary extends Omit<CombinedForecast, "curve"> {
+  /** The model@revisions whose columns are inputs, and how they were chosen. */
+  predictors: string[];
+  chosen_by: string;
+  /** Inputs' compute: each model counted once, at its latest input checkpoint (a run's earlier checkpoints
+   *  come with it); the text costs nothing. */
+  compute_note: string;
+  average_precision: number | null;
+  average_precision_interval: Interval | null;
+  recall_at_precision: PrCurve["recall_at_precision"];
+}
+
+/** The precision level of the equal-compute advice with thresholds. */
+export const ADVICE_LEVEL = "0.9";
+
+/** At a compute budget, the forecast and threshold that recall most at precision ≥ ADVICE_LEVEL. */
+export interface ThresholdBudget {
+  budget: number;
+  predictor: string;
+  /** score, first_mismatch, logprob, combined, a text feature, or "memorized set" (the paper's forecast). */
+  feature: string;
+  /** Rows predicted memorized: value ≥ threshold (">=") or ≤ it ("<="); null for a memorized set. */
+  threshold: number | null;
+  predicted_when: ">=" | "<=" | null;
+  recall: number;
+  /** Wilson 95% interval of the recall: TP out of the target's memorized rows with a value. */
+  recall_interval: Interval | null;
+  precision: number;
+  /** The best memorized set within the budget with precision ≥ ADVICE_LEVEL (null: none). */
+  memorized_set: { predictor: string; recall: number } | null;
+}
+
+export interface RankedOptions {
+  /** The training rows for the text features; null: not computed (the caller notes why). */
+  text: {
+    data: string;
+    /** An opened source to read instead of `data` (JSONL texts through a tokenizer). */
+    source?: RowSource;
+    window: TextWindow;
+    /** Root of the report's cache (null: compute without caching). */
+    cacheDir: string | null;
+  } | null;
+  /** The combined forecaster's predictors (default: cheapPredictors). */
+  combine?: string[];
+  /** Bootstrap seed and resamples (default 1 and 200); cells above which a ranking is merged. */
+  seed?: number;
+  resamples?: number;
+  maxBootstrapCells?: number;
+}
+
+export interface RankedForecasts {
+  curves: CurveEntry[];
+  text_features: TextFeatureSummary | null;
+  combined: CombinedSummary | null;
+  thresholds: ThresholdBudget[];
+}
+
+/** The combined forecaster's default inputs cost at most this share of the target's compute together. */
+export const CHEAP_COMPUTE = 0.5;
+
+/**
+ * The combined forecaster's default predictors: smaller models and earlier checkpoints of the target with
+ * per-row results and a known compute, one revision a model (its latest of at most CHEAP_COMPUTE), cheapest
+ * first while their compute together stays within CHEAP_COMPUTE of the target's — so that the combination is
+ * compared at a compute the target's own training would dwarf. Chosen by compute only, never by the target.
+ */
+export function cheapPredictors(sources: Source[], list: Forecast[]): string[] {
+  const latest = new Map<string, Forecast>();
+  for (const f of list) {
+    const s = sources.find((s) => s.source === f.predictor)!;
+    if (s.listedOnly || f.family === "other" || f.compute_fraction === null) continue;
+    if (f.compute_fraction > CHEAP_COMPUTE * (1 + 1e-12)) continue;
+    const seen = latest.get(s.model);
+    if (!seen || f.compute_fraction > seen.compute_fraction!) latest.set(s.model, f);
+  }
+  const chosen: string[] = [];
+  let total = 0;
+  for (const f of [...latest.values()].sort((a, b) => a.compute_fraction! - b.compute_fraction!)) {
+    if (total + f.compute_fraction! > CHEAP_COMPUTE * (1 + 1e-12)) break;
+    total += f.compute_fraction!;
+    chosen.push(f.predictor);
+  }
+  return chosen;
+}
+
+/** Compute of a set of predictors: per model, its most expensive one (a run's checkpoints nest); null if one is
+ *  unknown. */
+function nestedCompute(predictors: string[], sources: Source[], list: Forecast[]): number | null {
+  const perModel = new Map<string, number>();
+  for (const name of predictors) {
+    const c = list.find((f) => f.predictor === name)!.compute_fraction;
+    if (c === null) return null;
+    const model = sources.find((s) => s.source === name)!.model;
+    perModel.set(model, Math.max(perModel.get(model) ?? 0, c));
+  }
+  return [...perModel.values()].reduce((a, b) => a + b, 0);
+}
+
+/** A curve with its thresholds scaled (a score's matches k → k / continuation). */
+function scaled(curve: PrCurve, factor: number): PrCurve {
+  const ops = { ...curve.operating_points };
+  for (const level of Object.keys(ops) as (keyof typeof ops)[]) {
+    const p = ops[level];
+    if (p) ops[level] = { ...p, threshold: p.threshold * factor };
+  }
+  return { ...curve, thresholds: curve.thresholds.map((t) => t * factor), operating_points: ops };
+}
+
+/** The analysed rows' values of a column over the row space, in a compact array of the same type. */
+function gather<T extends Uint8Array | Float32Array>(values: T, analysed: Bitset, n: number): T {
+  const out = new (values.constructor as new (n: number) => T)(n);
+  let k = 0;
+  forEachRow(analysed, (i) => out[k++] = values[i]);
+  return out;
+}
+
+/** Every ranked forecast of the target (see the top of this file). `rowIndex`: the analysed rows' indices. */
+export async function rankedForecasts(
+  dataset: Dataset,
+  target: Source,
+  list: Forecast[],
+  rowIndex: ArrayLike<number>,
+  options: RankedOptions,
+  notes: string[],
+): Promise<RankedForecasts> {
+  const analysed = dataset.analysed, n = dataset.rows.analysed;
+  const memorized = dataset.memorized.get(target.source)!;
+  const boot = (ranking: Ranking) =>
+    bootstrapRanking(ranking, {
+      seed: options.seed ?? 1,
+      resamples: options.resamples,
+      maxCells: options.maxBootstrapCells,
+    });
+  const curves: CurveEntry[] = [];
+  const add = (curve: PrCurve, ranking: Ranking, family: CurveFamily, compute: number | null) => {
+    const at = (p: OperatingPoint | null) =>
+      p &&
+      { ...p, precision_interval: wilson(p.tp, p.tp + p.fp), recall_interval: wilson(p.tp, curve.positives) };
+    const ops = curve.operating_points;
+    curves.push({
+      ...curve,
+      operating_points: {
+        "0.5": at(ops["0.5"]),
+        "0.8": at(ops["0.8"]),
+        "0.9": at(ops["0.9"]),
+        "0.95": at(ops["0.95"]),
+      },
+      family,
+      compute_fraction: compute,
+      intervals: boot(ranking),
+    });
+  };
+
+  const chosen = options.combine ?? cheapPredictors(dataset.sources, list);
+  for (const name of options.combine ?? []) {
+    const s = dataset.sources.find((s) => s.source === name);
+    if (!s || s === target || s.listedOnly) {
+      throw new EngramError(
+        `--combine ${name}: ${
+          !s ? "not among the results" : s === target ? "is the target" : "has no per-row results (a list)"
+        }; pass model@revisions with scores, other than the target (${
+          dataset.sources.filter((x) => x !== target && !x.listedOnly).map((x) => x.source).join(", ")
+        })`,
+      );
+    }
+  }
+
+  // The text features first: computing them takes the most memory (~50 bytes a row at the peak), before any
+  // predictor's compact inputs are held.
+  const memorizedRows = compactBitset(memorized, analysed), textInputs: ForecastInput[] = [];
+  let textSummary: TextFeatureSummary | null = null;
+  if (options.text) {
+    const { data, source, window, cacheDir } = options.text;
+    let features, cache: string | null = null, cached = false;
+    if (cacheDir) {
+      const dir = textFeaturesCacheDir(cacheDir, data, rowIndex, window);
+      const found = await cachedTextFeatures(dir, data, rowIndex, window, { source });
+      [features, cache, cached] = [found.features, found.file, found.cached];
+    } else features = await computeTextFeatures(source ?? data, rowIndex, window);
+    for (const { curve, ranking } of textFeatureCurves(features, memorizedRows, target.source)) {
+      add(curve, ranking, "text", 0);
+    }
+    for (const { feature, higherIsMemorized } of TEXT_FEATURES) {
+      textInputs.push({
+        name: `text: ${feature}`,
+        values: features[feature],
+        higherIsMemorized,
+        compute_fraction: 0,
+        transform: feature.endsWith("_copies") ? "log1p" : undefined,
+      });
+    }
+    textSummary = {
+      data,
+      window,
+      rows: features.rows,
+      verified_rows: features.verified_rows,
+      collisions: features.collisions,
+      cache,
+      cached,
+    };
+  }
+
+  // Each predictor's columns once: its curves, and its compact inputs if the combined forecaster uses it.
+  const predictorInputs: ForecastInput[] = [], partial: string[] = [];
+  for (const p of dataset.sources) {
+    if (p === target || p.listedOnly) continue;
+    const f = list.find((x) => x.predictor === p.source)!;
+    const { matches, firstMismatch, logprob } = await dataset.columns(p.source);
+    const names = (feature: string) => ({ predictor: p.source, target: target.source, feature });
+    const input = chosen.includes(p.source);
+    // A score or first mismatch missing on some analysed rows (inputs that give only a score, or a source read
+    // from files of both modes) would rank those rows by the marker: no curve then, and a note.
+    let noScore = 0, noFirst = 0;
+    forEachRow(analysed, (i) => {
+      if (matches && matches[i] === NOT_SCORED) noScore++;
+      if (firstMismatch[i] === FIRST_MISMATCH_UNKNOWN || firstMismatch[i] === NOT_SCORED) noFirst++;
+    });
+    if (noScore > 0) partial.push(`${p.source} score`);
+    if (noFirst > 0) partial.push(`${p.source} first_mismatch`);
+    if (matches && noScore === 0) {
+      const { curve, ranking } = precisionRecall(matches, memorized, names("score"), { include: analysed });
+      add(scaled(curve, 1 / p.continuation), ranking, f.family, f.compute_fraction);
+      if (input) {
+        predictorInputs.push({
+          name: `${p.source} score`,
+          values: gather(matches, analysed, n),
+          compute_fraction: f.compute_fraction,
+        });
+      }
+    }
+    if (noFirst === 0) {
+      const { curve, ranking } = precisionRecall(firstMismatch, memorized, names("first_mismatch"), {
+        include: analysed,
+      });
+      add(curve, ranking, f.family, f.compute_fraction);
+      if (input && !(matches && noScore === 0)) {
+        predictorInputs.push({
+          name: `${p.source} first_mismatch`,
+          values: gather(firstMismatch, analysed, n),
+          compute_fraction: f.compute_fraction,
+        });
+      }
+    }
+    if (logprob) {
+      const { curve, ranking } = precisionRecall(logprob, memorized, names("logprob"), { include: analysed });
+      add(curve, ranking, f.family, f.compute_fraction);
+      if (input) {
+        predictorInputs.push({
+          name: `${p.source} logprob`,
+          values: gather(logprob, analysed, n),
+          compute_fraction: f.compute_fraction,
+        });
+      }
+    }
+  }
+  if (partial.length) {
+    notes.push(
+      `no curve for ${
+        partial.join(", ")
+      }: the inputs leave it unknown on some analysed rows (e.g. reference ` +
+        `CSVs without the first_mismatch column)`,
+    );
+  }
+
+  const inputs = [...predictorInputs, ...textInputs];
+  let combined: CombinedSummary | null = null;
+  const positives = count(memorized);
+  if (inputs.length === 0) {
+    notes.push(
+      `no combined forecaster: no smaller model or earlier checkpoint of at most ${
+        pct(CHEAP_COMPUTE, 0)
+      } of the target's compute has per-row results and a known compute, and there are no text features ` +
+        `(pass --combine or --data)`,
+    );
+  } else if (positives === 0) {
+    notes.push(`no combined forecaster: ${target.source} memorized none of the analysed rows`);
+  } else {
+    const predictors = dataset.sources.filter((s) => chosen.includes(s.source)).map((s) => s.source);
+    const { forecast, ranking } = crossValidatedForecast(inputs, memorizedRows, rowIndex, target.source, {
+      seed: options.seed ?? 1,
+    });
+    const compute = nestedCompute(predictors, dataset.sources, list);
+    const { curve, ...rest } = forecast;
+    add(curve, ranking, "combined", compute);
+    combined = {
+      ...rest,
+      compute_fraction: compute,
+      predictors,
+      chosen_by: options.combine
+        ? "--combine"
+        : `the cheapest smaller models and earlier checkpoints whose compute together is at most ${
+          pct(CHEAP_COMPUTE, 0)
+        } of the target's (one revision a model)`,
+      compute_note:
+        "each model counted once, at its latest input checkpoint (a run's earlier checkpoints come with it); " +
+        "the text costs nothing",
+      average_precision: curve.average_precision,
+      average_precision_interval: curves.at(-1)!.intervals.average_precision,
+      recall_at_precision: curve.recall_at_precision,
+    };
+  }
+  return {
+    curves,
+    text_features: textSummary,
+    combined,
+    thresholds: thresholdBudgets(curves, list),
+  };
+}
+
+/**
+ * The equal-compute advice with thresholds: at each budget where the answer changes, the forecast and threshold
+ * that recall most of the target's memorized rows at precision ≥ ADVICE_LEVEL — among the curves of the two
+ * families, the text and the combined forecaster, and the memorized sets themselves.
+ */
+export function thresholdBudgets(curves: CurveEntry[], list: Forecast[]): ThresholdBudget[] {
+  const level = ADVICE_LEVEL, floor = Number(level);
+  const shown = curves.filter((c) => c.family !== "other");
+  const sets: CostedCurve[] = list.filter((f) => f.family !== "other" && f.precision !== null).map((f) => ({
+    predictor: f.predictor,
+    feature: "memorized set",
+    compute_fraction: f.compute_fraction,
+    recall_at_precision: {
+      "0.5": f.precision! >= 0.5 ? f.recall : 0,
+      "0.8": f.precision! >= 0.8 ? f.recall : 0,
+      "0.9": f.precision! >= 0.9 ? f.recall : 0,
+      "0.95": f.precision! >= 0.95 ? f.recall : 0,
+    },
+  }));
+  return recallFrontier([...shown, ...sets], level).map((pick) => {
+    const within = list.filter((f) =>
+      f.family !== "other" && f.compute_fraction !== null &&
+      f.compute_fraction <= pick.budget * (1 + 1e-12) &&
+      f.precision !== null && f.precision >= floor && (f.recall ?? 0) > 0
+    ).sort((a, b) => b.recall! - a.recall!);
+    const memorizedSet = within[0] ? { predictor: within[0].predictor, recall: within[0].recall! } : null;
+    if (pick.feature === "memorized set") {
+      const f = list.find((f) => f.predictor === pick.predictor)!;
+      return {
+        ...pick,
+        threshold: null,
+        predicted_when: null,
+        recall_interval: wilson(f.tp, f.tp + f.fn),
+        precision: f.precision!,
+        memorized_set: memorizedSet,
+      };
+    }
+    const c = shown.find((c) => c.predictor === pick.predictor && c.feature === pick.feature)!;
+    const op = c.operating_points[level]!;
+    return {
+      ...pick,
+      threshold: op.threshold,
+      predicted_when: c.predicted_when,
+      recall_interval: op.recall_interval,
+      precision: op.precision,
+      memorized_set: memorizedSet,
+    };
+  });
+}
+
+/** "pico-2@step1092 score ≥ 0.875", "text window_copies ≥ 2", "pico-2@step1092's memorized set". */
+export function pickLabel(b: ThresholdBudget): string {
+  if (b.threshold === null) return `${b.predictor}'s memorized set`;
+  const who = b.predictor === "combined"
+    ? "the combined forecaster's log-odds"
+    : `${b.predictor} ${b.feature}`;
+  return `${who} ${b.predicted_when === "<=" ? "≤" : "≥"} ${Number(b.threshold.toPrecision(4))}`;
+}
+
+const interval = (i: Interval | null) => i ? ` (95%: ${pct(i.low)}–${pct(i.high)})` : "";
+
+/** The advice with thresholds in words; where an interval is too wide, says so instead of advising. */
+export function thresholdText(budgets: ThresholdBudget[], memorized: number): string[] {
+  if (memorized === 0) return [];
+  const level = pct(Number(ADVICE_LEVEL), 0);
+  if (budgets.length === 0) {
+    return [
+      `With a threshold on a ranked forecast (the memorized set is one): no forecast of known compute recalls any ` +
+      `memorized row at precision ≥ ${level}.`,
+    ];
+  }
+  const text = [
+    `With a threshold on a ranked forecast (a predictor's score, first mismatch or log-probability, the text, ` +
+    `or the combined forecaster; the memorized set is one such threshold), at precision ≥ ${level}:`,
+  ];
+  for (const b of budgets) {
+    const reason = tooUncertain(memorized, b.recall_interval, `its recall`);
+    const versus = b.threshold === null
+      ? ""
+      : b.memorized_set
+      ? `; the best memorized set within the budget, ${b.memorized_set.predictor}'s, recalls ${
+        pct(b.memorized_set.recall)
+      }`
+      : `; no memorized set within the budget reaches ${level} precision`;
+    const recalls = `recalls ${pct(b.recall)}${interval(b.recall_interval)} of the memorized rows at ` +
+      `${pct(b.precision)} precision`;
+    text.push(
+      reason
+        ? `With up to ${pct(b.budget)} of the compute, ${
+          pickLabel(b)
+        } ${recalls}${versus}; too uncertain to ` +
+          `advise on: ${reason}.`
+        : `With up to ${pct(b.budget)} of the compute, use ${pickLabel(b)}: it ${recalls}${versus}.`,
+    );
+  }
+  return text;
+}
