@@ -3,14 +3,9 @@
 import { openRowSource } from "../engine/data.ts";
 import { EngramError } from "../engine/errors.ts";
 import { encodeKernel, Gpu } from "../engine/gpu.ts";
-import {
-  KernelCache,
-  matmulKernel,
-  unembedArgmaxKernel,
-  VOCAB_TILE,
-  type WeightMatrix,
-} from "../engine/kernels.ts";
+import { KernelCache, matmulKernel, unembedArgmaxKernel, type WeightMatrix } from "../engine/kernels.ts";
 import { NeoXModel } from "../engine/model.ts";
+import { MIN_BN, PARTIAL_BYTES } from "../engine/tiles.ts";
 import type { ScoreColumns } from "../engine/journal.ts";
 import { type ScoreMode, scoreRows, type ScoreSink } from "../engine/memorization.ts";
 import { Decoder } from "../engine/decoder.ts";
@@ -103,7 +98,7 @@ async function benchKernels(model: NeoXModel, batch: number, prompt: number): Pr
   }
   const w = model.embedOut;
   const x = gpu.storage(batch * w.cols * 4, "x");
-  const partials = gpu.storage(batch * Math.ceil(w.rows / VOCAB_TILE) * 24, "partials");
+  const partials = gpu.storage(batch * Math.ceil(w.rows / MIN_BN) * PARTIAL_BYTES, "partials");
   const tokens = gpu.storage(batch * 4, "tokens");
   const slots = gpu.storage(batch * 4, "slots");
   const target = {

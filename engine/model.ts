@@ -54,8 +54,6 @@ export class NeoXModel {
     readonly layers: Layer[],
     readonly finalNorm: Norm,
     readonly embedOut: WeightMatrix,
-    /** cos/sin per (position, rotary frequency), f32, as transformers computes them. */
-    readonly rope: GPUBuffer,
   ) {}
 
   /**
@@ -103,9 +101,8 @@ export class NeoXModel {
       const embedIn = await matrix(t.embedIn);
       const embedOut = t.embedOut === t.embedIn ? embedIn : await matrix(t.embedOut);
       const finalNorm = await norm(t.finalLnW, t.finalLnB);
-      const rope = gpu.upload(ropeTable(cfg.rotaryNdims, cfg.rotaryBase, cfg.maxPositions), "rope");
       gpu.check();
-      return new NeoXModel(gpu, cfg, dir, embedIn, layers, finalNorm, embedOut, rope);
+      return new NeoXModel(gpu, cfg, dir, embedIn, layers, finalNorm, embedOut);
     } finally {
       ckpt.close();
     }
@@ -116,7 +113,6 @@ export class NeoXModel {
     const bufs = [
       this.embedIn.buffer,
       this.embedOut.buffer,
-      this.rope,
       this.finalNorm.weight,
       this.finalNorm.bias,
     ];
@@ -155,7 +151,7 @@ async function uploadMatrix(gpu: Gpu, ckpt: SafetensorsCheckpoint, info: TensorI
 }
 
 /**
- * [positions, rotaryNdims/2] (cos, sin) pairs, rounded to f32 at each step as transformers does:
+ * [positions, rotaryNdims/2] (cos, sin) pairs (the workspace builds it for the positions a run uses), rounded to f32 at each step as transformers does:
  * inv_freq = 1 / base^(arange(0, d, 2) / d), angle = position * inv_freq, then cos and sin.
  */
 export function ropeTable(rotaryNdims: number, base: number, positions: number): Float32Array {
@@ -200,7 +196,7 @@ export function encodeForward(enc: GPUComputePassEncoder, ws: Workspace, pass: P
     if (cfg.parallelResidual) norm(layer.ln2, ws.ln2);
     run(matmulKernel(c, rows, layer.qkv, ws.ln1, layer.qkvBias, ws.qkv, "store"));
     run(
-      qkvRotaryKernel(c, pass, dims, { qkv: ws.qkv, rope: ws.model.rope, slotOf: ws.slotOf, q: ws.q, ...kv }),
+      qkvRotaryKernel(c, pass, dims, { qkv: ws.qkv, rope: ws.rope, slotOf: ws.slotOf, q: ws.q, ...kv }),
     );
     run(attentionKernel(c, pass, dims, { q: ws.q, ...kv, slotOf: ws.slotOf, out: ws.attn }));
     run(matmulKernel(c, rows, layer.dense, ws.attn, layer.denseBias, ws.x, "accumulate"));
@@ -233,10 +229,11 @@ export function encodeFinalNorm(enc: GPUComputePassEncoder, ws: Workspace, sel: 
 export function encodeUnembedArgmax(enc: GPUComputePassEncoder, ws: Workspace, target: UnembedTarget): void {
   const c = ws.kernels;
   const common = { tokens: ws.tokens, slotOf: ws.slotOf, partials: ws.partials };
-  encodeKernel(enc, unembedArgmaxKernel(c, target, ws.model.embedOut, { x: ws.final, ...common }));
+  const unembed = unembedArgmaxKernel(c, target, ws.model.embedOut, { x: ws.final, ...common });
+  encodeKernel(enc, unembed);
   encodeKernel(
     enc,
-    argmaxReduceKernel(c, target, ws.model.cfg.vocabSize, { ...common, pred: ws.pred, logprob: ws.logprob }),
+    argmaxReduceKernel(c, target, unembed.tiles, { ...common, pred: ws.pred, logprob: ws.logprob }),
   );
 }
 
