@@ -10,11 +10,12 @@ export async function demoCommand(argv: string[]): Promise<void> {
   const { values: a } = parseArgs(argv, {
     out: { type: "string" },
     count: { type: "string" },
+    tuning: { type: "string" },
     help: { type: "boolean" },
   }, "demo");
   const out = a.out ?? "out/demo";
   if (a.help) {
-    return console.log(`deno run -A cli.ts demo [--out ${out}] [--count ${DEMO_ROWS}]
+    return console.log(`deno run -A cli.ts demo [--out ${out}] [--count ${DEMO_ROWS}] [--tuning FILE]
   Scores rows 0..count-1 of ${PICO_DATA} with every checkpoint under ${PICO_MODELS}, then writes
   the report to OUT/report (report.html, report.json, report.md).`);
   }
@@ -29,6 +30,7 @@ export async function demoCommand(argv: string[]): Promise<void> {
     count,
     "--out",
     `${out}/scores`,
+    ...(a.tuning === undefined ? [] : ["--tuning", a.tuning]),
   ]);
   const { reportCommand } = await import("./report.ts");
   await reportCommand([

@@ -8,6 +8,7 @@ import { NeoXModel } from "../engine/model.ts";
 import { join, resolve } from "../engine/path.ts";
 import { type ScoreMode, scoreRows } from "../engine/memorization.ts";
 import { Decoder } from "../engine/decoder.ts";
+import { useTuning } from "../engine/tuning.ts";
 import { intFlag, parseArgs } from "./args.ts";
 import { type Checkpoint, listFlag, resolveCheckpoints } from "../io/checkpoints.ts";
 import { type Provenance, RESULT_FORMATS, type ScoreTable, writeResults } from "../io/results.ts";
@@ -33,6 +34,7 @@ export const SCORE_HELP = `deno run -A cli.ts score [options]
   --logprob            also the mean log-probability of the true continuation (teacher-forced)
   --batch N            rows per GPU batch (default 1024 on a GPU, 256 on a CPU adapter; halved if memory runs out)
   --gpu-memory GiB     cap for KV cache + activations (default 48 on a GPU, 4 on a CPU adapter)
+  --tuning FILE        matmul variants tuned by cli.ts tune (default: its cache, when tuned on this adapter)
   --out DIR            results folder (default out/scores);  --format parquet|csv|jsonl (default parquet)
   --shard i/N          score only the i-th of N contiguous shares of the rows (0-based); merge with cli.ts merge
   --force              rescore even if the results file exists;  --quiet  no progress line`;
@@ -55,6 +57,7 @@ const OPTIONS = {
   logprob: { type: "boolean" },
   batch: { type: "string" },
   "gpu-memory": { type: "string" },
+  tuning: { type: "string" },
   out: { type: "string" },
   format: { type: "string" },
   shard: { type: "string" },
@@ -173,6 +176,7 @@ export async function scoreCommand(argv: string[], gpuIn?: Gpu): Promise<ScoreSu
   const [rowStart, rowCount] = shardRange(start, count, shard);
 
   const gpu = gpuIn ?? await Gpu.open();
+  useTuning(gpu, a.tuning);
   const summaries: ScoreSummary[] = [];
   const outDir = a.out ?? "out/scores";
   try {
@@ -318,6 +322,7 @@ async function scoreCheckpoint(
       logprob: job.logprob,
       engram_version: ENGRAM_VERSION,
       adapter: gpu.describe(),
+      kernels: decoder.kernelsUsed,
       start: job.jobRows[0],
       count: job.jobRows[1],
       rows: job.count,

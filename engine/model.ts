@@ -135,6 +135,12 @@ export class NeoXModel {
 
 const FORMAT_OF: Record<DType, WeightFormat> = { F32: "f32", F16: "f16", BF16: "bf16" };
 
+/** How weights stored as `dtype` live on this GPU: f16 natively where the adapter has shader-f16. */
+export function weightFormat(gpu: Gpu, dtype: DType): WeightFormat {
+  const format = FORMAT_OF[dtype];
+  return format === "f16" && gpu.hasF16 ? "f16native" : format;
+}
+
 async function uploadMatrix(gpu: Gpu, ckpt: SafetensorsCheckpoint, info: TensorInfo): Promise<WeightMatrix> {
   if (info.byteLength > gpu.limits.maxBinding) {
     throw new EngramError(
@@ -144,8 +150,7 @@ async function uploadMatrix(gpu: Gpu, ckpt: SafetensorsCheckpoint, info: TensorI
         `per-buffer binding limit: a GPU with a larger maxStorageBufferBindingSize is needed`,
     );
   }
-  let format = FORMAT_OF[info.dtype];
-  if (format === "f16" && gpu.hasF16) format = "f16native";
+  const format = weightFormat(gpu, info.dtype);
   const buffer = gpu.upload(await ckpt.read(info.name), info.name);
   return { buffer, format, rows: info.shape[0], cols: info.shape[1] };
 }

@@ -216,14 +216,20 @@ export function useTuning(gpu: Gpu, file?: string): Tuning {
   return gpu.tuning;
 }
 
-/** Stores `table` in the tuning file at `path`, replacing the table of the same adapter and driver. */
+/**
+ * Stores `table` in the tuning file at `path`: into the table of the same adapter and driver, whose shapes it
+ * replaces where they are the same shape and keeps otherwise (tuning a second model adds its shapes).
+ */
 export async function saveTuningTable(path: string, table: TuningTable): Promise<void> {
   const file = readTuningFile(path) ?? { engram_tuning: 1, tables: [] };
-  file.tables = file.tables.filter((t) => !(t.adapter === table.adapter && t.driver === table.driver));
-  file.tables.push(table);
+  const same = (t: AdapterKey) => t.adapter === table.adapter && t.driver === table.driver;
+  const shape = (s: TunedShape) => `${s.kernel} ${s.format} ${s.m} ${s.n} ${s.k}`;
+  const replaced = new Set(table.shapes.map(shape));
+  const kept = (findTable(file, table)?.shapes ?? []).filter((s) => !replaced.has(shape(s)));
+  file.tables = [...file.tables.filter((t) => !same(t)), { ...table, shapes: [...kept, ...table.shapes] }];
   await Deno.mkdir(dirname(path), { recursive: true });
   // Write then rename: a tuning file is never seen half-written.
   const tmp = `${path}.tmp-${Deno.pid}`;
-  await Deno.writeTextFile(tmp, JSON.stringify(file, null, 1) + "\n");
+  await Deno.writeTextFile(tmp, JSON.stringify(file, null, 2) + "\n");
   await Deno.rename(tmp, path);
 }

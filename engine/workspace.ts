@@ -163,6 +163,11 @@ export class Workspace {
   }
 }
 
+/** Tokens one forward chunk may hold: its widest activation ([tokens, max(4h, 3h)] f32) fits one binding. */
+export function maxForwardTokens(cfg: NeoXConfig, maxBinding: number): number {
+  return Math.floor(maxBinding / (4 * Math.max(cfg.intermediateSize, 3 * cfg.hiddenSize)));
+}
+
 /**
  * The workspace for `opts.batch` sequences, or the largest batch (halving) that fits: in the memory budget, in
  * one buffer binding per buffer, and in what the GPU can allocate.
@@ -176,14 +181,13 @@ export async function fitWorkspace(model: NeoXModel, opts: WorkspaceRequest): Pr
     );
   }
   const maxBinding = gpu.limits.maxBinding;
-  const widest = Math.max(cfg.intermediateSize, 3 * cfg.hiddenSize);
   const unembedRow = unembedRowBytes(cfg, opts.logits);
   let batch = Math.max(1, opts.batch);
   for (;;) {
     let maxTokens = Math.min(
       opts.maxTokens ?? Infinity,
       batch * seqLen,
-      Math.floor(maxBinding / (4 * widest)),
+      maxForwardTokens(cfg, maxBinding),
     );
     const shape = () => ({
       slots: batch,

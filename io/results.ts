@@ -38,6 +38,8 @@ export interface Provenance {
   logprob: boolean;
   engram_version: string;
   adapter: string;
+  /** Matmul tile variants used (engine/tuning.ts source: variant names); results never depend on them. */
+  kernels?: string;
   /** The job's rows: [start, start + count) of the data, before any sharding. */
   start: number;
   count: number;
