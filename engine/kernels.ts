@@ -110,11 +110,12 @@ export class KernelCache {
   private readonly variants = new Map<string, TileVariant>();
   /** Names of the tile variants this cache's kernels use (for provenance and bench). */
   readonly used: Set<string> = new Set();
-  /** Bound where a shader declares a buffer this use of it does not need (auto layouts keep every binding). */
-  readonly dummy: GPUBuffer;
-  constructor(readonly gpu: Gpu) {
-    this.dummy = gpu.storage(16, "unused binding");
-  }
+  /**
+   * Bound where a shader declares a buffer this use of it does not need (auto layouts keep every binding); a
+   * dispatch's unused bindings each get their own, since one buffer cannot be both read and written by it.
+   */
+  private readonly dummies: GPUBuffer[] = [];
+  constructor(readonly gpu: Gpu) {}
 
   /** The kernel for `key`, built by `build` the first time. */
   get(name: string, params: Word[], buffers: GPUBuffer[], build: () => Kernel): Kernel {
@@ -159,16 +160,17 @@ export class KernelCache {
 
   /** Frees the uniform and placeholder buffers (pipelines stay cached on the Gpu). */
   destroy(): void {
-    for (const b of this.uniforms.values()) b.destroy();
-    this.dummy.destroy();
+    for (const b of [...this.uniforms.values(), ...this.dummies]) b.destroy();
     this.uniforms.clear();
     this.kernels.clear();
   }
 
   bind(pipeline: GPUComputePipeline, entries: (GPUBuffer | undefined)[]): GPUBindGroup {
+    let unused = 0;
+    const dummy = () => (this.dummies[unused++] ??= this.gpu.storage(16, "unused binding"));
     return this.gpu.device.createBindGroup({
       layout: pipeline.getBindGroupLayout(0),
-      entries: entries.map((buffer, binding) => ({ binding, resource: { buffer: buffer ?? this.dummy } })),
+      entries: entries.map((buffer, binding) => ({ binding, resource: { buffer: buffer ?? dummy() } })),
     });
   }
 }
@@ -224,27 +226,45 @@ export function allRows(rows: number): RowSelection {
   return { rows, per: 1, stride: 1, offset: 0 };
 }
 
+/** A LayerNorm's weights and where its output goes. */
+export interface NormOutput {
+  gamma: GPUBuffer;
+  beta: GPUBuffer;
+  y: GPUBuffer;
+}
+
+/** LayerNorm of the selected rows of x into `out`, and with `pair` a second norm from the same statistics. */
 export function layerNormKernel(
   c: KernelCache,
   sel: RowSelection,
   h: number,
   eps: number,
   x: GPUBuffer,
-  gamma: GPUBuffer,
-  beta: GPUBuffer,
-  y: GPUBuffer,
+  out: NormOutput,
+  pair?: NormOutput,
 ): Kernel {
   const params = LAYERNORM.words({ ...sel, h, eps });
-  return c.get("layernorm", params, [x, gamma, beta, y], () => {
+  const list = [x, out.gamma, out.beta, out.y, ...(pair ? [pair.gamma, pair.beta, pair.y] : [])];
+  return c.get("layernorm", params, list, () => {
     // CPU adapters: one invocation per row (barriers cost more than the math there).
     const serial = c.gpu.cpuKernels;
     const pipeline = c.gpu.pipeline(serial ? "layernorm_serial" : "layernorm", {
+      consts: { PAIR: pair ? 1 : 0 },
       parts: ["lib/layernorm_io"],
       code: [LAYERNORM.wgsl],
     });
     return {
       pipeline,
-      bindGroup: c.bind(pipeline, [c.uniform(params), x, gamma, beta, y]),
+      bindGroup: c.bind(pipeline, [
+        c.uniform(params),
+        x,
+        out.gamma,
+        out.beta,
+        out.y,
+        pair?.gamma,
+        pair?.beta,
+        pair?.y,
+      ]),
       workgroups: grid(serial ? Math.ceil(sel.rows / 64) : sel.rows, c.gpu.limits.maxWorkgroups),
     };
   });

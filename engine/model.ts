@@ -192,13 +192,14 @@ export function encodeForward(enc: GPUComputePassEncoder, ws: Workspace, pass: P
   const run = (k: ReturnType<typeof matmulKernel>) => encodeKernel(enc, k);
 
   run(embedKernel(c, ws.model.embedIn, pass, ws.shape.seqLen, ws.tokens, ws.slotOf, ws.x));
-  const norm = (n: Norm, out: GPUBuffer) =>
-    run(layerNormKernel(c, allRows(rows), h, cfg.layerNormEps, ws.x, n.weight, n.bias, out));
+  const out = (n: Norm, y: GPUBuffer) => ({ gamma: n.weight, beta: n.bias, y });
+  const norm = (n: Norm, y: GPUBuffer, pair?: [Norm, GPUBuffer]) =>
+    run(layerNormKernel(c, allRows(rows), h, cfg.layerNormEps, ws.x, out(n, y), pair && out(...pair)));
   ws.model.layers.forEach((layer, l) => {
     const kv = { kCache: ws.kCache[l], vCache: ws.vCache[l] };
-    norm(layer.ln1, ws.ln1);
-    // Parallel residual, x + attn(ln1(x)) + mlp(ln2(x)): both norms read the layer's input.
-    if (cfg.parallelResidual) norm(layer.ln2, ws.ln2);
+    // Parallel residual, x + attn(ln1(x)) + mlp(ln2(x)): both norms of the layer's input in one pass over it.
+    if (cfg.parallelResidual) norm(layer.ln1, ws.ln1, [layer.ln2, ws.ln2]);
+    else norm(layer.ln1, ws.ln1);
     run(matmulKernel(c, rows, layer.qkv, ws.ln1, layer.qkvBias, ws.qkv, "store"));
     run(
       qkvRotaryKernel(c, pass, dims, { qkv: ws.qkv, rope: ws.rope, slotOf: ws.slotOf, q: ws.q, ...kv }),
@@ -217,16 +218,11 @@ export function encodeFinalNorm(enc: GPUComputePassEncoder, ws: Workspace, sel: 
   const { cfg, finalNorm } = ws.model;
   encodeKernel(
     enc,
-    layerNormKernel(
-      ws.kernels,
-      sel,
-      cfg.hiddenSize,
-      cfg.layerNormEps,
-      ws.x,
-      finalNorm.weight,
-      finalNorm.bias,
-      ws.final,
-    ),
+    layerNormKernel(ws.kernels, sel, cfg.hiddenSize, cfg.layerNormEps, ws.x, {
+      gamma: finalNorm.weight,
+      beta: finalNorm.bias,
+      y: ws.final,
+    }),
   );
 }
 

@@ -8,6 +8,7 @@ import {
   argmaxReduceKernel,
   type Epilogue,
   KernelCache,
+  layerNormKernel,
   matmulKernel,
   unembedArgmaxKernel,
   type WeightMatrix,
@@ -246,4 +247,40 @@ Deno.test("GELU and residual epilogues: every family's reference and largest til
       }
     }
   });
+});
+
+Deno.test("the paired LayerNorm (parallel residual's ln1 and ln2) writes exactly what two single ones do", async () => {
+  const rows = 37, h = 96;
+  const input = values(rows * h, 6);
+  const weights = [7, 8, 9, 10].map((seed) => values(h, seed));
+  for (const kernels of ["cpu", "gpu"] as const) {
+    const g = await Gpu.open({ kernels });
+    const c = new KernelCache(g);
+    const xb = g.upload(input, "x");
+    const [g1, b1, g2, b2] = weights.map((w) => g.upload(w, "norm"));
+    const ys = [0, 1, 2, 3].map(() => g.storage(rows * h * 4, "y"));
+    const sel = { rows, per: 1, stride: 1, offset: 0 };
+    const enc = g.device.createCommandEncoder();
+    const pass = enc.beginComputePass();
+    encodeKernel(pass, layerNormKernel(c, sel, h, 1e-5, xb, { gamma: g1, beta: b1, y: ys[0] }));
+    encodeKernel(pass, layerNormKernel(c, sel, h, 1e-5, xb, { gamma: g2, beta: b2, y: ys[1] }));
+    encodeKernel(
+      pass,
+      layerNormKernel(c, sel, h, 1e-5, xb, { gamma: g1, beta: b1, y: ys[2] }, {
+        gamma: g2,
+        beta: b2,
+        y: ys[3],
+      }),
+    );
+    pass.end();
+    g.device.queue.submit([enc.finish()]);
+    const [single1, single2, pair1, pair2] = await Promise.all(
+      ys.map(async (y) => new Float32Array(await g.read(y, rows * h * 4))),
+    );
+    assertEquals(pair1, single1, `${kernels}: ln1`);
+    assertEquals(pair2, single2, `${kernels}: ln2`);
+    assert(single1.some((v, i) => v !== single2[i]), "the two norms differ");
+    c.destroy();
+    g.destroy();
+  }
 });
