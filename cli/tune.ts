@@ -16,11 +16,12 @@ import {
   tuneShapes,
 } from "../engine/tuner.ts";
 import { adapterKey, saveTuningTable, tuningCachePath } from "../engine/tuning.ts";
+import { parseVariant } from "../engine/tiles.ts";
 import { intFlag, parseArgs } from "./args.ts";
 import { resolveCheckpoints } from "../io/checkpoints.ts";
 
 export const TUNE_HELP = `deno run -A cli.ts tune --model DIR [--tuning FILE] [--batch N] [--prompt 32]
-                       [--report FILE] [--ceiling TFLOPS] [--kernels cpu|gpu]
+                       [--report FILE] [--ceiling TFLOPS] [--kernels cpu|gpu] [--variants a,b,...]
   Times every matmul tile variant at the model's matmul shapes (prefill, decode at M = batch, the fused
   unembedding argmax) on this adapter and stores the fastest per shape in FILE (default: the user's cache,
   ${tuningCachePath() ?? "$XDG_CACHE_HOME/engram/tuning.json"}), under this adapter and driver. score, bench
@@ -29,7 +30,9 @@ export const TUNE_HELP = `deno run -A cli.ts tune --model DIR [--tuning FILE] [-
   --batch      rows per batch the shapes are for (default 1024 on a GPU, 256 on a CPU adapter)
   --report     also write every variant's timing per shape as JSON
   --ceiling    the adapter's arithmetic ceiling in TFLOP/s, to print each shape's share of it
-  --kernels    the kernel family to tune (default: this adapter's; gpu on a CPU adapter only checks it runs)`;
+  --kernels    the kernel family to tune (default: this adapter's; gpu on a CPU adapter only checks it runs)
+  --variants   time only these variants (names as in the output, e.g. t128x128k16-8x8-s2,t64x64k16-4x4)
+  --timing-ms  milliseconds of work per timed pass (default 30 on a GPU, 150 on a CPU adapter)`;
 
 const OPTIONS = {
   model: { type: "string" },
@@ -39,6 +42,8 @@ const OPTIONS = {
   report: { type: "string" },
   ceiling: { type: "string" },
   kernels: { type: "string" },
+  variants: { type: "string" },
+  "timing-ms": { type: "string" },
   help: { type: "boolean" },
 } as const;
 
@@ -96,7 +101,11 @@ export async function tuneCommand(argv: string[]): Promise<void> {
       `tune: ${shapes.length} shapes on ${gpu.describe()}${key.driver ? `, driver ${key.driver}` : ""}`,
     );
     const t0 = performance.now();
-    const results = await tuneShapes(gpu, shapes, { onProgress: (line) => console.error(`  ${line}`) });
+    const variants = a.variants?.split(",").map(parseVariant);
+    const results = await tuneShapes(gpu, shapes, {
+      variants,
+      onProgress: (line) => console.error(`  ${line}`),
+    });
     const seconds = (performance.now() - t0) / 1000;
     await saveTuningTable(file, {
       ...key,

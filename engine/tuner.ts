@@ -231,7 +231,7 @@ export interface TuneOptions {
   target?: number;
   /** Prefill shapes are timed at this many rows at most (default 8192: enough to fill a large GPU). */
   maxTimedRows?: number;
-  /** Only these variants (bench --variants); default: the adapter family's whole set, in two phases. */
+  /** Only these variants (those of the adapter's family that fit); default: the family's whole set. */
   variants?: TileVariant[];
   onProgress?: (line: string) => void;
 }
@@ -257,7 +257,9 @@ export async function tuneShapes(
   try {
     for (const [i, shape] of shapes.entries()) {
       const timed = timedShapes[i];
-      const usable = (v: TileVariant) => fits(v, shape.format, shape.kernel, gpu.tileLimits);
+      // The adapter's kernel family only (Tuning.pick takes no other), within its limits.
+      const usable = (v: TileVariant) =>
+        v.family === family && fits(v, shape.format, shape.kernel, gpu.tileLimits);
       const times = new Map<string, number>();
       const measure = async (v: TileVariant) => {
         const name = variantName(v);
