@@ -17,12 +17,15 @@ import { PICO_BENCH_MODEL, PICO_DATA } from "../io/pico.ts";
 export const BENCH_HELP =
   `deno run -A cli.ts bench [--model DIR] [--data PREFIX] [--count N] [--modes score,extractable]
                         [--batch N] [--kernels] [--format json] [--save FILE]
-                        [--tuning FILE | --variant NAME] [--kernel-family cpu|gpu]
+                        [--tuning FILE | --untuned | --variant NAME] [--kernel-family cpu|gpu]
+                        [--warmup ROWS]
   Times scoring of the same rows in each mode (after a warm-up batch), and with --kernels the model's matmuls.
   Defaults: the embedded pico-3 (step1092), its data, 256 rows. --save writes each row's result as JSON.
   --tuning FILE        matmul variants from FILE (default: the cache of cli.ts tune, else shipped defaults)
+  --untuned            the built-in default variants, whatever the cache and shipped tables say
   --variant NAME       every matmul runs this tile variant (e.g. t128x128k16-8x8-s2, d64x64-8x8)
-  --kernel-family      force the kernel family (default: this adapter's)`;
+  --kernel-family      force the kernel family (default: this adapter's)
+  --warmup ROWS        rows scored untimed first, to build the pipelines (default: one batch)`;
 
 const OPTIONS = {
   model: { type: "string" },
@@ -36,7 +39,9 @@ const OPTIONS = {
   save: { type: "string" },
   tuning: { type: "string" },
   variant: { type: "string" },
+  untuned: { type: "boolean" },
   "kernel-family": { type: "string" },
+  warmup: { type: "string" },
   help: { type: "boolean" },
 } as const;
 
@@ -124,12 +129,13 @@ export async function benchCommand(argv: string[]): Promise<void> {
   if (family !== undefined && family !== "cpu" && family !== "gpu") {
     throw new EngramError(`--kernel-family must be cpu or gpu, got "${family}"`);
   }
-  if (a.variant !== undefined && a.tuning !== undefined) {
-    throw new EngramError("bench: give --tuning or --variant, not both");
+  if ([a.variant !== undefined, a.tuning !== undefined, !!a.untuned].filter(Boolean).length > 1) {
+    throw new EngramError("bench: give one of --tuning, --untuned and --variant");
   }
   const forced = a.variant === undefined ? undefined : parseVariant(a.variant);
   const gpu = await Gpu.open({ timestamps: !!a.kernels, kernels: family as "cpu" | "gpu" | undefined });
   if (forced) gpu.tuning = Tuning.forced(forced);
+  else if (a.untuned) gpu.tuning = Tuning.defaults();
   else useTuning(gpu, a.tuning);
   const modelDir = a.model ?? PICO_BENCH_MODEL;
   const model = await NeoXModel.load(gpu, modelDir);
@@ -153,7 +159,8 @@ export async function benchCommand(argv: string[]): Promise<void> {
     try {
       const job = { source, start, count, offset: 0, mode, suppress: null, logprob: false };
       // Warm-up: one batch compiles the pipelines and builds the bind groups.
-      await scoreRows(decoder, { ...job, count: Math.min(decoder.batch, count) }, new MemorySink(count));
+      const warmup = Math.min(intFlag(a.warmup, "warmup", 0) ?? decoder.batch, count);
+      if (warmup > 0) await scoreRows(decoder, { ...job, count: warmup }, new MemorySink(count));
       const sink = new MemorySink(count);
       const t = performance.now();
       await scoreRows(decoder, job, sink);

@@ -153,19 +153,24 @@ export class ShapeBuffers {
 export class KernelTimer {
   private readonly querySet: GPUQuerySet | null;
   private readonly resolved: GPUBuffer | null;
-  /** Host seconds and GPU seconds of every timed pass, to check the GPU clock against. */
-  host = 0;
-  device = 0;
+  /** Whether the GPU clock is used: decided by calibrate (a clock that disagrees with the host's is not). */
+  private useDevice: boolean;
 
   constructor(readonly gpu: Gpu) {
     this.querySet = gpu.hasTimestamps ? gpu.device.createQuerySet({ type: "timestamp", count: 2 }) : null;
     this.resolved = gpu.hasTimestamps
       ? gpu.buffer(16, GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC, "timestamps")
       : null;
+    this.useDevice = gpu.hasTimestamps;
   }
 
-  /** Seconds of `reps` dispatches of `k` in one pass (GPU clock if any). */
-  async run(k: Kernel, reps: number): Promise<number> {
+  /** "gpu timestamps" or "host clock". */
+  get clock(): string {
+    return this.useDevice ? "gpu timestamps" : "host clock";
+  }
+
+  /** Host and GPU seconds of `reps` dispatches of `k` in one pass (GPU: NaN without timestamps). */
+  private async pass(k: Kernel, reps: number): Promise<{ host: number; device: number }> {
     const { device } = this.gpu;
     const enc = device.createCommandEncoder();
     const pass = enc.beginComputePass(
@@ -183,13 +188,29 @@ export class KernelTimer {
     await device.queue.onSubmittedWorkDone();
     const host = (performance.now() - t) / 1000;
     this.gpu.check();
-    if (!this.querySet) return host;
+    if (!this.querySet) return { host, device: NaN };
     const [t0, t1] = new BigUint64Array(await this.gpu.read(this.resolved!, 16));
-    const gpuSeconds = Number(t1 - t0) / 1e9;
-    this.host += host;
-    this.device += gpuSeconds;
-    // A GPU clock that claims more than the host saw, or nothing at all, is not to be trusted.
-    return gpuSeconds > 0 && gpuSeconds <= host * 1.05 ? gpuSeconds : host;
+    return { host, device: Number(t1 - t0) / 1e9 };
+  }
+
+  /**
+   * Checks the GPU clock against the host's on passes of `k` lasting at least 50 ms (WebGPU timestamps are
+   * nanoseconds only where the driver's tick is): outside [0.5, 1.05] of the host's time, the host clock is used.
+   */
+  async calibrate(k: Kernel): Promise<{ host: number; device: number }> {
+    let r = { host: 0, device: NaN };
+    for (let reps = 1; reps <= 4096; reps *= 4) {
+      r = await this.pass(k, reps);
+      if (r.host >= 0.05) break;
+    }
+    this.useDevice = this.useDevice && r.device >= 0.5 * r.host && r.device <= 1.05 * r.host;
+    return r;
+  }
+
+  /** Seconds of `reps` dispatches of `k` in one pass. */
+  async run(k: Kernel, reps: number): Promise<number> {
+    const r = await this.pass(k, reps);
+    return this.useDevice ? r.device : r.host;
   }
 
   /**
@@ -224,6 +245,8 @@ export interface ShapeTuning {
   best: VariantTiming;
   /** The variant the adapter uses without tuning, and its rate. */
   default: VariantTiming;
+  /** What timed it: "gpu timestamps" or "host clock". */
+  clock: string;
 }
 
 export interface TuneOptions {
@@ -255,6 +278,16 @@ export async function tuneShapes(
   const c = new KernelCache(gpu);
   const out: ShapeTuning[] = [];
   try {
+    const first = shapes.length ? timedShapes[0] : null;
+    if (first) {
+      const v = Tuning.defaults().pick(gpu, first.kernel, first.format, first.m, first.n, first.k);
+      const c0 = await timer.calibrate(buffers.kernel(c, first, v));
+      opts.onProgress?.(
+        `clock: ${timer.clock} (a ${(c0.host * 1e3).toFixed(0)} ms pass: GPU clock ${
+          (c0.device * 1e3).toFixed(1)
+        } ms)`,
+      );
+    }
     for (const [i, shape] of shapes.entries()) {
       const timed = timedShapes[i];
       // The adapter's kernel family only (Tuning.pick takes no other), within its limits.
@@ -299,6 +332,7 @@ export async function tuneShapes(
         timings,
         best: timings[0],
         default: timing(variantName(fallback)),
+        clock: timer.clock,
       };
       out.push(result);
       opts.onProgress?.(
