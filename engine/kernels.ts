@@ -407,6 +407,22 @@ export interface UnembedTarget {
   logprob: boolean;
 }
 
+/** `rows` rows of x, one prediction each (pred[r] = argmax of row r), nothing fed back: for timing and tests. */
+export function singleTarget(rows: number, suppress: number | null = null): UnembedTarget {
+  return {
+    rows,
+    per: 1,
+    rowBase: 0,
+    posBase: 0,
+    prompt: 0,
+    seqLen: 1,
+    cont: 1,
+    suppress,
+    feed: false,
+    logprob: false,
+  };
+}
+
 /** The unembedding's kernel, and how many vocabulary tiles (partials per row) it writes. */
 export function unembedArgmaxKernel(
   c: KernelCache,

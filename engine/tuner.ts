@@ -7,7 +7,13 @@
  */
 import type { NeoXConfig } from "./config.ts";
 import { encodeKernel, type Gpu, type Kernel } from "./gpu.ts";
-import { KernelCache, matmulKernel, unembedArgmaxKernel, type WeightMatrix } from "./kernels.ts";
+import {
+  KernelCache,
+  matmulKernel,
+  singleTarget,
+  unembedArgmaxKernel,
+  type WeightMatrix,
+} from "./kernels.ts";
 import {
   allVariants,
   fits,
@@ -116,18 +122,7 @@ export class ShapeBuffers {
     if (shape.kernel === "matmul") {
       return matmulKernel(c, shape.m, w, this.x, this.bias, this.y, "store", variant);
     }
-    const target = {
-      rows: shape.m,
-      per: 1,
-      rowBase: 0,
-      posBase: 0,
-      prompt: 0,
-      seqLen: 1,
-      cont: 1,
-      suppress: null,
-      feed: false,
-      logprob: false,
-    };
+    const target = singleTarget(shape.m);
     const bufs = { x: this.x, tokens: this.tokens, slotOf: this.slotOf, partials: this.partials };
     return unembedArgmaxKernel(c, target, w, bufs, variant);
   }

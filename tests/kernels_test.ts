@@ -10,6 +10,7 @@ import {
   KernelCache,
   layerNormKernel,
   matmulKernel,
+  singleTarget,
   unembedArgmaxKernel,
   type WeightMatrix,
 } from "../engine/kernels.ts";
@@ -165,18 +166,7 @@ function checkArgmax(format: WeightFormat, variant: TileVariant): Promise<string
     const slotOf = gpu.upload(Uint32Array.from({ length: M + 1 }, (_, i) => i), "slot_of");
     const partials = gpu.storage(M * Math.ceil(N / MIN_BN) * PARTIAL_BYTES, "partials");
     const pred = gpu.storage((M + 1) * 4, "pred"), logprob = gpu.storage((M + 1) * 4, "logprob");
-    const target = {
-      rows: M,
-      per: 1,
-      rowBase: 0,
-      posBase: 0,
-      prompt: 0,
-      seqLen: 1,
-      cont: 1,
-      suppress: BEST,
-      feed: false,
-      logprob: false,
-    };
+    const target = singleTarget(M, BEST);
     const u = unembedArgmaxKernel(c, target, b.w, { x: b.x, tokens, slotOf, partials }, variant);
     run([u, argmaxReduceKernel(c, target, u.tiles, { partials, slotOf, tokens, pred, logprob })]);
     const idx = new Uint32Array(await gpu.read(pred, M * 4));
