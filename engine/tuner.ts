@@ -199,17 +199,21 @@ export class KernelTimer {
   }
 
   /**
-   * Checks the GPU clock against the host's on passes of `k` lasting at least 50 ms (WebGPU timestamps are
-   * nanoseconds only where the driver's tick is): outside [0.5, 1.05] of the host's time, the host clock is used.
+   * Checks the GPU clock against the host's (WebGPU timestamps are nanoseconds only where the driver's tick
+   * is): after a warm-up, passes of R and 4R dispatches of `k`, with R large enough that the work outweighs
+   * the host's fixed cost of a pass (4R takes at least twice as long); the extra 3R must take the same time on
+   * both clocks (within 30%), else the host clock is used. Returns both clocks' seconds for the extra 3R.
    */
   async calibrate(k: Kernel): Promise<{ host: number; device: number }> {
-    let r = { host: 0, device: NaN };
-    for (let reps = 1; reps <= 4096; reps *= 4) {
-      r = await this.pass(k, reps);
-      if (r.host >= 0.05) break;
+    await this.pass(k, 1);
+    let reps = 1, short = await this.pass(k, reps), long = await this.pass(k, 4 * reps);
+    while (long.host < 2 * short.host && reps < 4096) {
+      reps *= 4;
+      [short, long] = [long, await this.pass(k, 4 * reps)];
     }
-    this.useDevice = this.useDevice && r.device >= 0.5 * r.host && r.device <= 1.05 * r.host;
-    return r;
+    const extra = { host: long.host - short.host, device: long.device - short.device };
+    this.useDevice = this.useDevice && extra.device >= 0.7 * extra.host && extra.device <= 1.3 * extra.host;
+    return extra;
   }
 
   /** Seconds of `reps` dispatches of `k` in one pass. */
@@ -289,9 +293,8 @@ export async function tuneShapes(
       const v = Tuning.defaults().pick(gpu, first.kernel, first.format, first.m, first.n, first.k);
       const c0 = await timer.calibrate(buffers.kernel(c, first, v));
       opts.onProgress?.(
-        `clock: ${timer.clock} (a ${(c0.host * 1e3).toFixed(0)} ms pass: GPU clock ${
-          (c0.device * 1e3).toFixed(1)
-        } ms)`,
+        `clock: ${timer.clock} (the same work: ${(c0.host * 1e3).toFixed(1)} ms by the host's clock, ` +
+          `${(c0.device * 1e3).toFixed(1)} ms by the GPU's)`,
       );
     }
     for (const [i, shape] of shapes.entries()) {
