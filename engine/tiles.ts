@@ -141,6 +141,7 @@ const TILED_SHAPES: [number, number, number, number][] = [
   [64, 128, 4, 8],
   [128, 128, 8, 8],
   [128, 128, 4, 8],
+  [256, 128, 8, 8],
 ];
 const DIRECT_SHAPES: [number, number, number, number][] = [
   [64, 64, 4, 4],
@@ -159,7 +160,7 @@ const DIRECT_SHAPES: [number, number, number, number][] = [
 
 /**
  * Every variant of `family` for weights of `format` (before adapter limits): what the exactness tests run and
- * what the tuner chooses from. Tiled: 5 tile shapes × BK 8/16/32 × 1 or 2 stages × (16-bit formats) w16 ×
+ * what the tuner chooses from. Tiled: 6 tile shapes × BK 8/16/32 × 1 or 2 stages × (16-bit formats) w16 ×
  * swizzle 0/8.
  */
 export function allVariants(family: TileFamily, format: WeightFormat): TileVariant[] {
