@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # One device call on the lent GPU machine (see ../shared/device/README.md), about 6 minutes on an H200:
+#   0. the card's f32 FMA ceiling through WGSL (../shared/device/peak.ts), which the kernel table divides by;
 #   1. exactness on the card: golden tests, every matmul tile variant bit for bit (tests/kernels_test.ts), the
 #      pico reference (scores, extractable = score, batch independence) — while PyTorch makes the random
 #      Pythia-shaped pythia-1b and pythia-12b checkpoints and their rows in the background (nothing is timed yet);
@@ -27,11 +28,11 @@ rm -f "$TUNING"
 if [ "$DRY" = 1 ]; then
   M1B=fixtures/pico/models/pico-3/step1092 M12B=fixtures/pico/models/pico-2/step1092
   D1B=fixtures/pico/data/pico_document D12B=fixtures/pico/data/pico_document
-  N1B=64 N12B=32 B1B=32 B12B=16 REF_ROWS=16
+  N1B=64 N12B=32 B1B=32 B12B=16 REF_ROWS=16 PEAK=${PEAK:-/work/shared/device/peak.ts} PEAK_SCALE=0.01
   # The kernels the card will run (the tiled family), briefly timed.
   TUNE_OPTS=(--kernels gpu --timing-ms 5) BENCH_OPTS=(--kernel-family gpu)
 else
-  M1B=/tmp/m/1b M12B=/tmp/m/12b D1B=/tmp/d/1b D12B=/tmp/d/12b
+  M1B=/tmp/m/1b M12B=/tmp/m/12b D1B=/tmp/d/1b D12B=/tmp/d/12b PEAK=.gpu/peak.ts PEAK_SCALE=4
   TUNE_OPTS=() BENCH_OPTS=()
   PY="python3 .gpu/pythia.py"
   (
@@ -45,6 +46,13 @@ step "adapter"
 $DENO cli.ts info > "$OUT/info.json" 2>&1
 head -c 300 "$OUT/info.json"
 echo
+if [ -f "$PEAK" ]; then
+  step "the card's f32 FMA ceiling through WGSL (peak.ts)"
+  timeout 60 $DENO "$PEAK" "$PEAK_SCALE" > "$OUT/peak.jsonl" 2>&1
+  cat "$OUT/peak.jsonl"
+  CEILING=$(python3 -c "import json,sys; print(round(next(json.loads(l)['tflops'] for l in open(sys.argv[1]) if '\"f32\"' in l), 1))" "$OUT/peak.jsonl" 2>/dev/null || echo "$CEILING")
+fi
+export CEILING
 step "exactness: golden tests, every tile variant bit for bit"
 timeout 200 deno test --no-npm -A tests/golden_test.ts tests/kernels_test.ts > "$OUT/exactness.log" 2>&1
 grep -E "FAILED|passed" "$OUT/exactness.log" | tail -5
