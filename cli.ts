@@ -11,6 +11,7 @@ const USAGE = `engram: memorization of training data by GPT-NeoX (Pythia) models
   deno run -A cli.ts merge     join shard results (score --shard i/N) into one file
   deno run -A cli.ts demo      score the embedded pico suite and write its report
   deno run -A cli.ts bench     rows/s per mode and matmul GFLOP/s on this adapter
+  deno run -A cli.ts tune      time the matmul variants at a model's shapes and keep the fastest (per adapter)
   deno run -A cli.ts logits    logits at every position of token rows
   deno run -A cli.ts generate  greedy continuations of token rows
   deno run -A cli.ts info      the WebGPU adapter, its features and limits
@@ -33,6 +34,9 @@ async function main(args: string[]): Promise<void> {
       return;
     case "bench":
       await (await import("./cli/bench.ts")).benchCommand(rest);
+      return;
+    case "tune":
+      await (await import("./cli/tune.ts")).tuneCommand(rest);
       return;
     case "logits":
     case "generate":
@@ -57,7 +61,7 @@ async function main(args: string[]): Promise<void> {
       return;
     default:
       throw new EngramError(
-        `unknown command "${command}"; commands: score, report, merge, demo, bench, logits, generate, info`,
+        `unknown command "${command}"; commands: score, report, merge, demo, bench, tune, logits, generate, info`,
       );
   }
 }

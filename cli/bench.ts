@@ -2,15 +2,12 @@
 // GFLOP/s of the matmuls at the model's own shapes. Speed is measured here, never in tests.
 import { openRowSource } from "../engine/data.ts";
 import { EngramError } from "../engine/errors.ts";
-import { encodeKernel, Gpu } from "../engine/gpu.ts";
-import {
-  KernelCache,
-  matmulKernel,
-  unembedArgmaxKernel,
-  VOCAB_TILE,
-  type WeightMatrix,
-} from "../engine/kernels.ts";
+import { Gpu } from "../engine/gpu.ts";
+import type { WeightMatrix } from "../engine/kernels.ts";
 import { NeoXModel } from "../engine/model.ts";
+import { parseVariant, variantName } from "../engine/tiles.ts";
+import { modelShapes, tuneShapes } from "../engine/tuner.ts";
+import { Tuning, useTuning } from "../engine/tuning.ts";
 import type { ScoreColumns } from "../engine/journal.ts";
 import { type ScoreMode, scoreRows, type ScoreSink } from "../engine/memorization.ts";
 import { Decoder } from "../engine/decoder.ts";
@@ -20,8 +17,15 @@ import { PICO_BENCH_MODEL, PICO_DATA } from "../io/pico.ts";
 export const BENCH_HELP =
   `deno run -A cli.ts bench [--model DIR] [--data PREFIX] [--count N] [--modes score,extractable]
                         [--batch N] [--kernels] [--format json] [--save FILE]
+                        [--tuning FILE | --untuned | --variant NAME] [--kernel-family cpu|gpu]
+                        [--warmup ROWS]
   Times scoring of the same rows in each mode (after a warm-up batch), and with --kernels the model's matmuls.
-  Defaults: the embedded pico-3 (step1092), its data, 256 rows. --save writes each row's result as JSON.`;
+  Defaults: the embedded pico-3 (step1092), its data, 256 rows. --save writes each row's result as JSON.
+  --tuning FILE        matmul variants from FILE (default: the cache of cli.ts tune, else shipped defaults)
+  --untuned            the built-in default variants, whatever the cache and shipped tables say
+  --variant NAME       every matmul runs this tile variant (e.g. t128x128k16-8x8-s2, d64x64-8x8)
+  --kernel-family      force the kernel family (default: this adapter's)
+  --warmup ROWS        rows scored untimed first, to build the pipelines (default: one batch)`;
 
 const OPTIONS = {
   model: { type: "string" },
@@ -33,6 +37,11 @@ const OPTIONS = {
   kernels: { type: "boolean" },
   format: { type: "string" },
   save: { type: "string" },
+  tuning: { type: "string" },
+  variant: { type: "string" },
+  untuned: { type: "boolean" },
+  "kernel-family": { type: "string" },
+  warmup: { type: "string" },
   help: { type: "boolean" },
 } as const;
 
@@ -49,86 +58,44 @@ export interface KernelResult {
   m: number;
   n: number;
   k: number;
+  /** The tile variant timed: the one the adapter's tuning picks for this shape. */
+  variant: string;
   gflop_per_s: number;
   ms: number;
+  untuned_variant: string;
+  untuned_gflop_per_s: number;
 }
 
-/** Runs `encode` `reps` times in one submission and waits; returns seconds per repetition. */
-async function timeDispatches(gpu: Gpu, encode: (pass: GPUComputePassEncoder) => void, reps: number) {
-  const run = async (n: number) => {
-    const enc = gpu.device.createCommandEncoder();
-    const pass = enc.beginComputePass();
-    for (let i = 0; i < n; i++) encode(pass);
-    pass.end();
-    gpu.device.queue.submit([enc.finish()]);
-    await gpu.device.queue.onSubmittedWorkDone();
-  };
-  await run(1);
-  const t = performance.now();
-  await run(reps);
-  return (performance.now() - t) / 1000 / reps;
-}
-
-/** GFLOP/s of the forward pass's matmuls at prefill and decode shapes, and of the fused unembed + argmax. */
+/**
+ * GFLOP/s of the forward pass's matmuls at prefill and decode shapes, and of the fused unembedding argmax, with
+ * the variant the adapter's tuning picks for each (and, for comparison, the untuned default).
+ */
 async function benchKernels(model: NeoXModel, batch: number, prompt: number): Promise<KernelResult[]> {
   const { gpu, cfg } = model;
-  const c = new KernelCache(gpu);
-  const layer = model.layers[0];
+  const format = (w: WeightMatrix) => w.format;
+  const shapes = modelShapes(cfg, format(model.layers[0].qkv), batch, prompt, gpu.limits.maxBinding)
+    .map((s) => (s.kernel === "unembed" ? { ...s, format: format(model.embedOut) } : s));
   const out: KernelResult[] = [];
-  const maxRows = Math.floor(
-    gpu.limits.maxBinding / (4 * Math.max(cfg.intermediateSize, 3 * cfg.hiddenSize)),
-  );
-  const shapes: [string, WeightMatrix, number][] = [];
-  for (const [phase, m] of [["prefill", Math.min(batch * prompt, maxRows)], ["decode", batch]] as const) {
-    shapes.push([`${phase} qkv`, layer.qkv, m], [`${phase} dense`, layer.dense, m]);
-    shapes.push([`${phase} mlp up`, layer.fc1, m], [`${phase} mlp down`, layer.fc2, m]);
-  }
-  for (const [name, w, m] of shapes) {
-    const x = gpu.storage(m * w.cols * 4, "x");
-    const y = gpu.storage(m * w.rows * 4, "y");
-    const bias = gpu.storage(w.rows * 4, "bias");
-    const k = matmulKernel(c, m, w, x, bias, y, "store");
-    // ~4 TFLOP per shape on a GPU (Deno's completion wait has ~10 ms granularity), ~2 GFLOP on a CPU adapter.
-    const reps = Math.max(2, Math.min(200, Math.ceil((gpu.isCpu ? 2e9 : 4e12) / (2 * m * w.rows * w.cols))));
-    const s = await timeDispatches(gpu, (p) => encodeKernel(p, k), reps);
-    out.push({
-      name,
-      m,
-      n: w.rows,
-      k: w.cols,
-      gflop_per_s: (2 * m * w.rows * w.cols) / s / 1e9,
-      ms: s * 1e3,
+  for (const shape of shapes) {
+    const variant = gpu.tuning.pick(gpu, shape.kernel, shape.format, shape.m, shape.n, shape.k);
+    const [r] = await tuneShapes(gpu, [shape], {
+      variants: [variant],
+      maxTimedRows: Infinity,
+      target: gpu.isCpu ? 0.15 : 0.1,
     });
-    for (const b of [x, y, bias]) b.destroy();
+    const timing = r.timings.find((t) => t.variant === variantName(variant))!;
+    out.push({
+      name: shape.name,
+      m: shape.m,
+      n: shape.n,
+      k: shape.k,
+      variant: timing.variant,
+      gflop_per_s: timing.gflops,
+      ms: timing.seconds * 1e3,
+      untuned_variant: r.default.variant,
+      untuned_gflop_per_s: r.default.gflops,
+    });
   }
-  const w = model.embedOut;
-  const x = gpu.storage(batch * w.cols * 4, "x");
-  const partials = gpu.storage(batch * Math.ceil(w.rows / VOCAB_TILE) * 24, "partials");
-  const tokens = gpu.storage(batch * 4, "tokens");
-  const slots = gpu.storage(batch * 4, "slots");
-  const target = {
-    rows: batch,
-    per: 1,
-    rowBase: 0,
-    posBase: 0,
-    prompt: 0,
-    seqLen: 1,
-    cont: 1,
-    suppress: null,
-    feed: false,
-    logprob: false,
-  };
-  const k = unembedArgmaxKernel(c, target, w, { x, tokens, slotOf: slots, partials });
-  const s = await timeDispatches(gpu, (p) => encodeKernel(p, k), gpu.isCpu ? 3 : 20);
-  out.push({
-    name: "decode unembed+argmax",
-    m: batch,
-    n: w.rows,
-    k: w.cols,
-    gflop_per_s: (2 * batch * w.rows * w.cols) / s / 1e9,
-    ms: s * 1e3,
-  });
-  for (const b of [x, partials, tokens, slots]) b.destroy();
   return out;
 }
 
@@ -158,7 +125,18 @@ export async function benchCommand(argv: string[]): Promise<void> {
       throw new EngramError(`--modes: unknown mode "${m}" (score, extractable)`);
     }
   }
-  const gpu = await Gpu.open();
+  const family = a["kernel-family"];
+  if (family !== undefined && family !== "cpu" && family !== "gpu") {
+    throw new EngramError(`--kernel-family must be cpu or gpu, got "${family}"`);
+  }
+  if ([a.variant !== undefined, a.tuning !== undefined, !!a.untuned].filter(Boolean).length > 1) {
+    throw new EngramError("bench: give one of --tuning, --untuned and --variant");
+  }
+  const forced = a.variant === undefined ? undefined : parseVariant(a.variant);
+  const gpu = await Gpu.open({ timestamps: !!a.kernels, kernels: family as "cpu" | "gpu" | undefined });
+  if (forced) gpu.tuning = Tuning.forced(forced);
+  else if (a.untuned) gpu.tuning = Tuning.defaults();
+  else useTuning(gpu, a.tuning);
   const modelDir = a.model ?? PICO_BENCH_MODEL;
   const model = await NeoXModel.load(gpu, modelDir);
   const source = await openRowSource(a.data ?? PICO_DATA);
@@ -169,6 +147,7 @@ export async function benchCommand(argv: string[]): Promise<void> {
   }
   const prompt = 32, cont = 32;
   const results: Record<string, ModeResult> = {};
+  const used = new Set<string>();
   const saved: Record<string, number[]> = {};
   for (const mode of modes as ScoreMode[]) {
     const decoder = await Decoder.create(model, {
@@ -180,7 +159,8 @@ export async function benchCommand(argv: string[]): Promise<void> {
     try {
       const job = { source, start, count, offset: 0, mode, suppress: null, logprob: false };
       // Warm-up: one batch compiles the pipelines and builds the bind groups.
-      await scoreRows(decoder, { ...job, count: Math.min(decoder.batch, count) }, new MemorySink(count));
+      const warmup = Math.min(intFlag(a.warmup, "warmup", 0) ?? decoder.batch, count);
+      if (warmup > 0) await scoreRows(decoder, { ...job, count: warmup }, new MemorySink(count));
       const sink = new MemorySink(count);
       const t = performance.now();
       await scoreRows(decoder, job, sink);
@@ -193,6 +173,7 @@ export async function benchCommand(argv: string[]): Promise<void> {
         memorized: await sink.memorized(cont),
       };
       saved[mode] = Array.from(sink.firstMismatch);
+      for (const v of decoder.variantsUsed) used.add(v);
     } finally {
       decoder.destroy();
     }
@@ -204,6 +185,8 @@ export async function benchCommand(argv: string[]): Promise<void> {
   const report = {
     modes: results,
     adapter: gpu.describe(),
+    tuning: gpu.tuning.source,
+    variants: [...used].sort(),
     model: modelDir,
     params: model.cfg,
     ...(kernels ? { kernels } : {}),
@@ -213,6 +196,7 @@ export async function benchCommand(argv: string[]): Promise<void> {
   gpu.destroy();
   if (a.format === "json") return console.log(JSON.stringify(report));
   console.log(`bench: ${modelDir} on ${report.adapter}, ${count} rows`);
+  console.log(`  matmul variants (${report.tuning}): ${report.variants.join(", ")}`);
   for (const [mode, r] of Object.entries(results)) {
     console.log(
       `  ${mode.padEnd(12)} ${
@@ -229,7 +213,9 @@ export async function benchCommand(argv: string[]): Promise<void> {
     console.log(
       `  ${k.name.padEnd(22)} [${k.m}x${k.k}]·[${k.n}x${k.k}]ᵀ ${
         k.gflop_per_s.toFixed(1).padStart(8)
-      } GFLOP/s`,
+      } GFLOP/s ` +
+        `${k.variant}` +
+        (k.variant === k.untuned_variant ? "" : ` (untuned ${k.untuned_gflop_per_s.toFixed(1)})`),
     );
   }
 }

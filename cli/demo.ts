@@ -11,14 +11,18 @@ export async function demoCommand(argv: string[]): Promise<void> {
     out: { type: "string" },
     count: { type: "string" },
     force: { type: "boolean" },
+    tuning: { type: "string" },
     help: { type: "boolean" },
   }, "demo");
   const out = a.out ?? "out/demo";
   if (a.help) {
-    return console.log(`deno run -A cli.ts demo [--out ${out}] [--count ${DEMO_ROWS}] [--force]
+    return console.log(
+      `deno run -A cli.ts demo [--out ${out}] [--count ${DEMO_ROWS}] [--force] [--tuning FILE]
   Scores rows 0..count-1 of ${PICO_DATA} with every checkpoint under ${PICO_MODELS} into OUT/scores,
   then writes the report to OUT/report (report.html, report.json, report.md). Scores already in OUT/scores
-  for the same rows are kept; scores for other rows are refused unless --force (rescore them).`);
+  for the same rows are kept; scores for other rows are refused unless --force (rescore them).
+  --tuning FILE: matmul variants from cli.ts tune (default: its cache, when tuned on this adapter).`,
+    );
   }
   const count = a.count ?? String(DEMO_ROWS);
   console.error(`demo: scoring ${count} rows × every checkpoint of ${PICO_MODELS} → ${out}/scores`);
@@ -32,6 +36,7 @@ export async function demoCommand(argv: string[]): Promise<void> {
     "--out",
     `${out}/scores`,
     ...(a.force ? ["--force"] : []),
+    ...(a.tuning === undefined ? [] : ["--tuning", a.tuning]),
   ]);
   const { reportCommand } = await import("./report.ts");
   // Sizes, rows per step, data and tokenizer come from the results' provenance (fixtures/pico/suite.json).

@@ -21,12 +21,13 @@ export const MERGE_HELP = `deno run -A cli.ts merge --out FILE SHARD_FILE...
 
 /**
  * Provenance fields that may differ between the shards of one job: which shard and how many rows (by design),
- * when, on which adapter and by which engram version each ran (results do not depend on them). The merged
- * provenance keeps the earliest `created` and lists every distinct adapter and engram version, "; "-separated.
+ * when, on which adapter, with which matmul variants and by which engram version each ran (results do not
+ * depend on them: every variant sums in the same order). The merged provenance keeps the earliest `created`
+ * and lists every distinct adapter, variant set and engram version, "; "-separated.
  * Every other field (model, revision, model_path, params, config_hash, data, prompt, continuation, offset, mode,
  * paper_compatible, logprob, start, count, and any field a later version adds) must be equal.
  */
-const MAY_DIFFER = new Set(["shard", "rows", "created", "adapter", "engram_version"]);
+const MAY_DIFFER = new Set(["shard", "rows", "created", "adapter", "kernels", "engram_version"]);
 
 interface Shard {
   file: string;
@@ -109,14 +110,15 @@ export async function mergeShards(
     );
   }
   parts.sort((a, b) => a.i - b.i);
-  const distinct = (field: "adapter" | "engram_version") =>
-    [...new Set(parts.map((p) => p.prov[field]))].join("; ");
+  const distinct = (field: "adapter" | "kernels" | "engram_version") =>
+    [...new Set(parts.map((p) => p.prov[field]).filter((v) => v !== undefined))].join("; ");
   const { shard: _shard, ...job } = parts[0].prov;
   const merged: Provenance = {
     ...job,
     rows: job.count,
     adapter: distinct("adapter"),
     engram_version: distinct("engram_version"),
+    ...(parts.some((p) => p.prov.kernels !== undefined) ? { kernels: distinct("kernels") } : {}),
     created: parts.map((p) => p.prov.created).sort()[0],
   };
   // Each shard's reader checks its rows against its share of [start, start + count) as they stream by, and the

@@ -8,6 +8,7 @@ import { NeoXModel } from "../engine/model.ts";
 import { dirname, extname, join, resolve } from "../engine/path.ts";
 import { type ScoreMode, scoreRows } from "../engine/memorization.ts";
 import { Decoder } from "../engine/decoder.ts";
+import { useTuning } from "../engine/tuning.ts";
 import { intFlag, parseArgs } from "./args.ts";
 import { type Checkpoint, listFlag, resolveCheckpoints } from "../io/checkpoints.ts";
 import { FileLock } from "../io/lock.ts";
@@ -42,6 +43,7 @@ export const SCORE_HELP = `deno run -A cli.ts score [options]
   --logprob            also the mean log-probability of the true continuation (teacher-forced)
   --batch N            rows per GPU batch (default 1024 on a GPU, 256 on a CPU adapter; halved if memory runs out)
   --gpu-memory GiB     cap for KV cache + activations (default 48 on a GPU, 4 on a CPU adapter)
+  --tuning FILE        matmul variants tuned by cli.ts tune (default: its cache, when tuned on this adapter)
   --out DIR            results folder, one <model>@<revision>.<format> file each (default out/scores);
                        --format parquet|csv|jsonl (default parquet)
   --out FILE           a path ending in .parquet, .csv or .jsonl: the one results file of a run that scores
@@ -68,6 +70,7 @@ const OPTIONS = {
   logprob: { type: "boolean" },
   batch: { type: "string" },
   "gpu-memory": { type: "string" },
+  tuning: { type: "string" },
   out: { type: "string" },
   format: { type: "string" },
   shard: { type: "string" },
@@ -163,6 +166,7 @@ export async function scoreCommand(argv: string[], gpuIn?: Gpu): Promise<ScoreSu
     const [start, count] = jobRows(source, rows);
     const [rowStart, rowCount] = shardRange(start, count, shard);
     gpu = gpuIn ?? await Gpu.open();
+    useTuning(gpu, a.tuning);
     for (const [i, ck] of checkpoints.entries()) {
       summaries.push(
         await scoreOrSkip(gpu, ck, source, {
@@ -499,6 +503,7 @@ async function scoreCheckpoint(
       logprob: job.logprob,
       engram_version: ENGRAM_VERSION,
       adapter: gpu.describe(),
+      kernels: decoder.kernelsUsed,
       start: job.jobRows[0],
       count: job.jobRows[1],
       rows: job.count,

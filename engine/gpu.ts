@@ -3,6 +3,7 @@
  * name and constants, buffer helpers, and WebGPU errors turned into EngramErrors instead of hangs.
  */
 import { EngramError } from "./errors.ts";
+import { shippedTuning, type Tuning } from "./tuning.ts";
 
 export interface AdapterSummary {
   description: string;
@@ -16,7 +17,7 @@ export interface AdapterSummary {
 const SHADER_DIR = new URL("../shaders/", import.meta.url);
 const shaderText = new Map<string, string>();
 
-/** Reads shaders/<name>.wgsl once. */
+/** Reads shaders/<name>.wgsl once (name may be lib/<piece>). */
 export function shaderSource(name: string): string {
   let text = shaderText.get(name);
   if (text === undefined) {
@@ -43,6 +44,8 @@ export class Gpu {
   private readonly pipelines = new Map<string, GPUComputePipeline>();
   private nextBufferId = 1;
   private readonly bufferIds = new WeakMap<GPUBuffer, number>();
+  /** Which matmul tile variant runs each shape (engine/tuning.ts): the shipped table or the defaults. */
+  tuning: Tuning;
 
   private constructor(
     readonly adapter: GPUAdapter,
@@ -52,7 +55,10 @@ export class Gpu {
     readonly isCpu: boolean,
     /** Use the kernels written for CPU adapters (barrier-free); tests force either family on any adapter. */
     readonly cpuKernels: boolean,
+    /** GPU timestamps (the timestamp-query feature), requested by the commands that time kernels. */
+    readonly hasTimestamps: boolean,
   ) {
+    this.tuning = shippedTuning(this);
     device.lost.then((info) => {
       if (info.reason !== "destroyed") this.failure = `GPU device lost: ${info.message || info.reason}`;
     });
@@ -61,8 +67,13 @@ export class Gpu {
     });
   }
 
-  /** Opens the high-performance adapter with its maximal limits; `shader-f16` is enabled when offered. */
-  static async open(opts: { f16?: boolean; kernels?: "cpu" | "gpu" } = {}): Promise<Gpu> {
+  /**
+   * Opens the high-performance adapter with its maximal limits; `shader-f16` is enabled when offered, and
+   * `timestamp-query` when asked for and offered.
+   */
+  static async open(
+    opts: { f16?: boolean; kernels?: "cpu" | "gpu"; timestamps?: boolean } = {},
+  ): Promise<Gpu> {
     if (!("gpu" in navigator) || !navigator.gpu) {
       throw new EngramError("this Deno has no WebGPU (navigator.gpu): use Deno ≥ 2 (engram pins 2.9.6)");
     }
@@ -83,7 +94,8 @@ export class Gpu {
     }
     const hasF16 = (opts.f16 ?? true) && adapter.features.has("shader-f16");
     const requiredFeatures: GPUFeatureName[] = hasF16 ? ["shader-f16"] : [];
-    if (adapter.features.has("timestamp-query")) requiredFeatures.push("timestamp-query");
+    const hasTimestamps = !!opts.timestamps && adapter.features.has("timestamp-query");
+    if (hasTimestamps) requiredFeatures.push("timestamp-query");
     let device: GPUDevice;
     try {
       device = await adapter.requestDevice({ requiredLimits, requiredFeatures });
@@ -92,7 +104,8 @@ export class Gpu {
     }
     const info = adapter.info;
     const isCpu = info.isFallbackAdapter || /llvmpipe|lavapipe|swiftshader|warp/i.test(info.description);
-    return new Gpu(adapter, device, hasF16, isCpu, opts.kernels ? opts.kernels === "cpu" : isCpu);
+    const cpuKernels = opts.kernels ? opts.kernels === "cpu" : isCpu;
+    return new Gpu(adapter, device, hasF16, isCpu, cpuKernels, hasTimestamps);
   }
 
   get limits(): { maxBinding: number; maxBuffer: number; maxWorkgroups: number; workgroupStorage: number } {
@@ -102,6 +115,15 @@ export class Gpu {
       maxBuffer: Number(l.maxBufferSize),
       maxWorkgroups: Number(l.maxComputeWorkgroupsPerDimension),
       workgroupStorage: Number(l.maxComputeWorkgroupStorageSize),
+    };
+  }
+
+  /** What a matmul tile variant may use (engine/tiles.ts fits). */
+  get tileLimits(): { workgroupStorage: number; invocations: number } {
+    const l = this.device.limits;
+    return {
+      workgroupStorage: l.maxComputeWorkgroupStorageSize,
+      invocations: Math.min(l.maxComputeInvocationsPerWorkgroup, l.maxComputeWorkgroupSizeX),
     };
   }
 
@@ -142,18 +164,23 @@ export class Gpu {
   }
 
   /**
-   * A compute pipeline for shaders/<name>.wgsl with `consts` prepended as WGSL constants and `parts` (other
-   * shader files, e.g. the weight loader) placed before it; built once per name + constants + parts.
+   * A compute pipeline for shaders/<name>.wgsl, with `consts` as WGSL constants, the shader pieces `parts`
+   * (shaders/lib/...) and generated `code` (parameter structs, tile variants) in the same module; built once
+   * per distinct module.
    */
-  pipeline(name: string, consts: Record<string, number>, parts: string[] = []): GPUComputePipeline {
-    const key = `${name}|${parts.join(",")}|${JSON.stringify(consts)}`;
+  pipeline(
+    name: string,
+    spec: { consts?: Record<string, number>; parts?: string[]; code?: string[] } = {},
+  ): GPUComputePipeline {
+    const { consts = {}, parts = [], code = [] } = spec;
+    const key = `${name}|${parts.join(",")}|${JSON.stringify(consts)}|${code.join("\n")}`;
     let pipeline = this.pipelines.get(key);
     if (pipeline) return pipeline;
     const enables = parts.some((p) => p.endsWith("_f16native")) ? "enable f16;\n" : "";
     const header = Object.entries(consts).map(([k, v]) => `const ${k}: u32 = ${v >>> 0}u;`).join("\n");
-    const code = [enables + header, ...parts.map(shaderSource), shaderSource(name)].join("\n");
-    const module = this.device.createShaderModule({ label: name, code });
-    pipeline = this.device.createComputePipeline({ label: key, layout: "auto", compute: { module } });
+    const text = [enables + header, ...code, ...parts.map(shaderSource), shaderSource(name)].join("\n");
+    const module = this.device.createShaderModule({ label: name, code: text });
+    pipeline = this.device.createComputePipeline({ label: name, layout: "auto", compute: { module } });
     this.pipelines.set(key, pipeline);
     return pipeline;
   }

@@ -1,12 +1,20 @@
 /**
  * One small typed constructor per WGSL kernel: each returns the pipeline, a bind group and the dispatch size
  * (a Kernel). Constructors are memoized on their shape and buffers, so a decode loop that replays the same
- * shapes builds its pipelines, uniform buffers and bind groups once.
+ * shapes builds its pipelines, uniform buffers and bind groups once. Each kernel's uniform parameters are
+ * defined once, as a field list here, which gives both the WGSL `struct Params` and the words written.
  */
 import { type Gpu, grid, type Kernel } from "./gpu.ts";
+import {
+  REFERENCE,
+  type TileKernel,
+  tileSource,
+  type TileVariant,
+  variantName,
+  type WeightFormat,
+} from "./tiles.ts";
 
-/** How a weight matrix is stored on the GPU; names the shaders/weights_*.wgsl loader. */
-export type WeightFormat = "f32" | "f16" | "f16native" | "bf16";
+export type { WeightFormat } from "./tiles.ts";
 
 export interface WeightMatrix {
   buffer: GPUBuffer;
@@ -15,36 +23,103 @@ export interface WeightMatrix {
   cols: number; // in features (K)
 }
 
-/** Matmul tiling: a 64x64 output tile per 256-thread workgroup, 4x4 outputs per thread. */
-const TILE = { BM: 64, BN: 64, BK: 16, TM: 4, TN: 4 };
-/**
- * For many rows (prefill) GPUs take 128x128 tiles, 8x8 outputs per thread: twice the math per shared-memory
- * read. Both shapes sum each output the same way (fma per k, increasing k: see matmul_tile_4x4.wgsl), so the choice never changes a result.
- */
-const LARGE_TILE = { BM: 128, BN: 128, BK: 16, TM: 8, TN: 8 };
-const LARGE_TILE_ROWS = 4096;
+type Word = number | { f32: number };
 
-/**
- * CPU adapters run the barrier-free tile (matmul_direct_tile.wgsl): 2.5x faster on lavapipe (measured 2 vs 5
- * GFLOP/s at pico shapes), with the same sums. Other tile shapes measured no better there.
- */
-function tileParts(gpu: Gpu, tile: { TM: number }): string[] {
-  if (gpu.cpuKernels) return ["matmul_direct_tile"];
-  return ["matmul_tile_load", tile.TM === 8 ? "matmul_tile_8x8" : "matmul_tile_4x4"];
+/** A kernel's uniform parameters: the field list gives the WGSL struct and the uniform's words, in order. */
+export class Params<F extends string> {
+  constructor(readonly binding: number, readonly fields: Record<F, "u32" | "f32">) {}
+
+  /** `struct Params { ... }` and its binding `p`. */
+  get wgsl(): string {
+    const fields = Object.entries(this.fields).map(([name, type]) => `  ${name}: ${type},`);
+    return `struct Params {\n${
+      fields.join("\n")
+    }\n}\n@group(0) @binding(${this.binding}) var<uniform> p: Params;`;
+  }
+
+  words(values: Record<F, number>): Word[] {
+    return (Object.keys(this.fields) as F[]).map((name) =>
+      this.fields[name] === "f32" ? { f32: values[name] } : values[name]
+    );
+  }
 }
+
+// Shared field meanings: n = new positions per pass row, t0 = position of the first new token, row_base = first
+// entry of slot_of this pass uses (pass row b is slot slot_of[row_base + b]), seq_len = row stride of tokens.
+const EMBED = new Params(1, {
+  tokens: "u32", // tokens in this pass = rows * n
+  n: "u32",
+  t0: "u32",
+  seq_len: "u32",
+  row_base: "u32",
+  h4: "u32", // hidden_size / 4
+});
+const LAYERNORM = new Params(0, {
+  rows: "u32",
+  per: "u32", // output row r reads input row (r / per) * stride + offset + r % per
+  stride: "u32",
+  offset: "u32",
+  h: "u32",
+  eps: "f32",
+});
+const MATMUL = new Params(1, { m: "u32", n: "u32", k: "u32" });
+const QKV_ROTARY = new Params(0, {
+  tokens: "u32",
+  n: "u32",
+  t0: "u32",
+  heads: "u32",
+  hs: "u32", // head size
+  rot_half: "u32", // rotary dims / 2
+  max_t: "u32", // positions per KV-cache slot
+  row_base: "u32",
+});
+const ATTENTION = new Params(0, {
+  tokens: "u32",
+  n: "u32",
+  t0: "u32",
+  heads: "u32",
+  hs: "u32",
+  max_t: "u32",
+  row_base: "u32",
+  scale: "f32", // head_size^-0.5
+});
+const UNEMBED = new Params(1, {
+  m: "u32",
+  n: "u32",
+  k: "u32",
+  suppress: "u32", // token id never chosen; 0xffffffff: none
+  per: "u32",
+  row_base: "u32",
+  seq_len: "u32",
+  truth_pos: "u32", // token position of the first predicted row's true next token
+});
+const ARGMAX_REDUCE = new Params(0, {
+  rows: "u32",
+  tiles: "u32", // vocabulary tiles per row in partials
+  per: "u32",
+  row_base: "u32",
+  seq_len: "u32",
+  cont: "u32",
+  pos_base: "u32",
+  prompt: "u32",
+});
 
 export class KernelCache {
   private readonly kernels = new Map<string, Kernel>();
   private readonly uniforms = new Map<string, GPUBuffer>();
-  /** Bound where a shader declares a buffer this use of it does not need (auto layouts keep every binding). */
-  readonly dummy: GPUBuffer;
-  constructor(readonly gpu: Gpu) {
-    this.dummy = gpu.storage(16, "unused binding");
-  }
+  private readonly variants = new Map<string, TileVariant>();
+  /** Names of the tile variants this cache's kernels use (for provenance and bench). */
+  readonly used: Set<string> = new Set();
+  /**
+   * Bound where a shader declares a buffer this use of it does not need (auto layouts keep every binding); a
+   * dispatch's unused bindings each get their own, since one buffer cannot be both read and written by it.
+   */
+  private readonly dummies: GPUBuffer[] = [];
+  constructor(readonly gpu: Gpu) {}
 
   /** The kernel for `key`, built by `build` the first time. */
-  get(name: string, params: number[], buffers: GPUBuffer[], build: () => Kernel): Kernel {
-    const key = `${name}:${params.join(",")}:${buffers.map((b) => this.gpu.id(b)).join(",")}`;
+  get(name: string, params: Word[], buffers: GPUBuffer[], build: () => Kernel): Kernel {
+    const key = `${name}:${JSON.stringify(params)}:${buffers.map((b) => this.gpu.id(b)).join(",")}`;
     let k = this.kernels.get(key);
     if (!k) {
       k = build();
@@ -53,8 +128,20 @@ export class KernelCache {
     return k;
   }
 
+  /** The tile variant for a matmul of this shape: the adapter's tuning decides (see engine/tuning.ts). */
+  variant(kernel: TileKernel, format: WeightFormat, m: number, n: number, k: number): TileVariant {
+    const key = `${kernel}:${format}:${m}:${n}:${k}`;
+    let v = this.variants.get(key);
+    if (!v) {
+      v = this.gpu.tuning.pick(this.gpu, kernel, format, m, n, k);
+      this.variants.set(key, v);
+      this.used.add(variantName(v));
+    }
+    return v;
+  }
+
   /** A uniform buffer holding `words` (u32, or f32 where given as {f32}). */
-  uniform(words: (number | { f32: number })[]): GPUBuffer {
+  uniform(words: Word[]): GPUBuffer {
     // Every layer dispatches with the same parameters: one buffer per distinct content serves them all.
     const key = JSON.stringify(words);
     const known = this.uniforms.get(key);
@@ -73,16 +160,17 @@ export class KernelCache {
 
   /** Frees the uniform and placeholder buffers (pipelines stay cached on the Gpu). */
   destroy(): void {
-    for (const b of this.uniforms.values()) b.destroy();
-    this.dummy.destroy();
+    for (const b of [...this.uniforms.values(), ...this.dummies]) b.destroy();
     this.uniforms.clear();
     this.kernels.clear();
   }
 
   bind(pipeline: GPUComputePipeline, entries: (GPUBuffer | undefined)[]): GPUBindGroup {
+    let unused = 0;
+    const dummy = () => (this.dummies[unused++] ??= this.gpu.storage(16, "unused binding"));
     return this.gpu.device.createBindGroup({
       layout: pipeline.getBindGroupLayout(0),
-      entries: entries.map((buffer, binding) => ({ binding, resource: { buffer: buffer ?? this.dummy } })),
+      entries: entries.map((buffer, binding) => ({ binding, resource: { buffer: buffer ?? dummy() } })),
     });
   }
 }
@@ -105,9 +193,19 @@ export function embedKernel(
   x: GPUBuffer,
 ): Kernel {
   const h4 = embedIn.cols / 4;
-  const params = [pass.rows * pass.n, pass.n, pass.t0, seqLen, pass.rowBase, h4];
+  const params = EMBED.words({
+    tokens: pass.rows * pass.n,
+    n: pass.n,
+    t0: pass.t0,
+    seq_len: seqLen,
+    row_base: pass.rowBase,
+    h4,
+  });
   return c.get("embed", params, [embedIn.buffer, tokens, slotOf, x], () => {
-    const pipeline = c.gpu.pipeline("embed", {}, [`weights_${embedIn.format}`]);
+    const pipeline = c.gpu.pipeline("embed", {
+      parts: [`lib/weights_${embedIn.format}`],
+      code: [EMBED.wgsl],
+    });
     return {
       pipeline,
       bindGroup: c.bind(pipeline, [embedIn.buffer, c.uniform(params), tokens, slotOf, x]),
@@ -128,24 +226,45 @@ export function allRows(rows: number): RowSelection {
   return { rows, per: 1, stride: 1, offset: 0 };
 }
 
+/** A LayerNorm's weights and where its output goes. */
+export interface NormOutput {
+  gamma: GPUBuffer;
+  beta: GPUBuffer;
+  y: GPUBuffer;
+}
+
+/** LayerNorm of the selected rows of x into `out`, and with `pair` a second norm from the same statistics. */
 export function layerNormKernel(
   c: KernelCache,
   sel: RowSelection,
   h: number,
   eps: number,
   x: GPUBuffer,
-  gamma: GPUBuffer,
-  beta: GPUBuffer,
-  y: GPUBuffer,
+  out: NormOutput,
+  pair?: NormOutput,
 ): Kernel {
-  const params = [sel.rows, sel.per, sel.stride, sel.offset, h];
-  return c.get("layernorm", [...params, eps], [x, gamma, beta, y], () => {
+  const params = LAYERNORM.words({ ...sel, h, eps });
+  const list = [x, out.gamma, out.beta, out.y, ...(pair ? [pair.gamma, pair.beta, pair.y] : [])];
+  return c.get("layernorm", params, list, () => {
     // CPU adapters: one invocation per row (barriers cost more than the math there).
     const serial = c.gpu.cpuKernels;
-    const pipeline = c.gpu.pipeline(serial ? "layernorm_serial" : "layernorm", {}, ["layernorm_io"]);
+    const pipeline = c.gpu.pipeline(serial ? "layernorm_serial" : "layernorm", {
+      consts: { PAIR: pair ? 1 : 0 },
+      parts: ["lib/layernorm_io"],
+      code: [LAYERNORM.wgsl],
+    });
     return {
       pipeline,
-      bindGroup: c.bind(pipeline, [c.uniform([...params, { f32: eps }]), x, gamma, beta, y]),
+      bindGroup: c.bind(pipeline, [
+        c.uniform(params),
+        x,
+        out.gamma,
+        out.beta,
+        out.y,
+        pair?.gamma,
+        pair?.beta,
+        pair?.y,
+      ]),
       workgroups: grid(serial ? Math.ceil(sel.rows / 64) : sel.rows, c.gpu.limits.maxWorkgroups),
     };
   });
@@ -153,6 +272,21 @@ export function layerNormKernel(
 
 export type Epilogue = "store" | "gelu" | "accumulate";
 const EPILOGUES: Record<Epilogue, number> = { store: 0, gelu: 1, accumulate: 2 };
+
+/** The pipeline of a tile kernel (matmul or unembedding) for `variant` on weights of `format`. */
+function tilePipeline(
+  gpu: Gpu,
+  kernel: TileKernel,
+  variant: TileVariant,
+  format: WeightFormat,
+  consts: Record<string, number>,
+): GPUComputePipeline {
+  const shader = kernel === "matmul" ? "matmul" : "unembed_argmax";
+  const params = kernel === "matmul" ? MATMUL : UNEMBED;
+  const parts = [`lib/weights_${format}`, "lib/matmul_tile"];
+  if (kernel === "unembed") parts.push("lib/argmax_partial");
+  return gpu.pipeline(shader, { consts, parts, code: [params.wgsl, tileSource(variant, format, kernel)] });
+}
 
 /** y[m, :] (=|+=) act(x[m, :] . W^T + bias) for m < rows. */
 export function matmulKernel(
@@ -163,17 +297,17 @@ export function matmulKernel(
   bias: GPUBuffer | null,
   y: GPUBuffer,
   epilogue: Epilogue,
+  variant: TileVariant = c.variant("matmul", w.format, rows, w.rows, w.cols),
 ): Kernel {
-  const params = [rows, w.rows, w.cols];
+  const params = MATMUL.words({ m: rows, n: w.rows, k: w.cols });
   const buffers = bias ? [w.buffer, x, bias, y] : [w.buffer, x, y];
-  return c.get(`matmul-${epilogue}`, params, buffers, () => {
-    const tile = !c.gpu.cpuKernels && rows >= LARGE_TILE_ROWS ? LARGE_TILE : TILE;
-    const consts = { ...tile, EPILOGUE: EPILOGUES[epilogue], HAS_BIAS: bias ? 1 : 0 };
-    const pipeline = c.gpu.pipeline("matmul", consts, [`weights_${w.format}`, ...tileParts(c.gpu, tile)]);
+  return c.get(`matmul-${epilogue}-${variantName(variant)}`, params, buffers, () => {
+    const consts = { EPILOGUE: EPILOGUES[epilogue], HAS_BIAS: bias ? 1 : 0 };
+    const pipeline = tilePipeline(c.gpu, "matmul", variant, w.format, consts);
     return {
       pipeline,
       bindGroup: c.bind(pipeline, [w.buffer, c.uniform(params), x, bias ?? undefined, y]),
-      workgroups: [Math.ceil(w.rows / consts.BN), Math.ceil(rows / consts.BM), 1],
+      workgroups: [Math.ceil(w.rows / variant.bn), Math.ceil(rows / variant.bm), 1],
     };
   });
 }
@@ -199,10 +333,19 @@ export function qkvRotaryKernel(
   },
 ): Kernel {
   const tokens = pass.rows * pass.n;
-  const params = [tokens, pass.n, pass.t0, dims.heads, dims.headSize, dims.rotHalf, dims.maxT, pass.rowBase];
+  const params = QKV_ROTARY.words({
+    tokens,
+    n: pass.n,
+    t0: pass.t0,
+    heads: dims.heads,
+    hs: dims.headSize,
+    rot_half: dims.rotHalf,
+    max_t: dims.maxT,
+    row_base: pass.rowBase,
+  });
   const list = [bufs.qkv, bufs.rope, bufs.slotOf, bufs.q, bufs.kCache, bufs.vCache];
   return c.get("qkv_rotary", params, list, () => {
-    const pipeline = c.gpu.pipeline("qkv_rotary", {});
+    const pipeline = c.gpu.pipeline("qkv_rotary", { code: [QKV_ROTARY.wgsl] });
     return {
       pipeline,
       bindGroup: c.bind(pipeline, [c.uniform(params), ...list]),
@@ -218,17 +361,30 @@ export function attentionKernel(
   bufs: { q: GPUBuffer; kCache: GPUBuffer; vCache: GPUBuffer; slotOf: GPUBuffer; out: GPUBuffer },
 ): Kernel {
   const tokens = pass.rows * pass.n;
-  const params = [tokens, pass.n, pass.t0, dims.heads, dims.headSize, dims.maxT, pass.rowBase];
+  const params = ATTENTION.words({
+    tokens,
+    n: pass.n,
+    t0: pass.t0,
+    heads: dims.heads,
+    hs: dims.headSize,
+    max_t: dims.maxT,
+    row_base: pass.rowBase,
+    scale: dims.headSize ** -0.5,
+  });
   const list = [bufs.q, bufs.kCache, bufs.vCache, bufs.slotOf, bufs.out];
   return c.get("attention", params, list, () => {
     // Workgroup arrays are sized by constants: round up so few pipelines cover all shapes.
     const consts = { MAX_T: Math.ceil(dims.maxT / 64) * 64, MAX_HS: Math.ceil(dims.headSize / 64) * 64 };
     // CPU adapters: one invocation per (token, head) (barriers cost more than the math there).
     const serial = c.gpu.cpuKernels;
-    const pipeline = c.gpu.pipeline(serial ? "attention_serial" : "attention", consts, ["attention_io"]);
+    const pipeline = c.gpu.pipeline(serial ? "attention_serial" : "attention", {
+      consts,
+      parts: ["lib/attention_io"],
+      code: [ATTENTION.wgsl],
+    });
     return {
       pipeline,
-      bindGroup: c.bind(pipeline, [c.uniform([...params, { f32: dims.headSize ** -0.5 }]), ...list]),
+      bindGroup: c.bind(pipeline, [c.uniform(params), ...list]),
       workgroups: grid(
         serial ? Math.ceil(tokens * dims.heads / 64) : tokens * dims.heads,
         c.gpu.limits.maxWorkgroups,
@@ -251,29 +407,47 @@ export interface UnembedTarget {
   logprob: boolean;
 }
 
-export const VOCAB_TILE = TILE.BN;
+/** `rows` rows of x, one prediction each (pred[r] = argmax of row r), nothing fed back: for timing and tests. */
+export function singleTarget(rows: number, suppress: number | null = null): UnembedTarget {
+  return {
+    rows,
+    per: 1,
+    rowBase: 0,
+    posBase: 0,
+    prompt: 0,
+    seqLen: 1,
+    cont: 1,
+    suppress,
+    feed: false,
+    logprob: false,
+  };
+}
 
+/** The unembedding's kernel, and how many vocabulary tiles (partials per row) it writes. */
 export function unembedArgmaxKernel(
   c: KernelCache,
   t: UnembedTarget,
   w: WeightMatrix,
   bufs: { x: GPUBuffer; tokens: GPUBuffer; slotOf: GPUBuffer; partials: GPUBuffer },
-): Kernel {
-  const params = [
-    t.rows,
-    w.rows,
-    w.cols,
-    t.suppress ?? 0xffffffff,
-    t.per,
-    t.rowBase,
-    t.seqLen,
-    t.prompt + t.posBase,
-  ];
+  // The log-sum-exp's order depends on the vocabulary tile's layout: --logprob keeps the reference variant.
+  variant: TileVariant = t.logprob
+    ? REFERENCE[c.gpu.cpuKernels ? "direct" : "tiled"]
+    : c.variant("unembed", w.format, t.rows, w.rows, w.cols),
+): Kernel & { tiles: number } {
+  const params = UNEMBED.words({
+    m: t.rows,
+    n: w.rows,
+    k: w.cols,
+    suppress: t.suppress ?? 0xffffffff,
+    per: t.per,
+    row_base: t.rowBase,
+    seq_len: t.seqLen,
+    truth_pos: t.prompt + t.posBase,
+  });
   const list = [w.buffer, bufs.x, bufs.tokens, bufs.slotOf, bufs.partials];
-  return c.get(`unembed_argmax-${t.logprob}`, params, list, () => {
-    const consts = { ...TILE, LOGPROB: t.logprob ? 1 : 0 };
-    const parts = [`weights_${w.format}`, ...tileParts(c.gpu, TILE), "argmax_partial"];
-    const pipeline = c.gpu.pipeline("unembed_argmax", consts, parts);
+  const tiles = Math.ceil(w.rows / variant.bn);
+  const kernel = c.get(`unembed_argmax-${t.logprob}-${variantName(variant)}`, params, list, () => {
+    const pipeline = tilePipeline(c.gpu, "unembed", variant, w.format, { LOGPROB: t.logprob ? 1 : 0 });
     return {
       pipeline,
       bindGroup: c.bind(pipeline, [
@@ -284,24 +458,35 @@ export function unembedArgmaxKernel(
         bufs.slotOf,
         bufs.partials,
       ]),
-      workgroups: [Math.ceil(w.rows / TILE.BN), Math.ceil(t.rows / TILE.BM), 1],
+      workgroups: [tiles, Math.ceil(t.rows / variant.bm), 1],
     };
   });
+  return { ...kernel, tiles };
 }
 
 export function argmaxReduceKernel(
   c: KernelCache,
   t: UnembedTarget,
-  vocab: number,
+  tiles: number,
   bufs: { partials: GPUBuffer; slotOf: GPUBuffer; tokens: GPUBuffer; pred: GPUBuffer; logprob: GPUBuffer },
 ): Kernel {
-  const tiles = Math.ceil(vocab / TILE.BN);
-  const params = [t.rows, tiles, t.per, t.rowBase, t.seqLen, t.cont, t.posBase, t.prompt];
+  const params = ARGMAX_REDUCE.words({
+    rows: t.rows,
+    tiles,
+    per: t.per,
+    row_base: t.rowBase,
+    seq_len: t.seqLen,
+    cont: t.cont,
+    pos_base: t.posBase,
+    prompt: t.prompt,
+  });
   const list = [bufs.partials, bufs.slotOf, bufs.tokens, bufs.pred, bufs.logprob];
   return c.get(`argmax_reduce-${t.feed}-${t.logprob}`, params, list, () => {
-    const pipeline = c.gpu.pipeline("argmax_reduce", { FEED: t.feed ? 1 : 0, LOGPROB: t.logprob ? 1 : 0 }, [
-      "argmax_partial",
-    ]);
+    const pipeline = c.gpu.pipeline("argmax_reduce", {
+      consts: { FEED: t.feed ? 1 : 0, LOGPROB: t.logprob ? 1 : 0 },
+      parts: ["lib/argmax_partial"],
+      code: [ARGMAX_REDUCE.wgsl],
+    });
     return {
       pipeline,
       bindGroup: c.bind(pipeline, [c.uniform(params), ...list]),

@@ -58,8 +58,11 @@ export interface ScoreSink {
 }
 
 /**
- * Scores the job's rows not yet in `sink`, a batch at a time, appending each batch's results to the sink
- * before starting the next (so with the journal a kill loses at most the batch in flight).
+ * Scores the job's rows not yet in `sink`, a batch at a time. The host works while the GPU computes: once a
+ * batch is submitted, the next batch's rows are read and the previous batch's results appended to the sink.
+ * Each batch is appended only after the one before it, so with the journal a kill loses at most the batches in
+ * flight (the one computing and the one being written). The next batch's token upload is left to the decoder:
+ * its passes read the token buffer until they finish, and the upload is a few hundred kilobytes.
  */
 export async function scoreRows(
   decoder: Decoder,
@@ -67,48 +70,87 @@ export async function scoreRows(
   sink: ScoreSink,
   onProgress?: (p: ScoreProgress) => void,
 ): Promise<void> {
-  const { prompt, cont, batch } = decoder;
-  const seqLen = prompt + cont;
+  const { prompt, batch } = decoder;
+  const seqLen = prompt + decoder.cont;
   const vocab = decoder.model.cfg.vocabSize;
-  let memorized = await sink.memorized(cont);
+  let memorized = await sink.memorized(decoder.cont);
   const t0 = performance.now();
-  const cols: ScoreColumns = {
+  const firstDone = sink.done;
+  // Two sets of columns: one filled by the batch on the GPU while the other is being appended.
+  const columns = (): ScoreColumns => ({
     index: new Float64Array(batch),
     matches: new Int16Array(batch),
     firstMismatch: new Int16Array(batch),
     logprob: new Float32Array(batch),
+  });
+  const spare = [columns(), columns()];
+  let next = firstDone;
+  const readNext = () => {
+    const n = Math.min(batch, job.count - next);
+    if (n <= 0) return null;
+    const rows = Array.from({ length: n }, (_, i) => job.start + next + i);
+    next += n;
+    const tokens = job.source.read(rows, job.offset, seqLen, vocab);
+    tokens.catch(() => {}); // awaited below; not an unhandled rejection if scoring fails first
+    return { rows, tokens };
   };
-  const firstDone = sink.done;
-  while (sink.done < job.count) {
-    const n = Math.min(batch, job.count - sink.done);
-    const rows = Array.from({ length: n }, (_, i) => job.start + sink.done + i);
-    const tokens = await job.source.read(rows, job.offset, seqLen, vocab);
-    cols.index.set(rows);
-    cols.logprob.fill(NaN);
-    if (job.mode === "score") {
-      const pred = await decoder.greedy(tokens, n, job.suppress);
-      for (let i = 0; i < n; i++) {
-        const r = compareContinuation(pred, i * cont, tokens, i * seqLen + prompt, cont);
-        cols.matches[i] = r.matches;
-        cols.firstMismatch[i] = r.firstMismatch;
-      }
+  let pending = readNext();
+  let appending: Promise<void> = Promise.resolve();
+  try {
+    for (let b = 0; pending; b++) {
+      const { rows, tokens: reading } = pending;
+      const tokens = await reading;
+      const cols = spare[b % 2];
+      const scoring = scoreBatch(decoder, job, tokens, rows, cols); // submits the GPU work before it yields
+      scoring.catch(() => {});
+      pending = readNext();
+      await scoring;
+      await appending;
+      for (let i = 0; i < rows.length; i++) if (cols.firstMismatch[i] === decoder.cont) memorized++;
+      const done = memorized;
+      appending = sink.append(cols, rows.length).then(() =>
+        onProgress?.({
+          done: sink.done,
+          total: job.count,
+          memorized: done,
+          fresh: sink.done - firstDone,
+          seconds: (performance.now() - t0) / 1000,
+        })
+      );
+      appending.catch(() => {});
     }
-    if (job.mode === "extractable" || job.logprob) {
-      const tf = await decoder.firstMismatch(tokens, n, { suppress: job.suppress, logprob: job.logprob });
-      if (job.mode === "extractable") {
-        cols.matches.fill(-1);
-        cols.firstMismatch.set(tf.firstMismatch);
-      }
-      if (tf.logprob) cols.logprob.set(tf.logprob);
+  } finally {
+    await appending;
+  }
+}
+
+/** One batch: the rows' results into `cols` (index, matches or -1, first mismatch, mean log-prob or NaN). */
+async function scoreBatch(
+  decoder: Decoder,
+  job: ScoreJob,
+  tokens: Uint32Array,
+  rows: number[],
+  cols: ScoreColumns,
+): Promise<void> {
+  const { prompt, cont } = decoder;
+  const seqLen = prompt + cont;
+  const n = rows.length;
+  cols.index.set(rows);
+  cols.logprob.fill(NaN);
+  if (job.mode === "score") {
+    const pred = await decoder.greedy(tokens, n, job.suppress);
+    for (let i = 0; i < n; i++) {
+      const r = compareContinuation(pred, i * cont, tokens, i * seqLen + prompt, cont);
+      cols.matches[i] = r.matches;
+      cols.firstMismatch[i] = r.firstMismatch;
     }
-    for (let i = 0; i < n; i++) if (cols.firstMismatch[i] === cont) memorized++;
-    await sink.append(cols, n);
-    onProgress?.({
-      done: sink.done,
-      total: job.count,
-      memorized,
-      fresh: sink.done - firstDone,
-      seconds: (performance.now() - t0) / 1000,
-    });
+  }
+  if (job.mode === "extractable" || job.logprob) {
+    const tf = await decoder.firstMismatch(tokens, n, { suppress: job.suppress, logprob: job.logprob });
+    if (job.mode === "extractable") {
+      cols.matches.fill(-1);
+      cols.firstMismatch.set(tf.firstMismatch);
+    }
+    if (tf.logprob) cols.logprob.set(tf.logprob);
   }
 }

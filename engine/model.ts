@@ -54,8 +54,6 @@ export class NeoXModel {
     readonly layers: Layer[],
     readonly finalNorm: Norm,
     readonly embedOut: WeightMatrix,
-    /** cos/sin per (position, rotary frequency), f32, as transformers computes them. */
-    readonly rope: GPUBuffer,
   ) {}
 
   /**
@@ -103,9 +101,8 @@ export class NeoXModel {
       const embedIn = await matrix(t.embedIn);
       const embedOut = t.embedOut === t.embedIn ? embedIn : await matrix(t.embedOut);
       const finalNorm = await norm(t.finalLnW, t.finalLnB);
-      const rope = gpu.upload(ropeTable(cfg.rotaryNdims, cfg.rotaryBase, cfg.maxPositions), "rope");
       gpu.check();
-      return new NeoXModel(gpu, cfg, dir, embedIn, layers, finalNorm, embedOut, rope);
+      return new NeoXModel(gpu, cfg, dir, embedIn, layers, finalNorm, embedOut);
     } finally {
       ckpt.close();
     }
@@ -116,7 +113,6 @@ export class NeoXModel {
     const bufs = [
       this.embedIn.buffer,
       this.embedOut.buffer,
-      this.rope,
       this.finalNorm.weight,
       this.finalNorm.bias,
     ];
@@ -139,6 +135,12 @@ export class NeoXModel {
 
 const FORMAT_OF: Record<DType, WeightFormat> = { F32: "f32", F16: "f16", BF16: "bf16" };
 
+/** How weights stored as `dtype` live on this GPU: f16 natively where the adapter has shader-f16. */
+export function weightFormat(gpu: Gpu, dtype: DType): WeightFormat {
+  const format = FORMAT_OF[dtype];
+  return format === "f16" && gpu.hasF16 ? "f16native" : format;
+}
+
 async function uploadMatrix(gpu: Gpu, ckpt: SafetensorsCheckpoint, info: TensorInfo): Promise<WeightMatrix> {
   if (info.byteLength > gpu.limits.maxBinding) {
     throw new EngramError(
@@ -148,14 +150,13 @@ async function uploadMatrix(gpu: Gpu, ckpt: SafetensorsCheckpoint, info: TensorI
         `per-buffer binding limit: a GPU with a larger maxStorageBufferBindingSize is needed`,
     );
   }
-  let format = FORMAT_OF[info.dtype];
-  if (format === "f16" && gpu.hasF16) format = "f16native";
+  const format = weightFormat(gpu, info.dtype);
   const buffer = gpu.upload(await ckpt.read(info.name), info.name);
   return { buffer, format, rows: info.shape[0], cols: info.shape[1] };
 }
 
 /**
- * [positions, rotaryNdims/2] (cos, sin) pairs, rounded to f32 at each step as transformers does:
+ * [positions, rotaryNdims/2] (cos, sin) pairs (the workspace builds it for the positions a run uses), rounded to f32 at each step as transformers does:
  * inv_freq = 1 / base^(arange(0, d, 2) / d), angle = position * inv_freq, then cos and sin.
  */
 export function ropeTable(rotaryNdims: number, base: number, positions: number): Float32Array {
@@ -191,16 +192,17 @@ export function encodeForward(enc: GPUComputePassEncoder, ws: Workspace, pass: P
   const run = (k: ReturnType<typeof matmulKernel>) => encodeKernel(enc, k);
 
   run(embedKernel(c, ws.model.embedIn, pass, ws.shape.seqLen, ws.tokens, ws.slotOf, ws.x));
-  const norm = (n: Norm, out: GPUBuffer) =>
-    run(layerNormKernel(c, allRows(rows), h, cfg.layerNormEps, ws.x, n.weight, n.bias, out));
+  const out = (n: Norm, y: GPUBuffer) => ({ gamma: n.weight, beta: n.bias, y });
+  const norm = (n: Norm, y: GPUBuffer, pair?: [Norm, GPUBuffer]) =>
+    run(layerNormKernel(c, allRows(rows), h, cfg.layerNormEps, ws.x, out(n, y), pair && out(...pair)));
   ws.model.layers.forEach((layer, l) => {
     const kv = { kCache: ws.kCache[l], vCache: ws.vCache[l] };
-    norm(layer.ln1, ws.ln1);
-    // Parallel residual, x + attn(ln1(x)) + mlp(ln2(x)): both norms read the layer's input.
-    if (cfg.parallelResidual) norm(layer.ln2, ws.ln2);
+    // Parallel residual, x + attn(ln1(x)) + mlp(ln2(x)): both norms of the layer's input in one pass over it.
+    if (cfg.parallelResidual) norm(layer.ln1, ws.ln1, [layer.ln2, ws.ln2]);
+    else norm(layer.ln1, ws.ln1);
     run(matmulKernel(c, rows, layer.qkv, ws.ln1, layer.qkvBias, ws.qkv, "store"));
     run(
-      qkvRotaryKernel(c, pass, dims, { qkv: ws.qkv, rope: ws.model.rope, slotOf: ws.slotOf, q: ws.q, ...kv }),
+      qkvRotaryKernel(c, pass, dims, { qkv: ws.qkv, rope: ws.rope, slotOf: ws.slotOf, q: ws.q, ...kv }),
     );
     run(attentionKernel(c, pass, dims, { q: ws.q, ...kv, slotOf: ws.slotOf, out: ws.attn }));
     run(matmulKernel(c, rows, layer.dense, ws.attn, layer.denseBias, ws.x, "accumulate"));
@@ -216,16 +218,11 @@ export function encodeFinalNorm(enc: GPUComputePassEncoder, ws: Workspace, sel: 
   const { cfg, finalNorm } = ws.model;
   encodeKernel(
     enc,
-    layerNormKernel(
-      ws.kernels,
-      sel,
-      cfg.hiddenSize,
-      cfg.layerNormEps,
-      ws.x,
-      finalNorm.weight,
-      finalNorm.bias,
-      ws.final,
-    ),
+    layerNormKernel(ws.kernels, sel, cfg.hiddenSize, cfg.layerNormEps, ws.x, {
+      gamma: finalNorm.weight,
+      beta: finalNorm.bias,
+      y: ws.final,
+    }),
   );
 }
 
@@ -233,10 +230,11 @@ export function encodeFinalNorm(enc: GPUComputePassEncoder, ws: Workspace, sel: 
 export function encodeUnembedArgmax(enc: GPUComputePassEncoder, ws: Workspace, target: UnembedTarget): void {
   const c = ws.kernels;
   const common = { tokens: ws.tokens, slotOf: ws.slotOf, partials: ws.partials };
-  encodeKernel(enc, unembedArgmaxKernel(c, target, ws.model.embedOut, { x: ws.final, ...common }));
+  const unembed = unembedArgmaxKernel(c, target, ws.model.embedOut, { x: ws.final, ...common });
+  encodeKernel(enc, unembed);
   encodeKernel(
     enc,
-    argmaxReduceKernel(c, target, ws.model.cfg.vocabSize, { ...common, pred: ws.pred, logprob: ws.logprob }),
+    argmaxReduceKernel(c, target, unembed.tiles, { ...common, pred: ws.pred, logprob: ws.logprob }),
   );
 }
 

@@ -56,12 +56,12 @@ interface Shard {
   busy: Promise<unknown>;
 }
 
-/** Parses one file's header into `out`; returns its metadata. Leaves `file` open. */
+/** Parses one file's header into `out`. Leaves `file` open. */
 async function parseHeader(
   path: string,
   file: Deno.FsFile,
   out: TensorInfo[],
-): Promise<Record<string, string>> {
+): Promise<void> {
   const size = (await file.stat()).size;
   const bad = (what: string) => new EngramError(`${path}: ${what}; re-download or re-save the checkpoint`);
   if (size < 8) throw bad(`only ${size} bytes, too short for a safetensors header (truncated file)`);
@@ -85,14 +85,12 @@ async function parseHeader(
   }
   if (!isObject(header)) throw bad("header is not a JSON object");
   const dataStart = 8 + headerLen, dataSize = size - dataStart;
-  const metadata: Record<string, string> = {};
   const spans: [number, number, string][] = [];
   for (const [name, entry] of Object.entries(header)) {
     if (name === "__metadata__") {
       if (!isObject(entry) || !Object.values(entry).every((v) => typeof v === "string")) {
         throw bad("__metadata__ must be a map of strings");
       }
-      Object.assign(metadata, entry);
       continue;
     }
     const e = isObject(entry) ? entry : {};
@@ -143,14 +141,12 @@ async function parseHeader(
       throw bad(`tensors ${p[2]} (bytes ${p[0]}..${p[1]}) and ${c[2]} (bytes ${c[0]}..${c[1]}) overlap`);
     }
   }
-  return metadata;
 }
 
 export class SafetensorsCheckpoint {
   private constructor(
     readonly dir: string,
     readonly tensors: Map<string, TensorInfo>,
-    readonly metadata: Record<string, string>,
     private readonly shards: Map<string, Shard>,
   ) {}
 
@@ -207,13 +203,12 @@ export class SafetensorsCheckpoint {
 
     const shards = new Map<string, Shard>();
     const tensors = new Map<string, TensorInfo>();
-    const metadata: Record<string, string> = {};
     try {
       for (const path of files) {
         const file = await Deno.open(path, { read: true });
         shards.set(path, { file, busy: Promise.resolve() });
         const infos: TensorInfo[] = [];
-        Object.assign(metadata, await parseHeader(path, file, infos));
+        await parseHeader(path, file, infos);
         for (const t of infos) {
           const prev = tensors.get(t.name);
           ensure(
@@ -236,7 +231,7 @@ export class SafetensorsCheckpoint {
       for (const s of shards.values()) s.file.close();
       throw e;
     }
-    return new SafetensorsCheckpoint(dir, tensors, metadata, shards);
+    return new SafetensorsCheckpoint(dir, tensors, shards);
   }
 
   /** Reads one tensor's raw little-endian bytes. */

@@ -5,8 +5,9 @@
 import type { NeoXConfig } from "./config.ts";
 import { EngramError } from "./errors.ts";
 import { fmtBytes, GpuOutOfMemory } from "./gpu.ts";
-import { KernelCache, VOCAB_TILE } from "./kernels.ts";
-import type { NeoXModel } from "./model.ts";
+import { KernelCache } from "./kernels.ts";
+import { type NeoXModel, ropeTable } from "./model.ts";
+import { MIN_BN, PARTIAL_BYTES } from "./tiles.ts";
 
 /** What a decoder asks of its workspace. */
 export interface WorkspaceRequest {
@@ -34,6 +35,7 @@ export interface WorkspaceShape {
 
 /** Bytes of each kind of workspace buffer (the scratch slot included). */
 interface WorkspaceLayout {
+  rope: number;
   tokens: number;
   slotOf: number;
   pred: number;
@@ -50,6 +52,7 @@ function workspaceLayout(cfg: NeoXConfig, s: WorkspaceShape): WorkspaceLayout {
   const slots = s.slots + 1;
   const h = cfg.hiddenSize;
   return {
+    rope: 8 * s.seqLen * Math.max(1, cfg.rotaryNdims / 2),
     tokens: 4 * slots * s.seqLen,
     slotOf: 4 * slots,
     pred: 4 * slots * s.cont,
@@ -59,16 +62,24 @@ function workspaceLayout(cfg: NeoXConfig, s: WorkspaceShape): WorkspaceLayout {
     qkv: 4 * s.maxTokens * 3 * h,
     mlp: 4 * s.maxTokens * cfg.intermediateSize,
     final: 4 * s.maxUnembedRows * h,
-    partials: 24 * s.maxUnembedRows * Math.ceil(cfg.vocabSize / VOCAB_TILE),
+    partials: unembedRowBytes(cfg, false) * s.maxUnembedRows,
   };
 }
 
+/** Bytes per unembedding row: full logits, or the argmax partials (one per narrowest vocabulary tile). */
+function unembedRowBytes(cfg: NeoXConfig, logits: boolean | undefined): number {
+  return logits ? 4 * cfg.vocabSize : PARTIAL_BYTES * Math.ceil(cfg.vocabSize / MIN_BN);
+}
+
 /**
- * GPU buffers for scoring a batch: the token rows, KV caches, activations of one forward chunk, and the
- * unembedding's outputs. Slot `slots` (one past the end) is scratch, used to pad shrinking batches.
+ * GPU buffers for scoring a batch: the rotary table for its positions, the token rows, KV caches, activations
+ * of one forward chunk, and the unembedding's outputs. Slot `slots` (one past the end) is scratch, used to pad
+ * shrinking batches.
  */
 export class Workspace {
   readonly kernels: KernelCache;
+  /** cos/sin per (position < seqLen, rotary frequency), f32, as transformers computes them. */
+  readonly rope: GPUBuffer;
   readonly tokens: GPUBuffer; // [slots + 1, seqLen] u32
   readonly slotOf: GPUBuffer; // [slots + 1] u32: pass row -> slot
   readonly pred: GPUBuffer; // [slots + 1, cont] u32
@@ -102,6 +113,7 @@ export class Workspace {
       this.own(gpu.storage(size[name], label));
     try {
       this.kernels = new KernelCache(gpu);
+      this.rope = this.own(gpu.upload(ropeTable(cfg.rotaryNdims, cfg.rotaryBase, shape.seqLen), "rope"));
       this.tokens = buffer("tokens");
       this.slotOf = buffer("slotOf", "slot_of");
       gpu.write(this.slotOf, 0, Uint32Array.from({ length: shape.slots + 1 }, (_, i) => i));
@@ -151,6 +163,11 @@ export class Workspace {
   }
 }
 
+/** Tokens one forward chunk may hold: its widest activation ([tokens, max(4h, 3h)] f32) fits one binding. */
+export function maxForwardTokens(cfg: NeoXConfig, maxBinding: number): number {
+  return Math.floor(maxBinding / (4 * Math.max(cfg.intermediateSize, 3 * cfg.hiddenSize)));
+}
+
 /**
  * The workspace for `opts.batch` sequences, or the largest batch (halving) that fits: in the memory budget, in
  * one buffer binding per buffer, and in what the GPU can allocate.
@@ -164,15 +181,13 @@ export async function fitWorkspace(model: NeoXModel, opts: WorkspaceRequest): Pr
     );
   }
   const maxBinding = gpu.limits.maxBinding;
-  const widest = Math.max(cfg.intermediateSize, 3 * cfg.hiddenSize);
-  // Bytes per unembedding row: full logits, or the argmax partials (24 bytes per 64-token vocabulary tile).
-  const unembedRow = opts.logits ? 4 * cfg.vocabSize : 24 * Math.ceil(cfg.vocabSize / 64);
+  const unembedRow = unembedRowBytes(cfg, opts.logits);
   let batch = Math.max(1, opts.batch);
   for (;;) {
     let maxTokens = Math.min(
       opts.maxTokens ?? Infinity,
       batch * seqLen,
-      Math.floor(maxBinding / (4 * widest)),
+      maxForwardTokens(cfg, maxBinding),
     );
     const shape = () => ({
       slots: batch,

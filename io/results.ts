@@ -53,6 +53,8 @@ export interface Provenance {
   logprob: boolean;
   engram_version: string;
   adapter: string;
+  /** Matmul tile variants used (engine/tuning.ts source: variant names); results never depend on them. */
+  kernels?: string;
   /** The job's rows: [start, start + count) of the data, before any sharding. */
   start: number;
   count: number;
@@ -200,6 +202,10 @@ export function checkProvenance(value: unknown, where: string): Provenance {
   ensure(
     prov.continuation <= 32767,
     () => `${where}: provenance "continuation" ${prov.continuation} is over 32767; ${fix}`,
+  );
+  ensure(
+    prov.kernels === undefined || typeof prov.kernels === "string",
+    () => `${where}: provenance "kernels" is ${JSON.stringify(prov.kernels)}; expected a string; ${fix}`,
   );
   if (prov.shard !== undefined) {
     const m = typeof prov.shard === "string" ? /^(\d+)\/(\d+)$/.exec(prov.shard) : null;

@@ -1,21 +1,11 @@
 // Argmax over vocabulary tiles (phase 2 of 2, after unembed_argmax.wgsl): one workgroup per unembedding row
 // merges its tiles' partials; the winner is the greatest logit, ties to the lowest token id.
-// Bindings: 0 params, 1 partials [rows, tiles], 2 slot_of, 3 tokens [slots, seq_len] (read_write), 4 pred
-// [slots, cont] u32 out, 5 logprob [slots, cont] f32 out.
+// Bindings: 0 params p (struct Params, generated from its field list in engine/kernels.ts), 1 partials [rows,
+// tiles], 2 slot_of, 3 tokens [slots, seq_len] (read_write), 4 pred [slots, cont] u32 out, 5 logprob [slots,
+// cont] f32 out.
 // Row r is continuation position c = pos_base + r % per of pass row r / per (slot s): pred[s, c] = argmax;
 // with FEED the token is also written to tokens[s, prompt + c], the next decode step's input, so greedy
 // decoding needs no readback. With LOGPROB, logprob[s, c] = true logit - logsumexp(all logits).
-struct Params {
-  rows: u32,
-  tiles: u32,
-  per: u32,
-  row_base: u32,
-  seq_len: u32,
-  cont: u32,
-  pos_base: u32,
-  prompt: u32,
-}
-@group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> partials: array<Partial>;
 @group(0) @binding(2) var<storage, read> slot_of: array<u32>;
 @group(0) @binding(3) var<storage, read_write> tokens: array<u32>;

@@ -1,16 +1,8 @@
 // Token embedding gather: x[t, :] = embed_in[token(t), :] for the t = b*n + i tokens of one forward pass.
-// Bindings: 0 weights [vocab, h] (a weights_*.wgsl loader), 1 params, 2 tokens [slots, seq_len] u32 (the
-// sequence being scored or built), 3 slot_of [rows] u32 (pass row -> KV/token slot), 4 x [tokens, h] f32 out.
+// Bindings: 0 weights [vocab, h] (a weights_*.wgsl loader), 1 params p (struct Params, generated from its
+// field list in engine/kernels.ts), 2 tokens [slots, seq_len] u32 (the sequence being scored or built), 3
+// slot_of [rows] u32 (pass row -> KV/token slot), 4 x [tokens, h] f32 out.
 // Pass row b, position i reads tokens[slot_of[row_base + b] * seq_len + t0 + i]. One thread per 4 floats.
-struct Params {
-  tokens: u32,   // tokens in this pass = rows * n
-  n: u32,        // new positions per row
-  t0: u32,       // position of the first new token
-  seq_len: u32,  // row stride of `tokens`
-  row_base: u32, // first entry of slot_of used by this pass
-  h4: u32,       // hidden_size / 4
-}
-@group(0) @binding(1) var<uniform> p: Params;
 @group(0) @binding(2) var<storage, read> tokens: array<u32>;
 @group(0) @binding(3) var<storage, read> slot_of: array<u32>;
 @group(0) @binding(4) var<storage, read_write> x: array<vec4<f32>>;

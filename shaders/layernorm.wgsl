@@ -1,5 +1,5 @@
 // LayerNorm over the hidden dimension, f32, two passes (mean, then variance of x - mean) like torch.
-// Parameters and bindings: layernorm_io.wgsl (prepended).
+// Bindings and the normalized output (one norm, or two from the same statistics): lib/layernorm_io.wgsl.
 // Output row r reads input row (r / per) * stride + offset + r % per: identity for per = stride = 1,
 // offset = 0; "the last k positions of each sequence of n" for per = k, stride = n, offset = n - k, which
 // lets the final norm (and so the unembedding) skip positions whose logits nobody needs.
@@ -34,7 +34,5 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
     v += d * d;
   }
   let rstd = 1.0 / sqrt(workgroup_sum(v, li) / f32(p.h) + p.eps);
-  for (var j = li; j < p.h; j += 64u) {
-    y[dst + j] = (x[src + j] - mean) * rstd * gamma[j] + beta[j];
-  }
+  for (var j = li; j < p.h; j += 64u) { store_normalized(dst, j, x[src + j], mean, rstd); }
 }

@@ -1,6 +1,6 @@
 // LayerNorm for CPU adapters: the arithmetic of layernorm.wgsl (two passes: mean, then variance of x - mean)
 // with one invocation per row and no barriers, which cost far more than the math on a CPU (lavapipe).
-// Parameters, bindings (layernorm_io.wgsl, prepended) and row selection: as layernorm.wgsl.
+// Bindings, output (lib/layernorm_io.wgsl) and row selection: as layernorm.wgsl.
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) li: u32) {
@@ -17,7 +17,5 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
     v += d * d;
   }
   let rstd = 1.0 / sqrt(v / f32(p.h) + p.eps);
-  for (var j = 0u; j < p.h; j++) {
-    y[dst + j] = (x[src + j] - mean) * rstd * gamma[j] + beta[j];
-  }
+  for (var j = 0u; j < p.h; j++) { store_normalized(dst, j, x[src + j], mean, rstd); }
 }

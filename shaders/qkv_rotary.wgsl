@@ -1,22 +1,12 @@
 // Split the fused QKV projection, apply rotary embeddings to q and k, append k and v to the KV cache.
-// Bindings: 0 params, 1 qkv [tokens, 3h] f32 (per head: q = [0, hs), k = [hs, 2hs), v = [2hs, 3hs), as
-// GPT-NeoX's query_key_value lays it out), 2 rope [max_pos, rot_half] vec2 (cos, sin) f32, 3 slot_of [rows],
-// 4 q [tokens, h] out, 5 k_cache, 6 v_cache [slots, heads, max_t, hs].
-// Rotary touches the first 2*rot_half dims of each head, NeoX half-split: out = x*cos + rotate_half(x)*sin with
-// rotate_half(x) = cat(-x2, x1). cos/sin come from a table the CPU filled the way transformers computes it in
-// f32: GPU sin/cos are too loose (Vulkan allows ~1e-3 absolute error) for exact logits.
+// Bindings: 0 params p (struct Params, generated from its field list in engine/kernels.ts), 1 qkv [tokens,
+// 3h] f32 (per head: q = [0, hs), k = [hs, 2hs), v = [2hs, 3hs), as GPT-NeoX's query_key_value lays it out),
+// 2 rope [positions, rot_half] vec2 (cos, sin) f32, 3 slot_of [rows], 4 q [tokens, h] out, 5 k_cache, 6
+// v_cache [slots, heads, max_t, hs].
+// Rotary touches the first 2*rot_half dims of each head, NeoX half-split: out = x*cos + rotate_half(x)*sin
+// with rotate_half(x) = cat(-x2, x1). cos/sin come from a table the CPU filled the way transformers computes
+// it in f32: GPU sin/cos are too loose (Vulkan allows ~1e-3 absolute error) for exact logits.
 // One thread per (token, head, dim).
-struct Params {
-  tokens: u32,
-  n: u32,
-  t0: u32,
-  heads: u32,
-  hs: u32,
-  rot_half: u32,
-  max_t: u32,
-  row_base: u32,
-}
-@group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> qkv: array<f32>;
 @group(0) @binding(2) var<storage, read> rope: array<vec2<f32>>;
 @group(0) @binding(3) var<storage, read> slot_of: array<u32>;

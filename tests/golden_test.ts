@@ -5,6 +5,8 @@ import { Gpu } from "../engine/gpu.ts";
 import { NeoXModel } from "../engine/model.ts";
 import { compareContinuation } from "../engine/memorization.ts";
 import { Decoder } from "../engine/decoder.ts";
+import { allVariants, fits, variantName } from "../engine/tiles.ts";
+import { Tuning } from "../engine/tuning.ts";
 import { assert, assertEquals } from "./assert.ts";
 
 const ROOT = new URL("../fixtures/golden/", import.meta.url).pathname;
@@ -20,20 +22,38 @@ interface Expected {
 
 const gpu = await Gpu.open();
 
-/** The engine's logits for the golden rows vs the reference: largest error and largest reference logit. */
-async function logitsError(
-  on: Gpu,
-  model: NeoXModel,
-  dir: string,
-): Promise<{ maxErr: number; maxRef: number }> {
+/** The engine's logits for the golden rows of `dir`. */
+async function logitsOf(model: NeoXModel, dir: string): Promise<Float32Array> {
   const expected: Expected = JSON.parse(await Deno.readTextFile(`${dir}/expected.json`));
-  const ref = new Float32Array((await Deno.readFile(`${dir}/logits.f32`)).buffer);
   const [rows, n, vocab] = expected.logits_shape;
   const decoder = await Decoder.create(model, { batch: rows, prompt: n, cont: 0, logits: true });
   const tokens = Uint32Array.from(expected.input_ids.slice(0, rows).flatMap((r) => r.slice(0, n)));
   const logits = await decoder.logits(tokens, rows, n);
   decoder.destroy();
   assertEquals(logits.length, rows * n * vocab);
+  return logits;
+}
+
+/** Greedy continuations (32 after the first 32 tokens) of the golden rows of `dir`. */
+async function greedyOf(model: NeoXModel, dir: string): Promise<Uint32Array> {
+  const expected: Expected = JSON.parse(await Deno.readTextFile(`${dir}/expected.json`));
+  const all = expected.input_ids.length;
+  const decoder = await Decoder.create(model, { batch: all, prompt: 32, cont: 32 });
+  const prompts = new Uint32Array(all * 64);
+  expected.input_ids.forEach((r, i) => prompts.set(r.slice(0, 32), i * 64));
+  const greedy = await decoder.greedy(prompts, all);
+  decoder.destroy();
+  return greedy;
+}
+
+/** The engine's logits for the golden rows vs the reference: largest error and largest reference logit. */
+async function logitsError(
+  on: Gpu,
+  model: NeoXModel,
+  dir: string,
+): Promise<{ maxErr: number; maxRef: number }> {
+  const ref = new Float32Array((await Deno.readFile(`${dir}/logits.f32`)).buffer);
+  const logits = await logitsOf(model, dir);
   let maxRef = 0, maxErr = 0;
   ref.forEach((r, i) => {
     maxRef = Math.max(maxRef, Math.abs(r));
@@ -54,12 +74,7 @@ for (const variant of VARIANTS) {
       const { maxErr, maxRef } = await logitsError(gpu, model, dir);
       assert(maxErr <= 1e-4 * maxRef, `max |logit - ref| = ${maxErr} > 1e-4 × ${maxRef}`);
 
-      const all = expected.input_ids.length;
-      const decoder = await Decoder.create(model, { batch: all, prompt: 32, cont: 32 });
-      const prompts = new Uint32Array(all * 64);
-      expected.input_ids.forEach((r, i) => prompts.set(r.slice(0, 32), i * 64));
-      const greedy = await decoder.greedy(prompts, all);
-      decoder.destroy();
+      const greedy = await greedyOf(model, dir);
       let compared = 0;
       expected.input_ids.forEach((_, i) => {
         if (expected.greedy_min_top2_margin[i] < 1e-3) return;
@@ -76,7 +91,7 @@ for (const variant of VARIANTS) {
 }
 
 // The GPU kernel family (workgroup-tiled matmuls, cooperative layernorm and attention) runs on lavapipe too:
-// check it here, since CI has no GPU. 8,192 prefill rows take the 128x128 matmul tile.
+// check it here, since CI has no GPU.
 Deno.test("GPU kernels (forced on this adapter) reproduce the goldens and pico-2 reference scores", async () => {
   const gpuKernels = await Gpu.open({ kernels: "gpu" });
   try {
@@ -170,4 +185,31 @@ Deno.test("a batch whose KV cache exceeds one buffer binding is halved until it 
   assert(decoder.batch >= want / 4, `batch ${decoder.batch} shrank more than needed from ${want}`);
   decoder.destroy();
   model.destroy();
+});
+
+Deno.test("any tile variant, forced through the whole model, leaves every logit and greedy token unchanged", async () => {
+  for (const kernels of ["cpu", "gpu"] as const) {
+    const g = await Gpu.open({ kernels });
+    try {
+      // The GPU family is slow on a CPU adapter: float16 (where 16-bit weight tiles apply) stands for it.
+      for (const dtype of kernels === "cpu" ? DTYPES : ["float16"]) {
+        const dir = `${ROOT}neox-parallel/${dtype}`;
+        const model = await NeoXModel.load(g, dir);
+        const [logits, greedy] = [await logitsOf(model, dir), await greedyOf(model, dir)];
+        const format = model.embedIn.format;
+        const usable = allVariants(kernels === "cpu" ? "direct" : "tiled", format).filter((v) =>
+          fits(v, format, "unembed", g.tileLimits)
+        );
+        // The first, the last (largest tile, two stages, 16-bit weights where they apply) and one between.
+        for (const v of [usable[0], usable[Math.floor(usable.length / 2)], usable[usable.length - 1]]) {
+          g.tuning = Tuning.forced(v);
+          assertEquals(await logitsOf(model, dir), logits, `${dtype} ${variantName(v)}: logits`);
+          assertEquals(await greedyOf(model, dir), greedy, `${dtype} ${variantName(v)}: greedy`);
+        }
+        model.destroy();
+      }
+    } finally {
+      g.destroy();
+    }
+  }
 });

@@ -36,7 +36,6 @@ Deno.test("opens every fixture with the expected tensors, shapes and dtypes", as
     await withCkpt(dir, async (c) => {
       assertEquals(c.dir, dir);
       assertEquals(c.tensors.size, 4 + 12 * cfg.num_hidden_layers, dir);
-      assertEquals(c.metadata, { format: "pt" });
       for (const t of c.tensors.values()) assertEquals(t.dtype, DTYPES[cfg.torch_dtype], t.name);
       const h = cfg.hidden_size;
       assertEquals(c.tensors.get("gpt_neox.embed_in.weight")?.shape, [cfg.vocab_size, h]);

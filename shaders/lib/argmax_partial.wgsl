@@ -1,5 +1,6 @@
 // Shared piece of unembed_argmax.wgsl and argmax_reduce.wgsl: the per-(row, vocabulary tile) partial result
-// and how two partials combine. LOGPROB comes from the pipeline builder.
+// and how two partials combine. LOGPROB comes from the pipeline builder. Its size, 24 bytes, is PARTIAL_BYTES
+// in engine/tiles.ts (the workspace sizes the partials buffer with it).
 struct Partial {
   best: f32,
   idx: u32,

@@ -1,0 +1,152 @@
+// `cli.ts tune`: times the matmul tile variants at a model's own shapes on this adapter and stores the fastest
+// per shape in a tuning file (engine/tuning.ts), which score, bench and demo then use. Every variant gives the
+// same bits: tuning changes speed, never a result.
+import { loadConfig } from "../engine/config.ts";
+import { EngramError } from "../engine/errors.ts";
+import { Gpu } from "../engine/gpu.ts";
+import { weightFormat } from "../engine/model.ts";
+import { SafetensorsCheckpoint } from "../engine/safetensors.ts";
+import { mapNeoXTensors } from "../engine/weights.ts";
+import {
+  flops,
+  type MatmulShape,
+  modelShapes,
+  type ShapeTuning,
+  tunedShapes,
+  tuneShapes,
+} from "../engine/tuner.ts";
+import { adapterKey, saveTuningTable, tuningCachePath } from "../engine/tuning.ts";
+import { parseVariant } from "../engine/tiles.ts";
+import { intFlag, parseArgs } from "./args.ts";
+import { resolveCheckpoints } from "../io/checkpoints.ts";
+
+export const TUNE_HELP = `deno run -A cli.ts tune --model DIR [--tuning FILE] [--batch N] [--prompt 32]
+                       [--report FILE] [--ceiling TFLOPS] [--kernels cpu|gpu] [--variants a,b,...]
+  Times every matmul tile variant at the model's matmul shapes (prefill, decode at M = batch, the fused
+  unembedding argmax) on this adapter and stores the fastest per shape in FILE (default: the user's cache,
+  ${tuningCachePath() ?? "$XDG_CACHE_HOME/engram/tuning.json"}), under this adapter and driver. score, bench
+  and demo use it from then on (or take --tuning FILE). Results never depend on the variant, only speed does.
+  DIR: a checkpoint, model or suite folder (only config.json and the weights' dtype are read).
+  --batch      rows per batch the shapes are for (default 1024 on a GPU, 256 on a CPU adapter)
+  --report     also write every variant's timing per shape as JSON
+  --ceiling    the adapter's arithmetic ceiling in TFLOP/s, to print each shape's share of it
+  --kernels    the kernel family to tune (default: this adapter's; gpu on a CPU adapter only checks it runs)
+  --variants   time only these variants (names as in the output, e.g. t128x128k16-8x8-s2,t64x64k16-4x4)
+  --timing-ms  milliseconds of work per timed pass (default 30 on a GPU, 150 on a CPU adapter)`;
+
+const OPTIONS = {
+  model: { type: "string" },
+  tuning: { type: "string" },
+  batch: { type: "string" },
+  prompt: { type: "string" },
+  report: { type: "string" },
+  ceiling: { type: "string" },
+  kernels: { type: "string" },
+  variants: { type: "string" },
+  "timing-ms": { type: "string" },
+  help: { type: "boolean" },
+} as const;
+
+/** The matmul shapes of every distinct model shape under `path`. */
+async function shapesOf(gpu: Gpu, path: string, batch: number, prompt: number): Promise<MatmulShape[]> {
+  const shapes = new Map<string, MatmulShape>();
+  for (const ck of await resolveCheckpoints(path)) {
+    const cfg = await loadConfig(ck.dir);
+    const ckpt = await SafetensorsCheckpoint.open(ck.dir);
+    try {
+      const t = mapNeoXTensors(ckpt, cfg);
+      const all = modelShapes(
+        cfg,
+        weightFormat(gpu, t.layers[0].qkvW.dtype),
+        batch,
+        prompt,
+        gpu.limits.maxBinding,
+      );
+      const unembed = weightFormat(gpu, t.embedOut.dtype);
+      for (const s of all) {
+        const shape = s.kernel === "unembed" ? { ...s, format: unembed } : s;
+        shapes.set(`${shape.kernel} ${shape.format} ${shape.m} ${shape.n} ${shape.k}`, shape);
+      }
+    } finally {
+      ckpt.close();
+    }
+  }
+  return [...shapes.values()];
+}
+
+export async function tuneCommand(argv: string[]): Promise<void> {
+  const { values: a } = parseArgs(argv, OPTIONS, "tune");
+  if (a.help) return console.log(TUNE_HELP);
+  if (!a.model) throw new EngramError("tune: --model DIR is required (a checkpoint, model or suite folder)");
+  if (a.kernels !== undefined && a.kernels !== "cpu" && a.kernels !== "gpu") {
+    throw new EngramError(`--kernels must be cpu or gpu, got "${a.kernels}"`);
+  }
+  const ceiling = a.ceiling === undefined ? undefined : Number(a.ceiling);
+  if (ceiling !== undefined && !(ceiling > 0)) {
+    throw new EngramError(`--ceiling must be a positive number of TFLOP/s, got "${a.ceiling}"`);
+  }
+  const file = a.tuning ?? tuningCachePath();
+  if (!file) {
+    throw new EngramError(
+      "tune: no cache folder (neither XDG_CACHE_HOME nor HOME is set): give --tuning FILE",
+    );
+  }
+  const gpu = await Gpu.open({ timestamps: true, kernels: a.kernels as "cpu" | "gpu" | undefined });
+  try {
+    const batch = intFlag(a.batch, "batch", 1) ?? gpu.defaults.batch;
+    const prompt = intFlag(a.prompt, "prompt", 1) ?? 32;
+    const shapes = await shapesOf(gpu, a.model, batch, prompt);
+    const key = adapterKey(gpu);
+    console.error(
+      `tune: ${shapes.length} shapes on ${gpu.describe()}${key.driver ? `, driver ${key.driver}` : ""}`,
+    );
+    const t0 = performance.now();
+    const variants = a.variants?.split(",").map(parseVariant);
+    const results = await tuneShapes(gpu, shapes, {
+      variants,
+      onProgress: (line) => console.error(`  ${line}`),
+    });
+    const seconds = (performance.now() - t0) / 1000;
+    await saveTuningTable(file, {
+      ...key,
+      deno: Deno.version.deno,
+      measured: new Date().toISOString(),
+      shapes: tunedShapes(results),
+    });
+    if (a.report) {
+      await Deno.writeTextFile(
+        a.report,
+        JSON.stringify({
+          ...key,
+          described: gpu.describe(),
+          model: a.model,
+          batch,
+          prompt,
+          seconds,
+          shapes: results,
+        }),
+      );
+    }
+    printTable(results, ceiling);
+    console.error(`tune: ${seconds.toFixed(0)} s; stored in ${file}`);
+  } finally {
+    gpu.destroy();
+  }
+}
+
+function printTable(results: ShapeTuning[], ceiling?: number): void {
+  const pct = (g: number) => (ceiling ? ` ${(g / 1e3 / ceiling * 100).toFixed(0).padStart(3)}%` : "");
+  for (const r of results) {
+    const s = r.shape;
+    console.log(
+      `${s.name.padEnd(22)} ${`[${s.m}x${s.k}]·[${s.n}x${s.k}]ᵀ`.padEnd(30)} ${s.format.padEnd(9)} ` +
+        `${r.best.variant.padEnd(24)} ${r.best.gflops.toFixed(0).padStart(7)} GFLOP/s${
+          pct(r.best.gflops)
+        }  ` +
+        `untuned ${r.default.variant} ${r.default.gflops.toFixed(0)}${pct(r.default.gflops)}` +
+        (r.timedM < s.m
+          ? `  (timed at M = ${r.timedM}, ${(flops({ ...s, m: r.timedM }) / 1e9).toFixed(0)} GFLOP)`
+          : ""),
+    );
+  }
+}

@@ -1,0 +1,374 @@
+/**
+ * Times matmul tile variants (engine/tiles.ts) at a model's own matmul shapes on this adapter: what
+ * `cli.ts tune` stores in a tuning table and `cli.ts bench --kernels` reports. Weights and activations are
+ * synthetic (values in [-1, 1] in the model's weight format): speed does not depend on the values, and a 12B
+ * checkpoint need not be loaded to tune for it. Timing uses GPU timestamps when the adapter has them (else
+ * the host clock over enough repetitions).
+ */
+import type { NeoXConfig } from "./config.ts";
+import { encodeKernel, type Gpu, type Kernel } from "./gpu.ts";
+import {
+  KernelCache,
+  matmulKernel,
+  singleTarget,
+  unembedArgmaxKernel,
+  type WeightMatrix,
+} from "./kernels.ts";
+import {
+  allVariants,
+  fits,
+  MIN_BN,
+  PARTIAL_BYTES,
+  type TileKernel,
+  type TileVariant,
+  variantName,
+  type WeightFormat,
+} from "./tiles.ts";
+import { type TunedShape, Tuning } from "./tuning.ts";
+import { maxForwardTokens } from "./workspace.ts";
+
+/** One matmul of the forward pass: Y[m, n] = X[m, k] · W[n, k]ᵀ (unembed: fused with the argmax). */
+export interface MatmulShape {
+  name: string;
+  kernel: TileKernel;
+  format: WeightFormat;
+  m: number;
+  n: number;
+  k: number;
+}
+
+/**
+ * The matmuls of scoring `batch` rows with `prompt`-token prompts: prefill (M = the prompt tokens of as many
+ * rows as one forward chunk holds), decode (M = batch: score mode decodes all rows together) and the fused
+ * unembedding argmax (M = batch).
+ */
+export function modelShapes(
+  cfg: NeoXConfig,
+  format: WeightFormat,
+  batch: number,
+  prompt: number,
+  maxBinding: number,
+): MatmulShape[] {
+  const h = cfg.hiddenSize, i = cfg.intermediateSize;
+  const prefill = Math.min(batch, Math.floor(maxForwardTokens(cfg, maxBinding) / prompt)) * prompt;
+  const shapes: MatmulShape[] = [];
+  for (const [phase, m] of [["prefill", prefill], ["decode", batch]] as const) {
+    shapes.push(
+      { name: `${phase} qkv`, kernel: "matmul", format, m, n: 3 * h, k: h },
+      { name: `${phase} dense`, kernel: "matmul", format, m, n: h, k: h },
+      { name: `${phase} mlp up`, kernel: "matmul", format, m, n: i, k: h },
+      { name: `${phase} mlp down`, kernel: "matmul", format, m, n: h, k: i },
+    );
+  }
+  shapes.push({ name: "decode unembed+argmax", kernel: "unembed", format, m: batch, n: cfg.vocabSize, k: h });
+  return shapes;
+}
+
+export const flops = (s: { m: number; n: number; k: number }): number => 2 * s.m * s.n * s.k;
+
+/** Synthetic operands for a set of shapes, sized for the largest; freed by destroy. */
+export class ShapeBuffers {
+  readonly weights = new Map<WeightFormat, GPUBuffer>();
+  readonly x: GPUBuffer;
+  readonly y: GPUBuffer;
+  readonly bias: GPUBuffer;
+  readonly tokens: GPUBuffer;
+  readonly slotOf: GPUBuffer;
+  readonly partials: GPUBuffer;
+
+  constructor(readonly gpu: Gpu, shapes: MatmulShape[]) {
+    const max = (f: (s: MatmulShape) => number) => Math.max(...shapes.map(f));
+    for (const format of new Set(shapes.map((s) => s.format))) {
+      const bytes = max((s) => (s.format === format ? s.n * s.k : 0)) * (format === "f32" ? 4 : 2);
+      this.weights.set(format, this.filled(bytes, format, "weights"));
+    }
+    this.x = this.filled(max((s) => s.m * s.k) * 4, "f32", "x");
+    this.y = gpu.storage(max((s) => s.m * s.n) * 4, "y");
+    this.bias = gpu.storage(max((s) => s.n) * 4, "bias");
+    this.tokens = gpu.storage(16, "tokens");
+    this.slotOf = gpu.upload(Uint32Array.from({ length: max((s) => s.m) + 1 }, (_, i) => i), "slot_of");
+    this.partials = gpu.storage(max((s) => s.m * Math.ceil(s.n / MIN_BN)) * PARTIAL_BYTES, "partials");
+  }
+
+  /** A buffer of `bytes` holding values in [-1, 1] as `format` (written in chunks). */
+  private filled(bytes: number, format: WeightFormat, label: string): GPUBuffer {
+    const buffer = this.gpu.storage(bytes, label);
+    const chunk = new Uint32Array(1 << 22);
+    let s = 0x9e3779b9;
+    for (let i = 0; i < chunk.length; i++) {
+      s ^= s << 13, s ^= s >>> 17, s ^= s << 5;
+      // Two 16-bit values (sign, exponent of 0.5..1, random mantissa), or one f32 of 0.5..1 with a sign.
+      chunk[i] = format === "f32"
+        ? (s & 0x807fffff) | 0x3f000000
+        : format === "bf16"
+        ? (s & 0x807f807f) | 0x3f003f00
+        : (s & 0x83ff83ff) | 0x38003800;
+    }
+    for (let at = 0; at < bytes; at += chunk.byteLength) {
+      const n = Math.min(chunk.byteLength, Math.ceil((bytes - at) / 4) * 4);
+      this.gpu.write(buffer, at, new Uint8Array(chunk.buffer, 0, n));
+    }
+    return buffer;
+  }
+
+  /** The kernel computing `shape` with `variant`. */
+  kernel(c: KernelCache, shape: MatmulShape, variant: TileVariant): Kernel {
+    const w: WeightMatrix = {
+      buffer: this.weights.get(shape.format)!,
+      format: shape.format,
+      rows: shape.n,
+      cols: shape.k,
+    };
+    if (shape.kernel === "matmul") {
+      return matmulKernel(c, shape.m, w, this.x, this.bias, this.y, "store", variant);
+    }
+    const target = singleTarget(shape.m);
+    const bufs = { x: this.x, tokens: this.tokens, slotOf: this.slotOf, partials: this.partials };
+    return unembedArgmaxKernel(c, target, w, bufs, variant);
+  }
+
+  destroy(): void {
+    for (
+      const b of [
+        ...this.weights.values(),
+        this.x,
+        this.y,
+        this.bias,
+        this.tokens,
+        this.slotOf,
+        this.partials,
+      ]
+    ) {
+      b.destroy();
+    }
+  }
+}
+
+/** Times dispatches: GPU timestamps around one compute pass where the adapter has them, else the host clock. */
+export class KernelTimer {
+  private readonly querySet: GPUQuerySet | null;
+  private readonly resolved: GPUBuffer | null;
+  private readonly staging: GPUBuffer | null;
+  /** Whether the GPU clock is used: decided by calibrate (a clock that disagrees with the host's is not). */
+  private useDevice: boolean;
+
+  constructor(readonly gpu: Gpu) {
+    this.querySet = gpu.hasTimestamps ? gpu.device.createQuerySet({ type: "timestamp", count: 2 }) : null;
+    this.resolved = gpu.hasTimestamps
+      ? gpu.buffer(16, GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC, "timestamps")
+      : null;
+    this.staging = gpu.hasTimestamps
+      ? gpu.buffer(16, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, "timestamps read back")
+      : null;
+    this.useDevice = gpu.hasTimestamps;
+  }
+
+  /** "gpu timestamps" or "host clock". */
+  get clock(): string {
+    return this.useDevice ? "gpu timestamps" : "host clock";
+  }
+
+  /** Host and GPU seconds of `reps` dispatches of `k` in one pass (GPU: NaN without timestamps). */
+  private async pass(k: Kernel, reps: number): Promise<{ host: number; device: number }> {
+    const { device } = this.gpu;
+    const enc = device.createCommandEncoder();
+    const pass = enc.beginComputePass(
+      this.querySet
+        ? {
+          timestampWrites: { querySet: this.querySet, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 },
+        }
+        : {},
+    );
+    for (let i = 0; i < reps; i++) encodeKernel(pass, k);
+    pass.end();
+    if (this.querySet) {
+      enc.resolveQuerySet(this.querySet, 0, 2, this.resolved!, 0);
+      enc.copyBufferToBuffer(this.resolved!, 0, this.staging!, 0, 16);
+    }
+    const t = performance.now();
+    device.queue.submit([enc.finish()]);
+    // One wait per pass (a round trip costs ~11 ms on an H200): the mapping waits for the work.
+    if (this.staging) await this.staging.mapAsync(GPUMapMode.READ);
+    else await device.queue.onSubmittedWorkDone();
+    const host = (performance.now() - t) / 1000;
+    this.gpu.check();
+    if (!this.staging) return { host, device: NaN };
+    const [t0, t1] = new BigUint64Array(this.staging.getMappedRange().slice(0));
+    this.staging.unmap();
+    return { host, device: Number(t1 - t0) / 1e9 };
+  }
+
+  /**
+   * Checks the GPU clock against the host's (WebGPU timestamps are nanoseconds only where the driver's tick
+   * is): after a warm-up, passes of R and 4R dispatches of `k`, with R large enough that the work outweighs
+   * the host's fixed cost of a pass (4R takes at least twice as long); the extra 3R must take the same time on
+   * both clocks (within 30%), else the host clock is used. Returns both clocks' seconds for the extra 3R.
+   */
+  async calibrate(k: Kernel): Promise<{ host: number; device: number }> {
+    await this.pass(k, 1);
+    let reps = 1, short = await this.pass(k, reps), long = await this.pass(k, 4 * reps);
+    while (long.host < 2 * short.host && reps < 4096) {
+      reps *= 4;
+      [short, long] = [long, await this.pass(k, 4 * reps)];
+    }
+    const extra = { host: long.host - short.host, device: long.device - short.device };
+    this.useDevice = this.useDevice && extra.device >= 0.7 * extra.host && extra.device <= 1.3 * extra.host;
+    return extra;
+  }
+
+  /** Seconds of `reps` dispatches of `k` in one pass. */
+  async run(k: Kernel, reps: number): Promise<number> {
+    const r = await this.pass(k, reps);
+    return this.useDevice ? r.device : r.host;
+  }
+
+  /**
+   * Seconds per dispatch of `k`: a warm-up dispatch, then passes of as many dispatches as take about
+   * `target` seconds; the fastest of `repeats` passes.
+   */
+  async time(k: Kernel, target: number, repeats = 2): Promise<number> {
+    const once = await this.run(k, 1);
+    const reps = Math.max(1, Math.min(200, Math.round(target / Math.max(once, 1e-6))));
+    let best = Infinity;
+    for (let r = 0; r < repeats; r++) best = Math.min(best, (await this.run(k, reps)) / reps);
+    return best;
+  }
+
+  destroy(): void {
+    this.querySet?.destroy();
+    this.resolved?.destroy();
+    this.staging?.destroy();
+  }
+}
+
+export interface VariantTiming {
+  variant: string;
+  seconds: number;
+  gflops: number;
+}
+
+export interface ShapeTuning {
+  shape: MatmulShape;
+  /** Rows the timing used (prefill shapes are timed at no more than maxTimedRows). */
+  timedM: number;
+  timings: VariantTiming[];
+  best: VariantTiming;
+  /** The variant the adapter uses without tuning, and its rate. */
+  default: VariantTiming;
+  /** What timed it: "gpu timestamps" or "host clock". */
+  clock: string;
+}
+
+export interface TuneOptions {
+  /** Seconds of work per timed pass (default 0.03 on a GPU, 0.15 on a CPU adapter). */
+  target?: number;
+  /** Prefill shapes are timed at this many rows at most (default 8192: enough to fill a large GPU). */
+  maxTimedRows?: number;
+  /** Only these variants (those of the adapter's family that fit); default: the family's whole set. */
+  variants?: TileVariant[];
+  onProgress?: (line: string) => void;
+}
+
+/**
+ * Times the variants on each shape and returns, per shape, every timing and the fastest. The tiled family is
+ * searched in two phases: every tile × K step × stages (no w16, no swizzle), then the three fastest with w16
+ * and swizzle; the three fastest overall are timed again and the best time of each kept.
+ */
+export async function tuneShapes(
+  gpu: Gpu,
+  shapes: MatmulShape[],
+  opts: TuneOptions = {},
+): Promise<ShapeTuning[]> {
+  const family = gpu.cpuKernels ? "direct" : "tiled";
+  const target = opts.target ?? (gpu.isCpu ? 0.15 : 0.03);
+  const maxRows = opts.maxTimedRows ?? 8192;
+  const timedShapes = shapes.map((s) => ({ ...s, m: Math.min(s.m, maxRows) }));
+  const buffers = new ShapeBuffers(gpu, timedShapes);
+  const timer = new KernelTimer(gpu);
+  const c = new KernelCache(gpu);
+  const out: ShapeTuning[] = [];
+  try {
+    const first = shapes.length ? timedShapes[0] : null;
+    if (first) {
+      const v = Tuning.defaults().pick(gpu, first.kernel, first.format, first.m, first.n, first.k);
+      const c0 = await timer.calibrate(buffers.kernel(c, first, v));
+      opts.onProgress?.(
+        `clock: ${timer.clock} (the same work: ${(c0.host * 1e3).toFixed(1)} ms by the host's clock, ` +
+          `${(c0.device * 1e3).toFixed(1)} ms by the GPU's)`,
+      );
+    }
+    for (const [i, shape] of shapes.entries()) {
+      const timed = timedShapes[i];
+      // The adapter's kernel family only (Tuning.pick takes no other), within its limits.
+      const usable = (v: TileVariant) =>
+        v.family === family && fits(v, shape.format, shape.kernel, gpu.tileLimits);
+      const times = new Map<string, number>();
+      const measure = async (v: TileVariant) => {
+        const name = variantName(v);
+        let k: Kernel;
+        try {
+          k = await gpu.scoped(`building ${name}`, () => buffers.kernel(c, timed, v));
+        } catch (e) {
+          opts.onProgress?.(`${shape.name}: ${name} skipped (${(e as Error).message})`);
+          return;
+        }
+        const s = await timer.time(k, target);
+        times.set(name, Math.min(s, times.get(name) ?? Infinity));
+      };
+      const ranked = () => [...times.entries()].sort((a, b) => a[1] - b[1]).map(([n]) => n);
+      const all = (opts.variants ?? allVariants(family, shape.format)).filter(usable);
+      const base = opts.variants ? all : all.filter((v) => !v.w16 && v.swizzle === 0);
+      for (const v of base) await measure(v);
+      if (!opts.variants && family === "tiled") {
+        const top = new Set(ranked().slice(0, 3));
+        const key = (v: TileVariant) => variantName({ ...v, w16: false, swizzle: 0 });
+        for (const v of all) if (top.has(key(v)) && !times.has(variantName(v))) await measure(v);
+      }
+      const fallback = Tuning.defaults().pick(gpu, shape.kernel, shape.format, shape.m, shape.n, shape.k);
+      if (!times.has(variantName(fallback))) await measure(fallback);
+      for (const name of ranked().slice(0, 3)) {
+        await measure(all.find((v) => variantName(v) === name) ?? fallback);
+      }
+      const timing = (variant: string): VariantTiming => ({
+        variant,
+        seconds: times.get(variant)!,
+        gflops: flops(timed) / times.get(variant)! / 1e9,
+      });
+      const timings = ranked().map(timing);
+      const result = {
+        shape,
+        timedM: timed.m,
+        timings,
+        best: timings[0],
+        default: timing(variantName(fallback)),
+        clock: timer.clock,
+      };
+      out.push(result);
+      opts.onProgress?.(
+        `${shape.name} [${shape.m}x${shape.k}]·[${shape.n}x${shape.k}]ᵀ ${shape.format}: best ${result.best.variant} ` +
+          `${result.best.gflops.toFixed(0)} GFLOP/s, untuned ${result.default.variant} ${
+            result.default.gflops.toFixed(0)
+          } (${timings.length} variants)`,
+      );
+    }
+  } finally {
+    c.destroy();
+    timer.destroy();
+    buffers.destroy();
+  }
+  return out;
+}
+
+/** The tuning-table entries of tuned shapes (their winners). */
+export function tunedShapes(results: ShapeTuning[]): TunedShape[] {
+  return results.map((r) => ({
+    kernel: r.shape.kernel,
+    format: r.shape.format,
+    m: r.shape.m,
+    n: r.shape.n,
+    k: r.shape.k,
+    variant: r.best.variant,
+    gflops: Math.round(r.best.gflops),
+    default_gflops: Math.round(r.default.gflops),
+  }));
+}

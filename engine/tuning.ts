@@ -1,0 +1,239 @@
+/**
+ * Which matmul tile variant (engine/tiles.ts) runs each matmul shape on this adapter. Every variant gives the
+ * same bits, so this decides speed only. A tuning table is what `cli.ts tune` measured on one adapter: per
+ * shape (kernel, weight format, M, N, K) the fastest variant. Tables live in a tuning file keyed by adapter
+ * (description, and the driver where it can be read); engram looks, in order, at the file given with
+ * --tuning, the user's cache (tuningCachePath) and the tables shipped in shaders/tuning.json; without a match
+ * it uses defaultVariant. A shape without an entry takes the entry of the same kernel, format, N and K whose
+ * M is nearest (in log scale), else the default.
+ */
+import { EngramError } from "./errors.ts";
+import type { Gpu } from "./gpu.ts";
+import { dirname, join } from "./path.ts";
+import {
+  fits,
+  parseVariant,
+  REFERENCE,
+  type TileFamily,
+  type TileKernel,
+  type TileVariant,
+  variantName,
+  type WeightFormat,
+} from "./tiles.ts";
+
+/** One measured shape and its winner. */
+export interface TunedShape {
+  kernel: TileKernel;
+  format: WeightFormat;
+  m: number;
+  n: number;
+  k: number;
+  variant: string;
+  /** Measured GFLOP/s of the winner, and of the default variant, for the record. */
+  gflops?: number;
+  default_gflops?: number;
+}
+
+/** What one adapter's table is keyed by. */
+export interface AdapterKey {
+  /** The adapter's description, e.g. "NVIDIA H200" or "llvmpipe (LLVM 15.0.6, 256 bits)". */
+  adapter: string;
+  /** The driver version where the system says it (NVIDIA: /sys/module/nvidia/version), else "". */
+  driver: string;
+}
+
+export interface TuningTable extends AdapterKey {
+  deno: string;
+  measured: string;
+  shapes: TunedShape[];
+}
+
+export interface TuningFile {
+  engram_tuning: 1;
+  tables: TuningTable[];
+}
+
+/** The shipped tables (measured on the named adapters; empty until measured). */
+const SHIPPED = new URL("../shaders/tuning.json", import.meta.url);
+
+/** The variant of the adapter's family when nothing was measured for a shape. */
+export function defaultVariant(family: TileFamily, m: number, n: number): TileVariant {
+  // On lavapipe (2 cores) 8x8 outputs per thread ran the pico-3 matmuls 1.5x faster than 4x4 (scoring rows/s
+  // 1.5x); below 64 rows the 32-row tile wastes less on rows past the matrix.
+  if (family === "direct") return m >= 64 ? DIRECT_LARGE : DIRECT_SMALL;
+  // The 128x128 tile (8x8 per thread) ran prefill at twice the 64x64 tile's rate on an H200; it needs
+  // enough workgroups to fill the card (≥ 256: two per SM on 132 SMs), which a decode step at M = batch ≥ 1024
+  // gives for the wide matrices.
+  const tiles = Math.ceil(m / 128) * Math.ceil(n / 128);
+  if (m >= 1024 && tiles >= 256) return LARGE;
+  return REFERENCE.tiled;
+}
+const LARGE = parseVariant("t128x128k16-8x8");
+const DIRECT_LARGE = parseVariant("d64x64-8x8");
+const DIRECT_SMALL = parseVariant("d32x64-4x4");
+
+export class Tuning {
+  private constructor(
+    /** Where the table came from: "default", "--tuning FILE", "cache FILE", "shipped shaders/tuning.json". */
+    readonly source: string,
+    private readonly shapes: TunedShape[],
+    /** Every shape runs this variant (tests and bench --variant). */
+    readonly forced: TileVariant | null = null,
+  ) {}
+
+  static defaults(): Tuning {
+    return new Tuning("default", []);
+  }
+
+  /** Every shape runs `variant` (where it fits; otherwise the pick falls back as usual). */
+  static forced(variant: TileVariant): Tuning {
+    return new Tuning(`forced ${variantName(variant)}`, [], variant);
+  }
+
+  static fromTable(source: string, table: TuningTable): Tuning {
+    return new Tuning(source, table.shapes);
+  }
+
+  /** The variant for a matmul of this shape on `gpu` (always one that fits its limits and family). */
+  pick(gpu: Gpu, kernel: TileKernel, format: WeightFormat, m: number, n: number, k: number): TileVariant {
+    const family: TileFamily = gpu.cpuKernels ? "direct" : "tiled";
+    const limits = gpu.tileLimits;
+    const usable = (v: TileVariant) => fits(v, format, kernel, limits);
+    if (this.forced && usable(this.forced)) return this.forced;
+    let best: TileVariant | null = null, distance = Infinity;
+    for (const s of this.shapes) {
+      if (s.kernel !== kernel || s.format !== format || s.n !== n || s.k !== k) continue;
+      const v = parseVariant(s.variant);
+      if (v.family !== family || !usable(v)) continue;
+      const d = Math.abs(Math.log2(s.m) - Math.log2(m));
+      if (d < distance) [best, distance] = [v, d];
+    }
+    if (best) return best;
+    const fallback = defaultVariant(family, m, n);
+    return usable(fallback) ? fallback : REFERENCE[family];
+  }
+}
+
+/** The adapter's key for tuning tables. */
+export function adapterKey(gpu: Gpu): AdapterKey {
+  const s = gpu.summary();
+  let driver = "";
+  // NVIDIA's kernel module states its version; other drivers are named in the adapter's description or not at all.
+  for (const path of ["/sys/module/nvidia/version", "/proc/driver/nvidia/version"]) {
+    try {
+      const text = Deno.readTextFileSync(path);
+      driver = /(\d+\.\d+(\.\d+)?)/.exec(text)?.[1] ?? "";
+      if (driver) break;
+    } catch {
+      // not this driver, or not readable
+    }
+  }
+  return { adapter: s.description, driver };
+}
+
+/** Where `tune` stores tables by default: $XDG_CACHE_HOME/engram/tuning.json (or ~/.cache/...). */
+export function tuningCachePath(): string | null {
+  const env = (k: string) => Deno.env.get(k) || undefined;
+  const base = env("XDG_CACHE_HOME") ?? (env("HOME") ? join(env("HOME")!, ".cache") : env("LOCALAPPDATA"));
+  return base ? join(base, "engram", "tuning.json") : null;
+}
+
+/** Reads a tuning file; a missing file is null, a malformed one an EngramError naming it. */
+export function readTuningFile(path: string | URL): TuningFile | null {
+  let text: string;
+  try {
+    text = Deno.readTextFileSync(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return null;
+    throw new EngramError(`cannot read tuning file ${path}: ${(e as Error).message}`);
+  }
+  const bad = (why: string): never => {
+    throw new EngramError(`${path}: ${why}; delete it and rerun cli.ts tune`);
+  };
+  let json: TuningFile;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    return bad("not valid JSON");
+  }
+  if (json?.engram_tuning !== 1 || !Array.isArray(json.tables)) return bad("not an engram tuning file");
+  for (const t of json.tables) {
+    if (typeof t?.adapter !== "string" || typeof t.driver !== "string" || !Array.isArray(t.shapes)) {
+      bad("a table lacks its adapter, driver or shapes");
+    }
+    for (const s of t.shapes) {
+      const dims = [s?.m, s?.n, s?.k].every((d) => Number.isInteger(d) && d > 0);
+      if (!dims || !["matmul", "unembed"].includes(s.kernel) || typeof s.variant !== "string") {
+        bad(`a shape of ${t.adapter} is malformed`);
+      }
+      try {
+        parseVariant(s.variant);
+      } catch (e) {
+        bad((e as Error).message);
+      }
+    }
+  }
+  return json;
+}
+
+/** The table in `file` for `key`: same adapter and driver (`anyDriver`: same adapter). */
+export function findTable(file: TuningFile | null, key: AdapterKey, anyDriver = false): TuningTable | null {
+  return file?.tables.find((t) => t.adapter === key.adapter && (anyDriver || t.driver === key.driver)) ??
+    null;
+}
+
+/** The shipped table for this adapter (any driver), or the defaults: what Gpu.open starts with. */
+export function shippedTuning(gpu: Gpu): Tuning {
+  const table = findTable(readTuningFile(SHIPPED), adapterKey(gpu), true);
+  return table ? Tuning.fromTable("shipped shaders/tuning.json", table) : Tuning.defaults();
+}
+
+/**
+ * The tuning a command uses: `file` (--tuning; it must hold a table for this adapter), else the cache's table
+ * for this adapter and driver, else what the Gpu already has (shipped or defaults). Sets it on `gpu`.
+ */
+export function useTuning(gpu: Gpu, file?: string): Tuning {
+  const key = adapterKey(gpu);
+  if (file !== undefined) {
+    const table = findTable(readTuningFile(file), key);
+    if (!table) {
+      throw new EngramError(
+        `--tuning ${file} has no table for this adapter (${key.adapter}${
+          key.driver ? `, driver ${key.driver}` : ""
+        }): run cli.ts tune --model DIR --tuning ${file} on this machine, or leave out --tuning`,
+      );
+    }
+    gpu.tuning = Tuning.fromTable(`--tuning ${file}`, table);
+    return gpu.tuning;
+  }
+  const cache = tuningCachePath();
+  if (cache) {
+    let table: TuningTable | null = null;
+    try {
+      table = findTable(readTuningFile(cache), key);
+    } catch (e) {
+      // A damaged cache must not stop a scoring run: say so once and carry on without it.
+      console.error(`engram: ignoring the tuning cache: ${(e as Error).message}`);
+    }
+    if (table) gpu.tuning = Tuning.fromTable(`cache ${cache}`, table);
+  }
+  return gpu.tuning;
+}
+
+/**
+ * Stores `table` in the tuning file at `path`: into the table of the same adapter and driver, whose shapes it
+ * replaces where they are the same shape and keeps otherwise (tuning a second model adds its shapes).
+ */
+export async function saveTuningTable(path: string, table: TuningTable): Promise<void> {
+  const file = readTuningFile(path) ?? { engram_tuning: 1, tables: [] };
+  const same = (t: AdapterKey) => t.adapter === table.adapter && t.driver === table.driver;
+  const shape = (s: TunedShape) => `${s.kernel} ${s.format} ${s.m} ${s.n} ${s.k}`;
+  const replaced = new Set(table.shapes.map(shape));
+  const kept = (findTable(file, table)?.shapes ?? []).filter((s) => !replaced.has(shape(s)));
+  file.tables = [...file.tables.filter((t) => !same(t)), { ...table, shapes: [...kept, ...table.shapes] }];
+  await Deno.mkdir(dirname(path), { recursive: true });
+  // Write then rename: a tuning file is never seen half-written.
+  const tmp = `${path}.tmp-${Deno.pid}`;
+  await Deno.writeTextFile(tmp, JSON.stringify(file, null, 2) + "\n");
+  await Deno.rename(tmp, path);
+}

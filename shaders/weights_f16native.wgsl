@@ -1,7 +1,0 @@
-// Weight loader, f16 storage through the shader-f16 feature (the pipeline builder adds `enable f16;`).
-// Same values as weights_f16.wgsl; native vec4<f16> loads where the adapter offers them.
-@group(0) @binding(0) var<storage, read> weights: array<vec4<f16>>;
-
-fn weight4(i: u32) -> vec4<f32> {
-  return vec4<f32>(weights[i]);
-}
