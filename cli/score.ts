@@ -488,26 +488,15 @@ async function scoreCheckpoint(
         status(line, p.done === p.total);
       },
     );
+    // What the rows answer comes from request(), the same object an existing results file is checked against.
     const provenance: Provenance = {
       model: ck.model,
       revision: ck.revision,
-      model_path: resolve(ck.dir),
       params: countParameters(model.cfg),
-      config_hash: hash,
-      data: resolve(job.dataPath),
-      prompt: job.prompt,
-      continuation: job.cont,
-      offset: job.offset,
-      mode: job.mode,
-      paper_compatible: job.paperCompatible,
-      logprob: job.logprob,
+      ...request(ck, hash, job),
       engram_version: ENGRAM_VERSION,
       adapter: gpu.describe(),
       kernels: decoder.kernelsUsed,
-      start: job.jobRows[0],
-      count: job.jobRows[1],
-      rows: job.count,
-      ...(job.shard ? { shard: job.shard } : {}),
       created: journal.created,
     };
     // The final file streams from the journal a chunk at a time (memory stays bounded at any length).
