@@ -1,6 +1,7 @@
 // engram's command line: `deno run -A cli.ts <command> [options]` (each command takes --help).
 import { EngramError } from "./engine/errors.ts";
 import { Gpu } from "./engine/gpu.ts";
+import { importLazily } from "./io/lazy.ts";
 
 const INFO_HELP = "Prints the WebGPU adapter engram runs on (as JSON): its description, features and limits.";
 
@@ -21,29 +22,39 @@ async function main(args: string[]): Promise<void> {
   const [command, ...rest] = args;
   switch (command) {
     case "score":
-      await (await import("./cli/score.ts")).scoreCommand(rest);
+      await (await importLazily<typeof import("./cli/score.ts")>("./cli/score.ts", import.meta.url))
+        .scoreCommand(rest);
       return;
     case "report":
-      await (await import("./cli/report.ts")).reportCommand(rest);
+      await (await importLazily<typeof import("./cli/report.ts")>("./cli/report.ts", import.meta.url))
+        .reportCommand(rest);
       return;
     case "merge":
-      await (await import("./cli/merge.ts")).mergeCommand(rest);
+      await (await importLazily<typeof import("./cli/merge.ts")>("./cli/merge.ts", import.meta.url))
+        .mergeCommand(rest);
       return;
     case "demo":
-      await (await import("./cli/demo.ts")).demoCommand(rest);
+      await (await importLazily<typeof import("./cli/demo.ts")>("./cli/demo.ts", import.meta.url))
+        .demoCommand(rest);
       return;
     case "bench":
-      await (await import("./cli/bench.ts")).benchCommand(rest);
+      await (await importLazily<typeof import("./cli/bench.ts")>("./cli/bench.ts", import.meta.url))
+        .benchCommand(rest);
       return;
     case "tune":
-      await (await import("./cli/tune.ts")).tuneCommand(rest);
+      await (await importLazily<typeof import("./cli/tune.ts")>("./cli/tune.ts", import.meta.url))
+        .tuneCommand(rest);
       return;
     case "logits":
     case "generate":
-      await (await import("./cli/infer.ts")).inferCommand(command, rest, () => Gpu.open());
+      await (await importLazily<typeof import("./cli/infer.ts")>("./cli/infer.ts", import.meta.url))
+        .inferCommand(command, rest, () => Gpu.open());
       return;
     case "info": {
-      const { parseArgs } = await import("./cli/args.ts");
+      const { parseArgs } = await importLazily<typeof import("./cli/args.ts")>(
+        "./cli/args.ts",
+        import.meta.url,
+      );
       if (parseArgs(rest, { help: { type: "boolean" } }, "info").values.help) {
         console.log(`deno run -A cli.ts info\n  ${INFO_HELP}`);
         return;

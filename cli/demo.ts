@@ -3,6 +3,7 @@
 import { parseArgs } from "./args.ts";
 import { PICO_DATA, PICO_MODELS } from "../io/pico.ts";
 import { scoreCommand } from "./score.ts";
+import { importLazily } from "../io/lazy.ts";
 
 export const DEMO_ROWS = 192;
 
@@ -38,7 +39,7 @@ export async function demoCommand(argv: string[]): Promise<void> {
     ...(a.force ? ["--force"] : []),
     ...(a.tuning === undefined ? [] : ["--tuning", a.tuning]),
   ]);
-  const { reportCommand } = await import("./report.ts");
+  const { reportCommand } = await importLazily<typeof import("./report.ts")>("./report.ts", import.meta.url);
   // Sizes, rows per step, data and tokenizer come from the results' provenance (fixtures/pico/suite.json).
   await reportCommand(["--results", `${out}/scores`, "--out", `${out}/report`]);
 }

@@ -7,6 +7,7 @@ import { NeoXModel } from "../engine/model.ts";
 import { join } from "../engine/path.ts";
 import { Decoder } from "../engine/decoder.ts";
 import { intFlag, parseArgs } from "./args.ts";
+import { importLazily } from "../io/lazy.ts";
 
 /** Usage of each command, its own first (`logits --help`, `generate --help`). */
 const HELP = {
@@ -114,7 +115,10 @@ export async function inferCommand(command: "logits" | "generate", argv: string[
   if (a.format === "json") return console.log(JSON.stringify({ tokens: generated }));
   const tokDir = a.tokenizer ??
     (await Deno.stat(join(a.model, "tokenizer.json")).then(() => a.model, () => null));
-  const tok = tokDir ? await (await import("../io/texts.ts")).loadTokenizer(tokDir) : null;
+  const tok = tokDir
+    ? await (await importLazily<typeof import("../io/texts.ts")>("../io/texts.ts", import.meta.url))
+      .loadTokenizer(tokDir)
+    : null;
   generated.forEach((g, r) => {
     console.log(`row ${r}: ${g.join(",")}`);
     if (tok) console.log(`  ${JSON.stringify(tok.decode(rows[r]))} → ${JSON.stringify(tok.decode(g))}`);

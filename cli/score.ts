@@ -11,6 +11,7 @@ import { Decoder } from "../engine/decoder.ts";
 import { useTuning } from "../engine/tuning.ts";
 import { intFlag, parseArgs } from "./args.ts";
 import { type Checkpoint, listFlag, resolveCheckpoints } from "../io/checkpoints.ts";
+import { importLazily } from "../io/lazy.ts";
 import { FileLock } from "../io/lock.ts";
 import {
   journalBatches,
@@ -90,7 +91,10 @@ export interface ScoreSummary {
 
 async function openSource(data: string, tokenizer: string | undefined, modelDir: string): Promise<RowSource> {
   if (data.toLowerCase().endsWith(".jsonl")) {
-    const { loadTokenizer, openTextRows } = await import("../io/texts.ts");
+    const { loadTokenizer, openTextRows } = await importLazily<typeof import("../io/texts.ts")>(
+      "../io/texts.ts",
+      import.meta.url,
+    );
     return openTextRows(data, await loadTokenizer(tokenizer ?? modelDir));
   }
   return await openRowSource(data);

@@ -13,6 +13,7 @@ import type { FileMetaData } from "hyparquet";
 import { EngramError } from "../engine/errors.ts";
 import type { AtomicFile } from "./files.ts";
 import { FileBytes } from "./files.ts";
+import { importLazily } from "./lazy.ts";
 import { CompactWriter, readStruct, type ThriftStruct, ThriftType } from "./thrift.ts";
 
 export type ParquetType = "INT64" | "INT32" | "DOUBLE" | "BOOLEAN";
@@ -408,7 +409,7 @@ export class ParquetFile {
 
   /** Encodings and codecs this module does not decode: hyparquet reads them (loaded only then). */
   private async readWithHyparquet(file: FileBytes, rowStart: number, n: number, col: ColumnInfo) {
-    const { parquetMetadataAsync, parquetRead } = await import("hyparquet");
+    const { parquetMetadataAsync, parquetRead } = await importLazily<typeof import("hyparquet")>("hyparquet");
     this.hyparquetMetadata ??= await parquetMetadataAsync(file);
     const out = new Float64Array(n).fill(NaN);
     await parquetRead({
@@ -436,7 +437,9 @@ async function decodeChunk(
   n: number,
 ): Promise<Float64Array> {
   if (codec !== "UNCOMPRESSED" && codec !== "SNAPPY") throw new Unsupported();
-  const { snappyUncompress } = codec === "SNAPPY" ? await import("hyparquet") : { snappyUncompress: null };
+  const { snappyUncompress } = codec === "SNAPPY"
+    ? await importLazily<typeof import("hyparquet")>("hyparquet")
+    : { snappyUncompress: null };
   const out = new Float64Array(n);
   let dictionary: Float64Array | null = null;
   let filled = 0, pos = 0;
