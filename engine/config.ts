@@ -1,5 +1,6 @@
 // GPT-NeoX config.json parsing: Pythia's (transformers 4.x) field names and transformers 5's rope_parameters.
 import { EngramError } from "./errors.ts";
+import { isObject, readJsonFile } from "./fs.ts";
 import { join } from "./path.ts";
 
 export interface NeoXConfig {
@@ -19,9 +20,6 @@ export interface NeoXConfig {
   hiddenAct: "gelu";
   torchDtype: string | null;
 }
-
-const isObject = (v: unknown): v is Record<string, unknown> =>
-  typeof v === "object" && v !== null && !Array.isArray(v);
 
 export function parseConfig(json: unknown, where: string): NeoXConfig {
   const fail = (msg: string): never => {
@@ -159,23 +157,10 @@ export function parseConfig(json: unknown, where: string): NeoXConfig {
 /** Reads and parses `dir`/config.json. */
 export async function loadConfig(dir: string): Promise<NeoXConfig> {
   const path = join(dir, "config.json");
-  let text: string;
-  try {
-    text = await Deno.readTextFile(path);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) {
-      throw new EngramError(
-        `${path}: missing; a checkpoint directory needs the model's config.json next to its weights`,
-      );
-    }
-    throw e;
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (e) {
+  const json = await readJsonFile(path, "fix or re-download it");
+  if (json === undefined) {
     throw new EngramError(
-      `${path}: not valid JSON (${e instanceof Error ? e.message : e}); fix or re-download it`,
+      `${path}: missing; a checkpoint directory needs the model's config.json next to its weights`,
     );
   }
   return parseConfig(json, path);

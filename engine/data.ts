@@ -1,14 +1,13 @@
 // Token row sources: Megatron MMapIndexedDataset (.bin/.idx), NumPy .npy (2-D), and in-memory rows.
 // Pythia's .bin files are hundreds of GB, so tokens are read on demand with seek+read, never whole.
 import { EngramError, ensure } from "./errors.ts";
+import { readExactlySync } from "./fs.ts";
 
 /** Rows of token ids, read lazily. */
 export interface RowSource {
   /** e.g. "fixtures/pico/data/pico_document (Megatron, uint16, 2048 rows)" */
   readonly description: string;
   readonly numRows: number;
-  /** Row length in tokens (for error checks before reading). */
-  rowLength(row: number): number;
   /** Tokens [offset, offset+length) of each row in rows[] (row indices, any order), packed row-major into one
    *  Uint32Array of rows.length*length. A row shorter than offset+length, a row index past the end, a negative
    *  token, or (when vocabSize given) a token ≥ vocabSize is an EngramError that names the row index (and the
@@ -87,19 +86,6 @@ function checkToken(t: number, row: number, pos: number, vocabSize: number | und
   );
 }
 
-/** Fills buf from byte position pos; short files are an error naming the file. */
-function readFullSync(file: Deno.FsFile, pos: number, buf: Uint8Array, path: string): void {
-  file.seekSync(pos, Deno.SeekMode.Start);
-  for (let got = 0; got < buf.length;) {
-    const n = file.readSync(buf.subarray(got));
-    ensure(
-      n !== null,
-      () => `${path} ends early (at byte ${pos + got}); the file is truncated, copy it again`,
-    );
-    got += n;
-  }
-}
-
 /**
  * Refuses anything there but a regular file (symbolic links to one are fine) before it is opened: opening a FIFO
  * blocks until something writes to it, and a device or socket is no data set. Nothing there is left to the
@@ -133,6 +119,9 @@ async function openFile(path: string, what: string): Promise<{ file: Deno.FsFile
   }
 }
 
+/** What to do about a file that ended early. */
+const RECOPY = "copy it again";
+
 // Rows whose byte ranges are at most this far apart are fetched with one read (Pythia's rows are contiguous,
 // 4 KB apart). Reads are synchronous: an async file op costs ~40 µs in Deno, a sync one ~2 µs, so 1024
 // scattered rows take ~3 ms instead of ~40 ms; blocking that long is fine while the GPU works.
@@ -152,11 +141,6 @@ abstract class FileRows implements RowSource {
 
   /** Byte position and length in tokens of a valid row. */
   protected abstract locate(row: number): { pointer: number; size: number };
-
-  rowLength(row: number): number {
-    checkRowIndex(row, this.numRows, this.path);
-    return this.locate(row).size;
-  }
 
   read(rows: ArrayLike<number>, offset: number, length: number, vocabSize?: number): Promise<Uint32Array> {
     return settle(() => this.readSync(rows, offset, length, vocabSize));
@@ -190,7 +174,7 @@ abstract class FileRows implements RowSource {
         h++;
       }
       const buf = new Uint8Array(end - begin);
-      readFullSync(this.file, begin, buf, this.path);
+      readExactlySync(this.file, begin, buf, this.path, RECOPY);
       const dv = new DataView(buf.buffer);
       for (; g < h; g++) {
         const i = order[g], at = starts[i] - begin;
@@ -248,7 +232,7 @@ export class MegatronDataset extends FileRows {
     try {
       const head = new Uint8Array(IDX_HEADER);
       ensure(idxSize >= IDX_HEADER, () => `${idxPath} is ${idxSize} bytes, too short for a Megatron index`);
-      readFullSync(idx, 0, head, idxPath);
+      readExactlySync(idx, 0, head, idxPath, RECOPY);
       const magic = new TextDecoder("latin1").decode(head.subarray(0, 9));
       ensure(
         magic === "MMIDIDX\0\0",
@@ -298,8 +282,8 @@ export class MegatronDataset extends FileRows {
     if (!chunk) {
       const first = c * CHUNK_ROWS, count = Math.min(CHUNK_ROWS, this.numRows - first);
       const sizeBytes = new Uint8Array(count * 4), ptrBytes = new Uint8Array(count * 8);
-      readFullSync(this.idx, IDX_HEADER + first * 4, sizeBytes, this.idxPath);
-      readFullSync(this.idx, IDX_HEADER + this.numRows * 4 + first * 8, ptrBytes, this.idxPath);
+      readExactlySync(this.idx, IDX_HEADER + first * 4, sizeBytes, this.idxPath, RECOPY);
+      readExactlySync(this.idx, IDX_HEADER + this.numRows * 4 + first * 8, ptrBytes, this.idxPath, RECOPY);
       const sv = new DataView(sizeBytes.buffer), pv = new DataView(ptrBytes.buffer);
       chunk = { sizes: new Int32Array(count), pointers: new Float64Array(count) };
       for (let i = 0; i < count; i++) {
@@ -353,7 +337,7 @@ export class NpyRows extends FileRows {
     try {
       const pre = new Uint8Array(12);
       ensure(size >= 12, () => `${path} is ${size} bytes, too short for a .npy file`);
-      readFullSync(file, 0, pre, path);
+      readExactlySync(file, 0, pre, path, RECOPY);
       const dv = new DataView(pre.buffer);
       ensure(
         pre[0] === 0x93 && new TextDecoder().decode(pre.subarray(1, 6)) === "NUMPY",
@@ -368,7 +352,7 @@ export class NpyRows extends FileRows {
         () => `${path}: .npy header runs past the end; the file is truncated`,
       );
       const headerBytes = new Uint8Array(headerLen);
-      readFullSync(file, headerStart, headerBytes, path);
+      readExactlySync(file, headerStart, headerBytes, path, RECOPY);
       const header = new TextDecoder().decode(headerBytes);
       const descr = /'descr'\s*:\s*'([^']*)'/.exec(header)?.[1];
       const fortran = /'fortran_order'\s*:\s*(True|False)/.exec(header)?.[1];
@@ -417,11 +401,6 @@ export class MemoryRows implements RowSource {
   readonly numRows: number;
   constructor(private readonly rows: readonly ArrayLike<number>[], readonly description: string) {
     this.numRows = rows.length;
-  }
-
-  rowLength(row: number): number {
-    checkRowIndex(row, this.numRows, this.description);
-    return this.rows[row].length;
   }
 
   read(rows: ArrayLike<number>, offset: number, length: number, vocabSize?: number): Promise<Uint32Array> {

@@ -8,6 +8,7 @@
  * f64 row index, i16 matches (-1 when not computed), i16 first mismatch, f32 mean log-prob (NaN when absent).
  */
 import { EngramError } from "./errors.ts";
+import { readAt, readExactly, writeAll } from "./fs.ts";
 import type { ScoreSink } from "./memorization.ts";
 
 const MAGIC = "ENGRAMJ1";
@@ -163,7 +164,13 @@ export class Journal implements ScoreSink {
   /** Recorded rows [at, at + n). */
   private async read(at: number, n: number): Promise<ScoreColumns> {
     const bytes = new Uint8Array(n * RECORD);
-    await readAt(this.file!, this.dataStart + at * RECORD, bytes);
+    await readExactly(
+      this.file!,
+      this.dataStart + at * RECORD,
+      bytes,
+      this.path,
+      "delete it to start this job over",
+    );
     const view = new DataView(bytes.buffer);
     const cols: ScoreColumns = {
       index: new Float64Array(n),
@@ -191,21 +198,4 @@ export class Journal implements ScoreSink {
     this.close();
     if (existed) await Deno.remove(this.path);
   }
-}
-
-/** Writes all of `bytes` at the file's position. */
-export async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
-  for (let off = 0; off < bytes.length;) off += await file.write(bytes.subarray(off));
-}
-
-/** Reads into `into` from byte `at`; returns how many bytes there were (fewer at the end of the file). */
-export async function readAt(file: Deno.FsFile, at: number, into: Uint8Array): Promise<number> {
-  await file.seek(at, Deno.SeekMode.Start);
-  let got = 0;
-  while (got < into.length) {
-    const n = await file.read(into.subarray(got));
-    if (n === null) break;
-    got += n;
-  }
-  return got;
 }

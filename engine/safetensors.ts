@@ -1,6 +1,7 @@
 // Reader for Hugging Face safetensors checkpoints (single file or sharded with an index). Only headers are read
 // up front; tensor bytes are read on demand with seek + read, so multi-GB files never sit in memory whole.
 import { EngramError, ensure } from "./errors.ts";
+import { isFile, isObject, readExactly, readJsonFile } from "./fs.ts";
 import { basename, dirname, join } from "./path.ts";
 
 export type DType = "F32" | "F16" | "BF16";
@@ -20,36 +21,8 @@ const MAX_HEADER_BYTES = 100 * 1024 * 1024;
 const SINGLE = "model.safetensors";
 const INDEX = "model.safetensors.index.json";
 
-const isObject = (v: unknown): v is Record<string, unknown> =>
-  typeof v === "object" && v !== null && !Array.isArray(v);
 const isCount = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return false;
-    throw e;
-  }
-}
-
-/** Reads exactly buf.length bytes at `pos`; the caller serializes access to `file`. */
-async function readAt(file: Deno.FsFile, pos: number, buf: Uint8Array, path: string): Promise<Uint8Array> {
-  await file.seek(pos, Deno.SeekMode.Start);
-  for (let got = 0; got < buf.length;) {
-    const n = await file.read(buf.subarray(got));
-    ensure(
-      n !== null,
-      () =>
-        `${path}: file ended at byte ${pos + got}, expected ${
-          buf.length - got
-        } more bytes (truncated or changed while open); re-download it`,
-    );
-    got += n;
-  }
-  return buf;
-}
+const REREAD = "re-download it";
 
 interface Shard {
   file: Deno.FsFile;
@@ -65,7 +38,10 @@ async function parseHeader(
   const size = (await file.stat()).size;
   const bad = (what: string) => new EngramError(`${path}: ${what}; re-download or re-save the checkpoint`);
   if (size < 8) throw bad(`only ${size} bytes, too short for a safetensors header (truncated file)`);
-  const n = new DataView((await readAt(file, 0, new Uint8Array(8), path)).buffer).getBigUint64(0, true);
+  const n = new DataView((await readExactly(file, 0, new Uint8Array(8), path, REREAD)).buffer).getBigUint64(
+    0,
+    true,
+  );
   if (n > BigInt(MAX_HEADER_BYTES)) {
     throw bad(`header length ${n} bytes exceeds the 100 MB cap (not a safetensors file?)`);
   }
@@ -77,7 +53,7 @@ async function parseHeader(
   try {
     header = JSON.parse(
       new TextDecoder("utf-8", { fatal: true }).decode(
-        await readAt(file, 8, new Uint8Array(headerLen), path),
+        await readExactly(file, 8, new Uint8Array(headerLen), path, REREAD),
       ),
     );
   } catch (e) {
@@ -167,17 +143,10 @@ export class SafetensorsCheckpoint {
     if (stat.isFile) {
       files = [dir];
       dir = dirname(dir);
-    } else if (await exists(join(dir, SINGLE))) {
+    } else if (await isFile(join(dir, SINGLE))) {
       files = [join(dir, SINGLE)];
-    } else if (await exists(indexPath)) {
-      let index: unknown;
-      try {
-        index = JSON.parse(await Deno.readTextFile(indexPath));
-      } catch (e) {
-        throw new EngramError(
-          `${indexPath}: not valid JSON (${e instanceof Error ? e.message : e}); re-download it`,
-        );
-      }
+    } else if (await isFile(indexPath)) {
+      const index = await readJsonFile(indexPath, REREAD);
       const wm = isObject(index) ? index.weight_map : undefined;
       ensure(
         isObject(wm) &&
@@ -189,7 +158,7 @@ export class SafetensorsCheckpoint {
       for (const f of files) {
         const user = Object.keys(weightMap).find((t) => join(dir, weightMap![t]) === f);
         ensure(
-          await exists(f),
+          await isFile(f),
           `${indexPath}: weight_map puts ${user} in ${
             basename(f)
           }, which is missing from ${dir}; download all shards`,
@@ -241,7 +210,7 @@ export class SafetensorsCheckpoint {
     const shard = this.shards.get(info.file)!;
     // One handle per shard: chain reads so concurrent callers' seek/read pairs do not interleave.
     const result = shard.busy.then(() =>
-      readAt(shard.file, info.start, new Uint8Array(info.byteLength), info.file)
+      readExactly(shard.file, info.start, new Uint8Array(info.byteLength), info.file, REREAD)
     );
     shard.busy = result.catch(() => {});
     return result;

@@ -8,6 +8,7 @@
  * M is nearest (in log scale), else the default.
  */
 import { EngramError } from "./errors.ts";
+import { parseJson } from "./fs.ts";
 import type { Gpu } from "./gpu.ts";
 import { dirname, join } from "./path.ts";
 import {
@@ -150,12 +151,7 @@ export function readTuningFile(path: string | URL): TuningFile | null {
   const bad = (why: string): never => {
     throw new EngramError(`${path}: ${why}; delete it and rerun cli.ts tune`);
   };
-  let json: TuningFile;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    return bad("not valid JSON");
-  }
+  const json = parseJson(text, String(path), "delete it and rerun cli.ts tune") as TuningFile;
   if (json?.engram_tuning !== 1 || !Array.isArray(json.tables)) return bad("not an engram tuning file");
   for (const t of json.tables) {
     if (typeof t?.adapter !== "string" || typeof t.driver !== "string" || !Array.isArray(t.shapes)) {

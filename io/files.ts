@@ -1,7 +1,7 @@
 // Files read and written a piece at a time (results files of any length never sit whole in memory), and
 // outputs that appear whole or not at all: written under a temporary name in the same folder, synced, renamed.
 import { EngramError } from "../engine/errors.ts";
-import { readAt, writeAll } from "../engine/journal.ts";
+import { readAt, writeAll } from "../engine/fs.ts";
 import { basename, dirname, join } from "../engine/path.ts";
 
 /** Opens `path` for reading; a missing or unreadable file is one EngramError line. */

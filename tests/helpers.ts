@@ -1,5 +1,8 @@
 // Shared by the tests: the pico reference scores and running cli.ts as a user would.
+import type { RowSource } from "../engine/data.ts";
+import { EngramError } from "../engine/errors.ts";
 import { PICO_DATA as DATA, PICO_MODELS as MODELS, picoPath } from "../io/pico.ts";
+import { assertEquals, assertMatch, assertRejects } from "./assert.ts";
 export { picoReference, type ReferenceRow } from "../io/pico.ts";
 
 export const FIXTURES = picoPath("fixtures/");
@@ -40,4 +43,17 @@ export async function withTempDir(
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+}
+
+/**
+ * Checks that row `row` of `source` holds exactly `length` tokens through what users see: a read of all of them
+ * succeeds and a read of one more is refused with the row's length.
+ */
+export async function assertRowLength(source: RowSource, row: number, length: number): Promise<void> {
+  assertEquals((await source.read([row], 0, length)).length, length);
+  const e = await assertRejects(() => source.read([row], 0, length + 1), EngramError);
+  assertMatch(
+    e.message,
+    new RegExp(`^row ${row} of .* has ${length} tokens but tokens \\[0, ${length + 1}\\)`),
+  );
 }

@@ -21,7 +21,6 @@ Deno.test("scoreRows reads the next batch while the last one is appended; append
   const source: RowSource = {
     description: data.description,
     numRows: data.numRows,
-    rowLength: (row) => data.rowLength(row),
     read: (rows, offset, length, vocab) => {
       log.push(`read ${rows[0] / BATCH}`);
       return data.read(rows, offset, length, vocab);

@@ -3,6 +3,7 @@ import { MegatronDataset } from "../engine/data.ts";
 import { EngramError } from "../engine/errors.ts";
 import { join } from "../engine/path.ts";
 import { assert, assertEquals, assertMatch, assertRejects } from "./assert.ts";
+import { assertRowLength } from "./helpers.ts";
 
 const TOKENIZER = "fixtures/pico/tokenizer";
 
@@ -47,8 +48,8 @@ Deno.test("texts: a JSONL file becomes rows equal to the tokenizer's encoding; b
     assertEquals(src.description, `${path} (JSONL texts, 4 rows)`);
     for (let r = 0; r < 4; r++) {
       const want = tok.encode(texts[r]);
-      assertEquals(src.rowLength(r), want.length);
       assertEquals(await src.read([r], 0, want.length), Uint32Array.from(want));
+      await assertRowLength(src, r, want.length);
     }
     await assertRejects(() => src.read([2], 0, 1), EngramError, "row 2 of");
 
