@@ -14,6 +14,7 @@
 // space is training row space.index(i); every bitset and column the analysis sees is over these positions,
 // so the columns of any two sources are aligned row for row.
 import { EngramError } from "../engine/errors.ts";
+import { readAt, writeAll } from "../engine/fs.ts";
 import { join } from "../engine/path.ts";
 import { type Bitset, emptyBitset } from "./bitset.ts";
 
@@ -249,12 +250,9 @@ export class Spill {
   ): Promise<Uint8Array | Float32Array> {
     const out = new type(PAGE_ROWS);
     const bytes = new Uint8Array(out.buffer);
-    await this.file!.seek(offset, Deno.SeekMode.Start);
-    let got = 0;
-    while (got < bytes.length) {
-      const n = await this.file!.read(bytes.subarray(got));
-      if (n === null) throw new Error(`spill file ended at ${offset + got} of ${offset + PAGE_ROWS * width}`);
-      got += n;
+    const got = await readAt(this.file!, offset, bytes);
+    if (got < bytes.length) {
+      throw new Error(`spill file ended at ${offset + got} of ${offset + PAGE_ROWS * width}`);
     }
     return out;
   }
@@ -263,10 +261,6 @@ export class Spill {
     this.file?.close();
     this.file = null;
   }
-}
-
-async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
-  for (let done = 0; done < bytes.length;) done += await file.write(bytes.subarray(done));
 }
 
 /** Every page any source touched, in index order: position i ↔ training row index(i). */

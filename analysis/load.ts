@@ -6,8 +6,16 @@
 //   - EleutherAI's pythia-memorized-evals Parquet (index, tokens): only memorized rows are listed.
 // Every batch is checked here: indices integers ≥ 0, first_mismatch and matches within 0..continuation, and a
 // results file's rows against the range its provenance gives; errors name the file and the value.
-import { type Provenance, PROVENANCE_KEY, readResults, RESULT_FORMATS } from "../io/results.ts";
+import {
+  type Provenance,
+  PROVENANCE_KEY,
+  readResults,
+  RESULT_FORMATS,
+  shardOf,
+  shardRange,
+} from "../io/results.ts";
 import { EngramError, ensure } from "../engine/errors.ts";
+import { parseJson } from "../engine/fs.ts";
 import { basename, extname, join } from "../engine/path.ts";
 import { FIRST_MISMATCH_UNKNOWN, NOT_SCORED, type RowBatch } from "./columns.ts";
 import { PYTHIA_FINAL_STEP } from "./meta.ts";
@@ -99,10 +107,8 @@ function checkBatch(path: string, b: SourceBatch): void {
 /** The rows a results file must hold by its provenance: [start, end) of the job, or of its shard. */
 export function provenanceRows(p: Provenance): [number, number] | null {
   if (!Number.isSafeInteger(p.start) || !Number.isSafeInteger(p.count)) return null;
-  const shard = p.shard ? /^(\d+)\/(\d+)$/.exec(p.shard) : null;
-  if (!shard) return [p.start, p.start + p.count];
-  const [i, n] = [Number(shard[1]), Number(shard[2])];
-  return [p.start + Math.floor(i * p.count / n), p.start + Math.floor((i + 1) * p.count / n)];
+  const [first, rows] = shardRange(p.start, p.count, p.shard ? shardOf(p.shard) : null);
+  return [first, first + rows];
 }
 
 const noProvenance = (path: string) =>
@@ -180,12 +186,7 @@ async function openScoreResults(path: string): Promise<InputReader> {
  *  logprob only). */
 async function openScoreParquet(path: string, file: ParquetFile): Promise<InputReader> {
   const kv = file.metadata.key_value_metadata?.find((m) => m.key === PROVENANCE_KEY)?.value;
-  let provenance: Provenance | null = null;
-  try {
-    provenance = kv ? JSON.parse(kv) : null;
-  } catch (e) {
-    throw new EngramError(`${path}: provenance is not valid JSON (${(e as Error).message}); rewrite it`);
-  }
+  const provenance = kv ? parseJson(kv, `${path}: provenance`, "rewrite it") as Provenance : null;
   ensure(provenance && provenance.model && provenance.revision, () => noProvenance(path));
   const p = provenance;
   const logprob = file.names.includes("logprob");

@@ -11,6 +11,7 @@
 import * as aq from "arquero";
 import { countParameters, loadConfig } from "../engine/config.ts";
 import { EngramError, ensure } from "../engine/errors.ts";
+import { isFile, isObject, readJsonFile } from "../engine/fs.ts";
 import { dirname, join } from "../engine/path.ts";
 
 /** Pythia's published total parameter counts (the Pythia README; equal to countParameters of each config). */
@@ -121,18 +122,8 @@ function foldersAbove(modelPath: string): string[] {
 }
 
 async function readJsonIfThere(path: string): Promise<Record<string, unknown> | null> {
-  let text: string;
-  try {
-    text = await Deno.readTextFile(path);
-  } catch {
-    return null;
-  }
-  try {
-    const value = JSON.parse(text);
-    return typeof value === "object" && value !== null && !Array.isArray(value) ? value : null;
-  } catch (e) {
-    throw new EngramError(`${path}: not valid JSON (${(e as Error).message}); fix or remove it`);
-  }
+  const value = await readJsonFile(path, "fix or remove it");
+  return isObject(value) ? value : null;
 }
 
 const positiveOr = (v: unknown): number | undefined =>
@@ -169,9 +160,7 @@ export async function folderMeta(modelPath: string, model: string): Promise<Mode
 export async function findTokenizer(modelPath: string): Promise<string | null> {
   for (const dir of foldersAbove(modelPath)) {
     for (const candidate of [join(dir, "tokenizer.json"), join(dir, "tokenizer", "tokenizer.json")]) {
-      try {
-        if ((await Deno.stat(candidate)).isFile) return candidate;
-      } catch { /* next */ }
+      if (await isFile(candidate)) return candidate;
     }
   }
   return null;
@@ -180,12 +169,7 @@ export async function findTokenizer(modelPath: string): Promise<string | null> {
 /** Parameters from a GPT-NeoX config.json under dir: <dir>/<model>/<revision>/, <dir>/<model>/ or <dir>/. */
 export async function configParams(dir: string, model: string, revision: string): Promise<number | null> {
   for (const candidate of [join(dir, model, revision), join(dir, model)]) {
-    try {
-      await Deno.stat(join(candidate, "config.json"));
-    } catch {
-      continue;
-    }
-    return countParameters(await loadConfig(candidate));
+    if (await isFile(join(candidate, "config.json"))) return countParameters(await loadConfig(candidate));
   }
   return null;
 }

@@ -2,6 +2,7 @@
 // report.html and report.md, written together into a temporary folder and renamed into place.
 import type { RowSource } from "../engine/data.ts";
 import { EngramError, ensure } from "../engine/errors.ts";
+import { isFile } from "../engine/fs.ts";
 import { basename, dirname, join } from "../engine/path.ts";
 import { loadTokenizer, openTextRows } from "../io/texts.ts";
 import {
@@ -310,12 +311,7 @@ function samplesInputs(
 }
 
 async function dataExists(data: string): Promise<boolean> {
-  for (const path of [data, `${data}.idx`]) {
-    try {
-      if ((await Deno.stat(path)).isFile) return true;
-    } catch { /* next */ }
-  }
-  return false;
+  return await isFile(data) || await isFile(`${data}.idx`);
 }
 
 /** Reads the inputs and computes every number of the report. */

@@ -17,6 +17,7 @@
 // The results are cached beside the report, keyed by the data file, rows and window.
 import { openRowSource, type RowSource } from "../engine/data.ts";
 import { EngramError } from "../engine/errors.ts";
+import { readAt, writeAll } from "../engine/fs.ts";
 import { resolve } from "../engine/path.ts";
 import type { Bitset } from "./bitset.ts";
 import { type PrCurve, precisionRecall, type Ranking } from "./curves.ts";
@@ -523,10 +524,6 @@ async function writeCache(file: string, key: string, f: TextFeatures): Promise<v
   await Deno.rename(partial, file);
 }
 
-async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
-  for (let done = 0; done < bytes.length;) done += await file.write(bytes.subarray(done, done + (1 << 26)));
-}
-
 async function readCache(file: string, key: string): Promise<TextFeatures | null> {
   let handle: Deno.FsFile;
   try {
@@ -537,12 +534,13 @@ async function readCache(file: string, key: string): Promise<TextFeatures | null
   try {
     const start = new Uint8Array(MAGIC.length + 4);
     if (
-      !await readExactly(handle, start) || new TextDecoder().decode(start.subarray(0, MAGIC.length)) !== MAGIC
+      await readAt(handle, 0, start) < start.length ||
+      new TextDecoder().decode(start.subarray(0, MAGIC.length)) !== MAGIC
     ) {
       return null;
     }
     const header = new Uint8Array(new DataView(start.buffer).getUint32(MAGIC.length, true));
-    if (!await readExactly(handle, header)) return null;
+    if (await readAt(handle, start.length, header) < header.length) return null;
     const meta = JSON.parse(new TextDecoder().decode(header));
     if (meta.key !== key) return null;
     const base = Math.ceil((MAGIC.length + 4 + header.length) / 8) * 8;
@@ -556,21 +554,11 @@ async function readCache(file: string, key: string): Promise<TextFeatures | null
       }[]
     ) {
       const a = new TYPES[entry.type](entry.length);
-      await handle.seek(base + entry.offset, Deno.SeekMode.Start);
-      if (!await readExactly(handle, new Uint8Array(a.buffer))) return null;
+      if (await readAt(handle, base + entry.offset, new Uint8Array(a.buffer)) < a.byteLength) return null;
       out[entry.name] = a;
     }
     return out as unknown as TextFeatures;
   } finally {
     handle.close();
   }
-}
-
-async function readExactly(file: Deno.FsFile, into: Uint8Array): Promise<boolean> {
-  for (let got = 0; got < into.length;) {
-    const n = await file.read(into.subarray(got));
-    if (n === null) return false;
-    got += n;
-  }
-  return true;
 }

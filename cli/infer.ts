@@ -2,6 +2,7 @@
 // implementations. Token rows: "1,2,3;4,5,6" (rows separated by ';').
 import { loadConfig } from "../engine/config.ts";
 import { EngramError } from "../engine/errors.ts";
+import { isFile } from "../engine/fs.ts";
 import type { Gpu } from "../engine/gpu.ts";
 import { NeoXModel } from "../engine/model.ts";
 import { join } from "../engine/path.ts";
@@ -114,7 +115,7 @@ export async function inferCommand(command: "logits" | "generate", argv: string[
   }
   if (a.format === "json") return console.log(JSON.stringify({ tokens: generated }));
   const tokDir = a.tokenizer ??
-    (await Deno.stat(join(a.model, "tokenizer.json")).then(() => a.model, () => null));
+    (await isFile(join(a.model, "tokenizer.json")) ? a.model : null);
   const tok = tokDir
     ? await (await importLazily<typeof import("../io/texts.ts")>("../io/texts.ts", import.meta.url))
       .loadTokenizer(tokDir)

@@ -1,6 +1,7 @@
 // Which checkpoints a --model path names: one checkpoint folder (config.json inside), a model folder of
 // revisions (<model>/<revision>/config.json, as Pythia's stepN revisions), or a suite (<suite>/<model>/<revision>).
 import { EngramError } from "../engine/errors.ts";
+import { isFile } from "../engine/fs.ts";
 import { basename, dirname, join, resolve } from "../engine/path.ts";
 
 export interface Checkpoint {
@@ -9,13 +10,7 @@ export interface Checkpoint {
   dir: string;
 }
 
-async function isCheckpoint(dir: string): Promise<boolean> {
-  try {
-    return (await Deno.stat(join(dir, "config.json"))).isFile;
-  } catch {
-    return false;
-  }
-}
+const isCheckpoint = (dir: string): Promise<boolean> => isFile(join(dir, "config.json"));
 
 /** The folders in `dir`, symbolic links to folders included (suites are often assembled from links). */
 async function subdirs(dir: string): Promise<string[]> {

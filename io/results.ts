@@ -15,6 +15,7 @@
 // Parquet is read and written by io/parquet.ts (hyparquet only for the footer and for foreign encodings), so
 // CSV/JSONL results need no npm package at all (the GPU machine has no registry).
 import { EngramError, ensure } from "../engine/errors.ts";
+import { isObject, parseJson, readJsonFile } from "../engine/fs.ts";
 import type { Journal } from "../engine/journal.ts";
 import { extname } from "../engine/path.ts";
 import { type CsvBatch, type CsvColumnSpec, openCsv } from "./csv.ts";
@@ -112,14 +113,18 @@ function formatOf(path: string): ResultsFormat {
 
 // --------------------------------------------------------------------------------------------------- shards
 
+/** "i/N" (share i of N, 0 ≤ i < N) as [i, N]; null for anything else. */
+export function shardOf(value: string): [number, number] | null {
+  const m = /^(\d+)\/(\d+)$/.exec(value);
+  return m && Number(m[1]) < Number(m[2]) ? [Number(m[1]), Number(m[2])] : null;
+}
+
 /** Parses `--shard i/N` into [i, N]. */
 export function parseShard(value: string | undefined): [number, number] | null {
   if (value === undefined) return null;
-  const m = /^(\d+)\/(\d+)$/.exec(value);
-  if (!m || Number(m[2]) < 1 || Number(m[1]) >= Number(m[2])) {
-    throw new EngramError(`--shard must be i/N with 0 ≤ i < N (e.g. 3/64), got "${value}"`);
-  }
-  return [Number(m[1]), Number(m[2])];
+  const shard = shardOf(value);
+  ensure(shard, () => `--shard must be i/N with 0 ≤ i < N (e.g. 3/64), got "${value}"`);
+  return shard;
 }
 
 /** Rows [start, start + count) split into N contiguous shares; share i as [first row, rows]. */
@@ -185,10 +190,7 @@ function kindHolds(kind: FieldKind, v: unknown): boolean {
 /** Checks a parsed provenance field by field; `where` names it in messages. */
 export function checkProvenance(value: unknown, where: string): Provenance {
   const fix = "rewrite it or score again";
-  ensure(
-    typeof value === "object" && value !== null && !Array.isArray(value),
-    () => `${where}: provenance is not a JSON object; ${fix}`,
-  );
+  ensure(isObject(value), () => `${where}: provenance is not a JSON object; ${fix}`);
   const p = value as Record<string, unknown>;
   for (const [name, kind] of PROVENANCE_FIELDS) {
     if (!Object.hasOwn(p, name)) throw new EngramError(`${where}: provenance has no "${name}"; ${fix}`);
@@ -208,8 +210,7 @@ export function checkProvenance(value: unknown, where: string): Provenance {
     () => `${where}: provenance "kernels" is ${JSON.stringify(prov.kernels)}; expected a string; ${fix}`,
   );
   if (prov.shard !== undefined) {
-    const m = typeof prov.shard === "string" ? /^(\d+)\/(\d+)$/.exec(prov.shard) : null;
-    if (!m || Number(m[2]) < 1 || Number(m[1]) >= Number(m[2])) {
+    if (typeof prov.shard !== "string" || !shardOf(prov.shard)) {
       throw new EngramError(
         `${where}: provenance "shard" is ${
           JSON.stringify(prov.shard)
@@ -230,14 +231,6 @@ export function checkProvenance(value: unknown, where: string): Provenance {
   return prov;
 }
 
-function parseProvenanceJson(text: string, where: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch (e) {
-    throw new EngramError(`${where}: provenance is not valid JSON (${(e as Error).message}); rewrite it`);
-  }
-}
-
 /** What a CSV/JSONL sidecar says about the data file it belongs to. */
 interface FileCheck {
   bytes: number;
@@ -247,17 +240,10 @@ interface FileCheck {
 /** A CSV/JSONL file's sidecar, checked against the data file's length; null when there is none. */
 async function readSidecar(path: string): Promise<{ provenance: Provenance; check: FileCheck } | null> {
   const side = provenancePath(path);
-  let text: string;
-  try {
-    text = await Deno.readTextFile(side);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return null;
-    throw new EngramError(`cannot read ${side}: ${(e as Error).message}`);
-  }
-  const value = parseProvenanceJson(text, side);
-  const isObject = typeof value === "object" && value !== null && !Array.isArray(value);
-  const { results_file: check, ...rest } = isObject ? value as Record<string, unknown> : {};
-  const provenance = checkProvenance(isObject ? rest : value, side);
+  const value = await readJsonFile(side, "rewrite it", `${side}: provenance`);
+  if (value === undefined) return null;
+  const { results_file: check, ...rest } = isObject(value) ? value : {};
+  const provenance = checkProvenance(isObject(value) ? rest : value, side);
   const c = check as FileCheck | undefined;
   if (
     typeof c !== "object" || c === null || !Number.isSafeInteger(c.bytes) ||
@@ -292,7 +278,7 @@ function parquetProvenance(file: ParquetFile): Provenance | null {
   const kv = file.keyValue(PROVENANCE_KEY);
   if (kv === undefined) return null;
   const where = `${file.path} (its ${PROVENANCE_KEY} metadata)`;
-  return checkProvenance(parseProvenanceJson(kv, where), where);
+  return checkProvenance(parseJson(kv, `${where}: provenance`, "rewrite it"), where);
 }
 
 // ------------------------------------------------------------------------------------------------- checking

@@ -2,6 +2,7 @@
 import { Tokenizer } from "@huggingface/tokenizers";
 import { EngramError } from "../engine/errors.ts";
 import { ensureRegularFile, MemoryRows, type RowSource } from "../engine/data.ts";
+import { isFile, readJsonFile } from "../engine/fs.ts";
 import { dirname, join } from "../engine/path.ts";
 
 export interface TextTokenizer {
@@ -9,36 +10,21 @@ export interface TextTokenizer {
   decode(ids: number[]): string;
 }
 
-async function readJson(path: string, required: boolean): Promise<object | undefined> {
-  let text: string;
-  try {
-    text = await Deno.readTextFile(path);
-  } catch (e) {
-    if (!(e instanceof Deno.errors.NotFound)) {
-      throw new EngramError(`cannot read ${path}: ${(e as Error).message}`);
-    }
-    if (!required) return undefined;
+/** Loads tokenizer.json (a folder holding it, or the file itself) and tokenizer_config.json beside it if present. */
+export async function loadTokenizer(dirOrFile: string): Promise<TextTokenizer> {
+  const file = dirOrFile.endsWith(".json") || await isFile(dirOrFile);
+  const dir = file ? dirname(dirOrFile) : dirOrFile;
+  const path = file ? dirOrFile : join(dir, "tokenizer.json");
+  const json = await readJsonFile(path, "download it again");
+  if (json === undefined) {
     throw new EngramError(
       `no tokenizer at ${path}; pass --tokenizer DIR, a folder with the model's tokenizer.json`,
     );
   }
-  try {
-    return JSON.parse(text);
-  } catch (e) {
-    throw new EngramError(`${path} is not valid JSON (${(e as Error).message}); download it again`);
-  }
-}
-
-/** Loads tokenizer.json (a folder holding it, or the file itself) and tokenizer_config.json beside it if present. */
-export async function loadTokenizer(dirOrFile: string): Promise<TextTokenizer> {
-  const isFile = dirOrFile.endsWith(".json") ||
-    (await Deno.stat(dirOrFile).catch(() => null))?.isFile === true;
-  const dir = isFile ? dirname(dirOrFile) : dirOrFile;
-  const json = await readJson(isFile ? dirOrFile : join(dir, "tokenizer.json"), true);
-  const config = await readJson(join(dir, "tokenizer_config.json"), false) ?? {};
+  const config = await readJsonFile(join(dir, "tokenizer_config.json"), "download it again") ?? {};
   let tokenizer: Tokenizer;
   try {
-    tokenizer = new Tokenizer(json!, config);
+    tokenizer = new Tokenizer(json as object, config as object);
   } catch (e) {
     throw new EngramError(`${dirOrFile}: tokenizer.json could not be loaded (${(e as Error).message})`);
   }

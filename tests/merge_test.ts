@@ -1,7 +1,7 @@
 // `merge` on shard files written here (no scoring): the merged rows are exactly the job's, whatever the order of
 // the shards, an empty shard and one-row shards included; shards of different jobs, missing, repeated, truncated
 // or with a gap at either end of the range are refused by name; --out may not be one of the inputs.
-import { mergeShards } from "../cli/merge.ts";
+import { mergeShards } from "../io/merge.ts";
 import { type Provenance, readResults, type ScoreTable, writeResults } from "../io/results.ts";
 import { EngramError } from "../engine/errors.ts";
 import { join } from "../engine/path.ts";

@@ -4,6 +4,7 @@
 // under the final name. A torn journal record is dropped; a journal of other arguments is refused. The runs that
 // are killed stop themselves once their journal holds a given number of rows (tests/score_stopping.ts), so the
 // kill lands mid-run at a known point on any adapter, however fast.
+import { isFile } from "../engine/fs.ts";
 import { assert, assertEquals } from "./assert.ts";
 import { engramLines, PICO_DATA, PICO_MODELS, runCli } from "./helpers.ts";
 import { startStopping } from "./score_stopping.ts";
@@ -54,10 +55,6 @@ async function readJournal(path: string): Promise<JournalState | null> {
   return { created: header.created, indices, torn: (bytes.length - dataStart) % 16 };
 }
 
-async function exists(path: string): Promise<boolean> {
-  return await Deno.stat(path).then(() => true, () => false);
-}
-
 async function listDir(dir: string): Promise<string[]> {
   const names: string[] = [];
   for await (const e of Deno.readDir(dir)) names.push(e.name);
@@ -100,7 +97,7 @@ async function killPartway(out: string, stopAt: number, count = ROWS): Promise<J
 async function runToEnd(out: string, count = ROWS, extra: string[] = []): Promise<void> {
   const r = await runCli(scoreArgs(out, { count, extra }));
   assertEquals(r.code, 0, `score exit code; stderr: ${r.stderr}`);
-  assert(!(await exists(`${out}/${JOURNAL}`)), "the journal is removed once the results are written");
+  assert(!(await isFile(`${out}/${JOURNAL}`)), "the journal is removed once the results are written");
   assertEquals(await listDir(out), [NAME, PROVENANCE], "files after the run");
 }
 

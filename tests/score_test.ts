@@ -2,7 +2,7 @@
 // with full scoring, results independent of the batch size, shards merging into the unsharded file.
 import { Gpu } from "../engine/gpu.ts";
 import { scoreCommand } from "../cli/score.ts";
-import { mergeShards } from "../cli/merge.ts";
+import { mergeShards } from "../io/merge.ts";
 import { readResults } from "../io/results.ts";
 import { assert, assertEquals } from "./assert.ts";
 import { PICO_DATA, PICO_MODELS, picoReference } from "./helpers.ts";

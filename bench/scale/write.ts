@@ -19,7 +19,7 @@ import {
   shardRange,
   writeResultsStream,
 } from "../../io/results.ts";
-import { mergeShards } from "../../cli/merge.ts";
+import { mergeShards } from "../../io/merge.ts";
 
 const { values: a } = parseArgs({
   args: Deno.args,
