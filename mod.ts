@@ -1,27 +1,81 @@
 /**
- * engram's public API: GPT-NeoX (Pythia) inference on WebGPU and memorization scoring. Everything here runs
- * from the bare Deno binary (no npm packages). The report is `analysis/report.ts` (`computeReport`,
- * `writeReport`); results files are `io/results.ts` (`openResults`, `readProvenance`,
- * `writeResultsStream`; `readResults`/`writeResults` for small files).
+ * engram's public API: GPT-NeoX (Pythia) inference on WebGPU, memorization scoring of training rows, and the
+ * results files scoring writes (Parquet, CSV or JSONL with their provenance). Everything here runs from the bare
+ * Deno binary, no npm package loaded (Parquet footers in a foreign layout load hyparquet when first met). The
+ * forecasting report is `analysis/report.ts` (`computeReport`, `writeReport`; it needs npm packages); JSONL
+ * texts are tokenized by `io/texts.ts` (`loadTokenizer`, `openTextRows`).
  *
- * @example
+ * @example Score the first 8 rows of the embedded pico data with the largest pico model
  * ```ts
- * import { Gpu, MegatronDataset, NeoXModel, Decoder } from "./mod.ts";
+ * import { Decoder, Gpu, MegatronDataset, NeoXModel, scoreRows, type ScoreColumns } from "./mod.ts";
+ *
  * const gpu = await Gpu.open();
  * const model = await NeoXModel.load(gpu, "fixtures/pico/models/pico-3/step1092");
- * const decoder = await Decoder.create(model, { batch: 64, prompt: 32, cont: 32 });
+ * const decoder = await Decoder.create(model, { batch: 8, prompt: 32, cont: 32 });
  * const data = await MegatronDataset.open("fixtures/pico/data/pico_document");
+ *
+ * // Greedy continuations of rows 0..2: 3 × 32 token ids.
  * const tokens = await data.read([0, 1, 2], 0, 64, model.cfg.vocabSize);
- * const greedy = await decoder.greedy(tokens, 3); // 3 × 32 token ids
+ * const greedy = await decoder.greedy(tokens, 3);
+ * console.log(greedy.length); // 96
+ *
+ * // Memorization scores of rows 0..7, kept in memory (the score command journals them to disk instead).
+ * const firstMismatch: number[] = [];
+ * let done = 0;
+ * await scoreRows(
+ *   decoder,
+ *   { source: data, start: 0, count: 8, offset: 0, mode: "score", suppress: null, logprob: false },
+ *   {
+ *     get done() {
+ *       return done;
+ *     },
+ *     memorized: () => Promise.resolve(0),
+ *     append(cols: ScoreColumns, n: number) {
+ *       firstMismatch.push(...cols.firstMismatch.subarray(0, n));
+ *       done += n;
+ *       return Promise.resolve();
+ *     },
+ *   },
+ * );
+ * console.log(firstMismatch.filter((f) => f === 32).length, "of 8 rows memorized");
+ * decoder.destroy();
+ * model.destroy();
+ * data.close();
+ * gpu.destroy();
  * ```
+ *
+ * @example Read a results file a batch at a time
+ * ```ts
+ * import { openResults } from "./mod.ts";
+ *
+ * const reader = await openResults("out/demo/scores/pico-3@step1092.parquet");
+ * console.log(reader.provenance?.model, reader.rows);
+ * let memorized = 0;
+ * for await (const batch of reader.batches()) {
+ *   for (const f of batch.firstMismatch) if (f === reader.continuation) memorized++;
+ * }
+ * console.log(memorized, "rows memorized");
+ * ```
+ *
+ * @module
  */
 export { EngramError } from "./engine/errors.ts";
 export { type AdapterSummary, Gpu, GpuOutOfMemory } from "./engine/gpu.ts";
+export { type AdapterKey, type TunedShape, Tuning, type TuningTable, useTuning } from "./engine/tuning.ts";
+export {
+  parseVariant,
+  type TileFamily,
+  type TileKernel,
+  type TileVariant,
+  variantName,
+  type WeightFormat,
+} from "./engine/tiles.ts";
 export { configHash, countParameters, loadConfig, type NeoXConfig, parseConfig } from "./engine/config.ts";
 export { type DType, SafetensorsCheckpoint, type TensorInfo, toFloat32 } from "./engine/safetensors.ts";
-export { mapNeoXTensors, type NeoXTensors } from "./engine/weights.ts";
-export { NeoXModel, ropeTable } from "./engine/model.ts";
-export { fitWorkspace, Workspace, type WorkspaceRequest } from "./engine/workspace.ts";
+export { type LayerTensors, mapNeoXTensors, type NeoXTensors } from "./engine/weights.ts";
+export { type Layer, NeoXModel, type Norm, ropeTable } from "./engine/model.ts";
+export type { WeightMatrix } from "./engine/kernels.ts";
+export type { WorkspaceRequest } from "./engine/workspace.ts";
 export { Decoder, type DecoderOptions, DEFAULT_CHUNKS, type ExtractOptions } from "./engine/decoder.ts";
 export {
   compareContinuation,
@@ -32,4 +86,26 @@ export {
   type ScoreSink,
 } from "./engine/memorization.ts";
 export { Journal, type ScoreColumns } from "./engine/journal.ts";
-export { MegatronDataset, MemoryRows, NpyRows, openRowSource, type RowSource } from "./engine/data.ts";
+export {
+  FileRows,
+  MegatronDataset,
+  MemoryRows,
+  NpyRows,
+  openRowSource,
+  type RowSource,
+} from "./engine/data.ts";
+export {
+  openResults,
+  type Provenance,
+  readProvenance,
+  readResults,
+  RESULT_FORMATS,
+  type ResultsBatch,
+  type ResultsFormat,
+  type ResultsReader,
+  type ScoreTable,
+  type WriteOptions,
+  writeResults,
+  writeResultsStream,
+} from "./io/results.ts";
+export { mergeShards } from "./io/merge.ts";

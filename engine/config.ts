@@ -3,24 +3,42 @@ import { EngramError } from "./errors.ts";
 import { isObject, readJsonFile } from "./fs.ts";
 import { join } from "./path.ts";
 
+/** A GPT-NeoX model's shape and numerics, read from its config.json (`parseConfig`, `loadConfig`). */
 export interface NeoXConfig {
+  /** Rows of the embedding and unembedding (vocab_size; may exceed the tokenizer's vocabulary). */
   vocabSize: number;
+  /** Width of the residual stream (hidden_size). */
   hiddenSize: number;
+  /** Transformer layers (num_hidden_layers). */
   numLayers: number;
+  /** Attention heads per layer (num_attention_heads). */
   numHeads: number;
+  /** hiddenSize / numHeads. */
   headSize: number;
+  /** Width of the MLP's hidden layer (intermediate_size; 4 × hiddenSize when absent). */
   intermediateSize: number;
   /** Math.trunc(headSize * rotary_pct), as transformers' int(). */
   rotaryNdims: number;
+  /** Base of the rotary frequencies (rotary_emb_base or rope_theta; 10000 when absent). */
   rotaryBase: number;
+  /** x + attn(ln1(x)) + mlp(ln2(x)) when true (Pythia), else the sequential residual. */
   parallelResidual: boolean;
+  /** LayerNorm epsilon (layer_norm_eps; 1e-5 when absent). */
   layerNormEps: number;
+  /** Longest sequence the model takes, in tokens (max_position_embeddings; 2048 when absent). */
   maxPositions: number;
+  /** Whether the unembedding is the embedding matrix (tie_word_embeddings). */
   tieWordEmbeddings: boolean;
+  /** The MLP's activation: exact erf GELU, the only one engram runs. */
   hiddenAct: "gelu";
+  /** The dtype the checkpoint says it was saved in (torch_dtype or dtype), or null when it says none. */
   torchDtype: string | null;
 }
 
+/**
+ * Checks a parsed config.json and returns the model's shape; anything engram cannot run exactly (another
+ * model_type, scaled rotary embeddings, odd head sizes, ...) is an EngramError naming `where` and the field.
+ */
 export function parseConfig(json: unknown, where: string): NeoXConfig {
   const fail = (msg: string): never => {
     throw new EngramError(`${where}: ${msg}`);

@@ -7,12 +7,14 @@ import { readExactlySync } from "./fs.ts";
 export interface RowSource {
   /** e.g. "fixtures/pico/data/pico_document (Megatron, uint16, 2048 rows)" */
   readonly description: string;
+  /** Rows in the source; valid row indices are [0, numRows). */
   readonly numRows: number;
   /** Tokens [offset, offset+length) of each row in rows[] (row indices, any order), packed row-major into one
    *  Uint32Array of rows.length*length. A row shorter than offset+length, a row index past the end, a negative
    *  token, or (when vocabSize given) a token ≥ vocabSize is an EngramError that names the row index (and the
    *  position and token id where relevant) and the file. */
   read(rows: ArrayLike<number>, offset: number, length: number, vocabSize?: number): Promise<Uint32Array>;
+  /** Closes the files behind the source; it cannot be read after. */
   close(): void;
 }
 
@@ -129,12 +131,13 @@ const MAX_GAP = 64 << 10;
 const MAX_GROUP = 8 << 20;
 
 /** Token rows at byte offsets of one file; subclasses say where each row lies. */
-abstract class FileRows implements RowSource {
+export abstract class FileRows implements RowSource {
+  /** Takes ownership of `file` (closed by `close`), `fileSize` bytes of `type` tokens. */
   protected constructor(
-    protected readonly file: Deno.FsFile,
-    protected readonly path: string,
-    protected readonly fileSize: number,
-    protected readonly type: IntType,
+    private readonly file: Deno.FsFile,
+    private readonly path: string,
+    private readonly fileSize: number,
+    private readonly type: IntType,
     readonly description: string,
     readonly numRows: number,
   ) {}
@@ -146,6 +149,7 @@ abstract class FileRows implements RowSource {
     return settle(() => this.readSync(rows, offset, length, vocabSize));
   }
 
+  /** `read`'s work: rows whose bytes lie close together are fetched with one read (see MAX_GAP). */
   private readSync(rows: ArrayLike<number>, offset: number, length: number, vocabSize?: number): Uint32Array {
     checkSpan(offset, length);
     const k = rows.length, es = this.type.size, span = length * es;
@@ -190,6 +194,7 @@ abstract class FileRows implements RowSource {
     return out;
   }
 
+  /** Closes the file. */
   close(): void {
     this.file.close();
   }
@@ -224,6 +229,7 @@ export class MegatronDataset extends FileRows {
     );
   }
 
+  /** Opens `prefix`.idx and `prefix`.bin, checking the header and that the last row lies inside the .bin. */
   static async open(prefix: string): Promise<MegatronDataset> {
     const idxPath = `${prefix}.idx`, binPath = `${prefix}.bin`;
     const what =
@@ -276,6 +282,7 @@ export class MegatronDataset extends FileRows {
     }
   }
 
+  /** Reads the row's size and pointer from the .idx, a cached chunk of CHUNK_ROWS rows at a time. */
   protected locate(row: number): { pointer: number; size: number } {
     const c = Math.floor(row / CHUNK_ROWS);
     let chunk = this.chunks.get(c);
@@ -301,6 +308,7 @@ export class MegatronDataset extends FileRows {
     return { pointer, size };
   }
 
+  /** Closes the .bin and the .idx. */
   override close(): void {
     super.close();
     this.idx.close();
@@ -320,6 +328,8 @@ const NPY_DTYPES: Record<string, IntType> = {
 
 /** A 2-D little-endian integer NumPy array (rows × tokens), C order, format version 1, 2 or 3. */
 export class NpyRows extends FileRows {
+  private readonly rowBytes: number;
+
   private constructor(
     file: Deno.FsFile,
     path: string,
@@ -330,8 +340,10 @@ export class NpyRows extends FileRows {
     private readonly cols: number,
   ) {
     super(file, path, fileSize, type, `${path} (npy, ${type.name}, ${numRows}×${cols})`, numRows);
+    this.rowBytes = cols * type.size;
   }
 
+  /** Opens a .npy file, checking its header (2-D, C order, integer dtype) and that its data is all there. */
   static async open(path: string): Promise<NpyRows> {
     const { file, size } = await openFile(path, "a 2-D integer .npy array of token ids");
     try {
@@ -391,14 +403,17 @@ export class NpyRows extends FileRows {
     }
   }
 
+  /** Rows are `cols` tokens each, back to back after the header. */
   protected locate(row: number): { pointer: number; size: number } {
-    return { pointer: this.dataStart + row * this.cols * this.type.size, size: this.cols };
+    return { pointer: this.dataStart + row * this.rowBytes, size: this.cols };
   }
 }
 
 /** Rows held in memory (tokenized texts, tests). */
 export class MemoryRows implements RowSource {
+  /** Rows held. */
   readonly numRows: number;
+  /** Keeps `rows` (not copied); `description` names them in errors. */
   constructor(private readonly rows: readonly ArrayLike<number>[], readonly description: string) {
     this.numRows = rows.length;
   }
@@ -407,6 +422,7 @@ export class MemoryRows implements RowSource {
     return settle(() => this.readSync(rows, offset, length, vocabSize));
   }
 
+  /** `read`'s work, checking each token as FileRows does (and that it is an integer). */
   private readSync(rows: ArrayLike<number>, offset: number, length: number, vocabSize?: number): Uint32Array {
     checkSpan(offset, length);
     const out = new Uint32Array(rows.length * length);
@@ -430,6 +446,7 @@ export class MemoryRows implements RowSource {
     return out;
   }
 
+  /** Nothing to close. */
   close(): void {}
 }
 

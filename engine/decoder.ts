@@ -18,6 +18,7 @@ import { fitWorkspace, type Workspace, type WorkspaceRequest } from "./workspace
 /** Batch, prompt and continuation lengths, memory budget (see WorkspaceRequest). */
 export type DecoderOptions = WorkspaceRequest;
 
+/** How `Decoder.firstMismatch` runs. */
 export interface ExtractOptions {
   /** Token id excluded from the argmax (EleutherAI's pipeline forbids EOS = 0), or null. */
   suppress: number | null;
@@ -30,8 +31,12 @@ export interface ExtractOptions {
 /** Positions checked per early-exit step: most rows fail at position 0 or 1, few survive past 8. */
 export const DEFAULT_CHUNKS = [1, 2, 4, 8, 17];
 
+/**
+ * Decodes batches of token rows on one model: greedy continuations, teacher-forced first mismatches (with early
+ * exit) and full logits; its GPU workspace is sized once, for `batch` rows of prompt + cont tokens.
+ */
 export class Decoder {
-  private constructor(readonly model: NeoXModel, readonly ws: Workspace) {}
+  private constructor(readonly model: NeoXModel, private readonly ws: Workspace) {}
 
   /** Sequences per batch (the workspace's slots). */
   get batch(): number {
@@ -58,9 +63,11 @@ export class Decoder {
     return `${gpu.tuning.source}: ${[...names].sort().join(", ")}`;
   }
 
+  /** Prompt tokens per row. */
   get prompt(): number {
     return this.ws.shape.prompt;
   }
+  /** Continuation tokens per row. */
   get cont(): number {
     return this.ws.shape.cont;
   }
@@ -120,6 +127,7 @@ export class Decoder {
     }
   }
 
+  /** Records `encode`'s dispatches in one compute pass and submits it. */
   private submit(encode: (pass: GPUComputePassEncoder) => void): void {
     const { device } = this.model.gpu;
     const enc = device.createCommandEncoder();
@@ -222,6 +230,7 @@ export class Decoder {
     return out;
   }
 
+  /** Frees the workspace's GPU memory (the model's weights stay). */
   destroy(): void {
     this.ws.destroy();
   }

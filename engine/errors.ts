@@ -3,6 +3,7 @@
  * the CLI prints it without a stack trace and exits non-zero. Anything else escaping is a bug in engram.
  */
 export class EngramError extends Error {
+  /** An error whose one-line `message` (what, where, what to do) is shown to the user as it is. */
   constructor(message: string) {
     super(message);
     this.name = "EngramError";

@@ -5,12 +5,19 @@
 import { EngramError } from "./errors.ts";
 import { shippedTuning, type Tuning } from "./tuning.ts";
 
+/** What `cli.ts info` prints about the adapter: its names, features and the limits engram's device got. */
 export interface AdapterSummary {
+  /** The adapter's name, e.g. "NVIDIA H200" or "llvmpipe (LLVM 15.0.6, 256 bits)" ("unknown" if unnamed). */
   description: string;
+  /** The vendor as WebGPU reports it (may be empty). */
   vendor: string;
+  /** The architecture as WebGPU reports it (may be empty). */
   architecture: string;
+  /** Whether WebGPU calls this a fallback (software) adapter. */
   isFallback: boolean;
+  /** The device's enabled features, sorted. */
   features: string[];
+  /** Every limit of the device, by WebGPU's name (sizes in bytes). */
   limits: Record<string, number>;
 }
 
@@ -38,6 +45,7 @@ const WANTED_LIMITS = [
   "maxComputeWorkgroupsPerDimension",
 ] as const;
 
+/** The WebGPU device engram runs on, and everything that talks to it directly (see the top of this file). */
 export class Gpu {
   /** Set when the device reported an error nobody was waiting for, or was lost; checked at every sync point. */
   private failure: string | null = null;
@@ -48,8 +56,11 @@ export class Gpu {
   tuning: Tuning;
 
   private constructor(
+    /** The WebGPU adapter. */
     readonly adapter: GPUAdapter,
+    /** The WebGPU device, opened with the adapter's maximal limits. */
     readonly device: GPUDevice,
+    /** Whether shader-f16 is enabled: f16 weights are then read natively. */
     readonly hasF16: boolean,
     /** CPU adapters (lavapipe, SwiftShader, WARP) share system memory and want smaller batches. */
     readonly isCpu: boolean,
@@ -108,6 +119,10 @@ export class Gpu {
     return new Gpu(adapter, device, hasF16, isCpu, cpuKernels, hasTimestamps);
   }
 
+  /**
+   * The device limits engram sizes its work by: bytes of one storage binding and of one buffer, workgroups per
+   * dispatch dimension, and bytes of workgroup memory.
+   */
   get limits(): { maxBinding: number; maxBuffer: number; maxWorkgroups: number; workgroupStorage: number } {
     const l = this.device.limits as unknown as Record<string, number | bigint>;
     return {
@@ -132,6 +147,7 @@ export class Gpu {
     return this.isCpu ? { batch: 256, memoryGiB: 4 } : { batch: 1024, memoryGiB: 48 };
   }
 
+  /** The adapter's names, features and limits. */
   summary(): AdapterSummary {
     const info = this.adapter.info;
     const limits: Record<string, number> = {};
@@ -185,6 +201,10 @@ export class Gpu {
     return pipeline;
   }
 
+  /**
+   * A GPU buffer of at least `size` bytes (rounded up to 16) with `usage` flags; a size past the adapter's limit
+   * is a GpuOutOfMemory.
+   */
   buffer(size: number, usage: number, label: string): GPUBuffer {
     const max = this.limits.maxBuffer;
     if (size > max) {
@@ -197,6 +217,7 @@ export class Gpu {
     return this.device.createBuffer({ label, size: Math.max(16, Math.ceil(size / 16) * 16), usage });
   }
 
+  /** A storage buffer of `size` bytes that can also be copied to and from. */
   storage(size: number, label: string): GPUBuffer {
     return this.buffer(
       size,
@@ -212,6 +233,7 @@ export class Gpu {
     return buf;
   }
 
+  /** Queues a write of `data` into `buffer` at byte `offset` (padded to a multiple of 4 bytes). */
   write(buffer: GPUBuffer, offset: number, data: ArrayBufferView): void {
     const bytes = new Uint8Array(data.buffer as ArrayBuffer, data.byteOffset, data.byteLength);
     // writeBuffer wants a multiple of 4 bytes.
@@ -273,6 +295,7 @@ export class Gpu {
     return result as T;
   }
 
+  /** Destroys the device and with it every buffer; the Gpu is unusable afterwards. */
   destroy(): void {
     this.device.destroy();
   }

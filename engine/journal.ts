@@ -14,11 +14,16 @@ import type { ScoreSink } from "./memorization.ts";
 const MAGIC = "ENGRAMJ1";
 const RECORD = 16;
 
+/** A batch of scored rows as typed columns, one entry per row (only the first `n` may be filled). */
 export interface ScoreColumns {
+  /** The row's index in the data. */
   index: Float64Array;
-  matches: Int16Array; // -1: not computed (extractable mode)
+  /** Positions where the greedy continuation equals the truth; -1: not computed (extractable mode). */
+  matches: Int16Array;
+  /** The first position where it differs (= continuation when none does). */
   firstMismatch: Int16Array;
-  logprob: Float32Array; // NaN: not computed
+  /** Mean log-probability of the true continuation; NaN: not computed. */
+  logprob: Float32Array;
 }
 
 /**
@@ -187,6 +192,7 @@ export class Journal implements ScoreSink {
     return cols;
   }
 
+  /** Closes the journal's file, keeping it on disk for a resumed run. */
   close(): void {
     this.file?.close();
     this.file = null;

@@ -16,11 +16,16 @@ import {
 
 export type { WeightFormat } from "./tiles.ts";
 
+/** A weight matrix on the GPU, row-major as the checkpoint stores it (torch's [out, in]). */
 export interface WeightMatrix {
+  /** Its values in `format`. */
   buffer: GPUBuffer;
+  /** How the values are stored (widened to f32 as they are read). */
   format: WeightFormat;
-  rows: number; // out features (N)
-  cols: number; // in features (K)
+  /** Out features (N). */
+  rows: number;
+  /** In features (K). */
+  cols: number;
 }
 
 type Word = number | { f32: number };

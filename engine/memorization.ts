@@ -7,26 +7,41 @@ import type { RowSource } from "./data.ts";
 import type { ScoreColumns } from "./journal.ts";
 import type { Decoder } from "./decoder.ts";
 
+/**
+ * "score" decodes greedily and records matches and first mismatch; "extractable" finds only the first mismatch
+ * (teacher-forced, with early exit) and records no matches.
+ */
 export type ScoreMode = "score" | "extractable";
 
+/** The rows to score and how (see `scoreRows`). */
 export interface ScoreJob {
+  /** Where the token rows come from. */
   source: RowSource;
   /** Rows [start, start + count) of the source. */
   start: number;
+  /** How many rows to score. */
   count: number;
+  /** The token of each row where the prompt starts. */
   offset: number;
+  /** Greedy decoding or first mismatch only. */
   mode: ScoreMode;
   /** EleutherAI's pipeline (HF generate with min_length = 64) never emits EOS: its id, or null. */
   suppress: number | null;
+  /** Also record the mean log-probability of the true continuation (teacher-forced). */
   logprob: boolean;
 }
 
+/** Where a scoring run stands, reported after each batch reaches the sink. */
 export interface ScoreProgress {
+  /** Rows recorded in the sink, resumed ones included. */
   done: number;
+  /** Rows of the job. */
   total: number;
+  /** How many of the `done` rows are memorized. */
   memorized: number;
   /** Rows scored in this process (excludes rows resumed from the journal), and the seconds they took. */
   fresh: number;
+  /** Seconds the `fresh` rows took (since this process started scoring). */
   seconds: number;
 }
 

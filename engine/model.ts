@@ -27,32 +27,54 @@ import { type DType, SafetensorsCheckpoint, type TensorInfo, toFloat32 } from ".
 import { mapNeoXTensors } from "./weights.ts";
 import type { Workspace } from "./workspace.ts";
 
-interface Norm {
+/** A LayerNorm's parameters on the GPU, f32 [hidden size] each. */
+export interface Norm {
+  /** The scale (gamma). */
   weight: GPUBuffer;
+  /** The shift (beta). */
   bias: GPUBuffer;
 }
 
-interface Layer {
+/** One transformer layer's weights on the GPU (biases f32). */
+export interface Layer {
+  /** input_layernorm. */
   ln1: Norm;
+  /** attention.query_key_value [3 × hidden, hidden]. */
   qkv: WeightMatrix;
+  /** Its bias. */
   qkvBias: GPUBuffer;
+  /** attention.dense [hidden, hidden]. */
   dense: WeightMatrix;
+  /** Its bias. */
   denseBias: GPUBuffer;
+  /** post_attention_layernorm. */
   ln2: Norm;
+  /** mlp.dense_h_to_4h [intermediate, hidden]. */
   fc1: WeightMatrix;
+  /** Its bias. */
   fc1Bias: GPUBuffer;
+  /** mlp.dense_4h_to_h [hidden, intermediate]. */
   fc2: WeightMatrix;
+  /** Its bias. */
   fc2Bias: GPUBuffer;
 }
 
+/** A GPT-NeoX checkpoint's weights on the GPU; `encodeForward` and the decoder run it. */
 export class NeoXModel {
   private constructor(
+    /** The device holding the weights. */
     readonly gpu: Gpu,
+    /** The model's config.json. */
     readonly cfg: NeoXConfig,
+    /** The checkpoint folder it was loaded from. */
     readonly dir: string,
+    /** embed_in [vocab, hidden]. */
     readonly embedIn: WeightMatrix,
+    /** The layers, first to last. */
     readonly layers: Layer[],
+    /** final_layer_norm. */
     readonly finalNorm: Norm,
+    /** The unembedding [vocab, hidden] (the same object as embedIn when the embeddings are tied). */
     readonly embedOut: WeightMatrix,
   ) {}
 

@@ -4,15 +4,22 @@ import { EngramError, ensure } from "./errors.ts";
 import { isFile, isObject, readExactly, readJsonFile } from "./fs.ts";
 import { basename, dirname, join } from "./path.ts";
 
+/** The tensor dtypes engram reads (safetensors' names). */
 export type DType = "F32" | "F16" | "BF16";
 
+/** Where one tensor of a checkpoint lies, from its file's header. */
 export interface TensorInfo {
+  /** The tensor's name in the checkpoint, e.g. "gpt_neox.layers.0.attention.dense.weight". */
   name: string;
+  /** How its values are stored (little-endian). */
   dtype: DType;
+  /** Its dimensions, outermost first (torch's order). */
   shape: number[];
+  /** The .safetensors file that holds it. */
   file: string;
   /** Absolute byte offset of the tensor's data in `file`. */
   start: number;
+  /** Bytes of data: the product of `shape` × the dtype's size. */
   byteLength: number;
 }
 
@@ -119,9 +126,12 @@ async function parseHeader(
   }
 }
 
+/** A safetensors checkpoint opened for reading: every tensor's place from the headers, bytes read on demand. */
 export class SafetensorsCheckpoint {
   private constructor(
+    /** The checkpoint's folder. */
     readonly dir: string,
+    /** Every tensor of every shard, by name. */
     readonly tensors: Map<string, TensorInfo>,
     private readonly shards: Map<string, Shard>,
   ) {}
@@ -216,6 +226,7 @@ export class SafetensorsCheckpoint {
     return result;
   }
 
+  /** Closes the shard files; reads after this fail. */
   close(): void {
     for (const s of this.shards.values()) s.file.close();
     this.shards.clear();

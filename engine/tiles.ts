@@ -24,15 +24,20 @@
  */
 import { EngramError } from "./errors.ts";
 
+/** "tiled" variants stage tiles in workgroup memory (GPUs); "direct" ones read memory directly (CPU adapters). */
 export type TileFamily = "tiled" | "direct";
 
+/** One way of computing a matmul a workgroup tile at a time (see the top of this file); named by `variantName`. */
 export interface TileVariant {
+  /** Which family it belongs to. */
   family: TileFamily;
   /** Workgroup tile: BM rows × BN columns of Y. */
   bm: number;
+  /** Columns of Y per workgroup tile (BN). */
   bn: number;
   /** Outputs per thread: TM rows × TN columns (TN a multiple of 4). */
   tm: number;
+  /** Columns of outputs per thread (TN, a multiple of 4). */
   tn: number;
   /** tiled: values of k staged per step (a multiple of 4); direct: 4. */
   bk: number;
@@ -56,6 +61,7 @@ export const PARTIAL_BYTES = 24;
 /** The narrowest vocabulary tile of any variant: argmax partials are sized for it. */
 export const MIN_BN = 64;
 
+/** The variant's name, e.g. "t128x128k16-8x8" or "d64x64-4x4"; `parseVariant` reads it back. */
 export function variantName(v: TileVariant): string {
   if (v.family === "direct") return `d${v.bm}x${v.bn}-${v.tm}x${v.tn}`;
   return `t${v.bm}x${v.bn}k${v.bk}-${v.tm}x${v.tn}` + (v.stages === 2 ? "-s2" : "") + (v.w16 ? "-w16" : "") +

@@ -24,14 +24,21 @@ import {
 
 /** One measured shape and its winner. */
 export interface TunedShape {
+  /** The kernel whose matmul was timed. */
   kernel: TileKernel;
+  /** How its weights are stored. */
   format: WeightFormat;
+  /** Rows of X (tokens per pass). */
   m: number;
+  /** Rows of W (output features). */
   n: number;
+  /** The shared dimension (input features). */
   k: number;
+  /** The fastest variant's name (`variantName`). */
   variant: string;
-  /** Measured GFLOP/s of the winner, and of the default variant, for the record. */
+  /** Measured GFLOP/s of the winner, for the record. */
   gflops?: number;
+  /** Measured GFLOP/s of the default variant, for the record. */
   default_gflops?: number;
 }
 
@@ -43,12 +50,17 @@ export interface AdapterKey {
   driver: string;
 }
 
+/** What `cli.ts tune` measured on one adapter. */
 export interface TuningTable extends AdapterKey {
+  /** The Deno version that measured it. */
   deno: string;
+  /** When it was measured (ISO 8601). */
   measured: string;
+  /** Each measured shape and its fastest variant. */
   shapes: TunedShape[];
 }
 
+/** A tuning file: tables for any number of adapters. */
 export interface TuningFile {
   engram_tuning: 1;
   tables: TuningTable[];
@@ -73,6 +85,7 @@ const LARGE = parseVariant("t128x128k16-8x8");
 const DIRECT_LARGE = parseVariant("d64x64-8x8");
 const DIRECT_SMALL = parseVariant("d32x64-4x4");
 
+/** Which tile variant runs each matmul shape: a tuning table, the defaults, or one forced variant. */
 export class Tuning {
   private constructor(
     /** Where the table came from: "default", "--tuning FILE", "cache FILE", "shipped shaders/tuning.json". */
@@ -82,6 +95,7 @@ export class Tuning {
     readonly forced: TileVariant | null = null,
   ) {}
 
+  /** No table: every shape runs `defaultVariant`. */
   static defaults(): Tuning {
     return new Tuning("default", []);
   }
@@ -91,6 +105,7 @@ export class Tuning {
     return new Tuning(`forced ${variantName(variant)}`, [], variant);
   }
 
+  /** The variants measured in `table`; `source` says where it came from (provenance records it). */
   static fromTable(source: string, table: TuningTable): Tuning {
     return new Tuning(source, table.shapes);
   }

@@ -3,26 +3,45 @@ import type { NeoXConfig } from "./config.ts";
 import { EngramError } from "./errors.ts";
 import type { SafetensorsCheckpoint, TensorInfo } from "./safetensors.ts";
 
+/** One GPT-NeoX layer's tensors, shapes checked against config.json (h = hidden, i = intermediate size). */
 export interface LayerTensors {
+  /** input_layernorm weight [h]. */
   ln1w: TensorInfo;
+  /** input_layernorm bias [h]. */
   ln1b: TensorInfo;
+  /** attention.query_key_value weight [3h, h]. */
   qkvW: TensorInfo;
+  /** attention.query_key_value bias [3h]. */
   qkvB: TensorInfo;
+  /** attention.dense weight [h, h]. */
   denseW: TensorInfo;
+  /** attention.dense bias [h]. */
   denseB: TensorInfo;
+  /** post_attention_layernorm weight [h]. */
   ln2w: TensorInfo;
+  /** post_attention_layernorm bias [h]. */
   ln2b: TensorInfo;
+  /** mlp.dense_h_to_4h weight [i, h]. */
   fc1W: TensorInfo;
+  /** mlp.dense_h_to_4h bias [i]. */
   fc1B: TensorInfo;
+  /** mlp.dense_4h_to_h weight [h, i]. */
   fc2W: TensorInfo;
+  /** mlp.dense_4h_to_h bias [h]. */
   fc2B: TensorInfo;
 }
 
+/** A checkpoint's GPT-NeoX tensors by role (v = vocab size, h = hidden size). */
 export interface NeoXTensors {
+  /** embed_in weight [v, h]. */
   embedIn: TensorInfo;
+  /** The layers, first to last. */
   layers: LayerTensors[];
+  /** final_layer_norm weight [h]. */
   finalLnW: TensorInfo;
+  /** final_layer_norm bias [h]. */
   finalLnB: TensorInfo;
+  /** The unembedding [v, h]: embed_out or lm_head, or embedIn itself when the embeddings are tied. */
   embedOut: TensorInfo;
 }
 
@@ -31,6 +50,10 @@ const IGNORED = [".attention.bias", ".attention.masked_bias", ".rotary_emb.inv_f
 
 type Dim = [number, string];
 
+/**
+ * Finds each GPT-NeoX tensor in `ckpt` (with or without the "gpt_neox." prefix) and checks its shape against
+ * `cfg`; a missing, duplicated, misshapen or unexpected tensor is an EngramError naming it.
+ */
 export function mapNeoXTensors(ckpt: SafetensorsCheckpoint, cfg: NeoXConfig): NeoXTensors {
   // Name the file in messages; for a sharded checkpoint without a specific tensor, its directory.
   const files = new Set([...ckpt.tensors.values()].map((t) => t.file));

@@ -13,7 +13,9 @@ import { MIN_BN, PARTIAL_BYTES } from "./tiles.ts";
 export interface WorkspaceRequest {
   /** Sequences per batch; halved until the workspace fits in GPU memory. */
   batch: number;
+  /** Prompt tokens per sequence (32 in the paper). */
   prompt: number;
+  /** Continuation tokens per sequence (32 in the paper). */
   cont: number;
   /** Upper bound for the workspace (KV cache + activations), bytes. */
   memoryBudget?: number;

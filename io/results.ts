@@ -39,30 +39,45 @@ export interface ScoreTable {
 
 /** Everything needed to know what produced a results file. */
 export interface Provenance {
+  /** The model's name, e.g. "pythia-1b" (the part before `@` in the file name). */
   model: string;
+  /** The checkpoint's revision, e.g. "step143000". */
   revision: string;
+  /** The checkpoint folder, as an absolute path. */
   model_path: string;
+  /** The model's parameter count (engine/config.ts countParameters). */
   params: number;
+  /** Hash of the model's config (engine/config.ts configHash): the same folder with another config differs. */
   config_hash: string;
+  /** The token data, as an absolute path. */
   data: string;
+  /** Prompt tokens per row (32 in the paper). */
   prompt: number;
+  /** Continuation tokens per row (32 in the paper). */
   continuation: number;
+  /** The token of each row where the prompt starts. */
   offset: number;
+  /** "score": greedy decoding (score and matches); "extractable": first mismatch only. */
   mode: "score" | "extractable";
+  /** Whether EOS was forbidden at every generated position, as EleutherAI's pipeline did (--paper-compatible). */
   paper_compatible: boolean;
   /** Whether rows carry the mean log-probability of the true continuation. */
   logprob: boolean;
+  /** The engram that wrote the file (deno.json's version). */
   engram_version: string;
+  /** The WebGPU adapter that scored the rows (merged files: the distinct ones joined by "; "). */
   adapter: string;
   /** Matmul tile variants used (engine/tuning.ts source: variant names); results never depend on them. */
   kernels?: string;
   /** The job's rows: [start, start + count) of the data, before any sharding. */
   start: number;
+  /** How many rows the job has (see `start`). */
   count: number;
   /** Rows this file holds: all of the job's, or its shard's share (`shardRange`). */
   rows: number;
   /** "i/N" when the file holds one contiguous share of the job's rows. */
   shard?: string;
+  /** When the job first started (ISO 8601; kept across resumes, the earliest of merged shards). */
   created: string;
 }
 
@@ -74,6 +89,7 @@ export interface ResultsBatch {
   index: Float64Array;
   /** null when the file has no per-row matches/score (extractable mode). */
   matches: Int16Array | null;
+  /** First position where greedy ≠ truth, = continuation if none. */
   firstMismatch: Int16Array;
   /** null when the file has no logprob column. */
   logprob: Float32Array | null;
@@ -81,9 +97,13 @@ export interface ResultsBatch {
 
 /** A results file opened for reading: what it is, and its rows a batch at a time. */
 export interface ResultsReader {
+  /** The file read. */
   path: string;
+  /** Its format, by extension. */
   format: ResultsFormat;
+  /** What produced it; null for a CSV or JSONL file without its sidecar. */
   provenance: Provenance | null;
+  /** Continuation length: the provenance's, else told by the first rows (32 when they cannot tell). */
   continuation: number;
   /** Known without a full read (Parquet metadata or provenance), else null. */
   rows: number | null;
@@ -92,7 +112,9 @@ export interface ResultsReader {
 }
 
 export const PROVENANCE_KEY = "engram.provenance";
+/** The extensions of results files, one per format. */
 export const RESULT_FORMATS = [".parquet", ".csv", ".jsonl"] as const;
+/** A results file's format, named by its extension. */
 export type ResultsFormat = typeof RESULT_FORMATS[number];
 
 /** The sidecar that holds a CSV or JSONL file's provenance. */
@@ -629,6 +651,7 @@ export async function readResults(
 
 // --------------------------------------------------------------------------------------------------- writing
 
+/** How `writeResults` and `writeResultsStream` lay out a file. */
 export interface WriteOptions {
   /** Rows per Parquet row group (default BATCH_ROWS). */
   rowGroupRows?: number;
