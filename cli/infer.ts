@@ -11,11 +11,10 @@ import { importLazily } from "../io/lazy.ts";
 
 /** Usage of each command, its own first (`logits --help`, `generate --help`). */
 const HELP = {
-  logits: `deno run -A cli.ts logits --model DIR --tokens "1,2,3;4,5,6" [--format json]
+  logits: `./engram logits --model DIR --tokens "1,2,3;4,5,6" [--format json]
   The logits at every position of every row ({"logits": [[[vocab floats] per position] per row]}); without
   --format json, the argmax and its logit at each position.`,
-  generate:
-    `deno run -A cli.ts generate --model DIR --tokens "..." [--max-new 32] [--format json] [--tokenizer DIR]
+  generate: `./engram generate --model DIR --tokens "..." [--max-new 32] [--format json] [--tokenizer DIR]
   The greedy (pure argmax) continuation of each row ({"tokens": [[new ids] per row]}); without --format json,
   readable text, decoded with --tokenizer DIR or a tokenizer.json beside the model.`,
 };

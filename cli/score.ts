@@ -26,7 +26,7 @@ import { ENGRAM_VERSION } from "../io/version.ts";
 
 import { PICO_DATA, PICO_MODELS } from "../io/pico.ts";
 
-export const SCORE_HELP = `deno run -A cli.ts score [options]
+export const SCORE_HELP = `./engram score [options]
   Scores training rows for memorization: prompt = a row's first --prompt tokens (from --offset), greedy
   continuation compared with the next --continuation tokens. One results file per model and revision.
   --model DIR          checkpoint folder, model folder of revisions, or suite folder (default: the embedded
