@@ -32,6 +32,7 @@ export interface InputReader {
   /** True for published memorized-evals: rows not listed are not memorized (given --universe). */
   listedOnly: boolean;
   provenance: Provenance | null;
+  /** The rows, a batch at a time; a batch's arrays are overwritten by the next one (store them before). */
   batches(): AsyncGenerator<SourceBatch>;
 }
 
@@ -98,7 +99,7 @@ async function openScoreResults(path: string): Promise<InputReader> {
     listedOnly: false,
     provenance: p,
     async *batches() {
-      for await (const b of results.batches()) {
+      for await (const b of results.batches({ reuse: true })) {
         yield { ...b, model: p.model, revision: p.revision, continuation: results.continuation };
       }
     },
@@ -134,15 +135,20 @@ async function openReferenceCsv(path: string, header: string[]): Promise<InputRe
         header.join(",")
       }`,
   );
-  const csv = await openCsv(path, REFERENCE_COLUMNS);
+  const csv = await openCsv(path, REFERENCE_COLUMNS, { reuse: true });
   return {
     path,
     kind: "reference",
     listedOnly: false,
     provenance: null,
     async *batches() {
+      const bytes = { matches: new Uint8Array(0), firstMismatch: new Uint8Array(0) };
       for await (const b of csv.batches()) {
-        yield* splitBySource(path, b, csv.dictionary("model"), csv.dictionary("revision"));
+        if (bytes.matches.length < b.length) {
+          bytes.matches = new Uint8Array(b.length);
+          bytes.firstMismatch = new Uint8Array(b.length);
+        }
+        yield* splitBySource(path, b, csv.dictionary("model"), csv.dictionary("revision"), bytes);
       }
     },
   };
@@ -159,17 +165,18 @@ interface Part {
 }
 
 /** A reference batch as one batch per model@revision: matches from score (k/32), first_mismatch as given (or
- *  32 for a score of 1, else FIRST_MISMATCH_UNKNOWN). */
+ *  32 for a score of 1, else FIRST_MISMATCH_UNKNOWN), written into `bytes` (at least b.length each). */
 function* splitBySource(
   path: string,
   b: CsvBatch,
   models: readonly string[],
   revisions: readonly string[],
+  bytes: { matches: Uint8Array; firstMismatch: Uint8Array },
 ): Generator<SourceBatch> {
   const n = b.length, c = REFERENCE_CONTINUATION;
   const modelIds = b.ids("model")!, revisionIds = b.ids("revision")!, index = b.number("index")!;
   const score = b.number("score"), first = b.number("first_mismatch");
-  const matches = new Uint8Array(n), firstMismatch = new Uint8Array(n);
+  const { matches, firstMismatch } = bytes;
   // Which part each run of rows belongs to: a run starts where model or revision changes.
   const parts: Part[] = [], byKey = new Map<number, Part>();
   const runStarts: number[] = [], runParts: Part[] = [];
@@ -283,7 +290,9 @@ function openPublished(path: string, file: ParquetFile): InputReader {
     listedOnly: true,
     provenance: null,
     async *batches() {
-      for await (const b of file.batches(["index"])) {
+      let memorized = new Uint8Array(0);
+      for await (const b of file.batches(["index"], { reuse: true })) {
+        if (memorized.length < b.length) memorized = new Uint8Array(b.length).fill(REFERENCE_CONTINUATION);
         const index = b.columns.get("index")!;
         for (let i = 0; i < b.length; i++) {
           const x = index[i];
@@ -302,7 +311,7 @@ function openPublished(path: string, file: ParquetFile): InputReader {
           length: b.length,
           index,
           matches: null,
-          firstMismatch: new Uint8Array(b.length).fill(REFERENCE_CONTINUATION),
+          firstMismatch: memorized.subarray(0, b.length),
           logprob: null,
         };
       }
