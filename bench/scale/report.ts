@@ -180,21 +180,27 @@ async function duckdbQuery(files: string[]): Promise<void> {
 
 interface Measured {
   seconds: number;
+  /** User + system CPU seconds (less sensitive than wall time to other work on the machine). */
+  cpu: number;
   peakGiB: number;
+  /** The machine's 1-minute load average when the command ended. */
+  load: number;
 }
 
 /** Runs a command under /usr/bin/time: wall seconds and peak RSS of that process. */
 async function timed(cmd: string[]): Promise<Measured> {
   const log = join(DIR, "time.txt");
   const { code, stderr } = await new Deno.Command("/usr/bin/time", {
-    args: ["-f", "%e %M", "-o", log, ...cmd],
+    args: ["-f", "%e %M %U %S", "-o", log, ...cmd],
     stdout: "null",
     stderr: "piped",
   }).output();
   const err = new TextDecoder().decode(stderr);
   if (code !== 0) throw new Error(`${cmd.join(" ")} failed (${code}): ${err.slice(-2000)}`);
-  const [seconds, kib] = (await Deno.readTextFile(log)).trim().split("\n").at(-1)!.split(" ").map(Number);
-  return { seconds, peakGiB: kib / 2 ** 20 };
+  const [seconds, kib, user, system] = (await Deno.readTextFile(log)).trim().split("\n").at(-1)!.split(" ")
+    .map(Number);
+  const load = Number((await Deno.readTextFile("/proc/loadavg")).split(" ")[0]);
+  return { seconds, cpu: user + system, peakGiB: kib / 2 ** 20, load };
 }
 
 async function main(): Promise<void> {
@@ -265,6 +271,8 @@ async function main(): Promise<void> {
           : "– | – | –"
       } | ${(1e6 * engram.seconds / pairs).toFixed(3)} µs | ${agree} |`,
     );
+    const cpu = (m: Measured) => `${m.cpu.toFixed(1)} s CPU, load ${m.load.toFixed(1)} at its end`;
+    console.log(`engram: ${cpu(engram)}${ref ? `; DuckDB: ${cpu(ref)}` : ""}`);
   } finally {
     if (!KEEP) await Deno.remove(DIR, { recursive: true }).catch(() => {});
   }
