@@ -127,7 +127,11 @@ const REFERENCE_COLUMNS: Record<string, CsvColumnSpec> = {
 /** A CSV with columns model,revision,index,score[,first_mismatch]: the layout of shared/pico/reference. Any
  *  number of model@revisions, in any order; each batch of the file is split into one batch per model@revision
  *  (views when each comes in one run, as files usually hold them). */
-async function openReferenceCsv(path: string, header: string[]): Promise<InputReader> {
+async function openReferenceCsv(
+  path: string,
+  header: string[],
+  options: { chunkBytes?: number; batchRows?: number },
+): Promise<InputReader> {
   ensure(
     header.includes("index") && (header.includes("score") || header.includes("first_mismatch")),
     () =>
@@ -135,7 +139,7 @@ async function openReferenceCsv(path: string, header: string[]): Promise<InputRe
         header.join(",")
       }`,
   );
-  const csv = await openCsv(path, REFERENCE_COLUMNS, { reuse: true });
+  const csv = await openCsv(path, REFERENCE_COLUMNS, { ...options, reuse: true });
   return {
     path,
     kind: "reference",
@@ -319,8 +323,12 @@ function openPublished(path: string, file: ParquetFile): InputReader {
   };
 }
 
-/** Opens one input file, telling its kind from its extension and columns. */
-export async function openInput(path: string): Promise<InputReader> {
+/** Opens one input file, telling its kind from its extension and columns. `csv`: how reference CSVs are read
+ *  (bytes a read, rows a batch; tests read them in pieces that cut rows). */
+export async function openInput(
+  path: string,
+  csv: { chunkBytes?: number; batchRows?: number } = {},
+): Promise<InputReader> {
   const ext = extname(path).toLowerCase();
   if (ext === ".parquet") {
     const file = await ParquetFile.open(path);
@@ -330,7 +338,9 @@ export async function openInput(path: string): Promise<InputReader> {
     }
   } else if (ext === ".csv") {
     const { header } = await openCsv(path, {});
-    if (header.includes("model") && header.includes("revision")) return await openReferenceCsv(path, header);
+    if (header.includes("model") && header.includes("revision")) {
+      return await openReferenceCsv(path, header, csv);
+    }
   }
   return await openScoreResults(path);
 }
