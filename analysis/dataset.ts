@@ -136,13 +136,13 @@ async function readInputs(
       );
       if (reader.listedOnly) {
         for (let i = 0; i < b.length; i++) {
-          ensure(
-            b.index[i] < universe!,
-            () =>
+          if (b.index[i] >= universe!) {
+            throw new EngramError(
               `${path} lists row ${
                 b.index[i]
               } but --universe is ${universe}; pass the number of training rows`,
-          );
+            );
+          }
         }
         s.addListed(b.index, b.length, path);
       } else await s.add(b, path, universe);
