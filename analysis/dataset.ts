@@ -9,6 +9,7 @@
 //   dataset.memorized.get(source)    the source's memorized rows among them
 //   await dataset.columns(source)    matches / first_mismatch (Uint8Array, NOT_SCORED where unknown) and
 //                                    logprob (Float32Array, NaN) of every position; load one or two at a time
+import { join } from "node:path";
 import { EngramError, ensure } from "../engine/errors.ts";
 import type { Provenance } from "../io/results.ts";
 import { and, type Bitset, count, countAnd, firstRowsNotIn, forEachRow, or } from "./bitset.ts";
@@ -202,7 +203,9 @@ async function describeSources(
     const cut = s.name.lastIndexOf("@");
     const model = s.name.slice(0, cut), revision = s.name.slice(cut + 1);
     const p = provenance.get(s.name) ?? null;
-    const folder = p?.model_path ? await folderMeta(p.model_path, model) : {};
+    // A source without provenance (a reference CSV) has its folder metadata looked up from --models.
+    const modelPath = p?.model_path ?? (options.modelsDir ? join(options.modelsDir, model, revision) : null);
+    const folder = modelPath ? await folderMeta(modelPath, model) : {};
     const facts = await resolveFacts(
       model,
       revision,

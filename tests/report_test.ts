@@ -140,7 +140,7 @@ Deno.test("report on the pico reference: forecasts, fractions, correlations and 
   assert(!/\buse\b/.test(report.recommendation.text.join(" ")), "no advice where every interval is too wide");
 });
 
-Deno.test("report files: self-contained HTML with seven SVG figures, JSON with every forecast, Markdown tables, decoded rows", async () => {
+Deno.test("report files: self-contained HTML with eight SVG figures, JSON with every forecast, Markdown tables, decoded rows", async () => {
   await withTempDir(async (dir) => {
     const { files, report } = await writeReport(dir, {
       results: ["fixtures/pico/reference"],
@@ -152,8 +152,10 @@ Deno.test("report files: self-contained HTML with seven SVG figures, JSON with e
     });
     assertEquals(files.map((f) => f.slice(dir.length + 1)), ["report.html", "report.json", "report.md"]);
     const html = await Deno.readTextFile(join(dir, "report.html"));
-    assertEquals((html.match(/<figure /g) ?? []).length, 7);
-    assertEquals((html.match(/<svg /g) ?? []).length, 7);
+    // Seven figures, and memorization over training order (rows per step from fixtures/pico/suite.json).
+    assertEquals((html.match(/<figure /g) ?? []).length, 8);
+    assertEquals((html.match(/<svg /g) ?? []).length, 8);
+    assertMatch(html, /over training order/i);
     assert(!/<script|<link|<iframe|@import/i.test(html), "no scripts or external resources");
     assert(!/(src|href)="(https?:)?\/\//i.test(html), "no network references");
     const ids = [...html.matchAll(/\bid="([^"]+)"/g)].map((m) => m[1]);
@@ -809,6 +811,19 @@ Deno.test("report folder: written whole into place; an existing report is replac
       "cannot make the folder",
     );
   });
+});
+
+Deno.test("report on reference CSVs (no provenance) finds rows per step in the suite.json above --models", async () => {
+  const { report } = await computeReport({
+    results: [REFERENCE],
+    models: "fixtures/pico/models",
+    samples: 0,
+    textFeatures: false,
+  });
+  // fixtures/pico/suite.json: 64 rows per step, so the earliest checkpoints (step273) have seen 273 × 64 rows.
+  assertEquals(report.rows.seen_limit, 273 * 64);
+  assertEquals(report.sources.find((s) => s.source === "pico-1@step546")!.tokens_seen, 546 * 64 * 256);
+  assert(!report.notes.some((n) => /rows per step unknown/.test(n)), report.notes.join(" | "));
 });
 
 Deno.test("report finds sizes, rows per step, data and tokenizer from the results' provenance (suite.json, engram.json)", async () => {
