@@ -1,4 +1,5 @@
-// engram's command line: `deno run -A cli.ts <command> [options]` (each command takes --help).
+// engram's command line: `./engram <command> [options]`, i.e. `deno run -A cli.ts <command> [options]` (each
+// command takes --help).
 import { EngramError } from "./engine/errors.ts";
 import { Gpu } from "./engine/gpu.ts";
 import { importLazily } from "./io/lazy.ts";
@@ -7,16 +8,16 @@ const INFO_HELP = "Prints the WebGPU adapter engram runs on (as JSON): its descr
 
 const USAGE = `engram: memorization of training data by GPT-NeoX (Pythia) models, on WebGPU
 
-  deno run -A cli.ts score     score training rows for memorization (default: the embedded pico demo)
-  deno run -A cli.ts report    forecasting analysis and report of scoring results
-  deno run -A cli.ts merge     join shard results (score --shard i/N) into one file
-  deno run -A cli.ts demo      score the embedded pico suite and write its report
-  deno run -A cli.ts bench     rows/s per mode and matmul GFLOP/s on this adapter
-  deno run -A cli.ts tune      time the matmul variants at a model's shapes and keep the fastest (per adapter)
-  deno run -A cli.ts logits    logits at every position of token rows
-  deno run -A cli.ts generate  greedy continuations of token rows
-  deno run -A cli.ts info      the WebGPU adapter, its features and limits
-Each command takes --help.`;
+  ./engram score     score training rows for memorization (default: the embedded pico demo)
+  ./engram report    forecasting analysis and report of scoring results
+  ./engram merge     join shard results (score --shard i/N) into one file
+  ./engram demo      score the embedded pico suite and write its report
+  ./engram bench     rows/s per mode and matmul GFLOP/s on this adapter
+  ./engram tune      time the matmul variants at a model's shapes and keep the fastest (per adapter)
+  ./engram logits    logits at every position of token rows
+  ./engram generate  greedy continuations of token rows
+  ./engram info      the WebGPU adapter, its features and limits
+Each command takes --help. ./engram runs deno run -A cli.ts with the pinned Deno (on PATH, or through npx).`;
 
 async function main(args: string[]): Promise<void> {
   const [command, ...rest] = args;
@@ -56,7 +57,7 @@ async function main(args: string[]): Promise<void> {
         import.meta.url,
       );
       if (parseArgs(rest, { help: { type: "boolean" } }, "info").values.help) {
-        console.log(`deno run -A cli.ts info\n  ${INFO_HELP}`);
+        console.log(`./engram info\n  ${INFO_HELP}`);
         return;
       }
       const gpu = await Gpu.open();

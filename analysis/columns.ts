@@ -90,51 +90,72 @@ export class SourceStore {
   /** Stores a batch of scored rows read from `file`. */
   async add(batch: RowBatch, file: string, universe: number | null): Promise<void> {
     if (!this.files.includes(file)) this.files.push(file);
-    const { index, matches, firstMismatch, logprob } = batch;
-    const c = this.continuation;
-    if (matches) this.hasMatches = true;
-    if (logprob) this.hasLogprob = true;
-    let pageNo = -1, base = 0, page: Page | null = null;
-    for (let i = 0; i < batch.length; i++) {
-      const x = index[i];
-      if (x >= (universe ?? Infinity)) {
+    if (batch.matches) this.hasMatches = true;
+    if (batch.logprob) this.hasLogprob = true;
+    const limit = universe ?? Infinity;
+    for (let i = 0; i < batch.length;) {
+      const x = batch.index[i];
+      if (x >= limit) {
         this.beyondUniverse++;
+        i++;
         continue;
       }
-      if (Math.floor(x / PAGE_ROWS) !== pageNo) {
-        pageNo = Math.floor(x / PAGE_ROWS);
-        base = pageNo * PAGE_ROWS;
-        page = await this.densePage(pageNo);
-        if (matches && !page.matches) {
-          page.matches = blankBytes();
-          this.spill.inMemory += PAGE_ROWS;
-        }
-        if (logprob && !page.logprob) {
-          page.logprob = new Float32Array(PAGE_ROWS).fill(NaN);
-          this.spill.inMemory += 4 * PAGE_ROWS;
-        }
+      const pageNo = Math.floor(x / PAGE_ROWS);
+      let page = this.pages.get(pageNo) as Page | undefined;
+      if (!page?.firstMismatch) page = await this.densePage(pageNo); // new, or spilled
+      if (batch.matches && !page.matches) {
+        page.matches = blankBytes();
+        this.spill.inMemory += PAGE_ROWS;
       }
-      const o = x - base, f = firstMismatch[i], m = matches ? matches[i] : NOT_SCORED;
-      const fm = page!.firstMismatch!;
-      if (fm[o] === NOT_SCORED) {
-        fm[o] = f;
-        if (matches) page!.matches![o] = m;
-        if (logprob) page!.logprob![o] = logprob[i];
-        this.rows++;
-        continue;
+      if (batch.logprob && !page.logprob) {
+        page.logprob = new Float32Array(PAGE_ROWS).fill(NaN);
+        this.spill.inMemory += 4 * PAGE_ROWS;
       }
-      const stored = page!.matches ? page!.matches[o] : NOT_SCORED, was = fm[o];
-      const sameFirst = was === f || (was === FIRST_MISMATCH_UNKNOWN && f !== c) ||
-        (f === FIRST_MISMATCH_UNKNOWN && was !== c);
-      if (sameFirst && (stored === m || stored === NOT_SCORED || m === NOT_SCORED)) {
-        this.duplicates++;
-        if (stored === NOT_SCORED && matches) page!.matches![o] = m;
-        if (was === FIRST_MISMATCH_UNKNOWN) fm[o] = f;
-        continue;
-      }
-      this.conflicts++;
-      this.firstConflict ??= { index: x, stored: [stored, fm[o]], met: [m, f], file };
+      const base = pageNo * PAGE_ROWS,
+        next = this.fill(page, base, Math.min(PAGE_ROWS, limit - base), batch, i, file);
+      if (next === i) throw new Error(`index ${x} is not a row number (readers check indices)`);
+      i = next;
     }
+  }
+
+  /** Stores rows i.. of the batch while they fall in the page's first `rows` rows; returns the first row that
+   *  does not (the caller moves to its page). One tight loop a page: rows usually come in index order. */
+  private fill(page: Page, base: number, rows: number, batch: RowBatch, i: number, file: string): number {
+    const { index, matches, firstMismatch, logprob } = batch;
+    const fm = page.firstMismatch!, pm = page.matches, pl = page.logprob, n = batch.length;
+    let stored = 0;
+    for (; i < n; i++) {
+      const o = index[i] - base;
+      if (!(o >= 0 && o < rows)) break;
+      const f = firstMismatch[i];
+      if (fm[o] !== NOT_SCORED) {
+        this.again(page, o, f, matches ? matches[i] : NOT_SCORED, base + o, file);
+        continue;
+      }
+      fm[o] = f;
+      if (matches) pm![o] = matches[i];
+      if (logprob) pl![o] = logprob[i];
+      stored++;
+    }
+    this.rows += stored;
+    return i;
+  }
+
+  /** A row met again: a duplicate when both say the same (an unknown first_mismatch or score is filled in),
+   *  else a conflict. */
+  private again(page: Page, o: number, f: number, m: number, index: number, file: string): void {
+    const c = this.continuation, fm = page.firstMismatch!;
+    const stored = page.matches ? page.matches[o] : NOT_SCORED, was = fm[o];
+    const sameFirst = was === f || (was === FIRST_MISMATCH_UNKNOWN && f !== c) ||
+      (f === FIRST_MISMATCH_UNKNOWN && was !== c);
+    if (sameFirst && (stored === m || stored === NOT_SCORED || m === NOT_SCORED)) {
+      this.duplicates++;
+      if (stored === NOT_SCORED && m !== NOT_SCORED) page.matches![o] = m;
+      if (was === FIRST_MISMATCH_UNKNOWN) fm[o] = f;
+      return;
+    }
+    this.conflicts++;
+    this.firstConflict ??= { index, stored: [stored, was], met: [m, f], file };
   }
 
   /** Stores the rows a memorized-evals file lists (each memorized). */
@@ -397,14 +418,20 @@ export class ColumnStore {
   async columns(name: string): Promise<SourceColumns> {
     const s = this.sources.get(name)!, space = this.space!;
     const n = space.positions;
-    const firstMismatch = new Uint8Array(n).fill(NOT_SCORED);
-    const matches = s.hasMatches ? new Uint8Array(n).fill(NOT_SCORED) : null;
-    const logprob = s.hasLogprob ? new Float32Array(n).fill(NaN) : null;
-    for (const p of s.pages.keys()) {
-      const page = (await s.pageColumns(p))!, at = space.start(p);
-      firstMismatch.set(page.firstMismatch!, at);
-      if (matches && page.matches) matches.set(page.matches, at);
-      if (logprob && page.logprob) logprob.set(page.logprob, at);
+    const firstMismatch = new Uint8Array(n);
+    const matches = s.hasMatches ? new Uint8Array(n) : null;
+    const logprob = s.hasLogprob ? new Float32Array(n) : null;
+    // Each page of the row space is written once: the source's page, or "no row" where it has none (filling
+    // everything first would touch every byte twice).
+    for (const p of space.pages) {
+      const page = s.pages.has(p) ? (await s.pageColumns(p))! : null, at = space.start(p);
+      const end = at + PAGE_ROWS;
+      if (page) firstMismatch.set(page.firstMismatch!, at);
+      else firstMismatch.fill(NOT_SCORED, at, end);
+      if (matches && page?.matches) matches.set(page.matches, at);
+      else matches?.fill(NOT_SCORED, at, end);
+      if (logprob && page?.logprob) logprob.set(page.logprob, at);
+      else logprob?.fill(NaN, at, end);
     }
     return { matches, firstMismatch, logprob };
   }

@@ -9,6 +9,7 @@
 //   dataset.memorized.get(source)    the source's memorized rows among them
 //   await dataset.columns(source)    matches / first_mismatch (Uint8Array, NOT_SCORED where unknown) and
 //                                    logprob (Float32Array, NaN) of every position; load one or two at a time
+import { join } from "node:path";
 import { EngramError, ensure } from "../engine/errors.ts";
 import type { Provenance } from "../io/results.ts";
 import { and, type Bitset, count, countAnd, firstRowsNotIn, forEachRow, or } from "./bitset.ts";
@@ -136,13 +137,13 @@ async function readInputs(
       );
       if (reader.listedOnly) {
         for (let i = 0; i < b.length; i++) {
-          ensure(
-            b.index[i] < universe!,
-            () =>
+          if (b.index[i] >= universe!) {
+            throw new EngramError(
               `${path} lists row ${
                 b.index[i]
               } but --universe is ${universe}; pass the number of training rows`,
-          );
+            );
+          }
         }
         s.addListed(b.index, b.length, path);
       } else await s.add(b, path, universe);
@@ -202,7 +203,9 @@ async function describeSources(
     const cut = s.name.lastIndexOf("@");
     const model = s.name.slice(0, cut), revision = s.name.slice(cut + 1);
     const p = provenance.get(s.name) ?? null;
-    const folder = p?.model_path ? await folderMeta(p.model_path, model) : {};
+    // A source without provenance (a reference CSV) has its folder metadata looked up from --models.
+    const modelPath = p?.model_path ?? (options.modelsDir ? join(options.modelsDir, model, revision) : null);
+    const folder = modelPath ? await folderMeta(modelPath, model) : {};
     const facts = await resolveFacts(
       model,
       revision,

@@ -12,7 +12,8 @@ import * as aq from "arquero";
 import { countParameters, loadConfig } from "../engine/config.ts";
 import { EngramError, ensure } from "../engine/errors.ts";
 import { isFile, isObject, readJsonFile } from "../engine/fs.ts";
-import { dirname, join } from "../engine/path.ts";
+import { join } from "../engine/path.ts";
+import { foldersAbove } from "../io/checkpoints.ts";
 
 /** Pythia's published total parameter counts (the Pythia README; equal to countParameters of each config). */
 export const PYTHIA_PARAMS: Record<string, number> = {
@@ -110,17 +111,7 @@ export async function readMetaCsv(path: string): Promise<Map<string, ModelMeta>>
   return meta;
 }
 
-/** The checkpoint folder and up to three folders above it, nearest first. */
-function foldersAbove(modelPath: string): string[] {
-  const out = [modelPath];
-  for (let i = 0; i < 3; i++) {
-    const up = dirname(out.at(-1)!);
-    if (up === out.at(-1)) break;
-    out.push(up);
-  }
-  return out;
-}
-
+/** The JSON object in the file at `path`; null when there is no file or it holds no object. */
 async function readJsonIfThere(path: string): Promise<Record<string, unknown> | null> {
   const value = await readJsonFile(path, "fix or remove it");
   return isObject(value) ? value : null;
@@ -154,16 +145,6 @@ export async function folderMeta(modelPath: string, model: string): Promise<Mode
     }
   }
   return {};
-}
-
-/** The tokenizer.json nearest to a model (see the top of this file), or null. */
-export async function findTokenizer(modelPath: string): Promise<string | null> {
-  for (const dir of foldersAbove(modelPath)) {
-    for (const candidate of [join(dir, "tokenizer.json"), join(dir, "tokenizer", "tokenizer.json")]) {
-      if (await isFile(candidate)) return candidate;
-    }
-  }
-  return null;
 }
 
 /** Parameters from a GPT-NeoX config.json under dir: <dir>/<model>/<revision>/, <dir>/<model>/ or <dir>/. */

@@ -47,7 +47,8 @@ import {
 import { pct } from "./format.ts";
 import { reportHtml, reportMarkdown } from "./html.ts";
 import { collectInputFiles } from "./load.ts";
-import { findTokenizer, type ModelMeta, readMetaCsv, sameSuite } from "./meta.ts";
+import { type ModelMeta, readMetaCsv, sameSuite } from "./meta.ts";
+import { findTokenizer } from "../io/checkpoints.ts";
 import {
   type CombinedSummary,
   type CurveEntry,

@@ -19,7 +19,7 @@ export function parseArgs<T extends OptionSpec>(argv: string[], options: T, comm
       : /argument missing/.test(err.message) && flag
       ? `${flag} needs a value`
       : err.message.split("\n")[0].split(". ")[0];
-    throw new EngramError(`${command}: ${what} (see: deno run -A cli.ts ${command} --help)`);
+    throw new EngramError(`${command}: ${what} (see: ./engram ${command} --help)`);
   }
 }
 

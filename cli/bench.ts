@@ -15,7 +15,7 @@ import { intFlag, parseArgs } from "./args.ts";
 import { PICO_BENCH_MODEL, PICO_DATA } from "../io/pico.ts";
 
 export const BENCH_HELP =
-  `deno run -A cli.ts bench [--model DIR] [--data PREFIX] [--count N] [--modes score,extractable]
+  `./engram bench [--model DIR] [--data PREFIX] [--count N] [--modes score,extractable]
                         [--batch N] [--kernels] [--format json] [--save FILE]
                         [--tuning FILE | --untuned | --variant NAME] [--kernel-family cpu|gpu]
                         [--warmup ROWS]

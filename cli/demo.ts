@@ -18,7 +18,7 @@ export async function demoCommand(argv: string[]): Promise<void> {
   const out = a.out ?? "out/demo";
   if (a.help) {
     return console.log(
-      `deno run -A cli.ts demo [--out ${out}] [--count ${DEMO_ROWS}] [--force] [--tuning FILE]
+      `./engram demo [--out ${out}] [--count ${DEMO_ROWS}] [--force] [--tuning FILE]
   Scores rows 0..count-1 of ${PICO_DATA} with every checkpoint under ${PICO_MODELS} into OUT/scores,
   then writes the report to OUT/report (report.html, report.json, report.md). Scores already in OUT/scores
   for the same rows are kept; scores for other rows are refused unless --force (rescore them).

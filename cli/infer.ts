@@ -2,23 +2,21 @@
 // implementations. Token rows: "1,2,3;4,5,6" (rows separated by ';').
 import { loadConfig } from "../engine/config.ts";
 import { EngramError } from "../engine/errors.ts";
-import { isFile } from "../engine/fs.ts";
 import type { Gpu } from "../engine/gpu.ts";
 import { NeoXModel } from "../engine/model.ts";
-import { join } from "../engine/path.ts";
 import { Decoder } from "../engine/decoder.ts";
 import { intFlag, parseArgs } from "./args.ts";
 import { importLazily } from "../io/lazy.ts";
+import { findTokenizer } from "../io/checkpoints.ts";
 
 /** Usage of each command, its own first (`logits --help`, `generate --help`). */
 const HELP = {
-  logits: `deno run -A cli.ts logits --model DIR --tokens "1,2,3;4,5,6" [--format json]
+  logits: `./engram logits --model DIR --tokens "1,2,3;4,5,6" [--format json]
   The logits at every position of every row ({"logits": [[[vocab floats] per position] per row]}); without
   --format json, the argmax and its logit at each position.`,
-  generate:
-    `deno run -A cli.ts generate --model DIR --tokens "..." [--max-new 32] [--format json] [--tokenizer DIR]
+  generate: `./engram generate --model DIR --tokens "..." [--max-new 32] [--format json] [--tokenizer DIR]
   The greedy (pure argmax) continuation of each row ({"tokens": [[new ids] per row]}); without --format json,
-  readable text, decoded with --tokenizer DIR or a tokenizer.json beside the model.`,
+  readable text, decoded with --tokenizer DIR or the tokenizer.json nearest in or above the model folder.`,
 };
 
 const OPTIONS = {
@@ -114,8 +112,7 @@ export async function inferCommand(command: "logits" | "generate", argv: string[
     }
   }
   if (a.format === "json") return console.log(JSON.stringify({ tokens: generated }));
-  const tokDir = a.tokenizer ??
-    (await isFile(join(a.model, "tokenizer.json")) ? a.model : null);
+  const tokDir = a.tokenizer ?? await findTokenizer(a.model);
   const tok = tokDir
     ? await (await importLazily<typeof import("../io/texts.ts")>("../io/texts.ts", import.meta.url))
       .loadTokenizer(tokDir)

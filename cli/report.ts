@@ -1,9 +1,9 @@
-// `deno run -A cli.ts report`: scoring results → the seed paper's memorization analysis (analysis/).
+// `./engram report`: scoring results → the seed paper's memorization analysis (analysis/).
 import { intFlag, parseArgs } from "./args.ts";
 import { pct } from "../analysis/format.ts";
 import { REPORT_CACHE, writeReport } from "../analysis/report.ts";
 
-export const REPORT_HELP = `deno run -A cli.ts report --results FILE_OR_DIR... [options]
+export const REPORT_HELP = `./engram report --results FILE_OR_DIR... [options]
 
 Turns scoring results into the memorization analysis of Biderman et al. (2023): memorized fraction per model
 and revision, smaller models and early checkpoints as forecasts of the target's memorized rows (precision,

@@ -10,7 +10,7 @@ import { type ScoreMode, scoreRows } from "../engine/memorization.ts";
 import { Decoder } from "../engine/decoder.ts";
 import { useTuning } from "../engine/tuning.ts";
 import { intFlag, parseArgs } from "./args.ts";
-import { type Checkpoint, listFlag, resolveCheckpoints } from "../io/checkpoints.ts";
+import { type Checkpoint, findTokenizer, listFlag, resolveCheckpoints } from "../io/checkpoints.ts";
 import { importLazily } from "../io/lazy.ts";
 import { FileLock } from "../io/lock.ts";
 import {
@@ -26,7 +26,7 @@ import { ENGRAM_VERSION } from "../io/version.ts";
 
 import { PICO_DATA, PICO_MODELS } from "../io/pico.ts";
 
-export const SCORE_HELP = `deno run -A cli.ts score [options]
+export const SCORE_HELP = `./engram score [options]
   Scores training rows for memorization: prompt = a row's first --prompt tokens (from --offset), greedy
   continuation compared with the next --continuation tokens. One results file per model and revision.
   --model DIR          checkpoint folder, model folder of revisions, or suite folder (default: the embedded
@@ -34,7 +34,7 @@ export const SCORE_HELP = `deno run -A cli.ts score [options]
   --models a,b         only these models of a suite;  --revisions r1,r2  only these revisions
   --data PATH          Megatron prefix (X for X.bin/X.idx), .npy of token rows, or .jsonl of texts
                        (default ${PICO_DATA})
-  --tokenizer DIR      tokenizer.json for .jsonl texts (default: beside the model)
+  --tokenizer DIR      tokenizer.json for .jsonl texts (default: the nearest in or above the model folder)
   --start N --count N  rows [N, N+count) (default: all rows)
   --step N             the rows a checkpoint at step N has seen: [0, N * --rows-per-step (1024))
   --prompt 32 --continuation 32 --offset 0
@@ -95,7 +95,7 @@ async function openSource(data: string, tokenizer: string | undefined, modelDir:
       "../io/texts.ts",
       import.meta.url,
     );
-    return openTextRows(data, await loadTokenizer(tokenizer ?? modelDir));
+    return openTextRows(data, await loadTokenizer(tokenizer ?? await findTokenizer(modelDir) ?? modelDir));
   }
   return await openRowSource(data);
 }

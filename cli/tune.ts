@@ -20,7 +20,7 @@ import { parseVariant } from "../engine/tiles.ts";
 import { intFlag, parseArgs } from "./args.ts";
 import { resolveCheckpoints } from "../io/checkpoints.ts";
 
-export const TUNE_HELP = `deno run -A cli.ts tune --model DIR [--tuning FILE] [--batch N] [--prompt 32]
+export const TUNE_HELP = `./engram tune --model DIR [--tuning FILE] [--batch N] [--prompt 32]
                        [--report FILE] [--ceiling TFLOPS] [--kernels cpu|gpu] [--variants a,b,...]
   Times every matmul tile variant at the model's matmul shapes (prefill, decode at M = batch, the fused
   unembedding argmax) on this adapter and stores the fastest per shape in FILE (default: the user's cache,

@@ -87,3 +87,26 @@ export async function resolveCheckpoints(
 export function listFlag(value: string | undefined): string[] | undefined {
   return value === undefined ? undefined : value.split(",").map((s) => s.trim()).filter(Boolean);
 }
+
+/** A checkpoint folder and up to three folders above it (model, suite), nearest first: where folder metadata
+ * (engram.json, suite.json) and the tokenizer are looked for. */
+export function foldersAbove(modelPath: string): string[] {
+  const out = [modelPath];
+  for (let i = 0; i < 3; i++) {
+    const up = dirname(out.at(-1)!);
+    if (up === out.at(-1)) break;
+    out.push(up);
+  }
+  return out;
+}
+
+/** The tokenizer.json nearest to a checkpoint: in it or a folder above it (foldersAbove), or in their
+ * tokenizer/ subfolder; null if there is none. */
+export async function findTokenizer(modelPath: string): Promise<string | null> {
+  for (const dir of foldersAbove(modelPath)) {
+    for (const candidate of [join(dir, "tokenizer.json"), join(dir, "tokenizer", "tokenizer.json")]) {
+      if (await isFile(candidate)) return candidate;
+    }
+  }
+  return null;
+}

@@ -44,6 +44,7 @@ async function* jsonlBatches(
     names.map((n) => specs[n]),
     names.map((n) => dictionaries.get(n) ?? null),
     options.batchRows ?? 1 << 20,
+    options.reuse,
   );
   const seen = new Uint8Array(names.length);
   const slotOf = (b: Uint8Array, s: number, e: number): number => {

@@ -65,7 +65,7 @@ class Bytes {
 }
 
 /** Unpacks `n` values of `width` bits (LSB first, as Parquet packs them) into out[at..]. */
-function unpack(r: Bytes, width: number, n: number, out: Uint32Array | Int32Array, at: number): void {
+function unpack(r: Bytes, width: number, n: number, out: Uint32Array, at: number): void {
   const bytes = Math.ceil((n * width) / 8);
   r.need(bytes);
   const b = r.b;
@@ -77,8 +77,16 @@ function unpack(r: Bytes, width: number, n: number, out: Uint32Array | Int32Arra
   }
   if (width <= 24) {
     const mask = (1 << width) - 1;
+    // Value k's bits lie in the 4 bytes from bit k·width on (a shift ≤ 7 plus ≤ 24 bits): one read each, for
+    // as many values (a multiple of 8, so the rest start on a byte) as have 4 bytes left in the buffer.
+    const fast = Math.max(0, Math.min(n, Math.floor(((b.length - 3 - p) * 8) / width))) & ~7;
+    for (let k = 0, bit = 0; k < fast; k++, bit += width) {
+      const q = p + (bit >>> 3);
+      out[at + k] = ((b[q] | (b[q + 1] << 8) | (b[q + 2] << 16) | (b[q + 3] << 24)) >>> (bit & 7)) & mask;
+    }
+    p += (fast * width) / 8;
     let acc = 0, bits = 0;
-    for (let k = 0; k < n; k++) {
+    for (let k = fast; k < n; k++) {
       while (bits < width) {
         acc |= b[p++] << bits;
         bits += 8;
@@ -133,6 +141,14 @@ function pack(values: ArrayLike<number>, n: number, width: number, out: Uint8Arr
   }
   if (bits > 0) out[p] = acc % 256;
   return at + bytes;
+}
+
+let scratchIndices = new Uint32Array(0);
+
+/** A buffer of at least n indices, reused from page to page (a fresh one per page cost page faults). */
+function scratch(n: number): Uint32Array {
+  if (scratchIndices.length < n) scratchIndices = new Uint32Array(n);
+  return scratchIndices;
 }
 
 /** Reads `n` values of Parquet's RLE/bit-packed hybrid encoding into out[0..n). */
@@ -342,8 +358,12 @@ export class ParquetFile {
     return this.footer.keyValue.get(key);
   }
 
-  /** The named columns, one row group at a time, in file order (numbers and booleans only). */
-  async *batches(columns: string[]): AsyncGenerator<ParquetColumnBatch> {
+  /**
+   * The named columns, one row group at a time, in file order (numbers and booleans only). With `reuse`, each
+   * batch's arrays are overwritten by the next batch (fresh arrays for every row group cost more than
+   * decoding them: new memory is paid page by page); without it every batch has arrays of its own.
+   */
+  async *batches(columns: string[], options: { reuse?: boolean } = {}): AsyncGenerator<ParquetColumnBatch> {
     for (const name of columns) {
       const c = this.info.get(name);
       if (!c) {
@@ -359,13 +379,21 @@ export class ParquetFile {
         throw new EngramError(`${this.path} changed while it was being read; read it again`);
       }
       let rowStart = 0;
+      const buffers = new Map<string, Float64Array>();
       for (let g = 0; g < this.footer.groups.length; g++) {
         const group = this.footer.groups[g];
         const out = new Map<string, Float64Array>();
         for (const name of columns) {
           const chunk = group.columns.find((c) => c.path === name);
           if (!chunk) throw new EngramError(`${this.path}: row group ${g} has no column "${name}"`);
-          out.set(name, await this.readChunk(file, g, rowStart, group.rows, this.info.get(name)!, chunk));
+          let buffer = buffers.get(name);
+          if (!options.reuse || !buffer || buffer.length < group.rows) {
+            buffer = new Float64Array(group.rows);
+            if (options.reuse) buffers.set(name, buffer);
+          }
+          const values = buffer.subarray(0, group.rows);
+          await this.readChunk(file, g, rowStart, values, this.info.get(name)!, chunk);
+          out.set(name, values);
         }
         yield { length: group.rows, rowStart, columns: out };
         rowStart += group.rows;
@@ -375,14 +403,15 @@ export class ParquetFile {
     }
   }
 
+  /** Decodes a column chunk into `out` (one value a row of the group). */
   private async readChunk(
     file: FileBytes,
     g: number,
     rowStart: number,
-    n: number,
+    out: Float64Array,
     col: ColumnInfo,
     meta: ChunkMeta,
-  ): Promise<Float64Array> {
+  ): Promise<void> {
     const where = `row group ${g}, column "${col.name}"`;
     try {
       const dict = meta.dictionaryPageOffset ?? Infinity;
@@ -393,11 +422,11 @@ export class ParquetFile {
       }
       const bytes = new Uint8Array(await file.slice(start, start + size));
       try {
-        return await decodeChunk(bytes, col, meta.codec, n);
+        return await decodeChunk(bytes, col, meta.codec, out);
       } catch (e) {
         if (!(e instanceof Unsupported)) throw e;
       }
-      return await this.readWithHyparquet(file, rowStart, n, col);
+      return await this.readWithHyparquet(file, rowStart, out, col);
     } catch (e) {
       if (e instanceof EngramError) throw e;
       throw new EngramError(
@@ -408,10 +437,11 @@ export class ParquetFile {
   }
 
   /** Encodings and codecs this module does not decode: hyparquet reads them (loaded only then). */
-  private async readWithHyparquet(file: FileBytes, rowStart: number, n: number, col: ColumnInfo) {
+  private async readWithHyparquet(file: FileBytes, rowStart: number, out: Float64Array, col: ColumnInfo) {
     const { parquetMetadataAsync, parquetRead } = await importLazily<typeof import("hyparquet")>("hyparquet");
     this.hyparquetMetadata ??= await parquetMetadataAsync(file);
-    const out = new Float64Array(n).fill(NaN);
+    const n = out.length;
+    out.fill(NaN);
     await parquetRead({
       file,
       metadata: this.hyparquetMetadata,
@@ -425,22 +455,21 @@ export class ParquetFile {
         }
       },
     });
-    return out;
   }
 }
 
-/** Decodes one column chunk's pages into n values (NaN for null). */
+/** Decodes one column chunk's pages into out (NaN for null). */
 async function decodeChunk(
   bytes: Uint8Array,
   col: ColumnInfo,
   codec: string,
-  n: number,
-): Promise<Float64Array> {
+  out: Float64Array,
+): Promise<void> {
   if (codec !== "UNCOMPRESSED" && codec !== "SNAPPY") throw new Unsupported();
   const { snappyUncompress } = codec === "SNAPPY"
     ? await importLazily<typeof import("hyparquet")>("hyparquet")
     : { snappyUncompress: null };
-  const out = new Float64Array(n);
+  const n = out.length;
   let dictionary: Float64Array | null = null;
   let filled = 0, pos = 0;
   while (filled < n) {
@@ -495,7 +524,6 @@ async function decodeChunk(
       filled += count;
     } else if (type !== PAGE.INDEX) throw new Error(`unknown page type ${type}`);
   }
-  return out;
 }
 
 /**
@@ -534,11 +562,13 @@ function readValues(
     if (!dictionary) throw new Error("dictionary-encoded page without a dictionary");
     const width = present ? r.u8() : 0;
     if (width > 32) throw new Error(`dictionary index width ${width}`);
-    const idx = new Uint32Array(present);
+    const idx = scratch(present);
     readHybrid(r, width, present, idx);
+    const size = dictionary.length;
     for (let i = 0; i < present; i++) {
-      if (idx[i] >= dictionary.length) throw new Error(`dictionary index ${idx[i]} of ${dictionary.length}`);
-      values[i] = dictionary[idx[i]];
+      const k = idx[i];
+      if (k >= size) throw new Error(`dictionary index ${k} of ${size}`);
+      values[i] = dictionary[k];
     }
   } else if (encoding === ENC.DELTA_BINARY_PACKED && (type === "INT32" || type === "INT64")) {
     readDelta(r, present, values);
@@ -553,13 +583,21 @@ function readPlain(r: Bytes, type: string, n: number, out: Float64Array): void {
   const b = r.b;
   if (type === "BOOLEAN") {
     r.need(Math.ceil(n / 8));
-    for (let i = 0; i < n; i++) out[i] = (b[r.pos + (i >> 3)] >> (i & 7)) & 1;
+    const p = r.pos;
+    for (let i = 0; i < n; i++) out[i] = (b[p + (i >> 3)] >> (i & 7)) & 1;
     r.pos += Math.ceil(n / 8);
     return;
   }
   const size = type === "INT64" || type === "DOUBLE" ? 8 : 4;
   r.need(n * size);
-  const dv = new DataView(b.buffer, b.byteOffset + r.pos, n * size);
+  const offset = b.byteOffset + r.pos;
+  if (type === "INT64" && offset % 4 === 0) { // words read as words (DataView reads cost twice as much)
+    const words = new Int32Array(b.buffer, offset, 2 * n);
+    for (let i = 0; i < n; i++) out[i] = (words[2 * i] >>> 0) + words[2 * i + 1] * 2 ** 32;
+    r.pos += n * size;
+    return;
+  }
+  const dv = new DataView(b.buffer, offset, n * size);
   if (type === "INT32") { for (let i = 0; i < n; i++) out[i] = dv.getInt32(4 * i, true); }
   else if (type === "FLOAT") { for (let i = 0; i < n; i++) out[i] = dv.getFloat32(4 * i, true); }
   else if (type === "DOUBLE") { for (let i = 0; i < n; i++) out[i] = dv.getFloat64(8 * i, true); }
@@ -585,6 +623,10 @@ function readDelta(r: Bytes, n: number, out: Float64Array): void {
     const minDelta = r.zigzag();
     for (let m = 0; m < miniblocks; m++) widths[m] = r.u8();
     for (let m = 0; m < miniblocks && k < n; m++) {
+      if (widths[m] === 0) { // every delta = minDelta (1 for consecutive rows: most of a results file)
+        for (let j = 0; j < per && k < n; j++) out[k++] = v += minDelta;
+        continue;
+      }
       if (widths[m] > 32) throw new Unsupported();
       unpack(r, widths[m], per, deltas, 0);
       for (let j = 0; j < per && k < n; j++) {

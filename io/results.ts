@@ -107,8 +107,10 @@ export interface ResultsReader {
   continuation: number;
   /** Known without a full read (Parquet metadata or provenance), else null. */
   rows: number | null;
-  /** The rows in file order, validated as read; each call reads the file again. */
-  batches(): AsyncGenerator<ResultsBatch>;
+  /** The rows in file order, validated as read; each call reads the file again. With `reuse`, a batch's arrays
+   *  are overwritten by the next batch (no fresh memory per batch: for readers that are done with a batch when
+   *  they ask for the next); without it each batch's arrays are its own. */
+  batches(options?: { reuse?: boolean }): AsyncGenerator<ResultsBatch>;
 }
 
 export const PROVENANCE_KEY = "engram.provenance";
@@ -349,7 +351,9 @@ class RowChecker {
     }
   }
 
-  check(b: ResultsBatch): void {
+  /** Checks a batch's rows; `valuesChecked`: first_mismatch and matches were checked as they were decoded
+   *  (`toBatch`), so only the indices are left. */
+  check(b: ResultsBatch, valuesChecked = false): void {
     const c = this.continuation;
     if ((b.matches !== null) !== this.hasMatches) {
       throw new EngramError(
@@ -371,6 +375,7 @@ class RowChecker {
       // With provenance every index is known (first + row), which also makes it an increasing integer ≥ 0.
       if (this.first === null || x !== this.first + row) this.checkIndex(row, x);
       this.prev = x;
+      if (valuesChecked) continue;
       const f = b.firstMismatch[i];
       if (!(f >= 0 && f <= c)) this.fail(row, `has first_mismatch ${f}; expected an integer in [0, ${c}]`);
       if (b.matches !== null) {
@@ -435,40 +440,67 @@ function fromText(b: CsvBatch): RawBatch {
   };
 }
 
-/** Converts and checks a raw batch (score against matches, memorized against first_mismatch). */
-function toBatch(raw: RawBatch, checker: RowChecker): ResultsBatch {
+/** The arrays `toBatch` fills: fresh ones for each batch, or (reuse) one set that each batch overwrites. */
+class Outputs {
+  private readonly int16s = new Map<string, Int16Array>();
+  private readonly float32s = new Map<string, Float32Array>();
+
+  constructor(readonly reuse: boolean) {}
+
+  int16(name: string, n: number): Int16Array {
+    if (!this.reuse) return new Int16Array(n);
+    let a = this.int16s.get(name);
+    if (!a || a.length < n) this.int16s.set(name, a = new Int16Array(n));
+    return a.subarray(0, n);
+  }
+
+  float32(name: string, n: number): Float32Array {
+    if (!this.reuse) return new Float32Array(n);
+    let a = this.float32s.get(name);
+    if (!a || a.length < n) this.float32s.set(name, a = new Float32Array(n));
+    return a.subarray(0, n);
+  }
+}
+
+/** Converts and checks a raw batch (score against matches, memorized against first_mismatch): first_mismatch,
+ *  score and matches of a row in one pass. */
+function toBatch(raw: RawBatch, checker: RowChecker, outputs: Outputs): ResultsBatch {
   const n = raw.length, c = checker.continuation, at = checker.rows;
-  const firstMismatch = new Int16Array(n);
+  const rawFirst = raw.firstMismatch, memorized = raw.memorized ?? null;
+  const score = raw.score ?? null, rawMatches = raw.matches ?? null;
+  const firstMismatch = outputs.int16("first_mismatch", n);
+  const matches = checker.hasMatches ? outputs.int16("matches", n) : null;
   for (let i = 0; i < n; i++) {
-    const f = raw.firstMismatch[i];
-    if (!(Number.isInteger(f) && f >= 0 && f <= c)) {
+    const f = rawFirst[i];
+    if (!(f >= 0 && f <= c && Math.floor(f) === f)) {
       checker.fail(at + i, `has first_mismatch ${f}; expected an integer in [0, ${c}]`);
     }
     firstMismatch[i] = f;
-  }
-  let matches: Int16Array | null = null;
-  if (checker.hasMatches) {
-    matches = new Int16Array(n);
-    const { score, matches: m } = raw;
-    for (let i = 0; i < n; i++) {
-      const s = score ? score[i] : NaN, k = m ? m[i] : NaN;
-      if (s === s && !(s >= 0 && s <= 1)) checker.fail(at + i, `has score ${s}; expected a number in [0, 1]`);
-      let v = k;
-      if (k === k) {
-        if (!(Number.isInteger(k) && k >= 0 && k <= c)) {
-          checker.fail(at + i, `has matches ${k}; expected an integer in [0, ${c}]`);
-        }
-        if (s === s && Math.abs(s - k / c) > 1e-9) {
-          checker.fail(at + i, `has score ${s} but matches ${k}; score must be matches / ${c} = ${k / c}`);
-        }
-      } else if (s === s) {
-        v = Math.round(s * c);
-        if (Math.abs(s * c - v) > 1e-6) checker.fail(at + i, `has score ${s}, not a multiple of 1/${c}`);
-      } else checker.fail(at + i, "has no score or matches, but the file has them (score mode)");
-      matches[i] = v;
+    if (matches === null) continue;
+    const s = score !== null ? score[i] : NaN, k = rawMatches !== null ? rawMatches[i] : NaN;
+    if (s === s && !(s >= 0 && s <= 1)) checker.fail(at + i, `has score ${s}; expected a number in [0, 1]`);
+    let v = k;
+    if (k === k) {
+      if (!(k >= 0 && k <= c && Math.floor(k) === k)) {
+        checker.fail(at + i, `has matches ${k}; expected an integer in [0, ${c}]`);
+      }
+      if (s === s && Math.abs(s - k / c) > 1e-9) {
+        checker.fail(at + i, `has score ${s} but matches ${k}; score must be matches / ${c} = ${k / c}`);
+      }
+    } else if (s === s) {
+      v = Math.round(s * c);
+      if (Math.abs(s * c - v) > 1e-6) checker.fail(at + i, `has score ${s}, not a multiple of 1/${c}`);
+    } else checker.fail(at + i, "has no score or matches, but the file has them (score mode)");
+    if ((v === c) !== (f === c)) {
+      checker.fail(
+        at + i,
+        `has matches ${v} but first_mismatch ${f}: only a row with all ${c} right has both = ${c}`,
+      );
     }
-  } else {
-    for (const [name, col] of [["score", raw.score], ["matches", raw.matches]] as const) {
+    matches[i] = v;
+  }
+  if (matches === null) {
+    for (const [name, col] of [["score", score], ["matches", rawMatches]] as const) {
       if (!col) continue;
       for (let i = 0; i < n; i++) {
         if (col[i] === col[i]) {
@@ -477,10 +509,9 @@ function toBatch(raw: RawBatch, checker: RowChecker): ResultsBatch {
       }
     }
   }
-  if (raw.memorized) {
-    const mem = raw.memorized;
+  if (memorized !== null) { // after the values it is checked against, so their errors come first
     for (let i = 0; i < n; i++) {
-      const v = mem[i];
+      const v = memorized[i];
       if (!(v === 0 || v === 1)) checker.fail(at + i, "has no memorized value");
       if ((v === 1) !== (firstMismatch[i] === c)) {
         checker.fail(at + i, `has memorized ${v === 1} but first_mismatch ${firstMismatch[i]} (of ${c})`);
@@ -492,10 +523,12 @@ function toBatch(raw: RawBatch, checker: RowChecker): ResultsBatch {
     if (!raw.logprob) {
       throw new EngramError(`${checker.path}: no logprob column, but its provenance says --logprob`);
     }
-    logprob = Float32Array.from(raw.logprob);
+    logprob = outputs.float32("logprob", n);
+    logprob.set(raw.logprob);
   }
-  const batch = { length: n, index: raw.index, matches, firstMismatch, logprob };
-  checker.check(batch);
+  const index = outputs.reuse ? raw.index : raw.index.slice(); // raw arrays are always reused
+  const batch = { length: n, index, matches, firstMismatch, logprob };
+  checker.check(batch, true);
   return batch;
 }
 
@@ -537,7 +570,7 @@ export async function openResults(path: string): Promise<ResultsReader> {
     }
     const wanted = Object.keys(RESULT_COLUMNS).filter((n) => names.includes(n));
     raw = async function* () {
-      for await (const b of file.batches(wanted)) {
+      for await (const b of file.batches(wanted, { reuse: true })) {
         const col = (name: string) => b.columns.get(name);
         yield {
           length: b.length,
@@ -559,8 +592,8 @@ export async function openResults(path: string): Promise<ResultsReader> {
     names = csv ? (await openCsv(path, RESULT_COLUMNS)).header : Object.keys(RESULT_COLUMNS);
     raw = async function* (observe) {
       const file = csv
-        ? await openCsv(path, RESULT_COLUMNS, { observe })
-        : openJsonl(path, RESULT_COLUMNS, { observe });
+        ? await openCsv(path, RESULT_COLUMNS, { observe, reuse: true })
+        : openJsonl(path, RESULT_COLUMNS, { observe, reuse: true });
       for await (const b of file.batches()) yield fromText(b);
     };
   }
@@ -594,11 +627,12 @@ export async function openResults(path: string): Promise<ResultsReader> {
     provenance,
     continuation,
     rows,
-    async *batches() {
+    async *batches(options = {}) {
       const crc = new Crc32();
       const checker = new RowChecker(path, continuation, provenance, hasMatches, hasLogprob);
+      const outputs = new Outputs(options.reuse ?? false);
       for await (const b of raw((bytes) => crc.update(bytes))) {
-        yield toBatch(b, checker);
+        yield toBatch(b, checker, outputs);
       }
       checker.end();
       if (check && (crc.bytes !== check.bytes || crc.hex() !== check.crc32)) {

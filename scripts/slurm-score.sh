@@ -6,10 +6,10 @@
 #   sbatch --array=0-63 scripts/slurm-score.sh --model /ckpt/pythia-1b/step143000 --data /data/pythia/document \
 #     --step 143000 --out out/shards
 #   # when every task is done:
-#   deno run -A cli.ts merge --out out/scores/pythia-1b@step143000.parquet \
+#   ./engram merge --out out/scores/pythia-1b@step143000.parquet \
 #     out/shards/pythia-1b@step143000.shard-*-of-64.parquet
 #
-# - The arguments are score's (`deno run -A cli.ts score --help`); the script adds --shard TASK/N, where N is the
+# - The arguments are score's (`./engram score --help`); the script adds --shard TASK/N, where N is the
 #   array's size (--array=0-63 gives 64 shards). Submitting part of an array again (--array=17,40) needs SHARDS=64.
 # - A task that is preempted, cancelled or killed resumes from its journal (<shard file>.partial) when it is
 #   requeued (`scontrol requeue JOBID_TASK`) or submitted again with the same arguments: rows already scored are
@@ -32,7 +32,7 @@ fail() {
   exit 1
 }
 [ -n "${SLURM_ARRAY_TASK_ID:-}" ] || fail "not an array task: submit with sbatch --array=0-(N-1) $0 SCORE_ARGS..."
-[ $# -gt 0 ] || fail "no score arguments (--model, --data, rows, --out): see deno run -A cli.ts score --help"
+[ $# -gt 0 ] || fail "no score arguments (--model, --data, rows, --out): see ./engram score --help"
 if [ -n "${SHARDS:-}" ]; then
   n=$SHARDS
 elif [ "${SLURM_ARRAY_TASK_MIN:-}" = 0 ] && [ "${SLURM_ARRAY_TASK_MAX:-}" = $((${SLURM_ARRAY_TASK_COUNT:-0} - 1)) ]; then

@@ -1,6 +1,7 @@
 // Which checkpoints a --model path names, in suites assembled from symbolic links (to model folders and to
 // revision folders), as clusters often lay them out over shared storage.
-import { resolveCheckpoints } from "../io/checkpoints.ts";
+import { findTokenizer, resolveCheckpoints } from "../io/checkpoints.ts";
+import { PICO_TOKENIZER, picoPath } from "../io/pico.ts";
 import { EngramError } from "../engine/errors.ts";
 import { assertEquals, assertRejects } from "./assert.ts";
 import { PICO_MODELS } from "./helpers.ts";
@@ -40,5 +41,17 @@ Deno.test("a broken symbolic link in a suite is one clear error naming it", asyn
     );
   } finally {
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("findTokenizer: the suite's tokenizer/ above a checkpoint; none where there is none", async () => {
+  const found = await findTokenizer(`${PICO_MODELS}/pico-1/step273`);
+  assertEquals(found, picoPath(`${PICO_TOKENIZER}/tokenizer.json`));
+  const empty = await Deno.makeTempDir({ prefix: "engram-no-tokenizer-" });
+  try {
+    await Deno.mkdir(`${empty}/a/b/c/d`, { recursive: true });
+    assertEquals(await findTokenizer(`${empty}/a/b/c/d`), null);
+  } finally {
+    await Deno.remove(empty, { recursive: true });
   }
 });

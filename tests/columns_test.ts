@@ -8,6 +8,7 @@ import { openCsv, parseNumber } from "../io/csv.ts";
 import { openJsonl } from "../io/jsonl.ts";
 import { ParquetFile, ParquetWriter } from "../io/parquet.ts";
 import { AtomicFile } from "../io/files.ts";
+import { CompactWriter, ThriftType } from "../io/thrift.ts";
 import { EngramError } from "../engine/errors.ts";
 import { join } from "../engine/path.ts";
 import { assert, assertEquals, assertRejects } from "./assert.ts";
@@ -295,5 +296,221 @@ Deno.test("ParquetWriter: INT64 deltas past 32 bits (PLAIN), negative values, di
     assertEquals(rows.map((r) => r.d ?? NaN), expect.d);
     assertEquals(rows.map((r) => (r.b ? 1 : 0)), expect.b);
     assertEquals(rows.map((r) => r.i), expect.i);
+  });
+});
+
+// --- a file laid out as pyarrow writes one (EleutherAI's memorized-evals were written by pandas/pyarrow) ---
+// hyparquet-writer writes only data page v2; pyarrow writes v1 pages (levels and values compressed together),
+// Snappy, OPTIONAL columns with definition levels, a dictionary page whose data pages fall back to PLAIN once
+// the dictionary is full, and the tokens as a list<int64>. Built here byte by byte from the format's spec.
+
+/** Unsigned LEB128. */
+const varint = (v: number): number[] => {
+  const out: number[] = [];
+  for (; v >= 128; v = Math.floor(v / 128)) out.push((v % 128) | 128);
+  out.push(v);
+  return out;
+};
+const u32 = (v: number) => [v & 255, (v >>> 8) & 255, (v >>> 16) & 255, v >>> 24];
+const int64s = (values: bigint[]) => [...new Uint8Array(BigInt64Array.from(values).buffer)];
+
+/** The RLE/bit-packed hybrid: runs of equal values as RLE runs. */
+function rleRuns(values: number[], width: number): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < values.length;) {
+    let j = i;
+    while (j < values.length && values[j] === values[i]) j++;
+    out.push(...varint((j - i) * 2));
+    for (let b = 0; b < Math.ceil(width / 8); b++) out.push((values[i] >> (8 * b)) & 255);
+    i = j;
+  }
+  return out;
+}
+
+/** The hybrid as one bit-packed run (values LSB first, padded to a multiple of 8 values). */
+function bitPacked(values: number[], width: number): number[] {
+  const groups = Math.ceil(values.length / 8), out = [...varint(groups * 2 + 1)];
+  const bytes = new Array(groups * width).fill(0);
+  values.forEach((v, k) => {
+    for (let b = 0; b < width; b++) {
+      if ((v >> b) & 1) bytes[(k * width + b) >> 3] |= 1 << ((k * width + b) & 7);
+    }
+  });
+  return [...out, ...bytes];
+}
+
+/** Snappy with literals only (a valid stream: every decoder reads it; copies are what compressors add). */
+function snappyLiterals(data: number[]): number[] {
+  const out = varint(data.length);
+  for (let i = 0; i < data.length; i += 60) {
+    const piece = data.slice(i, i + 60);
+    out.push((piece.length - 1) << 2, ...piece);
+  }
+  return out;
+}
+
+type Codec = "SNAPPY" | "UNCOMPRESSED";
+const ENCODING = { PLAIN: 0, RLE: 3, RLE_DICTIONARY: 8 } as const;
+
+/** One page: its header and body (compressed as the codec says). */
+function page(
+  codec: Codec,
+  body: number[],
+  header: (w: CompactWriter, sizes: [number, number]) => CompactWriter,
+): number[] {
+  const stored = codec === "SNAPPY" ? snappyLiterals(body) : body;
+  return [...header(new CompactWriter(), [body.length, stored.length]).end(), ...stored];
+}
+
+const dataPage = (codec: Codec, values: number, encoding: number, body: number[]) =>
+  page(codec, body, (w, [u, c]) =>
+    w.i32(1, 0).i32(2, u).i32(3, c).struct(
+      5,
+      (d) => d.i32(1, values).i32(2, encoding).i32(3, ENCODING.RLE).i32(4, ENCODING.RLE),
+    ));
+
+interface Chunk {
+  path: string[];
+  codec: Codec;
+  values: number;
+  bytes: number[];
+  dictionary: boolean;
+}
+
+/** index: OPTIONAL INT64 in pages: [values | null][] per page, dictionary-encoded pages first when `dict`. */
+function indexChunk(codec: Codec, pages: (bigint | null)[][], dict: bigint[] | null): Chunk {
+  const bytes: number[] = [];
+  if (dict) {
+    bytes.push(
+      ...page(
+        codec,
+        int64s(dict),
+        (w, [u, c]) =>
+          w.i32(1, 2).i32(2, u).i32(3, c).struct(7, (d) => d.i32(1, dict.length).i32(2, ENCODING.PLAIN)),
+      ),
+    );
+  }
+  for (const values of pages) {
+    const defined = values.map((v) => (v === null ? 0 : 1));
+    const levels = defined.includes(0) ? bitPacked(defined, 1) : rleRuns(defined, 1);
+    const present = values.filter((v) => v !== null) as bigint[];
+    const useDict = dict !== null && present.every((v) => dict.includes(v));
+    const width = dict ? Math.max(1, Math.ceil(Math.log2(dict.length))) : 0;
+    const encoded = useDict
+      ? [width, ...bitPacked(present.map((v) => dict!.indexOf(v)), width)]
+      : int64s(present);
+    bytes.push(
+      ...dataPage(codec, values.length, useDict ? ENCODING.RLE_DICTIONARY : ENCODING.PLAIN, [
+        ...u32(levels.length),
+        ...levels,
+        ...encoded,
+      ]),
+    );
+  }
+  return { path: ["index"], codec, values: pages.flat().length, bytes, dictionary: dict !== null };
+}
+
+/** tokens: OPTIONAL list of OPTIONAL INT64 (repetition levels, then definition levels 0..3), one PLAIN page. */
+function tokensChunk(codec: Codec, rows: bigint[][]): Chunk {
+  const rep = rows.flatMap((r) => r.map((_, k) => (k === 0 ? 0 : 1)));
+  const def = rows.flatMap((r) => r.map(() => 3));
+  const r = rleRuns(rep, 1), d = rleRuns(def, 2);
+  const body = [...u32(r.length), ...r, ...u32(d.length), ...d, ...int64s(rows.flat())];
+  const bytes = dataPage(codec, rep.length, ENCODING.PLAIN, body);
+  return { path: ["tokens", "list", "element"], codec, values: rep.length, bytes, dictionary: false };
+}
+
+/** The whole file: row groups of [index, tokens] chunks, then the footer. */
+function pyarrowLikeFile(groups: { rows: number; chunks: Chunk[] }[]): Uint8Array {
+  const out = [..."PAR1"].map((c) => c.charCodeAt(0));
+  const placed = groups.map((g) => ({
+    rows: g.rows,
+    chunks: g.chunks.map((c) => {
+      const offset = out.length;
+      out.push(...c.bytes);
+      return { ...c, offset };
+    }),
+  }));
+  const w = new CompactWriter().i32(1, 1);
+  const schema = [
+    { name: "schema", children: 2 },
+    { name: "index", type: 2, repetition: 1 },
+    { name: "tokens", repetition: 1, children: 1, converted: 3 },
+    { name: "list", repetition: 2, children: 1 },
+    { name: "element", type: 2, repetition: 1 },
+  ];
+  w.list(2, ThriftType.STRUCT, schema, (el) => {
+    if (el.type !== undefined) w.i32(1, el.type);
+    if (el.repetition !== undefined) w.i32(3, el.repetition);
+    w.binary(4, el.name);
+    if (el.children !== undefined) w.i32(5, el.children);
+    if (el.converted !== undefined) w.i32(6, el.converted);
+  });
+  w.i64(3, groups.reduce((n, g) => n + g.rows, 0));
+  w.list(4, ThriftType.STRUCT, placed, (g) => {
+    w.list(1, ThriftType.STRUCT, g.chunks, (c) => {
+      w.i64(2, c.offset).struct(3, () => {
+        w.i32(1, 2);
+        w.list(2, ThriftType.I32, c.dictionary ? [0, 3, 8] : [0, 3]);
+        w.list(3, ThriftType.BINARY, c.path);
+        w.i32(4, c.codec === "SNAPPY" ? 1 : 0);
+        w.i64(5, c.values).i64(6, c.bytes.length).i64(7, c.bytes.length).i64(9, c.offset);
+        if (c.dictionary) w.i64(11, c.offset);
+      });
+    });
+    w.i64(2, g.chunks.reduce((n, c) => n + c.bytes.length, 0)).i64(3, g.rows);
+  });
+  w.binary(6, "parquet-cpp-arrow version 14.0.2");
+  const footer = w.end();
+  out.push(...footer, ...u32(footer.length), ..."PAR1".split("").map((c) => c.charCodeAt(0)));
+  return Uint8Array.from(out);
+}
+
+Deno.test("ParquetFile: a file laid out as pyarrow writes one (v1 pages, Snappy, dictionary then PLAIN fallback, definition levels, a list column it skips)", async () => {
+  await withTempDir(async (dir) => {
+    const big = 2n ** 35n;
+    // Row group 0 (Snappy): a dictionary of 6 values, two dictionary-encoded pages, then PLAIN pages for
+    // values not in it (as when pyarrow's dictionary outgrows its page limit). Row group 1 (uncompressed):
+    // PLAIN pages with a null.
+    const dict = [5n, 9n, 2n, big + 1n, 77n, 1000n];
+    const g0 = [[5n, 9n, 2n, 9n, big + 1n], [77n, 1000n, 5n], [big + 500n, 12n, 13n, 14n], [15n]];
+    const g1 = [[20n, null, 22n], [big * 3n, 24n]];
+    const tokensOf = (rows: (bigint | null)[]) => rows.map((x, k) => [BigInt(k), (x ?? 0n) % 1000n, 7n]);
+    const rows0 = g0.flat(), rows1 = g1.flat();
+    const path = join(dir, "duped.1.4b.parquet");
+    await Deno.writeFile(
+      path,
+      pyarrowLikeFile([
+        {
+          rows: rows0.length,
+          chunks: [indexChunk("SNAPPY", g0, dict), tokensChunk("SNAPPY", tokensOf(rows0))],
+        },
+        {
+          rows: rows1.length,
+          chunks: [indexChunk("UNCOMPRESSED", g1, null), tokensChunk("UNCOMPRESSED", tokensOf(rows1))],
+        },
+      ]),
+    );
+    const expected = [...rows0, ...rows1].map((x) => (x === null ? NaN : Number(x)));
+    // An independent reader agrees the file is what was planted (both columns).
+    const objects = await parquetReadObjects({ file: (await Deno.readFile(path)).buffer as ArrayBuffer });
+    assertEquals(objects.map((o) => (o.index === null ? NaN : Number(o.index))), expected);
+    assertEquals(
+      objects.map((o) => (o.tokens as bigint[]).map(Number)),
+      [...tokensOf(rows0), ...tokensOf(rows1)].map((t) => t.map(Number)),
+    );
+    const file = await ParquetFile.open(path);
+    assertEquals(file.columnNames, ["index", "tokens"]);
+    for (const reuse of [false, true]) {
+      const got: number[] = [], starts: number[] = [], arrays = new Set<ArrayBufferLike>();
+      for await (const b of file.batches(["index"], { reuse })) {
+        starts.push(b.rowStart);
+        got.push(...b.columns.get("index")!);
+        arrays.add(b.columns.get("index")!.buffer);
+      }
+      assertEquals(got, expected, `reuse ${reuse}`);
+      assertEquals(starts, [0, rows0.length]);
+      assertEquals(arrays.size, reuse ? 1 : 2, "one buffer for all row groups when reused");
+    }
   });
 });

@@ -1,6 +1,6 @@
 // The engine against transformers' float64 outputs for tiny random GPT-NeoX models (fixtures/golden):
-// logits within 1e-4 of the largest reference logit, and greedy continuations equal wherever the
-// reference's top-2 margin leaves no near-tie.
+// logits within 1e-5 of the largest reference logit (measured on lavapipe and an H200: 0.6–1.6e-6), and greedy
+// continuations equal wherever the reference's top-2 margin leaves no near-tie.
 import { Gpu } from "../engine/gpu.ts";
 import { NeoXModel } from "../engine/model.ts";
 import { compareContinuation } from "../engine/memorization.ts";
@@ -10,6 +10,8 @@ import { Tuning } from "../engine/tuning.ts";
 import { assert, assertEquals } from "./assert.ts";
 
 const ROOT = new URL("../fixtures/golden/", import.meta.url).pathname;
+/** Largest |logit − HF float64 logit| allowed, as a fraction of the largest |logit| (README states it). */
+const LOGIT_TOLERANCE = 1e-5;
 const VARIANTS = ["neox-parallel", "neox-sequential"];
 const DTYPES = ["float32", "float16", "bfloat16"];
 
@@ -72,7 +74,10 @@ for (const variant of VARIANTS) {
       const expected: Expected = JSON.parse(await Deno.readTextFile(`${dir}/expected.json`));
       const model = await NeoXModel.load(gpu, dir);
       const { maxErr, maxRef } = await logitsError(gpu, model, dir);
-      assert(maxErr <= 1e-4 * maxRef, `max |logit - ref| = ${maxErr} > 1e-4 × ${maxRef}`);
+      assert(
+        maxErr <= LOGIT_TOLERANCE * maxRef,
+        `max |logit - ref| = ${maxErr} > ${LOGIT_TOLERANCE} × ${maxRef}`,
+      );
 
       const greedy = await greedyOf(model, dir);
       let compared = 0;
@@ -99,7 +104,7 @@ Deno.test("GPU kernels (forced on this adapter) reproduce the goldens and pico-2
       const dir = `${ROOT}${variant}/float16`;
       const model = await NeoXModel.load(gpuKernels, dir);
       const { maxErr, maxRef } = await logitsError(gpuKernels, model, dir);
-      assert(maxErr <= 1e-4 * maxRef, `${variant}: max |logit - ref| = ${maxErr}`);
+      assert(maxErr <= LOGIT_TOLERANCE * maxRef, `${variant}: max |logit - ref| = ${maxErr}`);
       model.destroy();
     }
     const { MegatronDataset } = await import("../engine/data.ts");
@@ -133,7 +138,7 @@ Deno.test("f16 weights without shader-f16 (packed u32 path) match the float16 go
       const model = await NeoXModel.load(noF16, dir);
       assertEquals(model.embedIn.format, "f16");
       const { maxErr, maxRef } = await logitsError(noF16, model, dir);
-      assert(maxErr <= 1e-4 * maxRef, `${variant}: max |logit - ref| = ${maxErr}`);
+      assert(maxErr <= LOGIT_TOLERANCE * maxRef, `${variant}: max |logit - ref| = ${maxErr}`);
       model.destroy();
     }
   } finally {

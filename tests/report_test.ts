@@ -140,7 +140,7 @@ Deno.test("report on the pico reference: forecasts, fractions, correlations and 
   assert(!/\buse\b/.test(report.recommendation.text.join(" ")), "no advice where every interval is too wide");
 });
 
-Deno.test("report files: self-contained HTML with seven SVG figures, JSON with every forecast, Markdown tables, decoded rows", async () => {
+Deno.test("report files: self-contained HTML with eight SVG figures, JSON with every forecast, Markdown tables, decoded rows", async () => {
   await withTempDir(async (dir) => {
     const { files, report } = await writeReport(dir, {
       results: ["fixtures/pico/reference"],
@@ -152,8 +152,10 @@ Deno.test("report files: self-contained HTML with seven SVG figures, JSON with e
     });
     assertEquals(files.map((f) => f.slice(dir.length + 1)), ["report.html", "report.json", "report.md"]);
     const html = await Deno.readTextFile(join(dir, "report.html"));
-    assertEquals((html.match(/<figure /g) ?? []).length, 7);
-    assertEquals((html.match(/<svg /g) ?? []).length, 7);
+    // Seven figures, and memorization over training order (rows per step from fixtures/pico/suite.json).
+    assertEquals((html.match(/<figure /g) ?? []).length, 8);
+    assertEquals((html.match(/<svg /g) ?? []).length, 8);
+    assertMatch(html, /over training order/i);
     assert(!/<script|<link|<iframe|@import/i.test(html), "no scripts or external resources");
     assert(!/(src|href)="(https?:)?\/\//i.test(html), "no network references");
     const ids = [...html.matchAll(/\bid="([^"]+)"/g)].map((m) => m[1]);
@@ -811,6 +813,19 @@ Deno.test("report folder: written whole into place; an existing report is replac
   });
 });
 
+Deno.test("report on reference CSVs (no provenance) finds rows per step in the suite.json above --models", async () => {
+  const { report } = await computeReport({
+    results: [REFERENCE],
+    models: "fixtures/pico/models",
+    samples: 0,
+    textFeatures: false,
+  });
+  // fixtures/pico/suite.json: 64 rows per step, so the earliest checkpoints (step273) have seen 273 × 64 rows.
+  assertEquals(report.rows.seen_limit, 273 * 64);
+  assertEquals(report.sources.find((s) => s.source === "pico-1@step546")!.tokens_seen, 546 * 64 * 256);
+  assert(!report.notes.some((n) => /rows per step unknown/.test(n)), report.notes.join(" | "));
+});
+
 Deno.test("report finds sizes, rows per step, data and tokenizer from the results' provenance (suite.json, engram.json)", async () => {
   await withTempDir(async (dir) => {
     const { resolve } = await import("../engine/path.ts");
@@ -912,5 +927,199 @@ Deno.test("report text agrees with its tables: no 'no known compute fraction' wh
       assertMatch(md, /\| m-1 \| – \| – \|/);
       assertMatch(md, /– : r is undefined where a model memorized none of the analysed rows/);
     });
+  });
+});
+
+// --- the report's readers (analysis/load.ts over io/): planted rows in every layout they meet ---
+
+/** Every row an input gives, copied as read (batches are overwritten by the next): source → index →
+ *  [matches, first_mismatch] (NOT_SCORED: no score, as the column store keeps it). */
+async function readAll(
+  path: string,
+  csv: { chunkBytes?: number; batchRows?: number } = {},
+): Promise<Map<string, Map<number, [matches: number, first: number]>>> {
+  const { openInput } = await import("../analysis/load.ts");
+  const { NOT_SCORED } = await import("../analysis/columns.ts");
+  const out = new Map<string, Map<number, [number, number]>>();
+  for await (const b of (await openInput(path, csv)).batches()) {
+    const source = `${b.model}@${b.revision}`;
+    if (!out.has(source)) out.set(source, new Map());
+    const rows = out.get(source)!;
+    for (let i = 0; i < b.length; i++) {
+      assert(!rows.has(b.index[i]), `${source} row ${b.index[i]} given twice`);
+      rows.set(b.index[i], [b.matches ? b.matches[i] : NOT_SCORED, b.firstMismatch[i]]);
+    }
+  }
+  return out;
+}
+
+Deno.test("report inputs: a reference CSV read in pieces that cut rows, sources in runs and interleaved, gives every row once", async () => {
+  const { NOT_SCORED, FIRST_MISMATCH_UNKNOWN } = await import("../analysis/columns.ts");
+  await withTempDir(async (dir) => {
+    // a@s1 rows 0..59, then b and c interleaved row by row, then a again (rows 60..89): the same source in two
+    // runs of one batch. Some rows give first_mismatch, some only a score, some only first_mismatch; an extra
+    // quoted column holds commas.
+    const lines = ["model,revision,index,note,score,first_mismatch"];
+    const expected = new Map<string, Map<number, [number, number]>>();
+    const add = (source: string, i: number, score: number | null, first: number | null) => {
+      const [model, revision] = source.split("@");
+      lines.push(`${model},${revision},${i},"x, ""${i}""",${score ?? ""},${first ?? ""}`);
+      if (!expected.has(source)) expected.set(source, new Map());
+      const m = score === null ? NOT_SCORED : score * 32;
+      expected.get(source)!.set(i, [m, first ?? (m === 32 ? 32 : FIRST_MISMATCH_UNKNOWN)]);
+    };
+    const kind = (i: number) => i % 4; // 0: memorized, 1: score only, 2: score and first, 3: first only
+    const row = (source: string, i: number) => {
+      const k = kind(i);
+      if (k === 0) add(source, i, 1, i % 8 === 0 ? 32 : null);
+      else if (k === 1) add(source, i, (i % 31) / 32, null);
+      else if (k === 2) add(source, i, ((i % 30) + 2) / 32, 1);
+      else add(source, i, null, i % 32);
+    };
+    for (let i = 0; i < 60; i++) row("a@s1", i);
+    for (let i = 0; i < 45; i++) {
+      row("b@s1", 1000 + i);
+      row("c@s2", 2 ** 40 + i);
+    }
+    for (let i = 60; i < 90; i++) row("a@s1", i);
+    const path = join(dir, "ref.csv");
+    await Deno.writeTextFile(path, lines.join("\r\n") + "\r\n");
+    const want = Object.fromEntries(
+      [...expected].map(([s, rows]) => [s, [...rows].sort((x, y) => x[0] - y[0])]),
+    );
+    for (const [chunkBytes, batchRows] of [[7, 5], [64, 37], [1 << 20, 1 << 20], [29, 1]]) {
+      const got = await readAll(path, { chunkBytes, batchRows });
+      assertEquals(
+        Object.fromEntries([...got].map(([s, rows]) => [s, [...rows].sort((x, y) => x[0] - y[0])])),
+        want,
+        `chunks of ${chunkBytes} bytes, batches of ${batchRows} rows`,
+      );
+    }
+    // What io cannot know is refused here, naming file, row (data row, 1-based), source and value.
+    const bad = join(dir, "bad.csv");
+    const header = "model,revision,index,score,first_mismatch\n";
+    const cases: [string, RegExp][] = [
+      ["m,r,0,0.5,\nm,r,1,0.3,\n", /bad\.csv: row 2 \(m@r, index 1\) has score 0\.3, not k\/32/],
+      ["m,r,0,1,5\n", /row 1 \(m@r, index 0\) has score 1 but first_mismatch 5/],
+      ["m,r,0,0.5,32\n", /row 1 \(m@r, index 0\) has score 0\.5 but first_mismatch 32/],
+      ["m,r,0,0.5,\nm,r,7,,\n", /row 2 \(m@r, index 7\) has neither score nor first_mismatch/],
+      ["m,r,-1,0.5,\n", /bad\.csv:2: "index" is "-1", expected an integer in \[0, /],
+      ["m,r,3,1.5,\n", /bad\.csv:2: "score" is "1\.5", expected a number in \[0, 1\]/],
+      ["m,r,3,0.5,33\n", /bad\.csv:2: "first_mismatch" is "33"/],
+      [",r,3,0.5,\n", /bad\.csv:2: no "model" value/],
+    ];
+    for (const [rows, message] of cases) {
+      await Deno.writeTextFile(bad, header + rows);
+      await expectError(() => readAll(bad), message);
+    }
+  });
+});
+
+/** A memorized-evals split (index, tokens) written by hyparquet-writer with the given layout. */
+function evalsParquet(
+  indices: bigint[],
+  options: {
+    encoding?: "PLAIN" | "DELTA_BINARY_PACKED" | "RLE_DICTIONARY";
+    codec: "SNAPPY" | "UNCOMPRESSED";
+  },
+): Uint8Array {
+  return new Uint8Array(parquetWriteBuffer({
+    codec: options.codec,
+    rowGroupSize: 23,
+    pageSize: 64, // several pages a row group
+    columnData: [
+      {
+        name: "index",
+        data: BigInt64Array.from(indices),
+        type: "INT64",
+        encoding: options.encoding,
+        nullable: options.encoding !== "PLAIN", // OPTIONAL with definition levels, as pyarrow writes it
+      },
+      { name: "tokens", data: indices.map((x) => [Number(x % 50000n), 7, 11]) },
+    ],
+  }));
+}
+
+Deno.test("report inputs: memorized-evals Parquet in every encoding and codec read (index only) row group by row group", async () => {
+  await withTempDir(async (dir) => {
+    // Sorted rows with small gaps (deltas of a few bits) and unsorted rows past 2^32 (deltas past 32 bits:
+    // those pages are decoded by the hyparquet fallback).
+    const sorted = Array.from({ length: 100 }, (_, i) => BigInt(3 * i + (i % 5)));
+    const scattered = Array.from({ length: 70 }, (_, i) => BigInt(((i * 7919) % 1000) + (i % 3) * 2 ** 33));
+    for (const indices of [sorted, scattered]) {
+      for (const encoding of ["PLAIN", "DELTA_BINARY_PACKED", "RLE_DICTIONARY", undefined] as const) {
+        for (const codec of ["SNAPPY", "UNCOMPRESSED"] as const) {
+          const path = join(dir, "deduped.160m.parquet");
+          await Deno.writeFile(path, evalsParquet(indices, { encoding, codec }));
+          const got = await readAll(path);
+          assertEquals([...got.keys()], ["pythia-160m-deduped@step143000"], `${encoding} ${codec}`);
+          const rows = got.get("pythia-160m-deduped@step143000")!;
+          assertEquals([...rows.keys()], indices.map(Number), `${encoding} ${codec}`);
+          assert([...rows.values()].every(([m, f]) => m === 255 && f === 32), "listed rows are memorized");
+        }
+      }
+    }
+    // The report over two splits: planted confusion counts.
+    await Deno.writeFile(
+      join(dir, "deduped.160m.parquet"),
+      evalsParquet(sorted.slice(0, 40), { encoding: "DELTA_BINARY_PACKED", codec: "SNAPPY" }),
+    );
+    await Deno.writeFile(
+      join(dir, "deduped.12b.parquet"),
+      evalsParquet(sorted.slice(20), { encoding: "RLE_DICTIONARY", codec: "UNCOMPRESSED" }),
+    );
+    const { report } = await computeReport({ results: [dir], universe: 400 });
+    const f = forecastOf(report, "pythia-160m-deduped@step143000");
+    assertEquals([f.tp, f.fp, f.fn, f.tn], [20, 20, 60, 300]);
+    // A listed index that is not a row number.
+    await Deno.writeFile(
+      join(dir, "deduped.12b.parquet"),
+      new Uint8Array(parquetWriteBuffer({
+        columnData: [{ name: "index", data: BigInt64Array.from([1n, -4n]), type: "INT64" }, {
+          name: "tokens",
+          data: [[1], [2]],
+        }],
+      })),
+    );
+    await expectError(
+      () => computeReport({ results: [dir], universe: 400 }),
+      /deduped\.12b\.parquet: row 2 lists index -4; indices are integers ≥ 0/,
+    );
+  });
+});
+
+Deno.test("report inputs: results of several row groups in all three formats give planted counts", async () => {
+  await withTempDir(async (dir) => {
+    const memorized = (set: Set<number>) => (i: number) => set.has(i - BASE);
+    const big = range(0, 20), small = new Set([...range(0, 5), ...range(50, 55)]);
+    for (const ext of [".parquet", ".csv", ".jsonl"]) {
+      const sub = join(dir, ext.slice(1));
+      await Deno.mkdir(sub);
+      for (const [model, params, set] of [["toy-s", 1e6, small], ["toy-l", 4e6, big]] as const) {
+        const p = provenance(model, "step100", params, "score");
+        const index = Float64Array.from({ length: N }, (_, i) => BASE + i);
+        await writeResults(
+          join(sub, `${model}${ext}`),
+          {
+            index,
+            matches: Int16Array.from(index, (i) => memorized(set)(i) ? 32 : i % 32),
+            firstMismatch: Int16Array.from(index, (i) => memorized(set)(i) ? 32 : (i % 32) >> 1),
+            logprob: null,
+            continuation: 32,
+          },
+          p,
+          { rowGroupRows: 7 },
+        );
+      }
+      const { report } = await computeReport({ results: [sub] });
+      const f = forecastOf(report, "toy-s@step100");
+      assertEquals([f.tp, f.fp, f.fn, f.tn], [5, 5, 15, N - 25], ext);
+      const hist = report.histograms.filter((h) => h.source === "toy-l@step100");
+      assertEquals(
+        hist.find((h) => h.k === 3)!.count,
+        [...Array(N).keys()].filter((i) => !big.has(i) && (BASE + i) % 32 === 3).length,
+        ext,
+      );
+    }
   });
 });

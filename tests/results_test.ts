@@ -86,6 +86,23 @@ async function roundTrip(ext: string, table: ScoreTable, p: Provenance) {
       sizes,
       ext === ".parquet" ? [3, 3, 3].slice(0, Math.floor(n / 3)).concat(n % 3 ? [n % 3] : []) : n ? [n] : [],
     );
+    // Reused arrays (each batch overwritten by the next): the same rows when each batch is copied as read.
+    const rows: number[][] = [], buffers = new Set<ArrayBufferLike>();
+    for await (const b of reader.batches({ reuse: true })) {
+      buffers.add(b.firstMismatch.buffer);
+      for (let i = 0; i < b.length; i++) {
+        rows.push([b.index[i], b.matches?.[i] ?? -1, b.firstMismatch[i], b.logprob?.[i] ?? 0]);
+      }
+    }
+    assertEquals(
+      rows,
+      [...table.index].map((
+        x,
+        i,
+      ) => [x, table.matches?.[i] ?? -1, table.firstMismatch[i], table.logprob?.[i] ?? 0]),
+      `${ext} read with reuse`,
+    );
+    assert(buffers.size <= 1, "one set of arrays for all batches");
     const left = [...Deno.readDirSync(dir)].map((e) => e.name).filter((n) => n.includes(".tmp-"));
     assertEquals(left, [], "no temporary files left");
   });

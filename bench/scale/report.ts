@@ -2,7 +2,9 @@
 //
 //   flock /tmp/engram-heavy.lock deno run -A bench/scale/report.ts --case csv2 [--rows 146432000] [--dir DIR]
 //
-// Cases (one a run; each makes its inputs under DIR with DuckDB, times both tools, deletes the inputs after):
+// Cases (one a run; each makes its inputs under DIR, times both tools, deletes the inputs after). CSVs and
+// memorized-evals files are made by DuckDB; Parquet results by engram's own writer, as the score command writes
+// them (--parquet-writer duckdb: by DuckDB, Snappy-compressed, a foreign writer's encodings):
 //   csv2     2 model@revisions, reference CSVs model,revision,index,score; DuckDB: the confusion-matrix join
 //   parquet2 the same two as the score command's Parquet (provenance in the metadata); DuckDB: the same join
 //   parquet8 8 model@revisions as Parquet; DuckDB: the target in a table, then the 7 confusion matrices
@@ -13,6 +15,7 @@
 // shared by all sources (nested memorized sets, as for the paper's models), its score from another.
 import { DuckDBInstance } from "@duckdb/node-api";
 import { join, resolve } from "../../engine/path.ts";
+import { type Provenance, type ResultsBatch, writeResultsStream } from "../../io/results.ts";
 
 const args = Object.fromEntries(
   Deno.args.flatMap((a, i, all) => a.startsWith("--") ? [[a.slice(2), all[i + 1] ?? ""]] : []),
@@ -21,6 +24,9 @@ const ROWS = Number(args.rows ?? 146_432_000);
 const DIR = resolve(args.dir ?? "/work/scratch/report/scale");
 const CASE = args.case ?? "csv2";
 const KEEP = "keep" in args;
+/** Who writes the Parquet inputs: engram (the score command's writer: what `report` reads in practice) or DuckDB
+ *  (Snappy, its own encodings: a foreign writer). */
+const PARQUET_WRITER = args["parquet-writer"] ?? "engram";
 
 /** Memorized per mille of source j of `count` (the target, j = count - 1, memorizes the most). */
 const threshold = (j: number, count: number) => 10 + Math.round((25 * j) / Math.max(1, count - 1));
@@ -34,6 +40,60 @@ async function duck() {
 }
 
 const name = (j: number) => `syn-${String(j + 1).padStart(2, "0")}`;
+
+/** The score command's provenance of source j. */
+function provenance(j: number): Provenance {
+  return {
+    model: name(j),
+    revision: "step143000",
+    model_path: `/models/${name(j)}/step143000`,
+    params: 1e8 * (j + 1),
+    config_hash: "synthetic",
+    data: "/data/synthetic",
+    prompt: 32,
+    continuation: 32,
+    offset: 0,
+    mode: "score",
+    paper_compatible: false,
+    logprob: false,
+    engram_version: "bench",
+    adapter: "none",
+    start: 0,
+    count: ROWS,
+    rows: ROWS,
+    created: new Date(0).toISOString(),
+  } satisfies Provenance;
+}
+
+/** A 32-bit hash of a row number (for rows below 2^32), as DuckDB's hash() is used in scoreSql. */
+function hash32(i: number): number {
+  let h = Math.imul(i ^ 0x9e3779b9, 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
+/** Source j's rows as the score command writes them: the same rule as scoreSql with hash32 for hash. */
+function* syntheticBatches(j: number, count: number): Generator<ResultsBatch> {
+  const BATCH = 1 << 20, thr = threshold(j, count);
+  for (let from = 0; from < ROWS; from += BATCH) {
+    const n = Math.min(BATCH, ROWS - from);
+    const b: ResultsBatch = {
+      length: n,
+      index: new Float64Array(n),
+      matches: new Int16Array(n),
+      firstMismatch: new Int16Array(n),
+      logprob: null,
+    };
+    for (let r = 0; r < n; r++) {
+      const i = from + r;
+      const k = hash32(i) % 1000 < thr ? 32 : hash32(i + (j + 1) * 1000003) % 20;
+      b.index[r] = i;
+      b.matches![r] = k;
+      b.firstMismatch[r] = k === 32 ? 32 : k >> 1;
+    }
+    yield b;
+  }
+}
 
 async function makeInputs(kind: "csv" | "parquet" | "evals", count: number): Promise<string[]> {
   await Deno.mkdir(DIR, { recursive: true });
@@ -65,34 +125,18 @@ async function makeInputs(kind: "csv" | "parquet" | "evals", count: number): Pro
             FROM range(${ROWS}) t(i)) TO '${file}' (HEADER)`,
         );
         files.push(file);
+      } else if (PARQUET_WRITER === "engram") {
+        const file = join(DIR, `${name(j)}.parquet`);
+        await writeResultsStream(file, provenance(j), syntheticBatches(j, count));
+        files.push(file);
       } else {
         const file = join(DIR, `${name(j)}.parquet`);
-        const provenance = {
-          model: name(j),
-          revision: "step143000",
-          model_path: `/models/${name(j)}/step143000`,
-          params: 1e8 * (j + 1),
-          config_hash: "synthetic",
-          data: "/data/synthetic",
-          prompt: 32,
-          continuation: 32,
-          offset: 0,
-          mode: "score",
-          paper_compatible: false,
-          logprob: false,
-          engram_version: "bench",
-          adapter: "none",
-          start: 0,
-          count: ROWS,
-          rows: ROWS,
-          created: new Date().toISOString(),
-        };
         await c.run(
           `COPY (SELECT i::BIGINT AS index, k / 32 AS score, k::INTEGER AS matches,
               (CASE WHEN k = 32 THEN 32 ELSE k // 2 END)::INTEGER AS first_mismatch, k = 32 AS memorized
             FROM (SELECT i, ${k} AS k FROM range(${ROWS}) t(i)))
             TO '${file}' (FORMAT parquet, ROW_GROUP_SIZE 1048576,
-              KV_METADATA {'engram.provenance': '${JSON.stringify(provenance)}'})`,
+              KV_METADATA {'engram.provenance': '${JSON.stringify(provenance(j))}'})`,
         );
         files.push(file);
       }
@@ -136,21 +180,27 @@ async function duckdbQuery(files: string[]): Promise<void> {
 
 interface Measured {
   seconds: number;
+  /** User + system CPU seconds (less sensitive than wall time to other work on the machine). */
+  cpu: number;
   peakGiB: number;
+  /** The machine's 1-minute load average when the command ended. */
+  load: number;
 }
 
 /** Runs a command under /usr/bin/time: wall seconds and peak RSS of that process. */
 async function timed(cmd: string[]): Promise<Measured> {
   const log = join(DIR, "time.txt");
   const { code, stderr } = await new Deno.Command("/usr/bin/time", {
-    args: ["-f", "%e %M", "-o", log, ...cmd],
+    args: ["-f", "%e %M %U %S", "-o", log, ...cmd],
     stdout: "null",
     stderr: "piped",
   }).output();
   const err = new TextDecoder().decode(stderr);
   if (code !== 0) throw new Error(`${cmd.join(" ")} failed (${code}): ${err.slice(-2000)}`);
-  const [seconds, kib] = (await Deno.readTextFile(log)).trim().split("\n").at(-1)!.split(" ").map(Number);
-  return { seconds, peakGiB: kib / 2 ** 20 };
+  const [seconds, kib, user, system] = (await Deno.readTextFile(log)).trim().split("\n").at(-1)!.split(" ")
+    .map(Number);
+  const load = Number((await Deno.readTextFile("/proc/loadavg")).split(" ")[0]);
+  return { seconds, cpu: user + system, peakGiB: kib / 2 ** 20, load };
 }
 
 async function main(): Promise<void> {
@@ -221,6 +271,8 @@ async function main(): Promise<void> {
           : "– | – | –"
       } | ${(1e6 * engram.seconds / pairs).toFixed(3)} µs | ${agree} |`,
     );
+    const cpu = (m: Measured) => `${m.cpu.toFixed(1)} s CPU, load ${m.load.toFixed(1)} at its end`;
+    console.log(`engram: ${cpu(engram)}${ref ? `; DuckDB: ${cpu(ref)}` : ""}`);
   } finally {
     if (!KEEP) await Deno.remove(DIR, { recursive: true }).catch(() => {});
   }
