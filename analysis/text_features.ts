@@ -10,8 +10,8 @@
 //   - mean log frequency: mean over the window's tokens of ln(count of the token in all scored windows / all
 //     tokens of the scored windows): low = rare tokens.
 // Cost: two reads of every window (the frequencies must be known before the mean) and one more of rows whose
-// window hash is shared; per row O(window) plus one deflate call (~18 µs: node:zlib's synchronous deflate;
-// Deno's CompressionStream costs ~50 µs a row through its async stream). Rows are split among workers.
+// window hash is shared; per row O(window) plus one deflate (~5 µs on one reused zlib handle; node:zlib's
+// deflateRawSync costs ~17 µs and Deno's CompressionStream ~50 µs a row). Rows are split among workers.
 // Memory: 8 bytes a row for the row indices, 16 while hashing (4 hashes), 8 more to sort them, 20 of results:
 // ~7.6 GB at its peak for Pythia's 146M rows.
 // The results are cached beside the report, keyed by the data file, rows and window.
@@ -169,8 +169,7 @@ export async function frequencyAndCompression(
 ): Promise<void> {
   const length = w.prompt + w.continuation, bytes = new Uint8Array(length * width);
   const view = new DataView(bytes.buffer);
-  // Imported here: node:zlib takes ~80 ms to load, which a report that reads the features from its cache skips.
-  const { deflateRawSync } = await import("node:zlib");
+  const deflatedSize = await deflatedSizer(bytes.length);
   for (let start = from; start < to; start += batch) {
     const end = Math.min(to, start + batch);
     const tokens = await source.read(rowIndex.subarray(start, end), w.offset, length);
@@ -183,9 +182,58 @@ export async function frequencyAndCompression(
         else view.setUint32(p * 4, t, true);
       }
       out.meanLogFrequency[start + r] = sum / length - logTotal;
-      out.compressed[start + r] = deflateRawSync(bytes, { level: 6 }).length;
+      out.compressed[start + r] = deflatedSize(bytes);
     }
   }
+}
+
+/**
+ * A function giving the size of raw deflate (zlib level 6) of inputs up to `maxBytes` long, equal to
+ * `deflateRawSync(bytes, { level: 6 }).length`. deflateRawSync builds a stream object a call (~17 µs of the
+ * ~5 µs a 128-byte window needs); one zlib handle reset between inputs gives the same bytes (zlib's
+ * deflateReset). The handle is Deno's node:zlib internals, so it is checked against deflateRawSync on the
+ * first input and on any input whose output might not fit, and deflateRawSync is used whenever it is absent.
+ */
+async function deflatedSizer(maxBytes: number): Promise<(bytes: Uint8Array) => number> {
+  // Imported here: node:zlib takes ~80 ms to load, which a report that reads the features from its cache skips.
+  const zlib = await import("node:zlib");
+  const plain = (bytes: Uint8Array) => zlib.deflateRawSync(bytes, { level: 6 }).length;
+  type Handle = {
+    writeSync(
+      flush: number,
+      input: Uint8Array,
+      inOff: number,
+      inLen: number,
+      out: Uint8Array,
+      outOff: number,
+      outLen: number,
+    ): void;
+    reset(): void;
+  };
+  const stream = zlib.createDeflateRaw({ level: 6 }) as unknown as {
+    _handle?: Handle;
+    _writeState?: Uint32Array;
+  };
+  const handle = stream._handle, state = stream._writeState;
+  if (!handle || typeof handle.writeSync !== "function" || typeof handle.reset !== "function" || !state) {
+    return plain;
+  }
+  const out = new Uint8Array(2 * maxBytes + 64); // deflate's worst case is the input + 5 bytes a 16 KiB block
+  let checked = false;
+  return (bytes) => {
+    handle.writeSync(zlib.constants.Z_FINISH, bytes, 0, bytes.length, out, 0, out.length);
+    const availOut = state[0], availIn = state[1];
+    handle.reset();
+    if (availIn !== 0 || availOut === 0) return plain(bytes);
+    const size = out.length - availOut;
+    if (!checked) {
+      if (size !== plain(bytes)) {
+        throw new EngramError("node:zlib's deflate handle disagrees with deflateRawSync");
+      }
+      checked = true;
+    }
+    return size;
+  };
 }
 
 // ---- exact copies ------------------------------------------------------------------------------------------
