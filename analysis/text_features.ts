@@ -191,8 +191,8 @@ export async function frequencyAndCompression(
  * A function giving the size of raw deflate (zlib level 6) of inputs up to `maxBytes` long, equal to
  * `deflateRawSync(bytes, { level: 6 }).length`. deflateRawSync builds a stream object a call (~17 µs of the
  * ~5 µs a 128-byte window needs); one zlib handle reset between inputs gives the same bytes (zlib's
- * deflateReset). The handle is Deno's node:zlib internals, so it is checked against deflateRawSync on the
- * first input and on any input whose output might not fit, and deflateRawSync is used whenever it is absent.
+ * deflateReset). The handle is Deno's node:zlib internals: its first size is checked against deflateRawSync,
+ * and deflateRawSync serves any input whose output might not have fitted, and every input if it is absent.
  */
 async function deflatedSizer(maxBytes: number): Promise<(bytes: Uint8Array) => number> {
   // Imported here: node:zlib takes ~80 ms to load, which a report that reads the features from its cache skips.
