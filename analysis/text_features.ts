@@ -12,8 +12,9 @@
 // Cost: two reads of every window (the frequencies must be known before the mean) and one more of rows whose
 // window hash is shared; per row O(window) plus one deflate (~5 µs on one reused zlib handle; node:zlib's
 // deflateRawSync costs ~17 µs and Deno's CompressionStream ~50 µs a row). Rows are split among workers.
-// Memory: 8 bytes a row for the row indices, 16 while hashing (4 hashes), 8 more to sort them, 20 of results:
-// ~7.6 GB at its peak for Pythia's 146M rows.
+// Memory: 4 bytes a row for the row indices (8 past 2^32), 16 while hashing (4 hashes), 20 of results, and 12
+// more while counting copies (a sorted copy of a hash, then the copies): ~7 GB at its peak for Pythia's 146M
+// rows, besides the caller's row indices.
 // The results are cached beside the report, keyed by the data file, rows and window.
 import { openRowSource, type RowSource } from "../engine/data.ts";
 import { EngramError } from "../engine/errors.ts";
@@ -107,7 +108,7 @@ export interface HashColumns {
  */
 export async function hashRows(
   source: RowSource,
-  rowIndex: Float64Array,
+  rowIndex: Float64Array | Uint32Array,
   from: number,
   to: number,
   w: TextWindow,
@@ -157,7 +158,7 @@ function grow<T extends Float64Array | Uint32Array>(a: T, index: number): T {
  */
 export async function frequencyAndCompression(
   source: RowSource,
-  rowIndex: Float64Array,
+  rowIndex: Float64Array | Uint32Array,
   from: number,
   to: number,
   w: TextWindow,
@@ -258,24 +259,7 @@ export async function countCopies(
   batch = 4096,
 ): Promise<{ copies: Uint32Array; verified: number; collisions: number }> {
   const n = hi.length, copies = new Uint32Array(n).fill(1);
-  const sorted = new BigUint64Array(n), words = new Uint32Array(sorted.buffer);
-  for (let i = 0; i < n; i++) {
-    words[2 * i] = lo[i];
-    words[2 * i + 1] = hi[i];
-  }
-  sorted.sort();
-  // Runs of equal hashes: the groups to verify.
-  const groupHi: number[] = [], groupLo: number[] = [], groupStart: number[] = [0];
-  for (let i = 0; i < n;) {
-    let j = i + 1;
-    while (j < n && words[2 * j] === words[2 * i] && words[2 * j + 1] === words[2 * i + 1]) j++;
-    if (j - i > 1) {
-      groupLo.push(words[2 * i]);
-      groupHi.push(words[2 * i + 1]);
-      groupStart.push(groupStart.at(-1)! + (j - i));
-    }
-    i = j;
-  }
+  const { groupHi, groupLo, groupStart } = sharedHashes(hi, lo);
   const groups = groupHi.length;
   if (groups === 0) return { copies, verified: 0, collisions: 0 };
   // Open addressing from hash to group, then each group's rows in row order.
@@ -286,7 +270,7 @@ export async function countCopies(
     return s;
   };
   for (let g = 0; g < groups; g++) slots[slotOf(groupHi[g], groupLo[g])] = g;
-  const members = new Uint32Array(groupStart[groups]), fill = Int32Array.from(groupStart.slice(0, groups));
+  const members = new Uint32Array(groupStart[groups]), fill = groupStart.slice(0, groups);
   for (let i = 0; i < n; i++) {
     const g = slots[slotOf(hi[i], lo[i])];
     if (g >= 0) members[fill[g]++] = i;
@@ -323,6 +307,40 @@ export async function countCopies(
   return { copies, verified: members.length, collisions };
 }
 
+/**
+ * The 64-bit hashes that more than one row has, as typed arrays (there may be millions: no JS array a group):
+ * group g's hash halves and its first member's place in a list of members grouped by hash. The sorted copy of
+ * the hashes (8 bytes a row) is dropped on return, before the members are listed.
+ */
+function sharedHashes(hi: Uint32Array, lo: Uint32Array) {
+  const n = hi.length, sorted = new BigUint64Array(n), words = new Uint32Array(sorted.buffer);
+  for (let i = 0; i < n; i++) {
+    words[2 * i] = lo[i];
+    words[2 * i + 1] = hi[i];
+  }
+  sorted.sort();
+  // Runs of equal hashes, counted, then recorded.
+  const runs = (record: (g: number, i: number, j: number) => void) => {
+    let g = 0;
+    for (let i = 0; i < n;) {
+      let j = i + 1;
+      while (j < n && words[2 * j] === words[2 * i] && words[2 * j + 1] === words[2 * i + 1]) j++;
+      if (j - i > 1) record(g++, i, j);
+      i = j;
+    }
+    return g;
+  };
+  const groups = runs(() => {});
+  const groupHi = new Uint32Array(groups), groupLo = new Uint32Array(groups);
+  const groupStart = new Uint32Array(groups + 1);
+  runs((g, i, j) => {
+    groupLo[g] = words[2 * i];
+    groupHi[g] = words[2 * i + 1];
+    groupStart[g + 1] = groupStart[g] + (j - i);
+  });
+  return { groupHi, groupLo, groupStart };
+}
+
 // ---- the whole computation -----------------------------------------------------------------------------------
 
 /** A typed array on shared memory, written by the workers in place. */
@@ -344,7 +362,10 @@ export async function computeTextFeatures(
   const workers = typeof data === "string"
     ? options.workers ?? (n >= 50_000 ? Math.min(8, navigator.hardwareConcurrency) : 0)
     : 0;
-  const rows = shared(Float64Array, n);
+  // The row indices on shared memory for the workers: 4 bytes a row when they fit (Pythia's do), else 8.
+  let wide = false;
+  for (let i = 0; i < n && !wide; i++) wide = rowIndex[i] >= 2 ** 32;
+  const rows = wide ? shared(Float64Array, n) : shared(Uint32Array, n);
   for (let i = 0; i < n; i++) rows[i] = rowIndex[i];
   const hashes: HashColumns = {
     windowHi: shared(Uint32Array, n),

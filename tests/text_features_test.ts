@@ -48,6 +48,27 @@ Deno.test("text features: two workers give what this thread gives; another windo
   assertEquals(workers, inline);
 });
 
+Deno.test("text features: row indices past 2^32 are kept whole (not wrapped to 32 bits)", async () => {
+  // A source whose row r holds tokens r mod 2^32 + 1, ...: row 2^32 + 5 would read as row 5 if its index wrapped.
+  const big = 2 ** 32 + 5, asked: number[] = [];
+  const source = {
+    description: "rows past 2^32",
+    numRows: 2 ** 33,
+    read: (rows: ArrayLike<number>, _offset: number, length: number) => {
+      asked.push(...Array.from(rows));
+      const out = new Uint32Array(rows.length * length);
+      for (let i = 0; i < rows.length; i++) {
+        for (let p = 0; p < length; p++) out[i * length + p] = (rows[i] === big ? 7 : rows[i]) + p;
+      }
+      return Promise.resolve(out);
+    },
+    close: () => {},
+  };
+  const f = await computeTextFeatures(source, [big, 5, big, 7], { prompt: 2, continuation: 2, offset: 0 });
+  assertEquals([...f.window_copies], [3, 1, 3, 3], "row 2^32 + 5 holds row 7's text, not row 5's");
+  assert(asked.includes(big), `rows read: ${asked}`);
+});
+
 Deno.test("countCopies: rows sharing a hash are compared, so collisions split into their texts", async () => {
   // Texts (length 2) by row: A B A C B A D; hashes force A, B and C into one group and D alone.
   const texts = [[1, 2], [3, 4], [1, 2], [5, 6], [3, 4], [1, 2], [7, 8]];
