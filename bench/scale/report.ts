@@ -10,6 +10,10 @@
 //   parquet8 8 model@revisions as Parquet; DuckDB: the target in a table, then the 7 confusion matrices
 //   evals28  28 memorized-evals-like Parquet files (index + tokens, ~39M listed rows) with --universe
 //   parquet30 30 model@revisions as Parquet (engram only: bounded memory is the point)
+//   text2    2 model@revisions as Parquet with --logprob, and their training rows (a Megatron dataset of 64-token
+//            rows, 1% repeating an earlier row): the report with text features computed (and cached), log-prob
+//            curves, the combined forecaster on a predictor's score and log-probability and the text, 10
+//            decoded samples; then again, the text features read from the cache (engram only)
 // Each tool runs in its own process under /usr/bin/time, so wall time and peak RSS are each its own; the
 // confusion counts of both must agree. Inputs are synthetic: a row's memorized status comes from one hash
 // shared by all sources (nested memorized sets, as for the paper's models), its score from another.
@@ -42,20 +46,20 @@ async function duck() {
 const name = (j: number) => `syn-${String(j + 1).padStart(2, "0")}`;
 
 /** The score command's provenance of source j. */
-function provenance(j: number): Provenance {
+function provenance(j: number, data = "/data/synthetic", logprob = false): Provenance {
   return {
     model: name(j),
     revision: "step143000",
     model_path: `/models/${name(j)}/step143000`,
     params: 1e8 * (j + 1),
     config_hash: "synthetic",
-    data: "/data/synthetic",
+    data,
     prompt: 32,
     continuation: 32,
     offset: 0,
     mode: "score",
     paper_compatible: false,
-    logprob: false,
+    logprob,
     engram_version: "bench",
     adapter: "none",
     start: 0,
@@ -73,7 +77,7 @@ function hash32(i: number): number {
 }
 
 /** Source j's rows as the score command writes them: the same rule as scoreSql with hash32 for hash. */
-function* syntheticBatches(j: number, count: number): Generator<ResultsBatch> {
+function* syntheticBatches(j: number, count: number, logprob = false): Generator<ResultsBatch> {
   const BATCH = 1 << 20, thr = threshold(j, count);
   for (let from = 0; from < ROWS; from += BATCH) {
     const n = Math.min(BATCH, ROWS - from);
@@ -82,7 +86,7 @@ function* syntheticBatches(j: number, count: number): Generator<ResultsBatch> {
       index: new Float64Array(n),
       matches: new Int16Array(n),
       firstMismatch: new Int16Array(n),
-      logprob: null,
+      logprob: logprob ? new Float32Array(n) : null,
     };
     for (let r = 0; r < n; r++) {
       const i = from + r;
@@ -90,12 +94,54 @@ function* syntheticBatches(j: number, count: number): Generator<ResultsBatch> {
       b.index[r] = i;
       b.matches![r] = k;
       b.firstMismatch[r] = k === 32 ? 32 : k >> 1;
+      // ~10^6 distinct values, higher for higher scores: a continuous ranking to sort.
+      if (b.logprob) b.logprob[r] = (k - 32) / 8 - (hash32(i + (j + 1) * 7919) % 1000000) / 1e6;
     }
     yield b;
   }
 }
 
-async function makeInputs(kind: "csv" | "parquet" | "evals", count: number): Promise<string[]> {
+/** Row i's 64 tokens (ids < 2048, the pico tokenizer's): 1% of rows repeat one of the first 50,000 rows. */
+function rowTokens(i: number, out: Uint16Array, at: number): void {
+  const from = i >= 50000 && hash32(i ^ 0x5bd1e995) % 100 === 0 ? hash32(i) % 50000 : i;
+  for (let p = 0; p < 64; p++) out[at + p] = hash32(from * 64 + p) % 2048;
+}
+
+/** A Megatron dataset (uint16) of ROWS rows of 64 tokens at `prefix`.bin/.idx, written a chunk at a time. */
+async function makeTokens(prefix: string): Promise<void> {
+  const CHUNK = 1 << 20;
+  const bin = await Deno.open(`${prefix}.bin`, { write: true, create: true, truncate: true });
+  const idx = await Deno.open(`${prefix}.idx`, { write: true, create: true, truncate: true });
+  const write = async (file: Deno.FsFile, bytes: Uint8Array) => {
+    for (let o = 0; o < bytes.length;) o += await file.write(bytes.subarray(o));
+  };
+  const head = new Uint8Array(34), dv = new DataView(head.buffer);
+  head.set(new TextEncoder().encode("MMIDIDX\0\0"));
+  dv.setBigUint64(9, 1n, true);
+  dv.setUint8(17, 8); // uint16
+  dv.setBigUint64(18, BigInt(ROWS), true);
+  dv.setBigUint64(26, BigInt(ROWS + 1), true);
+  await write(idx, head);
+  await write(idx, new Uint8Array(new Int32Array(ROWS).fill(64).buffer));
+  for (let from = 0; from < ROWS; from += CHUNK) { // tokens and pointers, then doc_idx (a document a row)
+    const n = Math.min(CHUNK, ROWS - from);
+    const tokens = new Uint16Array(n * 64), pointers = new BigInt64Array(n);
+    for (let r = 0; r < n; r++) {
+      rowTokens(from + r, tokens, r * 64);
+      pointers[r] = BigInt((from + r) * 128);
+    }
+    await write(bin, new Uint8Array(tokens.buffer));
+    await write(idx, new Uint8Array(pointers.buffer));
+  }
+  for (let from = 0; from <= ROWS; from += CHUNK) {
+    const docs = BigInt64Array.from({ length: Math.min(CHUNK, ROWS + 1 - from) }, (_, r) => BigInt(from + r));
+    await write(idx, new Uint8Array(docs.buffer));
+  }
+  bin.close();
+  idx.close();
+}
+
+async function makeInputs(kind: "csv" | "parquet" | "evals" | "text", count: number): Promise<string[]> {
   await Deno.mkdir(DIR, { recursive: true });
   const c = await duck();
   const files: string[] = [];
@@ -124,6 +170,11 @@ async function makeInputs(kind: "csv" | "parquet" | "evals", count: number): Pro
           `COPY (SELECT '${name(j)}' AS model, 'step143000' AS revision, i AS index, (${k}) / 32 AS score
             FROM range(${ROWS}) t(i)) TO '${file}' (HEADER)`,
         );
+        files.push(file);
+      } else if (kind === "text") {
+        const file = join(DIR, `${name(j)}.parquet`), data = join(DIR, "document");
+        if (j === 0) await makeTokens(data);
+        await writeResultsStream(file, provenance(j, data, true), syntheticBatches(j, count, true));
         files.push(file);
       } else if (PARQUET_WRITER === "engram") {
         const file = join(DIR, `${name(j)}.parquet`);
@@ -205,12 +256,13 @@ async function timed(cmd: string[]): Promise<Measured> {
 
 async function main(): Promise<void> {
   if (CASE === "duckdb-only") return await duckdbQuery(args.files.split(","));
-  const plan: Record<string, ["csv" | "parquet" | "evals", number, boolean]> = {
+  const plan: Record<string, ["csv" | "parquet" | "evals" | "text", number, boolean]> = {
     csv2: ["csv", 2, true],
     parquet2: ["parquet", 2, true],
     parquet8: ["parquet", 8, true],
     evals28: ["evals", 28, false],
     parquet30: ["parquet", 30, false],
+    text2: ["text", 2, false],
   };
   const [kind, count, withDuckdb] = plan[CASE];
   const files = await makeInputs(kind, count);
@@ -235,31 +287,65 @@ async function main(): Promise<void> {
     const extra = kind === "evals"
       ? ["--universe", String(ROWS)]
       : ["--target", `${name(count - 1)}@step143000`];
-    const engram = await timed([
-      deno,
-      "run",
-      "-A",
-      resolve(new URL("../../cli.ts", import.meta.url).pathname),
-      "report",
-      "--results",
-      ...files,
-      ...extra,
-      "--out",
-      out,
-    ]);
-    const report = JSON.parse(await Deno.readTextFile(join(out, "report.json")));
+    if (kind === "text") {
+      const tokenizer = resolve(new URL("../../fixtures/pico/tokenizer", import.meta.url).pathname);
+      extra.push(
+        "--combine",
+        `${name(0)}@step143000`,
+        "--data",
+        join(DIR, "document"),
+        "--tokenizer",
+        tokenizer,
+      );
+      const meta = join(DIR, "meta.csv"); // rows per step: memorization over training order too
+      await Deno.writeTextFile(
+        meta,
+        `model,params,rows_per_step\n${name(0)},1e8,1024\n${name(1)},2e8,1024\n`,
+      );
+      extra.push("--cache", join(DIR, "cache"), "--meta", meta);
+    }
+    const report = () =>
+      timed([
+        deno,
+        "run",
+        "-A",
+        resolve(new URL("../../cli.ts", import.meta.url).pathname),
+        "report",
+        "--results",
+        ...files,
+        ...extra,
+        "--out",
+        out,
+      ]);
+    const engram = await report();
+    if (kind === "text") {
+      const json = await Deno.stat(join(out, "report.json"));
+      console.log(
+        `text features computed: ${engram.seconds.toFixed(1)} s, peak RSS ${
+          engram.peakGiB.toFixed(2)
+        } GiB; ` +
+          `report.json ${(json.size / 2 ** 20).toFixed(2)} MiB`,
+      );
+      const again = await report();
+      console.log(
+        `again, text features from the cache: ${again.seconds.toFixed(1)} s, peak RSS ${
+          again.peakGiB.toFixed(2)
+        } GiB`,
+      );
+    }
+    const json = JSON.parse(await Deno.readTextFile(join(out, "report.json")));
     let agree = "n/a";
     if (ref) {
       const duck = JSON.parse(await Deno.readTextFile(join(DIR, "duckdb.json"))) as Record<string, number[]>;
       agree = Object.entries(duck).every(([f, [tp, fp, fn, tn]]) => {
           const source = `${f.split("/").at(-1)!.replace(/\.(csv|parquet)$/, "")}@step143000`;
-          const e = report.forecasts.find((x: { predictor: string }) => x.predictor === source);
+          const e = json.forecasts.find((x: { predictor: string }) => x.predictor === source);
           return e && e.tp === tp && e.fp === fp && e.fn === fn && e.tn === tn;
         })
         ? "yes"
         : "NO";
     }
-    const pairs = count * (kind === "evals" ? ROWS : report.rows.analysed);
+    const pairs = count * (kind === "evals" ? ROWS : json.rows.analysed);
     console.log(
       `| ${CASE} | ${count} × ${ROWS.toLocaleString("en-US")} | ${engram.seconds.toFixed(1)} s | ${
         engram.peakGiB.toFixed(2)

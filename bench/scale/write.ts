@@ -3,9 +3,11 @@
 //   - score's final write from the journal (the same writeResultsStream + journalBatches score runs), to Parquet
 //     and to CSV;
 //   - reading each back through openResults (every row checked; counts compared with the generator's);
-//   - 64 Parquet shard files of the same rows, then `merge` of them (mergeShards, as `cli.ts merge` runs it).
+//   - 64 shard files of the same rows (Parquet, or --shard-format csv|jsonl), then `merge` of them (mergeShards,
+//     as `cli.ts merge` runs it) into one file of that format.
 //
 //   deno run -A bench/scale/write.ts --rows 146432000 [--dir /work/scratch/io] [--shards 64] [--logprob]
+//     [--mode extractable] [--formats parquet,csv,jsonl] [--shard-format parquet]
 //
 // Prints rows/s and peak RSS per step; deletes what it made unless --keep.
 import { parseArgs } from "node:util";
@@ -28,15 +30,21 @@ const { values: a } = parseArgs({
     dir: { type: "string", default: "/work/scratch/io" },
     shards: { type: "string", default: "64" },
     logprob: { type: "boolean", default: false },
+    mode: { type: "string", default: "score" },
+    formats: { type: "string", default: "parquet,csv" },
+    "shard-format": { type: "string", default: "parquet" },
     keep: { type: "boolean", default: false },
     step: { type: "string" },
     out: { type: "string" },
   },
 });
 const ROWS = Number(a.rows), SHARDS = Number(a.shards), CONT = 32;
+/** Extractable mode: no matches or score (null in every file), as `score --mode extractable` writes. */
+const EXTRACTABLE = a.mode === "extractable";
+const SHARD_EXT = `.${a["shard-format"]}`;
 const dir = a.dir!;
 const journalPath = join(dir, "scale.partial");
-const KEY = { bench: "scale", rows: ROWS, logprob: a.logprob };
+const KEY = { bench: "scale", rows: ROWS, logprob: a.logprob, mode: a.mode };
 
 function provenance(shard?: [number, number]): Provenance {
   const [, rows] = shardRange(0, ROWS, shard ?? null);
@@ -50,7 +58,7 @@ function provenance(shard?: [number, number]): Provenance {
     prompt: 32,
     continuation: CONT,
     offset: 0,
-    mode: "score",
+    mode: EXTRACTABLE ? "extractable" : "score",
     paper_compatible: false,
     logprob: a.logprob!,
     engram_version: "bench",
@@ -78,14 +86,14 @@ function makeBatch(from: number, n: number): ResultsBatch {
   const b: ResultsBatch = {
     length: n,
     index: new Float64Array(n),
-    matches: new Int16Array(n),
+    matches: EXTRACTABLE ? null : new Int16Array(n),
     firstMismatch: new Int16Array(n),
     logprob: a.logprob ? new Float32Array(n) : null,
   };
   for (let i = 0; i < n; i++) {
     const [m, f, lp] = row(from + i);
     b.index[i] = from + i;
-    b.matches![i] = m;
+    if (b.matches) b.matches[i] = m;
     b.firstMismatch[i] = f;
     if (b.logprob) b.logprob[i] = lp;
   }
@@ -115,6 +123,7 @@ async function step(name: string, out?: string): Promise<void> {
     name,
     ...(out ? ["--out", out] : []),
     ...(a.logprob ? ["--logprob"] : []),
+    ...["--mode", a.mode!, "--shard-format", a["shard-format"]!],
   ];
   const r = await new Deno.Command(Deno.execPath(), { args, stdout: "inherit", stderr: "inherit" }).output();
   if (!r.success) throw new Error(`step ${name} failed`);
@@ -128,7 +137,7 @@ async function makeJournal(): Promise<void> {
     const b = makeBatch(at, Math.min(CHUNK, ROWS - at));
     await journal.append({
       index: b.index,
-      matches: b.matches!,
+      matches: b.matches ?? new Int16Array(b.length).fill(-1),
       firstMismatch: b.firstMismatch,
       logprob: b.logprob ?? new Float32Array(b.length).fill(NaN),
     }, b.length);
@@ -154,29 +163,39 @@ async function finalWrite(out: string): Promise<void> {
 async function readBack(path: string): Promise<void> {
   const t0 = performance.now();
   const reader = await openResults(path);
-  let rows = 0, matches = 0, memorized = 0, expectMatches = 0, expectMemorized = 0;
+  let rows = 0,
+    matches = 0,
+    memorized = 0,
+    logprob = 0,
+    expectMatches = 0,
+    expectMemorized = 0,
+    expectLogprob = 0;
   for await (const b of reader.batches()) {
     for (let i = 0; i < b.length; i++) {
-      matches += b.matches![i];
+      if (b.matches) matches += b.matches[i];
       if (b.firstMismatch[i] === CONT) memorized++;
+      if (b.logprob) logprob += b.logprob[i];
     }
     rows += b.length;
   }
   const ms = performance.now() - t0;
   for (let r = 0; r < ROWS; r++) {
-    const [m, f] = row(r);
-    expectMatches += m;
+    const [m, f, lp] = row(r);
+    if (!EXTRACTABLE) expectMatches += m;
     if (f === CONT) expectMemorized++;
+    if (a.logprob) expectLogprob += Math.fround(lp);
   }
-  const ok = rows === ROWS && matches === expectMatches && memorized === expectMemorized;
+  // The logprob sum is added in the same order from the same f32 values: equal only if every value came back.
+  const ok = rows === ROWS && matches === expectMatches && memorized === expectMemorized &&
+    logprob === expectLogprob;
   console.log(
     `read ${path}: ${rows} rows, ${(ms / 1000).toFixed(1)} s, ${rate(rows, ms)}, peak RSS ${peakRss()}, ` +
-      `${ok ? "rows, sum of matches and memorized count as generated" : "MISMATCH"}`,
+      `${ok ? "rows, sums of matches and logprob and memorized count as generated" : "MISMATCH"}`,
   );
   if (!ok) Deno.exit(1);
 }
 
-const shardPath = (i: number) => join(dir, `shards/synthetic@step0.shard-${i}-of-${SHARDS}.parquet`);
+const shardPath = (i: number) => join(dir, `shards/synthetic@step0.shard-${i}-of-${SHARDS}${SHARD_EXT}`);
 
 async function makeShards(): Promise<void> {
   const t0 = performance.now();
@@ -207,10 +226,14 @@ else if (a.step === "shards") await makeShards();
 else if (a.step === "merge") await merge(a.out!);
 else {
   await Deno.mkdir(join(dir, "shards"), { recursive: true });
-  console.log(`scale: ${ROWS} rows${a.logprob ? " with logprob" : ""}, files under ${dir}`);
+  console.log(
+    `scale: ${ROWS} rows, ${a.mode} mode${a.logprob ? " with logprob" : ""}, ${a["shard-format"]} shards, ` +
+      `files under ${dir}`,
+  );
+  const merged = join(dir, `merged${SHARD_EXT}`);
   try {
     await step("journal");
-    for (const ext of [".parquet", ".csv"]) {
+    for (const ext of a.formats!.split(",").map((f) => `.${f}`)) {
       await step("final", join(dir, `final${ext}`));
       await step("read", join(dir, `final${ext}`));
       if (!a.keep) {
@@ -220,11 +243,11 @@ else {
     }
     await Deno.remove(journalPath);
     await step("shards");
-    await step("merge", join(dir, "merged.parquet"));
-    await step("read", join(dir, "merged.parquet"));
+    await step("merge", merged);
+    await step("read", merged);
   } finally {
     if (!a.keep) {
-      for (const p of [journalPath, join(dir, "shards"), join(dir, "merged.parquet")]) {
+      for (const p of [journalPath, join(dir, "shards"), merged, `${merged}.provenance.json`]) {
         await Deno.remove(p, { recursive: true }).catch(() => {});
       }
     }
