@@ -102,10 +102,15 @@ export async function mergeShards(
     if (other) throw new EngramError(`merge: shard ${p.i}/${p.n} given twice (${other} and ${p.file})`);
     seen.set(p.i, p.file);
   }
-  const missing = Array.from({ length: first.n }, (_, i) => i).filter((i) => !seen.has(i));
-  if (missing.length) {
+  // Each shard is given once and i < N, so N - parts.length are missing; the message names the first few (N may be
+  // in the millions, past what a JS array or one line holds).
+  const absent = first.n - parts.length;
+  if (absent > 0) {
+    const named: number[] = [];
+    for (let i = 0; named.length < Math.min(absent, 10); i++) if (!seen.has(i)) named.push(i);
+    const more = absent > named.length ? ` and ${absent - named.length} more` : "";
     throw new EngramError(
-      `merge: missing shard${missing.length > 1 ? "s" : ""} ${missing.join(", ")} of ${first.n}`,
+      `merge: missing shard${absent > 1 ? "s" : ""} ${named.join(", ")}${more} of ${first.n}`,
     );
   }
   parts.sort((a, b) => a.i - b.i);

@@ -126,6 +126,18 @@ Deno.test("merge: missing, repeated and non-shard files are refused", async () =
       EngramError,
       "missing shard 1 of 3",
     );
+    // A job of 2^28 shards with two given: the first ten missing are named, the rest counted (no array of 2^28).
+    const huge = [shard(0, 2 ** 28, 2 ** 28), shard(3, 2 ** 28, 2 ** 28)];
+    const given = await Promise.all(huge.map(async ({ table, prov }, k) => {
+      const file = join(dir, `huge-${k}.csv`);
+      await writeResults(file, table, prov);
+      return file;
+    }));
+    await assertRejects(
+      () => mergeShards(given, join(dir, "m.csv")),
+      EngramError,
+      `missing shards 1, 2, 4, 5, 6, 7, 8, 9, 10, 11 and ${2 ** 28 - 12} more of ${2 ** 28}`,
+    );
     await assertRejects(
       () => mergeShards([files[0], files[1], files[2], files[1]], join(dir, "m.csv")),
       EngramError,
