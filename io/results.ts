@@ -51,6 +51,8 @@ export interface Provenance {
   config_hash: string;
   /** The token data, as an absolute path. */
   data: string;
+  /** The tokenizer.json that turned .jsonl texts into tokens, as an absolute path (absent for token data). */
+  tokenizer?: string;
   /** Prompt tokens per row (32 in the paper). */
   prompt: number;
   /** Continuation tokens per row (32 in the paper). */
@@ -229,10 +231,12 @@ export function checkProvenance(value: unknown, where: string): Provenance {
     prov.continuation <= 32767,
     () => `${where}: provenance "continuation" ${prov.continuation} is over 32767; ${fix}`,
   );
-  ensure(
-    prov.kernels === undefined || typeof prov.kernels === "string",
-    () => `${where}: provenance "kernels" is ${JSON.stringify(prov.kernels)}; expected a string; ${fix}`,
-  );
+  for (const name of ["kernels", "tokenizer"] as const) {
+    ensure(
+      prov[name] === undefined || typeof prov[name] === "string",
+      () => `${where}: provenance "${name}" is ${JSON.stringify(prov[name])}; expected a string; ${fix}`,
+    );
+  }
   if (prov.shard !== undefined) {
     if (typeof prov.shard !== "string" || !shardOf(prov.shard)) {
       throw new EngramError(
