@@ -785,6 +785,34 @@ Deno.test("report: results are checked against their provenance; sources scored 
   });
 });
 
+Deno.test("report: two files of one model@revision scored differently are refused as two sources would be", async () => {
+  await withTempDir(async (dir) => {
+    const mem = (i: number) => i % 9 === 0;
+    // m-1@step1's rows in two files, the first (read first) scored from another offset or with another
+    // tokenizer; m-2 scored as the second.
+    const job = { model: "m-1", revision: "step1", start: 0, count: 65 };
+    await writeScored(join(dir, "b.csv"), { ...job, shard: "1/2" }, 32, 33, mem);
+    await writeScored(join(dir, "c.csv"), { model: "m-2", revision: "step1" }, 0, 65, mem);
+    for (const [field, value] of [["offset", 100], ["tokenizer", "/t/tokenizer.json"]] as const) {
+      await writeScored(join(dir, "a.csv"), { ...job, shard: "0/2", [field]: value }, 0, 32, mem);
+      await expectError(
+        () => computeReport({ results: [dir] }),
+        new RegExp(
+          `scored differently: m-1@step1 \\(.*a\\.csv\\) has ${field} ${
+            JSON.stringify(value).replaceAll(".", "\\.")
+          } but m-1@step1 \\(.*b\\.csv\\) has \\S+; .*--allow-mixed`,
+        ),
+      );
+    }
+    const { report } = await computeReport({ results: [dir], allowMixed: true });
+    assertEquals(report.rows.analysed, 65);
+    assertMatch(
+      report.notes.join(" "),
+      /--allow-mixed\): m-1@step1 \(.*a\.csv\) has tokenizer "\/t\/tokenizer\.json" but .* none/,
+    );
+  });
+});
+
 Deno.test("report folder: written whole into place; an existing report is replaced only by a complete one", async () => {
   await withTempDir(async (dir) => {
     const out = join(dir, "report");
