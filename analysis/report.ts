@@ -281,7 +281,9 @@ async function findTrainingData(
     "report: --tokenizer DIR decodes the training rows, which --data PREFIX names; pass both",
   );
   const p = target.provenance;
-  const tokenizer = options.tokenizer ?? (p?.model_path ? await findTokenizer(p.model_path) : null);
+  // Texts are read with the tokenizer that scored them, when the provenance names it.
+  const tokenizer = options.tokenizer ?? p?.tokenizer ??
+    (p?.model_path ? await findTokenizer(p.model_path) : null);
   if (options.data) return { data: options.data, tokenizer, dataMissing: null };
   if (!p?.data) return { data: null, tokenizer, dataMissing: null };
   return await dataExists(p.data)
@@ -417,7 +419,7 @@ async function textInputs(
   options: ReportOptions,
   found: { data: string | null; tokenizer: string | null; dataMissing: string | null },
   notes: string[],
-): Promise<{ data: string; source?: RowSource } | null> {
+): Promise<{ data: string; source?: RowSource; tokenizer?: string } | null> {
   if (options.textFeatures === false) {
     notes.push("properties of the text not computed (--no-text-features)");
     return null;
@@ -437,7 +439,8 @@ async function textInputs(
     notes.push(`properties of the text not computed: ${found.data} holds texts; pass --tokenizer DIR`);
     return null;
   }
-  return { data: found.data, source: await openTextRows(found.data, await loadTokenizer(found.tokenizer)) };
+  const tokenizer = await loadTokenizer(found.tokenizer);
+  return { data: found.data, source: await openTextRows(found.data, tokenizer), tokenizer: tokenizer.path };
 }
 
 const ci = (i: { low: number; high: number } | null) => i ? ` (95%: ${pct(i.low)}–${pct(i.high)})` : "";

@@ -466,10 +466,11 @@ const COLUMNS = [
 ] as const;
 const TYPES = { Uint32Array, Uint16Array, Float64Array } as const;
 
-/** What the cached features depend on: the data files (size, modification time), the rows and the window. */
-async function cacheKey(data: string, rowIndex: ArrayLike<number>, w: TextWindow) {
+/** What the cached features depend on: the data files and the tokenizer of texts (size, modification time), the
+ *  rows and the window. */
+async function cacheKey(data: string, rowIndex: ArrayLike<number>, w: TextWindow, tokenizer?: string) {
   const files = [], prefix = data.replace(/\.(bin|idx)$/, "");
-  for (const path of [prefix, `${prefix}.bin`, `${prefix}.idx`]) {
+  for (const path of [prefix, `${prefix}.bin`, `${prefix}.idx`, ...(tokenizer ? [tokenizer] : [])]) {
     try {
       const info = await Deno.stat(path);
       if (info.isFile) {
@@ -532,9 +533,9 @@ export async function cachedTextFeatures(
   data: string,
   rowIndex: ArrayLike<number>,
   w: TextWindow,
-  options: TextFeatureOptions & { source?: RowSource } = {},
+  options: TextFeatureOptions & { source?: RowSource; tokenizer?: string } = {},
 ): Promise<{ features: TextFeatures; cached: boolean; file: string }> {
-  const file = `${dir}/text-features.bin`, key = await cacheKey(data, rowIndex, w);
+  const file = `${dir}/text-features.bin`, key = await cacheKey(data, rowIndex, w, options.tokenizer);
   const found = await readCache(file, key);
   if (found) return { features: found, cached: true, file };
   const features = await computeTextFeatures(options.source ?? data, rowIndex, w, options);

@@ -63,7 +63,7 @@ Deno.test("countCopies: rows sharing a hash are compared, so collisions split in
   assertEquals([...none.copies], [1, 1]);
 });
 
-Deno.test("text features are cached beside the report, keyed by the rows and the window", async () => {
+Deno.test("text features are cached beside the report, keyed by the rows, the window and the tokenizer", async () => {
   const dir = await Deno.makeTempDir({ prefix: "engram-text-features-" });
   try {
     const rows = ROWS.subarray(0, 300);
@@ -77,6 +77,15 @@ Deno.test("text features are cached beside the report, keyed by the rows and the
       workers: 0,
     });
     assertEquals(fewer.cached, false);
+    // Rows of texts depend on their tokenizer: features of another one are not taken from the cache.
+    const tokenizer = picoPath("fixtures/pico/tokenizer/tokenizer.json");
+    const copy = `${dir}/other-tokenizer.json`;
+    await Deno.copyFile(tokenizer, copy);
+    const byTokenizer = async (path: string) =>
+      (await cachedTextFeatures(dir, DATA, rows, WINDOW, { workers: 0, tokenizer: path })).cached;
+    assertEquals([await byTokenizer(tokenizer), await byTokenizer(tokenizer)], [false, true]);
+    assertEquals([await byTokenizer(copy), await byTokenizer(tokenizer)], [false, false]);
+    await Deno.remove(copy);
     assertEquals([...Deno.readDirSync(dir)].map((e) => e.name), ["text-features.bin"]);
   } finally {
     await Deno.remove(dir, { recursive: true });
