@@ -440,6 +440,24 @@ Deno.test("report on published memorized-evals splits: unlisted rows count as no
     await assertRejects(() => computeReport({ results: [dir], universe: 50 }), EngramError, "lists row 100");
     await Deno.writeFile(join(dir, "memorized.parquet"), publishedParquet([1]));
     await assertRejects(() => computeReport({ results: [dir], universe: 1000 }), EngramError, "split");
+    // Rows with a memorized flag (or matches) but no first_mismatch are no list of memorized rows.
+    await withTempDir(async (other) => {
+      for (const [name, data] of [["memorized", [false, true, false]], ["matches", [3, 32, 0]]] as const) {
+        await Deno.writeFile(
+          join(other, "deduped.70m.parquet"),
+          new Uint8Array(parquetWriteBuffer({
+            columnData: [{ name: "index", data: BigInt64Array.from([0n, 1n, 2n]) }, {
+              name,
+              data: [...data],
+            }],
+          })),
+        );
+        await expectError(
+          () => computeReport({ results: [other], universe: 1000 }),
+          /deduped\.70m\.parquet: no "first_mismatch" column \(has index, (memorized|matches)\)/,
+        );
+      }
+    });
   });
 });
 
