@@ -15,10 +15,12 @@ import {
   tunedShapes,
   tuneShapes,
 } from "../engine/tuner.ts";
-import { adapterKey, saveTuningTable, tuningCachePath } from "../engine/tuning.ts";
+import { adapterKey, readTuningFile, saveTuningTable, tuningCachePath } from "../engine/tuning.ts";
+import { dirname } from "../engine/path.ts";
 import { parseVariant } from "../engine/tiles.ts";
 import { intFlag, parseArgs } from "./args.ts";
 import { resolveCheckpoints } from "../io/checkpoints.ts";
+import { writeTextAtomic } from "../io/files.ts";
 
 export const TUNE_HELP = `./engram tune --model DIR [--tuning FILE] [--batch N] [--prompt 32]
                        [--report FILE] [--ceiling TFLOPS] [--kernels cpu|gpu] [--variants a,b,...]
@@ -46,6 +48,18 @@ const OPTIONS = {
   "timing-ms": { type: "string" },
   help: { type: "boolean" },
 } as const;
+
+/** Fails now, not after the timing, when a file cannot be written at `path` (it is written at the end). */
+async function checkWritable(path: string, flag: string): Promise<void> {
+  const probe = `${path}.probe-${Deno.pid}`;
+  try {
+    await Deno.mkdir(dirname(path), { recursive: true });
+    await Deno.writeTextFile(probe, "");
+    await Deno.remove(probe);
+  } catch (e) {
+    throw new EngramError(`${flag} ${path} cannot be written (${(e as Error).message}); pass another path`);
+  }
+}
 
 /** The matmul shapes of every distinct model shape under `path`. */
 async function shapesOf(gpu: Gpu, path: string, batch: number, prompt: number): Promise<MatmulShape[]> {
@@ -85,12 +99,16 @@ export async function tuneCommand(argv: string[]): Promise<void> {
   if (ceiling !== undefined && !(ceiling > 0)) {
     throw new EngramError(`--ceiling must be a positive number of TFLOP/s, got "${a.ceiling}"`);
   }
+  const timingMs = intFlag(a["timing-ms"], "timing-ms", 1);
   const file = a.tuning ?? tuningCachePath();
   if (!file) {
     throw new EngramError(
       "tune: no cache folder (neither XDG_CACHE_HOME nor HOME is set): give --tuning FILE",
     );
   }
+  readTuningFile(file); // a damaged tuning file is refused before the timing, not after
+  await checkWritable(file, "--tuning");
+  if (a.report) await checkWritable(a.report, "--report");
   const gpu = await Gpu.open({ timestamps: true, kernels: a.kernels as "cpu" | "gpu" | undefined });
   try {
     const batch = intFlag(a.batch, "batch", 1) ?? gpu.defaults.batch;
@@ -104,6 +122,7 @@ export async function tuneCommand(argv: string[]): Promise<void> {
     const variants = a.variants?.split(",").map(parseVariant);
     const results = await tuneShapes(gpu, shapes, {
       variants,
+      ...(timingMs === undefined ? {} : { target: timingMs / 1000 }),
       onProgress: (line) => console.error(`  ${line}`),
     });
     const seconds = (performance.now() - t0) / 1000;
@@ -114,7 +133,7 @@ export async function tuneCommand(argv: string[]): Promise<void> {
       shapes: tunedShapes(results),
     });
     if (a.report) {
-      await Deno.writeTextFile(
+      await writeTextAtomic(
         a.report,
         JSON.stringify({
           ...key,
