@@ -749,17 +749,28 @@ export async function writeResultsStream(
   }
 }
 
-/** A finished scoring journal's rows as results batches: what `score` writes its final file from. */
+/** A finished scoring journal's rows as results batches: what `score` writes its final file from. They are
+ *  checked here too, so that an edited or damaged journal is named as such (not the file it was to become). */
 export async function* journalBatches(journal: Journal, prov: Provenance): AsyncGenerator<ResultsBatch> {
+  const checker = new RowChecker(
+    `${journal.path} (this job's journal: delete it to score the job again)`,
+    prov.continuation,
+    prov,
+    prov.mode === "score",
+    prov.logprob,
+  );
   for await (const cols of journal.chunks()) {
-    yield {
+    const batch = {
       length: cols.index.length,
       index: cols.index,
       matches: prov.mode === "score" ? cols.matches : null,
       firstMismatch: cols.firstMismatch,
       logprob: prov.logprob ? cols.logprob : null,
     };
+    checker.check(batch);
+    yield batch;
   }
+  checker.end();
 }
 
 /** Writes a results file from one table (small files; `writeResultsStream` for any length). */

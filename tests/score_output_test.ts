@@ -177,6 +177,27 @@ Deno.test("a run that fails after recording rows keeps them; a rerun with other 
   });
 });
 
+Deno.test("an edited journal is named when its rows are wrong, not the results file it was to become", async () => {
+  await withTempDir("engram-edited-journal-", async (dir) => {
+    const rows = tokenRows(8);
+    await writeMegatron(`${dir}/short`, rows.map((r, i) => i === 5 ? r.slice(0, 40) : r));
+    const out = `${dir}/out`;
+    const data = ["--data", `${dir}/short`, "--batch", "4"];
+    await expectError(args(out, ...data), [/\brow 5\b/]);
+    // A record appended by hand (row 999), then the data repaired: the rerun resumes after the bad record.
+    const record = new DataView(new ArrayBuffer(16));
+    record.setFloat64(0, 999, true);
+    record.setInt16(8, 5, true);
+    record.setInt16(10, 3, true);
+    await Deno.writeFile(`${out}/${NAME}.partial`, new Uint8Array(record.buffer), { append: true });
+    await writeMegatron(`${dir}/short`, rows);
+    await expectError(args(out, ...data), [
+      `${out}/${NAME}.partial (this job's journal: delete it to score the job again): row 5 has index 999`,
+    ]);
+    assertEquals(await listDir(out), [`${NAME}.partial`], "no results file");
+  });
+});
+
 /** `n` texts (pico rows 0..n-1 decoded, 64 tokens each; `short`: one of 10 tokens) in `dir`/texts.jsonl, and a
  *  second tokenizer in `dir`/other: pico's with two ids swapped (other tokens for the same texts). */
 async function textsAndTwoTokenizers(dir: string, n: number, short?: number): Promise<string> {
