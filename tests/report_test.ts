@@ -472,6 +472,12 @@ Deno.test("report: bad inputs are clear one-line errors; missing rows are report
     await expectError(() => computeReport({ results: [] }), "no results given");
     await expectError(() => computeReport({ results: [join(dir, "empty")] }), "no results files");
     await expectError(() => computeReport({ results: [join(dir, "nope")] }), "not found");
+    // A model in two rows of --meta: which of them is meant cannot be told.
+    await Deno.writeTextFile(join(dir, "meta.csv"), "model,params\npico-1,100\npico-2,400\npico-1,800\n");
+    await expectError(
+      () => computeReport({ results: [REFERENCE], meta: join(dir, "meta.csv") }),
+      /meta\.csv: pico-1 has two rows; keep one row per model/,
+    );
     await expectError(
       () => computeReport({ results: [REFERENCE], target: "pico-9@step1" }),
       /pico-9@step1 is not among/,
