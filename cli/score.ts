@@ -221,7 +221,14 @@ function rowsFlags(
   const count = intFlag(a.count, "count", 1);
   const step = intFlag(a.step, "step", 1);
   const rowsPerStep = intFlag(a["rows-per-step"], "rows-per-step", 1) ?? 1024;
-  if (step === undefined) return { start, count };
+  if (step === undefined) {
+    if (a["rows-per-step"] !== undefined) {
+      throw new EngramError(
+        "--rows-per-step says how many rows --step N covers; give --step too, or drop it",
+      );
+    }
+    return { start, count };
+  }
   if (a.start !== undefined || a.count !== undefined) {
     throw new EngramError("give --step or --start/--count, not both");
   }
