@@ -194,7 +194,8 @@ export async function scoreCommand(argv: string[], gpuIn?: Gpu): Promise<ScoreSu
           logprob: a.logprob ?? false,
           batch,
           gpuMemoryGiB,
-          shard: a.shard,
+          // As "i/N" however it was typed (a job script may pad the numbers: 03/64 is 3/64).
+          shard: shard ? `${shard[0]}/${shard[1]}` : undefined,
           force: a.force ?? false,
           quiet: a.quiet ?? false,
         }),

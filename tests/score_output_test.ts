@@ -106,6 +106,10 @@ Deno.test("a results file is kept only if it answers the same request; any diffe
     await Deno.remove(`${out}/${NAME}.provenance.json`);
     const bare = await assertRejects(() => score("--count", "48"), EngramError);
     assert(/has no provenance/.test(bare.message), bare.message);
+
+    // A shard is the same shard however its numbers are written (a job script may pad them).
+    assertEquals((await score("--count", "16", "--shard", "01/2"))[0].skipped, false);
+    assertEquals((await score("--count", "16", "--shard", "1/2"))[0].skipped, true);
     gpu.destroy();
   });
 });
