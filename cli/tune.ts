@@ -16,11 +16,10 @@ import {
   tuneShapes,
 } from "../engine/tuner.ts";
 import { adapterKey, readTuningFile, saveTuningTable, tuningCachePath } from "../engine/tuning.ts";
-import { dirname } from "../engine/path.ts";
 import { parseVariant } from "../engine/tiles.ts";
 import { intFlag, parseArgs } from "./args.ts";
 import { resolveCheckpoints } from "../io/checkpoints.ts";
-import { writeTextAtomic } from "../io/files.ts";
+import { checkWritable, writeTextAtomic } from "../io/files.ts";
 
 export const TUNE_HELP = `./engram tune --model DIR [--tuning FILE] [--batch N] [--prompt 32]
                        [--report FILE] [--ceiling TFLOPS] [--kernels cpu|gpu] [--variants a,b,...]
@@ -48,18 +47,6 @@ const OPTIONS = {
   "timing-ms": { type: "string" },
   help: { type: "boolean" },
 } as const;
-
-/** Fails now, not after the timing, when a file cannot be written at `path` (it is written at the end). */
-async function checkWritable(path: string, flag: string): Promise<void> {
-  const probe = `${path}.probe-${Deno.pid}`;
-  try {
-    await Deno.mkdir(dirname(path), { recursive: true });
-    await Deno.writeTextFile(probe, "");
-    await Deno.remove(probe);
-  } catch (e) {
-    throw new EngramError(`${flag} ${path} cannot be written (${(e as Error).message}); pass another path`);
-  }
-}
 
 /** The matmul shapes of every distinct model shape under `path`. */
 async function shapesOf(gpu: Gpu, path: string, batch: number, prompt: number): Promise<MatmulShape[]> {
