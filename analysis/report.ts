@@ -3,7 +3,7 @@
 import type { RowSource } from "../engine/data.ts";
 import { EngramError, ensure } from "../engine/errors.ts";
 import { isFile } from "../engine/fs.ts";
-import { basename, dirname, join } from "../engine/path.ts";
+import { basename, dirname, isAbsolute, join, relative } from "../engine/path.ts";
 import { loadTokenizer, openTextRows } from "../io/texts.ts";
 import {
   analysedIndices,
@@ -695,6 +695,26 @@ export async function writeReport(
     !existing || existing.isDirectory,
     () => `--out ${outDir} is a file; pass a folder for the report (report.html, report.json, report.md)`,
   );
+  // The folder is replaced whole: only an empty one or an earlier report's, and never one holding the inputs.
+  const inside = (path: string) =>
+    !relative(outDir, path).startsWith("..") && !isAbsolute(relative(outDir, path));
+  const input = options.results.find(inside);
+  ensure(
+    input === undefined,
+    () =>
+      `--out ${outDir} holds the results ${input}, and the report replaces that folder whole; pass another --out`,
+  );
+  if (existing) {
+    const held: string[] = [];
+    for await (const e of Deno.readDir(outDir)) held.push(e.name);
+    ensure(
+      held.length === 0 || held.includes("report.json"),
+      () =>
+        `--out ${outDir} holds other files than a report (${held.sort().slice(0, 3).join(", ")}${
+          held.length > 3 ? ", ..." : ""
+        }), and the report replaces that folder whole; pass a new folder or an earlier report's`,
+    );
+  }
   const parent = dirname(outDir), name = basename(outDir);
   await Deno.mkdir(parent, { recursive: true }).catch((e) => {
     throw new EngramError(`cannot make the folder ${parent} for the report: ${(e as Error).message}`);

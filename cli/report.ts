@@ -40,7 +40,8 @@ training order. Writes report.html, report.json and report.md.
                      out/${REPORT_CACHE}); one text-features-<hash>/ folder per data, rows and window, so a later
                      report over the same data and rows reads them instead of computing
   --out DIR          where to write the report (default out/report); written beside it first and renamed
-                     into place, so report.html, report.json and report.md appear together
+                     into place, so report.html, report.json and report.md appear together. An existing DIR
+                     is replaced whole, so it must be empty or an earlier report, and hold no --results
 `;
 
 /** Parses the flags, computes the report and writes it; prints where it went. */

@@ -855,6 +855,25 @@ Deno.test("report folder: written whole into place; an existing report is replac
     ]);
     assertEquals(JSON.parse(await Deno.readTextFile(join(out, "report.json"))).target, "pico-2@step1092");
     assertEquals([...Deno.readDirSync(dir)].map((e) => e.name), ["report"], "no temporary folders left");
+    // A folder of other files, or one holding the results, is never replaced by the report.
+    const scores = join(dir, "scores");
+    await Deno.mkdir(scores);
+    await Deno.copyFile(REFERENCE, join(scores, "reference.csv"));
+    for (
+      const [results, out, why] of [
+        [
+          [scores],
+          scores,
+          /--out .*scores holds the results .*scores, and the report replaces that folder whole/,
+        ],
+        [[join(scores, "reference.csv")], dir, /--out .* holds the results .*reference\.csv/],
+        [[REFERENCE], scores, /--out .*scores holds other files than a report \(reference\.csv\)/],
+      ] as const
+    ) {
+      await expectError(() => writeReport(out, { results: [...results] }), why);
+      assertEquals([...Deno.readDirSync(scores)].map((e) => e.name), ["reference.csv"], "the results stay");
+    }
+    await Deno.remove(scores, { recursive: true });
     // An output that is a file, or under a file: one engram: line each.
     await Deno.writeTextFile(join(dir, "file"), "x");
     await expectError(() => writeReport(join(dir, "file"), { results: [REFERENCE] }), "is a file");
