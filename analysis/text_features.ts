@@ -538,9 +538,20 @@ export async function cachedTextFeatures(
   const file = `${dir}/text-features.bin`, key = await cacheKey(data, rowIndex, w, options.tokenizer);
   const found = await readCache(file, key);
   if (found) return { features: found, cached: true, file };
+  const cannot = (e: unknown) =>
+    new EngramError(
+      `cannot write the text features cache ${file}: ${
+        (e as Error).message
+      }; pass --cache DIR elsewhere, or ` +
+        `--no-text-features`,
+    );
+  // The folder is made first: a cache that cannot be written fails now, not after the features are computed.
+  await Deno.mkdir(dir, { recursive: true }).catch((e) => Promise.reject(cannot(e)));
   const features = await computeTextFeatures(options.source ?? data, rowIndex, w, options);
-  await Deno.mkdir(dir, { recursive: true });
-  await writeCache(file, key, features);
+  await writeCache(file, key, features).catch(async (e) => {
+    await Deno.remove(`${file}.partial`).catch(() => {});
+    throw cannot(e);
+  });
   return { features, cached: false, file };
 }
 

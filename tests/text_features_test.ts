@@ -9,7 +9,8 @@ import {
   type TextFeatures,
 } from "../analysis/text_features.ts";
 import { PICO_DATA, picoPath, picoReference } from "../io/pico.ts";
-import { assert, assertAlmostEquals, assertEquals } from "./assert.ts";
+import { EngramError } from "../engine/errors.ts";
+import { assert, assertAlmostEquals, assertEquals, assertRejects } from "./assert.ts";
 import { plainFeatures, windowsOf as windowsIn } from "./plain.ts";
 
 const DATA = picoPath(PICO_DATA);
@@ -87,6 +88,12 @@ Deno.test("text features are cached beside the report, keyed by the rows, the wi
     assertEquals([await byTokenizer(copy), await byTokenizer(tokenizer)], [false, false]);
     await Deno.remove(copy);
     assertEquals([...Deno.readDirSync(dir)].map((e) => e.name), ["text-features.bin"]);
+    // A cache folder that cannot be made (under a file) is one clear error, before any feature is computed.
+    const e = await assertRejects(
+      () => cachedTextFeatures(`${dir}/text-features.bin/sub`, DATA, rows, WINDOW, { workers: 0 }),
+      EngramError,
+    );
+    assert(/cannot write the text features cache .*--cache DIR elsewhere/.test(e.message), e.message);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
