@@ -106,13 +106,21 @@ export function analysedIndices(dataset: Dataset): Uint32Array | Float64Array {
 /** "model@revision": the model is everything before the last @ (model names may hold one). */
 export const sourceName = (model: string, revision: string) => `${model}@${revision}`;
 
-/** Reads every input into the store, file after file; returns what each file held. */
+/** A results file's provenance, with the file and the model@revision it holds. */
+interface FileProvenance {
+  source: string;
+  file: string;
+  provenance: Provenance;
+}
+
+/** Reads every input into the store, file after file; returns what each file held and every file's
+ *  provenance (a model@revision may come in several files). */
 async function readInputs(
   paths: string[],
   store: ColumnStore,
   universe: number | null,
-): Promise<{ inputs: InputSummary[]; provenance: Map<string, Provenance> }> {
-  const inputs: InputSummary[] = [], provenance = new Map<string, Provenance>();
+): Promise<{ inputs: InputSummary[]; provenance: FileProvenance[] }> {
+  const inputs: InputSummary[] = [], provenance: FileProvenance[] = [];
   const listed = new Map<string, boolean>();
   for (const path of paths) {
     const reader = await openInput(path);
@@ -152,7 +160,7 @@ async function readInputs(
     }
     inputs.push({ file: path, kind: reader.kind, rows, sources: [...sources] });
     const p = reader.provenance;
-    if (p) provenance.set(sourceName(p.model, p.revision), p);
+    if (p) provenance.push({ source: sourceName(p.model, p.revision), file: path, provenance: p });
     await store.fileDone();
   }
   ensure(
@@ -194,7 +202,7 @@ function orderSources(sources: Source[]): Source[] {
 /** Every source with its facts (parameters, step, batch), smallest model first, then by step. */
 async function describeSources(
   store: ColumnStore,
-  provenance: Map<string, Provenance>,
+  provenance: FileProvenance[],
   options: DatasetOptions,
   notes: Set<string>,
 ): Promise<Source[]> {
@@ -202,7 +210,7 @@ async function describeSources(
   for (const s of store.sources.values()) {
     const cut = s.name.lastIndexOf("@");
     const model = s.name.slice(0, cut), revision = s.name.slice(cut + 1);
-    const p = provenance.get(s.name) ?? null;
+    const p = provenance.findLast((f) => f.source === s.name)?.provenance ?? null;
     // A source without provenance (a reference CSV) has its folder metadata looked up from --models.
     const modelPath = p?.model_path ?? (options.modelsDir ? join(options.modelsDir, model, revision) : null);
     const folder = modelPath ? await folderMeta(modelPath, model) : {};
@@ -233,19 +241,29 @@ async function describeSources(
 }
 
 /** The provenance fields that make two sources' scores comparable. */
-export const SCORED_ALIKE = ["prompt", "continuation", "offset", "data", "mode", "paper_compatible"] as const;
+export const SCORED_ALIKE = [
+  "prompt",
+  "continuation",
+  "offset",
+  "data",
+  "tokenizer",
+  "mode",
+  "paper_compatible",
+] as const;
 
-/** Refuses sources scored differently (by their provenance) unless allowMixed; then a note says how. */
-function checkScoredAlike(sources: Source[], allowMixed: boolean, notes: Set<string>): void {
-  const withProvenance = sources.filter((s) => s.provenance);
-  if (withProvenance.length < 2) return;
-  const first = withProvenance[0];
+/** Refuses results files scored differently (by their provenance), of different model@revisions or of one,
+ *  unless allowMixed; then a note says how. */
+function checkScoredAlike(files: FileProvenance[], allowMixed: boolean, notes: Set<string>): void {
+  if (files.length < 2) return;
+  const first = files[0];
   for (const field of SCORED_ALIKE) {
-    const other = withProvenance.find((s) => s.provenance![field] !== first.provenance![field]);
+    const other = files.find((f) => f.provenance[field] !== first.provenance[field]);
     if (!other) continue;
-    const what =
-      `${first.source} has ${field} ${JSON.stringify(first.provenance![field])} but ${other.source} ` +
-      `has ${JSON.stringify(other.provenance![field])}`;
+    // Two files of one model@revision are told apart by their names.
+    const name = (f: FileProvenance) =>
+      f.source === other.source && f.source === first.source ? `${f.source} (${f.file})` : f.source;
+    const value = (f: FileProvenance) => JSON.stringify(f.provenance[field]) ?? "none";
+    const what = `${name(first)} has ${field} ${value(first)} but ${name(other)} has ${value(other)}`;
     ensure(
       allowMixed,
       () =>
@@ -350,7 +368,7 @@ export async function buildDataset(paths: string[], options: DatasetOptions = {}
     const { inputs, provenance } = await readInputs(paths, store, options.universe ?? null);
     await checkConflicts(store);
     const sources = await describeSources(store, provenance, options, notes);
-    checkScoredAlike(sources, options.allowMixed ?? false, notes);
+    checkScoredAlike(provenance, options.allowMixed ?? false, notes);
     const { analysed, memorized, rows } = await analysedRows(store, sources, options, notes);
     return {
       sources,

@@ -323,6 +323,10 @@ function openPublished(path: string, file: ParquetFile): InputReader {
   };
 }
 
+/** Columns of results (besides index): a Parquet file with any of them is results, never a memorized-evals list
+ *  (whose every row would count as memorized). */
+const RESULTS_ONLY_COLUMNS = ["score", "matches", "first_mismatch", "memorized", "logprob"];
+
 /** Opens one input file, telling its kind from its extension and columns. `csv`: how reference CSVs are read
  *  (bytes a read, rows a batch; tests read them in pieces that cut rows). */
 export async function openInput(
@@ -333,7 +337,7 @@ export async function openInput(
   if (ext === ".parquet") {
     const file = await ParquetFile.open(path);
     const names = file.columnNames;
-    if (names.includes("index") && !names.includes("first_mismatch") && !names.includes("score")) {
+    if (names.includes("index") && !names.some((name) => RESULTS_ONLY_COLUMNS.includes(name))) {
       return openPublished(path, file);
     }
   } else if (ext === ".csv") {

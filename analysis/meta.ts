@@ -102,6 +102,10 @@ export async function readMetaCsv(path: string): Promise<Map<string, ModelMeta>>
       );
       return v;
     };
+    ensure(
+      !meta.has(String(row.model)),
+      () => `--meta ${path}: ${row.model} has two rows; keep one row per model`,
+    );
     meta.set(String(row.model), {
       params: positive("params"),
       rowsPerStep: positive("rows_per_step"),

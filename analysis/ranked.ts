@@ -112,6 +112,8 @@ export interface RankedOptions {
     data: string;
     /** An opened source to read instead of `data` (JSONL texts through a tokenizer). */
     source?: RowSource;
+    /** The tokenizer.json of `source` (its rows depend on it, so the cached features do too). */
+    tokenizer?: string;
     window: TextWindow;
     /** Root of the report's cache (null: compute without caching). */
     cacheDir: string | null;
@@ -246,11 +248,11 @@ export async function rankedForecasts(
   const memorizedRows = compactBitset(memorized, analysed), textInputs: ForecastInput[] = [];
   let textSummary: TextFeatureSummary | null = null;
   if (options.text) {
-    const { data, source, window, cacheDir } = options.text;
+    const { data, source, tokenizer, window, cacheDir } = options.text;
     let features, cache: string | null = null, cached = false;
     if (cacheDir) {
       const dir = textFeaturesCacheDir(cacheDir, data, rowIndex, window);
-      const found = await cachedTextFeatures(dir, data, rowIndex, window, { source });
+      const found = await cachedTextFeatures(dir, data, rowIndex, window, { source, tokenizer });
       [features, cache, cached] = [found.features, found.file, found.cached];
     } else features = await computeTextFeatures(source ?? data, rowIndex, window);
     for (const { curve, ranking } of textFeatureCurves(features, memorizedRows, target.source)) {

@@ -3,7 +3,7 @@
 import type { RowSource } from "../engine/data.ts";
 import { EngramError, ensure } from "../engine/errors.ts";
 import { isFile } from "../engine/fs.ts";
-import { basename, dirname, join } from "../engine/path.ts";
+import { basename, dirname, isAbsolute, join, relative } from "../engine/path.ts";
 import { loadTokenizer, openTextRows } from "../io/texts.ts";
 import {
   analysedIndices,
@@ -281,7 +281,9 @@ async function findTrainingData(
     "report: --tokenizer DIR decodes the training rows, which --data PREFIX names; pass both",
   );
   const p = target.provenance;
-  const tokenizer = options.tokenizer ?? (p?.model_path ? await findTokenizer(p.model_path) : null);
+  // Texts are read with the tokenizer that scored them, when the provenance names it.
+  const tokenizer = options.tokenizer ?? p?.tokenizer ??
+    (p?.model_path ? await findTokenizer(p.model_path) : null);
   if (options.data) return { data: options.data, tokenizer, dataMissing: null };
   if (!p?.data) return { data: null, tokenizer, dataMissing: null };
   return await dataExists(p.data)
@@ -417,7 +419,7 @@ async function textInputs(
   options: ReportOptions,
   found: { data: string | null; tokenizer: string | null; dataMissing: string | null },
   notes: string[],
-): Promise<{ data: string; source?: RowSource } | null> {
+): Promise<{ data: string; source?: RowSource; tokenizer?: string } | null> {
   if (options.textFeatures === false) {
     notes.push("properties of the text not computed (--no-text-features)");
     return null;
@@ -437,7 +439,8 @@ async function textInputs(
     notes.push(`properties of the text not computed: ${found.data} holds texts; pass --tokenizer DIR`);
     return null;
   }
-  return { data: found.data, source: await openTextRows(found.data, await loadTokenizer(found.tokenizer)) };
+  const tokenizer = await loadTokenizer(found.tokenizer);
+  return { data: found.data, source: await openTextRows(found.data, tokenizer), tokenizer: tokenizer.path };
 }
 
 const ci = (i: { low: number; high: number } | null) => i ? ` (95%: ${pct(i.low)}–${pct(i.high)})` : "";
@@ -692,6 +695,26 @@ export async function writeReport(
     !existing || existing.isDirectory,
     () => `--out ${outDir} is a file; pass a folder for the report (report.html, report.json, report.md)`,
   );
+  // The folder is replaced whole: only an empty one or an earlier report's, and never one holding the inputs.
+  const inside = (path: string) =>
+    !relative(outDir, path).startsWith("..") && !isAbsolute(relative(outDir, path));
+  const input = options.results.find(inside);
+  ensure(
+    input === undefined,
+    () =>
+      `--out ${outDir} holds the results ${input}, and the report replaces that folder whole; pass another --out`,
+  );
+  if (existing) {
+    const held: string[] = [];
+    for await (const e of Deno.readDir(outDir)) held.push(e.name);
+    ensure(
+      held.length === 0 || held.includes("report.json"),
+      () =>
+        `--out ${outDir} holds other files than a report (${held.sort().slice(0, 3).join(", ")}${
+          held.length > 3 ? ", ..." : ""
+        }), and the report replaces that folder whole; pass a new folder or an earlier report's`,
+    );
+  }
   const parent = dirname(outDir), name = basename(outDir);
   await Deno.mkdir(parent, { recursive: true }).catch((e) => {
     throw new EngramError(`cannot make the folder ${parent} for the report: ${(e as Error).message}`);

@@ -487,10 +487,11 @@ const COLUMNS = [
 ] as const;
 const TYPES = { Uint32Array, Uint16Array, Float64Array } as const;
 
-/** What the cached features depend on: the data files (size, modification time), the rows and the window. */
-async function cacheKey(data: string, rowIndex: ArrayLike<number>, w: TextWindow) {
+/** What the cached features depend on: the data files and the tokenizer of texts (size, modification time), the
+ *  rows and the window. */
+async function cacheKey(data: string, rowIndex: ArrayLike<number>, w: TextWindow, tokenizer?: string) {
   const files = [], prefix = data.replace(/\.(bin|idx)$/, "");
-  for (const path of [prefix, `${prefix}.bin`, `${prefix}.idx`]) {
+  for (const path of [prefix, `${prefix}.bin`, `${prefix}.idx`, ...(tokenizer ? [tokenizer] : [])]) {
     try {
       const info = await Deno.stat(path);
       if (info.isFile) {
@@ -553,14 +554,25 @@ export async function cachedTextFeatures(
   data: string,
   rowIndex: ArrayLike<number>,
   w: TextWindow,
-  options: TextFeatureOptions & { source?: RowSource } = {},
+  options: TextFeatureOptions & { source?: RowSource; tokenizer?: string } = {},
 ): Promise<{ features: TextFeatures; cached: boolean; file: string }> {
-  const file = `${dir}/text-features.bin`, key = await cacheKey(data, rowIndex, w);
+  const file = `${dir}/text-features.bin`, key = await cacheKey(data, rowIndex, w, options.tokenizer);
   const found = await readCache(file, key);
   if (found) return { features: found, cached: true, file };
+  const cannot = (e: unknown) =>
+    new EngramError(
+      `cannot write the text features cache ${file}: ${
+        (e as Error).message
+      }; pass --cache DIR elsewhere, or ` +
+        `--no-text-features`,
+    );
+  // The folder is made first: a cache that cannot be written fails now, not after the features are computed.
+  await Deno.mkdir(dir, { recursive: true }).catch((e) => Promise.reject(cannot(e)));
   const features = await computeTextFeatures(options.source ?? data, rowIndex, w, options);
-  await Deno.mkdir(dir, { recursive: true });
-  await writeCache(file, key, features);
+  await writeCache(file, key, features).catch(async (e) => {
+    await Deno.remove(`${file}.partial`).catch(() => {});
+    throw cannot(e);
+  });
   return { features, cached: false, file };
 }
 

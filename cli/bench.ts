@@ -13,6 +13,7 @@ import { type ScoreMode, scoreRows, type ScoreSink } from "../engine/memorizatio
 import { Decoder } from "../engine/decoder.ts";
 import { intFlag, parseArgs } from "./args.ts";
 import { PICO_BENCH_MODEL, PICO_DATA } from "../io/pico.ts";
+import { checkWritable, writeTextAtomic } from "../io/files.ts";
 
 export const BENCH_HELP =
   `./engram bench [--model DIR] [--data PREFIX] [--count N] [--modes score,extractable]
@@ -132,6 +133,15 @@ export async function benchCommand(argv: string[]): Promise<void> {
   if ([a.variant !== undefined, a.tuning !== undefined, !!a.untuned].filter(Boolean).length > 1) {
     throw new EngramError("bench: give one of --tuning, --untuned and --variant");
   }
+  if (a.format !== undefined && a.format !== "json" && a.format !== "text") {
+    throw new EngramError(`--format must be json or text, got "${a.format}"`);
+  }
+  if (a.data?.toLowerCase().endsWith(".jsonl")) {
+    throw new EngramError(
+      `bench: --data ${a.data} holds texts; bench reads token rows (a Megatron prefix or a .npy), pass one`,
+    );
+  }
+  if (a.save) await checkWritable(a.save, "--save"); // not after the whole bench
   const forced = a.variant === undefined ? undefined : parseVariant(a.variant);
   const gpu = await Gpu.open({ timestamps: !!a.kernels, kernels: family as "cpu" | "gpu" | undefined });
   if (forced) gpu.tuning = Tuning.forced(forced);
@@ -191,7 +201,7 @@ export async function benchCommand(argv: string[]): Promise<void> {
     params: model.cfg,
     ...(kernels ? { kernels } : {}),
   };
-  if (a.save) await Deno.writeTextFile(a.save, JSON.stringify({ first_mismatch: saved }));
+  if (a.save) await writeTextAtomic(a.save, JSON.stringify({ first_mismatch: saved }));
   model.destroy();
   gpu.destroy();
   if (a.format === "json") return console.log(JSON.stringify(report));

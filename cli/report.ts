@@ -24,8 +24,9 @@ training order. Writes report.html, report.json and report.md.
   --meta CSV         model,params[,rows_per_step,tokens_per_row]: sizes and batch per model (default: the
                      results' provenance, then suite.json or engram.json above the model folder it names)
   --models DIR       count parameters from DIR/<model>/<revision>/config.json (or DIR/<model>/config.json)
-  --tokenizer DIR    with --data: show the target's memorized rows as text (default: the tokenizer.json in
-                     or above the target's model folder, as its provenance names it)
+  --tokenizer DIR    with --data: show the target's memorized rows as text (default: the tokenizer that
+                     scored .jsonl texts, else the tokenizer.json in or above the target's model folder, as
+                     its provenance names them)
   --data PREFIX      the training rows (Megatron PREFIX.bin/.idx, .npy, or .jsonl with a tokenizer; default:
                      the provenance's data): the memorized rows as text and the properties of the text
   --samples N        memorized rows to show (default 10)
@@ -39,7 +40,8 @@ training order. Writes report.html, report.json and report.md.
                      out/${REPORT_CACHE}); one text-features-<hash>/ folder per data, rows and window, so a later
                      report over the same data and rows reads them instead of computing
   --out DIR          where to write the report (default out/report); written beside it first and renamed
-                     into place, so report.html, report.json and report.md appear together
+                     into place, so report.html, report.json and report.md appear together. An existing DIR
+                     is replaced whole, so it must be empty or an earlier report, and hold no --results
 `;
 
 /** Parses the flags, computes the report and writes it; prints where it went. */

@@ -89,15 +89,21 @@ export interface ScoreSummary {
   skipped: boolean;
 }
 
-async function openSource(data: string, tokenizer: string | undefined, modelDir: string): Promise<RowSource> {
+/** The rows of `data`, and for texts the tokenizer.json that made them (part of what the rows are). */
+async function openSource(
+  data: string,
+  tokenizerDir: string | undefined,
+  modelDir: string,
+): Promise<{ source: RowSource; tokenizer?: string }> {
   if (data.toLowerCase().endsWith(".jsonl")) {
     const { loadTokenizer, openTextRows } = await importLazily<typeof import("../io/texts.ts")>(
       "../io/texts.ts",
       import.meta.url,
     );
-    return openTextRows(data, await loadTokenizer(tokenizer ?? await findTokenizer(modelDir) ?? modelDir));
+    const tokenizer = await loadTokenizer(tokenizerDir ?? await findTokenizer(modelDir) ?? modelDir);
+    return { source: await openTextRows(data, tokenizer), tokenizer: resolve(tokenizer.path) };
   }
-  return await openRowSource(data);
+  return { source: await openRowSource(data) };
 }
 
 /** A status line rewritten in place on an interactive stderr, at most 4 times a second; `last` ends it. */
@@ -163,7 +169,7 @@ export async function scoreCommand(argv: string[], gpuIn?: Gpu): Promise<ScoreSu
   }
   const paths = await resultPaths(a.out ?? "out/scores", a.format, checkpoints, shard);
   const dataPath = a.data ?? PICO_DATA;
-  const source = await openSource(dataPath, a.tokenizer, checkpoints[0].dir);
+  const { source, tokenizer } = await openSource(dataPath, a.tokenizer, checkpoints[0].dir);
   const summaries: ScoreSummary[] = [];
   let gpu: Gpu | undefined;
   try {
@@ -176,6 +182,7 @@ export async function scoreCommand(argv: string[], gpuIn?: Gpu): Promise<ScoreSu
         await scoreOrSkip(gpu, ck, source, {
           path: paths[i],
           dataPath,
+          tokenizer,
           start: rowStart,
           count: rowCount,
           jobRows: [start, count],
@@ -187,7 +194,8 @@ export async function scoreCommand(argv: string[], gpuIn?: Gpu): Promise<ScoreSu
           logprob: a.logprob ?? false,
           batch,
           gpuMemoryGiB,
-          shard: a.shard,
+          // As "i/N" however it was typed (a job script may pad the numbers: 03/64 is 3/64).
+          shard: shard ? `${shard[0]}/${shard[1]}` : undefined,
           force: a.force ?? false,
           quiet: a.quiet ?? false,
         }),
@@ -214,7 +222,14 @@ function rowsFlags(
   const count = intFlag(a.count, "count", 1);
   const step = intFlag(a.step, "step", 1);
   const rowsPerStep = intFlag(a["rows-per-step"], "rows-per-step", 1) ?? 1024;
-  if (step === undefined) return { start, count };
+  if (step === undefined) {
+    if (a["rows-per-step"] !== undefined) {
+      throw new EngramError(
+        "--rows-per-step says how many rows --step N covers; give --step too, or drop it",
+      );
+    }
+    return { start, count };
+  }
   if (a.start !== undefined || a.count !== undefined) {
     throw new EngramError("give --step or --start/--count, not both");
   }
@@ -285,6 +300,8 @@ async function resultPaths(
 interface CheckpointJob {
   path: string;
   dataPath: string;
+  /** The tokenizer.json of .jsonl texts (absolute), else undefined. */
+  tokenizer?: string;
   /** This process's rows (the shard's share of jobRows). */
   start: number;
   count: number;
@@ -317,6 +334,7 @@ type Request = Pick<
   | "paper_compatible"
   | "logprob"
   | "data"
+  | "tokenizer"
   | "model_path"
   | "config_hash"
 >;
@@ -334,6 +352,7 @@ function request(ck: Checkpoint, hash: string, job: CheckpointJob): Request {
     paper_compatible: job.paperCompatible,
     logprob: job.logprob,
     data: resolve(job.dataPath),
+    ...(job.tokenizer ? { tokenizer: job.tokenizer } : {}),
     model_path: resolve(ck.dir),
     config_hash: hash,
   };
@@ -352,6 +371,11 @@ const REQUEST_FIELDS: [keyof Request, "holds" | "was scored with", (p: Request) 
   ["paper_compatible", "was scored with", (p) => p.paper_compatible ? "--paper-compatible" : "pure greedy"],
   ["logprob", "was scored with", (p) => p.logprob ? "--logprob" : "no --logprob"],
   ["data", "was scored with", (p) => `data ${p.data}`],
+  [
+    "tokenizer",
+    "was scored with",
+    (p) => p.tokenizer === undefined ? "no tokenizer" : `the tokenizer ${p.tokenizer}`,
+  ],
   ["model_path", "was scored with", (p) => `the model at ${p.model_path}`],
   ["config_hash", "was scored with", (p) => `a config.json of hash ${p.config_hash}`],
 ];
@@ -376,6 +400,7 @@ function journalKey(ck: Checkpoint, hash: string, job: CheckpointJob) {
     model: resolve(ck.dir),
     config: hash,
     data: resolve(job.dataPath),
+    ...(job.tokenizer ? { tokenizer: job.tokenizer } : {}),
     rows: [job.start, job.count],
     prompt: job.prompt,
     cont: job.cont,

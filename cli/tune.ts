@@ -15,10 +15,11 @@ import {
   tunedShapes,
   tuneShapes,
 } from "../engine/tuner.ts";
-import { adapterKey, saveTuningTable, tuningCachePath } from "../engine/tuning.ts";
+import { adapterKey, readTuningFile, saveTuningTable, tuningCachePath } from "../engine/tuning.ts";
 import { parseVariant } from "../engine/tiles.ts";
 import { intFlag, parseArgs } from "./args.ts";
 import { resolveCheckpoints } from "../io/checkpoints.ts";
+import { checkWritable, writeTextAtomic } from "../io/files.ts";
 
 export const TUNE_HELP = `./engram tune --model DIR [--tuning FILE] [--batch N] [--prompt 32]
                        [--report FILE] [--ceiling TFLOPS] [--kernels cpu|gpu] [--variants a,b,...]
@@ -85,12 +86,16 @@ export async function tuneCommand(argv: string[]): Promise<void> {
   if (ceiling !== undefined && !(ceiling > 0)) {
     throw new EngramError(`--ceiling must be a positive number of TFLOP/s, got "${a.ceiling}"`);
   }
+  const timingMs = intFlag(a["timing-ms"], "timing-ms", 1);
   const file = a.tuning ?? tuningCachePath();
   if (!file) {
     throw new EngramError(
       "tune: no cache folder (neither XDG_CACHE_HOME nor HOME is set): give --tuning FILE",
     );
   }
+  readTuningFile(file); // a damaged tuning file is refused before the timing, not after
+  await checkWritable(file, "--tuning");
+  if (a.report) await checkWritable(a.report, "--report");
   const gpu = await Gpu.open({ timestamps: true, kernels: a.kernels as "cpu" | "gpu" | undefined });
   try {
     const batch = intFlag(a.batch, "batch", 1) ?? gpu.defaults.batch;
@@ -104,6 +109,7 @@ export async function tuneCommand(argv: string[]): Promise<void> {
     const variants = a.variants?.split(",").map(parseVariant);
     const results = await tuneShapes(gpu, shapes, {
       variants,
+      ...(timingMs === undefined ? {} : { target: timingMs / 1000 }),
       onProgress: (line) => console.error(`  ${line}`),
     });
     const seconds = (performance.now() - t0) / 1000;
@@ -114,7 +120,7 @@ export async function tuneCommand(argv: string[]): Promise<void> {
       shapes: tunedShapes(results),
     });
     if (a.report) {
-      await Deno.writeTextFile(
+      await writeTextAtomic(
         a.report,
         JSON.stringify({
           ...key,

@@ -242,9 +242,16 @@ export async function saveTuningTable(path: string, table: TuningTable): Promise
   const replaced = new Set(table.shapes.map(shape));
   const kept = (findTable(file, table)?.shapes ?? []).filter((s) => !replaced.has(shape(s)));
   file.tables = [...file.tables.filter((t) => !same(t)), { ...table, shapes: [...kept, ...table.shapes] }];
-  await Deno.mkdir(dirname(path), { recursive: true });
   // Write then rename: a tuning file is never seen half-written.
   const tmp = `${path}.tmp-${Deno.pid}`;
-  await Deno.writeTextFile(tmp, JSON.stringify(file, null, 2) + "\n");
-  await Deno.rename(tmp, path);
+  try {
+    await Deno.mkdir(dirname(path), { recursive: true });
+    await Deno.writeTextFile(tmp, JSON.stringify(file, null, 2) + "\n");
+    await Deno.rename(tmp, path);
+  } catch (e) {
+    await Deno.remove(tmp).catch(() => {});
+    throw new EngramError(
+      `cannot write the tuning file ${path}: ${(e as Error).message}; free space or pass --tuning FILE`,
+    );
+  }
 }

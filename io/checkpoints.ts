@@ -69,6 +69,24 @@ export async function resolveCheckpoints(
       }
     }
   }
+  // A name that matches nothing is a typo or a missing checkpoint: scoring the others alone would lose it quietly.
+  for (
+    const [flag, names, have] of [["--models", models, found.map((c) => c.model)], [
+      "--revisions",
+      revisions,
+      found.map((c) => c.revision),
+    ]] as const
+  ) {
+    const absent = names?.filter((name) => !have.includes(name)) ?? [];
+    if (absent.length > 0 && found.length > 0) {
+      const known = [...new Set(have)];
+      throw new EngramError(
+        `${flag} names ${absent.join(", ")}, not in --model ${path} (it has ${known.slice(0, 12).join(", ")}${
+          known.length > 12 ? ", ..." : ""
+        }); check the names`,
+      );
+    }
+  }
   const picked = found.filter((c) =>
     (!models || models.includes(c.model)) && (!revisions || revisions.includes(c.revision))
   );

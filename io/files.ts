@@ -262,6 +262,18 @@ export class AtomicFile {
   }
 }
 
+/** Fails now, not after a long run, when a file cannot be written at `path` (`flag` names it in the message). */
+export async function checkWritable(path: string, flag: string): Promise<void> {
+  const probe = `${path}.probe-${Deno.pid}`;
+  try {
+    await Deno.mkdir(dirname(path), { recursive: true });
+    await Deno.writeTextFile(probe, "");
+    await Deno.remove(probe);
+  } catch (e) {
+    throw new EngramError(`${flag} ${path} cannot be written (${(e as Error).message}); pass another path`);
+  }
+}
+
 /** Writes a small text file atomically (whole or not at all). */
 export async function writeTextAtomic(path: string, text: string): Promise<void> {
   const out = await AtomicFile.create(path);

@@ -51,6 +51,8 @@ export interface Provenance {
   config_hash: string;
   /** The token data, as an absolute path. */
   data: string;
+  /** The tokenizer.json that turned .jsonl texts into tokens, as an absolute path (absent for token data). */
+  tokenizer?: string;
   /** Prompt tokens per row (32 in the paper). */
   prompt: number;
   /** Continuation tokens per row (32 in the paper). */
@@ -229,10 +231,12 @@ export function checkProvenance(value: unknown, where: string): Provenance {
     prov.continuation <= 32767,
     () => `${where}: provenance "continuation" ${prov.continuation} is over 32767; ${fix}`,
   );
-  ensure(
-    prov.kernels === undefined || typeof prov.kernels === "string",
-    () => `${where}: provenance "kernels" is ${JSON.stringify(prov.kernels)}; expected a string; ${fix}`,
-  );
+  for (const name of ["kernels", "tokenizer"] as const) {
+    ensure(
+      prov[name] === undefined || typeof prov[name] === "string",
+      () => `${where}: provenance "${name}" is ${JSON.stringify(prov[name])}; expected a string; ${fix}`,
+    );
+  }
   if (prov.shard !== undefined) {
     if (typeof prov.shard !== "string" || !shardOf(prov.shard)) {
       throw new EngramError(
@@ -745,17 +749,28 @@ export async function writeResultsStream(
   }
 }
 
-/** A finished scoring journal's rows as results batches: what `score` writes its final file from. */
+/** A finished scoring journal's rows as results batches: what `score` writes its final file from. They are
+ *  checked here too, so that an edited or damaged journal is named as such (not the file it was to become). */
 export async function* journalBatches(journal: Journal, prov: Provenance): AsyncGenerator<ResultsBatch> {
+  const checker = new RowChecker(
+    `${journal.path} (this job's journal: delete it to score the job again)`,
+    prov.continuation,
+    prov,
+    prov.mode === "score",
+    prov.logprob,
+  );
   for await (const cols of journal.chunks()) {
-    yield {
+    const batch = {
       length: cols.index.length,
       index: cols.index,
       matches: prov.mode === "score" ? cols.matches : null,
       firstMismatch: cols.firstMismatch,
       logprob: prov.logprob ? cols.logprob : null,
     };
+    checker.check(batch);
+    yield batch;
   }
+  checker.end();
 }
 
 /** Writes a results file from one table (small files; `writeResultsStream` for any length). */

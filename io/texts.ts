@@ -6,6 +6,8 @@ import { isFile, readJsonFile } from "../engine/fs.ts";
 import { dirname, join } from "../engine/path.ts";
 
 export interface TextTokenizer {
+  /** The tokenizer.json loaded: texts tokenized by another one are other rows. */
+  path: string;
   encode(text: string): number[];
   decode(ids: number[]): string;
 }
@@ -29,6 +31,7 @@ export async function loadTokenizer(dirOrFile: string): Promise<TextTokenizer> {
     throw new EngramError(`${dirOrFile}: tokenizer.json could not be loaded (${(e as Error).message})`);
   }
   return {
+    path,
     // Training rows carry no BOS/EOS added by the tokenizer, and decoded text must be the exact bytes.
     encode: (text) => tokenizer.encode(text, { add_special_tokens: false }).ids,
     decode: (ids) =>

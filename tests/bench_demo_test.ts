@@ -1,5 +1,6 @@
 // The bench's JSON contract (a smoke test of its shape, never of its speed) and the demo's score → report flow.
 import { assert, assertEquals } from "./assert.ts";
+import { expectError } from "./cli_contract.ts";
 import { runCli } from "./helpers.ts";
 
 Deno.test("bench --format json: both modes, the same memorized rows, kernel GFLOP/s per shape", async () => {
@@ -34,6 +35,19 @@ Deno.test("bench --format json: both modes, the same memorized rows, kernel GFLO
   const rows = JSON.parse(await Deno.readTextFile(save)).first_mismatch;
   assertEquals(rows.extractable, rows.score, "extractable and score modes find the same first mismatches");
   await Deno.remove(save);
+});
+
+Deno.test("bench: an unwritable --save, an unknown --format or texts as --data are one engram: line before the bench", async () => {
+  const dir = await Deno.makeTempDir();
+  await Deno.writeTextFile(`${dir}/file`, "");
+  await expectError(["bench", "--count", "8", "--save", `${dir}/file/rows.json`], [
+    `--save ${dir}/file/rows.json cannot be written`,
+  ]);
+  await expectError(["bench", "--count", "8", "--format", "xml"], [
+    '--format must be json or text, got "xml"',
+  ]);
+  await expectError(["bench", "--count", "8", "--data", `${dir}/texts.jsonl`], ["holds texts", "token rows"]);
+  await Deno.remove(dir, { recursive: true });
 });
 
 Deno.test("demo: scores every embedded checkpoint and writes the report on them", async () => {

@@ -29,6 +29,24 @@ Deno.test("a suite's symbolic links to model and revision folders are followed",
   }
 });
 
+Deno.test("--models and --revisions naming a checkpoint the suite lacks are refused, not dropped", async () => {
+  const pick = (models?: string[], revisions?: string[]) =>
+    resolveCheckpoints(PICO_MODELS, models, revisions).then((found) =>
+      found.map((c) => `${c.model}@${c.revision}`)
+    );
+  assertEquals(await pick(["pico-1", "pico-3"], ["step1092"]), ["pico-1@step1092", "pico-3@step1092"]);
+  await assertRejects(
+    () => pick(["pico-1", "pico-9"], ["step1092"]),
+    EngramError,
+    `--models names pico-9, not in --model ${PICO_MODELS} (it has pico-1, pico-2, pico-3)`,
+  );
+  await assertRejects(
+    () => pick(["pico-1"], ["step1092", "step9999", "main"]),
+    EngramError,
+    `--revisions names step9999, main, not in --model ${PICO_MODELS} (it has ${REVISIONS.join(", ")})`,
+  );
+});
+
 Deno.test("a broken symbolic link in a suite is one clear error naming it", async () => {
   const dir = await Deno.makeTempDir({ prefix: "engram-broken-link-" });
   try {

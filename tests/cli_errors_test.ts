@@ -326,6 +326,12 @@ for (const value of ["-5", "0x10", "", "1e3", "+3", "2.0", " 7"]) {
   scoreCase(`--start=${JSON.stringify(value)}`, () => [`--start=${value}`], () => ["--start", `"${value}"`]);
 }
 scoreCase("--count 0x10", () => ["--count", "0x10"], () => ["--count", '"0x10"']);
+// --rows-per-step alone would be ignored (all rows scored): it belongs to --step.
+scoreCase(
+  "--rows-per-step without --step",
+  () => ["--rows-per-step", "16"],
+  () => ["--rows-per-step", "--step"],
+);
 
 scoreCase(
   "--start past the last row of the 2048-row fixture",

@@ -197,7 +197,7 @@ Deno.test({
           Object.entries(suite.models as Record<string, { params: number }>)
             .map(([model, m]) => `${model},${m.params},${suite.batch},${suite.seq - 1}\n`).join(""),
       );
-      await writeReport(out, {
+      await writeReport(join(out, "report"), {
         results: ["fixtures/pico/reference"],
         meta,
         tokenizer: "fixtures/pico/tokenizer",
@@ -214,7 +214,7 @@ Deno.test({
         mobile: false,
       });
       const loaded = browser.waitFor("Page.loadEventFired", 30_000);
-      await browser.send("Page.navigate", { url: `file://${resolve(join(out, "report.html"))}` });
+      await browser.send("Page.navigate", { url: `file://${resolve(join(out, "report", "report.html"))}` });
       await loaded;
       const result = await browser.send("Runtime.evaluate", {
         expression: CHECK_FIGURES,

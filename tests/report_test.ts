@@ -440,6 +440,24 @@ Deno.test("report on published memorized-evals splits: unlisted rows count as no
     await assertRejects(() => computeReport({ results: [dir], universe: 50 }), EngramError, "lists row 100");
     await Deno.writeFile(join(dir, "memorized.parquet"), publishedParquet([1]));
     await assertRejects(() => computeReport({ results: [dir], universe: 1000 }), EngramError, "split");
+    // Rows with a memorized flag (or matches) but no first_mismatch are no list of memorized rows.
+    await withTempDir(async (other) => {
+      for (const [name, data] of [["memorized", [false, true, false]], ["matches", [3, 32, 0]]] as const) {
+        await Deno.writeFile(
+          join(other, "deduped.70m.parquet"),
+          new Uint8Array(parquetWriteBuffer({
+            columnData: [{ name: "index", data: BigInt64Array.from([0n, 1n, 2n]) }, {
+              name,
+              data: [...data],
+            }],
+          })),
+        );
+        await expectError(
+          () => computeReport({ results: [other], universe: 1000 }),
+          /deduped\.70m\.parquet: no "first_mismatch" column \(has index, (memorized|matches)\)/,
+        );
+      }
+    });
   });
 });
 
@@ -454,6 +472,12 @@ Deno.test("report: bad inputs are clear one-line errors; missing rows are report
     await expectError(() => computeReport({ results: [] }), "no results given");
     await expectError(() => computeReport({ results: [join(dir, "empty")] }), "no results files");
     await expectError(() => computeReport({ results: [join(dir, "nope")] }), "not found");
+    // A model in two rows of --meta: which of them is meant cannot be told.
+    await Deno.writeTextFile(join(dir, "meta.csv"), "model,params\npico-1,100\npico-2,400\npico-1,800\n");
+    await expectError(
+      () => computeReport({ results: [REFERENCE], meta: join(dir, "meta.csv") }),
+      /meta\.csv: pico-1 has two rows; keep one row per model/,
+    );
     await expectError(
       () => computeReport({ results: [REFERENCE], target: "pico-9@step1" }),
       /pico-9@step1 is not among/,
@@ -785,6 +809,34 @@ Deno.test("report: results are checked against their provenance; sources scored 
   });
 });
 
+Deno.test("report: two files of one model@revision scored differently are refused as two sources would be", async () => {
+  await withTempDir(async (dir) => {
+    const mem = (i: number) => i % 9 === 0;
+    // m-1@step1's rows in two files, the first (read first) scored from another offset or with another
+    // tokenizer; m-2 scored as the second.
+    const job = { model: "m-1", revision: "step1", start: 0, count: 65 };
+    await writeScored(join(dir, "b.csv"), { ...job, shard: "1/2" }, 32, 33, mem);
+    await writeScored(join(dir, "c.csv"), { model: "m-2", revision: "step1" }, 0, 65, mem);
+    for (const [field, value] of [["offset", 100], ["tokenizer", "/t/tokenizer.json"]] as const) {
+      await writeScored(join(dir, "a.csv"), { ...job, shard: "0/2", [field]: value }, 0, 32, mem);
+      await expectError(
+        () => computeReport({ results: [dir] }),
+        new RegExp(
+          `scored differently: m-1@step1 \\(.*a\\.csv\\) has ${field} ${
+            JSON.stringify(value).replaceAll(".", "\\.")
+          } but m-1@step1 \\(.*b\\.csv\\) has \\S+; .*--allow-mixed`,
+        ),
+      );
+    }
+    const { report } = await computeReport({ results: [dir], allowMixed: true });
+    assertEquals(report.rows.analysed, 65);
+    assertMatch(
+      report.notes.join(" "),
+      /--allow-mixed\): m-1@step1 \(.*a\.csv\) has tokenizer "\/t\/tokenizer\.json" but .* none/,
+    );
+  });
+});
+
 Deno.test("report folder: written whole into place; an existing report is replaced only by a complete one", async () => {
   await withTempDir(async (dir) => {
     const out = join(dir, "report");
@@ -803,6 +855,25 @@ Deno.test("report folder: written whole into place; an existing report is replac
     ]);
     assertEquals(JSON.parse(await Deno.readTextFile(join(out, "report.json"))).target, "pico-2@step1092");
     assertEquals([...Deno.readDirSync(dir)].map((e) => e.name), ["report"], "no temporary folders left");
+    // A folder of other files, or one holding the results, is never replaced by the report.
+    const scores = join(dir, "scores");
+    await Deno.mkdir(scores);
+    await Deno.copyFile(REFERENCE, join(scores, "reference.csv"));
+    for (
+      const [results, out, why] of [
+        [
+          [scores],
+          scores,
+          /--out .*scores holds the results .*scores, and the report replaces that folder whole/,
+        ],
+        [[join(scores, "reference.csv")], dir, /--out .* holds the results .*reference\.csv/],
+        [[REFERENCE], scores, /--out .*scores holds other files than a report \(reference\.csv\)/],
+      ] as const
+    ) {
+      await expectError(() => writeReport(out, { results: [...results] }), why);
+      assertEquals([...Deno.readDirSync(scores)].map((e) => e.name), ["reference.csv"], "the results stay");
+    }
+    await Deno.remove(scores, { recursive: true });
     // An output that is a file, or under a file: one engram: line each.
     await Deno.writeTextFile(join(dir, "file"), "x");
     await expectError(() => writeReport(join(dir, "file"), { results: [REFERENCE] }), "is a file");

@@ -5,9 +5,11 @@
 // is one clear line; --out FILE.csv is a file.
 import { scoreCommand } from "../cli/score.ts";
 import { EngramError } from "../engine/errors.ts";
-import { dirname } from "../engine/path.ts";
+import { dirname, resolve } from "../engine/path.ts";
+import { openRowSource } from "../engine/data.ts";
 import { Gpu } from "../engine/gpu.ts";
 import { readResults } from "../io/results.ts";
+import { loadTokenizer } from "../io/texts.ts";
 import { assert, assertEquals, assertRejects } from "./assert.ts";
 import { expectError } from "./cli_contract.ts";
 import { PICO_DATA, PICO_MODELS, runCli } from "./helpers.ts";
@@ -104,6 +106,10 @@ Deno.test("a results file is kept only if it answers the same request; any diffe
     await Deno.remove(`${out}/${NAME}.provenance.json`);
     const bare = await assertRejects(() => score("--count", "48"), EngramError);
     assert(/has no provenance/.test(bare.message), bare.message);
+
+    // A shard is the same shard however its numbers are written (a job script may pad them).
+    assertEquals((await score("--count", "16", "--shard", "01/2"))[0].skipped, false);
+    assertEquals((await score("--count", "16", "--shard", "1/2"))[0].skipped, true);
     gpu.destroy();
   });
 });
@@ -172,6 +178,77 @@ Deno.test("a run that fails after recording rows keeps them; a rerun with other 
       `${out}/${NAME}.partial`,
       /other arguments/,
     ]);
+  });
+});
+
+Deno.test("an edited journal is named when its rows are wrong, not the results file it was to become", async () => {
+  await withTempDir("engram-edited-journal-", async (dir) => {
+    const rows = tokenRows(8);
+    await writeMegatron(`${dir}/short`, rows.map((r, i) => i === 5 ? r.slice(0, 40) : r));
+    const out = `${dir}/out`;
+    const data = ["--data", `${dir}/short`, "--batch", "4"];
+    await expectError(args(out, ...data), [/\brow 5\b/]);
+    // A record appended by hand (row 999), then the data repaired: the rerun resumes after the bad record.
+    const record = new DataView(new ArrayBuffer(16));
+    record.setFloat64(0, 999, true);
+    record.setInt16(8, 5, true);
+    record.setInt16(10, 3, true);
+    await Deno.writeFile(`${out}/${NAME}.partial`, new Uint8Array(record.buffer), { append: true });
+    await writeMegatron(`${dir}/short`, rows);
+    await expectError(args(out, ...data), [
+      `${out}/${NAME}.partial (this job's journal: delete it to score the job again): row 5 has index 999`,
+    ]);
+    assertEquals(await listDir(out), [`${NAME}.partial`], "no results file");
+  });
+});
+
+/** `n` texts (pico rows 0..n-1 decoded, 64 tokens each; `short`: one of 10 tokens) in `dir`/texts.jsonl, and a
+ *  second tokenizer in `dir`/other: pico's with two ids swapped (other tokens for the same texts). */
+async function textsAndTwoTokenizers(dir: string, n: number, short?: number): Promise<string> {
+  const pico = `${PICO_MODELS}/../tokenizer`;
+  const tokenizer = await loadTokenizer(pico);
+  const data = await openRowSource(PICO_DATA);
+  const tokens = await data.read(Array.from({ length: n }, (_, r) => r), 0, 64);
+  data.close();
+  const texts = Array.from({ length: n }, (_, r) =>
+    JSON.stringify({
+      text: tokenizer.decode(Array.from(tokens.subarray(r * 64, r * 64 + (r === short ? 10 : 64)))),
+    }));
+  await Deno.writeTextFile(`${dir}/texts.jsonl`, texts.join("\n") + "\n");
+  const json = JSON.parse(await Deno.readTextFile(`${pico}/tokenizer.json`));
+  const vocab: Record<string, number> = json.model.vocab;
+  const [a, b] = [100, 200].map((id) => Object.keys(vocab).find((k) => vocab[k] === id)!);
+  [vocab[a], vocab[b]] = [vocab[b], vocab[a]];
+  await Deno.mkdir(`${dir}/other`);
+  await Deno.writeTextFile(`${dir}/other/tokenizer.json`, JSON.stringify(json));
+  return pico;
+}
+
+Deno.test("texts tokenized by one tokenizer are not kept or resumed for a run with another", async () => {
+  await withTempDir("engram-tokenizer-", async (dir) => {
+    const pico = await textsAndTwoTokenizers(dir, 8);
+    const out = `${dir}/out`;
+    const run = (tokenizer: string, ...extra: string[]) =>
+      args(out, "--data", `${dir}/texts.jsonl`, "--tokenizer", tokenizer, ...extra);
+    assertEquals((await runCli(run(pico))).code, 0);
+    const { provenance } = await readResults(`${out}/${NAME}`);
+    assertEquals(provenance!.tokenizer, resolve(`${pico}/tokenizer.json`));
+    await expectError(run(`${dir}/other`), [
+      `${out}/${NAME} was scored with the tokenizer ${resolve(pico)}/tokenizer.json, but this run asks ` +
+      `for the tokenizer ${dir}/other/tokenizer.json`,
+    ]);
+    assertEquals((await runCli(run(`${dir}/other`, "--force"))).code, 0);
+    assertEquals((await readResults(`${out}/${NAME}`)).provenance!.tokenizer, `${dir}/other/tokenizer.json`);
+
+    // A journal of rows tokenized by one is not resumed with the other.
+    const later = `${dir}/later`;
+    await Deno.mkdir(later);
+    await textsAndTwoTokenizers(later, 8, 5);
+    const journaled = (tokenizer: string) =>
+      args(`${later}/out`, "--data", `${later}/texts.jsonl`, "--tokenizer", tokenizer, "--batch", "4");
+    await expectError(journaled(pico), [/\brow 5\b/]);
+    assertEquals(await listDir(`${later}/out`), [`${NAME}.partial`], "the journal of rows 0..3 stays");
+    await expectError(journaled(`${later}/other`), [`${later}/out/${NAME}.partial`, /other arguments/]);
   });
 });
 

@@ -9,7 +9,8 @@ import {
   type TextFeatures,
 } from "../analysis/text_features.ts";
 import { PICO_DATA, picoPath, picoReference } from "../io/pico.ts";
-import { assert, assertAlmostEquals, assertEquals } from "./assert.ts";
+import { EngramError } from "../engine/errors.ts";
+import { assert, assertAlmostEquals, assertEquals, assertRejects } from "./assert.ts";
 import { plainFeatures, windowsOf as windowsIn } from "./plain.ts";
 
 const DATA = picoPath(PICO_DATA);
@@ -84,7 +85,7 @@ Deno.test("countCopies: rows sharing a hash are compared, so collisions split in
   assertEquals([...none.copies], [1, 1]);
 });
 
-Deno.test("text features are cached beside the report, keyed by the rows and the window", async () => {
+Deno.test("text features are cached beside the report, keyed by the rows, the window and the tokenizer", async () => {
   const dir = await Deno.makeTempDir({ prefix: "engram-text-features-" });
   try {
     const rows = ROWS.subarray(0, 300);
@@ -98,7 +99,22 @@ Deno.test("text features are cached beside the report, keyed by the rows and the
       workers: 0,
     });
     assertEquals(fewer.cached, false);
+    // Rows of texts depend on their tokenizer: features of another one are not taken from the cache.
+    const tokenizer = picoPath("fixtures/pico/tokenizer/tokenizer.json");
+    const copy = `${dir}/other-tokenizer.json`;
+    await Deno.copyFile(tokenizer, copy);
+    const byTokenizer = async (path: string) =>
+      (await cachedTextFeatures(dir, DATA, rows, WINDOW, { workers: 0, tokenizer: path })).cached;
+    assertEquals([await byTokenizer(tokenizer), await byTokenizer(tokenizer)], [false, true]);
+    assertEquals([await byTokenizer(copy), await byTokenizer(tokenizer)], [false, false]);
+    await Deno.remove(copy);
     assertEquals([...Deno.readDirSync(dir)].map((e) => e.name), ["text-features.bin"]);
+    // A cache folder that cannot be made (under a file) is one clear error, before any feature is computed.
+    const e = await assertRejects(
+      () => cachedTextFeatures(`${dir}/text-features.bin/sub`, DATA, rows, WINDOW, { workers: 0 }),
+      EngramError,
+    );
+    assert(/cannot write the text features cache .*--cache DIR elsewhere/.test(e.message), e.message);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

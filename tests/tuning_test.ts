@@ -114,6 +114,37 @@ Deno.test("--tuning: a file without this adapter, or a damaged one, is one engra
   await Deno.remove(dir, { recursive: true });
 });
 
+Deno.test("tune: a bad --timing-ms, or a --tuning or --report that cannot be written, is one engram: line before any timing", async () => {
+  const dir = await Deno.makeTempDir();
+  await Deno.writeTextFile(`${dir}/file`, "");
+  const tune = [
+    "tune",
+    "--model",
+    `${PICO_MODELS}/pico-1/step1092`,
+    "--batch",
+    "8",
+    "--variants",
+    VARIANTS[0],
+  ];
+  for (
+    const [extra, why] of [
+      [["--timing-ms", "abc", "--tuning", `${dir}/t.json`], /--timing-ms must be a whole number/],
+      [["--tuning", "/proc/engram-tuning.json"], /--tuning \/proc\/engram-tuning\.json cannot be written/],
+      [
+        ["--tuning", `${dir}/t.json`, "--report", `${dir}/file/r.json`],
+        /--report .*file\/r\.json cannot be written/,
+      ],
+    ] as const
+  ) {
+    const { code, stderr } = await run([...tune, ...extra], `${dir}/cache`);
+    assertEquals(code, 1, stderr);
+    assertEquals(engramLines(stderr).length, 1, stderr);
+    assert(why.test(engramLines(stderr)[0]), stderr);
+    assert(!stderr.includes("tune: "), `refused before timing: ${stderr}`);
+  }
+  await Deno.remove(dir, { recursive: true });
+});
+
 Deno.test("variant names: every name parses back to itself; impossible ones are refused", () => {
   for (const name of ["t128x128k16-8x8-s2-w16-g8", "t64x64k8-4x4", "d16x64-1x4", "d64x128-4x8"]) {
     const v = parseVariant(name);
