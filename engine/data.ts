@@ -18,6 +18,13 @@ export interface RowSource {
   close(): void;
 }
 
+/** The files rows are read from at `path`: "X.npy" or "X.jsonl" itself, else a Megatron dataset's X.idx and X.bin. */
+export function rowSourceFiles(path: string): string[] {
+  if (path.endsWith(".npy") || path.endsWith(".jsonl")) return [path];
+  const prefix = path.replace(/\.(bin|idx)$/, "");
+  return [`${prefix}.idx`, `${prefix}.bin`];
+}
+
 /** Opens "X", "X.bin" or "X.idx" as a Megatron dataset, or "X.npy" as a 2-D NumPy array. */
 export function openRowSource(path: string): Promise<RowSource> {
   if (path.endsWith(".npy")) return NpyRows.open(path);

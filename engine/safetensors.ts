@@ -126,6 +126,55 @@ async function parseHeader(
   }
 }
 
+/**
+ * The weight files of a checkpoint: `path` itself when it is a .safetensors file, else the folder's
+ * model.safetensors or the shards its model.safetensors.index.json names (each checked to be there).
+ */
+async function checkpointFiles(
+  path: string,
+): Promise<{ dir: string; files: string[]; weightMap: Record<string, string> | null }> {
+  let stat: Deno.FileInfo;
+  try {
+    stat = await Deno.stat(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) {
+      throw new EngramError(`${path}: no such checkpoint directory or file; check the path`);
+    }
+    throw e;
+  }
+  if (stat.isFile) return { dir: dirname(path), files: [path], weightMap: null };
+  const dir = path, indexPath = join(dir, INDEX);
+  if (await isFile(join(dir, SINGLE))) return { dir, files: [join(dir, SINGLE)], weightMap: null };
+  if (!await isFile(indexPath)) {
+    throw new EngramError(
+      `${dir}: found neither ${SINGLE} nor ${INDEX}; point engram at a Hugging Face checkpoint directory`,
+    );
+  }
+  const index = await readJsonFile(indexPath, REREAD);
+  const wm = isObject(index) ? index.weight_map : undefined;
+  ensure(
+    isObject(wm) && Object.values(wm).every((v) => typeof v === "string" && v !== "" && basename(v) === v),
+    `${indexPath}: needs "weight_map": {tensor name: shard file name}; re-download it`,
+  );
+  const weightMap = wm as Record<string, string>;
+  const files = [...new Set(Object.values(weightMap))].map((f) => join(dir, f));
+  for (const f of files) {
+    const user = Object.keys(weightMap).find((t) => join(dir, weightMap[t]) === f);
+    ensure(
+      await isFile(f),
+      `${indexPath}: weight_map puts ${user} in ${
+        basename(f)
+      }, which is missing from ${dir}; download all shards`,
+    );
+  }
+  return { dir, files, weightMap };
+}
+
+/** The weight files of the checkpoint at `path` (see checkpointFiles), sorted: what its weights are read from. */
+export async function checkpointWeightFiles(path: string): Promise<string[]> {
+  return (await checkpointFiles(path)).files.sort();
+}
+
 /** A safetensors checkpoint opened for reading: every tensor's place from the headers, bytes read on demand. */
 export class SafetensorsCheckpoint {
   private constructor(
@@ -136,49 +185,9 @@ export class SafetensorsCheckpoint {
     private readonly shards: Map<string, Shard>,
   ) {}
 
-  /** Opens `dir` (holding model.safetensors or model.safetensors.index.json + shards) or one .safetensors file. */
-  static async open(dir: string): Promise<SafetensorsCheckpoint> {
-    let stat: Deno.FileInfo;
-    try {
-      stat = await Deno.stat(dir);
-    } catch (e) {
-      if (e instanceof Deno.errors.NotFound) {
-        throw new EngramError(`${dir}: no such checkpoint directory or file; check the path`);
-      }
-      throw e;
-    }
-    let files: string[];
-    let weightMap: Record<string, string> | null = null;
-    const indexPath = join(dir, INDEX);
-    if (stat.isFile) {
-      files = [dir];
-      dir = dirname(dir);
-    } else if (await isFile(join(dir, SINGLE))) {
-      files = [join(dir, SINGLE)];
-    } else if (await isFile(indexPath)) {
-      const index = await readJsonFile(indexPath, REREAD);
-      const wm = isObject(index) ? index.weight_map : undefined;
-      ensure(
-        isObject(wm) &&
-          Object.values(wm).every((v) => typeof v === "string" && v !== "" && basename(v) === v),
-        `${indexPath}: needs "weight_map": {tensor name: shard file name}; re-download it`,
-      );
-      weightMap = wm as Record<string, string>;
-      files = [...new Set(Object.values(weightMap))].map((f) => join(dir, f));
-      for (const f of files) {
-        const user = Object.keys(weightMap).find((t) => join(dir, weightMap![t]) === f);
-        ensure(
-          await isFile(f),
-          `${indexPath}: weight_map puts ${user} in ${
-            basename(f)
-          }, which is missing from ${dir}; download all shards`,
-        );
-      }
-    } else {
-      throw new EngramError(
-        `${dir}: found neither ${SINGLE} nor ${INDEX}; point engram at a Hugging Face checkpoint directory`,
-      );
-    }
+  /** Opens `path`: a folder holding model.safetensors or model.safetensors.index.json + shards, or one .safetensors file. */
+  static async open(path: string): Promise<SafetensorsCheckpoint> {
+    const { dir, files, weightMap } = await checkpointFiles(path);
 
     const shards = new Map<string, Shard>();
     const tensors = new Map<string, TensorInfo>();
@@ -203,7 +212,9 @@ export class SafetensorsCheckpoint {
       for (const [name, f] of Object.entries(weightMap ?? {})) {
         ensure(
           tensors.get(name)?.file === join(dir, f),
-          `${indexPath}: weight_map puts ${name} in ${f} but that shard does not contain it; re-download the checkpoint`,
+          `${
+            join(dir, INDEX)
+          }: weight_map puts ${name} in ${f} but that shard does not contain it; re-download the checkpoint`,
         );
       }
     } catch (e) {

@@ -15,7 +15,7 @@ import {
   writeResultsStream,
 } from "../io/results.ts";
 import { ParquetWriter } from "../io/parquet.ts";
-import { AtomicFile } from "../io/files.ts";
+import { AtomicFile, sampledFingerprint } from "../io/files.ts";
 import { Journal } from "../engine/journal.ts";
 import { EngramError } from "../engine/errors.ts";
 import { join } from "../engine/path.ts";
@@ -494,5 +494,44 @@ Deno.test("results: bad inputs are one-line EngramErrors", async () => {
     const e2 = await assertRejects(() => readResults(join(dir, "bad.csv")), EngramError, 'no "index" column');
     assert(!e2.message.includes("\n"), "one line");
     assertEquals([...Deno.readDirSync(dir)].map((e) => e.name).sort(), ["bad.csv"]);
+  });
+});
+
+Deno.test("sampledFingerprint: SHA-256 of each file's size and 16 evenly spread 64 KiB blocks; copies agree, edits in a block or a size differ", async () => {
+  await withTempDir(async (dir) => {
+    const bytes = new Uint8Array(3_000_017);
+    for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 2654435761) >>> 24;
+    const small = new TextEncoder().encode("a small file");
+    const [a, b, c] = ["a.bin", "b.bin", "c.txt"].map((f) => join(dir, f));
+    await Deno.writeFile(a, bytes);
+    await Deno.writeFile(b, bytes);
+    await Deno.writeFile(c, small);
+    // Computed here from the whole files: the blocks start at round(last · k / 15), last = size − 65536.
+    const expected = async (files: Uint8Array[]) => {
+      const parts: number[] = [];
+      for (const f of files) {
+        parts.push(...new TextEncoder().encode(`${f.length};`));
+        if (f.length <= 65536) parts.push(...f);
+        else {
+          for (let k = 0; k < 16; k++) {
+            const at = Math.round(((f.length - 65536) * k) / 15);
+            parts.push(...f.subarray(at, at + 65536));
+          }
+        }
+      }
+      const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new Uint8Array(parts)));
+      return [...digest.subarray(0, 16)].map((x) => x.toString(16).padStart(2, "0")).join("");
+    };
+    const print = await sampledFingerprint([a, c]);
+    assertEquals(print, await expected([bytes, small]));
+    assertEquals(await sampledFingerprint([b, c]), print, "a copy elsewhere");
+    assert(await sampledFingerprint([c, a]) !== print, "the order of the files counts");
+    // A byte inside the 8th block (which starts at round(last · 7 / 15)), and one more byte at the end.
+    const edited = bytes.slice();
+    edited[Math.round(((bytes.length - 65536) * 7) / 15) + 100] ^= 1;
+    await Deno.writeFile(b, edited);
+    assert(await sampledFingerprint([b, c]) !== print, "an edit in a sampled block");
+    await Deno.writeFile(b, new Uint8Array([...bytes, 0]));
+    assert(await sampledFingerprint([b, c]) !== print, "another size");
   });
 });
