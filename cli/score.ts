@@ -1,10 +1,11 @@
 // `cli.ts score`: memorization scores of training rows for one or more checkpoints, resumable and shardable.
 import { configHash, countParameters, loadConfig } from "../engine/config.ts";
-import { openRowSource, type RowSource } from "../engine/data.ts";
+import { openRowSource, type RowSource, rowSourceFiles } from "../engine/data.ts";
 import { EngramError } from "../engine/errors.ts";
 import { fmtBytes, Gpu } from "../engine/gpu.ts";
 import { Journal } from "../engine/journal.ts";
 import { NeoXModel } from "../engine/model.ts";
+import { checkpointWeightFiles } from "../engine/safetensors.ts";
 import { dirname, extname, join, resolve } from "../engine/path.ts";
 import { type ScoreMode, scoreRows } from "../engine/memorization.ts";
 import { Decoder } from "../engine/decoder.ts";
@@ -12,6 +13,7 @@ import { useTuning } from "../engine/tuning.ts";
 import { intFlag, parseArgs } from "./args.ts";
 import { type Checkpoint, findTokenizer, listFlag, resolveCheckpoints } from "../io/checkpoints.ts";
 import { importLazily } from "../io/lazy.ts";
+import { sampledFingerprint } from "../io/files.ts";
 import { FileLock } from "../io/lock.ts";
 import {
   journalBatches,
@@ -175,6 +177,7 @@ export async function scoreCommand(argv: string[], gpuIn?: Gpu): Promise<ScoreSu
   try {
     const [start, count] = jobRows(source, rows);
     const [rowStart, rowCount] = shardRange(start, count, shard);
+    const dataFingerprint = await sampledFingerprint(rowSourceFiles(dataPath));
     gpu = gpuIn ?? await Gpu.open();
     useTuning(gpu, a.tuning);
     for (const [i, ck] of checkpoints.entries()) {
@@ -183,6 +186,7 @@ export async function scoreCommand(argv: string[], gpuIn?: Gpu): Promise<ScoreSu
           path: paths[i],
           dataPath,
           tokenizer,
+          dataFingerprint,
           start: rowStart,
           count: rowCount,
           jobRows: [start, count],
@@ -302,6 +306,8 @@ interface CheckpointJob {
   dataPath: string;
   /** The tokenizer.json of .jsonl texts (absolute), else undefined. */
   tokenizer?: string;
+  /** sampledFingerprint of the data's files. */
+  dataFingerprint: string;
   /** This process's rows (the shard's share of jobRows). */
   start: number;
   count: number;
@@ -337,9 +343,24 @@ type Request = Pick<
   | "tokenizer"
   | "model_path"
   | "config_hash"
+  | "weights_fingerprint"
+  | "data_fingerprint"
 >;
 
-function request(ck: Checkpoint, hash: string, job: CheckpointJob): Request {
+/** What identifies the checkpoint's contents: its config's hash and its weights' sampled fingerprint. */
+interface ModelIdentity {
+  config: string;
+  weights: string;
+}
+
+async function modelIdentity(ck: Checkpoint): Promise<ModelIdentity> {
+  return {
+    config: await configHash(await loadConfig(ck.dir)),
+    weights: await sampledFingerprint(await checkpointWeightFiles(ck.dir)),
+  };
+}
+
+function request(ck: Checkpoint, id: ModelIdentity, job: CheckpointJob): Request {
   return {
     start: job.jobRows[0],
     count: job.jobRows[1],
@@ -354,7 +375,9 @@ function request(ck: Checkpoint, hash: string, job: CheckpointJob): Request {
     data: resolve(job.dataPath),
     ...(job.tokenizer ? { tokenizer: job.tokenizer } : {}),
     model_path: resolve(ck.dir),
-    config_hash: hash,
+    config_hash: id.config,
+    weights_fingerprint: id.weights,
+    data_fingerprint: job.dataFingerprint,
   };
 }
 
@@ -378,6 +401,16 @@ const REQUEST_FIELDS: [keyof Request, "holds" | "was scored with", (p: Request) 
   ],
   ["model_path", "was scored with", (p) => `the model at ${p.model_path}`],
   ["config_hash", "was scored with", (p) => `a config.json of hash ${p.config_hash}`],
+  [
+    "weights_fingerprint",
+    "was scored with",
+    (p) => `weights of fingerprint ${p.weights_fingerprint} (other weights at the same path?)`,
+  ],
+  [
+    "data_fingerprint",
+    "was scored with",
+    (p) => `data of fingerprint ${p.data_fingerprint} (the data rewritten at the same path?)`,
+  ],
 ];
 
 /** Why the results file at `path` does not answer `want` (its first difference), or null when it does. */
@@ -395,11 +428,13 @@ async function whyNotAnswering(path: string, want: Request): Promise<string | nu
 }
 
 /** What the journal's rows depend on: a journal written for another key is not resumed. */
-function journalKey(ck: Checkpoint, hash: string, job: CheckpointJob) {
+function journalKey(ck: Checkpoint, id: ModelIdentity, job: CheckpointJob) {
   return {
     model: resolve(ck.dir),
-    config: hash,
+    config: id.config,
+    weights: id.weights,
     data: resolve(job.dataPath),
+    dataFingerprint: job.dataFingerprint,
     ...(job.tokenizer ? { tokenizer: job.tokenizer } : {}),
     rows: [job.start, job.count],
     prompt: job.prompt,
@@ -442,14 +477,14 @@ async function scoreOrSkip(
   const lock = await FileLock.acquire(job.path);
   try {
     if (!job.force && await isFileThere(job.path)) {
-      const hash = await configHash(await loadConfig(ck.dir));
-      const why = await whyNotAnswering(job.path, request(ck, hash, job));
+      const id = await modelIdentity(ck);
+      const why = await whyNotAnswering(job.path, request(ck, id, job));
       if (why) throw new EngramError(`${job.path} ${why}; pass --force to rescore, or another --out`);
       // A kill between writing the results and deleting the journal leaves the finished job's journal behind.
       const partial = `${job.path}.partial`;
       if (await isFileThere(partial)) {
         try {
-          await (await Journal.open(partial, journalKey(ck, hash, job))).remove();
+          await (await Journal.open(partial, journalKey(ck, id, job))).remove();
         } catch (e) {
           if (!(e instanceof EngramError)) throw e; // another job's partial results: they stay
         }
@@ -488,8 +523,8 @@ async function scoreCheckpoint(
       cont: job.cont,
       memoryBudget: (job.gpuMemoryGiB ?? gpu.defaults.memoryGiB) * 2 ** 30,
     });
-    const hash = await configHash(model.cfg);
-    journal = await Journal.open(`${job.path}.partial`, journalKey(ck, hash, job));
+    const id = await modelIdentity(ck);
+    journal = await Journal.open(`${job.path}.partial`, journalKey(ck, id, job));
     const resumed = journal.done;
     if (resumed > 0 && !job.quiet) {
       console.error(`${label}: resuming ${journal.path}: ${resumed} of ${job.count} rows already scored`);
@@ -522,7 +557,7 @@ async function scoreCheckpoint(
       model: ck.model,
       revision: ck.revision,
       params: countParameters(model.cfg),
-      ...request(ck, hash, job),
+      ...request(ck, id, job),
       engram_version: ENGRAM_VERSION,
       adapter: gpu.describe(),
       kernels: decoder.kernelsUsed,

@@ -93,8 +93,8 @@ export class Journal implements ScoreSink {
     if (JSON.stringify(header!.key) !== keyText) {
       file.close();
       throw new EngramError(
-        `${path} holds ${done} rows of a run with other arguments; rerun with the same arguments to ` +
-          `resume it, or delete it to start over`,
+        `${path} holds ${done} rows of a run with other arguments (${firstDifference(header!.key, key)}); ` +
+          `rerun with the same arguments to resume it, or delete it to start over`,
       );
     }
     // Drop a record torn by a kill mid-write.
@@ -204,4 +204,14 @@ export class Journal implements ScoreSink {
     this.close();
     if (existed) await Deno.remove(this.path);
   }
+}
+
+/** The first field in which two journal keys differ, as "its F was X, this run's is Y". */
+function firstDifference(was: unknown, now: unknown): string {
+  const a = (was ?? {}) as Record<string, unknown>, b = (now ?? {}) as Record<string, unknown>;
+  for (const field of new Set([...Object.keys(b), ...Object.keys(a)])) {
+    const x = JSON.stringify(a[field]), y = JSON.stringify(b[field]);
+    if (x !== y) return `its ${field} was ${x ?? "absent"}, this run's is ${y ?? "absent"}`;
+  }
+  return "its key is written differently";
 }

@@ -53,6 +53,12 @@ export interface Provenance {
   data: string;
   /** The tokenizer.json that turned .jsonl texts into tokens, as an absolute path (absent for token data). */
   tokenizer?: string;
+  /** io/files.ts sampledFingerprint of the checkpoint's weight files: another checkpoint at the same path
+   *  (a repointed link, weights replaced in place) differs. Absent in files of engram before it was added. */
+  weights_fingerprint?: string;
+  /** sampledFingerprint of the data's files (Megatron .idx and .bin, .npy or .jsonl): data rewritten in
+   *  place at the same path differs. Absent in files of engram before it was added. */
+  data_fingerprint?: string;
   /** Prompt tokens per row (32 in the paper). */
   prompt: number;
   /** Continuation tokens per row (32 in the paper). */
@@ -231,7 +237,7 @@ export function checkProvenance(value: unknown, where: string): Provenance {
     prov.continuation <= 32767,
     () => `${where}: provenance "continuation" ${prov.continuation} is over 32767; ${fix}`,
   );
-  for (const name of ["kernels", "tokenizer"] as const) {
+  for (const name of ["kernels", "tokenizer", "weights_fingerprint", "data_fingerprint"] as const) {
     ensure(
       prov[name] === undefined || typeof prov[name] === "string",
       () => `${where}: provenance "${name}" is ${JSON.stringify(prov[name])}; expected a string; ${fix}`,

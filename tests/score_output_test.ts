@@ -176,26 +176,31 @@ Deno.test("a run that fails after recording rows keeps them; a rerun with other 
     assertEquals(await listDir(out), [`${NAME}.partial`], "the journal of rows 0..3 stays");
     await expectError(args(out, ...data, "--prompt", "16", "--continuation", "16"), [
       `${out}/${NAME}.partial`,
-      /other arguments/,
+      /other arguments \(its prompt was 32, this run's is 16\)/,
+    ]);
+    // The data rewritten in place (row 5 repaired): the journal's rows came from other data.
+    await writeMegatron(`${dir}/short`, tokenRows(8));
+    await expectError(args(out, ...data), [
+      /other arguments \(its dataFingerprint was "[0-9a-f]{32}", this run's/,
     ]);
   });
 });
 
 Deno.test("an edited journal is named when its rows are wrong, not the results file it was to become", async () => {
   await withTempDir("engram-edited-journal-", async (dir) => {
-    const rows = tokenRows(8);
-    await writeMegatron(`${dir}/short`, rows.map((r, i) => i === 5 ? r.slice(0, 40) : r));
     const out = `${dir}/out`;
-    const data = ["--data", `${dir}/short`, "--batch", "4"];
-    await expectError(args(out, ...data), [/\brow 5\b/]);
-    // A record appended by hand (row 999), then the data repaired: the rerun resumes after the bad record.
+    const run = args(out, "--count", "8", "--batch", "4");
+    const killed = startStopping(4, run);
+    await killed.stopped(); // rows 0..3 journaled
+    killed.child.kill("SIGKILL");
+    await killed.output;
+    // A record appended by hand (row 999): the rerun resumes after it and finds it when writing the results.
     const record = new DataView(new ArrayBuffer(16));
     record.setFloat64(0, 999, true);
     record.setInt16(8, 5, true);
     record.setInt16(10, 3, true);
     await Deno.writeFile(`${out}/${NAME}.partial`, new Uint8Array(record.buffer), { append: true });
-    await writeMegatron(`${dir}/short`, rows);
-    await expectError(args(out, ...data), [
+    await expectError(run, [
       `${out}/${NAME}.partial (this job's journal: delete it to score the job again): row 5 has index 999`,
     ]);
     assertEquals(await listDir(out), [`${NAME}.partial`], "no results file");
@@ -249,6 +254,48 @@ Deno.test("texts tokenized by one tokenizer are not kept or resumed for a run wi
     await expectError(journaled(pico), [/\brow 5\b/]);
     assertEquals(await listDir(`${later}/out`), [`${NAME}.partial`], "the journal of rows 0..3 stays");
     await expectError(journaled(`${later}/other`), [`${later}/out/${NAME}.partial`, /other arguments/]);
+  });
+});
+
+Deno.test("results of other weights or data at the same path (a repointed link, data rewritten in place) are refused", async () => {
+  await withTempDir("engram-fingerprint-", async (dir) => {
+    const out = `${dir}/out`, link = `${dir}/pico-1/latest`;
+    await Deno.mkdir(`${dir}/pico-1`);
+    await Deno.symlink(resolve(`${PICO_MODELS}/pico-1/step546`), link);
+    const data = `${dir}/data/pico_document`;
+    await copyDir(dirname(PICO_DATA), `${dir}/data`);
+    const run = (...extra: string[]) => [
+      "score",
+      ...["--model", link, "--data", data, "--out", `${out}/x.csv`, "--count", "16", "--quiet", ...extra],
+    ];
+    assertEquals((await runCli(run())).code, 0);
+    const first = (await readResults(`${out}/x.csv`)).provenance!;
+    assert(
+      /^[0-9a-f]{32}$/.test(first.weights_fingerprint!),
+      `weights fingerprint ${first.weights_fingerprint}`,
+    );
+    assert(/^[0-9a-f]{32}$/.test(first.data_fingerprint!), `data fingerprint ${first.data_fingerprint}`);
+    const before = await Deno.readTextFile(`${out}/x.csv`);
+
+    // The link now points at another revision: same path, same config, other weights.
+    await Deno.remove(link);
+    await Deno.symlink(resolve(`${PICO_MODELS}/pico-1/step1092`), link);
+    await expectError(run(), [
+      `${out}/x.csv was scored with weights of fingerprint ${first.weights_fingerprint}`,
+    ]);
+    assertEquals(await Deno.readTextFile(`${out}/x.csv`), before, "the refused run left the file");
+    assertEquals((await runCli(run("--force"))).code, 0);
+    const second = (await readResults(`${out}/x.csv`)).provenance!;
+    assert(second.weights_fingerprint !== first.weights_fingerprint);
+    assertEquals(second.data_fingerprint, first.data_fingerprint, "the same data");
+
+    // The data's first row rewritten in place (token 0 where it had others): same path, other data.
+    const bin = await Deno.open(`${data}.bin`, { write: true });
+    await bin.write(new Uint8Array(64));
+    bin.close();
+    await expectError(run(), [`${out}/x.csv was scored with data of fingerprint ${first.data_fingerprint}`]);
+    assertEquals((await runCli(run("--force"))).code, 0);
+    assert((await readResults(`${out}/x.csv`)).provenance!.data_fingerprint !== first.data_fingerprint);
   });
 });
 
