@@ -247,17 +247,24 @@ export const SCORED_ALIKE = [
   "offset",
   "data",
   "tokenizer",
+  "data_fingerprint",
   "mode",
   "paper_compatible",
 ] as const;
 
+/** Fields older results files lack: compared among the files that record them. */
+const RECORDED_SINCE = new Set<string>(["data_fingerprint"]);
+
 /** Refuses results files scored differently (by their provenance), of different model@revisions or of one,
  *  unless allowMixed; then a note says how. */
 function checkScoredAlike(files: FileProvenance[], allowMixed: boolean, notes: Set<string>): void {
-  if (files.length < 2) return;
-  const first = files[0];
   for (const field of SCORED_ALIKE) {
-    const other = files.find((f) => f.provenance[field] !== first.provenance[field]);
+    const recording = RECORDED_SINCE.has(field)
+      ? files.filter((f) => f.provenance[field] !== undefined)
+      : files;
+    if (recording.length < 2) continue;
+    const first = recording[0];
+    const other = recording.find((f) => f.provenance[field] !== first.provenance[field]);
     if (!other) continue;
     // Two files of one model@revision are told apart by their names.
     const name = (f: FileProvenance) =>

@@ -837,6 +837,40 @@ Deno.test("report: two files of one model@revision scored differently are refuse
   });
 });
 
+Deno.test("report: sources scored on other data at the same path (data fingerprints differ) are refused; files without one are not compared", async () => {
+  await withTempDir(async (dir) => {
+    const mem = (i: number) => i % 9 === 0;
+    const files = ["a", "b", "c"].map((f) => join(dir, `${f}.csv`));
+    await writeScored(
+      files[0],
+      { model: "m-1", revision: "step1", data_fingerprint: "0".repeat(32) },
+      0,
+      65,
+      mem,
+    );
+    await writeScored(files[1], { model: "m-2", revision: "step1" }, 0, 65, mem); // an older engram's: none
+    await writeScored(
+      files[2],
+      { model: "m-3", revision: "step1", data_fingerprint: "0".repeat(32) },
+      0,
+      65,
+      mem,
+    );
+    assertEquals((await computeReport({ results: files })).report.rows.analysed, 65);
+    await writeScored(
+      files[2],
+      { model: "m-3", revision: "step1", data_fingerprint: "1".repeat(32) },
+      0,
+      65,
+      mem,
+    );
+    await expectError(
+      () => computeReport({ results: files }),
+      /scored differently: m-1@step1 has data_fingerprint "0{32}" but m-3@step1 has "1{32}"; .*--allow-mixed/,
+    );
+  });
+});
+
 Deno.test("report folder: written whole into place; an existing report is replaced only by a complete one", async () => {
   await withTempDir(async (dir) => {
     const out = join(dir, "report");
