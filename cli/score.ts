@@ -159,13 +159,20 @@ export async function scoreCommand(argv: string[], gpuIn?: Gpu): Promise<ScoreSu
     listFlag(a.models),
     listFlag(a.revisions),
   );
+  // Results are named model@revision, and --models, --revisions and --combine are comma-separated lists:
+  // a name holding either character could not be picked out again.
+  const separators = [
+    ["@", "separates model and revision in results (model@revision)"],
+    [",", "separates the names of --models, --revisions and --combine"],
+  ];
   for (const ck of checkpoints) {
     for (const [what, name] of [["model", ck.model], ["revision", ck.revision]]) {
-      if (name.includes("@")) {
-        throw new EngramError(
-          `${ck.dir}: the ${what} name "${name}" contains "@", which separates model and revision in results ` +
-            `(model@revision); rename the folder`,
-        );
+      for (const [char, role] of separators) {
+        if (name.includes(char)) {
+          throw new EngramError(
+            `${ck.dir}: the ${what} name "${name}" contains "${char}", which ${role}; rename the folder`,
+          );
+        }
       }
     }
   }

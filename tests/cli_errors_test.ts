@@ -368,6 +368,26 @@ scoreCase(
   () => ['"step273@b"', /revision/],
 );
 
+// --models, --revisions and --combine are comma-separated: "," in a name is refused the same way.
+scoreCase(
+  "a checkpoint folder whose name contains a comma",
+  async (dir) => {
+    await Deno.symlink(PICO_CHECKPOINT, `${dir}/a,b`);
+    return ["--model", `${dir}/a,b`];
+  },
+  () => ['"a,b"', /contains ","/, /--models/, /rename/],
+);
+
+scoreCase(
+  "a revision folder whose name contains a comma",
+  async (dir) => {
+    await Deno.mkdir(`${dir}/pico`);
+    await Deno.symlink(PICO_CHECKPOINT, `${dir}/pico/step273,b`);
+    return ["--model", `${dir}/pico`];
+  },
+  () => ['"step273,b"', /revision/, /contains ","/],
+);
+
 // --out: a path ending in .parquet, .csv or .jsonl is one results file; anything else a folder.
 scoreCase(
   "--out names a .jsonl file but --format says csv",
