@@ -32,9 +32,14 @@ const OPTIONS = {
 export function parseTokenRows(text: string | undefined, vocab: number): number[][] {
   if (!text) throw new EngramError(`--tokens is required, e.g. --tokens "1,2,3;4,5,6"`);
   return text.split(";").map((row, r) => {
-    const fields = row.split(",").map((s) => s.trim()).filter((s) => s !== "");
-    if (fields.length === 0) throw new EngramError(`--tokens: row ${r} is empty`);
-    return fields.map((field, p) => {
+    if (row.trim() === "") throw new EngramError(`--tokens: row ${r} is empty`);
+    // "1,,2" or "1,2," is a token left out, not [1,2]: every field between commas is an id.
+    return row.split(",").map((s) => s.trim()).map((field, p) => {
+      if (field === "") {
+        throw new EngramError(
+          `--tokens: row ${r}, position ${p} is empty (two commas in a row, or one at an end); give a token id there`,
+        );
+      }
       const id = /^\d+$/.test(field) ? Number(field) : NaN;
       if (!(id < vocab)) {
         throw new EngramError(

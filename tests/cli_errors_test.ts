@@ -171,6 +171,16 @@ Deno.test("logits --tokens with an id ≥ vocab_size: names the row, the positio
   ]);
 });
 
+// An empty field is a token left out, not nothing: "1,,2" and "1,2," are not read as [1,2].
+for (const [tokens, row, position] of [["1,,2", 0, 1], ["3;1,2,", 1, 2], [",1", 0, 0]] as const) {
+  Deno.test(`logits --tokens "${tokens}": an empty token names its row and position`, async () => {
+    await expectError(["logits", "--model", GOLDEN, "--tokens", tokens], [
+      "--tokens",
+      `row ${row}, position ${position} is empty`,
+    ]);
+  });
+}
+
 // ---------------------------------------------------------------------------------------------- data
 
 /**
