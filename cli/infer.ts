@@ -67,6 +67,14 @@ export async function inferCommand(command: "logits" | "generate", argv: string[
   }
   // Check the tokens against config.json before loading weights (a typo should not cost a 20 GB load).
   const rows = parseTokenRows(a.tokens, (await loadConfig(a.model)).vocabSize);
+  // The tokenizer that decodes generate's text, loaded now: a bad --tokenizer fails before any GPU work.
+  const tokDir = command === "generate" && (a.tokenizer !== undefined || a.format !== "json")
+    ? a.tokenizer ?? await findTokenizer(a.model)
+    : null;
+  const tok = tokDir
+    ? await (await importLazily<typeof import("../io/texts.ts")>("../io/texts.ts", import.meta.url))
+      .loadTokenizer(tokDir)
+    : null;
   const model = await NeoXModel.load(await gpu(), a.model);
   if (command === "logits") {
     const out: number[][][] = new Array(rows.length);
@@ -117,11 +125,6 @@ export async function inferCommand(command: "logits" | "generate", argv: string[
     }
   }
   if (a.format === "json") return console.log(JSON.stringify({ tokens: generated }));
-  const tokDir = a.tokenizer ?? await findTokenizer(a.model);
-  const tok = tokDir
-    ? await (await importLazily<typeof import("../io/texts.ts")>("../io/texts.ts", import.meta.url))
-      .loadTokenizer(tokDir)
-    : null;
   generated.forEach((g, r) => {
     console.log(`row ${r}: ${g.join(",")}`);
     if (tok) console.log(`  ${JSON.stringify(tok.decode(rows[r]))} → ${JSON.stringify(tok.decode(g))}`);

@@ -181,6 +181,21 @@ for (const [tokens, row, position] of [["1,,2", 0, 1], ["3;1,2,", 1, 2], [",1", 
   });
 }
 
+// A bad --tokenizer fails before the weights are loaded and the rows generated: this checkpoint has no weights,
+// so an error about the tokenizer shows that it was checked first.
+Deno.test("generate --tokenizer naming no tokenizer: refused before any weight is loaded", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "engram-no-weights-" });
+  try {
+    await Deno.copyFile(`${GOLDEN}/config.json`, `${dir}/config.json`);
+    await expectError(
+      ["generate", "--model", dir, "--tokens", "1,2", "--tokenizer", `${dir}/typo`],
+      [`no tokenizer at ${dir}/typo/tokenizer.json`, "--tokenizer"],
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 // ---------------------------------------------------------------------------------------------- data
 
 /**
