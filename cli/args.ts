@@ -6,8 +6,9 @@ export type OptionSpec = Record<string, { type: "string" | "boolean"; multiple?:
 
 /** Parses `argv` against `options`; an unknown flag or a missing value is one clear EngramError. */
 export function parseArgs<T extends OptionSpec>(argv: string[], options: T, command: string) {
+  let parsed;
   try {
-    return nodeParseArgs({ args: argv, options, allowPositionals: true, strict: true });
+    parsed = nodeParseArgs({ args: argv, options, allowPositionals: true, strict: true });
   } catch (e) {
     const err = e as Error & { code?: string };
     const flag = /'(-[^' ]*)/.exec(err.message)?.[1];
@@ -21,6 +22,15 @@ export function parseArgs<T extends OptionSpec>(argv: string[], options: T, comm
       : err.message.split("\n")[0].split(". ")[0];
     throw new EngramError(`${command}: ${what} (see: ./engram ${command} --help)`);
   }
+  // An empty value is a variable that expanded to nothing: as a path it would name the current folder.
+  for (const [name, value] of Object.entries(parsed.values)) {
+    if (value === "" || (Array.isArray(value) && value.includes(""))) {
+      throw new EngramError(
+        `${command}: --${name} is empty (""); give a value (see: ./engram ${command} --help)`,
+      );
+    }
+  }
+  return parsed;
 }
 
 /** An integer flag in plain decimal digits (no sign, hex, exponent or blank): undefined stays undefined. */

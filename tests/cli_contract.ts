@@ -11,7 +11,7 @@ import { engramLines, runCli } from "./helpers.ts";
 export async function expectError(
   args: string[],
   mentions: (string | RegExp)[],
-  opts: { timeoutMs?: number } = {},
+  opts: { timeoutMs?: number; cwd?: string } = {},
 ): Promise<string> {
   const r = await runCli(args, opts);
   const context = `cli.ts ${args.join(" ")}\n  exit code ${r.code}\n  stderr: ${JSON.stringify(r.stderr)}`;

@@ -449,3 +449,29 @@ scoreCase(
   },
   (dir) => [`--out ${dir}/notes`, /is a file, not a folder/],
 );
+
+// ---------------------------------------------------------------------------------------------- empty flags
+
+// An empty value (a variable that expanded to nothing) is refused: as a path it would name the current folder,
+// where score would write its results and report replace the folder. Run in an empty folder that must stay so.
+const picoRun = ["--model", PICO_CHECKPOINT, "--data", `${FIXTURES}pico/data/pico_document`, "--count", "4"];
+for (
+  const args of [
+    ["score", ...picoRun, "--out", ""],
+    ["score", "--model", PICO_CHECKPOINT, "--data="],
+    ["merge", "--out", "", "a.shard-0-of-1.csv"],
+    ["report", "--out", ""],
+    ["report", "--results", "x.csv", "--results", ""],
+  ]
+) {
+  const flag = args.findLast((a) => a.startsWith("--"))!.replace(/=$/, "");
+  Deno.test(`${args[0]} ${flag} "": an empty flag value is refused`, async () => {
+    const dir = await Deno.makeTempDir({ prefix: "engram-empty-flag-" });
+    try {
+      await expectError(args, [`${args[0]}: ${flag} is empty`], { cwd: dir });
+      assertEquals([...Deno.readDirSync(dir)], [], "nothing written in the current folder");
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  });
+}
