@@ -4,7 +4,7 @@ import { EngramError } from "../engine/errors.ts";
 
 export type OptionSpec = Record<string, { type: "string" | "boolean"; multiple?: boolean; short?: string }>;
 
-/** Parses `argv` against `options`; an unknown flag or a missing value is one clear EngramError. */
+/** Parses `argv` against `options`; an unknown flag or a missing or empty value is one clear EngramError. */
 export function parseArgs<T extends OptionSpec>(argv: string[], options: T, command: string) {
   let parsed;
   try {
