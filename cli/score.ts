@@ -105,6 +105,11 @@ async function openSource(
     const tokenizer = await loadTokenizer(tokenizerDir ?? await findTokenizer(modelDir) ?? modelDir);
     return { source: await openTextRows(data, tokenizer), tokenizer: resolve(tokenizer.path) };
   }
+  if (tokenizerDir !== undefined) {
+    throw new EngramError(
+      `--tokenizer applies to .jsonl texts only, but --data ${data} holds token ids; drop --tokenizer`,
+    );
+  }
   return { source: await openRowSource(data) };
 }
 

@@ -345,6 +345,13 @@ scoreCase(
   (dir) => [`${dir}/rows.npy`, /folder/],
 );
 
+// Token rows need no tokenizer: one given with them would be ignored, so it is refused.
+scoreCase(
+  "--tokenizer with Megatron token data",
+  () => ["--tokenizer", `${FIXTURES}pico/tokenizer`],
+  () => ["--tokenizer applies to .jsonl texts only", "pico_document"],
+);
+
 // Integer flags are plain decimal digits: no sign, hex, exponent, fraction or blank.
 scoreCase("--start -5", () => ["--start", "-5"], () => ["--start", /"-"/]);
 for (const value of ["-5", "0x10", "", "1e3", "+3", "2.0", " 7"]) {
