@@ -1,5 +1,6 @@
 // `./engram report`: scoring results → the seed paper's memorization analysis (analysis/).
 import { intFlag, parseArgs } from "./args.ts";
+import { listFlag } from "../io/checkpoints.ts";
 import { pct } from "../analysis/format.ts";
 import { REPORT_CACHE, writeReport } from "../analysis/report.ts";
 
@@ -79,7 +80,7 @@ export async function reportCommand(argv: string[]): Promise<void> {
     tokenizer: values.tokenizer,
     data: values.data,
     samples: intFlag(values.samples, "samples", 0),
-    combine: values.combine?.split(",").map((s) => s.trim()).filter((s) => s),
+    combine: listFlag(values.combine, "combine"),
     textFeatures: !values["no-text-features"],
     ...(values.cache ? { cacheDir: values.cache } : {}),
   });

@@ -161,8 +161,8 @@ export async function scoreCommand(argv: string[], gpuIn?: Gpu): Promise<ScoreSu
   }
   const checkpoints = await resolveCheckpoints(
     a.model ?? PICO_MODELS,
-    listFlag(a.models),
-    listFlag(a.revisions),
+    listFlag(a.models, "models"),
+    listFlag(a.revisions, "revisions"),
   );
   // Results are named model@revision, and --models, --revisions and --combine are comma-separated lists:
   // a name holding either character could not be picked out again.

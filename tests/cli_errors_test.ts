@@ -3,7 +3,7 @@
 // The bad checkpoints and datasets are made at test time from the golden model and small Megatron files.
 import { assertEquals } from "./assert.ts";
 import { expectError } from "./cli_contract.ts";
-import { FIXTURES } from "./helpers.ts";
+import { FIXTURES, withTempDir } from "./helpers.ts";
 import { tokenRows, writeMegatron } from "./megatron.ts";
 
 const GOLDEN = `${FIXTURES}golden/neox-parallel/float32`;
@@ -480,5 +480,21 @@ for (
     } finally {
       await Deno.remove(dir, { recursive: true });
     }
+  });
+}
+
+// A comma-separated list with an empty item is refused, not read as a shorter list (",": no list at all). Run
+// in an empty folder: no default --model, --results or --out there for a run that would go on.
+for (
+  const [args, item] of [
+    [["report", "--combine", ","], 1],
+    [["report", "--combine", "pico-1@step273,,pico-1@step546"], 2],
+    [["score", "--models", "pico-1,"], 2],
+  ] as const
+) {
+  Deno.test(`${args.join(" ")}: an empty item of the list is refused`, async () => {
+    await withTempDir(async (dir) => {
+      await expectError([...args], [`${args[1]} "${args[2]}": item ${item} is empty`], { cwd: dir });
+    });
   });
 }
