@@ -73,7 +73,8 @@ function checkShort(row: number, size: number, offset: number, length: number, w
       `row ${row} of ${where} has ${size} tokens but tokens [${offset}, ${
         offset + length
       }) were asked for; ` +
-      `skip rows shorter than ${offset + length} tokens or shorten the prompt/continuation`,
+      `--offset + --prompt + --continuation (${offset} + ${length}) must fit in the row: skip rows shorter ` +
+      `than ${offset + length} tokens, or lower --offset, --prompt or --continuation`,
   );
 }
 

@@ -274,6 +274,17 @@ scoreCase(
 );
 
 scoreCase(
+  "--offset 8 pushes prompt + continuation (64 tokens) past the end of 64-token rows",
+  async (dir) => {
+    await writeMegatron(`${dir}/rows`, tokenRows(4));
+    return ["--data", `${dir}/rows`, "--offset", "8"];
+  },
+  (
+    dir,
+  ) => [`${dir}/rows`, /\brow 0\b/, "[8, 72)", "--offset + --prompt + --continuation (8 + 64)", "72 tokens"],
+);
+
+scoreCase(
   `a token ≥ the vocab size (${PICO_VOCAB})`,
   async (dir) => {
     const rows = tokenRows(8);
