@@ -8,12 +8,12 @@
 //   - suite.json of a training suite (fixtures/pico/suite.json): "batch" rows per step, and tokens per row
 //     from models[<model>].tokens_seen / (steps × batch), else "seq" − 1 (rows hold seq tokens with the label).
 // The tokenizer is found the same way: tokenizer.json in one of those folders or in their tokenizer/.
-import * as aq from "arquero";
 import { countParameters, loadConfig } from "../engine/config.ts";
 import { EngramError, ensure } from "../engine/errors.ts";
 import { isFile, isObject, readJsonFile } from "../engine/fs.ts";
 import { join } from "../engine/path.ts";
 import { foldersAbove } from "../io/checkpoints.ts";
+import { openCsv, parseNumber } from "../io/csv.ts";
 
 /** Pythia's published total parameter counts (the Pythia README; equal to countParameters of each config). */
 export const PYTHIA_PARAMS: Record<string, number> = {
@@ -77,40 +77,41 @@ export function pythiaParams(model: string): { params: number; exact: boolean } 
 
 /** Reads --meta: a CSV with columns model,params and optionally rows_per_step,tokens_per_row. */
 export async function readMetaCsv(path: string): Promise<Map<string, ModelMeta>> {
-  let text: string;
-  try {
-    text = await Deno.readTextFile(path);
-  } catch (e) {
-    throw new EngramError(
-      `--meta ${path}: cannot read it (${(e as Error).message}); pass a CSV model,params`,
-    );
-  }
-  const table = aq.fromCSV(text, { parse: { model: String } });
-  const names = table.columnNames();
-  ensure(
-    names.includes("model") && names.includes("params"),
-    () => `--meta ${path}: needs columns model,params[,rows_per_step,tokens_per_row]; has ${names.join(",")}`,
-  );
+  // The numbers are read as the text written (dictionary columns), so a bad one is quoted as it stands.
+  const written = { type: "dictionary", optional: true, nullable: true } as const;
   const meta = new Map<string, ModelMeta>();
-  for (const row of table.objects() as Record<string, unknown>[]) {
-    const positive = (name: string): number | undefined => {
-      const v = row[name];
-      if (v === undefined || v === null || v === "") return undefined;
-      ensure(
-        typeof v === "number" && v > 0 && Number.isFinite(v),
-        () => `--meta ${path}: ${name} of ${row.model} is "${v}"; expected a positive number`,
-      );
-      return v;
-    };
-    ensure(
-      !meta.has(String(row.model)),
-      () => `--meta ${path}: ${row.model} has two rows; keep one row per model`,
-    );
-    meta.set(String(row.model), {
-      params: positive("params"),
-      rowsPerStep: positive("rows_per_step"),
-      tokensPerRow: positive("tokens_per_row"),
+  try {
+    const csv = await openCsv(path, {
+      model: { type: "dictionary" },
+      params: { ...written, optional: false },
+      rows_per_step: written,
+      tokens_per_row: written,
     });
+    for await (const batch of csv.batches()) {
+      for (let i = 0; i < batch.length; i++) {
+        const model = csv.dictionary("model")[batch.ids("model")![i]];
+        const positive = (name: string): number | undefined => {
+          const id = batch.ids(name)?.[i] ?? -1;
+          if (id < 0) return undefined;
+          const text = csv.dictionary(name)[id], bytes = new TextEncoder().encode(text);
+          const v = parseNumber(bytes, 0, bytes.length);
+          ensure(
+            v > 0 && Number.isFinite(v),
+            () => `${path}: ${name} of ${model} is "${text}"; expected a positive number`,
+          );
+          return v;
+        };
+        ensure(!meta.has(model), () => `${path}: ${model} has two rows; keep one row per model`);
+        meta.set(model, {
+          params: positive("params"),
+          rowsPerStep: positive("rows_per_step"),
+          tokensPerRow: positive("tokens_per_row"),
+        });
+      }
+    }
+  } catch (e) {
+    if (e instanceof EngramError) throw new EngramError(`--meta ${e.message}`);
+    throw e;
   }
   return meta;
 }

@@ -478,6 +478,17 @@ Deno.test("report: bad inputs are clear one-line errors; missing rows are report
       () => computeReport({ results: [REFERENCE], meta: join(dir, "meta.csv") }),
       /meta\.csv: pico-1 has two rows; keep one row per model/,
     );
+    // A number too large for a double is quoted as written (not "Infinity"); an unclosed quote names file and line.
+    await Deno.writeTextFile(join(dir, "meta.csv"), "model,params\npico-1,100\npico-2,1e400\n");
+    await expectError(
+      () => computeReport({ results: [REFERENCE], meta: join(dir, "meta.csv") }),
+      /^--meta .*meta\.csv: params of pico-2 is "1e400"; expected a positive number$/,
+    );
+    await Deno.writeTextFile(join(dir, "meta.csv"), 'model,params\npico-1,100\n"pico-2,400\npico-3,900\n');
+    await expectError(
+      () => computeReport({ results: [REFERENCE], meta: join(dir, "meta.csv") }),
+      /^--meta .*meta\.csv:3: a quoted cell is not closed/,
+    );
     await expectError(
       () => computeReport({ results: [REFERENCE], target: "pico-9@step1" }),
       /pico-9@step1 is not among/,
