@@ -1,4 +1,5 @@
 // report.html (one self-contained page: inline SVG figures, no script, no network) and report.md (the tables).
+import * as aq from "arquero";
 import type { Figure } from "./figures.ts";
 import { int, num, pct, pctRange, pctWith } from "./format.ts";
 import { ADVICE_LEVEL, type CurveEntry, pickLabel } from "./ranked.ts";
@@ -298,6 +299,24 @@ export function trainingOrderTable(report: Report): TextTable | null {
   };
 }
 
+/**
+ * A long table of (row, column, value) cells as one row per distinct `row` (in first-seen order) with the values
+ * of `columns` in that order (null where a cell is absent): Arquero's pivot, the table verb this reads as.
+ */
+function pivot(
+  cells: { row: string | number; column: string; value: number | null }[],
+  columns: string[],
+): { row: string | number; values: (number | null)[] }[] {
+  // The pivoted columns are named by the cells' column values; prefixed so that none can shadow "row".
+  const wide = aq.from(cells.map((c) => ({ row: c.row, column: `c:${c.column}`, value: c.value })))
+    .groupby("row")
+    .pivot("column", { value: (d: { value: number | null }) => aq.op.any(d.value) }, { sort: false });
+  return (wide.objects() as Record<string, unknown>[]).map((o) => ({
+    row: o.row as string | number,
+    values: columns.map((c) => (o[`c:${c}`] ?? null) as number | null),
+  }));
+}
+
 /** One matrix table per group (revision or model) of a correlation list. */
 export function correlationTables(report: Report, kind: "memorized" | "scores"): TextTable[] {
   const list = report.correlations[kind];
@@ -305,6 +324,7 @@ export function correlationTables(report: Report, kind: "memorized" | "scores"):
   return groups.map((group) => {
     const cells = list.filter((c) => c.group === group);
     const keys = [...new Set(cells.map((c) => c.a))];
+    const matrix = pivot(cells.map((c) => ({ row: c.a, column: c.b, value: c.r })), keys);
     return {
       id: `corr-${kind}-${group}`,
       title: kind === "memorized"
@@ -319,7 +339,7 @@ export function correlationTables(report: Report, kind: "memorized" | "scores"):
         : undefined,
       columns: ["", ...keys],
       numeric: [false, ...keys.map(() => true)],
-      rows: keys.map((a) => [a, ...keys.map((b) => num(cells.find((c) => c.a === a && c.b === b)?.r, 3))]),
+      rows: matrix.map(({ row, values }) => [String(row), ...values.map((r) => num(r, 3))]),
     };
   });
 }
@@ -327,14 +347,17 @@ export function correlationTables(report: Report, kind: "memorized" | "scores"):
 export function histogramTable(report: Report): TextTable | null {
   const sources = [...new Set(report.histograms.map((h) => h.source))];
   if (sources.length === 0) return null;
-  const ks = [...new Set(report.histograms.map((h) => h.k))].sort((a, b) => a - b);
-  const count = new Map(report.histograms.map((h) => [`${h.source} ${h.k}`, h.count]));
+  const counts = pivot(
+    report.histograms.map((h) => ({ row: h.k, column: h.source, value: h.count })),
+    sources,
+  );
   return {
     id: "histogram",
     title: "Rows per score k/32",
     columns: ["k", ...sources],
     numeric: [true, ...sources.map(() => true)],
-    rows: ks.map((k) => [String(k), ...sources.map((s) => int(count.get(`${s} ${k}`)))]),
+    rows: counts.sort((a, b) => Number(a.row) - Number(b.row))
+      .map(({ row, values }) => [String(row), ...values.map((c) => int(c))]),
   };
 }
 

@@ -188,6 +188,40 @@ Deno.test("report files: self-contained HTML with eight SVG figures, JSON with e
     const md = await Deno.readTextFile(join(dir, "report.md"));
     assertMatch(md, /\| predictor \| family \| compute \| precision \| recall \|/);
     assertMatch(md, /\| pico-2@step1092 \| smaller model \| 55\.3% \| 100\.0% \| 66\.7% \|/);
+    // The matrix tables (long lists in report.json, pivoted for reading): every cell where its row and column say.
+    const cellsOf = (title: string) => {
+      const lines = md.split("\n"), at = lines.indexOf(`### ${title}`);
+      assert(at >= 0, `table ${title}`);
+      const first = lines.findIndex((l, i) => i > at && l.startsWith("|"));
+      const end = lines.findIndex((l, i) => i > first && !l.startsWith("|"));
+      const rows = lines.slice(first, end).map((l) => l.slice(2, -2).split(" | "));
+      return { head: rows[0], body: rows.slice(2) };
+    };
+    const scoreCorrelations = json.correlations.scores as {
+      group: string;
+      a: string;
+      b: string;
+      r: number | null;
+    }[];
+    for (const group of new Set(scoreCorrelations.map((c) => c.group))) {
+      const { head, body } = cellsOf(`Pearson r of scores between checkpoints of ${group}`);
+      const list = scoreCorrelations.filter((c) => c.group === group);
+      assertEquals(body.length * (head.length - 1), list.length);
+      for (const c of list) {
+        const cell = body.find((r) => r[0] === c.a)![head.indexOf(c.b)];
+        assertEquals(cell, c.r === null ? "–" : c.r.toFixed(3), `${group}: ${c.a} × ${c.b}`);
+      }
+    }
+    const bins = json.histograms as { source: string; k: number; count: number }[];
+    const histogram = cellsOf("Rows per score k/32");
+    assertEquals(
+      histogram.body.map((r) => Number(r[0])),
+      [...new Set(bins.map((h) => h.k))].sort((a, b) => a - b),
+    );
+    for (const h of bins) {
+      const cell = histogram.body.find((r) => Number(r[0]) === h.k)![histogram.head.indexOf(h.source)];
+      assertEquals(Number(cell.replaceAll(",", "")), h.count, `${h.source} k=${h.k}`);
+    }
 
     // Decoded rows: the same tokens decoded here through the data reader and tokenizer directly.
     assertEquals(report.samples!.length, 5);

@@ -50,7 +50,7 @@ Deno.test("cli.ts and the commands that need no npm package load none (info, log
 
 Deno.test("the report's graph does load its npm packages (the check above can see them)", async () => {
   const npm = await runtimeNpm("cli/report.ts");
-  for (const name of ["vega", "vega-lite"]) {
+  for (const name of ["arquero", "vega", "vega-lite"]) {
     assertEquals(
       npm.some((s) => s.replace("npm:/", "npm:").startsWith(`npm:${name}@`)),
       true,
