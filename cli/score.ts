@@ -488,8 +488,8 @@ async function scoreOrSkip(
   }
   const lock = await FileLock.acquire(job.path);
   try {
+    const id = await modelIdentity(ck);
     if (!job.force && await isFileThere(job.path)) {
-      const id = await modelIdentity(ck);
       const why = await whyNotAnswering(job.path, request(ck, id, job));
       if (why) throw new EngramError(`${job.path} ${why}; pass --force to rescore, or another --out`);
       // A kill between writing the results and deleting the journal leaves the finished job's journal behind.
@@ -508,7 +508,7 @@ async function scoreOrSkip(
       }
       return { checkpoint: ck, path: job.path, rows: job.count, memorized: -1, seconds: 0, skipped: true };
     }
-    return await scoreCheckpoint(gpu, ck, source, job);
+    return await scoreCheckpoint(gpu, ck, id, source, job);
   } finally {
     lock.release();
   }
@@ -517,6 +517,7 @@ async function scoreOrSkip(
 async function scoreCheckpoint(
   gpu: Gpu,
   ck: Checkpoint,
+  id: ModelIdentity,
   source: RowSource,
   job: CheckpointJob,
 ): Promise<ScoreSummary> {
@@ -535,7 +536,6 @@ async function scoreCheckpoint(
       cont: job.cont,
       memoryBudget: (job.gpuMemoryGiB ?? gpu.defaults.memoryGiB) * 2 ** 30,
     });
-    const id = await modelIdentity(ck);
     journal = await Journal.open(`${job.path}.partial`, journalKey(ck, id, job));
     const resumed = journal.done;
     if (resumed > 0 && !job.quiet) {
