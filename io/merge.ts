@@ -31,7 +31,7 @@ interface Shard {
   n: number;
 }
 
-/** The file's identity: its real path and inode when it exists, else the real path it would have. */
+/** The file's identity: its device and inode when it exists, else the real path it would have. */
 async function identity(path: string): Promise<string> {
   try {
     const info = await Deno.stat(path);

@@ -12,7 +12,7 @@
 // exactly the rows of the job's range or its shard's share), first_mismatch and matches in [0, continuation],
 // score in [0, 1] and equal to matches/continuation, memorized = (first_mismatch = continuation), and the
 // number of rows equal to the provenance's.
-// Parquet is read and written by io/parquet.ts (hyparquet only for the footer and for foreign encodings), so
+// Parquet is read and written by io/parquet.ts (hyparquet only for Snappy pages and foreign encodings), so
 // CSV/JSONL results need no npm package at all (the GPU machine has no registry).
 import { EngramError, ensure } from "../engine/errors.ts";
 import { isObject, parseJson, readJsonFile } from "../engine/fs.ts";

@@ -18,6 +18,7 @@
 // confusion counts of both must agree. Inputs are synthetic: a row's memorized status comes from one hash
 // shared by all sources (nested memorized sets, as for the paper's models), its score from another.
 import { DuckDBInstance } from "@duckdb/node-api";
+import { writeAll } from "../../engine/fs.ts";
 import { join, resolve } from "../../engine/path.ts";
 import { type Provenance, type ResultsBatch, writeResultsStream } from "../../io/results.ts";
 
@@ -112,17 +113,14 @@ async function makeTokens(prefix: string): Promise<void> {
   const CHUNK = 1 << 20;
   const bin = await Deno.open(`${prefix}.bin`, { write: true, create: true, truncate: true });
   const idx = await Deno.open(`${prefix}.idx`, { write: true, create: true, truncate: true });
-  const write = async (file: Deno.FsFile, bytes: Uint8Array) => {
-    for (let o = 0; o < bytes.length;) o += await file.write(bytes.subarray(o));
-  };
   const head = new Uint8Array(34), dv = new DataView(head.buffer);
   head.set(new TextEncoder().encode("MMIDIDX\0\0"));
   dv.setBigUint64(9, 1n, true);
   dv.setUint8(17, 8); // uint16
   dv.setBigUint64(18, BigInt(ROWS), true);
   dv.setBigUint64(26, BigInt(ROWS + 1), true);
-  await write(idx, head);
-  await write(idx, new Uint8Array(new Int32Array(ROWS).fill(64).buffer));
+  await writeAll(idx, head);
+  await writeAll(idx, new Uint8Array(new Int32Array(ROWS).fill(64).buffer));
   for (let from = 0; from < ROWS; from += CHUNK) { // tokens and pointers, then doc_idx (a document a row)
     const n = Math.min(CHUNK, ROWS - from);
     const tokens = new Uint16Array(n * 64), pointers = new BigInt64Array(n);
@@ -130,12 +128,12 @@ async function makeTokens(prefix: string): Promise<void> {
       rowTokens(from + r, tokens, r * 64);
       pointers[r] = BigInt((from + r) * 128);
     }
-    await write(bin, new Uint8Array(tokens.buffer));
-    await write(idx, new Uint8Array(pointers.buffer));
+    await writeAll(bin, new Uint8Array(tokens.buffer));
+    await writeAll(idx, new Uint8Array(pointers.buffer));
   }
   for (let from = 0; from <= ROWS; from += CHUNK) {
     const docs = BigInt64Array.from({ length: Math.min(CHUNK, ROWS + 1 - from) }, (_, r) => BigInt(from + r));
-    await write(idx, new Uint8Array(docs.buffer));
+    await writeAll(idx, new Uint8Array(docs.buffer));
   }
   bin.close();
   idx.close();
@@ -238,7 +236,7 @@ interface Measured {
   load: number;
 }
 
-/** Runs a command under /usr/bin/time: wall seconds and peak RSS of that process. */
+/** Runs a command under /usr/bin/time: wall and CPU seconds, peak RSS of that process, and the load average. */
 async function timed(cmd: string[]): Promise<Measured> {
   const log = join(DIR, "time.txt");
   const { code, stderr } = await new Deno.Command("/usr/bin/time", {

@@ -17,6 +17,7 @@ import {
   journalBatches,
   openResults,
   type Provenance,
+  provenancePath,
   type ResultsBatch,
   shardRange,
   writeResultsStream,
@@ -238,7 +239,7 @@ else {
       await step("read", join(dir, `final${ext}`));
       if (!a.keep) {
         await Deno.remove(join(dir, `final${ext}`));
-        await Deno.remove(join(dir, `final${ext}.provenance.json`)).catch(() => {});
+        await Deno.remove(provenancePath(join(dir, `final${ext}`))).catch(() => {});
       }
     }
     await Deno.remove(journalPath);
@@ -247,7 +248,7 @@ else {
     await step("read", merged);
   } finally {
     if (!a.keep) {
-      for (const p of [journalPath, join(dir, "shards"), merged, `${merged}.provenance.json`]) {
+      for (const p of [journalPath, join(dir, "shards"), merged, provenancePath(merged)]) {
         await Deno.remove(p, { recursive: true }).catch(() => {});
       }
     }
