@@ -161,7 +161,9 @@ export function curvesTable(report: Report): TextTable | null {
           int(Math.min(...merged.map((c) => c.intervals.resampled_cells)))
         } thresholds are resampled with neighbouring thresholds merged (${merged.length} here)`
         : "") +
-      `. Text: properties of the 64-token window, no model (compute 0)` +
+      `. Text: properties of the ${
+        t ? `${t.window.prompt + t.window.continuation}-token` : "scored"
+      } window (prompt and continuation), no model (compute 0)` +
       (t ? `, from ${t.data}${t.cache ? ` (${t.cached ? "read from" : "cached in"} ${t.cache})` : ""}` : "") +
       `. Combined: the cross-validated forecaster below.`,
     columns: [
