@@ -20,7 +20,8 @@ export interface RowSource {
 
 /** The files rows are read from at `path`: "X.npy" or "X.jsonl" itself, else a Megatron dataset's X.idx and X.bin. */
 export function rowSourceFiles(path: string): string[] {
-  if (path.endsWith(".npy") || path.endsWith(".jsonl")) return [path];
+  const lower = path.toLowerCase(); // as the score command tells .jsonl texts apart
+  if (lower.endsWith(".npy") || lower.endsWith(".jsonl")) return [path];
   const prefix = path.replace(/\.(bin|idx)$/, "");
   return [`${prefix}.idx`, `${prefix}.bin`];
 }

@@ -1,4 +1,4 @@
-import { MegatronDataset, MemoryRows, NpyRows, openRowSource } from "../engine/data.ts";
+import { MegatronDataset, MemoryRows, NpyRows, openRowSource, rowSourceFiles } from "../engine/data.ts";
 import { EngramError } from "../engine/errors.ts";
 import { join } from "../engine/path.ts";
 import { assert, assertEquals, assertMatch, assertRejects } from "./assert.ts";
@@ -208,4 +208,11 @@ Deno.test("MemoryRows: reads and the same errors", async () => {
     EngramError,
     "row 1, position 3 of mem: token 7 ≥ vocab size 7",
   );
+});
+
+Deno.test("rowSourceFiles: the files fingerprinted for a data path (.jsonl and .npy in any case, else Megatron)", () => {
+  assertEquals(rowSourceFiles("d/texts.JSONL"), ["d/texts.JSONL"]);
+  assertEquals(rowSourceFiles("d/rows.npy"), ["d/rows.npy"]);
+  assertEquals(rowSourceFiles("d/doc.bin"), ["d/doc.idx", "d/doc.bin"]);
+  assertEquals(rowSourceFiles("d/doc"), ["d/doc.idx", "d/doc.bin"]);
 });
