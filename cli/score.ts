@@ -572,7 +572,7 @@ async function scoreCheckpoint(
       ...request(ck, id, job),
       engram_version: ENGRAM_VERSION,
       adapter: gpu.describe(),
-      kernels: decoder.kernelsUsed,
+      kernels: kernelsRecord(gpu.tuning.source, decoder.variantsUsed, job, resumed),
       created: journal.created,
     };
     // The final file streams from the journal a chunk at a time (memory stays bounded at any length).
@@ -593,4 +593,20 @@ async function scoreCheckpoint(
     decoder?.destroy();
     model.destroy();
   }
+}
+
+/**
+ * The provenance's kernels: where the tuning came from and the tile variants this process built and ran
+ * (recorded as they ran, not predicted from the shapes). Rows resumed from a journal were scored by an earlier
+ * process, whose variants the journal does not record (its key must not hold them: a resumed run may run
+ * others, and variants never change a result); the line then says which rows its variants scored. So a
+ * resumed run's file equals an uninterrupted run's in everything but this field, which merge also lets differ.
+ */
+function kernelsRecord(source: string, variants: string[], job: CheckpointJob, resumed: number): string {
+  if (resumed === 0) return `${source}: ${variants.join(", ")}`;
+  const earlier = `rows [${job.start}, ${job.start + resumed}) were resumed from a journal, ` +
+    `which does not record their kernels`;
+  if (resumed >= job.count) return `${source}: none ran (${earlier})`;
+  return `${source}: ${variants.join(", ")} for rows [${job.start + resumed}, ${job.start + job.count}) ` +
+    `(${earlier})`;
 }

@@ -11,8 +11,6 @@ import {
   encodeUnembedArgmax,
   type NeoXModel,
 } from "./model.ts";
-import { variantName } from "./tiles.ts";
-import { modelShapes } from "./tuner.ts";
 import { fitWorkspace, type Workspace, type WorkspaceRequest } from "./workspace.ts";
 
 /** Batch, prompt and continuation lengths, memory budget (see WorkspaceRequest). */
@@ -43,24 +41,13 @@ export class Decoder {
     return this.ws.shape.slots;
   }
 
-  /** The matmul tile variants this decoder's kernels have run (engine/tiles.ts names), sorted. */
+  /**
+   * The matmul tile variants this decoder's kernels have run (engine/tiles.ts names), sorted: recorded as they
+   * were built, so a shrunken workspace, --logprob's reference unembedding and extractable mode's narrower
+   * passes are counted as they ran.
+   */
   get variantsUsed(): string[] {
     return [...this.ws.kernels.used].sort();
-  }
-
-  /**
-   * One line for provenance: where the tile variants come from (engine/tuning.ts) and the ones it picks for
-   * this decoder's full-batch shapes (prefill, decode, unembedding), which do not depend on where a resumed
-   * run restarted.
-   */
-  get kernelsUsed(): string {
-    const { gpu, cfg, layers, embedOut } = this.model;
-    const shapes = modelShapes(cfg, layers[0].qkv.format, this.batch, this.prompt, gpu.limits.maxBinding);
-    const names = new Set(shapes.map((s) => {
-      const format = s.kernel === "unembed" ? embedOut.format : s.format;
-      return variantName(gpu.tuning.pick(gpu, s.kernel, format, s.m, s.n, s.k));
-    }));
-    return `${gpu.tuning.source}: ${[...names].sort().join(", ")}`;
   }
 
   /** Prompt tokens per row. */

@@ -113,7 +113,10 @@ export class KernelCache {
   private readonly kernels = new Map<string, Kernel>();
   private readonly uniforms = new Map<string, GPUBuffer>();
   private readonly variants = new Map<string, TileVariant>();
-  /** Names of the tile variants this cache's kernels use (for provenance and bench). */
+  /**
+   * Names of the tile variants of the kernels this cache built (for provenance and bench): what ran, not what
+   * the tuning would pick for the full batch (kernels are built where they are encoded, so each one built ran).
+   */
   readonly used: Set<string> = new Set();
   /**
    * Bound where a shader declares a buffer this use of it does not need (auto layouts keep every binding); a
@@ -140,7 +143,6 @@ export class KernelCache {
     if (!v) {
       v = this.gpu.tuning.pick(this.gpu, kernel, format, m, n, k);
       this.variants.set(key, v);
-      this.used.add(variantName(v));
     }
     return v;
   }
@@ -278,19 +280,23 @@ export function layerNormKernel(
 export type Epilogue = "store" | "gelu" | "accumulate";
 const EPILOGUES: Record<Epilogue, number> = { store: 0, gelu: 1, accumulate: 2 };
 
-/** The pipeline of a tile kernel (matmul or unembedding) for `variant` on weights of `format`. */
+/**
+ * The pipeline of a tile kernel (matmul or unembedding) for `variant` on weights of `format`, for a kernel
+ * being built: the variant is recorded in `c.used`.
+ */
 function tilePipeline(
-  gpu: Gpu,
+  c: KernelCache,
   kernel: TileKernel,
   variant: TileVariant,
   format: WeightFormat,
   consts: Record<string, number>,
 ): GPUComputePipeline {
+  c.used.add(variantName(variant));
   const shader = kernel === "matmul" ? "matmul" : "unembed_argmax";
   const params = kernel === "matmul" ? MATMUL : UNEMBED;
   const parts = [`lib/weights_${format}`, "lib/matmul_tile"];
   if (kernel === "unembed") parts.push("lib/argmax_partial");
-  return gpu.pipeline(shader, { consts, parts, code: [params.wgsl, tileSource(variant, format, kernel)] });
+  return c.gpu.pipeline(shader, { consts, parts, code: [params.wgsl, tileSource(variant, format, kernel)] });
 }
 
 /** y[m, :] (=|+=) act(x[m, :] . W^T + bias) for m < rows. */
@@ -308,7 +314,7 @@ export function matmulKernel(
   const buffers = bias ? [w.buffer, x, bias, y] : [w.buffer, x, y];
   return c.get(`matmul-${epilogue}-${variantName(variant)}`, params, buffers, () => {
     const consts = { EPILOGUE: EPILOGUES[epilogue], HAS_BIAS: bias ? 1 : 0 };
-    const pipeline = tilePipeline(c.gpu, "matmul", variant, w.format, consts);
+    const pipeline = tilePipeline(c, "matmul", variant, w.format, consts);
     return {
       pipeline,
       bindGroup: c.bind(pipeline, [w.buffer, c.uniform(params), x, bias ?? undefined, y]),
@@ -452,7 +458,7 @@ export function unembedArgmaxKernel(
   const list = [w.buffer, bufs.x, bufs.tokens, bufs.slotOf, bufs.partials];
   const tiles = Math.ceil(w.rows / variant.bn);
   const kernel = c.get(`unembed_argmax-${t.logprob}-${variantName(variant)}`, params, list, () => {
-    const pipeline = tilePipeline(c.gpu, "unembed", variant, w.format, { LOGPROB: t.logprob ? 1 : 0 });
+    const pipeline = tilePipeline(c, "unembed", variant, w.format, { LOGPROB: t.logprob ? 1 : 0 });
     return {
       pipeline,
       bindGroup: c.bind(pipeline, [
