@@ -338,7 +338,11 @@ interface CheckpointJob {
   quiet: boolean;
 }
 
-/** The provenance fields that determine a results file's rows and values (not the batch size: they do not). */
+/**
+ * The provenance fields that determine a results file's rows and values (not the batch size: they do not). A
+ * results file already there is kept, and a journal resumed, only when they are this run's: the journal's key
+ * is this same object, so the two checks can never disagree on what a field is.
+ */
 type Request = Pick<
   Provenance,
   | "start"
@@ -439,25 +443,6 @@ async function whyNotAnswering(path: string, want: Request): Promise<string | nu
   return null;
 }
 
-/** What the journal's rows depend on: a journal written for another key is not resumed. */
-function journalKey(ck: Checkpoint, id: ModelIdentity, job: CheckpointJob) {
-  return {
-    model: resolve(ck.dir),
-    config: id.config,
-    weights: id.weights,
-    data: resolve(job.dataPath),
-    dataFingerprint: job.dataFingerprint,
-    ...(job.tokenizer ? { tokenizer: job.tokenizer } : {}),
-    rows: [job.start, job.count],
-    prompt: job.prompt,
-    cont: job.cont,
-    offset: job.offset,
-    mode: job.mode,
-    suppress: job.paperCompatible ? 0 : null,
-    logprob: job.logprob,
-  };
-}
-
 /** Whether a file is at `path` (a folder there is an error: it cannot become a results file or journal). */
 async function isFileThere(path: string): Promise<boolean> {
   const info = await Deno.stat(path).catch(() => null);
@@ -496,7 +481,7 @@ async function scoreOrSkip(
       const partial = `${job.path}.partial`;
       if (await isFileThere(partial)) {
         try {
-          await (await Journal.open(partial, journalKey(ck, id, job))).remove();
+          await (await Journal.open(partial, request(ck, id, job))).remove();
         } catch (e) {
           if (!(e instanceof EngramError)) throw e; // another job's partial results: they stay
         }
@@ -536,7 +521,7 @@ async function scoreCheckpoint(
       cont: job.cont,
       memoryBudget: (job.gpuMemoryGiB ?? gpu.defaults.memoryGiB) * 2 ** 30,
     });
-    journal = await Journal.open(`${job.path}.partial`, journalKey(ck, id, job));
+    journal = await Journal.open(`${job.path}.partial`, request(ck, id, job));
     const resumed = journal.done;
     if (resumed > 0 && !job.quiet) {
       console.error(`${label}: resuming ${journal.path}: ${resumed} of ${job.count} rows already scored`);
@@ -564,7 +549,8 @@ async function scoreCheckpoint(
         status(line, p.done === p.total);
       },
     );
-    // What the rows answer comes from request(), the same object an existing results file is checked against.
+    // What the rows answer comes from request(), the same object an existing results file and the journal were
+    // checked against.
     const provenance: Provenance = {
       model: ck.model,
       revision: ck.revision,
