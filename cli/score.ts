@@ -1,11 +1,11 @@
 // `cli.ts score`: memorization scores of training rows for one or more checkpoints, resumable and shardable.
-import { configHash, countParameters, loadConfig } from "../engine/config.ts";
+import { configHash, countParameters, loadConfig, type NeoXConfig } from "../engine/config.ts";
 import { openRowSource, type RowSource, rowSourceFiles } from "../engine/data.ts";
 import { EngramError } from "../engine/errors.ts";
 import { fmtBytes, Gpu } from "../engine/gpu.ts";
 import { Journal } from "../engine/journal.ts";
 import { NeoXModel } from "../engine/model.ts";
-import { checkpointWeightFiles } from "../engine/safetensors.ts";
+import { type CheckpointFiles, checkpointFiles } from "../engine/safetensors.ts";
 import { dirname, extname, join, resolve } from "../engine/path.ts";
 import { type ScoreMode, scoreRows } from "../engine/memorization.ts";
 import { Decoder } from "../engine/decoder.ts";
@@ -363,16 +363,26 @@ type Request = Pick<
   | "data_fingerprint"
 >;
 
-/** What identifies the checkpoint's contents: its config's hash and its weights' sampled fingerprint. */
+/**
+ * What identifies the checkpoint's contents: its config's hash and its weights' sampled fingerprint; the config
+ * and the file listing they come from are handed to NeoXModel.load, which then loads what was identified.
+ */
 interface ModelIdentity {
-  config: string;
+  config: NeoXConfig;
+  files: CheckpointFiles;
+  configHash: string;
   weights: string;
 }
 
 async function modelIdentity(ck: Checkpoint): Promise<ModelIdentity> {
+  const config = await loadConfig(ck.dir);
+  const files = await checkpointFiles(ck.dir);
   return {
-    config: await configHash(await loadConfig(ck.dir)),
-    weights: await sampledFingerprint(await checkpointWeightFiles(ck.dir)),
+    config,
+    files,
+    configHash: await configHash(config),
+    // Sorted: the fingerprint does not depend on the order the index lists the shards in.
+    weights: await sampledFingerprint([...files.files].sort()),
   };
 }
 
@@ -391,7 +401,7 @@ function request(ck: Checkpoint, id: ModelIdentity, job: CheckpointJob): Request
     data: resolve(job.dataPath),
     ...(job.tokenizer ? { tokenizer: job.tokenizer } : {}),
     model_path: resolve(ck.dir),
-    config_hash: id.config,
+    config_hash: id.configHash,
     weights_fingerprint: id.weights,
     data_fingerprint: job.dataFingerprint,
   };
@@ -474,14 +484,15 @@ async function scoreOrSkip(
   const lock = await FileLock.acquire(job.path);
   try {
     const id = await modelIdentity(ck);
+    const want = request(ck, id, job);
     if (!job.force && await isFileThere(job.path)) {
-      const why = await whyNotAnswering(job.path, request(ck, id, job));
+      const why = await whyNotAnswering(job.path, want);
       if (why) throw new EngramError(`${job.path} ${why}; pass --force to rescore, or another --out`);
       // A kill between writing the results and deleting the journal leaves the finished job's journal behind.
       const partial = `${job.path}.partial`;
       if (await isFileThere(partial)) {
         try {
-          await (await Journal.open(partial, request(ck, id, job))).remove();
+          await (await Journal.open(partial, want)).remove();
         } catch (e) {
           if (!(e instanceof EngramError)) throw e; // another job's partial results: they stay
         }
@@ -493,7 +504,7 @@ async function scoreOrSkip(
       }
       return { checkpoint: ck, path: job.path, rows: job.count, memorized: -1, seconds: 0, skipped: true };
     }
-    return await scoreCheckpoint(gpu, ck, id, source, job);
+    return await scoreCheckpoint(gpu, ck, id, want, source, job);
   } finally {
     lock.release();
   }
@@ -503,16 +514,18 @@ async function scoreCheckpoint(
   gpu: Gpu,
   ck: Checkpoint,
   id: ModelIdentity,
+  want: Request,
   source: RowSource,
   job: CheckpointJob,
 ): Promise<ScoreSummary> {
   const label = `${ck.model}@${ck.revision}`;
   const status = progressLine(!job.quiet && Deno.stderr.isTerminal());
-  const model = await NeoXModel.load(
-    gpu,
-    ck.dir,
-    (loaded, total) => status(`${label}: loading weights ${fmtBytes(loaded)} / ${fmtBytes(total)}`, false),
-  );
+  const model = await NeoXModel.load(gpu, ck.dir, {
+    config: id.config,
+    files: id.files,
+    onProgress: (loaded, total) =>
+      status(`${label}: loading weights ${fmtBytes(loaded)} / ${fmtBytes(total)}`, false),
+  });
   let decoder: Decoder | undefined, journal: Journal | undefined;
   try {
     decoder = await Decoder.create(model, {
@@ -521,7 +534,7 @@ async function scoreCheckpoint(
       cont: job.cont,
       memoryBudget: (job.gpuMemoryGiB ?? gpu.defaults.memoryGiB) * 2 ** 30,
     });
-    journal = await Journal.open(`${job.path}.partial`, request(ck, id, job));
+    journal = await Journal.open(`${job.path}.partial`, want);
     const resumed = journal.done;
     if (resumed > 0 && !job.quiet) {
       console.error(`${label}: resuming ${journal.path}: ${resumed} of ${job.count} rows already scored`);
@@ -549,13 +562,12 @@ async function scoreCheckpoint(
         status(line, p.done === p.total);
       },
     );
-    // What the rows answer comes from request(), the same object an existing results file and the journal were
-    // checked against.
+    // What the rows answer is `want`, the same object an existing results file and the journal were checked against.
     const provenance: Provenance = {
       model: ck.model,
       revision: ck.revision,
       params: countParameters(model.cfg),
-      ...request(ck, id, job),
+      ...want,
       engram_version: ENGRAM_VERSION,
       adapter: gpu.describe(),
       kernels: kernelsRecord(gpu.tuning.source, decoder.variantsUsed, job, resumed),
