@@ -3,7 +3,6 @@
 import { openRowSource } from "../engine/data.ts";
 import { EngramError } from "../engine/errors.ts";
 import { Gpu } from "../engine/gpu.ts";
-import type { WeightMatrix } from "../engine/kernels.ts";
 import { NeoXModel } from "../engine/model.ts";
 import { parseVariant, variantName } from "../engine/tiles.ts";
 import { modelShapes, tuneShapes } from "../engine/tuner.ts";
@@ -73,9 +72,8 @@ export interface KernelResult {
  */
 async function benchKernels(model: NeoXModel, batch: number, prompt: number): Promise<KernelResult[]> {
   const { gpu, cfg } = model;
-  const format = (w: WeightMatrix) => w.format;
-  const shapes = modelShapes(cfg, format(model.layers[0].qkv), batch, prompt, gpu.limits.maxBinding)
-    .map((s) => (s.kernel === "unembed" ? { ...s, format: format(model.embedOut) } : s));
+  const formats = { layers: model.layers[0].qkv.format, unembed: model.embedOut.format };
+  const shapes = modelShapes(cfg, formats, batch, prompt, gpu.limits.maxBinding);
   const out: KernelResult[] = [];
   for (const shape of shapes) {
     const variant = gpu.tuning.pick(gpu, shape.kernel, shape.format, shape.m, shape.n, shape.k);

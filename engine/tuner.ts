@@ -37,6 +37,14 @@ export interface MatmulShape {
   k: number;
 }
 
+/** How a model's matrices are stored on the GPU: the layers', and the unembedding's (a checkpoint may differ). */
+export interface ModelFormats {
+  /** The layers' weight matrices (query_key_value's stands for all of them). */
+  layers: WeightFormat;
+  /** The unembedding (embed_out, or embed_in when tied). */
+  unembed: WeightFormat;
+}
+
 /**
  * The matmuls of scoring `batch` rows with `prompt`-token prompts: prefill (M = the prompt tokens of as many
  * rows as one forward chunk holds), decode (M = batch: score mode decodes all rows together) and the fused
@@ -44,11 +52,12 @@ export interface MatmulShape {
  */
 export function modelShapes(
   cfg: NeoXConfig,
-  format: WeightFormat,
+  formats: ModelFormats,
   batch: number,
   prompt: number,
   maxBinding: number,
 ): MatmulShape[] {
+  const format = formats.layers;
   const h = cfg.hiddenSize, i = cfg.intermediateSize;
   const prefill = Math.min(batch, Math.floor(maxForwardTokens(cfg, maxBinding) / prompt)) * prompt;
   const shapes: MatmulShape[] = [];
@@ -60,7 +69,14 @@ export function modelShapes(
       { name: `${phase} mlp down`, kernel: "matmul", format, m, n: h, k: i },
     );
   }
-  shapes.push({ name: "decode unembed+argmax", kernel: "unembed", format, m: batch, n: cfg.vocabSize, k: h });
+  shapes.push({
+    name: "decode unembed+argmax",
+    kernel: "unembed",
+    format: formats.unembed,
+    m: batch,
+    n: cfg.vocabSize,
+    k: h,
+  });
   return shapes;
 }
 
