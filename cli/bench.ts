@@ -5,7 +5,7 @@ import { EngramError } from "../engine/errors.ts";
 import { Gpu } from "../engine/gpu.ts";
 import { NeoXModel } from "../engine/model.ts";
 import { parseVariant, variantName } from "../engine/tiles.ts";
-import { modelShapes, tuneShapes } from "../engine/tuner.ts";
+import { type MatmulShape, modelShapes, tuneShapes } from "../engine/tuner.ts";
 import { Tuning, useTuning } from "../engine/tuning.ts";
 import type { ScoreColumns } from "../engine/journal.ts";
 import { type ScoreMode, scoreRows, type ScoreSink } from "../engine/memorization.ts";
@@ -74,28 +74,27 @@ async function benchKernels(model: NeoXModel, batch: number, prompt: number): Pr
   const { gpu, cfg } = model;
   const formats = { layers: model.layers[0].qkv.format, unembed: model.embedOut.format };
   const shapes = modelShapes(cfg, formats, batch, prompt, gpu.limits.maxBinding);
-  const out: KernelResult[] = [];
-  for (const shape of shapes) {
-    const variant = gpu.tuning.pick(gpu, shape.kernel, shape.format, shape.m, shape.n, shape.k);
-    const [r] = await tuneShapes(gpu, [shape], {
-      variants: [variant],
-      maxTimedRows: Infinity,
-      target: gpu.isCpu ? 0.15 : 0.1,
-    });
-    const timing = r.timings.find((t) => t.variant === variantName(variant))!;
-    out.push({
-      name: shape.name,
-      m: shape.m,
-      n: shape.n,
-      k: shape.k,
+  const picked = (s: MatmulShape) => gpu.tuning.pick(gpu, s.kernel, s.format, s.m, s.n, s.k);
+  // One tuner for all shapes (its operands, clock and calibration set up once), each timing its picked variant.
+  const results = await tuneShapes(gpu, shapes, {
+    variants: (shape) => [picked(shape)],
+    maxTimedRows: Infinity,
+    target: gpu.isCpu ? 0.15 : 0.1,
+  });
+  return results.map((r) => {
+    const timing = r.timings.find((t) => t.variant === variantName(picked(r.shape)))!;
+    return {
+      name: r.shape.name,
+      m: r.shape.m,
+      n: r.shape.n,
+      k: r.shape.k,
       variant: timing.variant,
       gflop_per_s: timing.gflops,
       ms: timing.seconds * 1e3,
       untuned_variant: r.default.variant,
       untuned_gflop_per_s: r.default.gflops,
-    });
-  }
-  return out;
+    };
+  });
 }
 
 /** Keeps each row's first mismatch in memory: bench times scoreRows exactly as score runs it. */

@@ -280,8 +280,11 @@ export interface TuneOptions {
   target?: number;
   /** Prefill shapes are timed at this many rows at most (default 8192: enough to fill a large GPU). */
   maxTimedRows?: number;
-  /** Only these variants (those of the adapter's family that fit); default: the family's whole set. */
-  variants?: TileVariant[];
+  /**
+   * Only these variants (those of the adapter's family that fit), for every shape or per shape; default: the
+   * family's whole set.
+   */
+  variants?: TileVariant[] | ((shape: MatmulShape) => TileVariant[]);
   onProgress?: (line: string) => void;
 }
 
@@ -332,7 +335,8 @@ export async function tuneShapes(
         times.set(name, Math.min(s, times.get(name) ?? Infinity));
       };
       const ranked = () => [...times.entries()].sort((a, b) => a[1] - b[1]).map(([n]) => n);
-      const all = (opts.variants ?? allVariants(family, shape.format)).filter(usable);
+      const asked = typeof opts.variants === "function" ? opts.variants(shape) : opts.variants;
+      const all = (asked ?? allVariants(family, shape.format)).filter(usable);
       const base = opts.variants ? all : all.filter((v) => !v.w16 && v.swizzle === 0);
       for (const v of base) await measure(v);
       if (!opts.variants && family === "tiled") {
