@@ -60,7 +60,7 @@
  * @module
  */
 export { EngramError } from "./engine/errors.ts";
-export { type AdapterSummary, Gpu, GpuOutOfMemory } from "./engine/gpu.ts";
+export { type AdapterSummary, type GeneratedCode, Gpu, GpuOutOfMemory } from "./engine/gpu.ts";
 export { type AdapterKey, type TunedShape, Tuning, type TuningTable, useTuning } from "./engine/tuning.ts";
 export {
   parseVariant,

@@ -182,19 +182,20 @@ export class Gpu {
   /**
    * A compute pipeline for shaders/<name>.wgsl, with `consts` as WGSL constants, the shader pieces `parts`
    * (shaders/lib/...) and generated `code` (parameter structs, tile variants) in the same module; built once
-   * per distinct module.
+   * per distinct module, keyed by name, parts, constants and the code's key (its text is written only then).
    */
   pipeline(
     name: string,
-    spec: { consts?: Record<string, number>; parts?: string[]; code?: string[] } = {},
+    spec: { consts?: Record<string, number>; parts?: string[]; code?: GeneratedCode } = {},
   ): GPUComputePipeline {
-    const { consts = {}, parts = [], code = [] } = spec;
-    const key = `${name}|${parts.join(",")}|${JSON.stringify(consts)}|${code.join("\n")}`;
+    const { consts = {}, parts = [], code } = spec;
+    const key = `${name}|${parts.join(",")}|${JSON.stringify(consts)}|${code?.key ?? ""}`;
     let pipeline = this.pipelines.get(key);
     if (pipeline) return pipeline;
     const enables = parts.some((p) => p.endsWith("_f16native")) ? "enable f16;\n" : "";
     const header = Object.entries(consts).map(([k, v]) => `const ${k}: u32 = ${v >>> 0}u;`).join("\n");
-    const text = [enables + header, ...code, ...parts.map(shaderSource), shaderSource(name)].join("\n");
+    const generated = code ? [code.wgsl()] : [];
+    const text = [enables + header, ...generated, ...parts.map(shaderSource), shaderSource(name)].join("\n");
     const module = this.device.createShaderModule({ label: name, code: text });
     pipeline = this.device.createComputePipeline({ label: name, layout: "auto", compute: { module } });
     this.pipelines.set(key, pipeline);
@@ -313,6 +314,14 @@ export function fmtBytes(n: number): string {
   if (n >= 2 ** 30) return `${(n / 2 ** 30).toFixed(2)} GiB`;
   if (n >= 2 ** 20) return `${(n / 2 ** 20).toFixed(1)} MiB`;
   return `${n} B`;
+}
+
+/** WGSL generated for a pipeline (engine/kernels.ts: parameter structs, tile variants). */
+export interface GeneratedCode {
+  /** Names the text exactly (with the shader's name, parts and constants: the pipeline cache's key). */
+  key: string;
+  /** Writes the text (called only when a pipeline is built). */
+  wgsl: () => string;
 }
 
 /** A compute dispatch: what every kernel constructor returns. */

@@ -4,7 +4,7 @@
  * shapes builds its pipelines, uniform buffers and bind groups once. Each kernel's uniform parameters are
  * defined once, as a field list here, which gives both the WGSL `struct Params` and the words written.
  */
-import { type Gpu, grid, type Kernel } from "./gpu.ts";
+import { type GeneratedCode, type Gpu, grid, type Kernel } from "./gpu.ts";
 import {
   REFERENCE,
   type TileKernel,
@@ -31,15 +31,16 @@ export interface WeightMatrix {
 type Word = number | { f32: number };
 
 /** A kernel's uniform parameters: the field list gives the WGSL struct and the uniform's words, in order. */
-export class Params<F extends string> {
-  constructor(readonly binding: number, readonly fields: Record<F, "u32" | "f32">) {}
+class Params<F extends string> {
+  /** `struct Params { ... }` and its binding `p`, as generated code (the text is its own key: it is short). */
+  readonly code: GeneratedCode;
 
-  /** `struct Params { ... }` and its binding `p`. */
-  get wgsl(): string {
-    const fields = Object.entries(this.fields).map(([name, type]) => `  ${name}: ${type},`);
-    return `struct Params {\n${
-      fields.join("\n")
-    }\n}\n@group(0) @binding(${this.binding}) var<uniform> p: Params;`;
+  constructor(readonly binding: number, readonly fields: Record<F, "u32" | "f32">) {
+    const lines = Object.entries(fields).map(([name, type]) => `  ${name}: ${type},`);
+    const wgsl = `struct Params {\n${
+      lines.join("\n")
+    }\n}\n@group(0) @binding(${binding}) var<uniform> p: Params;`;
+    this.code = { key: wgsl, wgsl: () => wgsl };
   }
 
   words(values: Record<F, number>): Word[] {
@@ -211,7 +212,7 @@ export function embedKernel(
   return c.get("embed", params, [embedIn.buffer, tokens, slotOf, x], () => {
     const pipeline = c.gpu.pipeline("embed", {
       parts: [`lib/weights_${embedIn.format}`],
-      code: [EMBED.wgsl],
+      code: EMBED.code,
     });
     return {
       pipeline,
@@ -258,7 +259,7 @@ export function layerNormKernel(
     const pipeline = c.gpu.pipeline(serial ? "layernorm_serial" : "layernorm", {
       consts: { PAIR: pair ? 1 : 0 },
       parts: ["lib/layernorm_io"],
-      code: [LAYERNORM.wgsl],
+      code: LAYERNORM.code,
     });
     return {
       pipeline,
@@ -296,7 +297,12 @@ function tilePipeline(
   const params = kernel === "matmul" ? MATMUL : UNEMBED;
   const parts = [`lib/weights_${format}`, "lib/matmul_tile"];
   if (kernel === "unembed") parts.push("lib/argmax_partial");
-  return c.gpu.pipeline(shader, { consts, parts, code: [params.wgsl, tileSource(variant, format, kernel)] });
+  // The parameters follow from the kernel, so the variant, format and kernel name the generated text.
+  const code = {
+    key: `${params.code.key}\n${variantName(variant)} ${format} ${kernel}`,
+    wgsl: () => `${params.code.wgsl()}\n${tileSource(variant, format, kernel)}`,
+  };
+  return c.gpu.pipeline(shader, { consts, parts, code });
 }
 
 /** y[m, :] (=|+=) act(x[m, :] . W^T + bias) for m < rows. */
@@ -356,7 +362,7 @@ export function qkvRotaryKernel(
   });
   const list = [bufs.qkv, bufs.rope, bufs.slotOf, bufs.q, bufs.kCache, bufs.vCache];
   return c.get("qkv_rotary", params, list, () => {
-    const pipeline = c.gpu.pipeline("qkv_rotary", { code: [QKV_ROTARY.wgsl] });
+    const pipeline = c.gpu.pipeline("qkv_rotary", { code: QKV_ROTARY.code });
     return {
       pipeline,
       bindGroup: c.bind(pipeline, [c.uniform(params), ...list]),
@@ -391,7 +397,7 @@ export function attentionKernel(
     const pipeline = c.gpu.pipeline(serial ? "attention_serial" : "attention", {
       consts,
       parts: ["lib/attention_io"],
-      code: [ATTENTION.wgsl],
+      code: ATTENTION.code,
     });
     return {
       pipeline,
@@ -496,7 +502,7 @@ export function argmaxReduceKernel(
     const pipeline = c.gpu.pipeline("argmax_reduce", {
       consts: { FEED: t.feed ? 1 : 0, LOGPROB: t.logprob ? 1 : 0 },
       parts: ["lib/argmax_partial"],
-      code: [ARGMAX_REDUCE.wgsl],
+      code: ARGMAX_REDUCE.code,
     });
     return {
       pipeline,
