@@ -130,21 +130,31 @@ export class Tuning {
   }
 }
 
+/** Each Gpu's adapter key, worked out once (Gpu.open's shipped table and the command's tuning both need it). */
+const adapterKeys = new WeakMap<Gpu, AdapterKey>();
+
 /** The adapter's key for tuning tables. */
 export function adapterKey(gpu: Gpu): AdapterKey {
-  const s = gpu.summary();
-  let driver = "";
+  let key = adapterKeys.get(gpu);
+  if (!key) {
+    key = { adapter: gpu.summary().description, driver: driverVersion() };
+    adapterKeys.set(gpu, key);
+  }
+  return key;
+}
+
+/** The driver's version where the system says it (NVIDIA), else "". */
+function driverVersion(): string {
   // NVIDIA's kernel module states its version; other drivers are named in the adapter's description or not at all.
   for (const path of ["/sys/module/nvidia/version", "/proc/driver/nvidia/version"]) {
     try {
-      const text = Deno.readTextFileSync(path);
-      driver = /(\d+\.\d+(\.\d+)?)/.exec(text)?.[1] ?? "";
-      if (driver) break;
+      const driver = /(\d+\.\d+(\.\d+)?)/.exec(Deno.readTextFileSync(path))?.[1];
+      if (driver) return driver;
     } catch {
       // not this driver, or not readable
     }
   }
-  return { adapter: s.description, driver };
+  return "";
 }
 
 /** Where `tune` stores tables by default: $XDG_CACHE_HOME/engram/tuning.json (or ~/.cache/...). */
