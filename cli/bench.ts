@@ -14,8 +14,7 @@ import { intFlag, parseArgs } from "./args.ts";
 import { PICO_BENCH_MODEL, PICO_DATA } from "../io/pico.ts";
 import { checkWritable, writeTextAtomic } from "../io/files.ts";
 
-export const BENCH_HELP =
-  `./engram bench [--model DIR] [--data PREFIX] [--count N] [--modes score,extractable]
+const BENCH_HELP = `./engram bench [--model DIR] [--data PREFIX] [--count N] [--modes score,extractable]
                         [--batch N] [--kernels] [--format json] [--save FILE]
                         [--tuning FILE | --untuned | --variant NAME] [--kernel-family cpu|gpu]
                         [--warmup ROWS]
@@ -45,7 +44,7 @@ const OPTIONS = {
   help: { type: "boolean" },
 } as const;
 
-export interface ModeResult {
+interface ModeResult {
   seq_per_s: number;
   seconds: number;
   rows: number;
@@ -53,7 +52,7 @@ export interface ModeResult {
   memorized: number;
 }
 
-export interface KernelResult {
+interface KernelResult {
   name: string;
   m: number;
   n: number;

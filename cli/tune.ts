@@ -21,7 +21,7 @@ import { intFlag, parseArgs } from "./args.ts";
 import { resolveCheckpoints } from "../io/checkpoints.ts";
 import { checkWritable, writeTextAtomic } from "../io/files.ts";
 
-export const TUNE_HELP = `./engram tune --model DIR [--tuning FILE] [--batch N] [--prompt 32]
+const TUNE_HELP = `./engram tune --model DIR [--tuning FILE] [--batch N] [--prompt 32]
                        [--report FILE] [--ceiling TFLOPS] [--kernels cpu|gpu] [--variants a,b,...]
   Times every matmul tile variant at the model's matmul shapes (prefill, decode at M = batch, the fused
   unembedding argmax) on this adapter and stores the fastest per shape in FILE (default: the user's cache,

@@ -227,7 +227,7 @@ export class Decoder {
  * The smallest of 8, 12, 16, 24, 32, 48, ... (2^k and 1.5 × 2^k) that holds n: survivors padded to it waste
  * at most a third of a pass, and a batch of B rows meets about 2·log2(B) shapes.
  */
-export function sizeBucket(n: number): number {
+function sizeBucket(n: number): number {
   let size = 8;
   while (size < n) size = size % 3 === 0 ? (size / 3) * 4 : (size / 2) * 3;
   return size;

@@ -25,7 +25,7 @@ const SHADER_DIR = new URL("../shaders/", import.meta.url);
 const shaderText = new Map<string, string>();
 
 /** Reads shaders/<name>.wgsl once (name may be lib/<piece>). */
-export function shaderSource(name: string): string {
+function shaderSource(name: string): string {
   let text = shaderText.get(name);
   if (text === undefined) {
     text = Deno.readTextFileSync(new URL(`${name}.wgsl`, SHADER_DIR));

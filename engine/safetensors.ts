@@ -23,7 +23,7 @@ export interface TensorInfo {
   byteLength: number;
 }
 
-export const DTYPE_BYTES: Record<DType, number> = { F32: 4, F16: 2, BF16: 2 };
+const DTYPE_BYTES: Record<DType, number> = { F32: 4, F16: 2, BF16: 2 };
 const MAX_HEADER_BYTES = 100 * 1024 * 1024;
 const SINGLE = "model.safetensors";
 const INDEX = "model.safetensors.index.json";

@@ -83,7 +83,7 @@ export function modelShapes(
 export const flops = (s: { m: number; n: number; k: number }): number => 2 * s.m * s.n * s.k;
 
 /** Synthetic operands for a set of shapes, sized for the largest; freed by destroy. */
-export class ShapeBuffers {
+class ShapeBuffers {
   readonly weights = new Map<WeightFormat, GPUBuffer>();
   readonly x: GPUBuffer;
   readonly y: GPUBuffer;
@@ -161,7 +161,7 @@ export class ShapeBuffers {
 }
 
 /** Times dispatches: GPU timestamps around one compute pass where the adapter has them, else the host clock. */
-export class KernelTimer {
+class KernelTimer {
   private readonly querySet: GPUQuerySet | null;
   private readonly resolved: GPUBuffer | null;
   private readonly staging: GPUBuffer | null;

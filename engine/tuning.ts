@@ -70,7 +70,7 @@ export interface TuningFile {
 const SHIPPED = new URL("../shaders/tuning.json", import.meta.url);
 
 /** The variant of the adapter's family when nothing was measured for a shape. */
-export function defaultVariant(family: TileFamily, m: number, n: number): TileVariant {
+function defaultVariant(family: TileFamily, m: number, n: number): TileVariant {
   // On lavapipe (2 cores) 8x8 outputs per thread ran the pico-3 matmuls 1.5x faster than 4x4 (scoring rows/s
   // 1.5x); below 64 rows the 32-row tile wastes less on rows past the matrix.
   if (family === "direct") return m >= 64 ? DIRECT_LARGE : DIRECT_SMALL;
@@ -198,7 +198,7 @@ export function readTuningFile(path: string | URL): TuningFile | null {
 }
 
 /** The table in `file` for `key`: same adapter and driver (`anyDriver`: same adapter). */
-export function findTable(file: TuningFile | null, key: AdapterKey, anyDriver = false): TuningTable | null {
+function findTable(file: TuningFile | null, key: AdapterKey, anyDriver = false): TuningTable | null {
   return file?.tables.find((t) => t.adapter === key.adapter && (anyDriver || t.driver === key.driver)) ??
     null;
 }
