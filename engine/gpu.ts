@@ -52,7 +52,11 @@ export class Gpu {
   private readonly pipelines = new Map<string, GPUComputePipeline>();
   private nextBufferId = 1;
   private readonly bufferIds = new WeakMap<GPUBuffer, number>();
-  /** Which matmul tile variant runs each shape (engine/tuning.ts): the shipped table or the defaults. */
+  /**
+   * Which matmul tile variant runs each shape (engine/tuning.ts). Opened with the shipped table for this
+   * adapter, else the defaults; a command then sets its own: `useTuning` (--tuning FILE, else the user's cache
+   * when it has this adapter), or bench's --untuned and --variant (`Tuning.defaults`, `Tuning.forced`).
+   */
   tuning: Tuning;
 
   private constructor(
