@@ -1,6 +1,7 @@
 /**
  * The WebGPU device: adapter choice, limits raised to what large models need, a pipeline cache keyed by shader
- * name and constants, buffer helpers, and WebGPU errors turned into EngramErrors instead of hangs.
+ * name, constants and generated code, buffer helpers, and WebGPU errors turned into EngramErrors instead of
+ * hangs.
  */
 import { EngramError } from "./errors.ts";
 import { shippedTuning, type Tuning } from "./tuning.ts";

@@ -130,7 +130,7 @@ async function parseHeader(
 export interface CheckpointFiles {
   /** The checkpoint's folder. */
   dir: string;
-  /** Its .safetensors files: model.safetensors, or the shards the index names. */
+  /** Its .safetensors files: the one given, the folder's model.safetensors, or the shards the index names. */
   files: string[];
   /** The index's tensor name → shard file name, or null for one file. */
   weightMap: Record<string, string> | null;
