@@ -30,20 +30,14 @@ gpu.destroy();
 /** Two variants of this adapter's family that are not its defaults. */
 const VARIANTS = family === "d" ? ["d64x64-4x4", "d32x64-2x8"] : ["t64x64k16-4x4", "t64x128k8-4x8"];
 
+/** score's arguments for pico-2@step1092 (`rows`: 24 rows in batches of 8) into `out`. */
+function scoreArgs(out: string, extra: string[], rows = ["--count", "24", "--batch", "8"]): string[] {
+  const checkpoint = ["--model", PICO_MODELS, "--models", "pico-2", "--revisions", "step1092"];
+  return [...checkpoint, "--data", PICO_DATA, ...rows, "--out", out, "--quiet", ...extra];
+}
+
 function score(cache: string, out: string, extra: string[] = []) {
-  const rows = ["--models", "pico-2", "--revisions", "step1092", "--count", "24", "--batch", "8"];
-  return run([
-    "score",
-    "--model",
-    PICO_MODELS,
-    "--data",
-    PICO_DATA,
-    ...rows,
-    "--out",
-    out,
-    "--quiet",
-    ...extra,
-  ], cache);
+  return run(["score", ...scoreArgs(out, extra)], cache);
 }
 
 Deno.test("tune fills the cache for this adapter; score runs its variants and records them", async () => {
@@ -103,19 +97,8 @@ Deno.test("the provenance's kernels are the tile variants the device compiled an
       return create(d);
     };
     try {
-      const rows = ["--models", "pico-2", "--revisions", "step1092", "--count", "64", "--batch", "64"];
       const out = `${dir}/${name}`;
-      await scoreCommand([
-        "--model",
-        PICO_MODELS,
-        "--data",
-        PICO_DATA,
-        ...rows,
-        "--out",
-        out,
-        "--quiet",
-        ...extra,
-      ], fresh);
+      await scoreCommand(scoreArgs(out, extra, ["--count", "64", "--batch", "64"]), fresh);
       const { provenance } = await readResults(`${out}/pico-2@step1092.parquet`);
       assert(compiled.size > 0, "tile pipelines were compiled");
       assertEquals(provenance!.kernels, `${fresh.tuning.source}: ${[...compiled].sort().join(", ")}`, name);
