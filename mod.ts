@@ -60,7 +60,7 @@
  * @module
  */
 export { EngramError } from "./engine/errors.ts";
-export { type AdapterSummary, Gpu, GpuOutOfMemory } from "./engine/gpu.ts";
+export { type AdapterSummary, type GeneratedCode, Gpu, GpuOutOfMemory } from "./engine/gpu.ts";
 export { type AdapterKey, type TunedShape, Tuning, type TuningTable, useTuning } from "./engine/tuning.ts";
 export {
   parseVariant,
@@ -71,9 +71,16 @@ export {
   type WeightFormat,
 } from "./engine/tiles.ts";
 export { configHash, countParameters, loadConfig, type NeoXConfig, parseConfig } from "./engine/config.ts";
-export { type DType, SafetensorsCheckpoint, type TensorInfo, toFloat32 } from "./engine/safetensors.ts";
+export {
+  type CheckpointFiles,
+  checkpointFiles,
+  type DType,
+  SafetensorsCheckpoint,
+  type TensorInfo,
+  toFloat32,
+} from "./engine/safetensors.ts";
 export { type LayerTensors, mapNeoXTensors, type NeoXTensors } from "./engine/weights.ts";
-export { type Layer, NeoXModel, type Norm, ropeTable } from "./engine/model.ts";
+export { type Layer, type LoadOptions, NeoXModel, type Norm, ropeTable } from "./engine/model.ts";
 export type { WeightMatrix } from "./engine/kernels.ts";
 export type { WorkspaceRequest } from "./engine/workspace.ts";
 export { Decoder, type DecoderOptions, DEFAULT_CHUNKS, type ExtractOptions } from "./engine/decoder.ts";

@@ -3,10 +3,9 @@
 import { openRowSource } from "../engine/data.ts";
 import { EngramError } from "../engine/errors.ts";
 import { Gpu } from "../engine/gpu.ts";
-import type { WeightMatrix } from "../engine/kernels.ts";
 import { NeoXModel } from "../engine/model.ts";
 import { parseVariant, variantName } from "../engine/tiles.ts";
-import { modelShapes, tuneShapes } from "../engine/tuner.ts";
+import { type MatmulShape, modelShapes, tuneShapes } from "../engine/tuner.ts";
 import { Tuning, useTuning } from "../engine/tuning.ts";
 import type { ScoreColumns } from "../engine/journal.ts";
 import { type ScoreMode, scoreRows, type ScoreSink } from "../engine/memorization.ts";
@@ -15,8 +14,7 @@ import { intFlag, parseArgs } from "./args.ts";
 import { PICO_BENCH_MODEL, PICO_DATA } from "../io/pico.ts";
 import { checkWritable, writeTextAtomic } from "../io/files.ts";
 
-export const BENCH_HELP =
-  `./engram bench [--model DIR] [--data PREFIX] [--count N] [--modes score,extractable]
+const BENCH_HELP = `./engram bench [--model DIR] [--data PREFIX] [--count N] [--modes score,extractable]
                         [--batch N] [--kernels] [--format json] [--save FILE]
                         [--tuning FILE | --untuned | --variant NAME] [--kernel-family cpu|gpu]
                         [--warmup ROWS]
@@ -46,7 +44,7 @@ const OPTIONS = {
   help: { type: "boolean" },
 } as const;
 
-export interface ModeResult {
+interface ModeResult {
   seq_per_s: number;
   seconds: number;
   rows: number;
@@ -54,7 +52,7 @@ export interface ModeResult {
   memorized: number;
 }
 
-export interface KernelResult {
+interface KernelResult {
   name: string;
   m: number;
   n: number;
@@ -73,31 +71,29 @@ export interface KernelResult {
  */
 async function benchKernels(model: NeoXModel, batch: number, prompt: number): Promise<KernelResult[]> {
   const { gpu, cfg } = model;
-  const format = (w: WeightMatrix) => w.format;
-  const shapes = modelShapes(cfg, format(model.layers[0].qkv), batch, prompt, gpu.limits.maxBinding)
-    .map((s) => (s.kernel === "unembed" ? { ...s, format: format(model.embedOut) } : s));
-  const out: KernelResult[] = [];
-  for (const shape of shapes) {
-    const variant = gpu.tuning.pick(gpu, shape.kernel, shape.format, shape.m, shape.n, shape.k);
-    const [r] = await tuneShapes(gpu, [shape], {
-      variants: [variant],
-      maxTimedRows: Infinity,
-      target: gpu.isCpu ? 0.15 : 0.1,
-    });
-    const timing = r.timings.find((t) => t.variant === variantName(variant))!;
-    out.push({
-      name: shape.name,
-      m: shape.m,
-      n: shape.n,
-      k: shape.k,
+  const formats = { layers: model.layers[0].qkv.format, unembed: model.embedOut.format };
+  const shapes = modelShapes(cfg, formats, batch, prompt, gpu.limits.maxBinding);
+  const picked = (s: MatmulShape) => gpu.tuning.pick(gpu, s.kernel, s.format, s.m, s.n, s.k);
+  // One tuner for all shapes (its operands, clock and calibration set up once), each timing its picked variant.
+  const results = await tuneShapes(gpu, shapes, {
+    variants: (shape) => [picked(shape)],
+    maxTimedRows: Infinity,
+    target: gpu.isCpu ? 0.15 : 0.1,
+  });
+  return results.map((r) => {
+    const timing = r.timings.find((t) => t.variant === variantName(picked(r.shape)))!;
+    return {
+      name: r.shape.name,
+      m: r.shape.m,
+      n: r.shape.n,
+      k: r.shape.k,
       variant: timing.variant,
       gflop_per_s: timing.gflops,
       ms: timing.seconds * 1e3,
       untuned_variant: r.default.variant,
       untuned_gflop_per_s: r.default.gflops,
-    });
-  }
-  return out;
+    };
+  });
 }
 
 /** Keeps each row's first mismatch in memory: bench times scoreRows exactly as score runs it. */

@@ -5,7 +5,7 @@ import { PICO_DATA, PICO_MODELS } from "../io/pico.ts";
 import { scoreCommand } from "./score.ts";
 import { importLazily } from "../io/lazy.ts";
 
-export const DEMO_ROWS = 192;
+const DEMO_ROWS = 192;
 
 export async function demoCommand(argv: string[]): Promise<void> {
   const { values: a } = parseArgs(argv, {

@@ -29,7 +29,7 @@ const OPTIONS = {
 } as const;
 
 /** "1,2,3;4,5" → [[1,2,3],[4,5]], every id an integer in [0, vocab). */
-export function parseTokenRows(text: string | undefined, vocab: number): number[][] {
+function parseTokenRows(text: string | undefined, vocab: number): number[][] {
   if (!text) throw new EngramError(`--tokens is required, e.g. --tokens "1,2,3;4,5,6"`);
   return text.split(";").map((row, r) => {
     if (row.trim() === "") throw new EngramError(`--tokens: row ${r} is empty`);

@@ -3,7 +3,7 @@ import { EngramError } from "../engine/errors.ts";
 import { mergeShards } from "../io/merge.ts";
 import { parseArgs } from "./args.ts";
 
-export const MERGE_HELP = `./engram merge --out FILE SHARD_FILE...
+const MERGE_HELP = `./engram merge --out FILE SHARD_FILE...
   Joins the results of --shard 0/N .. N-1/N into FILE (.parquet, .csv or .jsonl), after checking that the
   shards come from one job (every provenance field that decides the results agrees), none is missing or given
   twice, and each holds exactly its share of the job's rows. FILE must not be one of the shards.`;

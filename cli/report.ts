@@ -4,7 +4,7 @@ import { listFlag } from "../io/checkpoints.ts";
 import { pct } from "../analysis/format.ts";
 import { REPORT_CACHE, writeReport } from "../analysis/report.ts";
 
-export const REPORT_HELP = `./engram report --results FILE_OR_DIR... [options]
+const REPORT_HELP = `./engram report --results FILE_OR_DIR... [options]
 
 Turns scoring results into the memorization analysis of Biderman et al. (2023): memorized fraction per model
 and revision, smaller models and early checkpoints as forecasts of the target's memorized rows (precision,

@@ -1,11 +1,11 @@
 // `cli.ts score`: memorization scores of training rows for one or more checkpoints, resumable and shardable.
-import { configHash, countParameters, loadConfig } from "../engine/config.ts";
+import { configHash, countParameters, loadConfig, type NeoXConfig } from "../engine/config.ts";
 import { openRowSource, type RowSource, rowSourceFiles } from "../engine/data.ts";
 import { EngramError } from "../engine/errors.ts";
 import { fmtBytes, Gpu } from "../engine/gpu.ts";
 import { Journal } from "../engine/journal.ts";
 import { NeoXModel } from "../engine/model.ts";
-import { checkpointWeightFiles } from "../engine/safetensors.ts";
+import { type CheckpointFiles, checkpointFiles } from "../engine/safetensors.ts";
 import { dirname, extname, join, resolve } from "../engine/path.ts";
 import { type ScoreMode, scoreRows } from "../engine/memorization.ts";
 import { Decoder } from "../engine/decoder.ts";
@@ -338,7 +338,11 @@ interface CheckpointJob {
   quiet: boolean;
 }
 
-/** The provenance fields that determine a results file's rows and values (not the batch size: they do not). */
+/**
+ * The provenance fields that determine a results file's rows and values (not the batch size: they do not). A
+ * results file already there is kept, and a journal resumed, only when they are this run's: the journal's key
+ * is this same object, so the two checks can never disagree on what a field is.
+ */
 type Request = Pick<
   Provenance,
   | "start"
@@ -359,16 +363,26 @@ type Request = Pick<
   | "data_fingerprint"
 >;
 
-/** What identifies the checkpoint's contents: its config's hash and its weights' sampled fingerprint. */
+/**
+ * What identifies the checkpoint's contents: its config's hash and its weights' sampled fingerprint; the config
+ * and the file listing they come from are handed to NeoXModel.load, which then loads what was identified.
+ */
 interface ModelIdentity {
-  config: string;
+  config: NeoXConfig;
+  files: CheckpointFiles;
+  configHash: string;
   weights: string;
 }
 
 async function modelIdentity(ck: Checkpoint): Promise<ModelIdentity> {
+  const config = await loadConfig(ck.dir);
+  const files = await checkpointFiles(ck.dir);
   return {
-    config: await configHash(await loadConfig(ck.dir)),
-    weights: await sampledFingerprint(await checkpointWeightFiles(ck.dir)),
+    config,
+    files,
+    configHash: await configHash(config),
+    // Sorted: the fingerprint does not depend on the order the index lists the shards in.
+    weights: await sampledFingerprint([...files.files].sort()),
   };
 }
 
@@ -387,7 +401,7 @@ function request(ck: Checkpoint, id: ModelIdentity, job: CheckpointJob): Request
     data: resolve(job.dataPath),
     ...(job.tokenizer ? { tokenizer: job.tokenizer } : {}),
     model_path: resolve(ck.dir),
-    config_hash: id.config,
+    config_hash: id.configHash,
     weights_fingerprint: id.weights,
     data_fingerprint: job.dataFingerprint,
   };
@@ -439,25 +453,6 @@ async function whyNotAnswering(path: string, want: Request): Promise<string | nu
   return null;
 }
 
-/** What the journal's rows depend on: a journal written for another key is not resumed. */
-function journalKey(ck: Checkpoint, id: ModelIdentity, job: CheckpointJob) {
-  return {
-    model: resolve(ck.dir),
-    config: id.config,
-    weights: id.weights,
-    data: resolve(job.dataPath),
-    dataFingerprint: job.dataFingerprint,
-    ...(job.tokenizer ? { tokenizer: job.tokenizer } : {}),
-    rows: [job.start, job.count],
-    prompt: job.prompt,
-    cont: job.cont,
-    offset: job.offset,
-    mode: job.mode,
-    suppress: job.paperCompatible ? 0 : null,
-    logprob: job.logprob,
-  };
-}
-
 /** Whether a file is at `path` (a folder there is an error: it cannot become a results file or journal). */
 async function isFileThere(path: string): Promise<boolean> {
   const info = await Deno.stat(path).catch(() => null);
@@ -489,14 +484,15 @@ async function scoreOrSkip(
   const lock = await FileLock.acquire(job.path);
   try {
     const id = await modelIdentity(ck);
+    const want = request(ck, id, job);
     if (!job.force && await isFileThere(job.path)) {
-      const why = await whyNotAnswering(job.path, request(ck, id, job));
+      const why = await whyNotAnswering(job.path, want);
       if (why) throw new EngramError(`${job.path} ${why}; pass --force to rescore, or another --out`);
       // A kill between writing the results and deleting the journal leaves the finished job's journal behind.
       const partial = `${job.path}.partial`;
       if (await isFileThere(partial)) {
         try {
-          await (await Journal.open(partial, journalKey(ck, id, job))).remove();
+          await (await Journal.open(partial, want)).remove();
         } catch (e) {
           if (!(e instanceof EngramError)) throw e; // another job's partial results: they stay
         }
@@ -508,7 +504,7 @@ async function scoreOrSkip(
       }
       return { checkpoint: ck, path: job.path, rows: job.count, memorized: -1, seconds: 0, skipped: true };
     }
-    return await scoreCheckpoint(gpu, ck, id, source, job);
+    return await scoreCheckpoint(gpu, ck, id, want, source, job);
   } finally {
     lock.release();
   }
@@ -518,16 +514,18 @@ async function scoreCheckpoint(
   gpu: Gpu,
   ck: Checkpoint,
   id: ModelIdentity,
+  want: Request,
   source: RowSource,
   job: CheckpointJob,
 ): Promise<ScoreSummary> {
   const label = `${ck.model}@${ck.revision}`;
   const status = progressLine(!job.quiet && Deno.stderr.isTerminal());
-  const model = await NeoXModel.load(
-    gpu,
-    ck.dir,
-    (loaded, total) => status(`${label}: loading weights ${fmtBytes(loaded)} / ${fmtBytes(total)}`, false),
-  );
+  const model = await NeoXModel.load(gpu, ck.dir, {
+    config: id.config,
+    files: id.files,
+    onProgress: (loaded, total) =>
+      status(`${label}: loading weights ${fmtBytes(loaded)} / ${fmtBytes(total)}`, false),
+  });
   let decoder: Decoder | undefined, journal: Journal | undefined;
   try {
     decoder = await Decoder.create(model, {
@@ -536,7 +534,7 @@ async function scoreCheckpoint(
       cont: job.cont,
       memoryBudget: (job.gpuMemoryGiB ?? gpu.defaults.memoryGiB) * 2 ** 30,
     });
-    journal = await Journal.open(`${job.path}.partial`, journalKey(ck, id, job));
+    journal = await Journal.open(`${job.path}.partial`, want);
     const resumed = journal.done;
     if (resumed > 0 && !job.quiet) {
       console.error(`${label}: resuming ${journal.path}: ${resumed} of ${job.count} rows already scored`);
@@ -564,15 +562,15 @@ async function scoreCheckpoint(
         status(line, p.done === p.total);
       },
     );
-    // What the rows answer comes from request(), the same object an existing results file is checked against.
+    // What the rows answer is `want`, the same object an existing results file and the journal were checked against.
     const provenance: Provenance = {
       model: ck.model,
       revision: ck.revision,
       params: countParameters(model.cfg),
-      ...request(ck, id, job),
+      ...want,
       engram_version: ENGRAM_VERSION,
       adapter: gpu.describe(),
-      kernels: decoder.kernelsUsed,
+      kernels: kernelsRecord(gpu.tuning.source, decoder.variantsUsed, job, resumed),
       created: journal.created,
     };
     // The final file streams from the journal a chunk at a time (memory stays bounded at any length).
@@ -593,4 +591,20 @@ async function scoreCheckpoint(
     decoder?.destroy();
     model.destroy();
   }
+}
+
+/**
+ * The provenance's kernels: where the tuning came from and the tile variants this process built and ran
+ * (recorded as they ran, not predicted from the shapes). Rows resumed from a journal were scored by an earlier
+ * process, whose variants the journal does not record (its key must not hold them: a resumed run may run
+ * others, and variants never change a result); the line then says which rows its variants scored. So a
+ * resumed run's file equals an uninterrupted run's in everything but this field, which merge also lets differ.
+ */
+function kernelsRecord(source: string, variants: string[], job: CheckpointJob, resumed: number): string {
+  if (resumed === 0) return `${source}: ${variants.join(", ")}`;
+  const earlier = `rows [${job.start}, ${job.start + resumed}) were resumed from a journal, ` +
+    `which does not record their kernels`;
+  if (resumed >= job.count) return `${source}: none ran (${earlier})`;
+  return `${source}: ${variants.join(", ")} for rows [${job.start + resumed}, ${job.start + job.count}) ` +
+    `(${earlier})`;
 }

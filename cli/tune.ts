@@ -21,7 +21,7 @@ import { intFlag, parseArgs } from "./args.ts";
 import { resolveCheckpoints } from "../io/checkpoints.ts";
 import { checkWritable, writeTextAtomic } from "../io/files.ts";
 
-export const TUNE_HELP = `./engram tune --model DIR [--tuning FILE] [--batch N] [--prompt 32]
+const TUNE_HELP = `./engram tune --model DIR [--tuning FILE] [--batch N] [--prompt 32]
                        [--report FILE] [--ceiling TFLOPS] [--kernels cpu|gpu] [--variants a,b,...]
   Times every matmul tile variant at the model's matmul shapes (prefill, decode at M = batch, the fused
   unembedding argmax) on this adapter and stores the fastest per shape in FILE (default: the user's cache,
@@ -56,17 +56,12 @@ async function shapesOf(gpu: Gpu, path: string, batch: number, prompt: number): 
     const ckpt = await SafetensorsCheckpoint.open(ck.dir);
     try {
       const t = mapNeoXTensors(ckpt, cfg);
-      const all = modelShapes(
-        cfg,
-        weightFormat(gpu, t.layers[0].qkvW.dtype),
-        batch,
-        prompt,
-        gpu.limits.maxBinding,
-      );
-      const unembed = weightFormat(gpu, t.embedOut.dtype);
-      for (const s of all) {
-        const shape = s.kernel === "unembed" ? { ...s, format: unembed } : s;
-        shapes.set(`${shape.kernel} ${shape.format} ${shape.m} ${shape.n} ${shape.k}`, shape);
+      const formats = {
+        layers: weightFormat(gpu, t.layers[0].qkvW.dtype),
+        unembed: weightFormat(gpu, t.embedOut.dtype),
+      };
+      for (const s of modelShapes(cfg, formats, batch, prompt, gpu.limits.maxBinding)) {
+        shapes.set(`${s.kernel} ${s.format} ${s.m} ${s.n} ${s.k}`, s);
       }
     } finally {
       ckpt.close();

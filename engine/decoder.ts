@@ -11,8 +11,6 @@ import {
   encodeUnembedArgmax,
   type NeoXModel,
 } from "./model.ts";
-import { variantName } from "./tiles.ts";
-import { modelShapes } from "./tuner.ts";
 import { fitWorkspace, type Workspace, type WorkspaceRequest } from "./workspace.ts";
 
 /** Batch, prompt and continuation lengths, memory budget (see WorkspaceRequest). */
@@ -43,24 +41,13 @@ export class Decoder {
     return this.ws.shape.slots;
   }
 
-  /** The matmul tile variants this decoder's kernels have run (engine/tiles.ts names), sorted. */
+  /**
+   * The matmul tile variants this decoder's kernels have run (engine/tiles.ts names), sorted: recorded as they
+   * were built, so a shrunken workspace, --logprob's reference unembedding and extractable mode's narrower
+   * passes are counted as they ran.
+   */
   get variantsUsed(): string[] {
     return [...this.ws.kernels.used].sort();
-  }
-
-  /**
-   * One line for provenance: where the tile variants come from (engine/tuning.ts) and the ones it picks for
-   * this decoder's full-batch shapes (prefill, decode, unembedding), which do not depend on where a resumed
-   * run restarted.
-   */
-  get kernelsUsed(): string {
-    const { gpu, cfg, layers, embedOut } = this.model;
-    const shapes = modelShapes(cfg, layers[0].qkv.format, this.batch, this.prompt, gpu.limits.maxBinding);
-    const names = new Set(shapes.map((s) => {
-      const format = s.kernel === "unembed" ? embedOut.format : s.format;
-      return variantName(gpu.tuning.pick(gpu, s.kernel, format, s.m, s.n, s.k));
-    }));
-    return `${gpu.tuning.source}: ${[...names].sort().join(", ")}`;
   }
 
   /** Prompt tokens per row. */
@@ -240,7 +227,7 @@ export class Decoder {
  * The smallest of 8, 12, 16, 24, 32, 48, ... (2^k and 1.5 × 2^k) that holds n: survivors padded to it waste
  * at most a third of a pass, and a batch of B rows meets about 2·log2(B) shapes.
  */
-export function sizeBucket(n: number): number {
+function sizeBucket(n: number): number {
   let size = 8;
   while (size < n) size = size % 3 === 0 ? (size / 3) * 4 : (size / 2) * 3;
   return size;

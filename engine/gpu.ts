@@ -1,6 +1,7 @@
 /**
  * The WebGPU device: adapter choice, limits raised to what large models need, a pipeline cache keyed by shader
- * name and constants, buffer helpers, and WebGPU errors turned into EngramErrors instead of hangs.
+ * name, constants and generated code, buffer helpers, and WebGPU errors turned into EngramErrors instead of
+ * hangs.
  */
 import { EngramError } from "./errors.ts";
 import { shippedTuning, type Tuning } from "./tuning.ts";
@@ -25,7 +26,7 @@ const SHADER_DIR = new URL("../shaders/", import.meta.url);
 const shaderText = new Map<string, string>();
 
 /** Reads shaders/<name>.wgsl once (name may be lib/<piece>). */
-export function shaderSource(name: string): string {
+function shaderSource(name: string): string {
   let text = shaderText.get(name);
   if (text === undefined) {
     text = Deno.readTextFileSync(new URL(`${name}.wgsl`, SHADER_DIR));
@@ -52,7 +53,11 @@ export class Gpu {
   private readonly pipelines = new Map<string, GPUComputePipeline>();
   private nextBufferId = 1;
   private readonly bufferIds = new WeakMap<GPUBuffer, number>();
-  /** Which matmul tile variant runs each shape (engine/tuning.ts): the shipped table or the defaults. */
+  /**
+   * Which matmul tile variant runs each shape (engine/tuning.ts). Opened with the shipped table for this
+   * adapter, else the defaults; a command then sets its own: `useTuning` (--tuning FILE, else the user's cache
+   * when it has this adapter), or bench's --untuned and --variant (`Tuning.defaults`, `Tuning.forced`).
+   */
   tuning: Tuning;
 
   private constructor(
@@ -182,19 +187,20 @@ export class Gpu {
   /**
    * A compute pipeline for shaders/<name>.wgsl, with `consts` as WGSL constants, the shader pieces `parts`
    * (shaders/lib/...) and generated `code` (parameter structs, tile variants) in the same module; built once
-   * per distinct module.
+   * per distinct module, keyed by name, parts, constants and the code's key (its text is written only then).
    */
   pipeline(
     name: string,
-    spec: { consts?: Record<string, number>; parts?: string[]; code?: string[] } = {},
+    spec: { consts?: Record<string, number>; parts?: string[]; code?: GeneratedCode } = {},
   ): GPUComputePipeline {
-    const { consts = {}, parts = [], code = [] } = spec;
-    const key = `${name}|${parts.join(",")}|${JSON.stringify(consts)}|${code.join("\n")}`;
+    const { consts = {}, parts = [], code } = spec;
+    const key = `${name}|${parts.join(",")}|${JSON.stringify(consts)}|${code?.key ?? ""}`;
     let pipeline = this.pipelines.get(key);
     if (pipeline) return pipeline;
     const enables = parts.some((p) => p.endsWith("_f16native")) ? "enable f16;\n" : "";
     const header = Object.entries(consts).map(([k, v]) => `const ${k}: u32 = ${v >>> 0}u;`).join("\n");
-    const text = [enables + header, ...code, ...parts.map(shaderSource), shaderSource(name)].join("\n");
+    const generated = code ? [code.wgsl()] : [];
+    const text = [enables + header, ...generated, ...parts.map(shaderSource), shaderSource(name)].join("\n");
     const module = this.device.createShaderModule({ label: name, code: text });
     pipeline = this.device.createComputePipeline({ label: name, layout: "auto", compute: { module } });
     this.pipelines.set(key, pipeline);
@@ -313,6 +319,14 @@ export function fmtBytes(n: number): string {
   if (n >= 2 ** 30) return `${(n / 2 ** 30).toFixed(2)} GiB`;
   if (n >= 2 ** 20) return `${(n / 2 ** 20).toFixed(1)} MiB`;
   return `${n} B`;
+}
+
+/** WGSL generated for a pipeline (engine/kernels.ts: parameter structs, tile variants). */
+export interface GeneratedCode {
+  /** Names the text exactly (with the shader's name, parts and constants: the pipeline cache's key). */
+  key: string;
+  /** Writes the text (called only when a pipeline is built). */
+  wgsl: () => string;
 }
 
 /** A compute dispatch: what every kernel constructor returns. */

@@ -4,7 +4,7 @@
  * shapes builds its pipelines, uniform buffers and bind groups once. Each kernel's uniform parameters are
  * defined once, as a field list here, which gives both the WGSL `struct Params` and the words written.
  */
-import { type Gpu, grid, type Kernel } from "./gpu.ts";
+import { type GeneratedCode, type Gpu, grid, type Kernel } from "./gpu.ts";
 import {
   REFERENCE,
   type TileKernel,
@@ -31,15 +31,16 @@ export interface WeightMatrix {
 type Word = number | { f32: number };
 
 /** A kernel's uniform parameters: the field list gives the WGSL struct and the uniform's words, in order. */
-export class Params<F extends string> {
-  constructor(readonly binding: number, readonly fields: Record<F, "u32" | "f32">) {}
+class Params<F extends string> {
+  /** `struct Params { ... }` and its binding `p`, as generated code (the text is its own key: it is short). */
+  readonly code: GeneratedCode;
 
-  /** `struct Params { ... }` and its binding `p`. */
-  get wgsl(): string {
-    const fields = Object.entries(this.fields).map(([name, type]) => `  ${name}: ${type},`);
-    return `struct Params {\n${
-      fields.join("\n")
-    }\n}\n@group(0) @binding(${this.binding}) var<uniform> p: Params;`;
+  constructor(readonly binding: number, readonly fields: Record<F, "u32" | "f32">) {
+    const lines = Object.entries(fields).map(([name, type]) => `  ${name}: ${type},`);
+    const wgsl = `struct Params {\n${
+      lines.join("\n")
+    }\n}\n@group(0) @binding(${binding}) var<uniform> p: Params;`;
+    this.code = { key: wgsl, wgsl: () => wgsl };
   }
 
   words(values: Record<F, number>): Word[] {
@@ -113,7 +114,10 @@ export class KernelCache {
   private readonly kernels = new Map<string, Kernel>();
   private readonly uniforms = new Map<string, GPUBuffer>();
   private readonly variants = new Map<string, TileVariant>();
-  /** Names of the tile variants this cache's kernels use (for provenance and bench). */
+  /**
+   * Names of the tile variants of the kernels this cache built (for provenance and bench): what ran, not what
+   * the tuning would pick for the full batch (kernels are built where they are encoded, so each one built ran).
+   */
   readonly used: Set<string> = new Set();
   /**
    * Bound where a shader declares a buffer this use of it does not need (auto layouts keep every binding); a
@@ -140,7 +144,6 @@ export class KernelCache {
     if (!v) {
       v = this.gpu.tuning.pick(this.gpu, kernel, format, m, n, k);
       this.variants.set(key, v);
-      this.used.add(variantName(v));
     }
     return v;
   }
@@ -209,7 +212,7 @@ export function embedKernel(
   return c.get("embed", params, [embedIn.buffer, tokens, slotOf, x], () => {
     const pipeline = c.gpu.pipeline("embed", {
       parts: [`lib/weights_${embedIn.format}`],
-      code: [EMBED.wgsl],
+      code: EMBED.code,
     });
     return {
       pipeline,
@@ -256,7 +259,7 @@ export function layerNormKernel(
     const pipeline = c.gpu.pipeline(serial ? "layernorm_serial" : "layernorm", {
       consts: { PAIR: pair ? 1 : 0 },
       parts: ["lib/layernorm_io"],
-      code: [LAYERNORM.wgsl],
+      code: LAYERNORM.code,
     });
     return {
       pipeline,
@@ -278,19 +281,28 @@ export function layerNormKernel(
 export type Epilogue = "store" | "gelu" | "accumulate";
 const EPILOGUES: Record<Epilogue, number> = { store: 0, gelu: 1, accumulate: 2 };
 
-/** The pipeline of a tile kernel (matmul or unembedding) for `variant` on weights of `format`. */
+/**
+ * The pipeline of a tile kernel (matmul or unembedding) for `variant` on weights of `format`, for a kernel
+ * being built: the variant is recorded in `c.used`.
+ */
 function tilePipeline(
-  gpu: Gpu,
+  c: KernelCache,
   kernel: TileKernel,
   variant: TileVariant,
   format: WeightFormat,
   consts: Record<string, number>,
 ): GPUComputePipeline {
+  c.used.add(variantName(variant));
   const shader = kernel === "matmul" ? "matmul" : "unembed_argmax";
   const params = kernel === "matmul" ? MATMUL : UNEMBED;
   const parts = [`lib/weights_${format}`, "lib/matmul_tile"];
   if (kernel === "unembed") parts.push("lib/argmax_partial");
-  return gpu.pipeline(shader, { consts, parts, code: [params.wgsl, tileSource(variant, format, kernel)] });
+  // The parameters follow from the kernel, so the variant, format and kernel name the generated text.
+  const code = {
+    key: `${params.code.key}\n${variantName(variant)} ${format} ${kernel}`,
+    wgsl: () => `${params.code.wgsl()}\n${tileSource(variant, format, kernel)}`,
+  };
+  return c.gpu.pipeline(shader, { consts, parts, code });
 }
 
 /** y[m, :] (=|+=) act(x[m, :] . W^T + bias) for m < rows. */
@@ -308,7 +320,7 @@ export function matmulKernel(
   const buffers = bias ? [w.buffer, x, bias, y] : [w.buffer, x, y];
   return c.get(`matmul-${epilogue}-${variantName(variant)}`, params, buffers, () => {
     const consts = { EPILOGUE: EPILOGUES[epilogue], HAS_BIAS: bias ? 1 : 0 };
-    const pipeline = tilePipeline(c.gpu, "matmul", variant, w.format, consts);
+    const pipeline = tilePipeline(c, "matmul", variant, w.format, consts);
     return {
       pipeline,
       bindGroup: c.bind(pipeline, [w.buffer, c.uniform(params), x, bias ?? undefined, y]),
@@ -350,7 +362,7 @@ export function qkvRotaryKernel(
   });
   const list = [bufs.qkv, bufs.rope, bufs.slotOf, bufs.q, bufs.kCache, bufs.vCache];
   return c.get("qkv_rotary", params, list, () => {
-    const pipeline = c.gpu.pipeline("qkv_rotary", { code: [QKV_ROTARY.wgsl] });
+    const pipeline = c.gpu.pipeline("qkv_rotary", { code: QKV_ROTARY.code });
     return {
       pipeline,
       bindGroup: c.bind(pipeline, [c.uniform(params), ...list]),
@@ -385,7 +397,7 @@ export function attentionKernel(
     const pipeline = c.gpu.pipeline(serial ? "attention_serial" : "attention", {
       consts,
       parts: ["lib/attention_io"],
-      code: [ATTENTION.wgsl],
+      code: ATTENTION.code,
     });
     return {
       pipeline,
@@ -452,7 +464,7 @@ export function unembedArgmaxKernel(
   const list = [w.buffer, bufs.x, bufs.tokens, bufs.slotOf, bufs.partials];
   const tiles = Math.ceil(w.rows / variant.bn);
   const kernel = c.get(`unembed_argmax-${t.logprob}-${variantName(variant)}`, params, list, () => {
-    const pipeline = tilePipeline(c.gpu, "unembed", variant, w.format, { LOGPROB: t.logprob ? 1 : 0 });
+    const pipeline = tilePipeline(c, "unembed", variant, w.format, { LOGPROB: t.logprob ? 1 : 0 });
     return {
       pipeline,
       bindGroup: c.bind(pipeline, [
@@ -490,7 +502,7 @@ export function argmaxReduceKernel(
     const pipeline = c.gpu.pipeline("argmax_reduce", {
       consts: { FEED: t.feed ? 1 : 0, LOGPROB: t.logprob ? 1 : 0 },
       parts: ["lib/argmax_partial"],
-      code: [ARGMAX_REDUCE.wgsl],
+      code: ARGMAX_REDUCE.code,
     });
     return {
       pipeline,

@@ -134,9 +134,13 @@ export async function scoreRows(
       );
       appending.catch(() => {});
     }
-  } finally {
-    await appending;
+  } catch (e) {
+    // The append in flight is let finish (the sink is not left mid-write), but a failure of its own must not
+    // replace the error that stopped the scoring.
+    await appending.catch(() => {});
+    throw e;
   }
+  await appending;
 }
 
 /** One batch: the rows' results into `cols` (index, matches or -1, first mismatch, mean log-prob or NaN). */

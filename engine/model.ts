@@ -23,7 +23,13 @@ import {
   type WeightFormat,
   type WeightMatrix,
 } from "./kernels.ts";
-import { type DType, SafetensorsCheckpoint, type TensorInfo, toFloat32 } from "./safetensors.ts";
+import {
+  type CheckpointFiles,
+  type DType,
+  SafetensorsCheckpoint,
+  type TensorInfo,
+  toFloat32,
+} from "./safetensors.ts";
 import { mapNeoXTensors } from "./weights.ts";
 import type { Workspace } from "./workspace.ts";
 
@@ -59,6 +65,16 @@ export interface Layer {
   fc2Bias: GPUBuffer;
 }
 
+/** How `NeoXModel.load` reads a checkpoint: what a caller has read already is handed down, not read again. */
+export interface LoadOptions {
+  /** The checkpoint's config.json, parsed (`loadConfig`). */
+  config?: NeoXConfig;
+  /** Its weight files (`checkpointFiles`). */
+  files?: CheckpointFiles;
+  /** Hears the bytes loaded so far (a 12B checkpoint takes a while). */
+  onProgress?: (loaded: number, total: number) => void;
+}
+
 /** A GPT-NeoX checkpoint's weights on the GPU; `encodeForward` and the decoder run it. */
 export class NeoXModel {
   private constructor(
@@ -79,16 +95,13 @@ export class NeoXModel {
   ) {}
 
   /**
-   * Loads config.json and the safetensors weights of `dir`, one tensor at a time, onto the GPU; `onProgress`
-   * hears the bytes loaded so far (a 12B checkpoint takes a while).
+   * Loads config.json and the safetensors weights of `dir`, one tensor at a time, onto the GPU (the config and
+   * the file listing from `opts` where given).
    */
-  static async load(
-    gpu: Gpu,
-    dir: string,
-    onProgress?: (loaded: number, total: number) => void,
-  ): Promise<NeoXModel> {
-    const cfg = await loadConfig(dir);
-    const ckpt = await SafetensorsCheckpoint.open(dir);
+  static async load(gpu: Gpu, dir: string, opts: LoadOptions = {}): Promise<NeoXModel> {
+    const { onProgress } = opts;
+    const cfg = opts.config ?? await loadConfig(dir);
+    const ckpt = await SafetensorsCheckpoint.open(opts.files ?? dir);
     try {
       const t = mapNeoXTensors(ckpt, cfg);
       const total = [...ckpt.tensors.values()].reduce((n, info) => n + info.byteLength, 0);

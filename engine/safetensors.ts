@@ -23,7 +23,7 @@ export interface TensorInfo {
   byteLength: number;
 }
 
-export const DTYPE_BYTES: Record<DType, number> = { F32: 4, F16: 2, BF16: 2 };
+const DTYPE_BYTES: Record<DType, number> = { F32: 4, F16: 2, BF16: 2 };
 const MAX_HEADER_BYTES = 100 * 1024 * 1024;
 const SINGLE = "model.safetensors";
 const INDEX = "model.safetensors.index.json";
@@ -126,13 +126,21 @@ async function parseHeader(
   }
 }
 
+/** Where a checkpoint's weights are: what `checkpointFiles` lists and `SafetensorsCheckpoint.open` reads. */
+export interface CheckpointFiles {
+  /** The checkpoint's folder. */
+  dir: string;
+  /** Its .safetensors files: the one given, the folder's model.safetensors, or the shards the index names. */
+  files: string[];
+  /** The index's tensor name → shard file name, or null for one file. */
+  weightMap: Record<string, string> | null;
+}
+
 /**
  * The weight files of a checkpoint: `path` itself when it is a .safetensors file, else the folder's
  * model.safetensors or the shards its model.safetensors.index.json names (each checked to be there).
  */
-async function checkpointFiles(
-  path: string,
-): Promise<{ dir: string; files: string[]; weightMap: Record<string, string> | null }> {
+export async function checkpointFiles(path: string): Promise<CheckpointFiles> {
   let stat: Deno.FileInfo;
   try {
     stat = await Deno.stat(path);
@@ -170,11 +178,6 @@ async function checkpointFiles(
   return { dir, files, weightMap };
 }
 
-/** The weight files of the checkpoint at `path` (see checkpointFiles), sorted: what its weights are read from. */
-export async function checkpointWeightFiles(path: string): Promise<string[]> {
-  return (await checkpointFiles(path)).files.sort();
-}
-
 /** A safetensors checkpoint opened for reading: every tensor's place from the headers, bytes read on demand. */
 export class SafetensorsCheckpoint {
   private constructor(
@@ -185,9 +188,12 @@ export class SafetensorsCheckpoint {
     private readonly shards: Map<string, Shard>,
   ) {}
 
-  /** Opens `path`: a folder holding model.safetensors or model.safetensors.index.json + shards, or one .safetensors file. */
-  static async open(path: string): Promise<SafetensorsCheckpoint> {
-    const { dir, files, weightMap } = await checkpointFiles(path);
+  /**
+   * Opens `path`: a folder holding model.safetensors or model.safetensors.index.json + shards, or one
+   * .safetensors file; or the files `checkpointFiles` listed (not listed again).
+   */
+  static async open(path: string | CheckpointFiles): Promise<SafetensorsCheckpoint> {
+    const { dir, files, weightMap } = typeof path === "string" ? await checkpointFiles(path) : path;
 
     const shards = new Map<string, Shard>();
     const tensors = new Map<string, TensorInfo>();

@@ -117,18 +117,18 @@ function invalidReason(v: TileVariant): string | null {
   return null;
 }
 
-export function threads(v: TileVariant): number {
+function threads(v: TileVariant): number {
   return (v.bm / v.tm) * (v.bn / v.tn);
 }
 
 /** Bytes of workgroup memory a kernel built on `v` takes (the unembedding adds one partial per thread). */
-export function workgroupBytes(v: TileVariant, kernel: TileKernel): number {
+function workgroupBytes(v: TileVariant, kernel: TileKernel): number {
   const reduce = kernel === "unembed" ? threads(v) * PARTIAL_BYTES : 0;
   if (v.family === "direct") return reduce;
   return v.stages * v.bk * (v.bm * 4 + v.bn * (v.w16 ? 2 : 4)) + reduce;
 }
 
-export const is16Bit = (f: WeightFormat): boolean => f !== "f32";
+const is16Bit = (f: WeightFormat): boolean => f !== "f32";
 
 /** Whether `v` can run `kernel` on weights of `format` within an adapter's limits. */
 export function fits(
@@ -248,7 +248,7 @@ export function tileSource(v: TileVariant, format: WeightFormat, kernel: TileKer
     const wType = raw === "packed" ? "vec2<u32>" : raw === "native" ? "vec4<f16>" : "vec4<f32>";
     L.push(`var<workgroup> tile_x: array<vec4<f32>, ${v.stages * v.bk * v.bm / 4}>;  // [stage][k][m / 4]`);
     L.push(`var<workgroup> tile_w: array<${wType}, ${v.stages * v.bk * v.bn / 4}>;  // [stage][k][n / 4]`);
-    tiledBody(v, raw, wType, emit, acc);
+    tiledBody(v, raw, emit, acc);
   } else {
     directBody(v, emit, acc);
   }
@@ -285,7 +285,6 @@ export function tileSource(v: TileVariant, format: WeightFormat, kernel: TileKer
 function tiledBody(
   v: TileVariant,
   raw: "packed" | "native" | "f32",
-  wType: string,
   emit: (s: string, indent?: number) => void,
   acc: (i: number, g: number) => string,
 ): void {
@@ -378,7 +377,6 @@ function tiledBody(
     }
     emit("}", indent);
   };
-  void wType;
   emit("let steps = (p.k + BK - 1u) / BK;");
   if (v.stages === 1) {
     emit("for (var s = 0u; s < steps; s++) {");

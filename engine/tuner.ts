@@ -37,6 +37,14 @@ export interface MatmulShape {
   k: number;
 }
 
+/** How a model's matrices are stored on the GPU: the layers', and the unembedding's (a checkpoint may differ). */
+export interface ModelFormats {
+  /** The layers' weight matrices (query_key_value's stands for all of them). */
+  layers: WeightFormat;
+  /** The unembedding (embed_out, or embed_in when tied). */
+  unembed: WeightFormat;
+}
+
 /**
  * The matmuls of scoring `batch` rows with `prompt`-token prompts: prefill (M = the prompt tokens of as many
  * rows as one forward chunk holds), decode (M = batch: score mode decodes all rows together) and the fused
@@ -44,11 +52,12 @@ export interface MatmulShape {
  */
 export function modelShapes(
   cfg: NeoXConfig,
-  format: WeightFormat,
+  formats: ModelFormats,
   batch: number,
   prompt: number,
   maxBinding: number,
 ): MatmulShape[] {
+  const format = formats.layers;
   const h = cfg.hiddenSize, i = cfg.intermediateSize;
   const prefill = Math.min(batch, Math.floor(maxForwardTokens(cfg, maxBinding) / prompt)) * prompt;
   const shapes: MatmulShape[] = [];
@@ -60,14 +69,21 @@ export function modelShapes(
       { name: `${phase} mlp down`, kernel: "matmul", format, m, n: h, k: i },
     );
   }
-  shapes.push({ name: "decode unembed+argmax", kernel: "unembed", format, m: batch, n: cfg.vocabSize, k: h });
+  shapes.push({
+    name: "decode unembed+argmax",
+    kernel: "unembed",
+    format: formats.unembed,
+    m: batch,
+    n: cfg.vocabSize,
+    k: h,
+  });
   return shapes;
 }
 
 export const flops = (s: { m: number; n: number; k: number }): number => 2 * s.m * s.n * s.k;
 
 /** Synthetic operands for a set of shapes, sized for the largest; freed by destroy. */
-export class ShapeBuffers {
+class ShapeBuffers {
   readonly weights = new Map<WeightFormat, GPUBuffer>();
   readonly x: GPUBuffer;
   readonly y: GPUBuffer;
@@ -145,7 +161,7 @@ export class ShapeBuffers {
 }
 
 /** Times dispatches: GPU timestamps around one compute pass where the adapter has them, else the host clock. */
-export class KernelTimer {
+class KernelTimer {
   private readonly querySet: GPUQuerySet | null;
   private readonly resolved: GPUBuffer | null;
   private readonly staging: GPUBuffer | null;
@@ -264,8 +280,11 @@ export interface TuneOptions {
   target?: number;
   /** Prefill shapes are timed at this many rows at most (default 8192: enough to fill a large GPU). */
   maxTimedRows?: number;
-  /** Only these variants (those of the adapter's family that fit); default: the family's whole set. */
-  variants?: TileVariant[];
+  /**
+   * Only these variants (those of the adapter's family that fit), for every shape or per shape; default: the
+   * family's whole set.
+   */
+  variants?: TileVariant[] | ((shape: MatmulShape) => TileVariant[]);
   onProgress?: (line: string) => void;
 }
 
@@ -316,7 +335,8 @@ export async function tuneShapes(
         times.set(name, Math.min(s, times.get(name) ?? Infinity));
       };
       const ranked = () => [...times.entries()].sort((a, b) => a[1] - b[1]).map(([n]) => n);
-      const all = (opts.variants ?? allVariants(family, shape.format)).filter(usable);
+      const asked = typeof opts.variants === "function" ? opts.variants(shape) : opts.variants;
+      const all = (asked ?? allVariants(family, shape.format)).filter(usable);
       const base = opts.variants ? all : all.filter((v) => !v.w16 && v.swizzle === 0);
       for (const v of base) await measure(v);
       if (!opts.variants && family === "tiled") {

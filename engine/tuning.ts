@@ -70,7 +70,7 @@ export interface TuningFile {
 const SHIPPED = new URL("../shaders/tuning.json", import.meta.url);
 
 /** The variant of the adapter's family when nothing was measured for a shape. */
-export function defaultVariant(family: TileFamily, m: number, n: number): TileVariant {
+function defaultVariant(family: TileFamily, m: number, n: number): TileVariant {
   // On lavapipe (2 cores) 8x8 outputs per thread ran the pico-3 matmuls 1.5x faster than 4x4 (scoring rows/s
   // 1.5x); below 64 rows the 32-row tile wastes less on rows past the matrix.
   if (family === "direct") return m >= 64 ? DIRECT_LARGE : DIRECT_SMALL;
@@ -130,21 +130,31 @@ export class Tuning {
   }
 }
 
+/** Each Gpu's adapter key, worked out once (Gpu.open's shipped table and the command's tuning both need it). */
+const adapterKeys = new WeakMap<Gpu, AdapterKey>();
+
 /** The adapter's key for tuning tables. */
 export function adapterKey(gpu: Gpu): AdapterKey {
-  const s = gpu.summary();
-  let driver = "";
+  let key = adapterKeys.get(gpu);
+  if (!key) {
+    key = { adapter: gpu.summary().description, driver: driverVersion() };
+    adapterKeys.set(gpu, key);
+  }
+  return key;
+}
+
+/** The driver's version where the system says it (NVIDIA), else "". */
+function driverVersion(): string {
   // NVIDIA's kernel module states its version; other drivers are named in the adapter's description or not at all.
   for (const path of ["/sys/module/nvidia/version", "/proc/driver/nvidia/version"]) {
     try {
-      const text = Deno.readTextFileSync(path);
-      driver = /(\d+\.\d+(\.\d+)?)/.exec(text)?.[1] ?? "";
-      if (driver) break;
+      const driver = /(\d+\.\d+(\.\d+)?)/.exec(Deno.readTextFileSync(path))?.[1];
+      if (driver) return driver;
     } catch {
       // not this driver, or not readable
     }
   }
-  return { adapter: s.description, driver };
+  return "";
 }
 
 /** Where `tune` stores tables by default: $XDG_CACHE_HOME/engram/tuning.json (or ~/.cache/...). */
@@ -188,7 +198,7 @@ export function readTuningFile(path: string | URL): TuningFile | null {
 }
 
 /** The table in `file` for `key`: same adapter and driver (`anyDriver`: same adapter). */
-export function findTable(file: TuningFile | null, key: AdapterKey, anyDriver = false): TuningTable | null {
+function findTable(file: TuningFile | null, key: AdapterKey, anyDriver = false): TuningTable | null {
   return file?.tables.find((t) => t.adapter === key.adapter && (anyDriver || t.driver === key.driver)) ??
     null;
 }

@@ -1,6 +1,7 @@
 // scoreRows overlaps host and GPU: while a batch computes, the next batch's rows are read and the previous
 // batch's results are appended. The sink contract still holds: one append at a time, batches in order, every
-// row once, and the same results as scoring each batch on its own.
+// row once, and the same results as scoring each batch on its own. A scoring error is the one thrown, even when
+// the append in flight fails after it.
 import { MegatronDataset, type RowSource } from "../engine/data.ts";
 import { Decoder } from "../engine/decoder.ts";
 import { Gpu } from "../engine/gpu.ts";
@@ -73,6 +74,55 @@ Deno.test("scoreRows reads the next batch while the last one is appended; append
       compareContinuation(pred, r * 32, tokens, r * 64 + 32, 32).firstMismatch
     );
     assertEquals(firstMismatch, want);
+  } finally {
+    data.close();
+    decoder.destroy();
+    model.destroy();
+    gpu.destroy();
+  }
+});
+
+Deno.test("a scoring error is what scoreRows throws, even when the append in flight then fails too", async () => {
+  const gpu = await Gpu.open();
+  const model = await NeoXModel.load(gpu, `${PICO_MODELS}/pico-1/step1092`);
+  const decoder = await Decoder.create(model, { batch: BATCH, prompt: 32, cont: 32 });
+  const data = await MegatronDataset.open(PICO_DATA);
+  const job = {
+    start: 0,
+    count: 2 * BATCH,
+    offset: 0,
+    mode: "score" as const,
+    suppress: null,
+    logprob: false,
+  };
+  // The second batch's rows cannot be read; the first batch's append fails later, while that error is thrown.
+  const source: RowSource = {
+    description: data.description,
+    numRows: data.numRows,
+    read: (rows, offset, length, vocab) =>
+      rows[0] < BATCH ? data.read(rows, offset, length, vocab) : Promise.reject(new Error("read failed")),
+    close: () => {},
+  };
+  const sink = (fails: boolean): ScoreSink => ({
+    done: 0,
+    memorized: () => Promise.resolve(0),
+    append: () =>
+      new Promise((resolve, reject) =>
+        setTimeout(() => (fails ? reject(new Error("append failed")) : resolve()), 100)
+      ),
+  });
+  const failure = async (run: Promise<void>) => {
+    try {
+      await run;
+    } catch (e) {
+      return (e as Error).message;
+    }
+    return "no error";
+  };
+  try {
+    assertEquals(await failure(scoreRows(decoder, { ...job, source }, sink(true))), "read failed");
+    // Without a scoring error, the append's is thrown.
+    assertEquals(await failure(scoreRows(decoder, { ...job, source: data }, sink(true))), "append failed");
   } finally {
     data.close();
     decoder.destroy();

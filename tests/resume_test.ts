@@ -1,9 +1,10 @@
 // Resumable scoring, run as a user would (`deno run -A cli.ts score ...` in a subprocess): a run killed with
 // SIGKILL mid-way and restarted with the same arguments continues where it stopped, and the final file is
-// complete, without duplicates, and byte for byte that of an uninterrupted run. Partial work is never visible
-// under the final name. A torn journal record is dropped; a journal of other arguments is refused. The runs that
-// are killed stop themselves once their journal holds a given number of rows (tests/score_stopping.ts), so the
-// kill lands mid-run at a known point on any adapter, however fast.
+// complete, without duplicates, and byte for byte that of an uninterrupted run, but for the provenance's kernels
+// (which rows the last run's variants scored). Partial work is never visible under the final name. A torn
+// journal record is dropped; a journal of other arguments is refused. The runs that are killed stop themselves
+// once their journal holds a given number of rows (tests/score_stopping.ts), so the kill lands mid-run at a
+// known point on any adapter, however fast.
 import { isFile } from "../engine/fs.ts";
 import { assert, assertEquals } from "./assert.ts";
 import { engramLines, PICO_DATA, PICO_MODELS, runCli } from "./helpers.ts";
@@ -113,9 +114,14 @@ async function readOutput(out: string): Promise<Results> {
   };
 }
 
-/** The provenance without its start time and the sidecar's length and CRC of the data (compared byte for byte). */
+/**
+ * The provenance without its start time, its kernels (a resumed run records the variants it ran, and which rows
+ * they scored) and the sidecar's length and CRC of the data (compared byte for byte).
+ */
 const withoutCreated = (p: Record<string, unknown>) =>
-  Object.fromEntries(Object.entries(p).filter(([k]) => k !== "created" && k !== "results_file"));
+  Object.fromEntries(
+    Object.entries(p).filter(([k]) => k !== "created" && k !== "kernels" && k !== "results_file"),
+  );
 
 let uninterrupted: Results | null = null;
 
@@ -135,8 +141,16 @@ async function reference(): Promise<Results> {
   return uninterrupted;
 }
 
-/** Checks a resumed run's output against the uninterrupted run's (first `count` rows of it). */
-async function assertSameAsUninterrupted(out: string, created: string, count = ROWS): Promise<void> {
+/**
+ * Checks a resumed run's output against the uninterrupted run's (first `count` rows of it); the last run
+ * resumed after `resumed` rows.
+ */
+async function assertSameAsUninterrupted(
+  out: string,
+  created: string,
+  resumed: number,
+  count = ROWS,
+): Promise<void> {
   const ref = await reference();
   const got = await readOutput(out);
   const rows = got.csv.trimEnd().split("\n").slice(1).map((l) => Number(l.split(",")[0]));
@@ -153,6 +167,13 @@ async function assertSameAsUninterrupted(out: string, created: string, count = R
     "provenance (without created)",
   );
   assertEquals(got.provenance.created, created, "provenance: created is when the job first started");
+  // The variants the last run ran, for the rows it scored; the journal does not record the earlier runs'.
+  assertEquals(
+    got.provenance.kernels,
+    `${String(ref.provenance.kernels)} for rows [${resumed}, ${count}) (rows [0, ${resumed}) were resumed ` +
+      `from a journal, which does not record their kernels)`,
+    "provenance: kernels",
+  );
 }
 
 Deno.test(`score killed twice with SIGKILL, then resumed: the same ${ROWS} rows as an uninterrupted run`, async () => {
@@ -164,7 +185,7 @@ Deno.test(`score killed twice with SIGKILL, then resumed: the same ${ROWS} rows 
     const second = await killPartway(dir, first.indices.length + 2 * BATCH);
     assertEquals(second.created, first.created, "the resumed run kept the journal (created)");
     await runToEnd(dir);
-    await assertSameAsUninterrupted(dir, first.created);
+    await assertSameAsUninterrupted(dir, first.created, second.indices.length);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -183,7 +204,7 @@ Deno.test("a journal whose last record is torn (garbage bytes after a kill) resu
     file.close();
     assertEquals((await readJournal(`${dir}/${JOURNAL}`))!.torn, 11);
     await runToEnd(dir);
-    await assertSameAsUninterrupted(dir, killed.created);
+    await assertSameAsUninterrupted(dir, killed.created, killed.indices.length);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -225,7 +246,7 @@ Deno.test("rerunning with other arguments against a journal is refused with one 
     }
     // The batch size does not change the results, so resuming with another one is allowed.
     await runToEnd(dir, COUNT, ["--batch", "24"]);
-    await assertSameAsUninterrupted(dir, killed.created, COUNT);
+    await assertSameAsUninterrupted(dir, killed.created, killed.indices.length, COUNT);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -181,7 +181,7 @@ Deno.test("a run that fails after recording rows keeps them; a rerun with other 
     // The data rewritten in place (row 5 repaired): the journal's rows came from other data.
     await writeMegatron(`${dir}/short`, tokenRows(8));
     await expectError(args(out, ...data), [
-      /other arguments \(its dataFingerprint was "[0-9a-f]{32}", this run's/,
+      /other arguments \(its data_fingerprint was "[0-9a-f]{32}", this run's/,
     ]);
   });
 });

@@ -1,6 +1,8 @@
 // Tuning, as a user runs it: `tune` stores the winners per shape under this adapter (in the cache by default,
 // adding a second model's shapes to the first's); `score` then runs them, says so in the provenance and writes
-// the same results as untuned; a tuning file without this adapter, or a damaged one, is one engram: line.
+// the same results as untuned; a tuning file without this adapter, or a damaged one, is one engram: line. The
+// provenance's kernels are the variants that ran, seen here in the WGSL the device compiled.
+import { scoreCommand } from "../cli/score.ts";
 import { Gpu } from "../engine/gpu.ts";
 import { parseVariant } from "../engine/tiles.ts";
 import { adapterKey, readTuningFile, type TuningFile } from "../engine/tuning.ts";
@@ -28,20 +30,14 @@ gpu.destroy();
 /** Two variants of this adapter's family that are not its defaults. */
 const VARIANTS = family === "d" ? ["d64x64-4x4", "d32x64-2x8"] : ["t64x64k16-4x4", "t64x128k8-4x8"];
 
+/** score's arguments for pico-2@step1092 (`rows`: 24 rows in batches of 8) into `out`. */
+function scoreArgs(out: string, extra: string[], rows = ["--count", "24", "--batch", "8"]): string[] {
+  const checkpoint = ["--model", PICO_MODELS, "--models", "pico-2", "--revisions", "step1092"];
+  return [...checkpoint, "--data", PICO_DATA, ...rows, "--out", out, "--quiet", ...extra];
+}
+
 function score(cache: string, out: string, extra: string[] = []) {
-  const rows = ["--models", "pico-2", "--revisions", "step1092", "--count", "24", "--batch", "8"];
-  return run([
-    "score",
-    "--model",
-    PICO_MODELS,
-    "--data",
-    PICO_DATA,
-    ...rows,
-    "--out",
-    out,
-    "--quiet",
-    ...extra,
-  ], cache);
+  return run(["score", ...scoreArgs(out, extra)], cache);
 }
 
 Deno.test("tune fills the cache for this adapter; score runs its variants and records them", async () => {
@@ -83,6 +79,33 @@ Deno.test("tune fills the cache for this adapter; score runs its variants and re
   assert(untuned.provenance!.kernels!.startsWith("default: "), untuned.provenance!.kernels);
   assert(!untuned.provenance!.kernels!.includes(VARIANTS[1]), untuned.provenance!.kernels);
   assertEquals(tuned.provenance!.kernels, `cache ${cache}/engram/tuning.json: ${VARIANTS[1]}`);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("the provenance's kernels are the tile variants the device compiled and ran (--logprob, extractable)", async () => {
+  const dir = await Deno.makeTempDir();
+  // --logprob keeps the reference variant for the unembedding, whatever the tuning picks; extractable mode's
+  // survivors run narrower passes than the full batch (on a CPU adapter, another variant below 64 rows).
+  const runs: [string, string[]][] = [["logprob", ["--logprob"]], ["extractable", ["--mode", "extractable"]]];
+  for (const [name, extra] of runs) {
+    const fresh = await Gpu.open(); // its own pipeline cache: every tile pipeline is compiled in this run
+    const compiled = new Set<string>();
+    const create = fresh.device.createShaderModule.bind(fresh.device);
+    fresh.device.createShaderModule = (d: GPUShaderModuleDescriptor) => {
+      const tile = /^\/\/ Tile variant (\S+) /m.exec(d.code);
+      if (tile) compiled.add(tile[1]);
+      return create(d);
+    };
+    try {
+      const out = `${dir}/${name}`;
+      await scoreCommand(scoreArgs(out, extra, ["--count", "64", "--batch", "64"]), fresh);
+      const { provenance } = await readResults(`${out}/pico-2@step1092.parquet`);
+      assert(compiled.size > 0, "tile pipelines were compiled");
+      assertEquals(provenance!.kernels, `${fresh.tuning.source}: ${[...compiled].sort().join(", ")}`, name);
+    } finally {
+      fresh.destroy();
+    }
+  }
   await Deno.remove(dir, { recursive: true });
 });
 
