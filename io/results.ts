@@ -175,14 +175,19 @@ export function provenanceRange(p: Provenance): [number, number] {
 
 // ----------------------------------------------------------------------------------------------- provenance
 
-type FieldKind = "string" | "integer" | "positive" | "boolean" | "mode";
-const PROVENANCE_FIELDS: [keyof Provenance, FieldKind][] = [
+type FieldKind = "string" | "integer" | "positive" | "boolean" | "mode" | "shard";
+/** Every provenance field and what it holds, in the order they are checked; an optional field may be absent
+ *  (not null). */
+const PROVENANCE_FIELDS: [keyof Provenance, FieldKind, "optional"?][] = [
   ["model", "string"],
   ["revision", "string"],
   ["model_path", "string"],
   ["params", "integer"],
   ["config_hash", "string"],
   ["data", "string"],
+  ["tokenizer", "string", "optional"],
+  ["weights_fingerprint", "string", "optional"],
+  ["data_fingerprint", "string", "optional"],
   ["prompt", "positive"],
   ["continuation", "positive"],
   ["offset", "integer"],
@@ -191,9 +196,11 @@ const PROVENANCE_FIELDS: [keyof Provenance, FieldKind][] = [
   ["logprob", "boolean"],
   ["engram_version", "string"],
   ["adapter", "string"],
+  ["kernels", "string", "optional"],
   ["start", "integer"],
   ["count", "positive"],
   ["rows", "integer"],
+  ["shard", "shard", "optional"],
   ["created", "string"],
 ];
 const KIND_TEXT: Record<FieldKind, string> = {
@@ -202,6 +209,7 @@ const KIND_TEXT: Record<FieldKind, string> = {
   positive: "an integer ≥ 1",
   boolean: "true or false",
   mode: '"score" or "extractable"',
+  shard: '"i/N" with 0 ≤ i < N',
 };
 
 function kindHolds(kind: FieldKind, v: unknown): boolean {
@@ -216,6 +224,8 @@ function kindHolds(kind: FieldKind, v: unknown): boolean {
       return typeof v === "boolean";
     case "mode":
       return v === "score" || v === "extractable";
+    case "shard":
+      return typeof v === "string" && shardOf(v) !== null;
   }
 }
 
@@ -224,7 +234,8 @@ export function checkProvenance(value: unknown, where: string): Provenance {
   const fix = "rewrite it or score again";
   ensure(isObject(value), () => `${where}: provenance is not a JSON object; ${fix}`);
   const p = value as Record<string, unknown>;
-  for (const [name, kind] of PROVENANCE_FIELDS) {
+  for (const [name, kind, optional] of PROVENANCE_FIELDS) {
+    if (optional && p[name] === undefined) continue; // (a key holding undefined: JSON.stringify drops it)
     if (!Object.hasOwn(p, name)) throw new EngramError(`${where}: provenance has no "${name}"; ${fix}`);
     if (!kindHolds(kind, p[name])) {
       throw new EngramError(
@@ -237,21 +248,6 @@ export function checkProvenance(value: unknown, where: string): Provenance {
     prov.continuation <= 32767,
     () => `${where}: provenance "continuation" ${prov.continuation} is over 32767; ${fix}`,
   );
-  for (const name of ["kernels", "tokenizer", "weights_fingerprint", "data_fingerprint"] as const) {
-    ensure(
-      prov[name] === undefined || typeof prov[name] === "string",
-      () => `${where}: provenance "${name}" is ${JSON.stringify(prov[name])}; expected a string; ${fix}`,
-    );
-  }
-  if (prov.shard !== undefined) {
-    if (typeof prov.shard !== "string" || !shardOf(prov.shard)) {
-      throw new EngramError(
-        `${where}: provenance "shard" is ${
-          JSON.stringify(prov.shard)
-        }; expected "i/N" with 0 ≤ i < N; ${fix}`,
-      );
-    }
-  }
   const [first, rows] = provenanceRange(prov);
   ensure(
     rows === prov.rows,

@@ -270,7 +270,10 @@ Deno.test("results: a provenance field of the wrong type or missing is one line 
         ["continuation", "32", /"continuation" is "32"; expected an integer ≥ 1/],
         ["mode", "greedy", /"mode" is "greedy"; expected "score" or "extractable"/],
         ["logprob", 1, /"logprob" is 1; expected true or false/],
-        ["shard", "2/2", /"shard" is "2\/2"/],
+        ["shard", "2/2", /"shard" is "2\/2"; expected "i\/N" with 0 ≤ i < N/],
+        ["kernels", 3, /"kernels" is 3; expected a string/],
+        ["tokenizer", null, /"tokenizer" is null; expected a string/],
+        ["data_fingerprint", false, /"data_fingerprint" is false; expected a string/],
         ["rows", 6, /provenance says 6 rows, but shard 1\/2 of the job .* has 7/],
         ["model", undefined, /provenance has no "model"/],
       ] as const
