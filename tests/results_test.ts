@@ -4,6 +4,7 @@
 // the wrong type, a sidecar from another run. Expected values are planted or computed here with plain loops.
 import { parquetMetadata, parquetReadObjects, parquetSchema } from "hyparquet";
 import {
+  journalBatches,
   openResults,
   type Provenance,
   provenancePath,
@@ -257,6 +258,43 @@ Deno.test("results: values out of range are refused on reading, naming file, row
       })),
     );
     await assertRejects(() => readResults(parquet), EngramError, "row 3 has score 2");
+  });
+});
+
+Deno.test("results: score's final write names the journal, its row and value when a journal row is wrong, and writes nothing", async () => {
+  await withTempDir(async (dir) => {
+    const partial = join(dir, "x.parquet.partial");
+    const source = `${partial} (this job's journal: delete it to score the job again)`;
+    for (
+      const [rows, message] of [
+        [
+          [[0, 0, 0], [1, 5, 40], [2, 32, 32], [3, 1, 1]],
+          "row 2 has first_mismatch 40; expected an integer in [0, 32]",
+        ],
+        [
+          [[0, 0, 0], [1, 5, 5], [3, 32, 32], [4, 1, 1]],
+          "row 3 has index 3 but its provenance's rows start at 0",
+        ],
+        [[[0, 0, 0], [1, 5, 5], [2, 32, 7]], "row 3 has matches 32 but first_mismatch 7"],
+        [[[0, 0, 0], [1, 5, 5], [2, 32, 32]], "holds 3 rows but its provenance says 4"],
+      ] as [number[][], string][]
+    ) {
+      const journal = await Journal.open(partial, { job: 1 });
+      await journal.append({
+        index: Float64Array.from(rows, (r) => r[0]),
+        matches: Int16Array.from(rows, (r) => r[1]),
+        firstMismatch: Int16Array.from(rows, (r) => r[2]),
+        logprob: new Float32Array(rows.length).fill(NaN),
+      }, rows.length);
+      for (const ext of [".parquet", ".csv"]) {
+        const out = join(dir, `x${ext}`);
+        const e = await assertRejects(() => writeResultsStream(out, prov(), journalBatches(journal, prov())));
+        assert(e instanceof EngramError && e.message.startsWith(`${source}: `), String(e));
+        assert(e.message.includes(message), e.message);
+        assertEquals([...Deno.readDirSync(dir)].map((x) => x.name), ["x.parquet.partial"], "nothing written");
+      }
+      await journal.remove();
+    }
   });
 });
 
