@@ -18,6 +18,7 @@ import { EngramError, ensure } from "../engine/errors.ts";
 import { isObject, parseJson, readJsonFile } from "../engine/fs.ts";
 import type { Journal } from "../engine/journal.ts";
 import { extname } from "../engine/path.ts";
+import { BatchArrays } from "./arrays.ts";
 import { type CsvBatch, type CsvColumnSpec, openCsv } from "./csv.ts";
 import { AtomicFile, Crc32, fileSize } from "./files.ts";
 import { openJsonl } from "./jsonl.ts";
@@ -146,7 +147,7 @@ function formatOf(path: string): ResultsFormat {
 // --------------------------------------------------------------------------------------------------- shards
 
 /** "i/N" (share i of N, 0 ≤ i < N) as [i, N]; null for anything else. */
-export function shardOf(value: string): [number, number] | null {
+function shardOf(value: string): [number, number] | null {
   const m = /^(\d+)\/(\d+)$/.exec(value);
   return m && Number(m[1]) < Number(m[2]) ? [Number(m[1]), Number(m[2])] : null;
 }
@@ -457,36 +458,14 @@ function fromText(b: CsvBatch): RawBatch {
   };
 }
 
-/** The arrays `toBatch` fills: fresh ones for each batch, or (reuse) one set that each batch overwrites. */
-class Outputs {
-  private readonly int16s = new Map<string, Int16Array>();
-  private readonly float32s = new Map<string, Float32Array>();
-
-  constructor(readonly reuse: boolean) {}
-
-  int16(name: string, n: number): Int16Array {
-    if (!this.reuse) return new Int16Array(n);
-    let a = this.int16s.get(name);
-    if (!a || a.length < n) this.int16s.set(name, a = new Int16Array(n));
-    return a.subarray(0, n);
-  }
-
-  float32(name: string, n: number): Float32Array {
-    if (!this.reuse) return new Float32Array(n);
-    let a = this.float32s.get(name);
-    if (!a || a.length < n) this.float32s.set(name, a = new Float32Array(n));
-    return a.subarray(0, n);
-  }
-}
-
 /** Converts a raw batch and checks its rows: the checker's checks, and what only a file can hold wrong (score
  *  against matches, memorized against first_mismatch, values in columns the file should not fill). */
-function toBatch(raw: RawBatch, checker: RowChecker, outputs: Outputs): ResultsBatch {
+function toBatch(raw: RawBatch, checker: RowChecker, outputs: BatchArrays): ResultsBatch {
   const n = raw.length, c = checker.continuation, at = checker.rows;
   const rawIndex = raw.index, rawFirst = raw.firstMismatch, memorized = raw.memorized ?? null;
   const score = raw.score ?? null, rawMatches = raw.matches ?? null;
-  const firstMismatch = outputs.int16("first_mismatch", n);
-  const matches = checker.hasMatches ? outputs.int16("matches", n) : null;
+  const firstMismatch = outputs.get("first_mismatch", n, Int16Array);
+  const matches = checker.hasMatches ? outputs.get("matches", n, Int16Array) : null;
   for (let i = 0; i < n; i++) {
     checker.index(at + i, rawIndex[i]);
     const f = rawFirst[i];
@@ -535,7 +514,7 @@ function toBatch(raw: RawBatch, checker: RowChecker, outputs: Outputs): ResultsB
     if (!raw.logprob) {
       throw new EngramError(`${checker.path}: no logprob column, but its provenance says --logprob`);
     }
-    logprob = outputs.float32("logprob", n);
+    logprob = outputs.get("logprob", n, Float32Array);
     logprob.set(raw.logprob);
   }
   const index = outputs.reuse ? rawIndex : rawIndex.slice(); // raw arrays are always reused
@@ -640,7 +619,7 @@ export async function openResults(path: string): Promise<ResultsReader> {
     async *batches(options = {}) {
       const crc = new Crc32();
       const checker = new RowChecker(path, continuation, provenance, hasMatches, hasLogprob);
-      const outputs = new Outputs(options.reuse ?? false);
+      const outputs = new BatchArrays(options.reuse ?? false);
       for await (const b of raw((bytes) => crc.update(bytes))) {
         yield toBatch(b, checker, outputs);
       }
