@@ -689,6 +689,7 @@ interface Encoder {
 /** Rows to write that messages about a bad row name by `source` (a journal: the file it was to become
  *  is not what is damaged). */
 export interface NamedRows extends AsyncIterable<ResultsBatch> {
+  /** What holds the rows, as messages about them name it. */
   readonly source: string;
 }
 
