@@ -343,11 +343,11 @@ class RowChecker {
   /** Row `row` (0-based in the whole file) has index x. */
   index(row: number, x: number): void {
     // With provenance every index is known (first + row), which also makes it an increasing integer ≥ 0.
-    if (this.first === null || x !== this.first + row) this.badIndex(row, x);
+    if (this.first === null || x !== this.first + row) this.checkIndex(row, x);
     this.prev = x;
   }
 
-  private badIndex(row: number, x: number): void {
+  private checkIndex(row: number, x: number): void {
     if (!Number.isSafeInteger(x) || x < 0) this.fail(row, `has index ${x}; indices are integers ≥ 0`);
     if (x <= this.prev) {
       this.fail(
