@@ -102,6 +102,7 @@ export {
   type RowSource,
 } from "./engine/data.ts";
 export {
+  type NamedRows,
   openResults,
   type Provenance,
   readProvenance,

@@ -2,6 +2,7 @@
 import { EngramError } from "./errors.ts";
 import { isObject, readJsonFile } from "./fs.ts";
 import { join } from "./path.ts";
+import { sha256Hex } from "./hash.ts";
 
 /** A GPT-NeoX model's shape and numerics, read from its config.json (`parseConfig`, `loadConfig`). */
 export interface NeoXConfig {
@@ -189,8 +190,7 @@ export async function configHash(cfg: NeoXConfig): Promise<string> {
   const canonical = JSON.stringify(
     Object.fromEntries(Object.entries(cfg).sort(([a], [b]) => (a < b ? -1 : 1))),
   );
-  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(canonical)));
-  return [...digest.subarray(0, 8)].map((b) => b.toString(16).padStart(2, "0")).join("");
+  return await sha256Hex(new TextEncoder().encode(canonical), 16);
 }
 
 /** Total parameter count: embeddings, unembedding (once if tied), all weights, biases and norms. */

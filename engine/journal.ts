@@ -93,7 +93,7 @@ export class Journal implements ScoreSink {
     if (JSON.stringify(header!.key) !== keyText) {
       file.close();
       throw new EngramError(
-        `${path} holds ${done} rows of a run with other arguments (${firstDifference(header!.key, key)}); ` +
+        `${path} holds ${done} rows of a run with other arguments (${keyDifference(header!.key, key)}); ` +
           `rerun with the same arguments to resume it, or delete it to start over`,
       );
     }
@@ -206,12 +206,29 @@ export class Journal implements ScoreSink {
   }
 }
 
-/** The first field in which two journal keys differ, as "its F was X, this run's is Y". */
-function firstDifference(was: unknown, now: unknown): string {
-  const a = (was ?? {}) as Record<string, unknown>, b = (now ?? {}) as Record<string, unknown>;
-  for (const field of new Set([...Object.keys(b), ...Object.keys(a)])) {
-    const x = JSON.stringify(a[field]), y = JSON.stringify(b[field]);
-    if (x !== y) return `its ${field} was ${x ?? "absent"}, this run's is ${y ?? "absent"}`;
+/**
+ * The first field (in `a`'s order, then `b`'s new ones) whose value differs between two objects as JSON, those
+ * in `skip` aside: its name and both values as JSON (undefined where absent); null when none differs. Used for
+ * journal keys here and for the provenance of shards (io/merge.ts).
+ */
+export function firstDifference(
+  a: unknown,
+  b: unknown,
+  skip: ReadonlySet<string> = new Set(),
+): { field: string; a?: string; b?: string } | null {
+  const x = (a ?? {}) as Record<string, unknown>, y = (b ?? {}) as Record<string, unknown>;
+  for (const field of new Set([...Object.keys(x), ...Object.keys(y)])) {
+    if (skip.has(field)) continue;
+    const u = JSON.stringify(x[field]), v = JSON.stringify(y[field]);
+    if (u !== v) return { field, a: u, b: v };
   }
-  return "its key is written differently";
+  return null;
+}
+
+/** How a journal's key differs from this run's: "its F was X, this run's is Y". */
+function keyDifference(was: unknown, now: unknown): string {
+  const d = firstDifference(was, now);
+  return d
+    ? `its ${d.field} was ${d.a ?? "absent"}, this run's is ${d.b ?? "absent"}`
+    : "its key is written differently";
 }

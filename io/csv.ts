@@ -73,13 +73,15 @@ export interface CsvOptions {
 const COMMA = 44, LF = 10, CR = 13, QUOTE = 34, SPACE = 32;
 const decoder = new TextDecoder();
 
-const POW10 = Array.from({ length: 23 }, (_, i) => 10 ** i);
+/** 10^0 .. 10^22: the powers of ten a double holds exactly. */
+const POW10 = Array.from({ length: 23 }, (_, i) => Number(`1e${i}`));
 const NUMBER_TEXT = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$|^[+-]?Infinity$/;
 
 /**
  * The number written in bytes [s, e) of `b` (spaces around it ignored), exactly as `Number(text)` reads it;
- * NaN when the cell is empty or not a number (tell them apart with `isEmptyCell`). Short decimals, the common
- * case, are read without making a string.
+ * NaN when the cell is empty or not a number (tell them apart with `isEmptyCell`). Decimals of up to 19 digits
+ * with a power of ten up to 22 either way (the shortest text of any double, e.g. a log-probability, has 17) are
+ * read without making a string: exactly, as `nearestQuotient` proves; anything else goes through Number().
  */
 export function parseNumber(b: Uint8Array, s: number, e: number): number {
   // The common cell: a short unsigned integer or decimal ("17", "0.53125") up to the end of the cell.
@@ -103,22 +105,28 @@ export function parseNumber(b: Uint8Array, s: number, e: number): number {
     neg = true;
     i++;
   } else if (b[i] === 43) i++;
-  let m = 0, exp = 0, digits = 0, exact = true;
+  // The digits are m·10^tail + rest: m takes digits while it stays < 9e15 (exact), `rest` up to 3 more.
+  let m = 0, rest = 0, tail = 0, exp = 0, digits = 0, exact = true;
   for (; i < e; i++) {
     const d = b[i] - 48;
     if (d < 0 || d > 9) break;
     if (m < 9e14) m = m * 10 + d;
-    else exact = false;
+    else if (tail < 3) {
+      rest = rest * 10 + d;
+      tail++;
+    } else exact = false;
     digits++;
   }
   if (i < e && b[i] === 46) {
     for (i++; i < e; i++) {
       const d = b[i] - 48;
       if (d < 0 || d > 9) break;
-      if (m < 9e14) {
-        m = m * 10 + d;
-        exp--;
+      if (m < 9e14) m = m * 10 + d;
+      else if (tail < 3) {
+        rest = rest * 10 + d;
+        tail++;
       } else exact = false;
+      exp--;
       digits++;
     }
   }
@@ -135,12 +143,60 @@ export function parseNumber(b: Uint8Array, s: number, e: number): number {
     }
   }
   if (digits > 0 && i === e && exact && exp >= -22 && exp <= 22) {
-    // m < 2^53 and 10^|exp| are exact, so one correctly rounded operation gives what Number() gives.
-    const v = exp < 0 ? m / POW10[-exp] : m * POW10[exp];
-    return neg ? -v : v;
+    // Up to 16 digits, m < 2^53 and 10^|exp| are exact: one correctly rounded operation gives what Number()
+    // gives (Clinger's fast path).
+    const v = tail === 0
+      ? (exp < 0 ? m / POW10[-exp] : m * POW10[exp])
+      : exp < 0
+      ? nearestQuotient(m, tail, rest, -exp)
+      : NaN;
+    if (v === v) return neg ? -v : v;
   }
   const text = decoder.decode(b.subarray(s, e));
   return NUMBER_TEXT.test(text) ? Number(text) : NaN;
+}
+
+/** Veltkamp's constant, 2^27 + 1: splits a double into halves of 26 bits whose products are exact. */
+const SPLIT = 134217729;
+function highHalf(v: number): number {
+  const t = v * SPLIT;
+  return t - (t - v);
+}
+const POW10_HIGH = POW10.map(highHalf), POW10_LOW = POW10.map((p) => p - highHalf(p));
+const bits = new DataView(new ArrayBuffer(8));
+
+/**
+ * The double nearest to w / 10^k, where w = m·10^tail + rest (m < 9e15, 1 ≤ tail ≤ 3, rest < 10^tail: up to 19
+ * digits, an integer < 2^63) and 1 ≤ k ≤ 22; NaN when w / 10^k lies too near halfway between two doubles for
+ * this test to tell (the caller then asks Number(), which rounds correctly). Why it is exact:
+ *   - w = wh + wl exactly: m's high and low 26 bits times 10^tail are exact, and so is their Fast2Sum;
+ *   - for a candidate x, x·10^k = p + q exactly (Dekker's product of Veltkamp halves), so the residual
+ *     r = w − x·10^k = (wh − p) + wl − q, where wh − p is exact (p is within a few ulps of wh: Sterbenz) and the
+ *     two sums after it are off by at most 2^-53·(|t| + |r|);
+ *   - x is the double nearest to w / 10^k when |r| < half the gap from x to its neighbours times 10^k; the test
+ *     asks it with a margin of 2^-50·(|t| + |q|), over what the rounding of r can be, and ties go to Number().
+ * The first candidate, wh / 10^k, can be an ulp off (wh is w rounded); then x + r / 10^k is tried.
+ */
+function nearestQuotient(m: number, tail: number, rest: number, k: number): number {
+  const mh = Math.floor(m / 67108864), ml = m - mh * 67108864;
+  const a = mh * POW10[tail] * 67108864, c = ml * POW10[tail] + rest; // w = a + c, |a| > |c|
+  const wh = a + c, wl = c - (wh - a);
+  const P = POW10[k], Ph = POW10_HIGH[k], Pl = POW10_LOW[k];
+  let x = wh / P;
+  for (let round = 0; round < 2; round++) {
+    const p = x * P, xh = highHalf(x), xl = x - xh;
+    const q = xl * Pl - (((p - xh * Ph) - xl * Ph) - xh * Pl);
+    const t = (wh - p) + wl, r = t - q;
+    // The gap from x to its neighbours: its ulp, 2^(exponent − 52); below a power of two, half that.
+    bits.setFloat64(0, x);
+    const high = bits.getUint32(0), low = bits.getUint32(4);
+    bits.setUint32(0, (high & 0x7ff00000) - (52 << 20));
+    bits.setUint32(4, 0);
+    const gap = (high & 0xfffff) === 0 && low === 0 ? bits.getFloat64(0) / 2 : bits.getFloat64(0);
+    if (Math.abs(r) + (Math.abs(t) + Math.abs(q)) * 2 ** -50 < (gap / 2) * P) return x;
+    x += r / P;
+  }
+  return NaN;
 }
 
 /** Empty, NA, null, NaN, nan, None: a missing value. */

@@ -2,6 +2,7 @@
 // outputs that appear whole or not at all: written under a temporary name in the same folder, synced, renamed.
 import { EngramError } from "../engine/errors.ts";
 import { readAt, writeAll } from "../engine/fs.ts";
+import { sha256Hex } from "../engine/hash.ts";
 import { basename, dirname, join } from "../engine/path.ts";
 
 /** Opens `path` for reading; a missing or unreadable file is one EngramError line. */
@@ -56,8 +57,7 @@ export async function sampledFingerprint(paths: string[], blocks = 16): Promise<
   const all = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
   let at = 0;
   for (const p of parts) all.set(p, (at += p.length) - p.length);
-  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", all));
-  return [...digest.subarray(0, 16)].map((b) => b.toString(16).padStart(2, "0")).join("");
+  return await sha256Hex(all, 32);
 }
 
 /**
@@ -216,10 +216,9 @@ export class AtomicFile {
   private constructor(readonly path: string, readonly tmp: string, private file: Deno.FsFile | null) {}
 
   static async create(path: string): Promise<AtomicFile> {
-    const tmp = join(dirname(path), `.${basename(path)}.tmp-${Deno.pid}`);
     try {
-      await Deno.mkdir(dirname(path), { recursive: true });
-      return new AtomicFile(path, tmp, await Deno.open(tmp, { write: true, create: true, truncate: true }));
+      const { tmp, file } = await openTemporary(path);
+      return new AtomicFile(path, tmp, file);
     } catch (e) {
       throw writeFailure(path, e);
     }
@@ -295,13 +294,20 @@ export class AtomicFile {
   }
 }
 
-/** Fails now, not after a long run, when a file cannot be written at `path` (`flag` names it in the message). */
+/** The temporary file of `path` (`<dir>/.<name>.tmp-<pid>`), created empty with its folder; errors as thrown. */
+async function openTemporary(path: string): Promise<{ tmp: string; file: Deno.FsFile }> {
+  const tmp = join(dirname(path), `.${basename(path)}.tmp-${Deno.pid}`);
+  await Deno.mkdir(dirname(path), { recursive: true });
+  return { tmp, file: await Deno.open(tmp, { write: true, create: true, truncate: true }) };
+}
+
+/** Fails now, not after a long run, when a file cannot be written at `path` (`flag` names it in the message):
+ *  its temporary file is made and removed, as AtomicFile will. */
 export async function checkWritable(path: string, flag: string): Promise<void> {
-  const probe = `${path}.probe-${Deno.pid}`;
   try {
-    await Deno.mkdir(dirname(path), { recursive: true });
-    await Deno.writeTextFile(probe, "");
-    await Deno.remove(probe);
+    const { tmp, file } = await openTemporary(path);
+    file.close();
+    await Deno.remove(tmp);
   } catch (e) {
     throw new EngramError(`${flag} ${path} cannot be written (${(e as Error).message}); pass another path`);
   }

@@ -1,7 +1,8 @@
 // An exclusive lock on one output file (`<file>.lock`), so two runs never write the same results and journal at
 // once. The lock file is created with createNew (atomic: exactly one creator wins, on local and NFS v3+ folders)
-// and names its holder; a lock whose process is gone from this host is stale and taken over. Deno's
-// FsFile.lock would wait for the holder instead of failing, hence a lock file.
+// and names its holder; a lock whose process is gone from this host is stale and taken over (`takeOver`: by one
+// run only, however many find it at once). Deno's FsFile.lock would wait for the holder instead of failing,
+// hence a lock file.
 import { EngramError } from "../engine/errors.ts";
 
 interface Holder {
@@ -53,6 +54,60 @@ function isGone(pid: number): boolean {
   }
 }
 
+/** Whether a lock holding `text` is stale for `me`: its run, on this host and not this process, is gone. */
+function isStale(text: string, me: Holder): boolean {
+  const holder = parseHolder(text);
+  return holder !== null && holder.host === me.host && holder.pid !== me.pid && isGone(holder.pid);
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Removes the stale lock at `path` so that the caller can create its own, as one step with respect to other runs
+ * doing the same: reading, checking and removing it would let a run that read the stale lock remove the lock a
+ * second run had made after removing that stale one. Instead the lock file gets a second name, `<lock>.takeover`
+ * (a hard link: only one run can make it, and it names the file that was at `path` at that moment, whichever run
+ * made that). The run that made it checks that this file is stale, removes it from `path` (while the second name
+ * exists no other run can: holders remove only their own locks, and a stale lock's holder is gone), then the
+ * second name. A live lock is never moved or removed: if the file pinned is a live lock, only the second name
+ * goes. A second name left longer than a takeover takes (a run killed in those few operations) is named for the
+ * user to delete: it cannot be told from a slow takeover atomically.
+ */
+async function takeOver(path: string, me: Holder): Promise<void> {
+  const pin = `${path}.takeover`;
+  for (let waited = 0;;) {
+    try {
+      await Deno.link(path, pin);
+      break;
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) return; // gone meanwhile: the caller tries to create it again
+      if (!(e instanceof Deno.errors.AlreadyExists)) {
+        const why = `${(e as Error).message}; the folder may not allow hard links`;
+        throw new EngramError(
+          `cannot take over ${path}, left by a run that no longer exists (${why}): delete it`,
+        );
+      }
+    }
+    // Another run is taking it over (a few file operations), or one was killed doing so.
+    if (waited >= 2000) {
+      const why = "a run was killed while taking over the stale lock";
+      throw new EngramError(
+        `${pin} has been there for over 2 s: ${why} ${path}; delete ${pin}, and ${path} if the run it names ` +
+          `no longer exists`,
+      );
+    }
+    const ms = Math.min(100, 1 + waited);
+    await sleep(ms);
+    waited += ms;
+  }
+  try {
+    const text = await Deno.readTextFile(pin).catch(() => null);
+    if (text !== null && isStale(text, me)) await Deno.remove(path).catch(() => {});
+  } finally {
+    await Deno.remove(pin).catch(() => {});
+  }
+}
+
 export class FileLock {
   private released = false;
   private constructor(readonly path: string) {}
@@ -83,15 +138,7 @@ export class FileLock {
       const text = await Deno.readTextFile(path).catch(() => null);
       if (text === null) continue; // released meanwhile
       seen = text;
-      const holder = parseHolder(text);
-      if (holder && holder.host === me.host && holder.pid !== me.pid && isGone(holder.pid)) {
-        // Stale (its run was killed). Remove it only if it is still that lock: another run taking it over at the
-        // same moment may already have replaced it with its own.
-        if ((await Deno.readTextFile(path).catch(() => null)) === text) {
-          await Deno.remove(path).catch(() => {});
-        }
-        continue;
-      }
+      if (isStale(text, me)) await takeOver(path, me); // its run was killed
     }
     const holder = parseHolder(seen);
     const who = holder

@@ -2,6 +2,7 @@
 // every shard is there once, that they come from the same job, and that no row is missing or repeated.
 // Shards are read and written a batch at a time (files of any length, bounded memory).
 import { EngramError } from "../engine/errors.ts";
+import { firstDifference } from "../engine/journal.ts";
 import { basename, dirname, join, resolve } from "../engine/path.ts";
 import {
   openResults,
@@ -78,19 +79,12 @@ export async function mergeShards(
   }
   const first = parts[0];
   for (const p of parts) {
-    const fields = new Set([...Object.keys(first.prov), ...Object.keys(p.prov)]);
-    for (const field of fields) {
-      if (MAY_DIFFER.has(field)) continue;
-      const a = JSON.stringify((first.prov as unknown as Record<string, unknown>)[field]);
-      const b = JSON.stringify((p.prov as unknown as Record<string, unknown>)[field]);
-      if (a !== b) {
-        throw new EngramError(
-          `merge: ${p.file} has ${field} ${b ?? "(none)"} but ${first.file} has ${
-            a ?? "(none)"
-          }: shards of ` +
-            `different jobs cannot be merged`,
-        );
-      }
+    const d = firstDifference(first.prov, p.prov, MAY_DIFFER);
+    if (d) {
+      throw new EngramError(
+        `merge: ${p.file} has ${d.field} ${d.b ?? "(none)"} but ${first.file} has ${d.a ?? "(none)"}: ` +
+          `shards of different jobs cannot be merged`,
+      );
     }
     if (p.n !== first.n) {
       throw new EngramError(`merge: ${p.file} is shard ${p.i}/${p.n}, ${first.file} of /${first.n}`);

@@ -11,6 +11,7 @@
 // with a small fixed dictionary as RLE_DICTIONARY, the rest PLAIN.
 import type { FileMetaData } from "hyparquet";
 import { EngramError } from "../engine/errors.ts";
+import { BatchArrays } from "./arrays.ts";
 import type { AtomicFile } from "./files.ts";
 import { FileBytes } from "./files.ts";
 import { importLazily } from "./lazy.ts";
@@ -379,19 +380,14 @@ export class ParquetFile {
         throw new EngramError(`${this.path} changed while it was being read; read it again`);
       }
       let rowStart = 0;
-      const buffers = new Map<string, Float64Array>();
+      const arrays = new BatchArrays(options.reuse ?? false);
       for (let g = 0; g < this.footer.groups.length; g++) {
         const group = this.footer.groups[g];
         const out = new Map<string, Float64Array>();
         for (const name of columns) {
           const chunk = group.columns.find((c) => c.path === name);
           if (!chunk) throw new EngramError(`${this.path}: row group ${g} has no column "${name}"`);
-          let buffer = buffers.get(name);
-          if (!options.reuse || !buffer || buffer.length < group.rows) {
-            buffer = new Float64Array(group.rows);
-            if (options.reuse) buffers.set(name, buffer);
-          }
-          const values = buffer.subarray(0, group.rows);
+          const values = arrays.get(name, group.rows, Float64Array);
           await this.readChunk(file, g, rowStart, values, this.info.get(name)!, chunk);
           out.set(name, values);
         }

@@ -18,6 +18,7 @@ import { EngramError, ensure } from "../engine/errors.ts";
 import { isObject, parseJson, readJsonFile } from "../engine/fs.ts";
 import type { Journal } from "../engine/journal.ts";
 import { extname } from "../engine/path.ts";
+import { BatchArrays } from "./arrays.ts";
 import { type CsvBatch, type CsvColumnSpec, openCsv } from "./csv.ts";
 import { AtomicFile, Crc32, fileSize } from "./files.ts";
 import { openJsonl } from "./jsonl.ts";
@@ -146,7 +147,7 @@ function formatOf(path: string): ResultsFormat {
 // --------------------------------------------------------------------------------------------------- shards
 
 /** "i/N" (share i of N, 0 ≤ i < N) as [i, N]; null for anything else. */
-export function shardOf(value: string): [number, number] | null {
+function shardOf(value: string): [number, number] | null {
   const m = /^(\d+)\/(\d+)$/.exec(value);
   return m && Number(m[1]) < Number(m[2]) ? [Number(m[1]), Number(m[2])] : null;
 }
@@ -175,14 +176,19 @@ export function provenanceRange(p: Provenance): [number, number] {
 
 // ----------------------------------------------------------------------------------------------- provenance
 
-type FieldKind = "string" | "integer" | "positive" | "boolean" | "mode";
-const PROVENANCE_FIELDS: [keyof Provenance, FieldKind][] = [
+type FieldKind = "string" | "integer" | "positive" | "boolean" | "mode" | "shard";
+/** Every provenance field and what it holds, in the order they are checked; an optional field may be absent
+ *  (not null). */
+const PROVENANCE_FIELDS: [keyof Provenance, FieldKind, "optional"?][] = [
   ["model", "string"],
   ["revision", "string"],
   ["model_path", "string"],
   ["params", "integer"],
   ["config_hash", "string"],
   ["data", "string"],
+  ["tokenizer", "string", "optional"],
+  ["weights_fingerprint", "string", "optional"],
+  ["data_fingerprint", "string", "optional"],
   ["prompt", "positive"],
   ["continuation", "positive"],
   ["offset", "integer"],
@@ -191,9 +197,11 @@ const PROVENANCE_FIELDS: [keyof Provenance, FieldKind][] = [
   ["logprob", "boolean"],
   ["engram_version", "string"],
   ["adapter", "string"],
+  ["kernels", "string", "optional"],
   ["start", "integer"],
   ["count", "positive"],
   ["rows", "integer"],
+  ["shard", "shard", "optional"],
   ["created", "string"],
 ];
 const KIND_TEXT: Record<FieldKind, string> = {
@@ -202,6 +210,7 @@ const KIND_TEXT: Record<FieldKind, string> = {
   positive: "an integer ≥ 1",
   boolean: "true or false",
   mode: '"score" or "extractable"',
+  shard: '"i/N" with 0 ≤ i < N',
 };
 
 function kindHolds(kind: FieldKind, v: unknown): boolean {
@@ -216,6 +225,8 @@ function kindHolds(kind: FieldKind, v: unknown): boolean {
       return typeof v === "boolean";
     case "mode":
       return v === "score" || v === "extractable";
+    case "shard":
+      return typeof v === "string" && shardOf(v) !== null;
   }
 }
 
@@ -224,7 +235,8 @@ export function checkProvenance(value: unknown, where: string): Provenance {
   const fix = "rewrite it or score again";
   ensure(isObject(value), () => `${where}: provenance is not a JSON object; ${fix}`);
   const p = value as Record<string, unknown>;
-  for (const [name, kind] of PROVENANCE_FIELDS) {
+  for (const [name, kind, optional] of PROVENANCE_FIELDS) {
+    if (optional && p[name] === undefined) continue; // (a key holding undefined: JSON.stringify drops it)
     if (!Object.hasOwn(p, name)) throw new EngramError(`${where}: provenance has no "${name}"; ${fix}`);
     if (!kindHolds(kind, p[name])) {
       throw new EngramError(
@@ -237,21 +249,6 @@ export function checkProvenance(value: unknown, where: string): Provenance {
     prov.continuation <= 32767,
     () => `${where}: provenance "continuation" ${prov.continuation} is over 32767; ${fix}`,
   );
-  for (const name of ["kernels", "tokenizer", "weights_fingerprint", "data_fingerprint"] as const) {
-    ensure(
-      prov[name] === undefined || typeof prov[name] === "string",
-      () => `${where}: provenance "${name}" is ${JSON.stringify(prov[name])}; expected a string; ${fix}`,
-    );
-  }
-  if (prov.shard !== undefined) {
-    if (typeof prov.shard !== "string" || !shardOf(prov.shard)) {
-      throw new EngramError(
-        `${where}: provenance "shard" is ${
-          JSON.stringify(prov.shard)
-        }; expected "i/N" with 0 ≤ i < N; ${fix}`,
-      );
-    }
-  }
   const [first, rows] = provenanceRange(prov);
   ensure(
     rows === prov.rows,
@@ -319,7 +316,8 @@ function parquetProvenance(file: ParquetFile): Provenance | null {
 
 /**
  * Checks rows as a file is read or written: index, first_mismatch, matches, contiguity with the provenance's
- * range, and (at the end) the row count.
+ * range, and (at the end) the row count. The one home of these checks: `check` runs them over a batch to be
+ * written, `toBatch` row by row as it decodes what a file holds.
  */
 class RowChecker {
   /** Rows checked so far. */
@@ -328,6 +326,7 @@ class RowChecker {
   private readonly first: number | null;
 
   constructor(
+    /** What holds the rows, as messages name it (a file, a journal). */
     readonly path: string,
     readonly continuation: number,
     readonly provenance: Provenance | null,
@@ -339,6 +338,13 @@ class RowChecker {
 
   fail(row: number, what: string): never {
     throw new EngramError(`${this.path}: row ${row + 1} ${what}`);
+  }
+
+  /** Row `row` (0-based in the whole file) has index x. */
+  index(row: number, x: number): void {
+    // With provenance every index is known (first + row), which also makes it an increasing integer ≥ 0.
+    if (this.first === null || x !== this.first + row) this.checkIndex(row, x);
+    this.prev = x;
   }
 
   private checkIndex(row: number, x: number): void {
@@ -361,10 +367,27 @@ class RowChecker {
     }
   }
 
-  /** Checks a batch's rows; `valuesChecked`: first_mismatch and matches were checked as they were decoded
-   *  (`toBatch`), so only the indices are left. */
-  check(b: ResultsBatch, valuesChecked = false): void {
+  /** Row `row` has first_mismatch f and matches m (NaN: none, extractable mode), as numbers (before they are
+   *  narrowed to 16 bits): integers in [0, continuation], = continuation both or neither. */
+  values(row: number, f: number, m: number): void {
     const c = this.continuation;
+    if (!(f >= 0 && f <= c && Math.floor(f) === f)) {
+      this.fail(row, `has first_mismatch ${f}; expected an integer in [0, ${c}]`);
+    }
+    if (m !== m) return;
+    if (!(m >= 0 && m <= c && Math.floor(m) === m)) {
+      this.fail(row, `has matches ${m}; expected an integer in [0, ${c}]`);
+    }
+    if ((m === c) !== (f === c)) {
+      this.fail(
+        row,
+        `has matches ${m} but first_mismatch ${f}: only a row with all ${c} right has both = ${c}`,
+      );
+    }
+  }
+
+  /** Checks a batch of rows (to be written). */
+  check(b: ResultsBatch): void {
     if ((b.matches !== null) !== this.hasMatches) {
       throw new EngramError(
         `${this.path}: rows ${this.hasMatches ? "without" : "with"} matches in a file ${
@@ -379,25 +402,10 @@ class RowChecker {
         } the logprob column`,
       );
     }
+    const matches = b.matches;
     for (let i = 0; i < b.length; i++) {
-      const row = this.rows + i;
-      const x = b.index[i];
-      // With provenance every index is known (first + row), which also makes it an increasing integer ≥ 0.
-      if (this.first === null || x !== this.first + row) this.checkIndex(row, x);
-      this.prev = x;
-      if (valuesChecked) continue;
-      const f = b.firstMismatch[i];
-      if (!(f >= 0 && f <= c)) this.fail(row, `has first_mismatch ${f}; expected an integer in [0, ${c}]`);
-      if (b.matches !== null) {
-        const m = b.matches[i];
-        if (!(m >= 0 && m <= c)) this.fail(row, `has matches ${m}; expected an integer in [0, ${c}]`);
-        if ((m === c) !== (f === c)) {
-          this.fail(
-            row,
-            `has matches ${m} but first_mismatch ${f}: only a row with all ${c} right has both = ${c}`,
-          );
-        }
-      }
+      this.index(this.rows + i, b.index[i]);
+      this.values(this.rows + i, b.firstMismatch[i], matches !== null ? matches[i] : NaN);
     }
     this.rows += b.length;
   }
@@ -450,65 +458,38 @@ function fromText(b: CsvBatch): RawBatch {
   };
 }
 
-/** The arrays `toBatch` fills: fresh ones for each batch, or (reuse) one set that each batch overwrites. */
-class Outputs {
-  private readonly int16s = new Map<string, Int16Array>();
-  private readonly float32s = new Map<string, Float32Array>();
-
-  constructor(readonly reuse: boolean) {}
-
-  int16(name: string, n: number): Int16Array {
-    if (!this.reuse) return new Int16Array(n);
-    let a = this.int16s.get(name);
-    if (!a || a.length < n) this.int16s.set(name, a = new Int16Array(n));
-    return a.subarray(0, n);
-  }
-
-  float32(name: string, n: number): Float32Array {
-    if (!this.reuse) return new Float32Array(n);
-    let a = this.float32s.get(name);
-    if (!a || a.length < n) this.float32s.set(name, a = new Float32Array(n));
-    return a.subarray(0, n);
-  }
-}
-
-/** Converts and checks a raw batch (score against matches, memorized against first_mismatch): first_mismatch,
- *  score and matches of a row in one pass. */
-function toBatch(raw: RawBatch, checker: RowChecker, outputs: Outputs): ResultsBatch {
+/** Converts a raw batch and checks its rows: the checker's checks, and what only a file can hold wrong (score
+ *  against matches, memorized against first_mismatch, values in columns the file should not fill). */
+function toBatch(raw: RawBatch, checker: RowChecker, outputs: BatchArrays): ResultsBatch {
   const n = raw.length, c = checker.continuation, at = checker.rows;
-  const rawFirst = raw.firstMismatch, memorized = raw.memorized ?? null;
+  const rawIndex = raw.index, rawFirst = raw.firstMismatch, memorized = raw.memorized ?? null;
   const score = raw.score ?? null, rawMatches = raw.matches ?? null;
-  const firstMismatch = outputs.int16("first_mismatch", n);
-  const matches = checker.hasMatches ? outputs.int16("matches", n) : null;
+  const firstMismatch = outputs.get("first_mismatch", n, Int16Array);
+  const matches = checker.hasMatches ? outputs.get("matches", n, Int16Array) : null;
   for (let i = 0; i < n; i++) {
+    checker.index(at + i, rawIndex[i]);
     const f = rawFirst[i];
-    if (!(f >= 0 && f <= c && Math.floor(f) === f)) {
-      checker.fail(at + i, `has first_mismatch ${f}; expected an integer in [0, ${c}]`);
+    if (matches === null) {
+      checker.values(at + i, f, NaN);
+      firstMismatch[i] = f;
+      continue;
     }
-    firstMismatch[i] = f;
-    if (matches === null) continue;
     const s = score !== null ? score[i] : NaN, k = rawMatches !== null ? rawMatches[i] : NaN;
     if (s === s && !(s >= 0 && s <= 1)) checker.fail(at + i, `has score ${s}; expected a number in [0, 1]`);
     let v = k;
-    if (k === k) {
-      if (!(k >= 0 && k <= c && Math.floor(k) === k)) {
-        checker.fail(at + i, `has matches ${k}; expected an integer in [0, ${c}]`);
-      }
-      if (s === s && Math.abs(s - k / c) > 1e-9) {
-        checker.fail(at + i, `has score ${s} but matches ${k}; score must be matches / ${c} = ${k / c}`);
-      }
-    } else if (s === s) {
+    if (k !== k) {
+      if (s !== s) checker.fail(at + i, "has no score or matches, but the file has them (score mode)");
       v = Math.round(s * c);
       if (Math.abs(s * c - v) > 1e-6) checker.fail(at + i, `has score ${s}, not a multiple of 1/${c}`);
-    } else checker.fail(at + i, "has no score or matches, but the file has them (score mode)");
-    if ((v === c) !== (f === c)) {
-      checker.fail(
-        at + i,
-        `has matches ${v} but first_mismatch ${f}: only a row with all ${c} right has both = ${c}`,
-      );
     }
+    checker.values(at + i, f, v);
+    if (k === k && s === s && Math.abs(s - k / c) > 1e-9) {
+      checker.fail(at + i, `has score ${s} but matches ${k}; score must be matches / ${c} = ${k / c}`);
+    }
+    firstMismatch[i] = f;
     matches[i] = v;
   }
+  checker.rows += n;
   if (matches === null) {
     for (const [name, col] of [["score", score], ["matches", rawMatches]] as const) {
       if (!col) continue;
@@ -533,13 +514,11 @@ function toBatch(raw: RawBatch, checker: RowChecker, outputs: Outputs): ResultsB
     if (!raw.logprob) {
       throw new EngramError(`${checker.path}: no logprob column, but its provenance says --logprob`);
     }
-    logprob = outputs.float32("logprob", n);
+    logprob = outputs.get("logprob", n, Float32Array);
     logprob.set(raw.logprob);
   }
-  const index = outputs.reuse ? raw.index : raw.index.slice(); // raw arrays are always reused
-  const batch = { length: n, index, matches, firstMismatch, logprob };
-  checker.check(batch, true);
-  return batch;
+  const index = outputs.reuse ? rawIndex : rawIndex.slice(); // raw arrays are always reused
+  return { length: n, index, matches, firstMismatch, logprob };
 }
 
 /** Continuation length of a file without provenance: a memorized row's first_mismatch, or matches/score. */
@@ -640,7 +619,7 @@ export async function openResults(path: string): Promise<ResultsReader> {
     async *batches(options = {}) {
       const crc = new Crc32();
       const checker = new RowChecker(path, continuation, provenance, hasMatches, hasLogprob);
-      const outputs = new Outputs(options.reuse ?? false);
+      const outputs = new BatchArrays(options.reuse ?? false);
       for await (const b of raw((bytes) => crc.update(bytes))) {
         yield toBatch(b, checker, outputs);
       }
@@ -707,21 +686,29 @@ interface Encoder {
   finish(): Promise<void>;
 }
 
+/** Rows to write that messages about a bad row name by `source` (a journal: the file it was to become
+ *  is not what is damaged). */
+export interface NamedRows extends AsyncIterable<ResultsBatch> {
+  /** What holds the rows, as messages about them name it. */
+  readonly source: string;
+}
+
 /**
  * Writes a results file from batches of rows (any number, any sizes), checking every row and, at the end, that
- * the file holds exactly the provenance's rows. The file (and its sidecar) appear whole when this returns, or
- * not at all when it throws.
+ * the file holds exactly the provenance's rows (messages name `path`, or the `source` of NamedRows). The file
+ * (and its sidecar) appear whole when this returns, or not at all when it throws.
  */
 export async function writeResultsStream(
   path: string,
   provenance: Provenance,
-  batches: AsyncIterable<ResultsBatch> | Iterable<ResultsBatch>,
+  batches: NamedRows | AsyncIterable<ResultsBatch> | Iterable<ResultsBatch>,
   options: WriteOptions = {},
 ): Promise<{ rows: number; memorized: number }> {
   const format = formatOf(path);
   const prov = checkProvenance(structuredClone(provenance), `${path} (provenance to write)`);
   const c = prov.continuation;
-  const checker = new RowChecker(path, c, prov, prov.mode === "score", prov.logprob);
+  const source = "source" in batches ? batches.source : path;
+  const checker = new RowChecker(source, c, prov, prov.mode === "score", prov.logprob);
   const out = await AtomicFile.create(path);
   let side: AtomicFile | null = null;
   try {
@@ -755,28 +742,24 @@ export async function writeResultsStream(
   }
 }
 
-/** A finished scoring journal's rows as results batches: what `score` writes its final file from. They are
- *  checked here too, so that an edited or damaged journal is named as such (not the file it was to become). */
-export async function* journalBatches(journal: Journal, prov: Provenance): AsyncGenerator<ResultsBatch> {
-  const checker = new RowChecker(
-    `${journal.path} (this job's journal: delete it to score the job again)`,
-    prov.continuation,
-    prov,
-    prov.mode === "score",
-    prov.logprob,
-  );
-  for await (const cols of journal.chunks()) {
-    const batch = {
-      length: cols.index.length,
-      index: cols.index,
-      matches: prov.mode === "score" ? cols.matches : null,
-      firstMismatch: cols.firstMismatch,
-      logprob: prov.logprob ? cols.logprob : null,
-    };
-    checker.check(batch);
-    yield batch;
-  }
-  checker.end();
+/** A finished scoring journal's rows as results batches: what `score` writes its final file from. The writer
+ *  checks them under the journal's name, so that an edited or damaged journal is named as such (not the file it
+ *  was to become). */
+export function journalBatches(journal: Journal, prov: Provenance): NamedRows {
+  return {
+    source: `${journal.path} (this job's journal: delete it to score the job again)`,
+    async *[Symbol.asyncIterator]() {
+      for await (const cols of journal.chunks()) {
+        yield {
+          length: cols.index.length,
+          index: cols.index,
+          matches: prov.mode === "score" ? cols.matches : null,
+          firstMismatch: cols.firstMismatch,
+          logprob: prov.logprob ? cols.logprob : null,
+        };
+      }
+    },
+  };
 }
 
 /** Writes a results file from one table (small files; `writeResultsStream` for any length). */

@@ -50,6 +50,103 @@ Deno.test("parseNumber reads decimals exactly as Number() does, without a string
   }
 });
 
+Deno.test("parseNumber equals Number() on every text a results file holds and on random decimals of up to 19 digits, near ties included", () => {
+  let seed = 20261128;
+  const random = () => (seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32;
+  const f64 = new Float64Array(1), u32 = new Uint32Array(f64.buffer);
+  /** n · 2^exponent (n ≥ 0) exactly, in decimal. */
+  const exactDecimal = (n: bigint, exponent: number) => {
+    const s = Math.max(0, -exponent), shift = BigInt(Math.abs(exponent));
+    const digits = (s === 0 ? n << shift : n * 10n ** BigInt(s) >> shift).toString().padStart(s + 1, "0");
+    return `${digits.slice(0, digits.length - s)}.${digits.slice(digits.length - s) || "0"}`;
+  };
+  /** The midpoint of x (made even) and the next double up, exactly: Number() rounds it to even. */
+  const midpoint = (x: number) => {
+    f64[0] = x;
+    u32[0] &= ~1;
+    const exponent = ((u32[1] >>> 20) & 0x7ff) - 1075; // f64[0] = mantissa · 2^exponent
+    return exactDecimal(2n * BigInt(f64[0] * 2 ** -exponent) + 1n, exponent - 1);
+  };
+  /** `text` cut to 19 significant digits, its last one moved by −1, 0 or +1. */
+  const near = (text: string) => {
+    let seen = 0, at = 0;
+    while (seen < 19 && at < text.length) {
+      if (/[1-9]/.test(text[at++]) || (seen > 0 && text[at - 1] !== ".")) seen++;
+    }
+    const last = Number(text[at - 1]), moved = Math.min(9, Math.max(0, last + Math.floor(random() * 3) - 1));
+    return text.slice(0, at - 1) + moved;
+  };
+  const families: [string, () => string][] = [
+    // What score writes: String() of a float32 log-probability widened to a double (17 digits, e-forms).
+    ["logprob", () => String(-Math.fround(random() * 30))],
+    ["small logprob", () => String(-Math.fround(random() * 10 ** -(1 + random() * 9)))],
+    ["any double", () => {
+      u32[0] = random() * 2 ** 32;
+      u32[1] = random() * 2 ** 32;
+      return String(f64[0]);
+    }],
+    ["17-19 random digits", () => {
+      let t = "";
+      for (let n = 17 + Math.floor(random() * 3), i = 0; i < n; i++) t += Math.floor(random() * 10);
+      const point = Math.floor(random() * t.length);
+      const e = random() < 0.3 ? `e${Math.floor(random() * 30) - 15}` : "";
+      return `${random() < 0.5 ? "-" : ""}${t.slice(0, point)}.${t.slice(point)}${e}`;
+    }],
+    // Halfway between neighbouring doubles (ties), exact in up to 20 digits, and near halfway in 19 digits.
+    ["ties", () => midpoint(2 ** (49 + random() * 11))],
+    ["near ties", () => near(midpoint(2 ** (random() < 0.5 ? 49 + random() * 11 : random() * 40 - 20)))],
+    // Within half an ulp below a power of two, where the gap to the next double down is half the one up.
+    ["below powers of two", () => {
+      const below = 1n + BigInt(Math.floor(random() * 511)); // 2^e − below/1024 ulps of 2^e
+      return near(exactDecimal(2n ** 62n - below, Math.floor(random() * 80) - 20 - 62));
+    }],
+  ];
+  const edges = [
+    "-0",
+    "0",
+    "-0.0",
+    "5e-324",
+    "-4.9406564584124654e-324",
+    "2.2250738585072014e-308",
+    "1.7976931348623157e+308",
+    "-1.7976931348623157e308",
+    "1e23",
+    "9007199254740993",
+    "9007199254740993.0",
+    "-9007199254740993.00",
+    "2262132192260380.75",
+    "13614003289833861.0",
+    "0.30000000000000004",
+    "-0.000001",
+    "-1e-7",
+    "-1.1920929e-7",
+    "-3.2179999351501465",
+    "-9.999999999999999e-23",
+    "-1.2345678901234567e-22",
+    "-1.2345678901234567e-23",
+    "-Infinity",
+    "1234567890123456789",
+    "1234567890123456789e-22",
+    "0.1234567890123456789",
+    "9999999999999999999e-19",
+    "-",
+    "-.5",
+    "+.5e-3",
+    "1.e2",
+    "-12345678901234567.e-5",
+  ];
+  let n = 0;
+  const check = (t: string) => {
+    const b = new TextEncoder().encode(t);
+    const v = parseNumber(b, 0, b.length), expected = Number(t);
+    if (!Object.is(v, expected)) throw new Error(`parseNumber("${t}") = ${v}, Number() = ${expected}`);
+    n++;
+  };
+  edges.forEach(check);
+  for (const [, make] of families) for (let k = 0; k < 20000; k++) check(make());
+  assertEquals(n, edges.length + families.length * 20000);
+});
+
 const CSV = [
   'model,"revision",index,score,flag,note',
   "pythia-1b,step143000,0,0.5,true,plain",

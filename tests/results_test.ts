@@ -4,6 +4,7 @@
 // the wrong type, a sidecar from another run. Expected values are planted or computed here with plain loops.
 import { parquetMetadata, parquetReadObjects, parquetSchema } from "hyparquet";
 import {
+  journalBatches,
   openResults,
   type Provenance,
   provenancePath,
@@ -260,6 +261,43 @@ Deno.test("results: values out of range are refused on reading, naming file, row
   });
 });
 
+Deno.test("results: score's final write names the journal, its row and value when a journal row is wrong, and writes nothing", async () => {
+  await withTempDir(async (dir) => {
+    const partial = join(dir, "x.parquet.partial");
+    const source = `${partial} (this job's journal: delete it to score the job again)`;
+    for (
+      const [rows, message] of [
+        [
+          [[0, 0, 0], [1, 5, 40], [2, 32, 32], [3, 1, 1]],
+          "row 2 has first_mismatch 40; expected an integer in [0, 32]",
+        ],
+        [
+          [[0, 0, 0], [1, 5, 5], [3, 32, 32], [4, 1, 1]],
+          "row 3 has index 3 but its provenance's rows start at 0",
+        ],
+        [[[0, 0, 0], [1, 5, 5], [2, 32, 7]], "row 3 has matches 32 but first_mismatch 7"],
+        [[[0, 0, 0], [1, 5, 5], [2, 32, 32]], "holds 3 rows but its provenance says 4"],
+      ] as [number[][], string][]
+    ) {
+      const journal = await Journal.open(partial, { job: 1 });
+      await journal.append({
+        index: Float64Array.from(rows, (r) => r[0]),
+        matches: Int16Array.from(rows, (r) => r[1]),
+        firstMismatch: Int16Array.from(rows, (r) => r[2]),
+        logprob: new Float32Array(rows.length).fill(NaN),
+      }, rows.length);
+      for (const ext of [".parquet", ".csv"]) {
+        const out = join(dir, `x${ext}`);
+        const e = await assertRejects(() => writeResultsStream(out, prov(), journalBatches(journal, prov())));
+        assert(e instanceof EngramError && e.message.startsWith(`${source}: `), String(e));
+        assert(e.message.includes(message), e.message);
+        assertEquals([...Deno.readDirSync(dir)].map((x) => x.name), ["x.parquet.partial"], "nothing written");
+      }
+      await journal.remove();
+    }
+  });
+});
+
 Deno.test("results: a provenance field of the wrong type or missing is one line naming the field", async () => {
   await withTempDir(async (dir) => {
     const csv = join(dir, "a.csv");
@@ -270,7 +308,10 @@ Deno.test("results: a provenance field of the wrong type or missing is one line 
         ["continuation", "32", /"continuation" is "32"; expected an integer ≥ 1/],
         ["mode", "greedy", /"mode" is "greedy"; expected "score" or "extractable"/],
         ["logprob", 1, /"logprob" is 1; expected true or false/],
-        ["shard", "2/2", /"shard" is "2\/2"/],
+        ["shard", "2/2", /"shard" is "2\/2"; expected "i\/N" with 0 ≤ i < N/],
+        ["kernels", 3, /"kernels" is 3; expected a string/],
+        ["tokenizer", null, /"tokenizer" is null; expected a string/],
+        ["data_fingerprint", false, /"data_fingerprint" is false; expected a string/],
         ["rows", 6, /provenance says 6 rows, but shard 1\/2 of the job .* has 7/],
         ["model", undefined, /provenance has no "model"/],
       ] as const
