@@ -76,13 +76,7 @@ export interface Confusion {
 export function chooseTarget(sources: Source[], wanted?: string): Source {
   const names = sources.map((s) => s.source);
   if (wanted) {
-    const exact = sources.find((s) => s.source === wanted);
-    const ofModel = sources.filter((s) => s.model === wanted);
-    const cut = wanted.lastIndexOf("@");
-    const found = exact ?? ofModel.at(-1) ??
-      (cut > 0
-        ? sources.find((s) => s.model === wanted.slice(0, cut) && s.revision === wanted.slice(cut + 1))
-        : undefined);
+    const found = sources.find((s) => s.source === wanted) ?? sources.filter((s) => s.model === wanted).at(-1);
     if (!found) {
       throw new EngramError(
         `--target ${wanted} is not among the results; pass one of ${names.join(", ")}`,
@@ -144,23 +138,6 @@ export function confusion(dataset: Dataset, a: string, b: string): Confusion {
   const pa = dataset.memorized.get(a)!, pb = dataset.memorized.get(b)!;
   const tp = countAnd(pa, pb), fp = count(pa) - tp, fn = count(pb) - tp;
   return { tp, fp, fn, tn: dataset.rows.analysed - tp - fp - fn };
-}
-
-/** Rows of the analysed set by (predictor's score k, target memorized): counts[2k + 1] = memorized. The
- *  precision and recall of "score ≥ k/continuation" for every threshold k follow by summing from the top. */
-export async function scoreContingency(
-  dataset: Dataset,
-  predictor: Source,
-  target: string,
-): Promise<Float64Array> {
-  const counts = new Float64Array(2 * (predictor.continuation + 1));
-  const { matches } = await dataset.columns(predictor.source);
-  const memorized = dataset.memorized.get(target)!;
-  forEachRow(dataset.analysed, (i) => {
-    const k = matches![i];
-    if (k !== NOT_SCORED) counts[2 * k + ((memorized[i >>> 5] >>> (i & 31)) & 1)]++;
-  });
-  return counts;
 }
 
 const ratio = (x: number, y: number) => y > 0 ? x / y : null;

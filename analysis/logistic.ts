@@ -137,7 +137,7 @@ function solveWith(l: Float64Array, n: number, b: ArrayLike<number>): Float64Arr
 }
 
 /** Solves A·x = b for symmetric positive definite A, or null if A is not. */
-export function choleskySolve(a: Float64Array, n: number, b: ArrayLike<number>): Float64Array | null {
+function choleskySolve(a: Float64Array, n: number, b: ArrayLike<number>): Float64Array | null {
   const l = cholesky(a, n);
   return l && solveWith(l, n, b);
 }
