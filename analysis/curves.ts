@@ -12,8 +12,21 @@ import { type Bitset, hasRow } from "./bitset.ts";
 /** The precision levels at which the report gives the best recall a threshold reaches. */
 export const PRECISION_LEVELS = [0.5, 0.8, 0.9, 0.95] as const;
 
-/** Recall at precision ≥ 0.5, 0.8, 0.9, 0.95 (keys as report.json writes them); null without memorized rows. */
-export type RecallAtPrecision = Record<"0.5" | "0.8" | "0.9" | "0.95", number | null>;
+/** A precision level as report.json's keys write it. */
+export type PrecisionKey = "0.5" | "0.8" | "0.9" | "0.95";
+
+/** One value per precision level, keyed as report.json writes them: `value(key, l)` for PRECISION_LEVELS[l]. */
+export function perLevel<T>(value: (key: PrecisionKey, l: number) => T): Record<PrecisionKey, T> {
+  const out = {} as Record<PrecisionKey, T>;
+  PRECISION_LEVELS.forEach((level, l) => {
+    const key = String(level) as PrecisionKey;
+    out[key] = value(key, l);
+  });
+  return out;
+}
+
+/** Recall at precision ≥ 0.5, 0.8, 0.9, 0.95; null without memorized rows. */
+export type RecallAtPrecision = Record<PrecisionKey, number | null>;
 
 /** One predictor's ranked forecast of the target's memorized rows (a `curves` entry of report.json). */
 export interface PrCurve {
@@ -82,7 +95,7 @@ export function rankingMetrics(
   for (let j = 0; j < positives.length; j++) total += positives[j];
   const best = [0, 0, 0, 0];
   if (total === 0) {
-    return { average_precision: null, recall_at_precision: recallRecord([null, null, null, null]) };
+    return { average_precision: null, recall_at_precision: perLevel(() => null) };
   }
   let tp = 0, fp = 0, ap = 0;
   for (let j = 0; j < positives.length; j++) {
@@ -95,15 +108,8 @@ export function rankingMetrics(
       if (precision >= PRECISION_LEVELS[l] && recall > best[l]) best[l] = recall;
     }
   }
-  return { average_precision: ap, recall_at_precision: recallRecord(best) };
+  return { average_precision: ap, recall_at_precision: perLevel((_, l) => best[l]) };
 }
-
-const recallRecord = (r: (number | null)[]): RecallAtPrecision => ({
-  "0.5": r[0],
-  "0.8": r[1],
-  "0.9": r[2],
-  "0.95": r[3],
-});
 
 /** The precision–recall curve of `values` (one per row, NaN = not scored) as a forecast of `memorized`. */
 export function precisionRecall(
@@ -290,8 +296,7 @@ class CurveBuilder {
   }
 
   operatingPoints(): OperatingPoints {
-    const [a, b, c, d] = this.best;
-    return { "0.5": a, "0.8": b, "0.9": c, "0.95": d };
+    return perLevel((_, l) => this.best[l]);
   }
 
   ranking = (): Ranking => ({ positives: this.cellPositives.array(), negatives: this.cellNegatives.array() });

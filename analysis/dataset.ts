@@ -13,7 +13,13 @@ import { join } from "node:path";
 import { EngramError, ensure } from "../engine/errors.ts";
 import type { Provenance } from "../io/results.ts";
 import { and, type Bitset, count, countAnd, firstRowsNotIn, forEachRow, or } from "./bitset.ts";
-import { ColumnStore, type RowSpace, type SourceColumns } from "./columns.ts";
+import {
+  ColumnStore,
+  FIRST_MISMATCH_UNKNOWN,
+  NOT_SCORED,
+  type RowSpace,
+  type SourceColumns,
+} from "./columns.ts";
 import { openInput } from "./load.ts";
 import { folderMeta, type ModelMeta, resolveFacts, type SourceFacts } from "./meta.ts";
 
@@ -171,7 +177,9 @@ async function readInputs(
 }
 
 const shown = ([matches, first]: [number, number], continuation: number) =>
-  `score ${matches === 255 ? "-" : matches / continuation}, first_mismatch ${first >= 254 ? "-" : first}`;
+  `score ${matches === NOT_SCORED ? "-" : matches / continuation}, first_mismatch ${
+    first === NOT_SCORED || first === FIRST_MISMATCH_UNKNOWN ? "-" : first
+  }`;
 
 /** Refuses the same row of a source with two different results, naming both files. */
 async function checkConflicts(store: ColumnStore): Promise<void> {

@@ -76,7 +76,8 @@ export interface Confusion {
 export function chooseTarget(sources: Source[], wanted?: string): Source {
   const names = sources.map((s) => s.source);
   if (wanted) {
-    const found = sources.find((s) => s.source === wanted) ?? sources.filter((s) => s.model === wanted).at(-1);
+    const found = sources.find((s) => s.source === wanted) ??
+      sources.filter((s) => s.model === wanted).at(-1);
     if (!found) {
       throw new EngramError(
         `--target ${wanted} is not among the results; pass one of ${names.join(", ")}`,

@@ -14,6 +14,7 @@ import { FIRST_MISMATCH_UNKNOWN, NOT_SCORED } from "./columns.ts";
 import {
   type CostedCurve,
   type OperatingPoint,
+  perLevel,
   type PrCurve,
   precisionRecall,
   type Ranking,
@@ -22,7 +23,7 @@ import {
 } from "./curves.ts";
 import type { Dataset, Source } from "./dataset.ts";
 import type { Family, Forecast } from "./forecast.ts";
-import { pct } from "./format.ts";
+import { interval95, pct } from "./format.ts";
 import { type CombinedForecast, crossValidatedForecast, type ForecastInput } from "./logistic.ts";
 import {
   cachedTextFeatures,
@@ -214,15 +215,9 @@ export async function rankedForecasts(
     const at = (p: OperatingPoint | null) =>
       p &&
       { ...p, precision_interval: wilson(p.tp, p.tp + p.fp), recall_interval: wilson(p.tp, curve.positives) };
-    const ops = curve.operating_points;
     curves.push({
       ...curve,
-      operating_points: {
-        "0.5": at(ops["0.5"]),
-        "0.8": at(ops["0.8"]),
-        "0.9": at(ops["0.9"]),
-        "0.95": at(ops["0.95"]),
-      },
+      operating_points: perLevel((key) => at(curve.operating_points[key])),
       family,
       compute_fraction: compute,
       intervals: boot(ranking),
@@ -397,12 +392,7 @@ export function thresholdBudgets(curves: CurveEntry[], list: Forecast[]): Thresh
     predictor: f.predictor,
     feature: "memorized set",
     compute_fraction: f.compute_fraction,
-    recall_at_precision: {
-      "0.5": f.precision! >= 0.5 ? f.recall : 0,
-      "0.8": f.precision! >= 0.8 ? f.recall : 0,
-      "0.9": f.precision! >= 0.9 ? f.recall : 0,
-      "0.95": f.precision! >= 0.95 ? f.recall : 0,
-    },
+    recall_at_precision: perLevel((key) => f.precision! >= Number(key) ? f.recall : 0),
   }));
   return recallFrontier([...shown, ...sets], level).map((pick) => {
     const within = list.filter((f) =>
@@ -444,8 +434,6 @@ export function pickLabel(b: ThresholdBudget): string {
   return `${who} ${b.predicted_when === "<=" ? "≤" : "≥"} ${Number(b.threshold.toPrecision(4))}`;
 }
 
-const interval = (i: Interval | null) => i ? ` (95%: ${pct(i.low)}–${pct(i.high)})` : "";
-
 /** The advice with thresholds in words; where an interval is too wide, says so instead of advising. */
 export function thresholdText(budgets: ThresholdBudget[], memorized: number): string[] {
   if (memorized === 0) return [];
@@ -469,7 +457,7 @@ export function thresholdText(budgets: ThresholdBudget[], memorized: number): st
         pct(b.memorized_set.recall)
       }`
       : `; no memorized set within the budget reaches ${level} precision`;
-    const recalls = `recalls ${pct(b.recall)}${interval(b.recall_interval)} of the memorized rows at ` +
+    const recalls = `recalls ${pct(b.recall)}${interval95(b.recall_interval)} of the memorized rows at ` +
       `${pct(b.precision)} precision`;
     text.push(
       reason
