@@ -192,8 +192,6 @@ export interface CombinedForecast {
   l2: number;
   /** Rows each fold's model was fitted on (a seeded sample of the other folds' rows when they are more). */
   fit_rows: number[];
-  /** Total compute of the inputs (a share of the target's; null if one is unknown). */
-  compute_fraction: number | null;
   /** Per input: its coefficient on the standardized input in a fit to (a sample of) every row — the size
    *  says how much it counts, given the others — and its own AP and recall at precision on the same rows. */
   inputs: {
@@ -280,7 +278,6 @@ export function crossValidatedForecast(
     target,
     feature: "combined",
   }, { maxPoints: options.maxPoints });
-  const costs = inputs.map((input) => input.compute_fraction);
   const forecast: CombinedForecast = {
     target,
     rows,
@@ -289,7 +286,6 @@ export function crossValidatedForecast(
     seed,
     l2,
     fit_rows: fitSizes,
-    compute_fraction: costs.some((c) => c === null) ? null : costs.reduce((a, b) => a! + b!, 0),
     inputs: inputs.map((input, j) => {
       const alone = precisionRecall(input.values, memorized, { predictor: input.name, target, feature: "" }, {
         include: present,

@@ -76,11 +76,12 @@ export interface TextFeatureSummary {
 
 /** The combined forecaster as report.json gives it (its curve is the `curves` entry "combined"). */
 export interface CombinedSummary extends Omit<CombinedForecast, "curve"> {
+  /** Its inputs' compute as a share of the target's (nestedCompute; null if one is unknown). */
+  compute_fraction: number | null;
   /** The model@revisions whose columns are inputs, and how they were chosen. */
   predictors: string[];
   chosen_by: string;
-  /** Inputs' compute: each model counted once, at its latest input checkpoint (a run's earlier checkpoints
-   *  come with it); the text costs nothing. */
+  /** How compute_fraction counts (nestedCompute), in words. */
   compute_note: string;
   average_precision: number | null;
   average_precision_interval: Interval | null;
@@ -162,8 +163,8 @@ export function cheapPredictors(sources: Source[], list: Forecast[]): string[] {
   return chosen;
 }
 
-/** Compute of a set of predictors: per model, its most expensive one (a run's checkpoints nest); null if one is
- *  unknown. */
+/** The combined forecaster's compute: per model, its most expensive input (a run's earlier checkpoints come
+ *  with its later ones), summed over models; the text costs nothing. null if one is unknown. */
 function nestedCompute(predictors: string[], sources: Source[], list: Forecast[]): number | null {
   const perModel = new Map<string, number>();
   for (const name of predictors) {
@@ -353,11 +354,12 @@ export async function rankedForecasts(
       seed: options.seed ?? 1,
     });
     const compute = nestedCompute(predictors, dataset.sources, list);
-    const { curve, ...rest } = forecast;
+    const { curve, inputs: alone, ...fit } = forecast;
     add(curve, ranking, "combined", compute);
     combined = {
-      ...rest,
+      ...fit,
       compute_fraction: compute,
+      inputs: alone,
       predictors,
       chosen_by: options.combine
         ? "--combine"
