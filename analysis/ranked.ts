@@ -3,13 +3,13 @@
 // text at no compute (text_features.ts); a combined forecaster on the cheap predictors and the text
 // (logistic.ts); bootstrap intervals of every curve's AP and recall at precision (uncertainty.ts); and the
 // equal-compute advice with thresholds (recallFrontier).
-// Memory: one source's columns at a time over the row space, plus compact copies (analysed rows only) of the
-// combined forecaster's inputs: 1 byte a row for a score, 4 for a log-probability, 20 for the text features.
+// Memory: one source's columns at a time (analysed rows only), and those of the combined forecaster's inputs
+// until it is fitted: 1 byte a row for a score, 4 for a log-probability, 20 for the text features.
 // Cost: linear in rows; a log-probability or combined curve sorts its rows once; bootstraps are per cell, with
 // at most MAX_BOOTSTRAP_CELLS cells (longer rankings are merged, and their intervals say so).
 import type { RowSource } from "../engine/data.ts";
 import { EngramError } from "../engine/errors.ts";
-import { type Bitset, compactBitset, count, forEachRow } from "./bitset.ts";
+import { compactBitset } from "./bitset.ts";
 import { FIRST_MISMATCH_UNKNOWN, NOT_SCORED } from "./columns.ts";
 import {
   type CostedCurve,
@@ -186,14 +186,6 @@ function scaled(curve: PrCurve, factor: number): PrCurve {
   return { ...curve, thresholds: curve.thresholds.map((t) => t * factor), operating_points: ops };
 }
 
-/** The analysed rows' values of a column over the row space, in a compact array of the same type. */
-function gather<T extends Uint8Array | Float32Array>(values: T, analysed: Bitset, n: number): T {
-  const out = new (values.constructor as new (n: number) => T)(n);
-  let k = 0;
-  forEachRow(analysed, (i) => out[k++] = values[i]);
-  return out;
-}
-
 /** Every ranked forecast of the target (see the top of this file). `rowIndex`: the analysed rows' indices. */
 export async function rankedForecasts(
   dataset: Dataset,
@@ -203,7 +195,6 @@ export async function rankedForecasts(
   options: RankedOptions,
   notes: string[],
 ): Promise<RankedForecasts> {
-  const analysed = dataset.analysed, n = dataset.rows.analysed;
   const memorized = dataset.memorized.get(target.source)!;
   const boot = (ranking: Ranking) =>
     bootstrapRanking(ranking, {
@@ -240,8 +231,8 @@ export async function rankedForecasts(
   }
 
   // The text features first: computing them takes the most memory (~50 bytes a row at the peak), before any
-  // predictor's compact inputs are held.
-  const memorizedRows = compactBitset(memorized, analysed), textInputs: ForecastInput[] = [];
+  // predictor's inputs are held. Every column below is over the analysed rows, as memorizedRows is.
+  const memorizedRows = compactBitset(memorized, dataset.analysed), textInputs: ForecastInput[] = [];
   let textSummary: TextFeatureSummary | null = null;
   if (options.text) {
     const { data, source, tokenizer, window, cacheDir } = options.text;
@@ -279,52 +270,43 @@ export async function rankedForecasts(
   for (const p of dataset.sources) {
     if (p === target || p.listedOnly) continue;
     const f = list.find((x) => x.predictor === p.source)!;
-    const { matches, firstMismatch, logprob } = await dataset.columns(p.source);
+    const { matches, logprob, ...rest } = await dataset.columns(p.source);
+    const firstMismatch = rest.firstMismatch!;
     const names = (feature: string) => ({ predictor: p.source, target: target.source, feature });
     const input = chosen.includes(p.source);
     // A score or first mismatch missing on some analysed rows (inputs that give only a score, or a source read
     // from files of both modes) would rank those rows by the marker: no curve then, and a note.
     let noScore = 0, noFirst = 0;
-    forEachRow(analysed, (i) => {
+    for (let i = 0; i < firstMismatch.length; i++) {
       if (matches && matches[i] === NOT_SCORED) noScore++;
       if (firstMismatch[i] === FIRST_MISMATCH_UNKNOWN || firstMismatch[i] === NOT_SCORED) noFirst++;
-    });
+    }
     if (noScore > 0) partial.push(`${p.source} score`);
     if (noFirst > 0) partial.push(`${p.source} first_mismatch`);
-    if (matches && noScore === 0) {
-      const { curve, ranking } = precisionRecall(matches, memorized, names("score"), { include: analysed });
-      add(scaled(curve, 1 / p.continuation), ranking, f.family, f.compute_fraction);
+    // The columns are the forecaster's inputs as they are (held until it is fitted, then dropped).
+    const inputOf = (feature: string, values: Uint8Array | Float32Array) => {
       if (input) {
         predictorInputs.push({
-          name: `${p.source} score`,
-          values: gather(matches, analysed, n),
+          name: `${p.source} ${feature}`,
+          values,
           compute_fraction: f.compute_fraction,
         });
       }
+    };
+    if (matches && noScore === 0) {
+      const { curve, ranking } = precisionRecall(matches, memorizedRows, names("score"));
+      add(scaled(curve, 1 / p.continuation), ranking, f.family, f.compute_fraction);
+      inputOf("score", matches);
     }
     if (noFirst === 0) {
-      const { curve, ranking } = precisionRecall(firstMismatch, memorized, names("first_mismatch"), {
-        include: analysed,
-      });
+      const { curve, ranking } = precisionRecall(firstMismatch, memorizedRows, names("first_mismatch"));
       add(curve, ranking, f.family, f.compute_fraction);
-      if (input && !(matches && noScore === 0)) {
-        predictorInputs.push({
-          name: `${p.source} first_mismatch`,
-          values: gather(firstMismatch, analysed, n),
-          compute_fraction: f.compute_fraction,
-        });
-      }
+      if (!(matches && noScore === 0)) inputOf("first_mismatch", firstMismatch);
     }
     if (logprob) {
-      const { curve, ranking } = precisionRecall(logprob, memorized, names("logprob"), { include: analysed });
+      const { curve, ranking } = precisionRecall(logprob, memorizedRows, names("logprob"));
       add(curve, ranking, f.family, f.compute_fraction);
-      if (input) {
-        predictorInputs.push({
-          name: `${p.source} logprob`,
-          values: gather(logprob, analysed, n),
-          compute_fraction: f.compute_fraction,
-        });
-      }
+      inputOf("logprob", logprob);
     }
   }
   if (partial.length) {
@@ -338,7 +320,7 @@ export async function rankedForecasts(
 
   const inputs = [...predictorInputs, ...textInputs];
   let combined: CombinedSummary | null = null;
-  const positives = count(memorized);
+  const positives = dataset.memorizedCount.get(target.source)!;
   if (inputs.length === 0) {
     notes.push(
       `no combined forecaster: no smaller model or earlier checkpoint of at most ${

@@ -24,9 +24,8 @@ import {
   memorizedCorrelations,
   type ScalingFit,
   scalingFits,
-  scoreCorrelations,
-  scoreCounts,
   scoreHistograms,
+  scoreStatistics,
   type SourceSummary,
   summarize,
 } from "./forecast.ts";
@@ -343,8 +342,8 @@ async function analyse(dataset: Dataset, options: ReportOptions): Promise<Report
   if (!options.target && target.params === null) {
     notes.push(`target ${target.source} chosen by name (parameters unknown); pass --target or --meta`);
   }
-  const scores = await scoreCounts(dataset);
-  const summary = summarize(dataset, scores);
+  const scores = await scoreStatistics(dataset);
+  const summary = summarize(dataset, scores.counts);
   const list = forecasts(dataset, target, sameSuite);
   const frontier = computeFrontier(list);
   const targetSummary = summary.find((s) => s.source === target.source)!;
@@ -406,9 +405,9 @@ async function analyse(dataset: Dataset, options: ReportOptions): Promise<Report
     findings: findingsText(targetSummary, ranked.curves, ranked.combined, scaling, order.orders),
     correlations: {
       memorized: memorizedCorrelations(dataset),
-      scores: await scoreCorrelations(dataset),
+      scores: scores.correlations,
     },
-    histograms: scoreHistograms(dataset, scores),
+    histograms: scoreHistograms(dataset, scores.counts),
     samples,
     samples_note: samplesNote,
   };

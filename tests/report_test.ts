@@ -656,7 +656,7 @@ Deno.test("report columns: rows across bitset words and pages, in memory and spi
 
 Deno.test("report columns: the dataset API gives aligned per-row columns and memorized bitsets; the score's curve and histogram", async () => {
   const { buildDataset } = await import("../analysis/dataset.ts");
-  const { NOT_SCORED } = await import("../analysis/columns.ts");
+  const { FIRST_MISMATCH_UNKNOWN } = await import("../analysis/columns.ts");
   const { hasRow } = await import("../analysis/bitset.ts");
   await withTempDir(async (dir) => {
     const base = 3 * 65536 - 10; // rows straddle a page boundary at an index far from 0
@@ -670,21 +670,29 @@ Deno.test("report columns: the dataset API gives aligned per-row columns and mem
     );
     const dataset = await buildDataset([file], { memoryBudget: 0 });
     try {
+      // Columns are over the analysed rows (row k: the k-th analysed position), bitsets over the positions.
       const a = await dataset.columns("p@step1"), t = dataset.memorized.get("t@step1")!;
-      let seen = 0;
+      const only = await dataset.columns("t@step1", ["matches"]);
+      assertEquals([a.matches!.length, a.firstMismatch!.length, a.logprob], [50, 50, null]);
+      assertEquals([only.matches!.length, only.firstMismatch, only.logprob], [50, null, null]);
+      let k = 0;
       for (let p = 0; p < dataset.space.positions; p++) {
         const i = dataset.space.index(p);
         const inRows = i >= base && i < base + 50;
         assertEquals(hasRow(dataset.analysed, p), inRows, `analysed ${i}`);
-        if (!inRows) {
-          assertEquals(a.matches![p], NOT_SCORED);
-          continue;
-        }
-        seen++;
-        assertEquals(a.matches![p], Math.round(sa(i) * 32), `matches of ${i}`);
+        if (!inRows) continue;
+        assertEquals(a.matches![k], Math.round(sa(i) * 32), `matches of ${i}`);
+        assertEquals(
+          a.firstMismatch![k],
+          sa(i) === 1 ? 32 : FIRST_MISMATCH_UNKNOWN,
+          `first_mismatch of ${i}`,
+        );
+        assertEquals(only.matches![k], Math.round(sb(i) * 32), `t's matches of ${i}`);
         assertEquals(hasRow(t, p), sb(i) === 1, `memorized of ${i}`);
+        k++;
       }
-      assertEquals(seen, 50);
+      assertEquals(k, 50);
+      assertEquals(dataset.memorizedCount.get("t@step1"), indices.filter((i) => sb(i) === 1).length);
     } finally {
       dataset.close();
     }
