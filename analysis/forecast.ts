@@ -111,20 +111,26 @@ export async function scoreStatistics(dataset: Dataset): Promise<ScoreStatistics
       pairs.push({ i, j, side, joint: new Float64Array(side * side) });
     })
   );
-  const noScores = new Uint8Array(PAGE_ROWS).fill(NOT_SCORED);
+  const noScores = new Uint8Array(PAGE_ROWS).fill(NOT_SCORED), rows = new Uint16Array(PAGE_ROWS);
   await dataset.forEachPage(scored.map((s) => s.source), ["matches"], (start, pages) => {
+    // The page's analysed rows once, then one tight loop a source and a pair.
+    let n = 0;
+    forEachRow(dataset.analysed.subarray(start >>> 5, (start + PAGE_ROWS) >>> 5), (o) => rows[n++] = o);
     const m = pages.map((p) => (p.matches ?? noScores) as Uint8Array);
-    const w0 = start >>> 5;
-    forEachRow(dataset.analysed.subarray(w0, w0 + (PAGE_ROWS >>> 5)), (o) => {
-      for (let s = 0; s < m.length; s++) {
-        const k = m[s][o];
-        if (k !== NOT_SCORED) counts[s][k]++;
-      }
-      for (const { i, j, side, joint } of pairs) {
-        const a = m[i][o], b = m[j][o];
-        if (a !== NOT_SCORED && b !== NOT_SCORED) joint[a * side + b]++;
+    m.forEach((column, s) => {
+      const c = counts[s];
+      for (let r = 0; r < n; r++) {
+        const k = column[rows[r]];
+        if (k !== NOT_SCORED) c[k]++;
       }
     });
+    for (const { i, j, side, joint } of pairs) {
+      const a = m[i], b = m[j];
+      for (let r = 0; r < n; r++) {
+        const x = a[rows[r]], y = b[rows[r]];
+        if (x !== NOT_SCORED && y !== NOT_SCORED) joint[x * side + y]++;
+      }
+    }
   });
   const correlations: Correlation[] = [];
   for (const model of new Set(scored.map((s) => s.model))) {
