@@ -20,6 +20,7 @@ import {
   type Ranking,
   type RecallAtPrecision,
   recallFrontier,
+  SortBuffer,
 } from "./curves.ts";
 import type { Dataset, Source } from "./dataset.ts";
 import type { Family, Forecast } from "./forecast.ts";
@@ -233,6 +234,7 @@ export async function rankedForecasts(
   // The text features first: computing them takes the most memory (~50 bytes a row at the peak), before any
   // predictor's inputs are held. Every column below is over the analysed rows, as memorizedRows is.
   const memorizedRows = compactBitset(memorized, dataset.analysed), textInputs: ForecastInput[] = [];
+  const sortBuffer = new SortBuffer(); // every curve of continuous values sorts them here, one after another
   let textSummary: TextFeatureSummary | null = null;
   if (options.text) {
     const { data, source, tokenizer, window, cacheDir } = options.text;
@@ -242,7 +244,9 @@ export async function rankedForecasts(
       const found = await cachedTextFeatures(dir, data, rowIndex, window, { source, tokenizer });
       [features, cache, cached] = [found.features, found.file, found.cached];
     } else features = await computeTextFeatures(source ?? data, rowIndex, window);
-    for (const { curve, ranking } of textFeatureCurves(features, memorizedRows, target.source)) {
+    for (
+      const { curve, ranking } of textFeatureCurves(features, memorizedRows, target.source, { sortBuffer })
+    ) {
       add(curve, ranking, "text", 0);
     }
     for (const { feature, higherIsMemorized } of TEXT_FEATURES) {
@@ -294,17 +298,19 @@ export async function rankedForecasts(
       }
     };
     if (matches && noScore === 0) {
-      const { curve, ranking } = precisionRecall(matches, memorizedRows, names("score"));
+      const { curve, ranking } = precisionRecall(matches, memorizedRows, names("score"), { sortBuffer });
       add(scaled(curve, 1 / p.continuation), ranking, f.family, f.compute_fraction);
       inputOf("score", matches);
     }
     if (noFirst === 0) {
-      const { curve, ranking } = precisionRecall(firstMismatch, memorizedRows, names("first_mismatch"));
+      const { curve, ranking } = precisionRecall(firstMismatch, memorizedRows, names("first_mismatch"), {
+        sortBuffer,
+      });
       add(curve, ranking, f.family, f.compute_fraction);
       if (!(matches && noScore === 0)) inputOf("first_mismatch", firstMismatch);
     }
     if (logprob) {
-      const { curve, ranking } = precisionRecall(logprob, memorizedRows, names("logprob"));
+      const { curve, ranking } = precisionRecall(logprob, memorizedRows, names("logprob"), { sortBuffer });
       add(curve, ranking, f.family, f.compute_fraction);
       inputOf("logprob", logprob);
     }
@@ -334,6 +340,7 @@ export async function rankedForecasts(
     const predictors = dataset.sources.filter((s) => chosen.includes(s.source)).map((s) => s.source);
     const { forecast, ranking } = crossValidatedForecast(inputs, memorizedRows, rowIndex, target.source, {
       seed: options.seed ?? 1,
+      sortBuffer,
     });
     const compute = nestedCompute(predictors, dataset.sources, list);
     const { curve, inputs: alone, ...fit } = forecast;

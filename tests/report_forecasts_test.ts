@@ -217,7 +217,7 @@ Deno.test("the combined forecaster, scaling fits and training order of the pico 
   // The combined curve is the held-out log-odds' ranking, counted here with its bootstrap; the summary's AP,
   // its interval and recall at each precision are that curve's.
   const curve = chosen.curves.find((x) => x.family === "combined")!;
-  const heldOut = [...refit.logOdds];
+  const heldOut = [...refit.logOdds!];
   checkCurve(curve, heldOut, labels, { points: false }); // more thresholds than the written curve keeps
   close(curve.compute_fraction, 0.5 + params("pico-1") / params("pico-3"), "nested compute of the curve");
   const plain = plainCurve(heldOut, labels);
