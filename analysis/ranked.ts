@@ -4,7 +4,8 @@
 // (logistic.ts); bootstrap intervals of every curve's AP and recall at precision (uncertainty.ts); and the
 // equal-compute advice with thresholds (recallFrontier).
 // Memory: one source's columns at a time (analysed rows only), and those of the combined forecaster's inputs
-// until it is fitted: 1 byte a row for a score, 4 for a log-probability, 20 for the text features.
+// until it is fitted: 1 byte a row for a score, 4 for a log-probability, 20 for the text features; one sort
+// buffer (8 bytes a row) for every curve of continuous values, which also holds the held-out log-odds.
 // Cost: linear in rows; a log-probability or combined curve sorts its rows once; bootstraps are per cell, with
 // at most MAX_BOOTSTRAP_CELLS cells (longer rankings are merged, and their intervals say so).
 import type { RowSource } from "../engine/data.ts";
