@@ -22,13 +22,6 @@ export function bitsetFromFlags(flags: ArrayLike<number>): Bitset {
   return bits;
 }
 
-/** How many of rows 0..rows-1 are in the set. */
-export function countRows(bits: Bitset, rows: number): number {
-  let n = 0;
-  for (let i = 0; i < rows; i++) n += (bits[i >>> 5] >>> (i & 31)) & 1;
-  return n;
-}
-
 /** Set bits of one 32-bit word. */
 export function popcount(x: number): number {
   x = x - ((x >>> 1) & 0x55555555);
@@ -43,11 +36,10 @@ export function count(a: Bitset): number {
   return n;
 }
 
-/** Rows in all of the given sets (|a ∩ b ∩ ...|), without building the intersection. */
-export function countAnd(a: Bitset, b: Bitset, c?: Bitset): number {
+/** Rows in both sets (|a ∩ b|), without building the intersection. */
+export function countAnd(a: Bitset, b: Bitset): number {
   let n = 0;
-  if (c) { for (let w = 0; w < a.length; w++) n += popcount(a[w] & b[w] & c[w]); }
-  else for (let w = 0; w < a.length; w++) n += popcount(a[w] & b[w]);
+  for (let w = 0; w < a.length; w++) n += popcount(a[w] & b[w]);
   return n;
 }
 

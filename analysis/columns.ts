@@ -11,12 +11,14 @@
 // source) stay in memory for all sources at once.
 //
 // seal() lays every page any source touched side by side in index order: the row space. Position i of the row
-// space is training row space.index(i); every bitset and column the analysis sees is over these positions,
-// so the columns of any two sources are aligned row for row.
+// space is training row space.index(i); every bitset the analysis sees is over these positions. A source's
+// columns are read once a page at a time (from memory, or from the spill: only the arrays asked for), either
+// gathered into compact arrays over a set of positions (the analysed rows: `columns`), or handed page by page,
+// every source's page side by side (`forEachPage`), so the columns of any two sources are aligned row for row.
 import { EngramError } from "../engine/errors.ts";
 import { readAt, writeAll } from "../engine/fs.ts";
 import { join } from "../engine/path.ts";
-import { type Bitset, emptyBitset } from "./bitset.ts";
+import { type Bitset, count, emptyBitset } from "./bitset.ts";
 
 /** A byte column's value where the source has no row. */
 export const NOT_SCORED = 255;
@@ -48,6 +50,10 @@ export interface Conflict {
   /** The file the second one came from. */
   file: string;
 }
+
+/** The arrays of a source's page, as `columns` and `forEachPage` name them. */
+export type ColumnName = "matches" | "firstMismatch" | "logprob";
+const ALL_COLUMNS: readonly ColumnName[] = ["matches", "firstMismatch", "logprob"];
 
 interface Page {
   firstMismatch: Uint8Array | null;
@@ -196,11 +202,11 @@ export class SourceStore {
     return page;
   }
 
-  /** A page's columns, from memory or the spill file (not kept in memory). */
-  async pageColumns(pageNo: number): Promise<Page | null> {
+  /** A page's columns, from memory or the spill file (not kept in memory; only `wanted` are read from it). */
+  async pageColumns(pageNo: number, wanted: readonly ColumnName[] = ALL_COLUMNS): Promise<Page | null> {
     const page = this.pages.get(pageNo) as Page | undefined;
     if (!page) return null;
-    return page.firstMismatch ? page : await this.spill.read(page);
+    return page.firstMismatch ? page : await this.spill.read(page, wanted);
   }
 
   /** This source's pages whose arrays are in memory. */
@@ -245,13 +251,18 @@ export class Spill {
     }
   }
 
-  /** A spilled page's arrays, read back (the page itself stays spilled). */
-  async read(page: Page): Promise<Page> {
-    const fm = await this.readAt(page.spilled, 1, Uint8Array) as Uint8Array;
-    let at = page.spilled + PAGE_ROWS;
-    const matches = page.spilledMatches ? await this.readAt(at, 1, Uint8Array) as Uint8Array : null;
-    if (matches) at += PAGE_ROWS;
-    const logprob = page.spilledLogprob ? await this.readAt(at, 4, Float32Array) as Float32Array : null;
+  /** A spilled page's `wanted` arrays, read back (the others null; the page itself stays spilled). Its arrays
+   *  lie one after the other: first_mismatch, then matches and logprob where it has them. */
+  async read(page: Page, wanted: readonly ColumnName[] = ALL_COLUMNS): Promise<Page> {
+    const at = page.spilled, matchesAt = at + PAGE_ROWS;
+    const logprobAt = matchesAt + (page.spilledMatches ? PAGE_ROWS : 0);
+    const fm = wanted.includes("firstMismatch") ? await this.readAt(at, 1, Uint8Array) as Uint8Array : null;
+    const matches = page.spilledMatches && wanted.includes("matches")
+      ? await this.readAt(matchesAt, 1, Uint8Array) as Uint8Array
+      : null;
+    const logprob = page.spilledLogprob && wanted.includes("logprob")
+      ? await this.readAt(logprobAt, 4, Float32Array) as Float32Array
+      : null;
     return { ...page, firstMismatch: fm, matches, logprob };
   }
 
@@ -332,16 +343,23 @@ export interface SourceBits {
   memorized: Bitset;
 }
 
-/** One source's columns over the row space, aligned with every other source's. */
+/** One source's columns at a set of positions (row k: the k-th position of the set), aligned with every other
+ *  source's; null where the source has no such column or it was not asked for. */
 export interface SourceColumns {
   /** 0..continuation, NOT_SCORED where the source has no row or no score. */
   matches: Uint8Array | null;
   /** 0..continuation (= continuation: memorized), FIRST_MISMATCH_UNKNOWN for a score-only row, NOT_SCORED
    *  where the source has no row. */
-  firstMismatch: Uint8Array;
+  firstMismatch: Uint8Array | null;
   /** Mean log-probability of the true continuation; NaN where unknown. */
   logprob: Float32Array | null;
 }
+
+/** A page's array, or null where the source has no page there or no such column. */
+type PageArray = Uint8Array | Float32Array | null;
+
+/** A column's value where the source has no row. */
+const blank = (column: ColumnName) => column === "logprob" ? NaN : NOT_SCORED;
 
 /** All sources' pages, and the row space once every input is in. */
 export class ColumnStore {
@@ -398,7 +416,7 @@ export class ColumnStore {
     const scored = emptyBitset(space.positions), memorized = emptyBitset(space.positions);
     const c = s.continuation;
     for (const p of s.pages.keys()) {
-      const fm = (await s.pageColumns(p))!.firstMismatch!;
+      const fm = (await s.pageColumns(p, ["firstMismatch"]))!.firstMismatch!;
       const w0 = space.start(p) >>> 5;
       for (let w = 0; w < PAGE_WORDS; w++) {
         let sc = 0, me = 0;
@@ -414,30 +432,94 @@ export class ColumnStore {
     return { scored, memorized };
   }
 
-  /** A source's columns over the row space (dense sources only), read from memory or the spill. */
-  async columns(name: string): Promise<SourceColumns> {
-    const s = this.sources.get(name)!, space = this.space!;
-    const n = space.positions;
-    const firstMismatch = new Uint8Array(n);
-    const matches = s.hasMatches ? new Uint8Array(n) : null;
-    const logprob = s.hasLogprob ? new Float32Array(n) : null;
-    // Each page of the row space is written once: the source's page, or "no row" where it has none (filling
-    // everything first would touch every byte twice).
+  /**
+   * A source's `wanted` columns at the positions of `rows` (dense sources only), gathered page by page from
+   * memory or the spill: row k of each array is the k-th position of `rows`.
+   */
+  async columns(
+    name: string,
+    rows: Bitset,
+    wanted: readonly ColumnName[] = ALL_COLUMNS,
+  ): Promise<SourceColumns> {
+    const s = this.sources.get(name)!, n = count(rows);
+    const has = (c: ColumnName) =>
+      wanted.includes(c) && (c === "firstMismatch" || (c === "matches" ? s.hasMatches : s.hasLogprob));
+    const out: SourceColumns = {
+      matches: has("matches") ? new Uint8Array(n) : null,
+      firstMismatch: has("firstMismatch") ? new Uint8Array(n) : null,
+      logprob: has("logprob") ? new Float32Array(n) : null,
+    };
+    const read = ALL_COLUMNS.filter((c) => out[c] !== null);
+    let k = 0;
+    await this.forEachPage([name], read, (start, [page]) => {
+      const w0 = start >>> 5;
+      let taken = 0;
+      for (const c of read) taken = gatherPage(page[c], blank(c), rows, w0, out[c]!, k);
+      k += taken;
+    });
+    return out;
+  }
+
+  /**
+   * Calls fn for every page of the row space, in order, with the `wanted` arrays of each named source's page
+   * (null where it has no page there or no such column): every source's page is read once, from memory or the
+   * spill, and only one page of each is held at a time. `start`: the page's first position.
+   */
+  async forEachPage(
+    names: string[],
+    wanted: readonly ColumnName[],
+    fn: (start: number, pages: Record<ColumnName, PageArray>[]) => void,
+  ): Promise<void> {
+    const space = this.space!, stores = names.map((name) => this.sources.get(name)!);
     for (const p of space.pages) {
-      const page = s.pages.has(p) ? (await s.pageColumns(p))! : null, at = space.start(p);
-      const end = at + PAGE_ROWS;
-      if (page) firstMismatch.set(page.firstMismatch!, at);
-      else firstMismatch.fill(NOT_SCORED, at, end);
-      if (matches && page?.matches) matches.set(page.matches, at);
-      else matches?.fill(NOT_SCORED, at, end);
-      if (logprob && page?.logprob) logprob.set(page.logprob, at);
-      else logprob?.fill(NaN, at, end);
+      const pages: Record<ColumnName, PageArray>[] = [];
+      for (const s of stores) {
+        const page = s.pages.has(p) ? await s.pageColumns(p, wanted) : null;
+        pages.push({
+          matches: page?.matches ?? null,
+          firstMismatch: page?.firstMismatch ?? null,
+          logprob: page?.logprob ?? null,
+        });
+      }
+      fn(space.start(p), pages);
     }
-    return { matches, firstMismatch, logprob };
   }
 
   /** Frees the spill file. */
   close(): void {
     this.spill.close();
   }
+}
+
+/**
+ * Copies the values of one page at the positions of `rows` in that page (words w0.. of the bitset) to out[k..]:
+ * runs of whole words as one copy, the rest bit by bit; `fill` where the page is null. Returns the values copied.
+ */
+function gatherPage(
+  page: PageArray,
+  fill: number,
+  rows: Bitset,
+  w0: number,
+  out: Uint8Array | Float32Array,
+  k: number,
+): number {
+  const from = k;
+  for (let w = 0; w < PAGE_WORDS;) {
+    if (rows[w0 + w] === 0xffffffff) {
+      let end = w + 1;
+      while (end < PAGE_WORDS && rows[w0 + end] === 0xffffffff) end++;
+      const length = (end - w) * 32;
+      if (page) out.set(page.subarray(w * 32, end * 32), k);
+      else out.fill(fill, k, k + length);
+      k += length;
+      w = end;
+      continue;
+    }
+    for (let x = rows[w0 + w], base = w * 32; x !== 0; x &= x - 1) {
+      const o = base + 31 - Math.clz32(x & -x);
+      out[k++] = page ? page[o] : fill;
+    }
+    w++;
+  }
+  return k - from;
 }

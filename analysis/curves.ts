@@ -12,8 +12,21 @@ import { type Bitset, hasRow } from "./bitset.ts";
 /** The precision levels at which the report gives the best recall a threshold reaches. */
 export const PRECISION_LEVELS = [0.5, 0.8, 0.9, 0.95] as const;
 
-/** Recall at precision ≥ 0.5, 0.8, 0.9, 0.95 (keys as report.json writes them); null without memorized rows. */
-export type RecallAtPrecision = Record<"0.5" | "0.8" | "0.9" | "0.95", number | null>;
+/** A precision level as report.json's keys write it. */
+export type PrecisionKey = "0.5" | "0.8" | "0.9" | "0.95";
+
+/** One value per precision level, keyed as report.json writes them: `value(key, l)` for PRECISION_LEVELS[l]. */
+export function perLevel<T>(value: (key: PrecisionKey, l: number) => T): Record<PrecisionKey, T> {
+  const out = {} as Record<PrecisionKey, T>;
+  PRECISION_LEVELS.forEach((level, l) => {
+    const key = String(level) as PrecisionKey;
+    out[key] = value(key, l);
+  });
+  return out;
+}
+
+/** Recall at precision ≥ 0.5, 0.8, 0.9, 0.95; null without memorized rows. */
+export type RecallAtPrecision = Record<PrecisionKey, number | null>;
 
 /** One predictor's ranked forecast of the target's memorized rows (a `curves` entry of report.json). */
 export interface PrCurve {
@@ -71,6 +84,22 @@ export interface CurveOptions {
   include?: Bitset;
   /** Point budget of the curve as written (default 1000; every threshold is used for AP either way). */
   maxPoints?: number;
+  /** Where values are sorted (default: a buffer of its own); one buffer serves every curve of a report. */
+  sortBuffer?: SortBuffer;
+  /** `values` is a Float64Array the curve may sort in place (its contents are lost): no 8 bytes a row beside it. */
+  consumeValues?: boolean;
+}
+
+/** The memory a curve of continuous values sorts them in (8 bytes a row), kept from one curve to the next so
+ *  that a report with several holds one such buffer instead of one per curve until they are collected. */
+export class SortBuffer {
+  private data = new Float64Array(0);
+
+  /** A Float64Array of n values (its contents are whatever the last curve left). */
+  take(n: number): Float64Array {
+    if (this.data.length < n) this.data = new Float64Array(n);
+    return this.data.subarray(0, n);
+  }
 }
 
 /** AP and recall at each precision level of a ranking (best-first counts); nulls without memorized rows. */
@@ -82,7 +111,7 @@ export function rankingMetrics(
   for (let j = 0; j < positives.length; j++) total += positives[j];
   const best = [0, 0, 0, 0];
   if (total === 0) {
-    return { average_precision: null, recall_at_precision: recallRecord([null, null, null, null]) };
+    return { average_precision: null, recall_at_precision: perLevel(() => null) };
   }
   let tp = 0, fp = 0, ap = 0;
   for (let j = 0; j < positives.length; j++) {
@@ -95,15 +124,8 @@ export function rankingMetrics(
       if (precision >= PRECISION_LEVELS[l] && recall > best[l]) best[l] = recall;
     }
   }
-  return { average_precision: ap, recall_at_precision: recallRecord(best) };
+  return { average_precision: ap, recall_at_precision: perLevel((_, l) => best[l]) };
 }
-
-const recallRecord = (r: (number | null)[]): RecallAtPrecision => ({
-  "0.5": r[0],
-  "0.8": r[1],
-  "0.9": r[2],
-  "0.95": r[3],
-});
 
 /** The precision–recall curve of `values` (one per row, NaN = not scored) as a forecast of `memorized`. */
 export function precisionRecall(
@@ -127,7 +149,12 @@ export function precisionRecall(
   if (integral && rows > 0 && max - min <= COUNTING_RANGE) {
     walkCounts(values, memorized, include, min, max, higher, builder);
   } else if (rows > 0) {
-    walkSorted(values, memorized, include, positives, rows - positives, higher, builder);
+    // The rows' values, memorized ones (few) and the others apart, each part to be sorted.
+    const inPlace = options.consumeValues === true && values instanceof Float64Array;
+    const sorted = inPlace ? null : (options.sortBuffer ?? new SortBuffer()).take(rows);
+    const pv = sorted ? sorted.subarray(0, positives) : new Float64Array(positives);
+    const nv = sorted ? sorted.subarray(positives) : (values as Float64Array).subarray(0, rows - positives);
+    walkSorted(values, memorized, include, pv, nv, higher, builder);
   }
   const ranking = builder.ranking();
   return {
@@ -169,17 +196,19 @@ function walkCounts(
   }
 }
 
+/** The rows' values into pv (memorized rows) and nv (the others), each sorted, then walked best first. nv may be
+ *  the front of `values` itself: row i's value is read before anything is written at i or after. */
 function walkSorted(
   values: ArrayLike<number>,
   memorized: Bitset,
   include: Bitset | undefined,
-  positives: number,
-  negatives: number,
+  pv: Float64Array,
+  nv: Float64Array,
   higher: boolean,
   builder: CurveBuilder,
 ): void {
   // Values are stored as sign·v (+0 for ±0) so that larger always means more likely memorized.
-  const sign = higher ? 1 : -1, pv = new Float64Array(positives), nv = new Float64Array(negatives);
+  const sign = higher ? 1 : -1, positives = pv.length, negatives = nv.length;
   let p = 0, n = 0;
   for (let i = 0; i < values.length; i++) {
     const v = values[i];
@@ -290,8 +319,7 @@ class CurveBuilder {
   }
 
   operatingPoints(): OperatingPoints {
-    const [a, b, c, d] = this.best;
-    return { "0.5": a, "0.8": b, "0.9": c, "0.95": d };
+    return perLevel((_, l) => this.best[l]);
   }
 
   ranking = (): Ranking => ({ positives: this.cellPositives.array(), negatives: this.cellNegatives.array() });

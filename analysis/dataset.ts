@@ -3,17 +3,26 @@
 // of them scored), and, as in the paper, only rows that every checkpoint has already trained on are analysed.
 // Steps, in order: readInputs → checkConflicts → describeSources → checkScoredAlike → analysedRows.
 //
-// For analyses built on top (ranked forecasts, features): every source's bitsets and columns are over one row
-// space, so position i is the same training row (dataset.space.index(i)) in all of them:
+// For analyses built on top (ranked forecasts, features): every source's bitsets are over one row space, so
+// position i is the same training row (dataset.space.index(i)) in all of them:
 //   dataset.analysed                 the analysed rows (a bitset over the positions)
-//   dataset.memorized.get(source)    the source's memorized rows among them
+//   dataset.memorized.get(source)    the source's memorized rows among them (memorizedCount: how many)
 //   await dataset.columns(source)    matches / first_mismatch (Uint8Array, NOT_SCORED where unknown) and
-//                                    logprob (Float32Array, NaN) of every position; load one or two at a time
+//                                    logprob (Float32Array, NaN) of the analysed rows only (row k: the k-th
+//                                    analysed position); load one or two sources at a time
+//   dataset.forEachPage(...)         a column of several sources a page at a time, each page read once
 import { join } from "node:path";
 import { EngramError, ensure } from "../engine/errors.ts";
 import type { Provenance } from "../io/results.ts";
 import { and, type Bitset, count, countAnd, firstRowsNotIn, forEachRow, or } from "./bitset.ts";
-import { ColumnStore, type RowSpace, type SourceColumns } from "./columns.ts";
+import {
+  type ColumnName,
+  ColumnStore,
+  FIRST_MISMATCH_UNKNOWN,
+  NOT_SCORED,
+  type RowSpace,
+  type SourceColumns,
+} from "./columns.ts";
 import { openInput } from "./load.ts";
 import { folderMeta, type ModelMeta, resolveFacts, type SourceFacts } from "./meta.ts";
 
@@ -69,10 +78,15 @@ export interface Dataset {
   space: RowSpace;
   /** The analysed rows. */
   analysed: Bitset;
-  /** Each source's memorized rows among the analysed ones (memorized-evals: the listed ones). */
+  /** Each source's memorized rows among the analysed ones (memorized-evals: the listed ones), and how many. */
   memorized: Map<string, Bitset>;
-  /** A source's columns over the row space (dense sources; not cached: load what you need, then drop it). */
-  columns(source: string): Promise<SourceColumns>;
+  memorizedCount: Map<string, number>;
+  /** A source's `wanted` columns (default all) at the analysed rows, row k the k-th analysed position (dense
+   *  sources; not cached: load what you need, then drop it). */
+  columns(source: string, wanted?: readonly ColumnName[]): Promise<SourceColumns>;
+  /** The `wanted` page arrays of several sources side by side, a page of the row space at a time (see
+   *  ColumnStore.forEachPage): for statistics over many sources without a whole column of each. */
+  forEachPage: ColumnStore["forEachPage"];
   /** Frees the spill file, if any. */
   close(): void;
 }
@@ -171,7 +185,9 @@ async function readInputs(
 }
 
 const shown = ([matches, first]: [number, number], continuation: number) =>
-  `score ${matches === 255 ? "-" : matches / continuation}, first_mismatch ${first >= 254 ? "-" : first}`;
+  `score ${matches === NOT_SCORED ? "-" : matches / continuation}, first_mismatch ${
+    first === NOT_SCORED || first === FIRST_MISMATCH_UNKNOWN ? "-" : first
+  }`;
 
 /** Refuses the same row of a source with two different results, naming both files. */
 async function checkConflicts(store: ColumnStore): Promise<void> {
@@ -303,7 +319,14 @@ async function analysedRows(
   sources: Source[],
   options: DatasetOptions,
   notes: Set<string>,
-): Promise<{ analysed: Bitset; memorized: Map<string, Bitset>; rows: RowAccounting }> {
+): Promise<
+  {
+    analysed: Bitset;
+    memorized: Map<string, Bitset>;
+    memorizedCount: Map<string, number>;
+    rows: RowAccounting;
+  }
+> {
   const universe = options.universe ?? null;
   const space = store.seal(universe);
   const seenLimit = seenLimitOf(sources, notes);
@@ -350,12 +373,13 @@ async function analysedRows(
       `no rows left to analyse: ${common} rows are scored by all sources but none is below ${limit} ` +
       `(rows every checkpoint has trained on / --universe); check --meta rows_per_step and --universe`,
   );
-  const memorized = new Map<string, Bitset>();
+  const memorized = new Map<string, Bitset>(), memorizedCount = new Map<string, number>();
   for (const s of sources) {
-    const own = bits.get(s.source)!;
-    memorized.set(s.source, and(own.memorized, analysed));
+    const own = bits.get(s.source)!, mine = and(own.memorized, analysed);
+    memorized.set(s.source, mine);
+    memorizedCount.set(s.source, count(mine));
     s.excluded = s.rowsLoaded -
-      (s.listedOnly ? count(memorized.get(s.source)!) : countAnd(own.scored, analysed));
+      (s.listedOnly ? memorizedCount.get(s.source)! : countAnd(own.scored, analysed));
   }
   if (seenLimit !== null && seenLimit < Math.min(union, universe ?? Infinity)) {
     notes.add(
@@ -363,7 +387,12 @@ async function analysedRows(
         `(step × rows per step)`,
     );
   }
-  return { analysed, memorized, rows: { analysed: n, union, common, seen_limit: seenLimit, universe } };
+  return {
+    analysed,
+    memorized,
+    memorizedCount,
+    rows: { analysed: n, union, common, seen_limit: seenLimit, universe },
+  };
 }
 
 /** Reads the input files and works out the rows to analyse (see the steps at the top of this file). */
@@ -376,7 +405,7 @@ export async function buildDataset(paths: string[], options: DatasetOptions = {}
     await checkConflicts(store);
     const sources = await describeSources(store, provenance, options, notes);
     checkScoredAlike(provenance, options.allowMixed ?? false, notes);
-    const { analysed, memorized, rows } = await analysedRows(store, sources, options, notes);
+    const { analysed, memorized, memorizedCount, rows } = await analysedRows(store, sources, options, notes);
     return {
       sources,
       rows,
@@ -385,7 +414,9 @@ export async function buildDataset(paths: string[], options: DatasetOptions = {}
       space: store.space!,
       analysed,
       memorized,
-      columns: (source) => store.columns(source),
+      memorizedCount,
+      columns: (source, wanted) => store.columns(source, analysed, wanted),
+      forEachPage: (names, wanted, fn) => store.forEachPage(names, wanted, fn),
       close: () => store.close(),
     };
   } catch (e) {

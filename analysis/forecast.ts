@@ -1,9 +1,10 @@
 // The paper's analysis over the compact columns: memorization per model and revision, every other
 // model@revision as a forecast of the target's memorized set, compute, correlations and score distributions.
-// Pair counts are bitset AND + popcount over the analysed rows; score statistics are counts per score k.
+// Pair counts are bitset AND + popcount over the analysed rows; score statistics are counts per score k (and per
+// pair of scores for the correlations), in one pass over every scored source's pages.
 import { EngramError } from "../engine/errors.ts";
-import { count, countAnd, forEachRow } from "./bitset.ts";
-import { NOT_SCORED } from "./columns.ts";
+import { countAnd, forEachRow } from "./bitset.ts";
+import { NOT_SCORED, PAGE_ROWS } from "./columns.ts";
 import type { Dataset, Source } from "./dataset.ts";
 import { type ComputeLaw, fitComputeLaw, type Interval, wilson } from "./uncertainty.ts";
 export type Family = "smaller model" | "checkpoint" | "other";
@@ -76,13 +77,8 @@ export interface Confusion {
 export function chooseTarget(sources: Source[], wanted?: string): Source {
   const names = sources.map((s) => s.source);
   if (wanted) {
-    const exact = sources.find((s) => s.source === wanted);
-    const ofModel = sources.filter((s) => s.model === wanted);
-    const cut = wanted.lastIndexOf("@");
-    const found = exact ?? ofModel.at(-1) ??
-      (cut > 0
-        ? sources.find((s) => s.model === wanted.slice(0, cut) && s.revision === wanted.slice(cut + 1))
-        : undefined);
+    const found = sources.find((s) => s.source === wanted) ??
+      sources.filter((s) => s.model === wanted).at(-1);
     if (!found) {
       throw new EngramError(
         `--target ${wanted} is not among the results; pass one of ${names.join(", ")}`,
@@ -94,26 +90,74 @@ export function chooseTarget(sources: Source[], wanted?: string): Source {
   return sources.filter((s) => s.model === largest.model).at(-1)!;
 }
 
-/** Rows per score k = 0..continuation over the analysed rows, for every source with scores. */
-export async function scoreCounts(dataset: Dataset): Promise<Map<string, Float64Array>> {
-  const out = new Map<string, Float64Array>();
-  for (const s of dataset.sources.filter((s) => s.scored)) {
-    const { matches } = await dataset.columns(s.source);
-    const counts = new Float64Array(s.continuation + 1);
-    forEachRow(dataset.analysed, (i) => {
-      const k = matches![i];
-      if (k !== NOT_SCORED) counts[k]++;
+/** Counts of each score over the analysed rows: per source, and per pair of checkpoints of one model. */
+export interface ScoreStatistics {
+  /** Rows per score k = 0..continuation, for every source with scores. */
+  counts: Map<string, Float64Array>;
+  /** Pearson on raw scores between every pair of checkpoints of one model (analysed rows with both scores). */
+  correlations: Correlation[];
+}
+
+/** The score statistics in one pass over the pages: every scored source's scores read once, a page at a time. */
+export async function scoreStatistics(dataset: Dataset): Promise<ScoreStatistics> {
+  const scored = dataset.sources.filter((s) => s.scored);
+  const counts = scored.map((s) => new Float64Array(s.continuation + 1));
+  // Joint histograms (joint[a·side + b]) of the pairs of checkpoints of one model, i < j in `scored`.
+  const pairs: { i: number; j: number; side: number; joint: Float64Array }[] = [];
+  scored.forEach((a, i) =>
+    scored.forEach((b, j) => {
+      if (j <= i || a.model !== b.model) return;
+      const side = Math.max(a.continuation, b.continuation) + 1;
+      pairs.push({ i, j, side, joint: new Float64Array(side * side) });
+    })
+  );
+  const noScores = new Uint8Array(PAGE_ROWS).fill(NOT_SCORED), rows = new Uint16Array(PAGE_ROWS);
+  await dataset.forEachPage(scored.map((s) => s.source), ["matches"], (start, pages) => {
+    // The page's analysed rows once, then one tight loop a source and a pair.
+    let n = 0;
+    forEachRow(dataset.analysed.subarray(start >>> 5, (start + PAGE_ROWS) >>> 5), (o) => rows[n++] = o);
+    const m = pages.map((p) => (p.matches ?? noScores) as Uint8Array);
+    m.forEach((column, s) => {
+      const c = counts[s];
+      for (let r = 0; r < n; r++) {
+        const k = column[rows[r]];
+        if (k !== NOT_SCORED) c[k]++;
+      }
     });
-    out.set(s.source, counts);
+    for (const { i, j, side, joint } of pairs) {
+      const a = m[i], b = m[j];
+      for (let r = 0; r < n; r++) {
+        const x = a[rows[r]], y = b[rows[r]];
+        if (x !== NOT_SCORED && y !== NOT_SCORED) joint[x * side + y]++;
+      }
+    }
+  });
+  const correlations: Correlation[] = [];
+  for (const model of new Set(scored.map((s) => s.model))) {
+    const of = scored.flatMap((s, i) => s.model === model ? [i] : []);
+    const r = (i: number, j: number) => {
+      const p = pairs.find((p) => p.i === Math.min(i, j) && p.j === Math.max(i, j))!;
+      return pearsonOfCounts(p.joint, p.side);
+    };
+    for (const i of of) {
+      for (const j of of) {
+        correlations.push({
+          group: model,
+          a: scored[i].revision,
+          b: scored[j].revision,
+          r: i === j ? 1 : r(i, j),
+        });
+      }
+    }
   }
-  return out;
+  return { counts: new Map(scored.map((s, i) => [s.source, counts[i]])), correlations };
 }
 
 /** Memorized count, fraction and mean score of every model@revision. */
 export function summarize(dataset: Dataset, scores: Map<string, Float64Array>): SourceSummary[] {
   const n = dataset.rows.analysed;
   return dataset.sources.map((s) => {
-    const memorized = count(dataset.memorized.get(s.source)!);
+    const memorized = dataset.memorizedCount.get(s.source)!;
     const counts = scores.get(s.source);
     let rows = 0, sum = 0;
     counts?.forEach((c, k) => {
@@ -141,26 +185,9 @@ export function summarize(dataset: Dataset, scores: Map<string, Float64Array>): 
 
 /** TP/FP/FN/TN of a predicting b over the analysed rows (rows a memorized-evals list leaves out are negatives). */
 export function confusion(dataset: Dataset, a: string, b: string): Confusion {
-  const pa = dataset.memorized.get(a)!, pb = dataset.memorized.get(b)!;
-  const tp = countAnd(pa, pb), fp = count(pa) - tp, fn = count(pb) - tp;
+  const tp = countAnd(dataset.memorized.get(a)!, dataset.memorized.get(b)!);
+  const fp = dataset.memorizedCount.get(a)! - tp, fn = dataset.memorizedCount.get(b)! - tp;
   return { tp, fp, fn, tn: dataset.rows.analysed - tp - fp - fn };
-}
-
-/** Rows of the analysed set by (predictor's score k, target memorized): counts[2k + 1] = memorized. The
- *  precision and recall of "score ≥ k/continuation" for every threshold k follow by summing from the top. */
-export async function scoreContingency(
-  dataset: Dataset,
-  predictor: Source,
-  target: string,
-): Promise<Float64Array> {
-  const counts = new Float64Array(2 * (predictor.continuation + 1));
-  const { matches } = await dataset.columns(predictor.source);
-  const memorized = dataset.memorized.get(target)!;
-  forEachRow(dataset.analysed, (i) => {
-    const k = matches![i];
-    if (k !== NOT_SCORED) counts[2 * k + ((memorized[i >>> 5] >>> (i & 31)) & 1)]++;
-  });
-  return counts;
 }
 
 const ratio = (x: number, y: number) => y > 0 ? x / y : null;
@@ -261,36 +288,6 @@ export function pearsonOfCounts(counts: Float64Array, side: number): number | nu
   const vx = n * sxx - sx * sx, vy = n * syy - sy * sy;
   if (vx <= 0n || vy <= 0n) return null;
   return Number(n * sxy - sx * sy) / Math.sqrt(Number(vx) * Number(vy));
-}
-
-/** Pearson on raw scores between every pair of checkpoints of one model (analysed rows with both scores).
- *  Two checkpoints' columns are in memory at a time. */
-export async function scoreCorrelations(dataset: Dataset): Promise<Correlation[]> {
-  const out: Correlation[] = [];
-  const models = [...new Set(dataset.sources.filter((s) => s.scored).map((s) => s.model))];
-  for (const model of models) {
-    const checkpoints = dataset.sources.filter((s) => s.model === model && s.scored);
-    const r = new Map<string, number | null>();
-    for (let i = 0; i < checkpoints.length; i++) {
-      const a = (await dataset.columns(checkpoints[i].source)).matches!;
-      for (let j = i + 1; j < checkpoints.length; j++) {
-        const b = (await dataset.columns(checkpoints[j].source)).matches!;
-        const side = Math.max(checkpoints[i].continuation, checkpoints[j].continuation) + 1;
-        const joint = new Float64Array(side * side);
-        forEachRow(dataset.analysed, (p) => {
-          if (a[p] !== NOT_SCORED && b[p] !== NOT_SCORED) joint[a[p] * side + b[p]]++;
-        });
-        r.set(`${i}:${j}`, pearsonOfCounts(joint, side));
-      }
-    }
-    checkpoints.forEach((a, i) =>
-      checkpoints.forEach((b, j) => {
-        const v = i === j ? 1 : r.get(`${Math.min(i, j)}:${Math.max(i, j)}`) ?? null;
-        out.push({ group: model, a: a.revision, b: b.revision, r: v });
-      })
-    );
-  }
-  return out;
 }
 
 /** Counts of each score k/continuation per model@revision (sources with scores only), all bins present. */

@@ -18,6 +18,11 @@ export const num = (x: number | null | undefined, digits = 3): string => known(x
 export const pctRange = (i: { low: number; high: number } | null | undefined, digits = 1): string =>
   i ? `${(100 * i.low).toFixed(digits)}–${pct(i.high, digits)}` : "–";
 
+/** A 95% interval of fractions after a number in a sentence: " (95%: 20.0%–50.0%)", `more` inside the
+ *  brackets; "" when unknown. */
+export const interval95 = (i: { low: number; high: number } | null | undefined, more = ""): string =>
+  i ? ` (95%: ${pct(i.low)}–${pct(i.high)}${more})` : "";
+
 /** A fraction with its 95% interval: "33.3% (6.1–79.2%)". */
 export const pctWith = (x: number | null | undefined, i: { low: number; high: number } | null | undefined) =>
   known(x) ? (i ? `${pct(x)} (${pctRange(i)})` : pct(x)) : "–";

@@ -9,7 +9,7 @@
 //     tokens are most of the file and are never read); only memorized rows are listed.
 // What io cannot know is checked here: a reference score is k/32, a listed index is a row number.
 import { openResults, type Provenance, PROVENANCE_KEY, RESULT_FORMATS } from "../io/results.ts";
-import { type CsvBatch, type CsvColumnSpec, openCsv } from "../io/csv.ts";
+import { type CsvBatch, type CsvColumnSpec, type CsvReader, openCsv } from "../io/csv.ts";
 import { ParquetFile } from "../io/parquet.ts";
 import { EngramError, ensure } from "../engine/errors.ts";
 import { basename, extname, join } from "../engine/path.ts";
@@ -109,10 +109,12 @@ async function openScoreResults(path: string): Promise<InputReader> {
 /** Continuation of the reference CSVs (the paper's 32 tokens; their score is matches / 32). */
 const REFERENCE_CONTINUATION = 32;
 
+/** All optional: a CSV is opened with these before its header says whether it is a reference CSV (which
+ *  openReferenceCsv then checks); only a reference CSV's rows are read through them. */
 const REFERENCE_COLUMNS: Record<string, CsvColumnSpec> = {
-  model: { type: "dictionary" },
-  revision: { type: "dictionary" },
-  index: { type: "number", integer: true, min: 0, max: Number.MAX_SAFE_INTEGER },
+  model: { type: "dictionary", optional: true },
+  revision: { type: "dictionary", optional: true },
+  index: { type: "number", optional: true, integer: true, min: 0, max: Number.MAX_SAFE_INTEGER },
   score: { type: "number", optional: true, nullable: true, min: 0, max: 1 },
   first_mismatch: {
     type: "number",
@@ -126,12 +128,9 @@ const REFERENCE_COLUMNS: Record<string, CsvColumnSpec> = {
 
 /** A CSV with columns model,revision,index,score[,first_mismatch]: the layout of shared/pico/reference. Any
  *  number of model@revisions, in any order; each batch of the file is split into one batch per model@revision
- *  (views when each comes in one run, as files usually hold them). */
-async function openReferenceCsv(
-  path: string,
-  header: string[],
-  options: { chunkBytes?: number; batchRows?: number },
-): Promise<InputReader> {
+ *  (views when each comes in one run, as files usually hold them). `csv`: opened with REFERENCE_COLUMNS. */
+function openReferenceCsv(path: string, csv: CsvReader): InputReader {
+  const header = csv.header;
   ensure(
     header.includes("index") && (header.includes("score") || header.includes("first_mismatch")),
     () =>
@@ -139,7 +138,6 @@ async function openReferenceCsv(
         header.join(",")
       }`,
   );
-  const csv = await openCsv(path, REFERENCE_COLUMNS, { ...options, reuse: true });
   return {
     path,
     kind: "reference",
@@ -341,10 +339,8 @@ export async function openInput(
       return openPublished(path, file);
     }
   } else if (ext === ".csv") {
-    const { header } = await openCsv(path, {});
-    if (header.includes("model") && header.includes("revision")) {
-      return await openReferenceCsv(path, header, csv);
-    }
+    const file = await openCsv(path, REFERENCE_COLUMNS, { ...csv, reuse: true });
+    if (file.has("model") && file.has("revision")) return openReferenceCsv(path, file);
   }
   return await openScoreResults(path);
 }

@@ -7,7 +7,13 @@
 // no penalty, no convergence test; @stdlib's is incremental SGD) do not converge to the optimum, and with a few
 // dozen inputs Newton's method needs a (p+1)² system per step and converges in ~10 steps.
 import { addRow, type Bitset, emptyBitset, hasRow } from "./bitset.ts";
-import { type PrCurve, precisionRecall, type Ranking, type RecallAtPrecision } from "./curves.ts";
+import {
+  type PrCurve,
+  precisionRecall,
+  type Ranking,
+  type RecallAtPrecision,
+  type SortBuffer,
+} from "./curves.ts";
 import { hashIndex, Rng } from "./random.ts";
 
 export interface LogisticFit {
@@ -137,7 +143,7 @@ function solveWith(l: Float64Array, n: number, b: ArrayLike<number>): Float64Arr
 }
 
 /** Solves A·x = b for symmetric positive definite A, or null if A is not. */
-export function choleskySolve(a: Float64Array, n: number, b: ArrayLike<number>): Float64Array | null {
+function choleskySolve(a: Float64Array, n: number, b: ArrayLike<number>): Float64Array | null {
   const l = cholesky(a, n);
   return l && solveWith(l, n, b);
 }
@@ -179,6 +185,9 @@ export interface CrossValidationOptions {
   fitRows?: number;
   /** Point budget of the written curves (see PrCurve). */
   maxPoints?: number;
+  /** Where the curves sort their values (see CurveOptions), and where the held-out log-odds are then kept: the
+   *  combined curve sorts them in place, so they are not returned (logOdds null). */
+  sortBuffer?: SortBuffer;
 }
 
 /** The combined forecaster as report.json gives it. */
@@ -192,8 +201,6 @@ export interface CombinedForecast {
   l2: number;
   /** Rows each fold's model was fitted on (a seeded sample of the other folds' rows when they are more). */
   fit_rows: number[];
-  /** Total compute of the inputs (a share of the target's; null if one is unknown). */
-  compute_fraction: number | null;
   /** Per input: its coefficient on the standardized input in a fit to (a sample of) every row — the size
    *  says how much it counts, given the others — and its own AP and recall at precision on the same rows. */
   inputs: {
@@ -211,7 +218,7 @@ export interface CombinedForecast {
 /**
  * Cross-validated logistic regression of the target's memorized set on the inputs. Returns the report's summary,
  * the held-out forecasts' ranking (for the bootstrap) and the held-out log-odds per analysed row (NaN where an
- * input is missing; log-odds rather than probabilities, which round to 1 and would tie).
+ * input is missing; log-odds rather than probabilities, which round to 1 and would tie; null with a sortBuffer).
  * `rowIndex[i]` is analysed row i's index in the training data: folds follow the data, not the report's order.
  */
 export function crossValidatedForecast(
@@ -220,7 +227,7 @@ export function crossValidatedForecast(
   rowIndex: ArrayLike<number>,
   target: string,
   options: CrossValidationOptions = {},
-): { forecast: CombinedForecast; ranking: Ranking; logOdds: Float64Array } {
+): { forecast: CombinedForecast; ranking: Ranking; logOdds: Float64Array | null } {
   const folds = options.folds ?? 5, seed = options.seed ?? 1, l2 = options.l2 ?? 1;
   const fitRows = options.fitRows ?? 100_000, n = rowIndex.length, k = inputs.length;
   const value = (j: number, i: number) => {
@@ -262,7 +269,8 @@ export function crossValidatedForecast(
     }
     return { fit: fitLogistic(x, k, y, { l2 }), mean, scale, m };
   };
-  const logOdds = new Float64Array(n).fill(NaN), fitSizes: number[] = [];
+  const inBuffer = options.sortBuffer !== undefined, fitSizes: number[] = [];
+  const logOdds = (inBuffer ? options.sortBuffer!.take(n) : new Float64Array(n)).fill(NaN);
   for (let f = 0; f < folds; f++) {
     const { fit, mean, scale, m } = fitOn(f, new Rng(seed * 1000 + f));
     fitSizes.push(m);
@@ -279,8 +287,7 @@ export function crossValidatedForecast(
     predictor: "combined",
     target,
     feature: "combined",
-  }, { maxPoints: options.maxPoints });
-  const costs = inputs.map((input) => input.compute_fraction);
+  }, { maxPoints: options.maxPoints, consumeValues: inBuffer });
   const forecast: CombinedForecast = {
     target,
     rows,
@@ -289,12 +296,12 @@ export function crossValidatedForecast(
     seed,
     l2,
     fit_rows: fitSizes,
-    compute_fraction: costs.some((c) => c === null) ? null : costs.reduce((a, b) => a! + b!, 0),
     inputs: inputs.map((input, j) => {
       const alone = precisionRecall(input.values, memorized, { predictor: input.name, target, feature: "" }, {
         include: present,
         higherIsMemorized: input.higherIsMemorized ?? true,
         maxPoints: 1,
+        sortBuffer: options.sortBuffer,
       }).curve;
       return {
         name: input.name,
@@ -307,5 +314,5 @@ export function crossValidatedForecast(
     }),
     curve,
   };
-  return { forecast, ranking, logOdds };
+  return { forecast, ranking, logOdds: inBuffer ? null : logOdds };
 }

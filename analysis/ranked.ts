@@ -3,26 +3,29 @@
 // text at no compute (text_features.ts); a combined forecaster on the cheap predictors and the text
 // (logistic.ts); bootstrap intervals of every curve's AP and recall at precision (uncertainty.ts); and the
 // equal-compute advice with thresholds (recallFrontier).
-// Memory: one source's columns at a time over the row space, plus compact copies (analysed rows only) of the
-// combined forecaster's inputs: 1 byte a row for a score, 4 for a log-probability, 20 for the text features.
+// Memory: one source's columns at a time (analysed rows only), and those of the combined forecaster's inputs
+// until it is fitted: 1 byte a row for a score, 4 for a log-probability, 20 for the text features; one sort
+// buffer (8 bytes a row) for every curve of continuous values, which also holds the held-out log-odds.
 // Cost: linear in rows; a log-probability or combined curve sorts its rows once; bootstraps are per cell, with
 // at most MAX_BOOTSTRAP_CELLS cells (longer rankings are merged, and their intervals say so).
 import type { RowSource } from "../engine/data.ts";
 import { EngramError } from "../engine/errors.ts";
-import { type Bitset, compactBitset, count, forEachRow } from "./bitset.ts";
+import { compactBitset } from "./bitset.ts";
 import { FIRST_MISMATCH_UNKNOWN, NOT_SCORED } from "./columns.ts";
 import {
   type CostedCurve,
   type OperatingPoint,
+  perLevel,
   type PrCurve,
   precisionRecall,
   type Ranking,
   type RecallAtPrecision,
   recallFrontier,
+  SortBuffer,
 } from "./curves.ts";
 import type { Dataset, Source } from "./dataset.ts";
 import type { Family, Forecast } from "./forecast.ts";
-import { pct } from "./format.ts";
+import { interval95, pct } from "./format.ts";
 import { type CombinedForecast, crossValidatedForecast, type ForecastInput } from "./logistic.ts";
 import {
   cachedTextFeatures,
@@ -75,11 +78,12 @@ export interface TextFeatureSummary {
 
 /** The combined forecaster as report.json gives it (its curve is the `curves` entry "combined"). */
 export interface CombinedSummary extends Omit<CombinedForecast, "curve"> {
+  /** Its inputs' compute as a share of the target's (nestedCompute; null if one is unknown). */
+  compute_fraction: number | null;
   /** The model@revisions whose columns are inputs, and how they were chosen. */
   predictors: string[];
   chosen_by: string;
-  /** Inputs' compute: each model counted once, at its latest input checkpoint (a run's earlier checkpoints
-   *  come with it); the text costs nothing. */
+  /** How compute_fraction counts (nestedCompute), in words. */
   compute_note: string;
   average_precision: number | null;
   average_precision_interval: Interval | null;
@@ -161,8 +165,8 @@ export function cheapPredictors(sources: Source[], list: Forecast[]): string[] {
   return chosen;
 }
 
-/** Compute of a set of predictors: per model, its most expensive one (a run's checkpoints nest); null if one is
- *  unknown. */
+/** The combined forecaster's compute: per model, its most expensive input (a run's earlier checkpoints come
+ *  with its later ones), summed over models; the text costs nothing. null if one is unknown. */
 function nestedCompute(predictors: string[], sources: Source[], list: Forecast[]): number | null {
   const perModel = new Map<string, number>();
   for (const name of predictors) {
@@ -184,14 +188,6 @@ function scaled(curve: PrCurve, factor: number): PrCurve {
   return { ...curve, thresholds: curve.thresholds.map((t) => t * factor), operating_points: ops };
 }
 
-/** The analysed rows' values of a column over the row space, in a compact array of the same type. */
-function gather<T extends Uint8Array | Float32Array>(values: T, analysed: Bitset, n: number): T {
-  const out = new (values.constructor as new (n: number) => T)(n);
-  let k = 0;
-  forEachRow(analysed, (i) => out[k++] = values[i]);
-  return out;
-}
-
 /** Every ranked forecast of the target (see the top of this file). `rowIndex`: the analysed rows' indices. */
 export async function rankedForecasts(
   dataset: Dataset,
@@ -201,7 +197,6 @@ export async function rankedForecasts(
   options: RankedOptions,
   notes: string[],
 ): Promise<RankedForecasts> {
-  const analysed = dataset.analysed, n = dataset.rows.analysed;
   const memorized = dataset.memorized.get(target.source)!;
   const boot = (ranking: Ranking) =>
     bootstrapRanking(ranking, {
@@ -214,15 +209,9 @@ export async function rankedForecasts(
     const at = (p: OperatingPoint | null) =>
       p &&
       { ...p, precision_interval: wilson(p.tp, p.tp + p.fp), recall_interval: wilson(p.tp, curve.positives) };
-    const ops = curve.operating_points;
     curves.push({
       ...curve,
-      operating_points: {
-        "0.5": at(ops["0.5"]),
-        "0.8": at(ops["0.8"]),
-        "0.9": at(ops["0.9"]),
-        "0.95": at(ops["0.95"]),
-      },
+      operating_points: perLevel((key) => at(curve.operating_points[key])),
       family,
       compute_fraction: compute,
       intervals: boot(ranking),
@@ -244,8 +233,9 @@ export async function rankedForecasts(
   }
 
   // The text features first: computing them takes the most memory (~50 bytes a row at the peak), before any
-  // predictor's compact inputs are held.
-  const memorizedRows = compactBitset(memorized, analysed), textInputs: ForecastInput[] = [];
+  // predictor's inputs are held. Every column below is over the analysed rows, as memorizedRows is.
+  const memorizedRows = compactBitset(memorized, dataset.analysed), textInputs: ForecastInput[] = [];
+  const sortBuffer = new SortBuffer(); // every curve of continuous values sorts them here, one after another
   let textSummary: TextFeatureSummary | null = null;
   if (options.text) {
     const { data, source, tokenizer, window, cacheDir } = options.text;
@@ -255,7 +245,9 @@ export async function rankedForecasts(
       const found = await cachedTextFeatures(dir, data, rowIndex, window, { source, tokenizer });
       [features, cache, cached] = [found.features, found.file, found.cached];
     } else features = await computeTextFeatures(source ?? data, rowIndex, window);
-    for (const { curve, ranking } of textFeatureCurves(features, memorizedRows, target.source)) {
+    for (
+      const { curve, ranking } of textFeatureCurves(features, memorizedRows, target.source, { sortBuffer })
+    ) {
       add(curve, ranking, "text", 0);
     }
     for (const { feature, higherIsMemorized } of TEXT_FEATURES) {
@@ -283,52 +275,45 @@ export async function rankedForecasts(
   for (const p of dataset.sources) {
     if (p === target || p.listedOnly) continue;
     const f = list.find((x) => x.predictor === p.source)!;
-    const { matches, firstMismatch, logprob } = await dataset.columns(p.source);
+    const { matches, logprob, ...rest } = await dataset.columns(p.source);
+    const firstMismatch = rest.firstMismatch!;
     const names = (feature: string) => ({ predictor: p.source, target: target.source, feature });
     const input = chosen.includes(p.source);
     // A score or first mismatch missing on some analysed rows (inputs that give only a score, or a source read
     // from files of both modes) would rank those rows by the marker: no curve then, and a note.
     let noScore = 0, noFirst = 0;
-    forEachRow(analysed, (i) => {
+    for (let i = 0; i < firstMismatch.length; i++) {
       if (matches && matches[i] === NOT_SCORED) noScore++;
       if (firstMismatch[i] === FIRST_MISMATCH_UNKNOWN || firstMismatch[i] === NOT_SCORED) noFirst++;
-    });
+    }
     if (noScore > 0) partial.push(`${p.source} score`);
     if (noFirst > 0) partial.push(`${p.source} first_mismatch`);
-    if (matches && noScore === 0) {
-      const { curve, ranking } = precisionRecall(matches, memorized, names("score"), { include: analysed });
-      add(scaled(curve, 1 / p.continuation), ranking, f.family, f.compute_fraction);
+    // The columns are the forecaster's inputs as they are (held until it is fitted, then dropped).
+    const inputOf = (feature: string, values: Uint8Array | Float32Array) => {
       if (input) {
         predictorInputs.push({
-          name: `${p.source} score`,
-          values: gather(matches, analysed, n),
+          name: `${p.source} ${feature}`,
+          values,
           compute_fraction: f.compute_fraction,
         });
       }
+    };
+    if (matches && noScore === 0) {
+      const { curve, ranking } = precisionRecall(matches, memorizedRows, names("score"), { sortBuffer });
+      add(scaled(curve, 1 / p.continuation), ranking, f.family, f.compute_fraction);
+      inputOf("score", matches);
     }
     if (noFirst === 0) {
-      const { curve, ranking } = precisionRecall(firstMismatch, memorized, names("first_mismatch"), {
-        include: analysed,
+      const { curve, ranking } = precisionRecall(firstMismatch, memorizedRows, names("first_mismatch"), {
+        sortBuffer,
       });
       add(curve, ranking, f.family, f.compute_fraction);
-      if (input && !(matches && noScore === 0)) {
-        predictorInputs.push({
-          name: `${p.source} first_mismatch`,
-          values: gather(firstMismatch, analysed, n),
-          compute_fraction: f.compute_fraction,
-        });
-      }
+      if (!(matches && noScore === 0)) inputOf("first_mismatch", firstMismatch);
     }
     if (logprob) {
-      const { curve, ranking } = precisionRecall(logprob, memorized, names("logprob"), { include: analysed });
+      const { curve, ranking } = precisionRecall(logprob, memorizedRows, names("logprob"), { sortBuffer });
       add(curve, ranking, f.family, f.compute_fraction);
-      if (input) {
-        predictorInputs.push({
-          name: `${p.source} logprob`,
-          values: gather(logprob, analysed, n),
-          compute_fraction: f.compute_fraction,
-        });
-      }
+      inputOf("logprob", logprob);
     }
   }
   if (partial.length) {
@@ -342,7 +327,7 @@ export async function rankedForecasts(
 
   const inputs = [...predictorInputs, ...textInputs];
   let combined: CombinedSummary | null = null;
-  const positives = count(memorized);
+  const positives = dataset.memorizedCount.get(target.source)!;
   if (inputs.length === 0) {
     notes.push(
       `no combined forecaster: no smaller model or earlier checkpoint of at most ${
@@ -356,13 +341,15 @@ export async function rankedForecasts(
     const predictors = dataset.sources.filter((s) => chosen.includes(s.source)).map((s) => s.source);
     const { forecast, ranking } = crossValidatedForecast(inputs, memorizedRows, rowIndex, target.source, {
       seed: options.seed ?? 1,
+      sortBuffer,
     });
     const compute = nestedCompute(predictors, dataset.sources, list);
-    const { curve, ...rest } = forecast;
+    const { curve, inputs: alone, ...fit } = forecast;
     add(curve, ranking, "combined", compute);
     combined = {
-      ...rest,
+      ...fit,
       compute_fraction: compute,
+      inputs: alone,
       predictors,
       chosen_by: options.combine
         ? "--combine"
@@ -397,12 +384,7 @@ export function thresholdBudgets(curves: CurveEntry[], list: Forecast[]): Thresh
     predictor: f.predictor,
     feature: "memorized set",
     compute_fraction: f.compute_fraction,
-    recall_at_precision: {
-      "0.5": f.precision! >= 0.5 ? f.recall : 0,
-      "0.8": f.precision! >= 0.8 ? f.recall : 0,
-      "0.9": f.precision! >= 0.9 ? f.recall : 0,
-      "0.95": f.precision! >= 0.95 ? f.recall : 0,
-    },
+    recall_at_precision: perLevel((key) => f.precision! >= Number(key) ? f.recall : 0),
   }));
   return recallFrontier([...shown, ...sets], level).map((pick) => {
     const within = list.filter((f) =>
@@ -444,8 +426,6 @@ export function pickLabel(b: ThresholdBudget): string {
   return `${who} ${b.predicted_when === "<=" ? "≤" : "≥"} ${Number(b.threshold.toPrecision(4))}`;
 }
 
-const interval = (i: Interval | null) => i ? ` (95%: ${pct(i.low)}–${pct(i.high)})` : "";
-
 /** The advice with thresholds in words; where an interval is too wide, says so instead of advising. */
 export function thresholdText(budgets: ThresholdBudget[], memorized: number): string[] {
   if (memorized === 0) return [];
@@ -469,7 +449,7 @@ export function thresholdText(budgets: ThresholdBudget[], memorized: number): st
         pct(b.memorized_set.recall)
       }`
       : `; no memorized set within the budget reaches ${level} precision`;
-    const recalls = `recalls ${pct(b.recall)}${interval(b.recall_interval)} of the memorized rows at ` +
+    const recalls = `recalls ${pct(b.recall)}${interval95(b.recall_interval)} of the memorized rows at ` +
       `${pct(b.precision)} precision`;
     text.push(
       reason

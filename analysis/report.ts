@@ -24,9 +24,8 @@ import {
   memorizedCorrelations,
   type ScalingFit,
   scalingFits,
-  scoreCorrelations,
-  scoreCounts,
   scoreHistograms,
+  scoreStatistics,
   type SourceSummary,
   summarize,
 } from "./forecast.ts";
@@ -44,7 +43,7 @@ import {
   type Spec,
   trainingOrderFigure,
 } from "./figures.ts";
-import { pct } from "./format.ts";
+import { interval95, pct } from "./format.ts";
 import { reportHtml, reportMarkdown } from "./html.ts";
 import { collectInputFiles } from "./load.ts";
 import { type ModelMeta, readMetaCsv, sameSuite } from "./meta.ts";
@@ -218,9 +217,9 @@ export function recommendationText(
     })`;
     const ci = c.best.recall_interval;
     const recalls =
-      `recalls ${pct(c.best.recall)}${
-        ci ? ` (95%: ${pct(ci.low)}–${pct(ci.high)})` : ""
-      } of the memorized rows at ${pct(c.best.precision)} precision` +
+      `recalls ${pct(c.best.recall)}${interval95(ci)} of the memorized rows at ${
+        pct(c.best.precision)
+      } precision` +
       (alt ? `; the best ${alt.family} within the budget, ${alt.predictor}, recalls ${pct(alt.recall)}` : "");
     const reason = few ? null : tooUncertain(target.memorized, ci, "its recall");
     text.push(
@@ -343,8 +342,8 @@ async function analyse(dataset: Dataset, options: ReportOptions): Promise<Report
   if (!options.target && target.params === null) {
     notes.push(`target ${target.source} chosen by name (parameters unknown); pass --target or --meta`);
   }
-  const scores = await scoreCounts(dataset);
-  const summary = summarize(dataset, scores);
+  const scores = await scoreStatistics(dataset);
+  const summary = summarize(dataset, scores.counts);
   const list = forecasts(dataset, target, sameSuite);
   const frontier = computeFrontier(list);
   const targetSummary = summary.find((s) => s.source === target.source)!;
@@ -406,9 +405,9 @@ async function analyse(dataset: Dataset, options: ReportOptions): Promise<Report
     findings: findingsText(targetSummary, ranked.curves, ranked.combined, scaling, order.orders),
     correlations: {
       memorized: memorizedCorrelations(dataset),
-      scores: await scoreCorrelations(dataset),
+      scores: scores.correlations,
     },
-    histograms: scoreHistograms(dataset, scores),
+    histograms: scoreHistograms(dataset, scores.counts),
     samples,
     samples_note: samplesNote,
   };
@@ -443,8 +442,6 @@ async function textInputs(
   return { data: found.data, source: await openTextRows(found.data, tokenizer), tokenizer: tokenizer.path };
 }
 
-const ci = (i: { low: number; high: number } | null) => i ? ` (95%: ${pct(i.low)}–${pct(i.high)})` : "";
-
 /** "a score, b score and 5 properties of the text". */
 function inputNames(combined: CombinedSummary): string {
   const text = combined.inputs.filter((i) => i.name.startsWith("text: ")).length;
@@ -472,7 +469,7 @@ export function findingsText(
       `Ranked by a predictor's own value (score, first mismatch, log-probability) rather than by its memorized ` +
         `set, the best forecast of ${target.source}'s memorized rows is ${predictor.predictor}'s ` +
         `${predictor.feature}: average precision ${pct(predictor.average_precision)}${
-          ci(predictor.intervals.average_precision)
+          interval95(predictor.intervals.average_precision)
         }; ${base}.`,
     );
   }
@@ -483,7 +480,9 @@ export function findingsText(
         text_.feature.replaceAll("_", " ")
       }` +
         ` (${text_.predicted_when === ">=" ? "more" : "less"} is likelier memorized), average precision ` +
-        `${pct(text_.average_precision)}${ci(text_.intervals.average_precision)} against the base rate ` +
+        `${pct(text_.average_precision)}${
+          interval95(text_.intervals.average_precision)
+        } against the base rate ` +
         `${pct(target.memorized_fraction, 2)}.`,
     );
   }
@@ -504,7 +503,7 @@ export function findingsText(
             ? "compute unknown"
             : `${pct(combined.compute_fraction)} of the compute`
         }) has average precision ${pct(combined.average_precision)}${
-          ci(combined.average_precision_interval)
+          interval95(combined.average_precision_interval)
         }` +
         (alone ? `; its best input alone, ${alone.name}, has ${pct(alone.average_precision)}` : "") +
         (reason ? `; too uncertain to tell them apart: ${reason}.` : "."),
@@ -519,9 +518,9 @@ export function findingsText(
     const at = (level: "0.5" | "0.9") => {
       const c = law.compute_for[level];
       return c
-        ? `${pct(Number(level), 0)} at ${pct(c.compute_fraction)} of the compute (95%: ${pct(c.low)}–${
-          pct(c.high)
-        }${c.extrapolated ? ", extrapolated" : ""})`
+        ? `${pct(Number(level), 0)} at ${pct(c.compute_fraction)} of the compute${
+          interval95(c, c.extrapolated ? ", extrapolated" : "")
+        }`
         : `${pct(Number(level), 0)} never (the law does not rise with compute)`;
     };
     return `${who}: logit = ${law.a.toFixed(2)} + ${law.b.toFixed(2)}·ln(compute) (slope ± ` +

@@ -21,7 +21,7 @@ import { EngramError } from "../engine/errors.ts";
 import { readAt, writeAll } from "../engine/fs.ts";
 import { resolve } from "../engine/path.ts";
 import type { Bitset } from "./bitset.ts";
-import { type PrCurve, precisionRecall, type Ranking } from "./curves.ts";
+import { type CurveOptions, type PrCurve, precisionRecall, type Ranking } from "./curves.ts";
 import { mix32 } from "./random.ts";
 
 /** Where the window lies in each row (the scoring's --prompt, --continuation, --offset). */
@@ -70,12 +70,12 @@ export function textFeatureCurves(
   f: TextFeatures,
   memorized: Bitset,
   target: string,
-  maxPoints?: number,
+  options: Omit<CurveOptions, "higherIsMemorized"> = {},
 ): { curve: PrCurve; ranking: Ranking }[] {
   return TEXT_FEATURES.map(({ feature, higherIsMemorized }) =>
     precisionRecall(f[feature], memorized, { predictor: "text", target, feature }, {
+      ...options,
       higherIsMemorized,
-      maxPoints,
     })
   );
 }

@@ -43,9 +43,11 @@ export function memorizationOverTraining(
   buckets = 10,
 ): TrainingOrder {
   const n = rowIndex.length;
+  /** The step at which row i was first trained on. */
+  const stepOf = (i: number) => Math.floor(rowIndex[i] / rowsPerStep);
   let first = Infinity, last = -Infinity;
   for (let i = 0; i < n; i++) {
-    const s = Math.floor(rowIndex[i] / rowsPerStep);
+    const s = stepOf(i);
     if (s < first) first = s;
     if (s > last) last = s;
   }
@@ -55,7 +57,7 @@ export function memorizationOverTraining(
   const rows = new Float64Array(count), hits = new Float64Array(count);
   let stepSum = 0, total = 0;
   for (let i = 0; i < n; i++) {
-    const s = Math.floor(rowIndex[i] / rowsPerStep), b = Math.floor((s - first) / width);
+    const s = stepOf(i), b = Math.floor((s - first) / width);
     rows[b]++;
     stepSum += s;
     if (hasRow(memorized, i)) {
@@ -91,7 +93,7 @@ export function memorizationOverTraining(
   const mean = stepSum / n;
   let numerator = 0, spread = 0;
   for (let i = 0; i < n; i++) {
-    const d = Math.floor(rowIndex[i] / rowsPerStep) - mean;
+    const d = stepOf(i) - mean;
     spread += d * d;
     if (hasRow(memorized, i)) numerator += d;
   }

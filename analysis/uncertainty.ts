@@ -1,7 +1,13 @@
 // How sure the report can be: 95% intervals for precision and recall (Wilson) and for average precision and
 // recall at precision (bootstrap over rows), when an interval is too wide to advise on, and laws fitted to
 // recall and precision against compute with the compute they predict for 50% and 90%.
-import { PRECISION_LEVELS, type Ranking, rankingMetrics, type RecallAtPrecision } from "./curves.ts";
+import {
+  perLevel,
+  PRECISION_LEVELS,
+  type Ranking,
+  rankingMetrics,
+  type RecallAtPrecision,
+} from "./curves.ts";
 import { Z95 } from "./distributions.ts";
 import { fitLogistic } from "./logistic.ts";
 import { Rng } from "./random.ts";
@@ -95,12 +101,7 @@ export function bootstrapRanking(
     cells: ranking.positives.length,
     resampled_cells: cells,
     average_precision: interval(ap, (exact.average_precision ?? 0) - (approx.average_precision ?? 0)),
-    recall_at_precision: {
-      "0.5": interval(rap[0], shiftR(0)),
-      "0.8": interval(rap[1], shiftR(1)),
-      "0.9": interval(rap[2], shiftR(2)),
-      "0.95": interval(rap[3], shiftR(3)),
-    },
+    recall_at_precision: perLevel((_, l) => interval(rap[l], shiftR(l))),
   };
 }
 

@@ -12,7 +12,7 @@ import { CompactWriter, ThriftType } from "../io/thrift.ts";
 import { EngramError } from "../engine/errors.ts";
 import { join } from "../engine/path.ts";
 import { assert, assertEquals, assertRejects } from "./assert.ts";
-import { withTempDir } from "./results_helpers.ts";
+import { withTempDir } from "./helpers.ts";
 
 Deno.test("parseNumber reads decimals exactly as Number() does, without a string for the short ones", () => {
   const texts = [

@@ -1,15 +1,29 @@
 // Precision–recall curves and average precision against scikit-learn's definitions, worked by hand on small
 // cases (scikit-learn itself is not reachable here) and by a plain quadratic loop on larger ones.
 import { bitsetFromFlags } from "../analysis/bitset.ts";
-import { precisionRecall, rankingMetrics, recallFrontier, sortFloat64 } from "../analysis/curves.ts";
+import {
+  type CurveOptions,
+  precisionRecall,
+  rankingMetrics,
+  recallFrontier,
+  SortBuffer,
+  sortFloat64,
+} from "../analysis/curves.ts";
 import { Rng } from "../analysis/random.ts";
 import { picoReference } from "../io/pico.ts";
 import { assert, assertAlmostEquals, assertEquals } from "./assert.ts";
 import { plainCurve } from "./plain.ts";
 
 const NAMES = { predictor: "p", target: "t", feature: "score" };
-function checkAgainstPlain(values: number[], labels: boolean[], higher = true, typed?: ArrayLike<number>) {
+function checkAgainstPlain(
+  values: number[],
+  labels: boolean[],
+  higher = true,
+  typed?: ArrayLike<number>,
+  options: CurveOptions = {},
+) {
   const { curve } = precisionRecall(typed ?? values, bitsetFromFlags(labels.map(Number)), NAMES, {
+    ...options,
     higherIsMemorized: higher,
   });
   const plain = plainCurve(values, labels, higher);
@@ -107,6 +121,22 @@ Deno.test("curve: random rows with many ties, integer (counted) and continuous (
     }
     checkAgainstPlain(values, labels, true, continuous ? Float64Array.from(values) : Uint8Array.from(values));
     checkAgainstPlain(values, labels, false);
+  }
+});
+
+Deno.test("curve: sorted in a buffer shared by curves of any length, or in place in the values", () => {
+  const rng = new Rng(5), buffer = new SortBuffer();
+  for (const rows of [3000, 40, 5000]) {
+    const values: number[] = [], labels: boolean[] = [];
+    for (let i = 0; i < rows; i++) {
+      const v = Math.floor(rng.uniform() * 400) / 3 - 20;
+      values.push(rng.uniform() < 0.05 ? NaN : v);
+      labels.push(rng.uniform() < 0.1 + (v > 80 ? 0.5 : 0));
+    }
+    checkAgainstPlain(values, labels, rows !== 40, Float64Array.from(values), { sortBuffer: buffer });
+    const own = Float64Array.from(values);
+    checkAgainstPlain(values, labels, rows !== 40, own, { consumeValues: true, sortBuffer: buffer });
+    assert(own.some((v, i) => !Object.is(v, values[i])), "sorted in place");
   }
 });
 

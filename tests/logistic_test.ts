@@ -1,6 +1,7 @@
 // The logistic fit against closed forms and its own optimality conditions computed here, and the
 // cross-validated forecaster's honesty: a row's forecast never depends on its own label.
 import { bitsetFromFlags } from "../analysis/bitset.ts";
+import { SortBuffer } from "../analysis/curves.ts";
 import { crossValidatedForecast, fitLogistic } from "../analysis/logistic.ts";
 import { Rng } from "../analysis/random.ts";
 import { picoReference } from "../io/pico.ts";
@@ -87,13 +88,21 @@ Deno.test("cross-validated forecaster: held out, counted, compared with each inp
     { name: "copies", values: copies, compute_fraction: 0, transform: "log1p" as const },
   ];
   const memorized = bitsetFromFlags(labels.map(Number));
-  const { forecast, logOdds } = crossValidatedForecast(inputs, memorized, index, "t", { fitRows: 1000 });
+  const cv = crossValidatedForecast(inputs, memorized, index, "t", { fitRows: 1000 });
+  const { forecast } = cv, logOdds = cv.logOdds!;
   assertEquals(forecast.rows, n - 1);
   assertEquals(forecast.positives, labels.filter((l, i) => l && i !== 5).length);
   assert(Number.isNaN(logOdds[5]));
-  assertAlmostEquals(forecast.compute_fraction!, 0.15, 1e-15);
+  assertEquals(forecast.inputs.map((i) => i.compute_fraction), [0.1, 0.05, 0]);
   assertEquals(forecast.fit_rows, [1000, 1000, 1000, 1000, 1000]);
   assertAlmostEquals(forecast.curve.average_precision!, plainAp(logOdds, labels), 1e-12);
+  // As the report runs it: the log-odds kept in a sort buffer and sorted there in place (not returned).
+  const inBuffer = crossValidatedForecast(inputs, memorized, index, "t", {
+    fitRows: 1000,
+    sortBuffer: new SortBuffer(),
+  });
+  assertEquals(inBuffer.logOdds, null);
+  assertAlmostEquals(inBuffer.forecast.curve.average_precision!, plainAp(logOdds, labels), 1e-12);
   const rest = labels.map((l, i) => i === 5 ? false : l);
   const mask = (v: ArrayLike<number>) => Array.from(v, (x, i) => i === 5 ? NaN : x);
   assertAlmostEquals(forecast.inputs[0].average_precision!, plainAp(mask(strong), rest), 1e-12);
@@ -110,9 +119,9 @@ Deno.test("cross-validated forecaster: held out, counted, compared with each inp
     const again = crossValidatedForecast(inputs, bitsetFromFlags(flipped.map(Number)), index, "t", {
       fitRows: 1000,
     });
-    assertEquals(again.logOdds[r], logOdds[r], `row ${r}`);
+    assertEquals(again.logOdds![r], logOdds[r], `row ${r}`);
     let changed = 0;
-    for (let i = 0; i < n; i++) if (again.logOdds[i] !== logOdds[i]) changed++;
+    for (let i = 0; i < n; i++) if (again.logOdds![i] !== logOdds[i]) changed++;
     assert(changed > 0 && changed < n, `row ${r}'s label moved ${changed} other forecasts`);
   }
   // With every row in the fits, the folds' training rows add up to (folds − 1) × rows.
@@ -137,8 +146,8 @@ Deno.test("cross-validated forecaster on the pico suite: pico-1 and pico-2 score
     index,
     "t",
   );
-  assertEquals([forecast.rows, forecast.positives, forecast.compute_fraction], [2048, 12, null]);
-  assertAlmostEquals(forecast.curve.average_precision!, plainAp(logOdds, labels), 1e-12);
+  assertEquals([forecast.rows, forecast.positives], [2048, 12]);
+  assertAlmostEquals(forecast.curve.average_precision!, plainAp(logOdds!, labels), 1e-12);
   inputs.forEach((input, j) =>
     assertAlmostEquals(forecast.inputs[j].average_precision!, plainAp(input.values, labels), 1e-12)
   );

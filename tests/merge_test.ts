@@ -6,8 +6,8 @@ import { type Provenance, readResults, type ScoreTable, writeResults } from "../
 import { EngramError } from "../engine/errors.ts";
 import { join } from "../engine/path.ts";
 import { assert, assertEquals, assertRejects } from "./assert.ts";
-import { engramLines, runCli } from "./helpers.ts";
-import { prov, withTempDir, writePair } from "./results_helpers.ts";
+import { engramLines, runCli, withTempDir } from "./helpers.ts";
+import { prov, writePair } from "./results_helpers.ts";
 
 const START = 2 ** 32 + 10;
 

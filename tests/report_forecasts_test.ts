@@ -208,16 +208,26 @@ Deno.test("the combined forecaster, scaling fits and training order of the pico 
   const k = (s: string) => Float64Array.from(reference.get(s)!, (r) => Math.round(r.score * 32));
   const inputs = c.predictors.map((s) => ({ name: `${s} score`, values: k(s), compute_fraction: null }));
   const index = Float64Array.from(labels.keys());
-  const refit = crossValidatedForecast(inputs, bitsetFromFlags(labels.map(Number)), index, TARGET).forecast;
-  assertEquals(c.average_precision, refit.curve.average_precision);
-  assertEquals(c.inputs.map((i) => i.coefficient), refit.inputs.map((i) => i.coefficient));
+  const refit = crossValidatedForecast(inputs, bitsetFromFlags(labels.map(Number)), index, TARGET);
+  assertEquals(c.inputs.map((i) => i.coefficient), refit.forecast.inputs.map((i) => i.coefficient));
   assertEquals([c.rows, c.positives, c.folds, c.seed], [2048, 12, 5, 1]);
   c.inputs.forEach((input, j) =>
     close(input.average_precision, plainCurve([...inputs[j].values], labels).ap, input.name)
   );
+  // The combined curve is the held-out log-odds' ranking, counted here with its bootstrap; the summary's AP,
+  // its interval and recall at each precision are that curve's.
   const curve = chosen.curves.find((x) => x.family === "combined")!;
-  assertEquals([curve.average_precision, curve.compute_fraction], [c.average_precision, c.compute_fraction]);
-  assertEquals(c.average_precision_interval, curve.intervals.average_precision);
+  const heldOut = [...refit.logOdds!];
+  checkCurve(curve, heldOut, labels, { points: false }); // more thresholds than the written curve keeps
+  close(curve.compute_fraction, 0.5 + params("pico-1") / params("pico-3"), "nested compute of the curve");
+  const plain = plainCurve(heldOut, labels);
+  close(c.average_precision, plain.ap, "combined AP");
+  assertEquals(LEVEL_KEYS.map((l) => c.recall_at_precision[l]), plain.rap, "combined recall at precision");
+  closeInterval(
+    c.average_precision_interval,
+    plainBootstrap(heldOut, labels, new Rng(1)).ap,
+    "combined AP interval",
+  );
   await assertRejects(
     () => computeReport({ results: [REFERENCE], combine: [TARGET] }),
     Error,

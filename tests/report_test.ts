@@ -654,53 +654,64 @@ Deno.test("report columns: rows across bitset words and pages, in memory and spi
   });
 });
 
-Deno.test("report columns: the dataset API gives aligned per-row columns, memorized bitsets and score contingency", async () => {
+Deno.test("report columns: the dataset API gives aligned per-row columns and memorized bitsets; the score's curve and histogram", async () => {
   const { buildDataset } = await import("../analysis/dataset.ts");
-  const { scoreContingency } = await import("../analysis/forecast.ts");
-  const { NOT_SCORED } = await import("../analysis/columns.ts");
+  const { FIRST_MISMATCH_UNKNOWN } = await import("../analysis/columns.ts");
   const { hasRow } = await import("../analysis/bitset.ts");
   await withTempDir(async (dir) => {
     const base = 3 * 65536 - 10; // rows straddle a page boundary at an index far from 0
     const indices = Array.from({ length: 50 }, (_, i) => base + i);
     const sa = (i: number) => ((i * 7) % 33) / 32,
       sb = (i: number) => (i % 5 === 0 ? 1 : ((i * 3) % 32) / 32);
+    const file = join(dir, "x.csv");
     await Deno.writeTextFile(
-      join(dir, "x.csv"),
+      file,
       CSV_HEADER + csvRows("p@step1", indices, sa) + csvRows("t@step1", indices.toReversed(), sb),
     );
-    const dataset = await buildDataset([join(dir, "x.csv")], { memoryBudget: 0 });
+    const dataset = await buildDataset([file], { memoryBudget: 0 });
     try {
+      // Columns are over the analysed rows (row k: the k-th analysed position), bitsets over the positions.
       const a = await dataset.columns("p@step1"), t = dataset.memorized.get("t@step1")!;
-      let seen = 0;
+      const only = await dataset.columns("t@step1", ["matches"]);
+      assertEquals([a.matches!.length, a.firstMismatch!.length, a.logprob], [50, 50, null]);
+      assertEquals([only.matches!.length, only.firstMismatch, only.logprob], [50, null, null]);
+      let k = 0;
       for (let p = 0; p < dataset.space.positions; p++) {
         const i = dataset.space.index(p);
         const inRows = i >= base && i < base + 50;
         assertEquals(hasRow(dataset.analysed, p), inRows, `analysed ${i}`);
-        if (!inRows) {
-          assertEquals(a.matches![p], NOT_SCORED);
-          continue;
-        }
-        seen++;
-        assertEquals(a.matches![p], Math.round(sa(i) * 32), `matches of ${i}`);
+        if (!inRows) continue;
+        assertEquals(a.matches![k], Math.round(sa(i) * 32), `matches of ${i}`);
+        assertEquals(
+          a.firstMismatch![k],
+          sa(i) === 1 ? 32 : FIRST_MISMATCH_UNKNOWN,
+          `first_mismatch of ${i}`,
+        );
+        assertEquals(only.matches![k], Math.round(sb(i) * 32), `t's matches of ${i}`);
         assertEquals(hasRow(t, p), sb(i) === 1, `memorized of ${i}`);
+        k++;
       }
-      assertEquals(seen, 50);
-      const table = await scoreContingency(
-        dataset,
-        dataset.sources.find((s) => s.source === "p@step1")!,
-        "t@step1",
-      );
-      for (let k = 0; k <= 32; k++) {
-        for (const m of [0, 1]) {
-          const expected = indices.filter((i) =>
-            Math.round(sa(i) * 32) === k && Number(sb(i) === 1) === m
-          ).length;
-          assertEquals(table[2 * k + m], expected, `k ${k} memorized ${m}`);
-        }
-      }
+      assertEquals(k, 50);
+      assertEquals(dataset.memorizedCount.get("t@step1"), indices.filter((i) => sb(i) === 1).length);
     } finally {
       dataset.close();
     }
+    // Through the report: p's score k ranks the rows for t's memorized set (predicted: k ≥ threshold), and
+    // its histogram counts each k; both counted here row by row.
+    const { report } = await computeReport({ results: [file], memoryBudget: 0 });
+    assertEquals(report.target, "t@step1");
+    const curve = report.curves.find((c) => c.predictor === "p@step1" && c.feature === "score")!;
+    const k = (i: number) => Math.round(sa(i) * 32), memorized = (i: number) => sb(i) === 1;
+    const ks = [...new Set(indices.map(k))].sort((x, y) => y - x);
+    const positives = indices.filter(memorized).length;
+    assertEquals(curve.thresholds, ks.map((x) => x / 32));
+    ks.forEach((x, j) => {
+      const predicted = indices.filter((i) => k(i) >= x), tp = predicted.filter(memorized).length;
+      assertEquals(curve.precision[j], tp / predicted.length, `precision at k ${x}`);
+      assertEquals(curve.recall[j], tp / positives, `recall at k ${x}`);
+    });
+    const histogram = report.histograms.filter((h) => h.source === "p@step1").map((h) => h.count);
+    assertEquals(histogram, Array.from({ length: 33 }, (_, x) => indices.filter((i) => k(i) === x).length));
   });
 });
 

@@ -45,12 +45,3 @@ export async function writePair(path: string, text: string, p: Provenance): Prom
     JSON.stringify({ ...p, results_file: { bytes: bytes.length, crc32: crc32(bytes) } }),
   );
 }
-
-export async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "engram-results-" });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}

@@ -21,7 +21,8 @@ import { Journal } from "../engine/journal.ts";
 import { EngramError } from "../engine/errors.ts";
 import { join } from "../engine/path.ts";
 import { assert, assertEquals, assertMatch, assertRejects } from "./assert.ts";
-import { crc32, prov, withTempDir, writePair } from "./results_helpers.ts";
+import { withTempDir } from "./helpers.ts";
+import { crc32, prov, writePair } from "./results_helpers.ts";
 
 const BIG = 2 ** 33 + 5; // past 2^31 and 2^32: must survive int64 and text round trips
 

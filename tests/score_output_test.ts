@@ -12,7 +12,7 @@ import { readResults } from "../io/results.ts";
 import { loadTokenizer } from "../io/texts.ts";
 import { assert, assertEquals, assertRejects } from "./assert.ts";
 import { expectError } from "./cli_contract.ts";
-import { PICO_DATA, PICO_MODELS, runCli } from "./helpers.ts";
+import { PICO_DATA, PICO_MODELS, runCli, withTempDir } from "./helpers.ts";
 import { tokenRows, writeMegatron } from "./megatron.ts";
 import { startStopping } from "./score_stopping.ts";
 
@@ -41,17 +41,8 @@ async function copyDir(from: string, to: string): Promise<void> {
   for await (const e of Deno.readDir(from)) await Deno.copyFile(`${from}/${e.name}`, `${to}/${e.name}`);
 }
 
-async function withTempDir(prefix: string, fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
-
 Deno.test("a results file is kept only if it answers the same request; any difference is refused by name; --force rescores", async () => {
-  await withTempDir("engram-stale-", async (dir) => {
+  await withTempDir(async (dir) => {
     const out = `${dir}/out`;
     const gpu = await Gpu.open();
     const score = (...extra: string[]) => scoreCommand(args(out, ...extra).slice(1), gpu);
@@ -111,11 +102,11 @@ Deno.test("a results file is kept only if it answers the same request; any diffe
     assertEquals((await score("--count", "16", "--shard", "01/2"))[0].skipped, false);
     assertEquals((await score("--count", "16", "--shard", "1/2"))[0].skipped, true);
     gpu.destroy();
-  });
+  }, "engram-stale-");
 });
 
 Deno.test("a stale results file from the command line: one line naming the file, the rows and --force", async () => {
-  await withTempDir("engram-stale-cli-", async (dir) => {
+  await withTempDir(async (dir) => {
     const out = `${dir}/out`;
     assertEquals((await runCli(args(out, "--count", "64"))).code, 0);
     await expectError(
@@ -129,11 +120,11 @@ Deno.test("a stale results file from the command line: one line naming the file,
     assertEquals(forced.code, 0, forced.stderr);
     const { table } = await readResults(`${out}/${NAME}`);
     assertEquals([...table.index], Array.from({ length: 16 }, (_, i) => 1000 + i));
-  });
+  }, "engram-stale-cli-");
 });
 
 Deno.test("--out FILE.csv writes that one results file (not a folder of that name); the next run skips it", async () => {
-  await withTempDir("engram-out-file-", async (dir) => {
+  await withTempDir(async (dir) => {
     const file = `${dir}/sub/one.csv`;
     const run = () => runCli(["score", "--model", CHECKPOINT, "--count", "8", "--out", file]);
     const r = await run();
@@ -145,13 +136,13 @@ Deno.test("--out FILE.csv writes that one results file (not a folder of that nam
     const again = await run();
     assertEquals(again.code, 0, again.stderr);
     assert(/skipped/.test(again.stderr), again.stderr);
-  });
+  }, "engram-out-file-");
 });
 
 // ---------------------------------------------------------------------------------------------- journals
 
 Deno.test("a run that fails in its first batch leaves no journal; the corrected rerun scores", async () => {
-  await withTempDir("engram-first-batch-", async (dir) => {
+  await withTempDir(async (dir) => {
     const rows = tokenRows(8);
     rows[5] = rows[5].slice(0, 40); // too short for --prompt 32 --continuation 32
     await writeMegatron(`${dir}/short`, rows);
@@ -162,11 +153,11 @@ Deno.test("a run that fails in its first batch leaves no journal; the corrected 
     const fixed = await runCli(args(out, ...data, "--prompt", "16", "--continuation", "16"));
     assertEquals(fixed.code, 0, fixed.stderr);
     assertEquals((await readResults(`${out}/${NAME}`)).table.index.length, 8);
-  });
+  }, "engram-first-batch-");
 });
 
 Deno.test("a run that fails after recording rows keeps them; a rerun with other arguments is refused", async () => {
-  await withTempDir("engram-later-batch-", async (dir) => {
+  await withTempDir(async (dir) => {
     const rows = tokenRows(8);
     rows[5] = rows[5].slice(0, 40);
     await writeMegatron(`${dir}/short`, rows);
@@ -183,11 +174,11 @@ Deno.test("a run that fails after recording rows keeps them; a rerun with other 
     await expectError(args(out, ...data), [
       /other arguments \(its data_fingerprint was "[0-9a-f]{32}", this run's/,
     ]);
-  });
+  }, "engram-later-batch-");
 });
 
 Deno.test("an edited journal is named when its rows are wrong, not the results file it was to become", async () => {
-  await withTempDir("engram-edited-journal-", async (dir) => {
+  await withTempDir(async (dir) => {
     const out = `${dir}/out`;
     const run = args(out, "--count", "8", "--batch", "4");
     const killed = startStopping(4, run);
@@ -204,7 +195,7 @@ Deno.test("an edited journal is named when its rows are wrong, not the results f
       `${out}/${NAME}.partial (this job's journal: delete it to score the job again): row 5 has index 999`,
     ]);
     assertEquals(await listDir(out), [`${NAME}.partial`], "no results file");
-  });
+  }, "engram-edited-journal-");
 });
 
 /** `n` texts (pico rows 0..n-1 decoded, 64 tokens each; `short`: one of 10 tokens) in `dir`/texts.jsonl, and a
@@ -230,7 +221,7 @@ async function textsAndTwoTokenizers(dir: string, n: number, short?: number): Pr
 }
 
 Deno.test("texts tokenized by one tokenizer are not kept or resumed for a run with another", async () => {
-  await withTempDir("engram-tokenizer-", async (dir) => {
+  await withTempDir(async (dir) => {
     const pico = await textsAndTwoTokenizers(dir, 8);
     const out = `${dir}/out`;
     const run = (tokenizer: string, ...extra: string[]) =>
@@ -254,11 +245,11 @@ Deno.test("texts tokenized by one tokenizer are not kept or resumed for a run wi
     await expectError(journaled(pico), [/\brow 5\b/]);
     assertEquals(await listDir(`${later}/out`), [`${NAME}.partial`], "the journal of rows 0..3 stays");
     await expectError(journaled(`${later}/other`), [`${later}/out/${NAME}.partial`, /other arguments/]);
-  });
+  }, "engram-tokenizer-");
 });
 
 Deno.test("results of other weights or data at the same path (a repointed link, data rewritten in place) are refused", async () => {
-  await withTempDir("engram-fingerprint-", async (dir) => {
+  await withTempDir(async (dir) => {
     const out = `${dir}/out`, link = `${dir}/pico-1/latest`;
     await Deno.mkdir(`${dir}/pico-1`);
     await Deno.symlink(resolve(`${PICO_MODELS}/pico-1/step546`), link);
@@ -296,7 +287,7 @@ Deno.test("results of other weights or data at the same path (a repointed link, 
     await expectError(run(), [`${out}/x.csv was scored with data of fingerprint ${first.data_fingerprint}`]);
     assertEquals((await runCli(run("--force"))).code, 0);
     assert((await readResults(`${out}/x.csv`)).provenance!.data_fingerprint !== first.data_fingerprint);
-  });
+  }, "engram-fingerprint-");
 });
 
 // ---------------------------------------------------------------------------------------------- locks
@@ -313,7 +304,7 @@ async function writeLock(
 }
 
 Deno.test("a results file locked by a live run (this host or another) is refused, naming the holder", async () => {
-  await withTempDir("engram-lock-", async (dir) => {
+  await withTempDir(async (dir) => {
     const out = `${dir}/out`;
     const started = "2026-01-02T03:04:05.000Z";
     for (
@@ -328,11 +319,11 @@ Deno.test("a results file locked by a live run (this host or another) is refused
       assertEquals(await Deno.readTextFile(lock), text, "the holder's lock is left alone");
       assertEquals(await listDir(out), [`${NAME}.lock`], "nothing else written");
     }
-  });
+  }, "engram-lock-");
 });
 
 Deno.test("a lock left by a dead run of this host is taken over; the run scores and removes it", async () => {
-  await withTempDir("engram-stale-lock-", async (dir) => {
+  await withTempDir(async (dir) => {
     const out = `${dir}/out`;
     const dead = new Deno.Command("true").spawn();
     await dead.status;
@@ -340,11 +331,11 @@ Deno.test("a lock left by a dead run of this host is taken over; the run scores 
     const r = await runCli(args(out, "--count", "8"));
     assertEquals(r.code, 0, r.stderr);
     assertEquals(await listDir(out), [NAME, `${NAME}.provenance.json`]);
-  });
+  }, "engram-stale-lock-");
 });
 
 Deno.test("two runs on one results file: the second is refused while the first holds it; the first finishes", async () => {
-  await withTempDir("engram-two-runs-", async (dir) => {
+  await withTempDir(async (dir) => {
     const out = `${dir}/out`;
     const first = startStopping(16, args(out, "--count", "64", "--batch", "16"));
     try {
@@ -369,12 +360,12 @@ Deno.test("two runs on one results file: the second is refused while the first h
     const again = await runCli(args(out, "--count", "64"));
     assertEquals(again.code, 0, again.stderr);
     assertEquals(await snapshot(out), before, "the rerun skips the finished file");
-  });
+  }, "engram-two-runs-");
 });
 
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
   Deno.test(`a run ended by ${signal} releases its lock and keeps its journal; the rerun resumes`, async () => {
-    await withTempDir("engram-signal-", async (dir) => {
+    await withTempDir(async (dir) => {
       const out = `${dir}/out`;
       const run = startStopping(16, args(out, "--count", "64", "--batch", "16"));
       await run.stopped();
@@ -387,7 +378,7 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
       const r = await runCli(args(out, "--count", "64", "--batch", "16"));
       assertEquals(r.code, 0, r.stderr);
       assertEquals((await readResults(`${out}/${NAME}`)).table.index.length, 64);
-    });
+    }, "engram-signal-");
   });
 }
 
@@ -412,7 +403,7 @@ async function unmount(dir: string): Promise<void> {
 }
 
 Deno.test("a read-only --out folder is one line, not an internal error", async () => {
-  await withTempDir("engram-readonly-", async (dir) => {
+  await withTempDir(async (dir) => {
     const ro = `${dir}/ro`;
     if (!(await mountTmpfs(ro, "ro,size=64k"))) return;
     try {
@@ -421,11 +412,11 @@ Deno.test("a read-only --out folder is one line, not an internal error", async (
     } finally {
       await unmount(ro);
     }
-  });
+  }, "engram-readonly-");
 });
 
 Deno.test("a disk full while journaling is one line; the rows recorded stay, and the rerun completes them", async () => {
-  await withTempDir("engram-full-", async (dir) => {
+  await withTempDir(async (dir) => {
     const full = `${dir}/full`;
     if (!(await mountTmpfs(full, "size=64k"))) return;
     try {
@@ -456,13 +447,13 @@ Deno.test("a disk full while journaling is one line; the rows recorded stay, and
     } finally {
       await unmount(full);
     }
-  });
+  }, "engram-full-");
 });
 
 // ---------------------------------------------------------------------------------------------- demo
 
 Deno.test("demo: scores of other rows in its folder are refused, and --force rescores them", async () => {
-  await withTempDir("engram-demo-force-", async (dir) => {
+  await withTempDir(async (dir) => {
     const other = await runCli([
       "score",
       ...["--model", `${PICO_MODELS}/pico-1/step273`, "--count", "8", "--out", `${dir}/scores`, "--quiet"],
@@ -476,5 +467,5 @@ Deno.test("demo: scores of other rows in its folder are refused, and --force res
     assertEquals(forced.code, 0, forced.stderr);
     assertEquals((await readResults(`${dir}/scores/pico-1@step273.parquet`)).table.index.length, 16);
     assert((await Deno.stat(`${dir}/report/report.html`)).isFile, "the report is written");
-  });
+  }, "engram-demo-force-");
 });

@@ -11,6 +11,7 @@ import {
 import { PICO_DATA, picoPath, picoReference } from "../io/pico.ts";
 import { EngramError } from "../engine/errors.ts";
 import { assert, assertAlmostEquals, assertEquals, assertRejects } from "./assert.ts";
+import { withTempDir } from "./helpers.ts";
 import { plainFeatures, windowsOf as windowsIn } from "./plain.ts";
 
 const DATA = picoPath(PICO_DATA);
@@ -86,8 +87,7 @@ Deno.test("countCopies: rows sharing a hash are compared, so collisions split in
 });
 
 Deno.test("text features are cached beside the report, keyed by the rows, the window and the tokenizer", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "engram-text-features-" });
-  try {
+  await withTempDir(async (dir) => {
     const rows = ROWS.subarray(0, 300);
     const first = await cachedTextFeatures(dir, DATA, rows, WINDOW, { workers: 0 });
     const second = await cachedTextFeatures(dir, DATA, rows, WINDOW, { workers: 0 });
@@ -115,9 +115,7 @@ Deno.test("text features are cached beside the report, keyed by the rows, the wi
       EngramError,
     );
     assert(/cannot write the text features cache .*--cache DIR elsewhere/.test(e.message), e.message);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  }, "engram-text-features-");
 });
 
 Deno.test("text features as forecasts of pico-3@step1092's memorized rows: AP by plain loops", async () => {

@@ -1,22 +1,28 @@
 // The report at the paper's scale, against DuckDB on the same files in the same run (not a test: minutes, GBs).
 //
 //   flock /tmp/engram-heavy.lock deno run -A bench/scale/report.ts --case csv2 [--rows 146432000] [--dir DIR]
+//     [--cli A/cli.ts,B/cli.ts] [--keep] [--reuse]
 //
-// Cases (one a run; each makes its inputs under DIR, times both tools, deletes the inputs after). CSVs and
-// memorized-evals files are made by DuckDB; Parquet results by engram's own writer, as the score command writes
-// them (--parquet-writer duckdb: by DuckDB, Snappy-compressed, a foreign writer's encodings):
+// Cases (one a run; each makes its inputs under DIR, times both tools, deletes the inputs after unless --keep;
+// --reuse takes those a --keep run of the same case and rows left, e.g. text2's with its features cached).
+// CSVs and memorized-evals files are made by DuckDB; Parquet results by engram's own writer, as the score
+// command writes them (--parquet-writer duckdb: by DuckDB, Snappy-compressed, a foreign writer's encodings):
 //   csv2     2 model@revisions, reference CSVs model,revision,index,score; DuckDB: the confusion-matrix join
 //   parquet2 the same two as the score command's Parquet (provenance in the metadata); DuckDB: the same join
 //   parquet8 8 model@revisions as Parquet; DuckDB: the target in a table, then the 7 confusion matrices
 //   evals28  28 memorized-evals-like Parquet files (index + tokens, ~39M listed rows) with --universe
 //   parquet30 30 model@revisions as Parquet (engram only: bounded memory is the point)
+//   checkpoints8 8 checkpoints of one model as Parquet (syn@step1000..8000): the per-pair score correlations
+//            of checkpoints; DuckDB: as parquet8
 //   text2    2 model@revisions as Parquet with --logprob, and their training rows (a Megatron dataset of 64-token
 //            rows, 1% repeating an earlier row): the report with text features computed (and cached), log-prob
 //            curves, the combined forecaster on a predictor's score and log-probability and the text, 10
 //            decoded samples; then again, the text features read from the cache (engram only)
 // Each tool runs in its own process under /usr/bin/time, so wall time and peak RSS are each its own; the
-// confusion counts of both must agree. Inputs are synthetic: a row's memorized status comes from one hash
-// shared by all sources (nested memorized sets, as for the paper's models), its score from another.
+// confusion counts of both must agree. --cli A/cli.ts,B/cli.ts times the report of each of those (e.g. main's
+// and a branch's checkouts) on the same inputs in the same run, one after the other (default: this checkout's).
+// Inputs are synthetic: a row's memorized status comes from one hash shared by all sources (nested memorized
+// sets, as for the paper's models), its score from another.
 import { DuckDBInstance } from "@duckdb/node-api";
 import { writeAll } from "../../engine/fs.ts";
 import { join, resolve } from "../../engine/path.ts";
@@ -29,6 +35,13 @@ const ROWS = Number(args.rows ?? 146_432_000);
 const DIR = resolve(args.dir ?? "/work/scratch/report/scale");
 const CASE = args.case ?? "csv2";
 const KEEP = "keep" in args;
+/** Reuse the inputs an earlier run of the same case and rows left in DIR (with --keep) instead of making them. */
+const REUSE = "reuse" in args;
+/** The sources are checkpoints of one model instead of one model each. */
+const CHECKPOINTS = CASE === "checkpoints8";
+const CLIS = args.cli
+  ? args.cli.split(",").map((p) => resolve(p))
+  : [resolve(new URL("../../cli.ts", import.meta.url).pathname)];
 /** Who writes the Parquet inputs: engram (the score command's writer: what `report` reads in practice) or DuckDB
  *  (Snappy, its own encodings: a foreign writer). */
 const PARQUET_WRITER = args["parquet-writer"] ?? "engram";
@@ -44,15 +57,20 @@ async function duck() {
   return await db.connect();
 }
 
+/** Source j's file name (without extension). */
 const name = (j: number) => `syn-${String(j + 1).padStart(2, "0")}`;
+/** Source j's model and revision: a model each, or checkpoints of one model. */
+const modelOf = (j: number) => CHECKPOINTS ? "syn" : name(j);
+const revisionOf = (j: number) => CHECKPOINTS ? `step${(j + 1) * 1000}` : "step143000";
+const sourceOf = (j: number) => `${modelOf(j)}@${revisionOf(j)}`;
 
 /** The score command's provenance of source j. */
 function provenance(j: number, data = "/data/synthetic", logprob = false): Provenance {
   return {
-    model: name(j),
-    revision: "step143000",
-    model_path: `/models/${name(j)}/step143000`,
-    params: 1e8 * (j + 1),
+    model: modelOf(j),
+    revision: revisionOf(j),
+    model_path: `/models/${modelOf(j)}/${revisionOf(j)}`,
+    params: CHECKPOINTS ? 1e8 : 1e8 * (j + 1),
     config_hash: "synthetic",
     data,
     prompt: 32,
@@ -140,6 +158,14 @@ async function makeTokens(prefix: string): Promise<void> {
 }
 
 async function makeInputs(kind: "csv" | "parquet" | "evals" | "text", count: number): Promise<string[]> {
+  const made = join(DIR, "inputs.json"), key = { case: CASE, rows: ROWS };
+  if (REUSE) {
+    const kept = JSON.parse(await Deno.readTextFile(made));
+    if (JSON.stringify(kept.key) !== JSON.stringify(key)) {
+      throw new Error(`${made} holds ${JSON.stringify(kept.key)}`);
+    }
+    return kept.files;
+  }
   await Deno.mkdir(DIR, { recursive: true });
   const c = await duck();
   const files: string[] = [];
@@ -191,6 +217,7 @@ async function makeInputs(kind: "csv" | "parquet" | "evals" | "text", count: num
       }
     }
   }
+  await Deno.writeTextFile(made, JSON.stringify({ key, files }));
   const bytes = files.reduce((n, f) => n + Deno.statSync(f).size, 0);
   console.log(
     `made ${files.length} ${kind} files, ${(bytes / 2 ** 30).toFixed(2)} GiB, in ${
@@ -260,6 +287,7 @@ async function main(): Promise<void> {
     parquet8: ["parquet", 8, true],
     evals28: ["evals", 28, false],
     parquet30: ["parquet", 30, false],
+    checkpoints8: ["parquet", 8, true],
     text2: ["text", 2, false],
   };
   const [kind, count, withDuckdb] = plan[CASE];
@@ -282,14 +310,12 @@ async function main(): Promise<void> {
       ]);
     }
     const out = join(DIR, "report");
-    const extra = kind === "evals"
-      ? ["--universe", String(ROWS)]
-      : ["--target", `${name(count - 1)}@step143000`];
+    const extra = kind === "evals" ? ["--universe", String(ROWS)] : ["--target", sourceOf(count - 1)];
     if (kind === "text") {
       const tokenizer = resolve(new URL("../../fixtures/pico/tokenizer", import.meta.url).pathname);
       extra.push(
         "--combine",
-        `${name(0)}@step143000`,
+        sourceOf(0),
         "--data",
         join(DIR, "document"),
         "--tokenizer",
@@ -302,64 +328,70 @@ async function main(): Promise<void> {
       );
       extra.push("--cache", join(DIR, "cache"), "--meta", meta);
     }
-    const report = () =>
-      timed([
-        deno,
-        "run",
-        "-A",
-        resolve(new URL("../../cli.ts", import.meta.url).pathname),
-        "report",
-        "--results",
-        ...files,
-        ...extra,
-        "--out",
-        out,
-      ]);
-    const engram = await report();
-    if (kind === "text") {
-      const json = await Deno.stat(join(out, "report.json"));
-      console.log(
-        `text features computed: ${engram.seconds.toFixed(1)} s, peak RSS ${
-          engram.peakGiB.toFixed(2)
-        } GiB; ` +
-          `report.json ${(json.size / 2 ** 20).toFixed(2)} MiB`,
-      );
-      const again = await report();
-      console.log(
-        `again, text features from the cache: ${again.seconds.toFixed(1)} s, peak RSS ${
-          again.peakGiB.toFixed(2)
-        } GiB`,
-      );
+    const report = (cli: string) =>
+      timed([deno, "run", "-A", cli, "report", "--results", ...files, ...extra, "--out", out]);
+    for (const cli of CLIS) {
+      if (CLIS.length > 1) console.log(`engram of ${cli}:`);
+      // Each cli computes the text features itself, unless the inputs (and their cache) are reused.
+      if (kind === "text" && !REUSE) {
+        await Deno.remove(join(DIR, "cache"), { recursive: true }).catch(() => {});
+      }
+      await timeReport(() => report(cli), kind, count, out, ref);
     }
-    const json = JSON.parse(await Deno.readTextFile(join(out, "report.json")));
-    let agree = "n/a";
-    if (ref) {
-      const duck = JSON.parse(await Deno.readTextFile(join(DIR, "duckdb.json"))) as Record<string, number[]>;
-      agree = Object.entries(duck).every(([f, [tp, fp, fn, tn]]) => {
-          const source = `${f.split("/").at(-1)!.replace(/\.(csv|parquet)$/, "")}@step143000`;
-          const e = json.forecasts.find((x: { predictor: string }) => x.predictor === source);
-          return e && e.tp === tp && e.fp === fp && e.fn === fn && e.tn === tn;
-        })
-        ? "yes"
-        : "NO";
-    }
-    const pairs = count * (kind === "evals" ? ROWS : json.rows.analysed);
-    console.log(
-      `| ${CASE} | ${count} × ${ROWS.toLocaleString("en-US")} | ${engram.seconds.toFixed(1)} s | ${
-        engram.peakGiB.toFixed(2)
-      } GiB | ${
-        ref
-          ? `${ref.seconds.toFixed(1)} s | ${ref.peakGiB.toFixed(2)} GiB | ${
-            (engram.seconds / ref.seconds).toFixed(2)
-          }×`
-          : "– | – | –"
-      } | ${(1e6 * engram.seconds / pairs).toFixed(3)} µs | ${agree} |`,
-    );
-    const cpu = (m: Measured) => `${m.cpu.toFixed(1)} s CPU, load ${m.load.toFixed(1)} at its end`;
-    console.log(`engram: ${cpu(engram)}${ref ? `; DuckDB: ${cpu(ref)}` : ""}`);
   } finally {
     if (!KEEP) await Deno.remove(DIR, { recursive: true }).catch(() => {});
   }
+}
+
+/** Times one cli.ts's report on the inputs (twice for text2: the features computed, then cached) and prints its
+ *  table row, checking its confusion counts against DuckDB's. */
+async function timeReport(
+  report: () => Promise<Measured>,
+  kind: string,
+  count: number,
+  out: string,
+  ref: Measured | null,
+): Promise<void> {
+  const engram = await report();
+  if (kind === "text") {
+    const json = await Deno.stat(join(out, "report.json"));
+    console.log(
+      `text features computed: ${engram.seconds.toFixed(1)} s, peak RSS ${engram.peakGiB.toFixed(2)} GiB; ` +
+        `report.json ${(json.size / 2 ** 20).toFixed(2)} MiB`,
+    );
+    const again = await report();
+    console.log(
+      `again, text features from the cache: ${again.seconds.toFixed(1)} s, peak RSS ${
+        again.peakGiB.toFixed(2)
+      } GiB`,
+    );
+  }
+  const json = JSON.parse(await Deno.readTextFile(join(out, "report.json")));
+  let agree = "n/a";
+  if (ref) {
+    const duck = JSON.parse(await Deno.readTextFile(join(DIR, "duckdb.json"))) as Record<string, number[]>;
+    agree = Object.entries(duck).every(([f, [tp, fp, fn, tn]]) => {
+        const source = sourceOf(Number(f.match(/syn-(\d+)\.(csv|parquet)$/)![1]) - 1);
+        const e = json.forecasts.find((x: { predictor: string }) => x.predictor === source);
+        return e && e.tp === tp && e.fp === fp && e.fn === fn && e.tn === tn;
+      })
+      ? "yes"
+      : "NO";
+  }
+  const pairs = count * (kind === "evals" ? ROWS : json.rows.analysed);
+  console.log(
+    `| ${CASE} | ${count} × ${ROWS.toLocaleString("en-US")} | ${engram.seconds.toFixed(1)} s | ${
+      engram.peakGiB.toFixed(2)
+    } GiB | ${
+      ref
+        ? `${ref.seconds.toFixed(1)} s | ${ref.peakGiB.toFixed(2)} GiB | ${
+          (engram.seconds / ref.seconds).toFixed(2)
+        }×`
+        : "– | – | –"
+    } | ${(1e6 * engram.seconds / pairs).toFixed(3)} µs | ${agree} |`,
+  );
+  const cpu = (m: Measured) => `${m.cpu.toFixed(1)} s CPU, load ${m.load.toFixed(1)} at its end`;
+  console.log(`engram: ${cpu(engram)}${ref ? `; DuckDB: ${cpu(ref)}` : ""}`);
 }
 
 await main();
