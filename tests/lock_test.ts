@@ -7,7 +7,7 @@ import { EngramError } from "../engine/errors.ts";
 import { join } from "../engine/path.ts";
 import { FileLock } from "../io/lock.ts";
 import { assert, assertEquals, assertRejects } from "./assert.ts";
-import { withTempDir } from "./results_helpers.ts";
+import { withTempDir } from "./helpers.ts";
 
 /** The pid of a process that has ended (a lock naming it is stale). */
 async function deadPid(): Promise<number> {
