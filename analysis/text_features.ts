@@ -612,6 +612,8 @@ async function writeCache(file: string, key: string, f: TextFeatures): Promise<v
   await Deno.rename(partial, file);
 }
 
+/** The cached features when `file` holds them for `key`; null when it is missing, of another key, or damaged in
+ *  any way (a cache is only a shortcut: what it cannot give is computed again and the file rewritten). */
 async function readCache(file: string, key: string): Promise<TextFeatures | null> {
   let handle: Deno.FsFile;
   try {
@@ -620,6 +622,7 @@ async function readCache(file: string, key: string): Promise<TextFeatures | null
     return null;
   }
   try {
+    const size = (await handle.stat()).size;
     const start = new Uint8Array(MAGIC.length + 4);
     if (
       await readAt(handle, 0, start) < start.length ||
@@ -627,25 +630,33 @@ async function readCache(file: string, key: string): Promise<TextFeatures | null
     ) {
       return null;
     }
-    const header = new Uint8Array(new DataView(start.buffer).getUint32(MAGIC.length, true));
+    const headerLength = new DataView(start.buffer).getUint32(MAGIC.length, true);
+    if (start.length + headerLength > size) return null;
+    const header = new Uint8Array(headerLength);
     if (await readAt(handle, start.length, header) < header.length) return null;
     const meta = JSON.parse(new TextDecoder().decode(header));
-    if (meta.key !== key) return null;
+    if (meta?.key !== key || !Array.isArray(meta.arrays)) return null;
     const base = Math.ceil((MAGIC.length + 4 + header.length) / 8) * 8;
     const out: Record<string, unknown> = { ...meta.scalars };
-    for (
-      const entry of meta.arrays as {
-        name: string;
-        type: keyof typeof TYPES;
-        offset: number;
-        length: number;
-      }[]
-    ) {
-      const a = new TYPES[entry.type](entry.length);
-      if (await readAt(handle, base + entry.offset, new Uint8Array(a.buffer)) < a.byteLength) return null;
-      out[entry.name] = a;
+    for (const name of COLUMNS) {
+      const entry = (meta.arrays as { name: string; type: string; offset: number; length: number }[])
+        .find((e) => e?.name === name);
+      if (!entry || !Object.hasOwn(TYPES, entry.type)) return null;
+      const type = TYPES[entry.type as keyof typeof TYPES];
+      const { offset, length } = entry;
+      if (
+        !Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 ||
+        base + offset + length * type.BYTES_PER_ELEMENT > size
+      ) {
+        return null;
+      }
+      const a = new type(length);
+      if (await readAt(handle, base + offset, new Uint8Array(a.buffer)) < a.byteLength) return null;
+      out[name] = a;
     }
     return out as unknown as TextFeatures;
+  } catch {
+    return null; // a header that is not JSON, a read that fails: computed again
   } finally {
     handle.close();
   }
