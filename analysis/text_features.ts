@@ -18,7 +18,8 @@
 // The results are cached beside the report, keyed by the data file, rows and window.
 import { openRowSource, type RowSource } from "../engine/data.ts";
 import { EngramError } from "../engine/errors.ts";
-import { readAt, writeAll } from "../engine/fs.ts";
+import { readAt } from "../engine/fs.ts";
+import { AtomicFile } from "../io/files.ts";
 import { resolve } from "../engine/path.ts";
 import type { Bitset } from "./bitset.ts";
 import { type PrCurve, precisionRecall, type Ranking } from "./curves.ts";
@@ -569,10 +570,7 @@ export async function cachedTextFeatures(
   // The folder is made first: a cache that cannot be written fails now, not after the features are computed.
   await Deno.mkdir(dir, { recursive: true }).catch((e) => Promise.reject(cannot(e)));
   const features = await computeTextFeatures(options.source ?? data, rowIndex, w, options);
-  await writeCache(file, key, features).catch(async (e) => {
-    await Deno.remove(`${file}.partial`).catch(() => {});
-    throw cannot(e);
-  });
+  await writeCache(file, key, features).catch((e) => Promise.reject(cannot(e)));
   return { features, cached: false, file };
 }
 
@@ -597,19 +595,16 @@ async function writeCache(file: string, key: string, f: TextFeatures): Promise<v
   head.set(new TextEncoder().encode(MAGIC));
   new DataView(head.buffer).setUint32(MAGIC.length, header.length, true);
   head.set(header, MAGIC.length + 4);
-  const partial = `${file}.partial`;
-  const out = await Deno.open(partial, { write: true, create: true, truncate: true });
-  try {
-    await writeAll(out, head);
-    for (const name of COLUMNS) {
-      const a = f[name], bytes = new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
-      await writeAll(out, bytes);
-      await writeAll(out, new Uint8Array(Math.ceil(a.byteLength / 8) * 8 - a.byteLength));
-    }
-  } finally {
-    out.close();
+  // Under a temporary name of its own, renamed into place: reports computing the same features at once each
+  // write theirs whole, and the last rename wins (they are equal).
+  const out = await AtomicFile.create(file);
+  await out.write(head);
+  for (const name of COLUMNS) {
+    const a = f[name], bytes = new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+    await out.write(bytes);
+    await out.write(new Uint8Array(Math.ceil(a.byteLength / 8) * 8 - a.byteLength));
   }
-  await Deno.rename(partial, file);
+  await out.commit();
 }
 
 /** The cached features when `file` holds them for `key`; null when it is missing, of another key, or damaged in

@@ -204,7 +204,8 @@ const writeFailure = (path: string, e: unknown) =>
     : new EngramError(`cannot write ${path}: ${(e as Error).message}; check the folder and free space`);
 
 /**
- * An output file written under `<dir>/.<name>.tmp-<pid>` and renamed into place by `commit`: readers see the
+ * An output file written under `<dir>/.<name>.tmp-<pid>-<n>` (a name of its own, even for two writers of one path
+ * in one process) and renamed into place by `commit`: readers see the
  * old file or the whole new one, never part of it. Writes are buffered; the CRC-32 and length of what was
  * written are kept. `abort` (or any failed write) removes the temporary file.
  */
@@ -212,11 +213,13 @@ export class AtomicFile {
   readonly crc = new Crc32();
   private buffer = new Uint8Array(1 << 20);
   private used = 0;
+  /** AtomicFiles made by this process, numbering their temporary names. */
+  private static made = 0;
 
   private constructor(readonly path: string, readonly tmp: string, private file: Deno.FsFile | null) {}
 
   static async create(path: string): Promise<AtomicFile> {
-    const tmp = join(dirname(path), `.${basename(path)}.tmp-${Deno.pid}`);
+    const tmp = join(dirname(path), `.${basename(path)}.tmp-${Deno.pid}-${++AtomicFile.made}`);
     try {
       await Deno.mkdir(dirname(path), { recursive: true });
       return new AtomicFile(path, tmp, await Deno.open(tmp, { write: true, create: true, truncate: true }));

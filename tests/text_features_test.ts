@@ -125,16 +125,22 @@ Deno.test("text features are cached beside the report, keyed by the rows, the wi
       return bytes;
     };
     const damaged: [string, Uint8Array][] = [
-      ["a header that is not JSON", (() => {
-        const b = intact.slice();
-        b[12] = "x".charCodeAt(0);
-        return b;
-      })()],
-      ["a header length past the end", (() => {
-        const b = intact.slice();
-        new DataView(b.buffer).setUint32(8, 0xfffffff0, true);
-        return b;
-      })()],
+      [
+        "a header that is not JSON",
+        (() => {
+          const b = intact.slice();
+          b[12] = "x".charCodeAt(0);
+          return b;
+        })(),
+      ],
+      [
+        "a header length past the end",
+        (() => {
+          const b = intact.slice();
+          new DataView(b.buffer).setUint32(8, 0xfffffff0, true);
+          return b;
+        })(),
+      ],
       ["an unknown array type", withHeader((h) => h.arrays[0].type = "Function")],
       ["an array past the end", withHeader((h) => h.arrays[4].length = 999)],
       ["a missing array", withHeader((h) => h.arrays.pop())],
@@ -147,6 +153,15 @@ Deno.test("text features are cached beside the report, keyed by the rows, the wi
       assertEquals(again.features, first.features, what);
       assertEquals(await Deno.readFile(file), intact, `${what}: rewritten`);
     }
+    // Reports computing the same features at once (two --target, one data set) each write a whole cache: they
+    // wrote one .partial file, and the later renames found it gone.
+    await Deno.remove(file);
+    const together = await Promise.all(
+      [0, 1, 2].map(() => cachedTextFeatures(dir, DATA, rows, WINDOW, { workers: 0 })),
+    );
+    for (const t of together) assertEquals([t.cached, t.features], [false, first.features]);
+    assertEquals(await Deno.readFile(file), intact);
+    assertEquals([...Deno.readDirSync(dir)].map((e) => e.name), ["text-features.bin"]);
     // A cache folder that cannot be made (under a file) is one clear error, before any feature is computed.
     const e = await assertRejects(
       () => cachedTextFeatures(`${dir}/text-features.bin/sub`, DATA, rows, WINDOW, { workers: 0 }),
