@@ -53,7 +53,8 @@ export const SCORE_HELP = `./engram score [options]
                        one checkpoint, unsharded (the format follows the extension)
   --shard i/N          score only the i-th of N contiguous shares of the rows (0-based); merge with cli.ts merge
   --force              rescore even if the results file is there (without it, a file of these same rows and
-                       settings is kept and skipped, one of others refused);  --quiet  no progress line`;
+                       settings is kept and skipped, one of others refused), and start over from a journal of
+                       other arguments (one of these resumes);  --quiet  no progress line`;
 
 const OPTIONS = {
   model: { type: "string" },
@@ -534,7 +535,13 @@ async function scoreCheckpoint(
       cont: job.cont,
       memoryBudget: (job.gpuMemoryGiB ?? gpu.defaults.memoryGiB) * 2 ** 30,
     });
-    journal = await Journal.open(`${job.path}.partial`, want);
+    journal = await Journal.open(`${job.path}.partial`, want, { replace: job.force });
+    if (journal.replaced > 0 && !job.quiet) {
+      console.error(
+        `${label}: --force: deleted ${journal.path}, which held ${journal.replaced} rows of a run with other ` +
+          `arguments`,
+      );
+    }
     const resumed = journal.done;
     if (resumed > 0 && !job.quiet) {
       console.error(`${label}: resuming ${journal.path}: ${resumed} of ${job.count} rows already scored`);

@@ -186,6 +186,40 @@ Deno.test("a run that fails after recording rows keeps them; a rerun with other 
   });
 });
 
+Deno.test("a journal of other arguments, or of an older engram's key, is refused saying so; --force starts over", async () => {
+  await withTempDir("engram-force-journal-", async (dir) => {
+    const out = `${dir}/out`, partial = `${out}/${NAME}.partial`;
+    // The journal an engram before request() keys wrote: its key names the arguments differently.
+    const header = new TextEncoder().encode(JSON.stringify({
+      key: { model: resolve(CHECKPOINT), config: "7bf365ed2c7803bb", rows: [0, 8], cont: 32, suppress: null },
+      created: "2026-01-01T00:00:00.000Z",
+    }));
+    const journal = new Uint8Array(12 + header.length + 3 * 16);
+    journal.set(new TextEncoder().encode("ENGRAMJ1"));
+    new DataView(journal.buffer).setUint32(8, header.length, true);
+    journal.set(header, 12);
+    for (let r = 0; r < 3; r++) new DataView(journal.buffer).setFloat64(12 + header.length + r * 16, r, true);
+    await Deno.mkdir(out);
+    await Deno.writeFile(partial, journal);
+    const run = args(out, "--count", "8");
+    await expectError(run, [
+      partial,
+      /3 rows of a run with other arguments/,
+      /--force/,
+      /another engram version/,
+    ]);
+    assertEquals(await Deno.readFile(partial), journal, "refused: the journal is left as it was");
+    const forced = await runCli([...run, "--force"]);
+    assertEquals(forced.code, 0, forced.stderr);
+    assertEquals(await listDir(out), [NAME, `${NAME}.provenance.json`]);
+    const fresh = `${dir}/fresh`;
+    assertEquals((await runCli(args(fresh, "--count", "8"))).code, 0);
+    const [a, b] = [await readResults(`${out}/${NAME}`), await readResults(`${fresh}/${NAME}`)];
+    assertEquals(a.table, b.table, "--force scored every row again, as a run without the journal");
+    assertEquals(a.provenance?.created === "2026-01-01T00:00:00.000Z", false, "a new job's start");
+  });
+});
+
 Deno.test("an edited journal is named when its rows are wrong, not the results file it was to become", async () => {
   await withTempDir("engram-edited-journal-", async (dir) => {
     const out = `${dir}/out`;
