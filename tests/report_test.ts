@@ -12,6 +12,7 @@ import { openRowSource } from "../engine/data.ts";
 import { EngramError } from "../engine/errors.ts";
 import { join } from "../engine/path.ts";
 import { withTempDir } from "./helpers.ts";
+import { tokenRows, writeMegatron } from "./megatron.ts";
 import { assert, assertAlmostEquals, assertEquals, assertMatch, assertRejects } from "./assert.ts";
 
 const REFERENCE = "fixtures/pico/reference/scores-pico-1-2-3.csv";
@@ -1041,6 +1042,52 @@ Deno.test("report finds sizes, rows per step, data and tokenizer from the result
       toy.notes.join(" | "),
       /memorized rows not decoded: no tokenizer\.json in or above .*toy\/step10 and the data .*none is not there/,
     );
+  });
+});
+
+Deno.test("report: the samples and text features come from the data the results were scored on (its fingerprint)", async () => {
+  await withTempDir(async (dir) => {
+    const { sampledFingerprint } = await import("../io/files.ts");
+    const data = join(dir, "rows"), copy = join(dir, "copy"), other = join(dir, "other");
+    const rows = tokenRows(64);
+    await writeMegatron(data, rows);
+    await writeMegatron(copy, rows);
+    await writeMegatron(other, rows.map((r) => r.map((t) => (t + 1) % 2048)));
+    const fingerprint = await sampledFingerprint([`${data}.idx`, `${data}.bin`]);
+    const model_path = join(Deno.cwd(), "fixtures/pico/models/pico-1/step1092");
+    for (const revision of ["step546", "step1092"]) {
+      await writeScored(
+        join(dir, "scores", `pico-1@${revision}.parquet`),
+        { model: "pico-1", revision, model_path, data, data_fingerprint: fingerprint },
+        0,
+        64,
+        (i) => i % 5 === 0,
+      );
+    }
+    const results = [join(dir, "scores")];
+    const decoded = async (options: { data?: string; tokenizer?: string }) => {
+      const { report } = await computeReport({ results, samples: 1, ...options });
+      return { index: report.samples?.map((s) => s.index), text: report.text_features?.rows, report };
+    };
+    assertEquals((await decoded({})).index, [0]);
+    // A copy elsewhere is the same data; other rows are refused, not described as the scored ones.
+    const tokenizer = "fixtures/pico/tokenizer";
+    assertEquals((await decoded({ data: copy, tokenizer })).index, [0]);
+    await assertRejects(
+      () => decoded({ data: other, tokenizer }),
+      EngramError,
+      `--data ${other} is not the data pico-1@step1092 was scored on (${data}: the sampled fingerprints`,
+    );
+    // The data rewritten at the provenance's path: neither samples nor text features, and the notes say why.
+    await writeMegatron(data, rows.map((r) => r.map((t) => (t + 1) % 2048)));
+    const { index, text, report } = await decoded({});
+    assertEquals([index, text], [undefined, undefined]);
+    const notes = report.notes.join(" | ");
+    assertMatch(
+      notes,
+      /memorized rows not decoded: the data .*rows changed since pico-1@step1092 was scored/,
+    );
+    assertMatch(notes, /properties of the text not computed: the training data .*rows changed since/);
   });
 });
 
