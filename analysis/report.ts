@@ -1,6 +1,6 @@
 // The report: inputs → compact columns (dataset.ts) → the paper's numbers (report.json) → figures,
 // report.html and report.md, written together into a temporary folder and renamed into place.
-import { type RowSource, rowSourceFiles } from "../engine/data.ts";
+import { type RowSource, rowSourceFiles, rowSourceKind } from "../engine/data.ts";
 import { EngramError, ensure } from "../engine/errors.ts";
 import { isFile } from "../engine/fs.ts";
 import { basename, dirname, isAbsolute, join, relative } from "../engine/path.ts";
@@ -453,7 +453,7 @@ async function textInputs(
     );
     return null;
   }
-  if (!found.data.endsWith(".jsonl")) return { data: found.data };
+  if (rowSourceKind(found.data) !== "jsonl") return { data: found.data };
   if (!found.tokenizer) {
     notes.push(`properties of the text not computed: ${found.data} holds texts; pass --tokenizer DIR`);
     return null;

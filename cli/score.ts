@@ -1,6 +1,6 @@
 // `cli.ts score`: memorization scores of training rows for one or more checkpoints, resumable and shardable.
 import { configHash, countParameters, loadConfig, type NeoXConfig } from "../engine/config.ts";
-import { openRowSource, type RowSource, rowSourceFiles } from "../engine/data.ts";
+import { openRowSource, type RowSource, rowSourceFiles, rowSourceKind } from "../engine/data.ts";
 import { EngramError } from "../engine/errors.ts";
 import { fmtBytes, Gpu } from "../engine/gpu.ts";
 import { Journal } from "../engine/journal.ts";
@@ -98,7 +98,7 @@ async function openSource(
   tokenizerDir: string | undefined,
   modelDir: string,
 ): Promise<{ source: RowSource; tokenizer?: string }> {
-  if (data.toLowerCase().endsWith(".jsonl")) {
+  if (rowSourceKind(data) === "jsonl") {
     const { loadTokenizer, openTextRows } = await importLazily<typeof import("../io/texts.ts")>(
       "../io/texts.ts",
       import.meta.url,

@@ -1091,6 +1091,36 @@ Deno.test("report: the samples and text features come from the data the results 
   });
 });
 
+Deno.test("report on scored .jsonl texts (any case of the extension): memorized rows decoded, text features computed", async () => {
+  await withTempDir(async (dir) => {
+    const tokenizer = join(Deno.cwd(), "fixtures/pico/tokenizer/tokenizer.json");
+    const lines = Array.from(
+      { length: 40 },
+      (_, i) => JSON.stringify({ text: `Row ${i}: the quick brown fox jumps over the lazy dog. `.repeat(6) }),
+    );
+    for (const name of ["texts.jsonl", "texts.JSONL"]) {
+      const data = join(dir, name);
+      await Deno.writeTextFile(data, lines.join("\n") + "\n");
+      for (const revision of ["step546", "step1092"]) {
+        await writeScored(
+          join(dir, `${name}-scores`, `pico-1@${revision}.parquet`),
+          { model: "pico-1", revision, model_path: join(dir, "gone"), data, tokenizer },
+          0,
+          40,
+          (i) => i % 4 === 0,
+        );
+      }
+      const { report } = await computeReport({ results: [join(dir, `${name}-scores`)], samples: 2 });
+      assertEquals(report.samples?.length, 2, name);
+      for (const { index, prompt } of report.samples!) {
+        assertEquals(index % 4, 0, `${name}: row ${index} is memorized`);
+        assertMatch(prompt, new RegExp(`^Row ${index}: the quick`), `${name}: row ${index}'s own text`);
+      }
+      assertEquals(report.text_features?.rows, 40, name);
+    }
+  });
+});
+
 Deno.test("report text agrees with its tables: no 'no known compute fraction' when a predictor has one but recalls nothing", async () => {
   await withTempDir(async (dir) => {
     const rows = Array.from({ length: 64 }, (_, i) => i);
