@@ -16,7 +16,7 @@
 // more while counting copies (a sorted copy of a hash, then the copies): ~7 GB at its peak for Pythia's 146M
 // rows, besides the caller's row indices.
 // The results are cached beside the report, keyed by the data file, rows and window.
-import { openRowSource, type RowSource } from "../engine/data.ts";
+import { openRowSource, type RowSource, rowSourcePath } from "../engine/data.ts";
 import { EngramError } from "../engine/errors.ts";
 import { readAt } from "../engine/fs.ts";
 import { AtomicFile } from "../io/files.ts";
@@ -491,7 +491,7 @@ const TYPES = { Uint32Array, Uint16Array, Float64Array } as const;
 /** What the cached features depend on: the data files and the tokenizer of texts (size, modification time), the
  *  rows and the window. */
 async function cacheKey(data: string, rowIndex: ArrayLike<number>, w: TextWindow, tokenizer?: string) {
-  const files = [], prefix = data.replace(/\.(bin|idx)$/, "");
+  const files = [], prefix = rowSourcePath(data);
   for (const path of [prefix, `${prefix}.bin`, `${prefix}.idx`, ...(tokenizer ? [tokenizer] : [])]) {
     try {
       const info = await Deno.stat(path);
@@ -528,7 +528,7 @@ async function cacheKey(data: string, rowIndex: ArrayLike<number>, w: TextWindow
 export function textFeaturesCacheDir(root: string, data: string, rowIndex: ArrayLike<number>, w: TextWindow) {
   const n = rowIndex.length;
   const what = JSON.stringify([
-    resolve(data),
+    resolve(rowSourcePath(data)),
     w.prompt,
     w.continuation,
     w.offset,

@@ -1,6 +1,12 @@
 // `cli.ts score`: memorization scores of training rows for one or more checkpoints, resumable and shardable.
 import { configHash, countParameters, loadConfig, type NeoXConfig } from "../engine/config.ts";
-import { openRowSource, type RowSource, rowSourceFiles, rowSourceKind } from "../engine/data.ts";
+import {
+  openRowSource,
+  type RowSource,
+  rowSourceFiles,
+  rowSourceKind,
+  rowSourcePath,
+} from "../engine/data.ts";
 import { EngramError } from "../engine/errors.ts";
 import { fmtBytes, Gpu } from "../engine/gpu.ts";
 import { Journal } from "../engine/journal.ts";
@@ -399,7 +405,7 @@ function request(ck: Checkpoint, id: ModelIdentity, job: CheckpointJob): Request
     mode: job.mode,
     paper_compatible: job.paperCompatible,
     logprob: job.logprob,
-    data: resolve(job.dataPath),
+    data: resolve(rowSourcePath(job.dataPath)),
     ...(job.tokenizer ? { tokenizer: job.tokenizer } : {}),
     model_path: resolve(ck.dir),
     config_hash: id.configHash,

@@ -26,10 +26,16 @@ export function rowSourceKind(path: string): "jsonl" | "npy" | "megatron" {
   return lower.endsWith(".jsonl") ? "jsonl" : lower.endsWith(".npy") ? "npy" : "megatron";
 }
 
+/** The one name of the rows at `path`: a Megatron dataset's prefix (X, whether given as X, X.bin or X.idx), other
+ *  files as they are. Results record it, so one data set is one `data` however it was typed. */
+export function rowSourcePath(path: string): string {
+  return rowSourceKind(path) === "megatron" ? path.replace(/\.(bin|idx)$/, "") : path;
+}
+
 /** The files rows are read from at `path`: "X.npy" or "X.jsonl" itself, else a Megatron dataset's X.idx and X.bin. */
 export function rowSourceFiles(path: string): string[] {
   if (rowSourceKind(path) !== "megatron") return [path];
-  const prefix = path.replace(/\.(bin|idx)$/, "");
+  const prefix = rowSourcePath(path);
   return [`${prefix}.idx`, `${prefix}.bin`];
 }
 
@@ -44,7 +50,7 @@ export function openRowSource(path: string): Promise<RowSource> {
       ),
     );
   }
-  return MegatronDataset.open(path.replace(/\.(bin|idx)$/, ""));
+  return MegatronDataset.open(rowSourcePath(path));
 }
 
 interface IntType {

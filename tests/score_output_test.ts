@@ -60,6 +60,11 @@ Deno.test("a results file is kept only if it answers the same request; any diffe
     // The same request again: kept as it is.
     assertEquals((await score("--count", "32"))[0].skipped, true);
     assertEquals(await snapshot(out), before, "a skipped run leaves the file as it was");
+    // The Megatron data named by either of its files is the same data (it was refused as another --data).
+    for (const named of [`${PICO_DATA}.bin`, `${PICO_DATA}.idx`]) {
+      assertEquals((await score("--count", "32", "--data", named))[0].skipped, true, named);
+    }
+    assertEquals((await readResults(`${out}/${NAME}`)).provenance!.data, resolve(PICO_DATA));
 
     // A copy of the data and of the model elsewhere: the same tokens and weights, but other inputs.
     await copyDir(dirname(PICO_DATA), `${dir}/data`);
