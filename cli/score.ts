@@ -55,8 +55,8 @@ export const SCORE_HELP = `./engram score [options]
   --tuning FILE        matmul variants tuned by cli.ts tune (default: its cache, when tuned on this adapter)
   --out DIR            results folder, one <model>@<revision>.<format> file each (default out/scores);
                        --format parquet|csv|jsonl (default parquet)
-  --out FILE           a path ending in .parquet, .csv or .jsonl: the one results file of a run that scores
-                       one checkpoint, unsharded (the format follows the extension)
+  --out FILE           a path ending in .parquet, .csv or .jsonl (not in /): the one results file of a run
+                       that scores one checkpoint, unsharded (the format follows the extension)
   --shard i/N          score only the i-th of N contiguous shares of the rows (0-based); merge with cli.ts merge
   --force              rescore even if the results file is there (without it, a file of these same rows and
                        settings is kept and skipped, one of others refused), and start over from a journal of
@@ -291,7 +291,8 @@ async function resultPaths(
 ): Promise<string[]> {
   const ext = extname(out).toLowerCase();
   const info = await Deno.stat(out).catch(() => null);
-  if ((RESULT_FORMATS as readonly string[]).includes(ext)) {
+  // "runs.csv/" is a folder: the trailing separator says so, whatever the name ends with.
+  if ((RESULT_FORMATS as readonly string[]).includes(ext) && !/[\\/]$/.test(out)) {
     const why = formatFlag !== undefined && `.${formatFlag}` !== ext
       ? `but --format is ${formatFlag}; drop --format (the extension says it) or make them agree`
       : checkpoints.length > 1

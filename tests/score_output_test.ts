@@ -150,6 +150,11 @@ Deno.test("--out FILE.csv writes that one results file (not a folder of that nam
     const again = await run();
     assertEquals(again.code, 0, again.stderr);
     assert(/skipped/.test(again.stderr), again.stderr);
+    // A trailing slash says folder, whatever the name ends with (it was taken for a file inside a missing folder).
+    const folder = `${dir}/runs.csv/`;
+    const r2 = await runCli(["score", "--model", CHECKPOINT, "--count", "8", "--out", folder, "--quiet"]);
+    assertEquals(r2.code, 0, r2.stderr);
+    assertEquals(await listDir(folder), ["pico-1@step1092.parquet"]);
   });
 });
 
