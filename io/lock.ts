@@ -84,9 +84,12 @@ export class FileLock {
       if (text === null) continue; // released meanwhile
       seen = text;
       const holder = parseHolder(text);
-      if (holder && holder.host === me.host && holder.pid !== me.pid && isGone(holder.pid)) {
-        // Stale (its run was killed). Remove it only if it is still that lock: another run taking it over at the
-        // same moment may already have replaced it with its own.
+      // Stale: its process is gone from this host, or it names this very process, which does not hold it (an
+      // earlier run killed in a container restarted under the same host name, where pids repeat).
+      const mine = holder?.pid === me.pid && ![...held].some((l) => l.path === path);
+      if (holder && holder.host === me.host && (mine || (holder.pid !== me.pid && isGone(holder.pid)))) {
+        // Remove it only if it is still that lock: another run taking it over at the same moment may already
+        // have replaced it with its own.
         if ((await Deno.readTextFile(path).catch(() => null)) === text) {
           await Deno.remove(path).catch(() => {});
         }

@@ -8,6 +8,7 @@ import { EngramError } from "../engine/errors.ts";
 import { dirname, resolve } from "../engine/path.ts";
 import { openRowSource } from "../engine/data.ts";
 import { Gpu } from "../engine/gpu.ts";
+import { FileLock } from "../io/lock.ts";
 import { readResults } from "../io/results.ts";
 import { loadTokenizer } from "../io/texts.ts";
 import { assert, assertEquals, assertRejects } from "./assert.ts";
@@ -384,6 +385,29 @@ Deno.test("a lock left by a dead run of this host is taken over; the run scores 
     const r = await runCli(args(out, "--count", "8"));
     assertEquals(r.code, 0, r.stderr);
     assertEquals(await listDir(out), [NAME, `${NAME}.provenance.json`]);
+  });
+});
+
+Deno.test("a lock naming this very process, which does not hold it, is stale (a restarted container repeats pids)", async () => {
+  await withTempDir("engram-own-pid-lock-", async (dir) => {
+    const target = `${dir}/out/${NAME}`;
+    await writeLock(`${dir}/out`, {
+      pid: Deno.pid,
+      host: Deno.hostname(),
+      started: "2026-01-02T03:04:05.000Z",
+    });
+    const lock = await FileLock.acquire(target);
+    try {
+      assertEquals(
+        JSON.parse(await Deno.readTextFile(`${target}.lock`)).started === "2026-01-02T03:04:05.000Z",
+        false,
+      );
+      // While this process holds it, a second acquire in it is still refused.
+      await assertRejects(() => FileLock.acquire(target), EngramError, "is being written by another run");
+    } finally {
+      lock.release();
+    }
+    assertEquals(await listDir(`${dir}/out`), []);
   });
 });
 
