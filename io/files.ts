@@ -300,6 +300,9 @@ export class AtomicFile {
 
 /** Fails now, not after a long run, when a file cannot be written at `path` (`flag` names it in the message). */
 export async function checkWritable(path: string, flag: string): Promise<void> {
+  if ((await Deno.stat(path).catch(() => null))?.isDirectory) {
+    throw new EngramError(`${flag} ${path} is a folder; pass a file path`);
+  }
   const probe = `${path}.probe-${Deno.pid}`;
   try {
     await Deno.mkdir(dirname(path), { recursive: true });
