@@ -1121,6 +1121,40 @@ Deno.test("report on scored .jsonl texts (any case of the extension): memorized 
   });
 });
 
+Deno.test("report on some shards of a job says which rows of the job it lacks; all of them, nothing", async () => {
+  await withTempDir(async (dir) => {
+    const mem = (i: number) => i % 6 === 0;
+    const shard = async (model: string, i: number) => {
+      const [first, rows] = [i * 100, 100];
+      await writeScored(
+        join(dir, "scores", `${model}@step10.shard-${i}-of-3.parquet`),
+        { model, revision: "step10", start: 0, count: 300, rows, shard: `${i}/3` },
+        first,
+        rows,
+        mem,
+      );
+    };
+    for (const model of ["m-1", "m-2"]) for (const i of [0, 2]) await shard(model, i);
+    const results = [join(dir, "scores")];
+    const { report } = await computeReport({ results, textFeatures: false });
+    assertEquals(report.rows.analysed, 200);
+    for (const model of ["m-1", "m-2"]) {
+      assert(
+        report.notes.includes(
+          `${model}@step10: its results hold 200 of the 300 rows of the job they were scored in (rows [0, 300), ` +
+            `in shards); the rows of the shards not given are not analysed (./engram merge checks that every ` +
+            `shard is there)`,
+        ),
+        report.notes.join(" | "),
+      );
+    }
+    for (const model of ["m-1", "m-2"]) await shard(model, 1);
+    const { report: whole } = await computeReport({ results, textFeatures: false });
+    assertEquals(whole.rows.analysed, 300);
+    assert(!whole.notes.some((n) => /rows of the job/.test(n)), whole.notes.join(" | "));
+  });
+});
+
 Deno.test("report text agrees with its tables: no 'no known compute fraction' when a predictor has one but recalls nothing", async () => {
   await withTempDir(async (dir) => {
     const rows = Array.from({ length: 64 }, (_, i) => i);
