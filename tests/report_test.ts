@@ -1155,6 +1155,29 @@ Deno.test("report on some shards of a job says which rows of the job it lacks; a
   });
 });
 
+Deno.test("report: results folders are walked through symbolic links, each folder and file once (a link back up, a 'latest')", async () => {
+  await withTempDir(async (dir) => {
+    const runs = join(dir, "out", "runs");
+    for (const model of ["m-1", "m-2"]) {
+      await writeScored(
+        join(runs, `${model}@step10.parquet`),
+        { model, revision: "step10" },
+        0,
+        40,
+        (i) => i % 5 === 0,
+      );
+    }
+    await Deno.symlink(runs, join(dir, "out", "latest"));
+    await Deno.symlink("..", join(runs, "up")); // loops back to out/
+    const { report } = await computeReport({ results: [join(dir, "out")], textFeatures: false });
+    assertEquals(report.inputs.map((i) => i.file), [
+      join(dir, "out", "latest", "m-1@step10.parquet"),
+      join(dir, "out", "latest", "m-2@step10.parquet"),
+    ]);
+    assertEquals(report.rows.analysed, 40);
+  });
+});
+
 Deno.test("report text agrees with its tables: no 'no known compute fraction' when a predictor has one but recalls nothing", async () => {
   await withTempDir(async (dir) => {
     const rows = Array.from({ length: 64 }, (_, i) => i);
