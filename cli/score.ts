@@ -37,8 +37,8 @@ import { PICO_DATA, PICO_MODELS } from "../io/pico.ts";
 export const SCORE_HELP = `./engram score [options]
   Scores training rows for memorization: prompt = a row's first --prompt tokens (from --offset), greedy
   continuation compared with the next --continuation tokens. One results file per model and revision.
-  --model DIR          checkpoint folder, model folder of revisions, or suite folder (default: the embedded
-                       pico demo, ${PICO_MODELS})
+  --model DIR          checkpoint folder, model folder of revisions (stepN, main), folder of models (each at
+                       main), or suite folder (default: the embedded pico demo, ${PICO_MODELS})
   --models a,b         only these models of a suite;  --revisions r1,r2  only these revisions
   --data PATH          Megatron prefix (X for X.bin/X.idx), .npy of token rows, or .jsonl of texts
                        (default ${PICO_DATA})
