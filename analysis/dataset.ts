@@ -215,6 +215,26 @@ function orderSources(sources: Source[]): Source[] {
   );
 }
 
+/** Says when a source's files are some shards of one job but not all: each file holds exactly its share (checked
+ *  as read), so fewer rows than the job's are shards not given, and their rows are not analysed. */
+function noteMissingShards(
+  name: string,
+  rows: number,
+  provenance: FileProvenance[],
+  notes: Set<string>,
+): void {
+  const files = provenance.filter((f) => f.source === name).map((f) => f.provenance);
+  const job = files[0];
+  if (!job || files.some((p) => p.start !== job.start || p.count !== job.count) || rows >= job.count) return;
+  notes.add(
+    `${name}: its results hold ${rows} of the ${job.count} rows of the job they were scored in (rows ` +
+      `[${job.start}, ${
+        job.start + job.count
+      }), in shards); the rows of the shards not given are not analysed ` +
+      `(./engram merge checks that every shard is there)`,
+  );
+}
+
 /** Every source with its facts (parameters, step, batch), smallest model first, then by step. */
 async function describeSources(
   store: ColumnStore,
@@ -236,6 +256,7 @@ async function describeSources(
       { meta: options.meta ?? new Map(), provenanceParams: p?.params, modelsDir: options.modelsDir, folder },
       notes,
     );
+    noteMissingShards(s.name, s.rows, provenance, notes);
     sources.push({
       ...facts,
       source: s.name,

@@ -51,32 +51,37 @@ export function publishedSplit(path: string): { model: string; revision: string 
   return null;
 }
 
-/** Every results file under the given files and folders (folders recursively), sorted, without duplicates. */
+/** Every results file under the given files and folders (folders recursively, following symbolic links), sorted,
+ *  each once however many paths lead to it (a link to a folder already walked, e.g. "latest" or one that loops
+ *  back up, is not walked again). */
 export async function collectInputFiles(paths: string[]): Promise<string[]> {
   ensure(
     paths.length > 0,
     "report: no results given; pass --results FILE_OR_DIR (the score command's output)",
   );
-  const found = new Set<string>();
+  const found = new Map<string, string>(), walked = new Set<string>();
   const walk = async (path: string, top: boolean): Promise<void> => {
-    let info: Deno.FileInfo;
+    let info: Deno.FileInfo, real: string;
     try {
       info = await Deno.stat(path);
+      real = await Deno.realPath(path);
     } catch {
       throw new EngramError(`--results ${path}: not found; pass results files or folders that exist`);
     }
     if (info.isDirectory) {
+      if (walked.has(real)) return;
+      walked.add(real);
       const entries = [];
       for await (const e of Deno.readDir(path)) entries.push(e.name);
       for (const name of entries.sort()) await walk(join(path, name), false);
     } else if ((RESULT_FORMATS as readonly string[]).includes(extname(path).toLowerCase())) {
-      found.add(path);
+      if (!found.has(real)) found.set(real, path);
     } else if (top) {
       throw new EngramError(`--results ${path}: not a .parquet, .csv or .jsonl file; pass score results`);
     }
   };
   for (const p of paths) await walk(p, true);
-  const files = [...found].sort();
+  const files = [...found.values()].sort();
   ensure(files.length > 0, () => `no results files (.parquet, .csv, .jsonl) in ${paths.join(", ")}`);
   return files;
 }

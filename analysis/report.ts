@@ -1,9 +1,10 @@
 // The report: inputs → compact columns (dataset.ts) → the paper's numbers (report.json) → figures,
 // report.html and report.md, written together into a temporary folder and renamed into place.
-import type { RowSource } from "../engine/data.ts";
+import { type RowSource, rowSourceFiles, rowSourceKind } from "../engine/data.ts";
 import { EngramError, ensure } from "../engine/errors.ts";
 import { isFile } from "../engine/fs.ts";
 import { basename, dirname, isAbsolute, join, relative } from "../engine/path.ts";
+import { sampledFingerprint } from "../io/files.ts";
 import { loadTokenizer, openTextRows } from "../io/texts.ts";
 import {
   analysedIndices,
@@ -270,7 +271,10 @@ export function recommendationText(
 }
 
 /** The training rows and the tokenizer: as given, else found from the target's provenance (its data, and the
- *  tokenizer.json nearest to its model); null where neither says. */
+ *  tokenizer.json nearest to its model); null where neither says. The data must be the data the target was
+ *  scored on, where its provenance records that data's fingerprint: --data of other rows is refused, and data
+ *  rewritten at the provenance's path since is not used (`dataMissing` says why), so that the samples and the
+ *  properties of the text never describe other rows. */
 async function findTrainingData(
   options: ReportOptions,
   target: Source,
@@ -283,11 +287,26 @@ async function findTrainingData(
   // Texts are read with the tokenizer that scored them, when the provenance names it.
   const tokenizer = options.tokenizer ?? p?.tokenizer ??
     (p?.model_path ? await findTokenizer(p.model_path) : null);
-  if (options.data) return { data: options.data, tokenizer, dataMissing: null };
+  const scoredOn = async (data: string) =>
+    !p?.data_fingerprint || await sampledFingerprint(rowSourceFiles(data)) === p.data_fingerprint;
+  if (options.data) {
+    ensure(
+      !(await dataExists(options.data)) || await scoredOn(options.data),
+      () =>
+        `--data ${options.data} is not the data ${target.source} was scored on (${p!.data}: the sampled ` +
+        `fingerprints of their files differ); pass that data, or drop --data`,
+    );
+    return { data: options.data, tokenizer, dataMissing: null };
+  }
   if (!p?.data) return { data: null, tokenizer, dataMissing: null };
-  return await dataExists(p.data)
-    ? { data: p.data, tokenizer, dataMissing: null }
-    : { data: null, tokenizer, dataMissing: p.data };
+  if (!await dataExists(p.data)) return { data: null, tokenizer, dataMissing: `${p.data} is not there` };
+  return await scoredOn(p.data) ? { data: p.data, tokenizer, dataMissing: null } : {
+    data: null,
+    tokenizer,
+    dataMissing:
+      `${p.data} changed since ${target.source} was scored (the sampled fingerprint of its files ` +
+      `differs from the provenance's)`,
+  };
 }
 
 /** Notes what decoding the memorized rows lacks, when the provenance or the flags promised them. */
@@ -305,7 +324,7 @@ function samplesInputs(
         found.tokenizer
           ? ""
           : `no tokenizer.json in or above ${p?.model_path ?? "the model (no provenance)"}`,
-        found.data ? "" : `the data ${found.dataMissing ?? "(not in the provenance)"} is not there`,
+        found.data ? "" : `the data ${found.dataMissing ?? "(not in the provenance) is not there"}`,
       ].filter((x) => x).join(" and ")
     } (from ${target.source}'s provenance); pass --tokenizer DIR --data PREFIX`,
   );
@@ -427,13 +446,13 @@ async function textInputs(
     notes.push(
       `properties of the text not computed: ${
         found.dataMissing
-          ? `the training data ${found.dataMissing} (from the results' provenance) is not there`
+          ? `the training data ${found.dataMissing} (from the results' provenance)`
           : "the results do not name their training data"
       }; pass --data PREFIX`,
     );
     return null;
   }
-  if (!found.data.endsWith(".jsonl")) return { data: found.data };
+  if (rowSourceKind(found.data) !== "jsonl") return { data: found.data };
   if (!found.tokenizer) {
     notes.push(`properties of the text not computed: ${found.data} holds texts; pass --tokenizer DIR`);
     return null;

@@ -1,6 +1,6 @@
 // The target's memorized rows decoded to text, so a person can see what was memorized.
-import { loadTokenizer } from "../io/texts.ts";
-import { openRowSource } from "../engine/data.ts";
+import { loadTokenizer, openTextRows } from "../io/texts.ts";
+import { openRowSource, rowSourceKind } from "../engine/data.ts";
 import { count, forEachRow } from "./bitset.ts";
 import type { Dataset, Source } from "./dataset.ts";
 
@@ -64,7 +64,10 @@ export async function memorizedSamples(
   const rows = sampleRows(dataset, target, options.count);
   if (rows.length === 0) return [];
   const tokenizer = await loadTokenizer(options.tokenizer);
-  const source = await openRowSource(options.data);
+  // Texts are read through the tokenizer that decodes them (the one that scored them, as the report finds it).
+  const source = rowSourceKind(options.data) === "jsonl"
+    ? await openTextRows(options.data, tokenizer)
+    : await openRowSource(options.data);
   try {
     const length = options.prompt + options.continuation;
     const tokens = await source.read(rows, options.offset, length);

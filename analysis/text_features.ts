@@ -16,9 +16,10 @@
 // more while counting copies (a sorted copy of a hash, then the copies): ~7 GB at its peak for Pythia's 146M
 // rows, besides the caller's row indices.
 // The results are cached beside the report, keyed by the data file, rows and window.
-import { openRowSource, type RowSource } from "../engine/data.ts";
+import { openRowSource, type RowSource, rowSourcePath } from "../engine/data.ts";
 import { EngramError } from "../engine/errors.ts";
-import { readAt, writeAll } from "../engine/fs.ts";
+import { readAt } from "../engine/fs.ts";
+import { AtomicFile } from "../io/files.ts";
 import { resolve } from "../engine/path.ts";
 import type { Bitset } from "./bitset.ts";
 import { type CurveOptions, type PrCurve, precisionRecall, type Ranking } from "./curves.ts";
@@ -490,7 +491,7 @@ const TYPES = { Uint32Array, Uint16Array, Float64Array } as const;
 /** What the cached features depend on: the data files and the tokenizer of texts (size, modification time), the
  *  rows and the window. */
 async function cacheKey(data: string, rowIndex: ArrayLike<number>, w: TextWindow, tokenizer?: string) {
-  const files = [], prefix = data.replace(/\.(bin|idx)$/, "");
+  const files = [], prefix = rowSourcePath(data);
   for (const path of [prefix, `${prefix}.bin`, `${prefix}.idx`, ...(tokenizer ? [tokenizer] : [])]) {
     try {
       const info = await Deno.stat(path);
@@ -527,7 +528,7 @@ async function cacheKey(data: string, rowIndex: ArrayLike<number>, w: TextWindow
 export function textFeaturesCacheDir(root: string, data: string, rowIndex: ArrayLike<number>, w: TextWindow) {
   const n = rowIndex.length;
   const what = JSON.stringify([
-    resolve(data),
+    resolve(rowSourcePath(data)),
     w.prompt,
     w.continuation,
     w.offset,
@@ -569,10 +570,7 @@ export async function cachedTextFeatures(
   // The folder is made first: a cache that cannot be written fails now, not after the features are computed.
   await Deno.mkdir(dir, { recursive: true }).catch((e) => Promise.reject(cannot(e)));
   const features = await computeTextFeatures(options.source ?? data, rowIndex, w, options);
-  await writeCache(file, key, features).catch(async (e) => {
-    await Deno.remove(`${file}.partial`).catch(() => {});
-    throw cannot(e);
-  });
+  await writeCache(file, key, features).catch((e) => Promise.reject(cannot(e)));
   return { features, cached: false, file };
 }
 
@@ -597,21 +595,20 @@ async function writeCache(file: string, key: string, f: TextFeatures): Promise<v
   head.set(new TextEncoder().encode(MAGIC));
   new DataView(head.buffer).setUint32(MAGIC.length, header.length, true);
   head.set(header, MAGIC.length + 4);
-  const partial = `${file}.partial`;
-  const out = await Deno.open(partial, { write: true, create: true, truncate: true });
-  try {
-    await writeAll(out, head);
-    for (const name of COLUMNS) {
-      const a = f[name], bytes = new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
-      await writeAll(out, bytes);
-      await writeAll(out, new Uint8Array(Math.ceil(a.byteLength / 8) * 8 - a.byteLength));
-    }
-  } finally {
-    out.close();
+  // Under a temporary name of its own, renamed into place: reports computing the same features at once each
+  // write theirs whole, and the last rename wins (they are equal).
+  const out = await AtomicFile.create(file);
+  await out.write(head);
+  for (const name of COLUMNS) {
+    const a = f[name], bytes = new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+    await out.write(bytes);
+    await out.write(new Uint8Array(Math.ceil(a.byteLength / 8) * 8 - a.byteLength));
   }
-  await Deno.rename(partial, file);
+  await out.commit();
 }
 
+/** The cached features when `file` holds them for `key`; null when it is missing, of another key, or damaged in
+ *  any way (a cache is only a shortcut: what it cannot give is computed again and the file rewritten). */
 async function readCache(file: string, key: string): Promise<TextFeatures | null> {
   let handle: Deno.FsFile;
   try {
@@ -620,6 +617,7 @@ async function readCache(file: string, key: string): Promise<TextFeatures | null
     return null;
   }
   try {
+    const size = (await handle.stat()).size;
     const start = new Uint8Array(MAGIC.length + 4);
     if (
       await readAt(handle, 0, start) < start.length ||
@@ -627,25 +625,33 @@ async function readCache(file: string, key: string): Promise<TextFeatures | null
     ) {
       return null;
     }
-    const header = new Uint8Array(new DataView(start.buffer).getUint32(MAGIC.length, true));
+    const headerLength = new DataView(start.buffer).getUint32(MAGIC.length, true);
+    if (start.length + headerLength > size) return null;
+    const header = new Uint8Array(headerLength);
     if (await readAt(handle, start.length, header) < header.length) return null;
     const meta = JSON.parse(new TextDecoder().decode(header));
-    if (meta.key !== key) return null;
+    if (meta?.key !== key || !Array.isArray(meta.arrays)) return null;
     const base = Math.ceil((MAGIC.length + 4 + header.length) / 8) * 8;
     const out: Record<string, unknown> = { ...meta.scalars };
-    for (
-      const entry of meta.arrays as {
-        name: string;
-        type: keyof typeof TYPES;
-        offset: number;
-        length: number;
-      }[]
-    ) {
-      const a = new TYPES[entry.type](entry.length);
-      if (await readAt(handle, base + entry.offset, new Uint8Array(a.buffer)) < a.byteLength) return null;
-      out[entry.name] = a;
+    for (const name of COLUMNS) {
+      const entry = (meta.arrays as { name: string; type: string; offset: number; length: number }[])
+        .find((e) => e?.name === name);
+      if (!entry || !Object.hasOwn(TYPES, entry.type)) return null;
+      const type = TYPES[entry.type as keyof typeof TYPES];
+      const { offset, length } = entry;
+      if (
+        !Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 ||
+        base + offset + length * type.BYTES_PER_ELEMENT > size
+      ) {
+        return null;
+      }
+      const a = new type(length);
+      if (await readAt(handle, base + offset, new Uint8Array(a.buffer)) < a.byteLength) return null;
+      out[name] = a;
     }
     return out as unknown as TextFeatures;
+  } catch {
+    return null; // a header that is not JSON, a read that fails: computed again
   } finally {
     handle.close();
   }

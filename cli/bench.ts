@@ -1,6 +1,6 @@
 // `cli.ts bench` (`deno task bench`): rows/s of each scoring mode on this adapter, side by side in one run, and
 // GFLOP/s of the matmuls at the model's own shapes. Speed is measured here, never in tests.
-import { openRowSource } from "../engine/data.ts";
+import { openRowSource, rowSourceKind } from "../engine/data.ts";
 import { EngramError } from "../engine/errors.ts";
 import { Gpu } from "../engine/gpu.ts";
 import { NeoXModel } from "../engine/model.ts";
@@ -132,7 +132,7 @@ export async function benchCommand(argv: string[]): Promise<void> {
   if (a.format !== undefined && a.format !== "json" && a.format !== "text") {
     throw new EngramError(`--format must be json or text, got "${a.format}"`);
   }
-  if (a.data?.toLowerCase().endsWith(".jsonl")) {
+  if (a.data !== undefined && rowSourceKind(a.data) === "jsonl") {
     throw new EngramError(
       `bench: --data ${a.data} holds texts; bench reads token rows (a Megatron prefix or a .npy), pass one`,
     );

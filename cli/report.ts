@@ -29,7 +29,8 @@ training order. Writes report.html, report.json and report.md.
                      scored .jsonl texts, else the tokenizer.json in or above the target's model folder, as
                      its provenance names them)
   --data PREFIX      the training rows (Megatron PREFIX.bin/.idx, .npy, or .jsonl with a tokenizer; default:
-                     the provenance's data): the memorized rows as text and the properties of the text
+                     the provenance's data): the memorized rows as text and the properties of the text; the
+                     data the results were scored on (checked by the fingerprint their provenance records)
   --samples N        memorized rows to show (default 10)
   --combine M@R,...  the combined forecaster's predictors (default: the cheapest smaller models and earlier
                      checkpoints whose compute together is at most 50% of the target's, one revision a

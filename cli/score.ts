@@ -1,6 +1,12 @@
 // `cli.ts score`: memorization scores of training rows for one or more checkpoints, resumable and shardable.
 import { configHash, countParameters, loadConfig, type NeoXConfig } from "../engine/config.ts";
-import { openRowSource, type RowSource, rowSourceFiles } from "../engine/data.ts";
+import {
+  openRowSource,
+  type RowSource,
+  rowSourceFiles,
+  rowSourceKind,
+  rowSourcePath,
+} from "../engine/data.ts";
 import { EngramError } from "../engine/errors.ts";
 import { fmtBytes, Gpu } from "../engine/gpu.ts";
 import { Journal } from "../engine/journal.ts";
@@ -31,8 +37,8 @@ import { PICO_DATA, PICO_MODELS } from "../io/pico.ts";
 export const SCORE_HELP = `./engram score [options]
   Scores training rows for memorization: prompt = a row's first --prompt tokens (from --offset), greedy
   continuation compared with the next --continuation tokens. One results file per model and revision.
-  --model DIR          checkpoint folder, model folder of revisions, or suite folder (default: the embedded
-                       pico demo, ${PICO_MODELS})
+  --model DIR          checkpoint folder, model folder of revisions (stepN, main), folder of models (each at
+                       main), or suite folder (default: the embedded pico demo, ${PICO_MODELS})
   --models a,b         only these models of a suite;  --revisions r1,r2  only these revisions
   --data PATH          Megatron prefix (X for X.bin/X.idx), .npy of token rows, or .jsonl of texts
                        (default ${PICO_DATA})
@@ -49,11 +55,12 @@ export const SCORE_HELP = `./engram score [options]
   --tuning FILE        matmul variants tuned by cli.ts tune (default: its cache, when tuned on this adapter)
   --out DIR            results folder, one <model>@<revision>.<format> file each (default out/scores);
                        --format parquet|csv|jsonl (default parquet)
-  --out FILE           a path ending in .parquet, .csv or .jsonl: the one results file of a run that scores
-                       one checkpoint, unsharded (the format follows the extension)
+  --out FILE           a path ending in .parquet, .csv or .jsonl (not in /): the one results file of a run
+                       that scores one checkpoint, unsharded (the format follows the extension)
   --shard i/N          score only the i-th of N contiguous shares of the rows (0-based); merge with cli.ts merge
   --force              rescore even if the results file is there (without it, a file of these same rows and
-                       settings is kept and skipped, one of others refused);  --quiet  no progress line`;
+                       settings is kept and skipped, one of others refused), and start over from a journal of
+                       other arguments (one of these resumes);  --quiet  no progress line`;
 
 const OPTIONS = {
   model: { type: "string" },
@@ -97,7 +104,7 @@ async function openSource(
   tokenizerDir: string | undefined,
   modelDir: string,
 ): Promise<{ source: RowSource; tokenizer?: string }> {
-  if (data.toLowerCase().endsWith(".jsonl")) {
+  if (rowSourceKind(data) === "jsonl") {
     const { loadTokenizer, openTextRows } = await importLazily<typeof import("../io/texts.ts")>(
       "../io/texts.ts",
       import.meta.url,
@@ -284,7 +291,8 @@ async function resultPaths(
 ): Promise<string[]> {
   const ext = extname(out).toLowerCase();
   const info = await Deno.stat(out).catch(() => null);
-  if ((RESULT_FORMATS as readonly string[]).includes(ext)) {
+  // "runs.csv/" is a folder: the trailing separator says so, whatever the name ends with.
+  if ((RESULT_FORMATS as readonly string[]).includes(ext) && !/[\\/]$/.test(out)) {
     const why = formatFlag !== undefined && `.${formatFlag}` !== ext
       ? `but --format is ${formatFlag}; drop --format (the extension says it) or make them agree`
       : checkpoints.length > 1
@@ -398,7 +406,7 @@ function request(ck: Checkpoint, id: ModelIdentity, job: CheckpointJob): Request
     mode: job.mode,
     paper_compatible: job.paperCompatible,
     logprob: job.logprob,
-    data: resolve(job.dataPath),
+    data: resolve(rowSourcePath(job.dataPath)),
     ...(job.tokenizer ? { tokenizer: job.tokenizer } : {}),
     model_path: resolve(ck.dir),
     config_hash: id.configHash,
@@ -534,7 +542,13 @@ async function scoreCheckpoint(
       cont: job.cont,
       memoryBudget: (job.gpuMemoryGiB ?? gpu.defaults.memoryGiB) * 2 ** 30,
     });
-    journal = await Journal.open(`${job.path}.partial`, want);
+    journal = await Journal.open(`${job.path}.partial`, want, { replace: job.force });
+    if (journal.replaced > 0 && !job.quiet) {
+      console.error(
+        `${label}: --force: deleted ${journal.path}, which held ${journal.replaced} rows of a run with other ` +
+          `arguments`,
+      );
+    }
     const resumed = journal.done;
     if (resumed > 0 && !job.quiet) {
       console.error(`${label}: resuming ${journal.path}: ${resumed} of ${job.count} rows already scored`);

@@ -18,25 +18,39 @@ export interface RowSource {
   close(): void;
 }
 
+/** What the rows at `path` are, told by its extension in any case (every command asks this one function):
+ *  texts (".jsonl", read through a tokenizer), a 2-D NumPy array (".npy"), else a Megatron dataset (X, X.bin or
+ *  X.idx). */
+export function rowSourceKind(path: string): "jsonl" | "npy" | "megatron" {
+  const lower = path.toLowerCase();
+  return lower.endsWith(".jsonl") ? "jsonl" : lower.endsWith(".npy") ? "npy" : "megatron";
+}
+
+/** The one name of the rows at `path`: a Megatron dataset's prefix (X, whether given as X, X.bin or X.idx), other
+ *  files as they are. Results record it, so one data set is one `data` however it was typed. */
+export function rowSourcePath(path: string): string {
+  return rowSourceKind(path) === "megatron" ? path.replace(/\.(bin|idx)$/, "") : path;
+}
+
 /** The files rows are read from at `path`: "X.npy" or "X.jsonl" itself, else a Megatron dataset's X.idx and X.bin. */
 export function rowSourceFiles(path: string): string[] {
-  const lower = path.toLowerCase(); // as the score command tells .jsonl texts apart
-  if (lower.endsWith(".npy") || lower.endsWith(".jsonl")) return [path];
-  const prefix = path.replace(/\.(bin|idx)$/, "");
+  if (rowSourceKind(path) !== "megatron") return [path];
+  const prefix = rowSourcePath(path);
   return [`${prefix}.idx`, `${prefix}.bin`];
 }
 
 /** Opens "X", "X.bin" or "X.idx" as a Megatron dataset, or "X.npy" as a 2-D NumPy array. */
 export function openRowSource(path: string): Promise<RowSource> {
-  if (path.endsWith(".npy")) return NpyRows.open(path);
-  if (path.endsWith(".jsonl")) {
+  const kind = rowSourceKind(path);
+  if (kind === "npy") return NpyRows.open(path);
+  if (kind === "jsonl") {
     return Promise.reject(
       new EngramError(
         `${path}: JSONL texts need a tokenizer; open them with openTextRows from io/texts.ts (--tokenizer DIR)`,
       ),
     );
   }
-  return MegatronDataset.open(path.replace(/\.(bin|idx)$/, ""));
+  return MegatronDataset.open(rowSourcePath(path));
 }
 
 interface IntType {

@@ -42,15 +42,18 @@ export class Journal implements ScoreSink {
     public done: number,
     /** When the job first started (kept across resumes). */
     readonly created: string,
+    /** Rows of a journal for other arguments that `replace` dropped (0 when there was none). */
+    readonly replaced = 0,
   ) {}
 
   /**
    * Resumes the journal at `path`, or prepares a new one for `key` (written with the first rows); a journal
-   * with rows written for other arguments is refused rather than mixed in.
+   * with rows written for other arguments (or by an engram whose key differs) is refused rather than mixed in,
+   * or with `replace` (score --force) deleted and started over.
    */
-  static async open(path: string, key: unknown): Promise<Journal> {
+  static async open(path: string, key: unknown, options: { replace?: boolean } = {}): Promise<Journal> {
     const keyText = JSON.stringify(key);
-    const fresh = () => new Journal(path, key, null, 0, 0, new Date().toISOString());
+    const fresh = (replaced = 0) => new Journal(path, key, null, 0, 0, new Date().toISOString(), replaced);
     let file: Deno.FsFile;
     try {
       file = await Deno.open(path, { read: true, write: true });
@@ -92,9 +95,16 @@ export class Journal implements ScoreSink {
     }
     if (JSON.stringify(header!.key) !== keyText) {
       file.close();
+      if (options.replace) {
+        await Deno.remove(path).catch((e) => {
+          throw new EngramError(`cannot delete ${path}: ${(e as Error).message}; delete it by hand`);
+        });
+        return fresh(done);
+      }
       throw new EngramError(
         `${path} holds ${done} rows of a run with other arguments (${keyDifference(header!.key, key)}); ` +
-          `rerun with the same arguments to resume it, or delete it to start over`,
+          `rerun with those arguments to resume it, or pass --force (or delete it) to start over (a journal ` +
+          `written by another engram version cannot be resumed)`,
       );
     }
     // Drop a record torn by a kill mid-write.

@@ -218,9 +218,13 @@ export async function fitWorkspace(model: NeoXModel, opts: WorkspaceRequest): Pr
     }
     if (batch === 1) {
       throw new EngramError(
-        `not enough GPU memory for even one sequence (${fmtBytes(bytes)} besides ${
-          fmtBytes(model.weightBytes)
-        } of weights)`,
+        fits
+          ? `not enough GPU memory for even one sequence (${fmtBytes(bytes)} besides ${
+            fmtBytes(model.weightBytes)
+          } of weights); free the GPU, or use a GPU with more memory`
+          : `one sequence needs ${fmtBytes(bytes)} of GPU memory besides the weights, past the cap of ${
+            fmtBytes(Math.floor(opts.memoryBudget!))
+          } (score --gpu-memory); raise it`,
       );
     }
     batch = Math.floor(batch / 2);

@@ -12,6 +12,9 @@ export interface Checkpoint {
 
 const isCheckpoint = (dir: string): Promise<boolean> => isFile(join(dir, "config.json"));
 
+/** Names of revision folders: Pythia's stepN and the Hub's default branch, main. */
+const isRevisionName = (name: string): boolean => /^(step\d+|main)$/.test(name);
+
 /** The folders in `dir`, symbolic links to folders included (suites are often assembled from links). */
 async function subdirs(dir: string): Promise<string[]> {
   const names: string[] = [];
@@ -55,18 +58,29 @@ export async function resolveCheckpoints(
   if (await isCheckpoint(root)) {
     // <model>/<stepN>/ names its model by the parent; a lone folder is its own model at revision "main".
     const rev = basename(root);
-    found = /^step\d+$/.test(rev)
+    found = isRevisionName(rev)
       ? [{ model: basename(dirname(root)), revision: rev, dir: root }]
       : [{ model: rev, revision: "main", dir: root }];
   } else {
+    // Checkpoints inside: revisions of this model when any is named like one (stepN, main), else a folder of
+    // models, each its own model at "main" (models/pythia-160m/, models/pythia-1b/, as the Hub downloads them).
+    const inside: string[] = [];
     for (const sub of await subdirs(root)) {
       const d = join(root, sub);
-      if (await isCheckpoint(d)) found.push({ model: basename(root), revision: sub, dir: d });
+      if (await isCheckpoint(d)) inside.push(sub);
       else {
         for (const rev of await subdirs(d)) {
           if (await isCheckpoint(join(d, rev))) found.push({ model: sub, revision: rev, dir: join(d, rev) });
         }
       }
+    }
+    const models = !inside.some(isRevisionName);
+    for (const sub of inside) {
+      found.push(
+        models
+          ? { model: sub, revision: "main", dir: join(root, sub) }
+          : { model: basename(root), revision: sub, dir: join(root, sub) },
+      );
     }
   }
   // A name that matches nothing is a typo or a missing checkpoint: scoring the others alone would lose it quietly.

@@ -204,7 +204,8 @@ const writeFailure = (path: string, e: unknown) =>
     : new EngramError(`cannot write ${path}: ${(e as Error).message}; check the folder and free space`);
 
 /**
- * An output file written under `<dir>/.<name>.tmp-<pid>` and renamed into place by `commit`: readers see the
+ * An output file written under `<dir>/.<name>.tmp-<pid>-<n>` (a name of its own, even for two writers of one path
+ * in one process) and renamed into place by `commit`: readers see the
  * old file or the whole new one, never part of it. Writes are buffered; the CRC-32 and length of what was
  * written are kept. `abort` (or any failed write) removes the temporary file.
  */
@@ -212,7 +213,6 @@ export class AtomicFile {
   readonly crc = new Crc32();
   private buffer = new Uint8Array(1 << 20);
   private used = 0;
-
   private constructor(readonly path: string, readonly tmp: string, private file: Deno.FsFile | null) {}
 
   static async create(path: string): Promise<AtomicFile> {
@@ -294,9 +294,15 @@ export class AtomicFile {
   }
 }
 
-/** The temporary file of `path` (`<dir>/.<name>.tmp-<pid>`), created empty with its folder; errors as thrown. */
+/** Temporary files made by this process, numbering their names. */
+let temporaries = 0;
+
+/**
+ * A temporary file of `path` (`<dir>/.<name>.tmp-<pid>-<n>`, a name of its own even for two writers of one path
+ * in one process), created empty with its folder; errors as thrown.
+ */
 async function openTemporary(path: string): Promise<{ tmp: string; file: Deno.FsFile }> {
-  const tmp = join(dirname(path), `.${basename(path)}.tmp-${Deno.pid}`);
+  const tmp = join(dirname(path), `.${basename(path)}.tmp-${Deno.pid}-${++temporaries}`);
   await Deno.mkdir(dirname(path), { recursive: true });
   return { tmp, file: await Deno.open(tmp, { write: true, create: true, truncate: true }) };
 }
@@ -304,6 +310,9 @@ async function openTemporary(path: string): Promise<{ tmp: string; file: Deno.Fs
 /** Fails now, not after a long run, when a file cannot be written at `path` (`flag` names it in the message):
  *  its temporary file is made and removed, as AtomicFile will. */
 export async function checkWritable(path: string, flag: string): Promise<void> {
+  if ((await Deno.stat(path).catch(() => null))?.isDirectory) {
+    throw new EngramError(`${flag} ${path} is a folder; pass a file path`);
+  }
   try {
     const { tmp, file } = await openTemporary(path);
     file.close();

@@ -43,6 +43,10 @@ Deno.test("bench: an unwritable --save, an unknown --format or texts as --data a
   await expectError(["bench", "--count", "8", "--save", `${dir}/file/rows.json`], [
     `--save ${dir}/file/rows.json cannot be written`,
   ]);
+  // A folder passed the check (a file beside it can be written) and failed at the rename after the whole bench.
+  await expectError(["bench", "--count", "8", "--save", dir], [
+    `--save ${dir} is a folder; pass a file path`,
+  ]);
   await expectError(["bench", "--count", "8", "--format", "xml"], [
     '--format must be json or text, got "xml"',
   ]);

@@ -29,6 +29,33 @@ Deno.test("a suite's symbolic links to model and revision folders are followed",
   }
 });
 
+Deno.test("a folder of checkpoints named by model is that many models at main; stepN or main names revisions", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "engram-model-zoo-" });
+  try {
+    // models/pico-1, models/pico-2: checkpoints as the Hub downloads them (they were read as revisions of "models").
+    await Deno.mkdir(`${dir}/models`);
+    for (const m of ["pico-1", "pico-2"]) {
+      await Deno.symlink(`${PICO_MODELS}/${m}/step1092`, `${dir}/models/${m}`);
+    }
+    const zoo = await resolveCheckpoints(`${dir}/models`);
+    assertEquals(zoo.map((c) => `${c.model}@${c.revision}`), ["pico-1@main", "pico-2@main"]);
+    assertEquals(zoo[1].dir, `${dir}/models/pico-2`);
+    // A model folder whose revisions include main (or only main) stays one model.
+    await Deno.mkdir(`${dir}/pico-3`);
+    await Deno.symlink(`${PICO_MODELS}/pico-3/step1092`, `${dir}/pico-3/main`);
+    await Deno.symlink(`${PICO_MODELS}/pico-3/step546`, `${dir}/pico-3/final`);
+    assertEquals((await resolveCheckpoints(`${dir}/pico-3`)).map((c) => `${c.model}@${c.revision}`), [
+      "pico-3@final",
+      "pico-3@main",
+    ]);
+    assertEquals((await resolveCheckpoints(`${dir}/pico-3/main`)).map((c) => `${c.model}@${c.revision}`), [
+      "pico-3@main",
+    ]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("--models and --revisions naming a checkpoint the suite lacks are refused, not dropped", async () => {
   const pick = (models?: string[], revisions?: string[]) =>
     resolveCheckpoints(PICO_MODELS, models, revisions).then((found) =>

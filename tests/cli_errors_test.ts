@@ -468,6 +468,14 @@ scoreCase(
   (dir) => [`--out ${dir}/notes`, /is a file, not a folder/],
 );
 
+scoreCase(
+  "--gpu-memory too small for one sequence: says it is the cap, not the GPU",
+  () => ["--count", "4", "--gpu-memory", "0.0001"],
+  () => [
+    /one sequence needs \d+ B of GPU memory besides the weights, past the cap of 107374 B \(score --gpu-memory\); raise it/,
+  ],
+);
+
 // ---------------------------------------------------------------------------------------------- empty flags
 
 // An empty value (a variable that expanded to nothing) is refused: as a path it would name the current folder,

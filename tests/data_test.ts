@@ -169,6 +169,11 @@ Deno.test("npy: int32 and uint16 rows; Fortran order, float dtype, 1-D and 3-D a
 
     const u16 = Uint16Array.from({ length: 3 * 5 }, (_, i) => 65535 - i);
     await writeNpy(join(dir, "b.npy"), "<u2", [3, 5], new Uint8Array(u16.buffer));
+    // The extension in any case, as the files rowSourceFiles fingerprints (it was opened as a Megatron prefix).
+    await Deno.copyFile(join(dir, "b.npy"), join(dir, "B.NPY"));
+    const upper = await openRowSource(join(dir, "B.NPY"));
+    assertEquals(await upper.read([2], 0, 5), Uint32Array.from([65525, 65524, 65523, 65522, 65521]));
+    upper.close();
     const b = await NpyRows.open(join(dir, "b.npy"));
     assertEquals(await b.read([2], 0, 5), Uint32Array.from([65525, 65524, 65523, 65522, 65521]));
     await assertRejects(() => b.read([3], 0, 1), EngramError, "row 3 is past the end");

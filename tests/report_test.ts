@@ -12,6 +12,7 @@ import { openRowSource } from "../engine/data.ts";
 import { EngramError } from "../engine/errors.ts";
 import { join } from "../engine/path.ts";
 import { withTempDir } from "./helpers.ts";
+import { tokenRows, writeMegatron } from "./megatron.ts";
 import { assert, assertAlmostEquals, assertEquals, assertMatch, assertRejects } from "./assert.ts";
 
 const REFERENCE = "fixtures/pico/reference/scores-pico-1-2-3.csv";
@@ -1052,6 +1053,139 @@ Deno.test("report finds sizes, rows per step, data and tokenizer from the result
       toy.notes.join(" | "),
       /memorized rows not decoded: no tokenizer\.json in or above .*toy\/step10 and the data .*none is not there/,
     );
+  });
+});
+
+Deno.test("report: the samples and text features come from the data the results were scored on (its fingerprint)", async () => {
+  await withTempDir(async (dir) => {
+    const { sampledFingerprint } = await import("../io/files.ts");
+    const data = join(dir, "rows"), copy = join(dir, "copy"), other = join(dir, "other");
+    const rows = tokenRows(64);
+    await writeMegatron(data, rows);
+    await writeMegatron(copy, rows);
+    await writeMegatron(other, rows.map((r) => r.map((t) => (t + 1) % 2048)));
+    const fingerprint = await sampledFingerprint([`${data}.idx`, `${data}.bin`]);
+    const model_path = join(Deno.cwd(), "fixtures/pico/models/pico-1/step1092");
+    for (const revision of ["step546", "step1092"]) {
+      await writeScored(
+        join(dir, "scores", `pico-1@${revision}.parquet`),
+        { model: "pico-1", revision, model_path, data, data_fingerprint: fingerprint },
+        0,
+        64,
+        (i) => i % 5 === 0,
+      );
+    }
+    const results = [join(dir, "scores")];
+    const decoded = async (options: { data?: string; tokenizer?: string }) => {
+      const { report } = await computeReport({ results, samples: 1, ...options });
+      return { index: report.samples?.map((s) => s.index), text: report.text_features?.rows, report };
+    };
+    assertEquals((await decoded({})).index, [0]);
+    // A copy elsewhere is the same data; other rows are refused, not described as the scored ones.
+    const tokenizer = "fixtures/pico/tokenizer";
+    assertEquals((await decoded({ data: copy, tokenizer })).index, [0]);
+    await assertRejects(
+      () => decoded({ data: other, tokenizer }),
+      EngramError,
+      `--data ${other} is not the data pico-1@step1092 was scored on (${data}: the sampled fingerprints`,
+    );
+    // The data rewritten at the provenance's path: neither samples nor text features, and the notes say why.
+    await writeMegatron(data, rows.map((r) => r.map((t) => (t + 1) % 2048)));
+    const { index, text, report } = await decoded({});
+    assertEquals([index, text], [undefined, undefined]);
+    const notes = report.notes.join(" | ");
+    assertMatch(
+      notes,
+      /memorized rows not decoded: the data .*rows changed since pico-1@step1092 was scored/,
+    );
+    assertMatch(notes, /properties of the text not computed: the training data .*rows changed since/);
+  });
+});
+
+Deno.test("report on scored .jsonl texts (any case of the extension): memorized rows decoded, text features computed", async () => {
+  await withTempDir(async (dir) => {
+    const tokenizer = join(Deno.cwd(), "fixtures/pico/tokenizer/tokenizer.json");
+    const lines = Array.from(
+      { length: 40 },
+      (_, i) => JSON.stringify({ text: `Row ${i}: the quick brown fox jumps over the lazy dog. `.repeat(6) }),
+    );
+    for (const name of ["texts.jsonl", "texts.JSONL"]) {
+      const data = join(dir, name);
+      await Deno.writeTextFile(data, lines.join("\n") + "\n");
+      for (const revision of ["step546", "step1092"]) {
+        await writeScored(
+          join(dir, `${name}-scores`, `pico-1@${revision}.parquet`),
+          { model: "pico-1", revision, model_path: join(dir, "gone"), data, tokenizer },
+          0,
+          40,
+          (i) => i % 4 === 0,
+        );
+      }
+      const { report } = await computeReport({ results: [join(dir, `${name}-scores`)], samples: 2 });
+      assertEquals(report.samples?.length, 2, name);
+      for (const { index, prompt } of report.samples!) {
+        assertEquals(index % 4, 0, `${name}: row ${index} is memorized`);
+        assertMatch(prompt, new RegExp(`^Row ${index}: the quick`), `${name}: row ${index}'s own text`);
+      }
+      assertEquals(report.text_features?.rows, 40, name);
+    }
+  });
+});
+
+Deno.test("report on some shards of a job says which rows of the job it lacks; all of them, nothing", async () => {
+  await withTempDir(async (dir) => {
+    const mem = (i: number) => i % 6 === 0;
+    const shard = async (model: string, i: number) => {
+      const [first, rows] = [i * 100, 100];
+      await writeScored(
+        join(dir, "scores", `${model}@step10.shard-${i}-of-3.parquet`),
+        { model, revision: "step10", start: 0, count: 300, rows, shard: `${i}/3` },
+        first,
+        rows,
+        mem,
+      );
+    };
+    for (const model of ["m-1", "m-2"]) for (const i of [0, 2]) await shard(model, i);
+    const results = [join(dir, "scores")];
+    const { report } = await computeReport({ results, textFeatures: false });
+    assertEquals(report.rows.analysed, 200);
+    for (const model of ["m-1", "m-2"]) {
+      assert(
+        report.notes.includes(
+          `${model}@step10: its results hold 200 of the 300 rows of the job they were scored in (rows [0, 300), ` +
+            `in shards); the rows of the shards not given are not analysed (./engram merge checks that every ` +
+            `shard is there)`,
+        ),
+        report.notes.join(" | "),
+      );
+    }
+    for (const model of ["m-1", "m-2"]) await shard(model, 1);
+    const { report: whole } = await computeReport({ results, textFeatures: false });
+    assertEquals(whole.rows.analysed, 300);
+    assert(!whole.notes.some((n) => /rows of the job/.test(n)), whole.notes.join(" | "));
+  });
+});
+
+Deno.test("report: results folders are walked through symbolic links, each folder and file once (a link back up, a 'latest')", async () => {
+  await withTempDir(async (dir) => {
+    const runs = join(dir, "out", "runs");
+    for (const model of ["m-1", "m-2"]) {
+      await writeScored(
+        join(runs, `${model}@step10.parquet`),
+        { model, revision: "step10" },
+        0,
+        40,
+        (i) => i % 5 === 0,
+      );
+    }
+    await Deno.symlink(runs, join(dir, "out", "latest"));
+    await Deno.symlink("..", join(runs, "up")); // loops back to out/
+    const { report } = await computeReport({ results: [join(dir, "out")], textFeatures: false });
+    assertEquals(report.inputs.map((i) => i.file), [
+      join(dir, "out", "latest", "m-1@step10.parquet"),
+      join(dir, "out", "latest", "m-2@step10.parquet"),
+    ]);
+    assertEquals(report.rows.analysed, 40);
   });
 });
 

@@ -51,6 +51,11 @@ Deno.test("a results file is kept only if it answers the same request; any diffe
     // The same request again: kept as it is.
     assertEquals((await score("--count", "32"))[0].skipped, true);
     assertEquals(await snapshot(out), before, "a skipped run leaves the file as it was");
+    // The Megatron data named by either of its files is the same data (it was refused as another --data).
+    for (const named of [`${PICO_DATA}.bin`, `${PICO_DATA}.idx`]) {
+      assertEquals((await score("--count", "32", "--data", named))[0].skipped, true, named);
+    }
+    assertEquals((await readResults(`${out}/${NAME}`)).provenance!.data, resolve(PICO_DATA));
 
     // A copy of the data and of the model elsewhere: the same tokens and weights, but other inputs.
     await copyDir(dirname(PICO_DATA), `${dir}/data`);
@@ -136,6 +141,11 @@ Deno.test("--out FILE.csv writes that one results file (not a folder of that nam
     const again = await run();
     assertEquals(again.code, 0, again.stderr);
     assert(/skipped/.test(again.stderr), again.stderr);
+    // A trailing slash says folder, whatever the name ends with (it was taken for a file inside a missing folder).
+    const folder = `${dir}/runs.csv/`;
+    const r2 = await runCli(["score", "--model", CHECKPOINT, "--count", "8", "--out", folder, "--quiet"]);
+    assertEquals(r2.code, 0, r2.stderr);
+    assertEquals(await listDir(folder), ["pico-1@step1092.parquet"]);
   }, "engram-out-file-");
 });
 
@@ -175,6 +185,40 @@ Deno.test("a run that fails after recording rows keeps them; a rerun with other 
       /other arguments \(its data_fingerprint was "[0-9a-f]{32}", this run's/,
     ]);
   }, "engram-later-batch-");
+});
+
+Deno.test("a journal of other arguments, or of an older engram's key, is refused saying so; --force starts over", async () => {
+  await withTempDir(async (dir) => {
+    const out = `${dir}/out`, partial = `${out}/${NAME}.partial`;
+    // The journal an engram before request() keys wrote: its key names the arguments differently.
+    const header = new TextEncoder().encode(JSON.stringify({
+      key: { model: resolve(CHECKPOINT), config: "7bf365ed2c7803bb", rows: [0, 8], cont: 32, suppress: null },
+      created: "2026-01-01T00:00:00.000Z",
+    }));
+    const journal = new Uint8Array(12 + header.length + 3 * 16);
+    journal.set(new TextEncoder().encode("ENGRAMJ1"));
+    new DataView(journal.buffer).setUint32(8, header.length, true);
+    journal.set(header, 12);
+    for (let r = 0; r < 3; r++) new DataView(journal.buffer).setFloat64(12 + header.length + r * 16, r, true);
+    await Deno.mkdir(out);
+    await Deno.writeFile(partial, journal);
+    const run = args(out, "--count", "8");
+    await expectError(run, [
+      partial,
+      /3 rows of a run with other arguments/,
+      /--force/,
+      /another engram version/,
+    ]);
+    assertEquals(await Deno.readFile(partial), journal, "refused: the journal is left as it was");
+    const forced = await runCli([...run, "--force"]);
+    assertEquals(forced.code, 0, forced.stderr);
+    assertEquals(await listDir(out), [NAME, `${NAME}.provenance.json`]);
+    const fresh = `${dir}/fresh`;
+    assertEquals((await runCli(args(fresh, "--count", "8"))).code, 0);
+    const [a, b] = [await readResults(`${out}/${NAME}`), await readResults(`${fresh}/${NAME}`)];
+    assertEquals(a.table, b.table, "--force scored every row again, as a run without the journal");
+    assertEquals(a.provenance?.created === "2026-01-01T00:00:00.000Z", false, "a new job's start");
+  }, "engram-force-journal-");
 });
 
 Deno.test("an edited journal is named when its rows are wrong, not the results file it was to become", async () => {

@@ -109,6 +109,59 @@ Deno.test("text features are cached beside the report, keyed by the rows, the wi
     assertEquals([await byTokenizer(copy), await byTokenizer(tokenizer)], [false, false]);
     await Deno.remove(copy);
     assertEquals([...Deno.readDirSync(dir)].map((e) => e.name), ["text-features.bin"]);
+    // A damaged cache is a miss: computed again (the same features) and rewritten, never an error.
+    const file = `${dir}/text-features.bin`;
+    await cachedTextFeatures(dir, DATA, rows, WINDOW, { workers: 0 }); // the tokenizer's replaced it
+    const intact = await Deno.readFile(file);
+    const headerLength = new DataView(intact.buffer).getUint32(8, true);
+    const header = JSON.parse(new TextDecoder().decode(intact.subarray(12, 12 + headerLength)));
+    const withHeader = (edit: (h: typeof header) => void) => {
+      const h = structuredClone(header);
+      edit(h);
+      const text = new TextEncoder().encode(JSON.stringify(h).padEnd(headerLength));
+      assert(text.length === headerLength, "the edited header keeps its length");
+      const bytes = intact.slice();
+      bytes.set(text, 12);
+      return bytes;
+    };
+    const damaged: [string, Uint8Array][] = [
+      [
+        "a header that is not JSON",
+        (() => {
+          const b = intact.slice();
+          b[12] = "x".charCodeAt(0);
+          return b;
+        })(),
+      ],
+      [
+        "a header length past the end",
+        (() => {
+          const b = intact.slice();
+          new DataView(b.buffer).setUint32(8, 0xfffffff0, true);
+          return b;
+        })(),
+      ],
+      ["an unknown array type", withHeader((h) => h.arrays[0].type = "Function")],
+      ["an array past the end", withHeader((h) => h.arrays[4].length = 999)],
+      ["a missing array", withHeader((h) => h.arrays.pop())],
+      ["a truncated file", intact.subarray(0, intact.length - 8)],
+    ];
+    for (const [what, bytes] of damaged) {
+      await Deno.writeFile(file, bytes);
+      const again = await cachedTextFeatures(dir, DATA, rows, WINDOW, { workers: 0 });
+      assertEquals(again.cached, false, what);
+      assertEquals(again.features, first.features, what);
+      assertEquals(await Deno.readFile(file), intact, `${what}: rewritten`);
+    }
+    // Reports computing the same features at once (two --target, one data set) each write a whole cache: they
+    // wrote one .partial file, and the later renames found it gone.
+    await Deno.remove(file);
+    const together = await Promise.all(
+      [0, 1, 2].map(() => cachedTextFeatures(dir, DATA, rows, WINDOW, { workers: 0 })),
+    );
+    for (const t of together) assertEquals([t.cached, t.features], [false, first.features]);
+    assertEquals(await Deno.readFile(file), intact);
+    assertEquals([...Deno.readDirSync(dir)].map((e) => e.name), ["text-features.bin"]);
     // A cache folder that cannot be made (under a file) is one clear error, before any feature is computed.
     const e = await assertRejects(
       () => cachedTextFeatures(`${dir}/text-features.bin/sub`, DATA, rows, WINDOW, { workers: 0 }),
