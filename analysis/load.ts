@@ -89,8 +89,8 @@ const noProvenance = (path: string) =>
   } beside it, or convert it to a CSV with columns model,revision,index,score`;
 
 /** A results file the score command wrote (any format): one model@revision, named by its provenance. */
-async function openScoreResults(path: string): Promise<InputReader> {
-  const results = await openResults(path);
+async function openScoreResults(path: string, parquet?: ParquetFile): Promise<InputReader> {
+  const results = await openResults(path, parquet);
   const p = results.provenance;
   ensure(p && p.model && p.revision, () => noProvenance(path));
   return {
@@ -338,6 +338,7 @@ export async function openInput(
     if (names.includes("index") && !names.some((name) => RESULTS_ONLY_COLUMNS.includes(name))) {
       return openPublished(path, file);
     }
+    return await openScoreResults(path, file);
   } else if (ext === ".csv") {
     const file = await openCsv(path, REFERENCE_COLUMNS, { ...csv, reuse: true });
     if (file.has("model") && file.has("revision")) return openReferenceCsv(path, file);

@@ -537,9 +537,10 @@ const someValue = (col: Float64Array | undefined) => col?.some((v) => v === v) ?
 /**
  * Opens a results file (.parquet, .csv, .jsonl) for reading batch by batch. What can be checked without
  * reading the rows is checked here (provenance, the sidecar's length, Parquet's row count); the rows are checked
- * as `batches` reads them.
+ * as `batches` reads them. `parquet`: the file at `path`, already opened by the caller (its footer is then not
+ * read again).
  */
-export async function openResults(path: string): Promise<ResultsReader> {
+export async function openResults(path: string, parquet?: ParquetFile): Promise<ResultsReader> {
   const format = formatOf(path);
   let provenance: Provenance | null;
   let rows: number | null;
@@ -548,7 +549,7 @@ export async function openResults(path: string): Promise<ResultsReader> {
   let raw: (observe?: (bytes: Uint8Array) => void) => AsyncGenerator<RawBatch>;
   let check: FileCheck | null = null;
   if (format === ".parquet") {
-    const file = await ParquetFile.open(path);
+    const file = parquet ?? await ParquetFile.open(path);
     provenance = parquetProvenance(file);
     rows = file.rows;
     names = file.columnNames;
