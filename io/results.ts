@@ -386,8 +386,9 @@ class RowChecker {
     }
   }
 
-  /** Checks a batch of rows (to be written). */
-  check(b: ResultsBatch): void {
+  /** Checks a batch of rows (to be written). `checked`: its rows were checked as they were read (see
+   *  NamedRows), so only its first and last index are, which places the batch among the provenance's rows. */
+  check(b: ResultsBatch, checked = false): void {
     if ((b.matches !== null) !== this.hasMatches) {
       throw new EngramError(
         `${this.path}: rows ${this.hasMatches ? "without" : "with"} matches in a file ${
