@@ -404,9 +404,16 @@ class RowChecker {
       );
     }
     const matches = b.matches;
-    for (let i = 0; i < b.length; i++) {
-      this.index(this.rows + i, b.index[i]);
-      this.values(this.rows + i, b.firstMismatch[i], matches !== null ? matches[i] : NaN);
+    if (checked && this.first !== null) {
+      if (b.length > 0) {
+        this.index(this.rows, b.index[0]);
+        this.index(this.rows + b.length - 1, b.index[b.length - 1]);
+      }
+    } else {
+      for (let i = 0; i < b.length; i++) {
+        this.index(this.rows + i, b.index[i]);
+        this.values(this.rows + i, b.firstMismatch[i], matches !== null ? matches[i] : NaN);
+      }
     }
     this.rows += b.length;
   }
@@ -582,9 +589,10 @@ export async function openResults(path: string, parquet?: ParquetFile): Promise<
     const csv = format === ".csv";
     names = csv ? (await openCsv(path, RESULT_COLUMNS)).header : Object.keys(RESULT_COLUMNS);
     raw = async function* (observe) {
+      const options = { observe, reuse: true, expectRows: rows ?? undefined };
       const file = csv
-        ? await openCsv(path, RESULT_COLUMNS, { observe, reuse: true })
-        : openJsonl(path, RESULT_COLUMNS, { observe, reuse: true });
+        ? await openCsv(path, RESULT_COLUMNS, options)
+        : openJsonl(path, RESULT_COLUMNS, options);
       for await (const b of file.batches()) yield fromText(b);
     };
   }
@@ -693,6 +701,10 @@ interface Encoder {
 export interface NamedRows extends AsyncIterable<ResultsBatch> {
   /** What holds the rows, as messages about them name it. */
   readonly source: string;
+  /** Every row was checked as it was read, by `openResults` readers of files that together hold exactly the
+   *  provenance's rows, in order (merge's shards), and their messages named the file, row and value; the writer
+   *  then checks each batch's columns, first and last index, and the count, not every row again. */
+  readonly checked?: boolean;
 }
 
 /**
@@ -710,6 +722,7 @@ export async function writeResultsStream(
   const prov = checkProvenance(structuredClone(provenance), `${path} (provenance to write)`);
   const c = prov.continuation;
   const source = "source" in batches ? batches.source : path;
+  const checked = "checked" in batches && batches.checked === true;
   const checker = new RowChecker(source, c, prov, prov.mode === "score", prov.logprob);
   const out = await AtomicFile.create(path);
   let side: AtomicFile | null = null;
@@ -719,7 +732,7 @@ export async function writeResultsStream(
       : textEncoder(out, format, prov);
     let memorized = 0;
     for await (const b of batches) {
-      checker.check(b);
+      checker.check(b, checked);
       for (let i = 0; i < b.length; i++) if (b.firstMismatch[i] === c) memorized++;
       await encoder.write(b);
     }
