@@ -8,7 +8,13 @@
 //   - EleutherAI's pythia-memorized-evals Parquet (index, tokens): `ParquetFile`, the index column only (the
 //     tokens are most of the file and are never read); only memorized rows are listed.
 // What io cannot know is checked here: a reference score is k/32, a listed index is a row number.
-import { openResults, type Provenance, PROVENANCE_KEY, RESULT_FORMATS } from "../io/results.ts";
+import {
+  openParquetResults,
+  openResults,
+  type Provenance,
+  PROVENANCE_KEY,
+  RESULT_FORMATS,
+} from "../io/results.ts";
 import { type CsvBatch, type CsvColumnSpec, type CsvReader, openCsv } from "../io/csv.ts";
 import { ParquetFile } from "../io/parquet.ts";
 import { EngramError, ensure } from "../engine/errors.ts";
@@ -90,7 +96,7 @@ const noProvenance = (path: string) =>
 
 /** A results file the score command wrote (any format): one model@revision, named by its provenance. */
 async function openScoreResults(path: string, parquet?: ParquetFile): Promise<InputReader> {
-  const results = await openResults(path, parquet);
+  const results = await (parquet ? openParquetResults(parquet) : openResults(path));
   const p = results.provenance;
   ensure(p && p.model && p.revision, () => noProvenance(path));
   return {

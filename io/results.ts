@@ -545,10 +545,18 @@ const someValue = (col: Float64Array | undefined) => col?.some((v) => v === v) ?
 /**
  * Opens a results file (.parquet, .csv, .jsonl) for reading batch by batch. What can be checked without
  * reading the rows is checked here (provenance, the sidecar's length, Parquet's row count); the rows are checked
- * as `batches` reads them. `parquet`: the file at `path`, already opened by the caller (its footer is then not
- * read again).
+ * as `batches` reads them.
  */
-export async function openResults(path: string, parquet?: ParquetFile): Promise<ResultsReader> {
+export function openResults(path: string): Promise<ResultsReader> {
+  return openReader(path, null);
+}
+
+/** `openResults` of a Parquet file the caller has opened already (its footer is not read again). */
+export function openParquetResults(file: ParquetFile): Promise<ResultsReader> {
+  return openReader(file.path, file);
+}
+
+async function openReader(path: string, parquet: ParquetFile | null): Promise<ResultsReader> {
   const format = formatOf(path);
   let provenance: Provenance | null;
   let rows: number | null;
