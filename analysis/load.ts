@@ -8,7 +8,13 @@
 //   - EleutherAI's pythia-memorized-evals Parquet (index, tokens): `ParquetFile`, the index column only (the
 //     tokens are most of the file and are never read); only memorized rows are listed.
 // What io cannot know is checked here: a reference score is k/32, a listed index is a row number.
-import { openResults, type Provenance, PROVENANCE_KEY, RESULT_FORMATS } from "../io/results.ts";
+import {
+  openParquetResults,
+  openResults,
+  type Provenance,
+  PROVENANCE_KEY,
+  RESULT_FORMATS,
+} from "../io/results.ts";
 import { type CsvBatch, type CsvColumnSpec, type CsvReader, openCsv } from "../io/csv.ts";
 import { ParquetFile } from "../io/parquet.ts";
 import { EngramError, ensure } from "../engine/errors.ts";
@@ -94,8 +100,8 @@ const noProvenance = (path: string) =>
   } beside it, or convert it to a CSV with columns model,revision,index,score`;
 
 /** A results file the score command wrote (any format): one model@revision, named by its provenance. */
-async function openScoreResults(path: string): Promise<InputReader> {
-  const results = await openResults(path);
+async function openScoreResults(path: string, parquet?: ParquetFile): Promise<InputReader> {
+  const results = await (parquet ? openParquetResults(parquet) : openResults(path));
   const p = results.provenance;
   ensure(p && p.model && p.revision, () => noProvenance(path));
   return {
@@ -343,6 +349,7 @@ export async function openInput(
     if (names.includes("index") && !names.some((name) => RESULTS_ONLY_COLUMNS.includes(name))) {
       return openPublished(path, file);
     }
+    return await openScoreResults(path, file);
   } else if (ext === ".csv") {
     const file = await openCsv(path, REFERENCE_COLUMNS, { ...csv, reuse: true });
     if (file.has("model") && file.has("revision")) return openReferenceCsv(path, file);

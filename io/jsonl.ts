@@ -45,6 +45,7 @@ async function* jsonlBatches(
     names.map((n) => dictionaries.get(n) ?? null),
     options.batchRows ?? 1 << 20,
     options.reuse,
+    options.expectRows,
   );
   const seen = new Uint8Array(names.length);
   const slotOf = (b: Uint8Array, s: number, e: number): number => {

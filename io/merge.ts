@@ -5,10 +5,10 @@ import { EngramError } from "../engine/errors.ts";
 import { firstDifference } from "../engine/journal.ts";
 import { basename, dirname, join, resolve } from "../engine/path.ts";
 import {
+  type NamedRows,
   openResults,
   parseShard,
   type Provenance,
-  type ResultsBatch,
   type ResultsReader,
   type WriteOptions,
   writeResultsStream,
@@ -119,11 +119,17 @@ export async function mergeShards(
     ...(parts.some((p) => p.prov.kernels !== undefined) ? { kernels: distinct("kernels") } : {}),
     created: parts.map((p) => p.prov.created).sort()[0],
   };
-  // Each shard's reader checks its rows against its share of [start, start + count) as they stream by, and the
-  // writer checks the whole range: together no row is missing or repeated, at the ends of the range included.
-  async function* rows(): AsyncGenerator<ResultsBatch> {
-    for (const p of parts) yield* p.reader.batches();
-  }
-  const { rows: n } = await writeResultsStream(out, merged, rows(), options);
+  // Each shard's reader checks every row as it streams by (messages name the shard), its indices exactly its share
+  // of [start, start + count); the shards are all there, in order, so together they are exactly the job's rows
+  // and the writer checks no row again (only where each batch starts and ends). The writer is done with a batch
+  // when it asks for the next, so the readers reuse their arrays.
+  const rows: NamedRows = {
+    source: `the shards merged into ${out}`,
+    checked: true,
+    async *[Symbol.asyncIterator]() {
+      for (const p of parts) yield* p.reader.batches({ reuse: true });
+    },
+  };
+  const { rows: n } = await writeResultsStream(out, merged, rows, options);
   return { rows: n };
 }

@@ -386,8 +386,9 @@ class RowChecker {
     }
   }
 
-  /** Checks a batch of rows (to be written). */
-  check(b: ResultsBatch): void {
+  /** Checks a batch of rows (to be written). `checked`: its rows were checked as they were read (see
+   *  NamedRows), so only its first and last index are, which places the batch among the provenance's rows. */
+  check(b: ResultsBatch, checked = false): void {
     if ((b.matches !== null) !== this.hasMatches) {
       throw new EngramError(
         `${this.path}: rows ${this.hasMatches ? "without" : "with"} matches in a file ${
@@ -403,9 +404,16 @@ class RowChecker {
       );
     }
     const matches = b.matches;
-    for (let i = 0; i < b.length; i++) {
-      this.index(this.rows + i, b.index[i]);
-      this.values(this.rows + i, b.firstMismatch[i], matches !== null ? matches[i] : NaN);
+    if (checked && this.first !== null) {
+      if (b.length > 0) {
+        this.index(this.rows, b.index[0]);
+        this.index(this.rows + b.length - 1, b.index[b.length - 1]);
+      }
+    } else {
+      for (let i = 0; i < b.length; i++) {
+        this.index(this.rows + i, b.index[i]);
+        this.values(this.rows + i, b.firstMismatch[i], matches !== null ? matches[i] : NaN);
+      }
     }
     this.rows += b.length;
   }
@@ -539,7 +547,16 @@ const someValue = (col: Float64Array | undefined) => col?.some((v) => v === v) ?
  * reading the rows is checked here (provenance, the sidecar's length, Parquet's row count); the rows are checked
  * as `batches` reads them.
  */
-export async function openResults(path: string): Promise<ResultsReader> {
+export function openResults(path: string): Promise<ResultsReader> {
+  return openReader(path, null);
+}
+
+/** `openResults` of a Parquet file the caller has opened already (its footer is not read again). */
+export function openParquetResults(file: ParquetFile): Promise<ResultsReader> {
+  return openReader(file.path, file);
+}
+
+async function openReader(path: string, parquet: ParquetFile | null): Promise<ResultsReader> {
   const format = formatOf(path);
   let provenance: Provenance | null;
   let rows: number | null;
@@ -548,7 +565,7 @@ export async function openResults(path: string): Promise<ResultsReader> {
   let raw: (observe?: (bytes: Uint8Array) => void) => AsyncGenerator<RawBatch>;
   let check: FileCheck | null = null;
   if (format === ".parquet") {
-    const file = await ParquetFile.open(path);
+    const file = parquet ?? await ParquetFile.open(path);
     provenance = parquetProvenance(file);
     rows = file.rows;
     names = file.columnNames;
@@ -580,9 +597,10 @@ export async function openResults(path: string): Promise<ResultsReader> {
     const csv = format === ".csv";
     names = csv ? (await openCsv(path, RESULT_COLUMNS)).header : Object.keys(RESULT_COLUMNS);
     raw = async function* (observe) {
+      const options = { observe, reuse: true, expectRows: rows ?? undefined };
       const file = csv
-        ? await openCsv(path, RESULT_COLUMNS, { observe, reuse: true })
-        : openJsonl(path, RESULT_COLUMNS, { observe, reuse: true });
+        ? await openCsv(path, RESULT_COLUMNS, options)
+        : openJsonl(path, RESULT_COLUMNS, options);
       for await (const b of file.batches()) yield fromText(b);
     };
   }
@@ -691,6 +709,10 @@ interface Encoder {
 export interface NamedRows extends AsyncIterable<ResultsBatch> {
   /** What holds the rows, as messages about them name it. */
   readonly source: string;
+  /** Every row was checked as it was read, by `openResults` readers of files that together hold exactly the
+   *  provenance's rows, in order (merge's shards), and their messages named the file, row and value; the writer
+   *  then checks each batch's columns, first and last index, and the count, not every row again. */
+  readonly checked?: boolean;
 }
 
 /**
@@ -708,6 +730,7 @@ export async function writeResultsStream(
   const prov = checkProvenance(structuredClone(provenance), `${path} (provenance to write)`);
   const c = prov.continuation;
   const source = "source" in batches ? batches.source : path;
+  const checked = "checked" in batches && batches.checked === true;
   const checker = new RowChecker(source, c, prov, prov.mode === "score", prov.logprob);
   const out = await AtomicFile.create(path);
   let side: AtomicFile | null = null;
@@ -717,7 +740,7 @@ export async function writeResultsStream(
       : textEncoder(out, format, prov);
     let memorized = 0;
     for await (const b of batches) {
-      checker.check(b);
+      checker.check(b, checked);
       for (let i = 0; i < b.length; i++) if (b.firstMismatch[i] === c) memorized++;
       await encoder.write(b);
     }

@@ -200,6 +200,37 @@ Deno.test("merge: a truncated CSV shard and gaps at the start or end of the rang
   });
 });
 
+Deno.test("merge: a bad value in a shard is refused naming the shard, its row and the value; nothing is written", async () => {
+  await withTempDir(async (dir) => {
+    // Row 4 of shard 1 (CSV): first_mismatch 40 of 32. Row 7 of shard 2 (JSONL): score 2.
+    const csv = await writeShards(dir, 3, 30, ".csv");
+    const lines = (await Deno.readTextFile(csv[1])).split("\n");
+    const cells = lines[4].split(",");
+    cells[3] = "40";
+    lines[4] = cells.join(",");
+    await writePair(csv[1], lines.join("\n"), shard(1, 3, 30).prov);
+    const jsonl = await writeShards(dir, 3, 30, ".jsonl");
+    const records = (await Deno.readTextFile(jsonl[2])).split("\n");
+    records[6] = JSON.stringify({ ...JSON.parse(records[6]), score: 2 });
+    await writePair(jsonl[2], records.join("\n"), shard(2, 3, 30).prov);
+    for (
+      const [files, message] of [
+        [csv, `${csv[1]}: row 4 has first_mismatch 40; expected an integer in [0, 32]`],
+        [jsonl, `${jsonl[2]}: row 7 has score 2; expected a number in [0, 1]`],
+      ] as const
+    ) {
+      for (const out of [join(dir, "m.parquet"), join(dir, "m.csv")]) {
+        await assertRejects(() => mergeShards([...files], out), EngramError, message);
+      }
+    }
+    assertEquals(
+      [...Deno.readDirSync(dir)].filter((e) => e.name.startsWith("m.") || e.name.startsWith(".m.")),
+      [],
+      "nothing written",
+    );
+  });
+});
+
 Deno.test("merge: --out that is one of the shards is refused (same path, another spelling, a link)", async () => {
   await withTempDir(async (dir) => {
     const files = await writeShards(dir, 2, 4);

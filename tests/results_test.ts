@@ -299,6 +299,37 @@ Deno.test("results: score's final write names the journal, its row and value whe
   });
 });
 
+Deno.test("results: rows already checked as read (merge's) are still placed: a batch out of place is refused", async () => {
+  await withTempDir(async (dir) => {
+    const batch = (from: number, n: number): ResultsBatch => ({
+      length: n,
+      index: Float64Array.from({ length: n }, (_, i) => from + i),
+      matches: new Int16Array(n),
+      firstMismatch: new Int16Array(n),
+      logprob: null,
+    });
+    const checked = (...batches: ResultsBatch[]) => ({
+      source: "the shards",
+      checked: true,
+      async *[Symbol.asyncIterator]() {
+        yield* batches;
+      },
+    });
+    const out = join(dir, "x.csv"), p = prov({ count: 6, rows: 6 });
+    for (
+      const [rows, message] of [
+        [checked(batch(0, 2), batch(3, 2), batch(5, 1)), "the shards: row 3 has index 3"], // a gap at a start
+        [checked(batch(0, 2), batch(2, 3)), "holds 5 rows but its provenance says 6"],
+        [checked(batch(0, 3), { ...batch(3, 3), index: Float64Array.of(3, 4, 9) }), "row 6 has index 9"],
+      ] as const
+    ) {
+      await assertRejects(() => writeResultsStream(out, p, rows), EngramError, message);
+      assertEquals([...Deno.readDirSync(dir)], [], "nothing written");
+    }
+    assertEquals((await writeResultsStream(out, p, checked(batch(0, 4), batch(4, 2)))).rows, 6);
+  });
+});
+
 Deno.test("results: a provenance field of the wrong type or missing is one line naming the field", async () => {
   await withTempDir(async (dir) => {
     const csv = join(dir, "a.csv");
