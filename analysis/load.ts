@@ -78,7 +78,8 @@ export async function collectInputFiles(paths: string[]): Promise<string[]> {
       if (walked.has(real)) return;
       walked.add(real);
       const entries = [];
-      for await (const e of Deno.readDir(path)) entries.push(e.name);
+      // Hidden entries are not results: macOS's ._x.parquet and .DS_Store, an interrupted write's .x.tmp-*.
+      for await (const e of Deno.readDir(path)) if (!e.name.startsWith(".")) entries.push(e.name);
       for (const name of entries.sort()) await walk(join(path, name), false);
     } else if ((RESULT_FORMATS as readonly string[]).includes(extname(path).toLowerCase())) {
       if (!found.has(real)) found.set(real, path);

@@ -49,10 +49,16 @@ export async function resolveCheckpoints(
   revisions?: string[],
 ): Promise<Checkpoint[]> {
   const root = resolve(path);
-  try {
-    if (!(await Deno.stat(root)).isDirectory) throw new Error();
-  } catch {
+  const info = await Deno.stat(root).catch(() => null);
+  if (!info) {
     throw new EngramError(`--model ${path}: no such folder; pass a checkpoint folder (with config.json)`);
+  }
+  if (!info.isDirectory) {
+    throw new EngramError(
+      `--model ${path} is a file; pass the checkpoint folder that holds it (${
+        dirname(root)
+      }, with config.json)`,
+    );
   }
   let found: Checkpoint[] = [];
   if (await isCheckpoint(root)) {

@@ -74,6 +74,20 @@ Deno.test("--models and --revisions naming a checkpoint the suite lacks are refu
   );
 });
 
+Deno.test("--model naming a weights file, or nothing, is one line saying what to pass", async () => {
+  const ckpt = `${PICO_MODELS}/pico-1/step1092`;
+  await assertRejects(
+    () => resolveCheckpoints(`${ckpt}/model.safetensors`),
+    EngramError,
+    `--model ${ckpt}/model.safetensors is a file; pass the checkpoint folder that holds it (${ckpt}, with config.json)`,
+  );
+  await assertRejects(
+    () => resolveCheckpoints(`${ckpt}/gone`),
+    EngramError,
+    `--model ${ckpt}/gone: no such folder`,
+  );
+});
+
 Deno.test("a broken symbolic link in a suite is one clear error naming it", async () => {
   const dir = await Deno.makeTempDir({ prefix: "engram-broken-link-" });
   try {

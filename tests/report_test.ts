@@ -3,7 +3,7 @@
 import { parquetWriteBuffer } from "hyparquet-writer";
 import { computeReport, type Report, writeReport } from "../analysis/report.ts";
 import { visible } from "../analysis/samples.ts";
-import { publishedSplit } from "../analysis/load.ts";
+import { collectInputFiles, publishedSplit } from "../analysis/load.ts";
 import { type Provenance, type ScoreTable, writeResults } from "../io/results.ts";
 import { reportCommand } from "../cli/report.ts";
 import { Crc32 } from "../io/files.ts";
@@ -1416,5 +1416,26 @@ Deno.test("report inputs: results of several row groups in all three formats giv
         ext,
       );
     }
+  });
+});
+
+Deno.test("results folders: hidden entries (macOS ._x.parquet, an interrupted write's .x.tmp-*) are not results", async () => {
+  await withTempDir(async (dir) => {
+    await Deno.mkdir(join(dir, "sub"));
+    for (
+      const name of [
+        "a.parquet",
+        "._a.parquet",
+        ".a.parquet.tmp-12-1",
+        "sub/b.csv",
+        "sub/.c.jsonl",
+        "notes.txt",
+      ]
+    ) {
+      await Deno.writeTextFile(join(dir, name), "not read here");
+    }
+    assertEquals(await collectInputFiles([dir]), [join(dir, "a.parquet"), join(dir, "sub/b.csv")]);
+    // A hidden file named on the command line is read: the user asked for it.
+    assertEquals(await collectInputFiles([join(dir, "._a.parquet")]), [join(dir, "._a.parquet")]);
   });
 });
