@@ -132,13 +132,12 @@ export async function scoreStatistics(dataset: Dataset): Promise<ScoreStatistics
       }
     }
   });
+  // Pearson r of each pair once, looked up by (i, j) either way round (a search per cell was C^4 a model).
+  const pearson = new Map(pairs.map((p) => [p.i * scored.length + p.j, pearsonOfCounts(p.joint, p.side)]));
+  const r = (i: number, j: number) => pearson.get(Math.min(i, j) * scored.length + Math.max(i, j))!;
   const correlations: Correlation[] = [];
   for (const model of new Set(scored.map((s) => s.model))) {
     const of = scored.flatMap((s, i) => s.model === model ? [i] : []);
-    const r = (i: number, j: number) => {
-      const p = pairs.find((p) => p.i === Math.min(i, j) && p.j === Math.max(i, j))!;
-      return pearsonOfCounts(p.joint, p.side);
-    };
     for (const i of of) {
       for (const j of of) {
         correlations.push({
