@@ -10,6 +10,7 @@ import {
   parseShard,
   type Provenance,
   type ResultsReader,
+  rowsCheckedAsRead,
   type WriteOptions,
   writeResultsStream,
 } from "./results.ts";
@@ -123,13 +124,12 @@ export async function mergeShards(
   // of [start, start + count); the shards are all there, in order, so together they are exactly the job's rows
   // and the writer checks no row again (only where each batch starts and ends). The writer is done with a batch
   // when it asks for the next, so the readers reuse their arrays.
-  const rows: NamedRows = {
+  const rows: NamedRows = rowsCheckedAsRead({
     source: `the shards merged into ${out}`,
-    checked: true,
     async *[Symbol.asyncIterator]() {
       for (const p of parts) yield* p.reader.batches({ reuse: true });
     },
-  };
+  });
   const { rows: n } = await writeResultsStream(out, merged, rows, options);
   return { rows: n };
 }

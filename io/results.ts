@@ -709,10 +709,20 @@ interface Encoder {
 export interface NamedRows extends AsyncIterable<ResultsBatch> {
   /** What holds the rows, as messages about them name it. */
   readonly source: string;
-  /** Every row was checked as it was read, by `openResults` readers of files that together hold exactly the
-   *  provenance's rows, in order (merge's shards), and their messages named the file, row and value; the writer
-   *  then checks each batch's columns, first and last index, and the count, not every row again. */
-  readonly checked?: boolean;
+}
+
+/** Rows marked by `checkedAsRead` (held weakly: the mark goes with the rows). */
+const checkedAsRead = new WeakSet<object>();
+
+/**
+ * Marks rows every one of which was checked as it was read, by `openResults` readers of files that together hold
+ * exactly the provenance's rows, in order (merge's shards), whose messages named the file, row and value: the
+ * writer then checks each batch's columns, first and last index, and the count, not every row again. io/ only
+ * (not in mod.ts): a library caller's rows are always checked.
+ */
+export function rowsCheckedAsRead<T extends NamedRows>(rows: T): T {
+  checkedAsRead.add(rows);
+  return rows;
 }
 
 /**
@@ -730,7 +740,7 @@ export async function writeResultsStream(
   const prov = checkProvenance(structuredClone(provenance), `${path} (provenance to write)`);
   const c = prov.continuation;
   const source = "source" in batches ? batches.source : path;
-  const checked = "checked" in batches && batches.checked === true;
+  const checked = checkedAsRead.has(batches);
   const checker = new RowChecker(source, c, prov, prov.mode === "score", prov.logprob);
   const out = await AtomicFile.create(path);
   let side: AtomicFile | null = null;

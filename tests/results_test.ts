@@ -11,6 +11,7 @@ import {
   readProvenance,
   readResults,
   type ResultsBatch,
+  rowsCheckedAsRead,
   type ScoreTable,
   writeResults,
   writeResultsStream,
@@ -308,13 +309,13 @@ Deno.test("results: rows already checked as read (merge's) are still placed: a b
       firstMismatch: new Int16Array(n),
       logprob: null,
     });
-    const checked = (...batches: ResultsBatch[]) => ({
-      source: "the shards",
-      checked: true,
-      async *[Symbol.asyncIterator]() {
-        yield* batches;
-      },
-    });
+    const checked = (...batches: ResultsBatch[]) =>
+      rowsCheckedAsRead({
+        source: "the shards",
+        async *[Symbol.asyncIterator]() {
+          yield* batches;
+        },
+      });
     const out = join(dir, "x.csv"), p = prov({ count: 6, rows: 6 });
     for (
       const [rows, message] of [
