@@ -80,10 +80,10 @@ export async function resolveCheckpoints(
         }
       }
     }
-    const models = !inside.some(isRevisionName);
+    const asModels = !inside.some(isRevisionName);
     for (const sub of inside) {
       found.push(
-        models
+        asModels
           ? { model: sub, revision: "main", dir: join(root, sub) }
           : { model: basename(root), revision: sub, dir: join(root, sub) },
       );
@@ -110,6 +110,19 @@ export async function resolveCheckpoints(
   const picked = found.filter((c) =>
     (!models || models.includes(c.model)) && (!revisions || revisions.includes(c.revision))
   );
+  // Each name is in the suite, but a model may lack one of the revisions asked for: name the missing pairs.
+  const missing = (models ?? []).flatMap((m) =>
+    (revisions ?? []).filter((r) => !picked.some((c) => c.model === m && c.revision === r)).map((r) =>
+      `${m}@${r}`
+    )
+  );
+  if (missing.length > 0 && picked.length > 0) {
+    throw new EngramError(
+      `--models and --revisions ask for ${missing.slice(0, 8).join(", ")}${
+        missing.length > 8 ? ", ..." : ""
+      }, not in --model ${path}; pick revisions every model has, or score the models apart`,
+    );
+  }
   if (picked.length === 0) {
     const what = found.length === 0
       ? "holds no checkpoint (a folder with config.json and safetensors weights)"

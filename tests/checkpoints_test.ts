@@ -4,7 +4,7 @@ import { findTokenizer, resolveCheckpoints } from "../io/checkpoints.ts";
 import { PICO_TOKENIZER, picoPath } from "../io/pico.ts";
 import { EngramError } from "../engine/errors.ts";
 import { assertEquals, assertRejects } from "./assert.ts";
-import { PICO_MODELS } from "./helpers.ts";
+import { PICO_MODELS, withTempDir } from "./helpers.ts";
 
 const REVISIONS = ["step273", "step546", "step819", "step1092"];
 
@@ -72,6 +72,23 @@ Deno.test("--models and --revisions naming a checkpoint the suite lacks are refu
     EngramError,
     `--revisions names step9999, main, not in --model ${PICO_MODELS} (it has ${REVISIONS.join(", ")})`,
   );
+});
+
+Deno.test("--models × --revisions naming a pair one model lacks is refused, naming the pair", async () => {
+  await withTempDir(async (dir) => {
+    await Deno.mkdir(`${dir}/pico-1`);
+    await Deno.mkdir(`${dir}/pico-2`);
+    await Deno.symlink(`${PICO_MODELS}/pico-1/step1092`, `${dir}/pico-1/step1092`);
+    await Deno.symlink(`${PICO_MODELS}/pico-1/step546`, `${dir}/pico-1/step546`);
+    await Deno.symlink(`${PICO_MODELS}/pico-2/step1092`, `${dir}/pico-2/step1092`);
+    const both = await resolveCheckpoints(dir, ["pico-1", "pico-2"], ["step1092"]);
+    assertEquals(both.map((c) => `${c.model}@${c.revision}`), ["pico-1@step1092", "pico-2@step1092"]);
+    await assertRejects(
+      () => resolveCheckpoints(dir, ["pico-1", "pico-2"], ["step546", "step1092"]),
+      EngramError,
+      `--models and --revisions ask for pico-2@step546, not in --model ${dir}`,
+    );
+  });
 });
 
 Deno.test("--model naming a weights file, or nothing, is one line saying what to pass", async () => {
