@@ -16,7 +16,7 @@
 // more while counting copies (a sorted copy of a hash, then the copies): ~7 GB at its peak for Pythia's 146M
 // rows, besides the caller's row indices.
 // The results are cached beside the report, keyed by the data file, rows and window.
-import { openRowSource, type RowSource, rowSourcePath } from "../engine/data.ts";
+import { openRowSource, type RowSource, rowSourceFiles, rowSourcePath } from "../engine/data.ts";
 import { EngramError } from "../engine/errors.ts";
 import { readAt } from "../engine/fs.ts";
 import { AtomicFile } from "../io/files.ts";
@@ -491,8 +491,8 @@ const TYPES = { Uint32Array, Uint16Array, Float64Array } as const;
 /** What the cached features depend on: the data files and the tokenizer of texts (size, modification time), the
  *  rows and the window. */
 async function cacheKey(data: string, rowIndex: ArrayLike<number>, w: TextWindow, tokenizer?: string) {
-  const files = [], prefix = rowSourcePath(data);
-  for (const path of [prefix, `${prefix}.bin`, `${prefix}.idx`, ...(tokenizer ? [tokenizer] : [])]) {
+  const files = [];
+  for (const path of [...rowSourceFiles(data), ...(tokenizer ? [tokenizer] : [])]) {
     try {
       const info = await Deno.stat(path);
       if (info.isFile) {

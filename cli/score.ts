@@ -541,6 +541,7 @@ async function scoreCheckpoint(
       prompt: job.prompt,
       cont: job.cont,
       memoryBudget: (job.gpuMemoryGiB ?? gpu.defaults.memoryGiB) * 2 ** 30,
+      memoryBudgetSource: "score --gpu-memory",
     });
     journal = await Journal.open(`${job.path}.partial`, want, { replace: job.force });
     if (journal.replaced > 0 && !job.quiet) {

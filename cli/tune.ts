@@ -18,6 +18,7 @@ import {
 import { adapterKey, readTuningFile, saveTuningTable, tuningCachePath } from "../engine/tuning.ts";
 import { parseVariant } from "../engine/tiles.ts";
 import { intFlag, parseArgs } from "./args.ts";
+import { listFlag } from "../io/checkpoints.ts";
 import { resolveCheckpoints } from "../io/checkpoints.ts";
 import { checkWritable, writeTextAtomic } from "../io/files.ts";
 
@@ -101,7 +102,7 @@ export async function tuneCommand(argv: string[]): Promise<void> {
       `tune: ${shapes.length} shapes on ${gpu.describe()}${key.driver ? `, driver ${key.driver}` : ""}`,
     );
     const t0 = performance.now();
-    const variants = a.variants?.split(",").map(parseVariant);
+    const variants = listFlag(a.variants, "variants")?.map(parseVariant);
     const results = await tuneShapes(gpu, shapes, {
       variants,
       ...(timingMs === undefined ? {} : { target: timingMs / 1000 }),

@@ -19,6 +19,8 @@ export interface WorkspaceRequest {
   cont: number;
   /** Upper bound for the workspace (KV cache + activations), bytes. */
   memoryBudget?: number;
+  /** Where the budget comes from, for the message when one sequence does not fit in it (e.g. a command's flag). */
+  memoryBudgetSource?: string;
   /** Tokens per forward chunk (default: as many as one buffer binding and the budget allow). */
   maxTokens?: number;
   /** Size the workspace for full logits (the `logits` command) rather than fused argmax. */
@@ -224,7 +226,7 @@ export async function fitWorkspace(model: NeoXModel, opts: WorkspaceRequest): Pr
           } of weights); free the GPU, or use a GPU with more memory`
           : `one sequence needs ${fmtBytes(bytes)} of GPU memory besides the weights, past the cap of ${
             fmtBytes(Math.floor(opts.memoryBudget!))
-          } (score --gpu-memory); raise it`,
+          }${opts.memoryBudgetSource ? ` (${opts.memoryBudgetSource})` : ""}; raise it`,
       );
     }
     batch = Math.floor(batch / 2);
