@@ -135,16 +135,13 @@ Deno.test("parseNumber equals Number() on every text a results file holds and on
     "1.e2",
     "-12345678901234567.e-5",
   ];
-  let n = 0;
   const check = (t: string) => {
     const b = new TextEncoder().encode(t);
     const v = parseNumber(b, 0, b.length), expected = Number(t);
     if (!Object.is(v, expected)) throw new Error(`parseNumber("${t}") = ${v}, Number() = ${expected}`);
-    n++;
   };
   edges.forEach(check);
   for (const [, make] of families) for (let k = 0; k < 20000; k++) check(make());
-  assertEquals(n, edges.length + families.length * 20000);
 });
 
 const CSV = [
