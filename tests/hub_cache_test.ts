@@ -10,7 +10,7 @@ import { readResults } from "../io/results.ts";
 import { collectInputFiles } from "../analysis/load.ts";
 import { assert, assertEquals } from "./assert.ts";
 import { engramLines, FIXTURES, PICO_DATA, PICO_MODELS, runCli, withTempDir } from "./helpers.ts";
-import { addSnapshot, fakeCommit } from "./hub_tree.ts";
+import { addSnapshot, fakeCommit, withEnv } from "./hub_tree.ts";
 
 const REVISIONS = ["step273", "step546", "step819", "step1092"];
 const commit = (model: string, revision: string) => fakeCommit(`${model}@${revision}`);
@@ -60,19 +60,6 @@ async function buildCache(cache: string): Promise<void> {
 }
 
 const names = (cks: { model: string; revision: string }[]) => cks.map((c) => `${c.model}@${c.revision}`);
-
-async function withEnv(vars: Record<string, string | undefined>, fn: () => Promise<void>): Promise<void> {
-  const before = Object.fromEntries(Object.keys(vars).map((k) => [k, Deno.env.get(k)]));
-  const set = (v: Record<string, string | undefined>) => {
-    for (const [k, x] of Object.entries(v)) x === undefined ? Deno.env.delete(k) : Deno.env.set(k, x);
-  };
-  set(vars);
-  try {
-    await fn();
-  } finally {
-    set(before);
-  }
-}
 
 Deno.test("hub cache: a repository folder's revisions are its refs; the cache root is a suite; ORG/NAME is looked up", async () => {
   await withTempDir(async (cache) => {

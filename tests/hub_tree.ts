@@ -51,3 +51,20 @@ export async function addSnapshot(
   }
   return snapshot;
 }
+
+/** Runs `fn` with the environment variables `vars` set (undefined: unset), restored afterwards. */
+export async function withEnv(
+  vars: Record<string, string | undefined>,
+  fn: () => Promise<void>,
+): Promise<void> {
+  const before = Object.fromEntries(Object.keys(vars).map((k) => [k, Deno.env.get(k)]));
+  const set = (v: Record<string, string | undefined>) => {
+    for (const [k, x] of Object.entries(v)) x === undefined ? Deno.env.delete(k) : Deno.env.set(k, x);
+  };
+  set(vars);
+  try {
+    await fn();
+  } finally {
+    set(before);
+  }
+}
