@@ -56,9 +56,11 @@ export interface Provenance {
   config_hash: string;
   /** The token data, as an absolute path. */
   data: string;
-  /** Data in the huggingface_hub cache: its dataset repository (ORG/NAME), the ref and the commit it named. */
+  /** Data in the huggingface_hub cache: its dataset repository (ORG/NAME). */
   data_repo?: string;
+  /** Data in the huggingface_hub cache: the ref it was named by (absent when no ref names its snapshot). */
   data_revision?: string;
+  /** Data in the huggingface_hub cache: the commit of its snapshot. */
   data_commit?: string;
   /** The tokenizer.json that turned .jsonl texts into tokens, as an absolute path (absent for token data). */
   tokenizer?: string;

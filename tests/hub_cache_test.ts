@@ -7,6 +7,7 @@ import { scoreCommand } from "../cli/score.ts";
 import { resolveCheckpoints } from "../io/checkpoints.ts";
 import { resolveDatasetPath } from "../io/hub.ts";
 import { readResults } from "../io/results.ts";
+import { mergeShards } from "../io/merge.ts";
 import { collectInputFiles } from "../analysis/load.ts";
 import { assert, assertEquals } from "./assert.ts";
 import { engramLines, FIXTURES, PICO_DATA, PICO_MODELS, runCli, withTempDir } from "./helpers.ts";
@@ -125,7 +126,7 @@ Deno.test("hub cache: every layout scores exactly what the plain folders score; 
     await withTempDir(async (dir) => {
       const cache = `${dir}/cache`;
       await buildCache(cache);
-      const common = ["--count", "40", "--quiet", "--format", "jsonl"];
+      const common = ["--count", "24", "--quiet", "--format", "jsonl"];
       await scoreCommand([
         "--model",
         `${PICO_MODELS}/pico-1`,
@@ -194,6 +195,36 @@ Deno.test("hub cache: every layout scores exactly what the plain folders score; 
           }
         }
       });
+    });
+  } finally {
+    gpu.destroy();
+  }
+});
+
+Deno.test("hub cache: shards of a hub checkpoint merge, keeping its repo, commit and data origin", async () => {
+  const gpu = await Gpu.open();
+  try {
+    await withTempDir(async (dir) => {
+      const cache = `${dir}/cache`;
+      await buildCache(cache);
+      const args = ["--model", `${cache}/models--engram-test--pico-1`, "--revisions", "main"];
+      const data = ["--data", `${cache}/datasets--engram-test--pico-data`, "--count", "20", "--quiet"];
+      for (const shard of ["0/2", "1/2"]) {
+        await scoreCommand([...args, ...data, "--shard", shard, "--out", `${dir}/s`], gpu);
+      }
+      await mergeShards(
+        [0, 1].map((i) => `${dir}/s/pico-1@main.shard-${i}-of-2.parquet`),
+        `${dir}/merged.parquet`,
+      );
+      const p = (await readResults(`${dir}/merged.parquet`)).provenance!;
+      assertEquals([p.repo, p.commit, p.data_repo, p.data_revision, p.data_commit, p.rows], [
+        "engram-test/pico-1",
+        await commit("pico-1", "step1092"),
+        "engram-test/pico-data",
+        "main",
+        await fakeCommit("data"),
+        20,
+      ]);
     });
   } finally {
     gpu.destroy();
