@@ -38,6 +38,8 @@ export const DOWNLOAD_HELP = `./engram download ORG/NAME[,ORG/NAME...] [options]
                        huggingface-cli's --include), e.g. 'document.idx,document-0000[0-2]-of-00020.bin'
   --exclude P1,P2      not files matching these
   --cache DIR          the cache (default $HF_HUB_CACHE, else $HF_HOME/hub, else ~/.cache/huggingface/hub)
+  --dry-run            list the files each revision would download (size, and whether the cache has them)
+                       and download nothing
   --quiet              no progress on stderr
   The Hub is $HF_ENDPOINT (default https://huggingface.co); $HF_TOKEN is sent for gated or private repositories.
   Files already in the cache are kept (by size); an interrupted download resumes from its .incomplete file.
@@ -49,6 +51,7 @@ const OPTIONS = {
   include: { type: "string" },
   exclude: { type: "string" },
   cache: { type: "string" },
+  "dry-run": { type: "boolean" },
   quiet: { type: "boolean" },
   help: { type: "boolean", short: "h" },
 } as const;
@@ -141,8 +144,20 @@ export async function downloadCommand(argv: string[]): Promise<DownloadSummary[]
   const summaries: DownloadSummary[] = [];
   for (const id of repos) {
     for (const revision of revisions) {
-      const summary = await downloadRevision({ id, type, revision, cache, hub, include, exclude, show });
+      const dryRun = a["dry-run"] ?? false;
+      const summary = await downloadRevision({
+        id,
+        type,
+        revision,
+        cache,
+        hub,
+        include,
+        exclude,
+        show,
+        dryRun,
+      });
       summaries.push(summary);
+      if (dryRun) continue;
       console.log(
         `download: ${id}@${revision} (commit ${summary.commit}): ${summary.files} files, ${
           fmtBytes(summary.fetched)
@@ -162,6 +177,8 @@ interface RevisionJob {
   include?: RegExp[];
   exclude: RegExp[];
   show: (text: string, done: boolean) => void;
+  /** List the chosen files on stdout instead of downloading them. */
+  dryRun?: boolean;
 }
 
 /** An error of the Hub or the network as one line: what was asked, what came back, what to do. */
@@ -225,6 +242,19 @@ async function downloadRevision(job: RevisionJob): Promise<DownloadSummary> {
   const repoDir = join(job.cache, repoFolderName(type, id));
   const snapshot = join(repoDir, "snapshots", commit);
   const total = chosen.reduce((n, e) => n + (e.lfs?.size ?? e.size), 0);
+  if (job.dryRun) {
+    let kept = 0;
+    for (const e of chosen) {
+      const size = e.lfs?.size ?? e.size;
+      const there = (await Deno.stat(join(repoDir, "blobs", etagOf(e))).catch(() => null))?.size === size;
+      if (there) kept++;
+      console.log(`${label}\t${e.path}\t${size}\t${there ? "in the cache" : "to download"}`);
+    }
+    console.log(
+      `download: ${label} (commit ${commit}): ${chosen.length} files, ${fmtBytes(total)} (dry run)`,
+    );
+    return { repo: id, revision, commit, snapshot, files: chosen.length, fetched: 0, kept };
+  }
   const state = { done: 0, fetched: 0, kept: 0 };
   const t0 = performance.now();
   for (const [i, entry] of chosen.entries()) {

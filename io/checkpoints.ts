@@ -94,8 +94,18 @@ export async function resolveCheckpoints(
   let found: Checkpoint[] = [];
   const origin = hubOrigin(root);
   const repos = await cachedRepos(root, "model");
-  if (parseRepoFolder(basename(root))?.type === "model") found = await hubCheckpoints(root, note);
-  else if (repos.length > 0) {
+  if (parseRepoFolder(basename(root))?.type === "model") {
+    found = await hubCheckpoints(root, note);
+    if (found.length === 0) {
+      const id = parseRepoFolder(basename(root))!.id;
+      throw new EngramError(
+        `--model ${path}: ${join(root, "refs")} names no revision (no branch was downloaded); download one ` +
+          `(./engram download ${id} --revisions main), or pass a snapshot folder (${
+            join(root, "snapshots")
+          }/...)`,
+      );
+    }
+  } else if (repos.length > 0) {
     // A cache root: a suite whose models are the repositories' names (two organisations' NAME is ambiguous).
     const byName = new Map<string, string>();
     for (const folder of repos) {

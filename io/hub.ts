@@ -236,7 +236,9 @@ export async function resolveDatasetPath(
   const exists = async (p: string) => (await Deno.stat(p).catch(() => null)) !== null;
   let repoDir: string, id: string, revision: string | undefined, rest: string;
   const local = /^(.*datasets--[^/@]+)(?:@([^/]+))?(\/.*)?$/.exec(arg);
-  if (local && parseRepoFolder(basename(local[1]))?.type === "dataset" && await exists(local[1])) {
+  if (local && /^\/(snapshots|blobs|refs)(\/|$)/.test(local[3] ?? "")) {
+    return { path: arg }; // a path inside the repository folder: read as it is (hubData traces its origin)
+  } else if (local && parseRepoFolder(basename(local[1]))?.type === "dataset" && await exists(local[1])) {
     repoDir = resolve(local[1]);
     id = parseRepoFolder(basename(repoDir))!.id;
     [revision, rest] = [local[2], local[3] ?? ""];

@@ -226,6 +226,16 @@ Deno.test("download: revisions into the cache layout, kept on a rerun, then scor
   try {
     await withTempDir(async (dir) => {
       const cache = `${dir}/cache`;
+      // --dry-run lists and fetches nothing (no resolve, no cache written).
+      const listed = await download(hub, cache, ["engram-test/pico-1", "--revisions", "main", "--dry-run"]);
+      assertEquals(listed.map((d) => [d.files, d.fetched]), [[2, 0]]);
+      assertEquals([
+        hub.requests.filter((r) => /resolve|cdn/.test(r.path)),
+        await Deno.stat(cache).catch(() => null),
+      ], [
+        [],
+        null,
+      ]);
       const done = await download(hub, cache, ["engram-test/pico-1", "--revisions", "step273,main"]);
       const repo = `${cache}/models--engram-test--pico-1`;
       const served = hub.repos[0];

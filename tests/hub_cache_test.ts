@@ -5,11 +5,12 @@
 import { Gpu } from "../engine/gpu.ts";
 import { scoreCommand } from "../cli/score.ts";
 import { resolveCheckpoints } from "../io/checkpoints.ts";
-import { resolveDatasetPath } from "../io/hub.ts";
+import { hubData, resolveDatasetPath } from "../io/hub.ts";
 import { readResults } from "../io/results.ts";
 import { mergeShards } from "../io/merge.ts";
 import { collectInputFiles } from "../analysis/load.ts";
-import { assert, assertEquals } from "./assert.ts";
+import { assert, assertEquals, assertRejects } from "./assert.ts";
+import { EngramError } from "../engine/errors.ts";
 import { engramLines, FIXTURES, PICO_DATA, PICO_MODELS, runCli, withTempDir } from "./helpers.ts";
 import { addSnapshot, fakeCommit, withEnv } from "./hub_tree.ts";
 
@@ -259,6 +260,24 @@ Deno.test("hub cache: a dataset repository as --results is its snapshot's files"
         await collectInputFiles([(await resolveDatasetPath("engram-test/lists", "--results")).path]),
         [`${snap}/data/a.csv`],
       );
+      // A path inside a snapshot is read as it is; as --data, its repository, ref and commit are traced.
+      assertEquals((await resolveDatasetPath(`${snap}/data/a.csv`, "--results")).path, `${snap}/data/a.csv`);
+      const dataSnap = await addSnapshot(
+        cache,
+        "dataset",
+        "engram-test/pico-data",
+        await fakeCommit("data"),
+        `${FIXTURES}pico/data`,
+        ["main"],
+      );
+      assertEquals(await hubData(`${dataSnap}/pico_document`, "--data"), {
+        path: `${dataSnap}/pico_document`,
+        origin: { repo: "engram-test/pico-data", revision: "main", commit: await fakeCommit("data") },
+      });
+      assertEquals(
+        (await hubData(`${cache}/datasets--engram-test--pico-data@main`, "--data")).path,
+        `${dataSnap}/pico_document`,
+      );
       // A local path is never taken for a repository id.
       assertEquals((await resolveDatasetPath(`${from}/data/a.csv`, "--results")).path, `${from}/data/a.csv`);
     });
@@ -305,5 +324,36 @@ Deno.test("hub cache: a dangling ref, a broken blob link, an id in no cache: one
       assert(message.test(lines[0]), `${what}: ${lines[0]}`);
       assertEquals(await Deno.stat(out).catch(() => null), null, `${what}: ${out} was written`);
     }
+  });
+});
+
+Deno.test("hub cache: a repository folder with no ref says so and how to get one", async () => {
+  await withTempDir(async (cache) => {
+    const snap = await addSnapshot(
+      cache,
+      "model",
+      "engram-test/pico-1",
+      await fakeCommit("x"),
+      `${PICO_MODELS}/pico-1/step273`,
+      [],
+    );
+    const notes: string[] = [];
+    const e = await assertRejects(
+      () =>
+        resolveCheckpoints(
+          `${cache}/models--engram-test--pico-1`,
+          undefined,
+          undefined,
+          (l) => notes.push(l),
+        ),
+      EngramError,
+    );
+    assert(
+      /refs names no revision .*\.\/engram download engram-test\/pico-1 --revisions main/.test(e.message),
+      e.message,
+    );
+    assertEquals(notes.length, 1);
+    // Its snapshot, named directly, is a checkpoint at the commit (no ref names it).
+    assertEquals(names(await resolveCheckpoints(snap)), [`pico-1@${await fakeCommit("x")}`]);
   });
 });
