@@ -77,7 +77,8 @@ export async function resolveCheckpoints(
 ): Promise<Checkpoint[]> {
   let root = resolve(path);
   let info = await Deno.stat(root).catch(() => null);
-  if (!info && isRepoId(path)) {
+  // ORG/NAME where neither it nor a folder ORG is here: a repository id, looked up in the hub cache.
+  if (!info && isRepoId(path) && !await Deno.stat(path.split("/")[0]).catch(() => null)) {
     root = await cachedRepoDir("model", path, "--model");
     info = await Deno.stat(root);
   }

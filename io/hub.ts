@@ -25,7 +25,7 @@ const COMMIT = /^[0-9a-f]{40}$/;
 /** A repository id as the Hub spells them: ORG/NAME (letters, digits, "-", "_", "."). */
 const REPO_ID = /^[A-Za-z0-9][\w.-]*\/[A-Za-z0-9][\w.-]*$/;
 
-/** Whether `text` reads as a repository id ORG/NAME. */
+/** Whether `text` reads as a repository id ORG/NAME (the caller checks that no such local path exists). */
 export const isRepoId = (text: string): boolean => REPO_ID.test(text) && !text.includes("..");
 
 /**
@@ -211,7 +211,7 @@ export async function cachedRepoDir(type: RepoType, id: string, flag: string): P
   const dir = join(cache.dir, repoFolderName(type, id));
   if (!(await Deno.stat(dir).catch(() => null))?.isDirectory) {
     throw new EngramError(
-      `${flag} ${id}: no such folder, and no ${
+      `${flag} ${id}: no such file or folder, and no ${
         repoFolderName(type, id)
       } in the Hugging Face cache ${cache.dir} ` +
         `(${cache.where}); download it (./engram download ${id}${
@@ -245,7 +245,9 @@ export async function resolveDatasetPath(
   } else {
     const hub = /^([^/@]+\/[^/@]+)(?:@([^/]+))?(\/.*)?$/.exec(arg);
     if (!hub || !isRepoId(hub[1])) return { path: arg };
-    for (const p of [hub[1], arg, `${arg}.idx`, `${arg}.bin`]) if (await exists(p)) return { path: arg };
+    // A local folder ORG means a local path was meant (a typo is for the data's reader to name).
+    const org = hub[1].split("/")[0];
+    for (const p of [org, arg, `${arg}.idx`, `${arg}.bin`]) if (await exists(p)) return { path: arg };
     id = hub[1];
     [revision, rest] = [hub[2], hub[3] ?? ""];
     repoDir = await cachedRepoDir("dataset", id, flag);

@@ -309,7 +309,7 @@ Deno.test("hub cache: a dangling ref, a broken blob link, an id in no cache: one
         "no cache",
         async () => {},
         ["--model", "engram-test/pico-9"],
-        /^engram: --model engram-test\/pico-9: no such folder, and no models--engram-test--pico-9 in the Hugging Face cache .* \(\$HF_HUB_CACHE\); download it/,
+        /^engram: --model engram-test\/pico-9: no such file or folder, and no models--engram-test--pico-9 in the Hugging Face cache .* \(\$HF_HUB_CACHE\); download it/,
       ],
     ];
     for (const [what, spoil, args, message] of cases) {
