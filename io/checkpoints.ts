@@ -158,6 +158,24 @@ export async function resolveCheckpoints(
       );
     }
   }
+  // Refs naming one commit are one checkpoint (Pythia's main is step143000): unless --revisions names it, a
+  // second name is left out, with a note, so the same weights are not scored twice. stepN names are kept first.
+  if (revisions === undefined) {
+    const kept = new Map<string, string>();
+    found = found.filter((c) => {
+      if (c.repo === undefined || c.commit === undefined) return true;
+      const key = `${c.repo} ${c.commit}`, first = kept.get(key);
+      if (first === undefined) {
+        kept.set(key, c.revision);
+        return true;
+      }
+      note(
+        `${c.repo}: ${c.revision} is ${first}'s commit ${c.commit}; scored once, as ${first} (--revisions ` +
+          `${c.revision} scores it under ${c.revision})`,
+      );
+      return false;
+    });
+  }
   // A name that matches nothing is a typo or a missing checkpoint: scoring the others alone would lose it quietly.
   for (
     const [flag, names, have] of [["--models", models, found.map((c) => c.model)], [

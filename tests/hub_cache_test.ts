@@ -73,43 +73,46 @@ Deno.test("hub cache: a repository folder's revisions are its refs; the cache ro
       undefined,
       (l) => notes.push(l),
     );
-    assertEquals(names(repo), [...REVISIONS.map((r) => `pico-1@${r}`), "pico-1@main"]);
+    // main names step1092's commit: scored once, as step1092, with a note (unless --revisions names main).
+    assertEquals(names(repo), REVISIONS.map((r) => `pico-1@${r}`));
     assertEquals(
       repo[0].dir,
       `${cache}/models--engram-test--pico-1/snapshots/${await commit("pico-1", "step273")}`,
     );
-    assertEquals(
-      repo.map((c) => c.repo),
-      REVISIONS.map(() => "engram-test/pico-1").concat("engram-test/pico-1"),
-    );
-    assertEquals(repo[4].commit, await commit("pico-1", "step1092"));
-    // The nested ref and the snapshot no ref names are skipped, each with a note.
-    assertEquals(notes.length, 2, notes.join("\n"));
+    assertEquals(repo.map((c) => c.repo), REVISIONS.map(() => "engram-test/pico-1"));
+    assertEquals(repo[3].commit, await commit("pico-1", "step1092"));
+    // The nested ref, the snapshot no ref names and main (step1092's commit) are skipped, each with a note.
+    assertEquals(notes.length, 3, notes.join("\n"));
     assert(notes.some((n) => /nested ref pr\/1/.test(n)), notes.join("\n"));
+    assert(notes.some((n) => /main is step1092's commit/.test(n)), notes.join("\n"));
+    // Named by --revisions, main is scored under its name too.
+    const both = await resolveCheckpoints(`${cache}/models--engram-test--pico-1`, undefined, [
+      "main",
+      "step1092",
+    ]);
+    assertEquals([names(both), both[1].commit], [["pico-1@step1092", "pico-1@main"], repo[3].commit]);
     const unnamed = await fakeCommit("unnamed");
     assert(notes.some((n) => n.includes(`${unnamed}: no ref`)), notes.join("\n"));
 
     const root = await resolveCheckpoints(cache);
     assertEquals(names(root), [
       ...REVISIONS.map((r) => `pico-1@${r}`),
-      "pico-1@main",
       "pico-2@step1092",
-      "pico-2@main",
     ]);
     assertEquals(names(await resolveCheckpoints(cache, ["pico-2"], ["main"])), ["pico-2@main"]);
     assertEquals(names(await resolveCheckpoints(cache, ["pico-1"], ["step546"])), ["pico-1@step546"]);
 
     // A snapshot folder: its revision is the ref that names it (stepN before main).
-    const snap = await resolveCheckpoints(repo[4].dir);
+    const snap = await resolveCheckpoints(repo[3].dir);
     assertEquals([names(snap), snap[0].repo, snap[0].commit], [
       ["pico-1@step1092"],
       "engram-test/pico-1",
-      repo[4].commit,
+      repo[3].commit,
     ]);
 
     // ORG/NAME in $HF_HUB_CACHE, else $HF_HOME/hub.
     await withEnv({ HF_HUB_CACHE: cache, HF_HOME: undefined }, async () => {
-      assertEquals(names(await resolveCheckpoints("engram-test/pico-2")), ["pico-2@step1092", "pico-2@main"]);
+      assertEquals(names(await resolveCheckpoints("engram-test/pico-2")), ["pico-2@step1092"]);
     });
     await Deno.mkdir(`${cache}/home`);
     await Deno.symlink(cache, `${cache}/home/hub`);
