@@ -97,11 +97,11 @@ class FakeHub {
     let stream: BodyInit = part;
     if (cut !== undefined && a === 0 && part.length === size) {
       this.cutAfter.delete(file.sha256);
-      // The connection breaks off after `cut` bytes, as a dropped download does.
+      // The connection breaks off after `cut` bytes of the announced length, as a dropped download does.
       stream = new ReadableStream({
         start(c) {
           c.enqueue(part.slice(0, cut));
-          setTimeout(() => c.error(new Error("connection reset")), 20);
+          c.close();
         },
       });
     }
@@ -111,7 +111,7 @@ class FakeHub {
         ...headers,
         "accept-ranges": "bytes",
         ...(m ? { "content-range": `bytes ${a}-${b}/${size}` } : {}),
-        ...(stream === part ? { "content-length": String(part.length) } : {}),
+        "content-length": String(part.length),
       },
     });
   }
