@@ -4,7 +4,7 @@ import { type RowSource, rowSourceFiles, rowSourceKind } from "../engine/data.ts
 import { EngramError, ensure } from "../engine/errors.ts";
 import { isFile } from "../engine/fs.ts";
 import { basename, dirname, isAbsolute, join, relative } from "../engine/path.ts";
-import { sampledFingerprint } from "../io/files.ts";
+import { rowSourceFingerprint } from "../io/files.ts";
 import { loadTokenizer, openTextRows } from "../io/texts.ts";
 import {
   analysedIndices,
@@ -288,7 +288,7 @@ async function findTrainingData(
   const tokenizer = options.tokenizer ?? p?.tokenizer ??
     (p?.model_path ? await findTokenizer(p.model_path) : null);
   const scoredOn = async (data: string) =>
-    !p?.data_fingerprint || await sampledFingerprint(rowSourceFiles(data)) === p.data_fingerprint;
+    !p?.data_fingerprint || await rowSourceFingerprint(data) === p.data_fingerprint;
   if (options.data) {
     ensure(
       !(await dataExists(options.data)) || await scoredOn(options.data),
@@ -331,8 +331,9 @@ function samplesInputs(
   return null;
 }
 
+/** Whether the rows at `data` are there (a Megatron dataset's .idx, however the dataset is named). */
 async function dataExists(data: string): Promise<boolean> {
-  return await isFile(data) || await isFile(`${data}.idx`);
+  return await isFile(rowSourceFiles(data)[0]);
 }
 
 /** Reads the inputs and computes every number of the report. */

@@ -1,12 +1,6 @@
 // `cli.ts score`: memorization scores of training rows for one or more checkpoints, resumable and shardable.
 import { configHash, countParameters, loadConfig, type NeoXConfig } from "../engine/config.ts";
-import {
-  openRowSource,
-  type RowSource,
-  rowSourceFiles,
-  rowSourceKind,
-  rowSourcePath,
-} from "../engine/data.ts";
+import { openRowSource, type RowSource, rowSourceKind, rowSourcePath } from "../engine/data.ts";
 import { EngramError } from "../engine/errors.ts";
 import { fmtBytes, Gpu } from "../engine/gpu.ts";
 import { Journal } from "../engine/journal.ts";
@@ -19,7 +13,7 @@ import { useTuning } from "../engine/tuning.ts";
 import { intFlag, parseArgs } from "./args.ts";
 import { type Checkpoint, findTokenizer, listFlag, resolveCheckpoints } from "../io/checkpoints.ts";
 import { importLazily } from "../io/lazy.ts";
-import { sampledFingerprint } from "../io/files.ts";
+import { rowSourceFingerprint, sampledFingerprint } from "../io/files.ts";
 import { FileLock } from "../io/lock.ts";
 import {
   journalBatches,
@@ -196,7 +190,7 @@ export async function scoreCommand(argv: string[], gpuIn?: Gpu): Promise<ScoreSu
   try {
     const [start, count] = jobRows(source, rows);
     const [rowStart, rowCount] = shardRange(start, count, shard);
-    const dataFingerprint = await sampledFingerprint(rowSourceFiles(dataPath));
+    const dataFingerprint = await rowSourceFingerprint(dataPath);
     gpu = gpuIn ?? await Gpu.open();
     useTuning(gpu, a.tuning);
     for (const [i, ck] of checkpoints.entries()) {
@@ -326,7 +320,7 @@ interface CheckpointJob {
   dataPath: string;
   /** The tokenizer.json of .jsonl texts (absolute), else undefined. */
   tokenizer?: string;
-  /** sampledFingerprint of the data's files. */
+  /** rowSourceFingerprint of the data's files. */
   dataFingerprint: string;
   /** This process's rows (the shard's share of jobRows). */
   start: number;
