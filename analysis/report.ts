@@ -46,7 +46,7 @@ import {
 } from "./figures.ts";
 import { interval95, pct } from "./format.ts";
 import { reportHtml, reportMarkdown } from "./html.ts";
-import { collectInputFiles } from "./load.ts";
+import { collectInputFiles, publishedList } from "./load.ts";
 import { type ModelMeta, readMetaCsv, sameSuite } from "./meta.ts";
 import { findTokenizer } from "../io/checkpoints.ts";
 import {
@@ -279,8 +279,9 @@ async function findTrainingData(
   options: ReportOptions,
   target: Source,
 ): Promise<{ data: string | null; tokenizer: string | null; dataMissing: string | null }> {
+  // A memorized-evals list carries its rows' tokens: decoding them needs only the tokenizer.
   ensure(
-    !options.tokenizer || options.data,
+    !options.tokenizer || options.data || target.listedOnly,
     "report: --tokenizer DIR decodes the training rows, which --data PREFIX names; pass both",
   );
   const p = target.provenance;
@@ -314,7 +315,8 @@ function samplesInputs(
   found: { data: string | null; tokenizer: string | null; dataMissing: string | null },
   target: Source,
   notes: string[],
-): { tokenizer: string; data: string } | null {
+): { tokenizer: string; data: string | null } | null {
+  if (target.listedOnly) return found.tokenizer ? { data: found.data, tokenizer: found.tokenizer } : null;
   if (found.data && found.tokenizer) return { data: found.data, tokenizer: found.tokenizer };
   const p = target.provenance;
   if (!p && !found.data) return null;
@@ -380,9 +382,15 @@ async function analyse(dataset: Dataset, options: ReportOptions): Promise<Report
     samples = await memorizedSamples(dataset, target, { ...decode, count: options.samples ?? 10, ...window });
     samplesNote =
       `${samples.length} of ${targetSummary.memorized} memorized rows of ${target.source}, decoded ` +
-      `from ${decode.data} (prompt ${window.prompt} tokens, then the memorized continuation)`;
+      `from ${
+        target.listedOnly
+          ? `the tokens of EleutherAI's list ${publishedList(target.files[0])?.split}`
+          : decode.data
+      } (prompt ${window.prompt} tokens, then the memorized continuation)`;
   } else {
-    samplesNote = "pass --tokenizer DIR --data PREFIX to see the memorized rows as text";
+    samplesNote = target.listedOnly
+      ? "pass --tokenizer DIR to see the memorized rows as text (decoded from the memorized-evals list's own tokens)"
+      : "pass --tokenizer DIR --data PREFIX to see the memorized rows as text";
   }
 
   const rowIndex = analysedIndices(dataset);

@@ -35,7 +35,8 @@ export const SCORE_HELP = `./engram score [options]
                        main), or suite folder (default: the embedded pico demo, ${PICO_MODELS})
   --models a,b         only these models of a suite;  --revisions r1,r2  only these revisions
   --data PATH          Megatron prefix (X for X.bin/X.idx), .npy of token rows, or .jsonl of texts
-                       (default ${PICO_DATA})
+                       (default ${PICO_DATA}); X.bin may come as slices X-00000-of-000NN.bin … (the
+                       Pile as EleutherAI publishes it), and a folder holding one X.idx names X
   --tokenizer DIR      tokenizer.json for .jsonl texts (default: the nearest in or above the model folder)
   --start N --count N  rows [N, N+count) (default: all rows)
   --step N             the rows a checkpoint at step N has seen: [0, N * --rows-per-step (1024))
