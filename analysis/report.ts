@@ -57,7 +57,7 @@ import {
   type ThresholdBudget,
   thresholdText,
 } from "./ranked.ts";
-import { memorizedSamples, type Sample } from "./samples.ts";
+import { checkListAgainstData, memorizedSamples, type Sample } from "./samples.ts";
 import { orderVerdict, type TrainingOrder, trainingOrders } from "./training_order.ts";
 import { MIN_MEMORIZED, tooUncertain } from "./uncertainty.ts";
 
@@ -370,6 +370,7 @@ async function analyse(dataset: Dataset, options: ReportOptions): Promise<Report
   const frontier = computeFrontier(list);
   const targetSummary = summary.find((s) => s.source === target.source)!;
   const found = await findTrainingData(options, target);
+  if (target.listedOnly && found.data) await checkListAgainstData(dataset, target, found.data);
   const p = target.provenance;
   const window = {
     prompt: p?.prompt ?? 32,

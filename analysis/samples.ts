@@ -128,3 +128,43 @@ async function listRows(
   }
   return out;
 }
+
+/**
+ * Refuses training data other than the data a memorized-evals list was drawn from (the standard Pile given for a
+ * deduped list, say), as the fingerprint in a results file's provenance refuses it: the list's own tokens of up to
+ * `count` of its rows (those the samples show) must be the data's first tokens of those rows. Texts (.jsonl) are
+ * not checked (their tokens depend on a tokenizer).
+ */
+export async function checkListAgainstData(
+  dataset: Dataset,
+  target: Source,
+  data: string,
+  count = 10,
+): Promise<void> {
+  if (rowSourceKind(data) === "jsonl") return;
+  const rows = sampleRows(dataset, target, count);
+  if (rows.length === 0) return;
+  const listed = await listRows(target, rows, 0, LISTED_TOKENS);
+  const source = await openRowSource(data);
+  try {
+    const fromData = await source.read(rows, 0, LISTED_TOKENS);
+    const i = rows.findIndex((_, i) =>
+      fromData.subarray(i * LISTED_TOKENS, (i + 1) * LISTED_TOKENS).some((t, p) =>
+        t !== listed[i * LISTED_TOKENS + p]
+      )
+    );
+    if (i >= 0) {
+      throw new EngramError(
+        `--data ${data} is not the data ${target.source}'s memorized-evals list was drawn from: row ${
+          rows[i]
+        }'s first ${LISTED_TOKENS} tokens differ from the list's (${target.files[0]}); pass that data ` +
+          `(the deduplicated Pile for deduped.* lists), or drop --data`,
+      );
+    }
+  } finally {
+    source.close();
+  }
+}
+
+/** Tokens a memorized-evals list holds of each row: its first 64 (the paper's prompt and continuation). */
+const LISTED_TOKENS = 64;

@@ -11,6 +11,7 @@ import { join } from "../engine/path.ts";
 import { loadTokenizer } from "../io/texts.ts";
 import { assert, assertEquals, assertMatch, assertRejects } from "./assert.ts";
 import { FIXTURES, PICO_DATA, runCli, withTempDir } from "./helpers.ts";
+import { tokenRows, writeMegatron } from "./megatron.ts";
 
 const LISTS = join(FIXTURES, "published/data");
 const TOKENIZER = join(FIXTURES, "pico/tokenizer");
@@ -99,6 +100,15 @@ Deno.test("published lists: the older list alone is read as given; two lists of 
     );
     assertEquals(report.samples, null);
     assertMatch(report.samples_note!, /pass --tokenizer DIR to see the memorized rows as text/);
+
+    // Training data other than the rows the lists were drawn from is refused (no provenance to check it by).
+    const other = join(dir, "other");
+    await writeMegatron(other, tokenRows(UNIVERSE, 100));
+    await assertRejects(
+      () => computeReport({ results: [dir], universe: UNIVERSE, data: other, textFeatures: false }),
+      EngramError,
+      `--data ${other} is not the data pythia-1b-deduped@step143000's memorized-evals list was drawn from: row 0's`,
+    );
 
     // deduped.1b.143000 is deduped.1b's model@revision under another name: which one is meant is not for engram.
     await Deno.copyFile(

@@ -8,6 +8,7 @@ import { Gpu } from "../engine/gpu.ts";
 import { scoreCommand } from "../cli/score.ts";
 import { rowSourceFingerprint, sampledFingerprint } from "../io/files.ts";
 import { readResults } from "../io/results.ts";
+import { computeReport } from "../analysis/report.ts";
 import { assert, assertEquals, assertMatch, assertRejects } from "./assert.ts";
 import { expectError } from "./cli_contract.ts";
 import { PICO_DATA, PICO_MODELS, withTempDir } from "./helpers.ts";
@@ -148,6 +149,15 @@ Deno.test("score on sliced data: the same results and fingerprint as on the whol
       assertEquals(b.table, a.table);
       assertEquals(b.provenance!.data_fingerprint, a.provenance!.data_fingerprint);
       assertEquals(b.provenance!.data, join(data, "document"));
+
+      // The report takes the slices as the data results scored on the whole file were scored on (the same
+      // fingerprint), and finds the slices from the provenance of results scored on them.
+      const tokenizer = `${PICO_MODELS}/../tokenizer`;
+      const onWhole = await computeReport({ results: [whole], data, tokenizer });
+      assertMatch(onWhole.report.samples_note!, new RegExp(`decoded from ${data}`));
+      assert(onWhole.report.text_features !== null, "text features from the slices");
+      const onSliced = await computeReport({ results: [sliced] });
+      assertMatch(onSliced.report.samples_note!, new RegExp(`decoded from ${join(data, "document")}`));
 
       await Deno.remove(slices[3]);
       const out = join(dir, "out");
