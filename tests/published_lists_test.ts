@@ -8,7 +8,10 @@ import { visible } from "../analysis/samples.ts";
 import { MegatronDataset } from "../engine/data.ts";
 import { EngramError } from "../engine/errors.ts";
 import { join } from "../engine/path.ts";
+import { listedTokens } from "../io/published.ts";
 import { loadTokenizer } from "../io/texts.ts";
+import { DuckDBInstance } from "@duckdb/node-api";
+import { parquetWriteBuffer } from "hyparquet-writer";
 import { assert, assertEquals, assertMatch, assertRejects } from "./assert.ts";
 import { FIXTURES, PICO_DATA, runCli, withTempDir } from "./helpers.ts";
 import { tokenRows, writeMegatron } from "./megatron.ts";
@@ -141,5 +144,57 @@ Deno.test("report command on the published data/ folder with --tokenizer and no 
     assertMatch(r.stdout, /note: EleutherAI's memorized-evals lists read: .*deduped\.1b\.new \(the newer/);
     const md = await Deno.readTextFile(join(out, "report.md"));
     assertMatch(md, /deduped\.1b\.new/);
+  });
+});
+
+Deno.test("list tokens read page by page: DuckDB (v1 pages, several row groups) and hyparquet-writer (v2 pages, several a row group, dictionary or plain)", async () => {
+  const n = 5000;
+  const length = (r: number) => 1 + (r * 7) % 70;
+  const token = (r: number, p: number) => (r * 131 + p * 17) % 50000 + (r % 97 === 5 ? 4_000_000_000 : 0);
+  const lists = Array.from({ length: n }, (_, r) => Array.from({ length: length(r) }, (_, p) => token(r, p)));
+  const index = (r: number) => (r * 7919) % n; // the rows listed out of order, as a list may be
+  const wanted = [0, 1, 2, 699, 700, 701, 2047, 2048, 2049, 3001, 4096, 4999].map(index);
+  const expected = new Map(wanted.map((x) => [x, lists[wanted.indexOf(x) >= 0 ? rowOf(x) : 0]]));
+  function rowOf(x: number) {
+    return lists.findIndex((_, r) => index(r) === x);
+  }
+  await withTempDir(async (dir) => {
+    const db = await (await DuckDBInstance.create(":memory:")).connect();
+    // (GZIP and ZSTD lists wait for io/parquet.ts to read their index column: issue 19.)
+    for (const codec of ["snappy", "uncompressed"]) {
+      const path = join(dir, `deduped.70m-${codec}.parquet`);
+      await db.run(
+        `COPY (SELECT ((i * 7919) % ${n})::BIGINT AS index, ` +
+          `[((i * 131 + p * 17) % 50000 + CASE WHEN i % 97 = 5 THEN 4000000000 ELSE 0 END)::BIGINT ` +
+          `for p in range(1 + (i * 7) % 70)] AS tokens FROM range(${n}) t(i) ORDER BY i) ` +
+          `TO '${path}' (FORMAT parquet, COMPRESSION ${codec}, ROW_GROUP_SIZE 2048)`,
+      );
+      assertEquals(await listedTokens([path], wanted), expected, codec);
+    }
+    for (const codec of ["SNAPPY", "UNCOMPRESSED"] as const) {
+      for (const encoding of ["PLAIN", "RLE_DICTIONARY"] as const) {
+        const path = join(dir, `deduped.70m-${codec}-${encoding}.parquet`);
+        await Deno.writeFile(
+          path,
+          new Uint8Array(parquetWriteBuffer({
+            codec,
+            rowGroupSize: 1500,
+            pageSize: 2000,
+            columnData: [
+              { name: "index", data: BigInt64Array.from(lists, (_, r) => BigInt(index(r))) },
+              { name: "tokens", data: lists.map((l) => l.map(BigInt)), encoding },
+            ],
+            schema: [ // tokens list<int64> in the three-level layout pyarrow writes
+              { name: "root", num_children: 2 },
+              { name: "index", type: "INT64", repetition_type: "REQUIRED" },
+              { name: "tokens", repetition_type: "OPTIONAL", converted_type: "LIST", num_children: 1 },
+              { name: "list", repetition_type: "REPEATED", num_children: 1 },
+              { name: "element", type: "INT64", repetition_type: "OPTIONAL" },
+            ],
+          })),
+        );
+        assertEquals(await listedTokens([path], wanted), expected, `${codec} ${encoding}`);
+      }
+    }
   });
 });
