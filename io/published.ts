@@ -2,7 +2,7 @@
 // read for a few rows: the report decodes its memorized samples from them, so no training data is needed.
 //
 // The tokens are a nested column (list<int64>), which io/parquet.ts does not decode and hyparquet decodes a whole
-// row group's column chunk at a time (every page, into JS arrays of BigInt: ~5 GB for a row group of a million
+// row group's column chunk at a time (every page, into JS arrays of BigInt: gigabytes for a row group of a million
 // rows of 64 tokens). So the few rows wanted are read here page by page in bounded memory: each page's repetition
 // levels say which rows it holds, and only pages holding a wanted row have their values decoded. Codecs this reader
 // does not decompress are left to hyparquet for row groups small enough to decode whole.
@@ -179,7 +179,8 @@ async function readChunkRows(
   const out = new Map<number, number[]>();
   let dictionary: Float64Array | null = null;
   let row = -1; // the row the last slot belonged to
-  const last = Math.max(...wanted);
+  const targets = [...wanted].sort((a, b) => a - b), last = targets[targets.length - 1];
+  let t = 0; // targets[t]: the first wanted row not before `row`
   for (let pos = start; pos < end && row <= last;) {
     const head = new Uint8Array(await file.slice(pos, Math.min(end, pos + HEADER_BYTES)));
     const { value: h, end: headerEnd } = readStruct(head, 0);
@@ -190,7 +191,7 @@ async function readChunkRows(
     if (type === PAGE.DICTIONARY) {
       const d = h[7] as ThriftStruct;
       const body = await inflate(new Uint8Array(await file.slice(bodyAt, pos)), uncompressed);
-      dictionary = plain(body, 0, leaf.type, d[1] as number);
+      dictionary = plain(body, leaf.type, d[1] as number);
       continue;
     }
     if (type !== PAGE.DATA && type !== PAGE.DATA_V2) continue; // an index page
@@ -203,7 +204,7 @@ async function readChunkRows(
       }
     }
     const raw = new Uint8Array(await file.slice(bodyAt, pos));
-    let count: number, encoding: number, rep: Uint32Array, def: Uint32Array, values: Uint8Array;
+    let count: number, encoding: number, rep: Uint8Array, def: Uint8Array, values: Uint8Array;
     if (type === PAGE.DATA) {
       const d = h[5] as ThriftStruct;
       count = d[1] as number;
@@ -211,7 +212,7 @@ async function readChunkRows(
       const body = await inflate(raw, uncompressed);
       let at = 0;
       const levels = (max: number) => {
-        if (max === 0) return new Uint32Array(count);
+        if (max === 0) return new Uint8Array(count);
         const len = new DataView(body.buffer, body.byteOffset + at, 4).getUint32(0, true);
         const decoded = hybrid(body, at + 4, at + 4 + len, bitWidth(max), count);
         at += 4 + len;
@@ -230,39 +231,38 @@ async function readChunkRows(
       const rest = raw.subarray(repLen + defLen);
       values = d[7] === false ? rest : await inflate(rest, uncompressed - repLen - defLen);
     }
-    // Which rows this page's slots belong to, and whether any is wanted.
-    let first = row, present = 0, any = false;
+    // The slots of the wanted rows on this page, with the index of each one's value among the page's values
+    // (-1: a null element); rows only ascend, so the next wanted row is followed with a pointer.
+    const picks: { row: number; k: number }[] = [];
+    let present = 0;
     for (let i = 0; i < count; i++) {
-      if (rep[i] === 0) row++;
-      if (wanted.has(row)) any = true;
-      if (def[i] === leaf.maxDef) present++;
+      if (rep[i] === 0) {
+        row++;
+        while (t < targets.length && targets[t] < row) t++;
+      }
+      const defined = def[i] === leaf.maxDef;
+      // A slot one level short of a value is a null element; shorter still, an empty or null list.
+      if (targets[t] === row && (defined || (leaf.nullable && def[i] === leaf.maxDef - 1))) {
+        picks.push({ row, k: defined ? present : -1 });
+      }
+      if (defined) present++;
     }
-    if (!any) continue;
-    let decoded: Float64Array;
-    if (encoding === ENC.PLAIN) decoded = plain(values, 0, leaf.type, present);
+    if (picks.length === 0) continue;
+    const ks = picks.filter((p) => p.k >= 0).map((p) => p.k);
+    let picked: number[];
+    if (encoding === ENC.PLAIN) picked = ks.map((k) => plainAt(values, leaf.type, present, k));
     else if (encoding === ENC.RLE_DICTIONARY || encoding === ENC.PLAIN_DICTIONARY) {
       if (!dictionary) throw new Error("a dictionary-encoded page without a dictionary");
       const width = present ? values[0] : 0;
-      const idx = hybrid(values, 1, values.length, width, present);
-      decoded = new Float64Array(present);
-      for (let k = 0; k < present; k++) {
-        if (idx[k] >= dictionary.length) {
-          throw new Error(`dictionary index ${idx[k]} of ${dictionary.length}`);
-        }
-        decoded[k] = dictionary[idx[k]];
-      }
+      picked = hybridAt(values, 1, values.length, width, present, ks).map((i) => {
+        if (i >= dictionary!.length) throw new Error(`dictionary index ${i} of ${dictionary!.length}`);
+        return dictionary![i];
+      });
     } else throw new Error(`encoding ${encoding} of the list's values is not read`);
-    for (let i = 0, k = 0; i < count; i++) {
-      if (rep[i] === 0) first++;
-      const defined = def[i] === leaf.maxDef;
-      if (wanted.has(first)) {
-        const list = out.get(first) ?? [];
-        out.set(first, list);
-        // A slot one level short of a value is a null element; shorter still, an empty or null list.
-        if (defined) list.push(decoded[k]);
-        else if (leaf.nullable && def[i] === leaf.maxDef - 1) list.push(NaN);
-      }
-      if (defined) k++;
+    for (let j = 0, v = 0; j < picks.length; j++) {
+      const list = out.get(picks[j].row) ?? [];
+      out.set(picks[j].row, list);
+      list.push(picks[j].k >= 0 ? picked[v++] : NaN);
     }
   }
   if (row > groupRows - 1) throw new Error(`the pages hold more than the row group's ${groupRows} rows`);
@@ -271,14 +271,20 @@ async function readChunkRows(
 
 const bitWidth = (max: number) => 32 - Math.clz32(max);
 
-/** `count` values of the RLE / bit-packed hybrid encoding of `width` bits in bytes [at, end). */
-function hybrid(b: Uint8Array, at: number, end: number, width: number, count: number): Uint32Array {
-  const out = new Uint32Array(count);
-  if (width === 0) return out;
+/** Walks the RLE / bit-packed hybrid encoding of `count` values of `width` bits in b[at, end): `rle(k, n, v)` for a
+ *  run of n values v from value k, `packed(k, n, byte)` for n bit-packed values from value k at b[byte..]. */
+function runs(
+  b: Uint8Array,
+  at: number,
+  end: number,
+  width: number,
+  count: number,
+  rle: (k: number, n: number, v: number) => void,
+  packed: (k: number, n: number, byte: number) => void,
+): void {
   const bytes = (width + 7) >> 3;
-  let k = 0;
-  while (k < count) {
-    if (at >= end) throw new Error("levels end early");
+  for (let k = 0; k < count;) {
+    if (at >= end) throw new Error("levels or indices end early");
     let header = 0, shift = 0;
     for (;;) {
       const byte = b[at++];
@@ -286,35 +292,84 @@ function hybrid(b: Uint8Array, at: number, end: number, width: number, count: nu
       shift += 7;
       if (byte < 0x80) break;
     }
-    if (header % 2 === 0) { // a run of one value
+    const n = header % 2 === 0 ? header / 2 : ((header - 1) / 2) * 8;
+    const used = Math.min(n, count - k);
+    if (header % 2 === 0) {
       let v = 0;
       for (let j = 0; j < bytes; j++) v += b[at++] * 2 ** (8 * j);
-      for (let n = header / 2; n > 0 && k < count; n--) out[k++] = v;
-    } else { // groups of 8 bit-packed values, least significant bit first
-      const n = ((header - 1) / 2) * 8;
-      for (let j = 0; j < n; j++) {
-        let v = 0;
-        for (let bit = 0; bit < width; bit++) {
-          const p = j * width + bit;
-          v |= ((b[at + (p >> 3)] >> (p & 7)) & 1) << bit;
-        }
-        if (k < count) out[k++] = v >>> 0;
-      }
-      at += (n * width) >> 3;
+      rle(k, used, v);
+    } else {
+      if (at + (n * width) / 8 > end) throw new Error("bit-packed values end early");
+      packed(k, used, at);
+      at += (n * width) / 8;
     }
+    k += used;
   }
+}
+
+/** Value j of bit-packed `width`-bit values from b[byte..] (least significant bit first). */
+function unpackOne(b: Uint8Array, byte: number, width: number, j: number): number {
+  let v = 0;
+  for (let bit = 0; bit < width; bit++) {
+    const p = j * width + bit;
+    v += ((b[byte + (p >> 3)] >> (p & 7)) & 1) * 2 ** bit;
+  }
+  return v;
+}
+
+/** Repetition or definition levels (at most 8 bits): all `count` of them. */
+function hybrid(b: Uint8Array, at: number, end: number, width: number, count: number): Uint8Array {
+  const out = new Uint8Array(count);
+  if (width === 0) return out;
+  if (width > 8) throw new Error(`levels of ${width} bits`);
+  const mask = (1 << width) - 1;
+  runs(b, at, end, width, count, (k, n, v) => out.fill(v, k, k + n), (k, n, byte) => {
+    for (let j = 0; j < n; j++) {
+      const bit = j * width, p = byte + (bit >> 3), shift = bit & 7;
+      out[k + j] = ((b[p] | (b[p + 1] << 8)) >> shift) & mask;
+    }
+  });
   return out;
 }
 
-/** `n` PLAIN integers of `type` from b[at..]. */
-function plain(b: Uint8Array, at: number, type: string, n: number): Float64Array {
+/** The values at positions `ks` (ascending) of `count` hybrid-encoded values (dictionary indices), skipping the
+ *  rest unread. */
+function hybridAt(
+  b: Uint8Array,
+  at: number,
+  end: number,
+  width: number,
+  count: number,
+  ks: number[],
+): number[] {
+  const out: number[] = [];
+  if (width === 0) return ks.map(() => 0);
+  let i = 0;
+  runs(b, at, end, width, count, (k, n, v) => {
+    while (i < ks.length && ks[i] < k + n) out[i++] = v;
+  }, (k, n, byte) => {
+    while (i < ks.length && ks[i] < k + n) out[i] = unpackOne(b, byte, width, ks[i++] - k);
+  });
+  return out;
+}
+
+/** Value k of `n` PLAIN integers of `type` in b. */
+function plainAt(b: Uint8Array, type: string, n: number, k: number): number {
   const size = type === "INT64" ? 8 : 4;
-  if (at + n * size > b.length) throw new Error("values end early");
-  const dv = new DataView(b.buffer, b.byteOffset + at, n * size), out = new Float64Array(n);
-  for (let i = 0; i < n; i++) {
-    out[i] = size === 8
-      ? dv.getUint32(8 * i, true) + dv.getInt32(8 * i + 4, true) * 2 ** 32
-      : dv.getInt32(4 * i, true);
+  if (n * size > b.length) throw new Error("values end early");
+  const dv = new DataView(b.buffer, b.byteOffset + k * size, size);
+  return size === 8 ? dv.getUint32(0, true) + dv.getInt32(4, true) * 2 ** 32 : dv.getInt32(0, true);
+}
+
+/** `n` PLAIN integers of `type` (a dictionary page). */
+function plain(b: Uint8Array, type: string, n: number): Float64Array {
+  const size = type === "INT64" ? 8 : 4;
+  if (n * size > b.length) throw new Error("values end early");
+  const dv = new DataView(b.buffer, b.byteOffset, n * size), out = new Float64Array(n);
+  for (let k = 0; k < n; k++) {
+    out[k] = size === 8
+      ? dv.getUint32(8 * k, true) + dv.getInt32(8 * k + 4, true) * 2 ** 32
+      : dv.getInt32(4 * k, true);
   }
   return out;
 }
