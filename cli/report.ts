@@ -16,7 +16,8 @@ training order. Writes report.html, report.json and report.md.
 
   --results PATH     results file or folder (repeatable; extra arguments count too): the score command's
                      .parquet/.csv/.jsonl, CSVs with columns model,revision,index,score[,first_mismatch], or
-                     EleutherAI's pythia-memorized-evals Parquet splits (duped.1.4b, deduped.12b.23000, ...);
+                     EleutherAI's pythia-memorized-evals Parquet splits (duped.1.4b, deduped.12b.23000, ...;
+                     its whole data/ folder: of deduped.1b and deduped.1b.new the newer is read, said in a note)
                      a dataset of the hub cache is read in its snapshot: ORG/NAME[@REVISION][/PATH] (e.g.
                      EleutherAI/pythia-memorized-evals, as ./engram download fetches it) or datasets--ORG--NAME
   --target M@REV     the model@revision to forecast (default: the largest model at its last revision); the
@@ -30,7 +31,7 @@ training order. Writes report.html, report.json and report.md.
   --models DIR       count parameters from DIR/<model>/<revision>/config.json (or DIR/<model>/config.json)
   --tokenizer DIR    with --data: show the target's memorized rows as text (default: the tokenizer that
                      scored .jsonl texts, else the tokenizer.json in or above the target's model folder, as
-                     its provenance names them)
+                     its provenance names them); alone for a memorized-evals target (its list holds the tokens)
   --data PREFIX      the training rows (Megatron PREFIX.bin/.idx, .npy, or .jsonl with a tokenizer, or a
                      dataset of the hub cache as score --data takes it; default:
                      the provenance's data): the memorized rows as text and the properties of the text; the

@@ -1,12 +1,6 @@
 // `cli.ts score`: memorization scores of training rows for one or more checkpoints, resumable and shardable.
 import { configHash, countParameters, loadConfig, type NeoXConfig } from "../engine/config.ts";
-import {
-  openRowSource,
-  type RowSource,
-  rowSourceFiles,
-  rowSourceKind,
-  rowSourcePath,
-} from "../engine/data.ts";
+import { openRowSource, type RowSource, rowSourceKind, rowSourcePath } from "../engine/data.ts";
 import { EngramError } from "../engine/errors.ts";
 import { fmtBytes, Gpu } from "../engine/gpu.ts";
 import { Journal } from "../engine/journal.ts";
@@ -20,7 +14,7 @@ import { intFlag, parseArgs } from "./args.ts";
 import { type Checkpoint, findTokenizer, listFlag, resolveCheckpoints } from "../io/checkpoints.ts";
 import { importLazily } from "../io/lazy.ts";
 import { type DataOrigin, hubData } from "../io/hub.ts";
-import { sampledFingerprint } from "../io/files.ts";
+import { rowSourceFingerprint, sampledFingerprint } from "../io/files.ts";
 import { FileLock } from "../io/lock.ts";
 import {
   journalBatches,
@@ -45,8 +39,10 @@ export const SCORE_HELP = `./engram score [options]
                        $HF_HOME/hub, else ~/.cache/huggingface/hub (./engram download fetches them)
   --models a,b         only these models of a suite;  --revisions r1,r2  only these revisions
   --data PATH          Megatron prefix (X for X.bin/X.idx), .npy of token rows, or .jsonl of texts
-                       (default ${PICO_DATA}); or a dataset of the hub cache, datasets--ORG--NAME or
-                       ORG/NAME[@REVISION][/PATH] (default: ref main, the one .idx/.npy/.jsonl in its snapshot)
+                       (default ${PICO_DATA}); X.bin may come as slices X-00000-of-000NN.bin … (the
+                       Pile as EleutherAI publishes it), and a folder holding one X.idx names X; or a dataset of
+                       the hub cache, datasets--ORG--NAME or ORG/NAME[@REVISION][/PATH] (default: ref main, the
+                       one .idx/.npy/.jsonl in its snapshot)
   --tokenizer DIR      tokenizer.json for .jsonl texts (default: the nearest in or above the model folder)
   --start N --count N  rows [N, N+count) (default: all rows)
   --step N             the rows a checkpoint at step N has seen: [0, N * --rows-per-step (1024))
@@ -203,7 +199,7 @@ export async function scoreCommand(argv: string[], gpuIn?: Gpu): Promise<ScoreSu
   try {
     const [start, count] = jobRows(source, rows);
     const [rowStart, rowCount] = shardRange(start, count, shard);
-    const dataFingerprint = await sampledFingerprint(rowSourceFiles(dataPath));
+    const dataFingerprint = await rowSourceFingerprint(dataPath);
     gpu = gpuIn ?? await Gpu.open();
     useTuning(gpu, a.tuning);
     for (const [i, ck] of checkpoints.entries()) {
@@ -336,7 +332,7 @@ interface CheckpointJob {
   dataOrigin?: DataOrigin;
   /** The tokenizer.json of .jsonl texts (absolute), else undefined. */
   tokenizer?: string;
-  /** sampledFingerprint of the data's files. */
+  /** rowSourceFingerprint of the data's files. */
   dataFingerprint: string;
   /** This process's rows (the shard's share of jobRows). */
   start: number;
