@@ -1,6 +1,7 @@
 import { EngramError } from "../engine/errors.ts";
 import { join } from "../engine/path.ts";
-import { type DType, SafetensorsCheckpoint, toFloat32 } from "../engine/safetensors.ts";
+import { CheckpointReader } from "../engine/checkpoint.ts";
+import { type DType, toFloat32 } from "../engine/tensors.ts";
 import { assert, assertAlmostEquals, assertEquals, assertRejects, assertThrows } from "./assert.ts";
 
 const GOLDEN = ["neox-parallel", "neox-sequential"].flatMap((v) =>
@@ -21,8 +22,8 @@ async function writeSt(path: string, header: unknown, data: Uint8Array | number 
   return path;
 }
 
-async function withCkpt<T>(path: string, fn: (c: SafetensorsCheckpoint) => Promise<T> | T): Promise<T> {
-  const c = await SafetensorsCheckpoint.open(path);
+async function withCkpt<T>(path: string, fn: (c: CheckpointReader) => Promise<T> | T): Promise<T> {
+  const c = await CheckpointReader.open(path);
   try {
     return await fn(c);
   } finally {
@@ -160,7 +161,7 @@ const T = (dtype: string, shape: number[], begin: number, end: number) => ({
 });
 
 async function rejectsOpen(path: string, ...parts: string[]) {
-  const e = await assertRejects(() => SafetensorsCheckpoint.open(path), EngramError);
+  const e = await assertRejects(() => CheckpointReader.open(path), EngramError);
   assert(!e.message.includes("\n"), "message must be one line");
   for (const p of parts) {
     assert(e.message.includes(p), `${JSON.stringify(e.message)} lacks ${JSON.stringify(p)}`);

@@ -1,7 +1,7 @@
 import { loadConfig, type NeoXConfig } from "../engine/config.ts";
 import { EngramError } from "../engine/errors.ts";
 import { join } from "../engine/path.ts";
-import { SafetensorsCheckpoint } from "../engine/safetensors.ts";
+import { CheckpointReader } from "../engine/checkpoint.ts";
 import { mapNeoXTensors } from "../engine/weights.ts";
 import { assert, assertEquals, assertThrows } from "./assert.ts";
 
@@ -15,7 +15,7 @@ const GOLDEN = "fixtures/golden/neox-parallel/float16";
 
 Deno.test("maps every fixture's tensors", async () => {
   for (const dir of FIXTURES) {
-    const [ckpt, cfg] = [await SafetensorsCheckpoint.open(dir), await loadConfig(dir)];
+    const [ckpt, cfg] = [await CheckpointReader.open(dir), await loadConfig(dir)];
     try {
       const w = mapNeoXTensors(ckpt, cfg);
       assertEquals(w.layers.length, cfg.numLayers);
@@ -34,7 +34,7 @@ Deno.test("maps every fixture's tensors", async () => {
 });
 
 /** Writes a zero-filled F16 checkpoint with the given tensor names and shapes into a temp dir, then runs fn. */
-async function withSynthetic(tensors: [string, number[]][], fn: (c: SafetensorsCheckpoint) => void) {
+async function withSynthetic(tensors: [string, number[]][], fn: (c: CheckpointReader) => void) {
   const tmp = await Deno.makeTempDir();
   try {
     const header: Record<string, unknown> = {};
@@ -49,7 +49,7 @@ async function withSynthetic(tensors: [string, number[]][], fn: (c: SafetensorsC
     new DataView(buf.buffer).setBigUint64(0, BigInt(h.length), true);
     buf.set(h, 8);
     await Deno.writeFile(join(tmp, "model.safetensors"), buf);
-    const ckpt = await SafetensorsCheckpoint.open(tmp);
+    const ckpt = await CheckpointReader.open(tmp);
     try {
       fn(ckpt);
     } finally {
@@ -61,12 +61,12 @@ async function withSynthetic(tensors: [string, number[]][], fn: (c: SafetensorsC
 }
 
 async function golden(): Promise<[[string, number[]][], NeoXConfig]> {
-  const ckpt = await SafetensorsCheckpoint.open(GOLDEN);
+  const ckpt = await CheckpointReader.open(GOLDEN);
   ckpt.close();
   return [[...ckpt.tensors.values()].map((t) => [t.name, t.shape]), await loadConfig(GOLDEN)];
 }
 
-function fails(ckpt: SafetensorsCheckpoint, cfg: NeoXConfig, ...parts: string[]) {
+function fails(ckpt: CheckpointReader, cfg: NeoXConfig, ...parts: string[]) {
   const e = assertThrows(() => mapNeoXTensors(ckpt, cfg), EngramError);
   assert(!e.message.includes("\n"), "message must be one line");
   for (const p of ["model.safetensors", ...parts]) {
