@@ -22,7 +22,6 @@ export type PickleDict = Map<unknown, unknown>;
 // Opcodes that construct or call arbitrary classes, read the extension registry or take out-of-band buffers:
 // refused outright, whatever they name (what GLOBAL names is vetted by the rules).
 const FORBIDDEN: Record<number, string> = {
-  0x69: "INST",
   0x6f: "OBJ",
   0x81: "NEWOBJ",
   0x92: "NEWOBJ_EX",
@@ -45,9 +44,10 @@ export function unpickle(bytes: Uint8Array, rules: UnpickleRules, where: string,
   const marks: unknown[][] = [];
   const memo = new Map<number, unknown>();
   let pos = 0, op = 0, at = 0;
-  const fail = (what: string): never => {
-    throw new EngramError(`${where}: ${what} (pickle byte ${at}); ${fix}`);
+  const fail = (what: string, then = fix): never => {
+    throw new EngramError(`${where}: ${what} (pickle byte ${at}); ${then}`);
   };
+  const UNSAFE = "the file may be malicious: load only checkpoints you trust, or their safetensors form";
   const need = (n: number) => {
     if (pos + n > bytes.length) fail(`pickle ends inside opcode 0x${op.toString(16)} (truncated)`);
     const p = pos;
@@ -212,9 +212,11 @@ export function unpickle(bytes: Uint8Array, rules: UnpickleRules, where: string,
       case 0x5d: // EMPTY_LIST
         stack.push([]);
         break;
-      case 0x6c: // LIST
-        stack.push(popMark());
+      case 0x6c: { // LIST (popMark replaces `stack`: take the items before naming it)
+        const items = popMark();
+        stack.push(items);
         break;
+      }
       case 0x61: // APPEND
         appendTo([pop()]);
         break;
@@ -224,9 +226,11 @@ export function unpickle(bytes: Uint8Array, rules: UnpickleRules, where: string,
       case 0x29: // EMPTY_TUPLE
         stack.push([]);
         break;
-      case 0x74: // TUPLE
-        stack.push(popMark());
+      case 0x74: { // TUPLE
+        const items = popMark();
+        stack.push(items);
         break;
+      }
       case 0x85: // TUPLE1
       case 0x86: // TUPLE2
       case 0x87: { // TUPLE3
@@ -238,9 +242,11 @@ export function unpickle(bytes: Uint8Array, rules: UnpickleRules, where: string,
       case 0x7d: // EMPTY_DICT
         stack.push(new Map());
         break;
-      case 0x64: // DICT
-        stack.push(dictOf(popMark()));
+      case 0x64: { // DICT
+        const d = dictOf(popMark());
+        stack.push(d);
         break;
+      }
       case 0x73: { // SETITEM
         const v = pop(), k = pop();
         setItems([k, v]);
@@ -300,12 +306,22 @@ export function unpickle(bytes: Uint8Array, rules: UnpickleRules, where: string,
       case 0x50: // PERSID (text)
         stack.push(rules.persistentLoad(line()));
         break;
-      default:
+      case 0x69: { // INST "module\nname\n": named in the refusal, never looked up
+        const module = line(), name = line();
         fail(
-          FORBIDDEN[op] !== undefined
-            ? `pickle opcode ${FORBIDDEN[op]} builds or calls arbitrary objects and is refused (never run)`
-            : `pickle opcode 0x${op.toString(16).padStart(2, "0")} is not one a torch.save state dict uses`,
+          `pickle opcode INST (${module}.${name}) builds or calls arbitrary objects: refused, nothing was run`,
+          UNSAFE,
         );
+        break;
+      }
+      default:
+        if (FORBIDDEN[op] !== undefined) {
+          fail(
+            `pickle opcode ${FORBIDDEN[op]} builds or calls arbitrary objects: refused, nothing was run`,
+            UNSAFE,
+          );
+        }
+        fail(`pickle opcode 0x${op.toString(16).padStart(2, "0")} is not one a torch.save state dict uses`);
     }
   }
 }

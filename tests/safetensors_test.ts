@@ -231,7 +231,34 @@ Deno.test("bad file: entry missing fields or of wrong types", () =>
   }));
 
 Deno.test("bad directory: neither model.safetensors nor index", () =>
-  inTmp((d) => rejectsOpen(d, d, "model.safetensors", "model.safetensors.index.json")));
+  inTmp((d) =>
+    rejectsOpen(
+      d,
+      d,
+      "model.safetensors",
+      "model.safetensors.index.json",
+      "pytorch_model.bin",
+      "bin.index.json",
+    )
+  ));
+
+Deno.test("Pythia's buffers are skipped by name whatever their dtype; another tensor of that dtype is refused", () =>
+  inTmp(async (d) => {
+    const p = await writeSt(join(d, "model.safetensors"), {
+      "gpt_neox.layers.0.attention.bias": T("U8", [1, 1, 4, 4], 0, 16),
+      "gpt_neox.layers.1.attention.bias": T("BOOL", [1, 1, 4, 4], 16, 32),
+      "gpt_neox.layers.0.attention.masked_bias": T("F32", [], 32, 36),
+      "gpt_neox.layers.1.attention.masked_bias": T("F16", [], 36, 38),
+      "gpt_neox.layers.0.attention.rotary_emb.inv_freq": T("F32", [2], 38, 46),
+      "gpt_neox.final_layer_norm.weight": T("F32", [2], 46, 54),
+    }, 54);
+    await withCkpt(p, (c) => assertEquals([...c.tensors.keys()], ["gpt_neox.final_layer_norm.weight"]));
+    // Their byte spans are still checked.
+    await writeSt(p, { "gpt_neox.layers.0.attention.bias": T("U8", [1, 1, 4, 4], 0, 15) }, 15);
+    await rejectsOpen(p, "gpt_neox.layers.0.attention.bias", "span 15 bytes");
+    await writeSt(p, { "gpt_neox.layers.0.attention.mask": T("U8", [4], 0, 4) }, 4);
+    await rejectsOpen(p, "tensor gpt_neox.layers.0.attention.mask has dtype U8", "F32, F16 and BF16");
+  }));
 
 Deno.test("bad index: invalid, missing shard, tensor in two shards, wrong shard", () =>
   inTmp(async (d) => {
