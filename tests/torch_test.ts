@@ -15,7 +15,7 @@ import { isNeoXBuffer } from "../engine/tensors.ts";
 import { mapNeoXTensors } from "../engine/weights.ts";
 import { readResults } from "../io/results.ts";
 import { assert, assertEquals, assertRejects, assertThrows } from "./assert.ts";
-import { PICO_DATA, withTempDir } from "./helpers.ts";
+import { engramLines, PICO_DATA, runCli, withTempDir } from "./helpers.ts";
 
 const T = new URL("../fixtures/torch/", import.meta.url).pathname;
 const F = new URL("../fixtures/", import.meta.url).pathname;
@@ -197,6 +197,24 @@ Deno.test("pickles that would run code are refused by name, nothing run", async 
   await refused(`${T}bad/unknown_class.bin`, "names torch.nn.modules.linear.Linear");
   await refused(`${T}bad/inst.bin`, "opcode INST (os.system)", "nothing was run", "malicious");
 });
+
+Deno.test("score on a folder whose pytorch_model.bin would run code: one engram line, non-zero exit, nothing written", () =>
+  withTempDir(async (d) => {
+    await Deno.remove(MARKER).catch(() => {});
+    const ckpt = join(d, "model", "step1");
+    await Deno.mkdir(ckpt, { recursive: true });
+    await Deno.copyFile(`${T}buffers-bin/config.json`, join(ckpt, "config.json"));
+    await Deno.copyFile(`${T}bad/posix_system.bin`, join(ckpt, "pytorch_model.bin"));
+    const out = join(d, "out");
+    const r = await runCli(["score", "--model", ckpt, "--data", PICO_DATA, "--count", "4", "--out", out]);
+    assert(r.code !== 0, "non-zero exit");
+    const lines = engramLines(r.stderr);
+    assertEquals(lines.length, 1, r.stderr);
+    assert(lines[0].startsWith("engram: ") && lines[0].includes("posix.system"), lines[0]);
+    assert(!(await Deno.stat(MARKER).catch(() => null)), "the payload ran");
+    const written = await Array.fromAsync(Deno.readDir(out)).catch(() => []);
+    assertEquals(written.filter((e) => /\.(parquet|csv|jsonl)$/.test(e.name)), [], "no results file");
+  }));
 
 Deno.test("legacy, truncated, compressed, big-endian, non-contiguous and int64 archives: one line each", async () => {
   await refused(`${T}bad/legacy.bin`, "legacy torch.save file", "torch ≥ 1.6", "safetensors");
