@@ -315,9 +315,8 @@ export async function readTorchArchive(path: string, file: Deno.FsFile, out: Ten
       bad(`state dict entry ${tname} is not a tensor (engram reads a model's state dict: name → tensor)`);
     }
     const { storage, offset, shape, stride } = t as TensorView;
-    const buffer = isNeoXBuffer(tname);
+    if (isNeoXBuffer(tname)) continue; // whatever its dtype: engram recomputes it
     if (!isSupportedDType(storage.dtype)) {
-      if (buffer) continue;
       bad(`tensor ${tname} has dtype ${storage.dtype}; engram supports F32, F16 and BF16`);
     }
     const numel = shape.reduce((a, b) => a * b, 1);
@@ -327,7 +326,7 @@ export async function readTorchArchive(path: string, file: Deno.FsFile, out: Ten
       if (shape[d] !== 1 && stride[d] !== expect) contiguous = false;
       expect *= shape[d];
     }
-    if (!contiguous && numel > 0 && !buffer) {
+    if (!contiguous && numel > 0) {
       bad(
         `tensor ${tname} is not contiguous (shape [${shape}], strides [${stride}])`,
         "re-save it with tensor.contiguous() or as safetensors",
@@ -352,7 +351,6 @@ export async function readTorchArchive(path: string, file: Deno.FsFile, out: Ten
         `entry ${entryName} holds ${length} bytes, fewer than its ${storage.numel} × ${storage.dtype} storage`,
       );
     }
-    if (buffer) continue;
     const dtype = storage.dtype as DType;
     out.push({
       name: tname,
