@@ -89,9 +89,10 @@ export async function readSafetensorsHeader(
       );
     }
     const [begin, end] = off as [number, number];
-    const size = ANY_DTYPE_BYTES[dtype];
+    // A dtype safetensors does not define (only a buffer gets here with one) has no size to check.
+    const size = Object.hasOwn(ANY_DTYPE_BYTES, dtype) ? ANY_DTYPE_BYTES[dtype] : NaN;
     const expected = (shape as number[]).reduce((a, b) => a * b, 1) * size;
-    if (size !== undefined && expected !== end - begin) {
+    if (!Number.isNaN(expected) && expected !== end - begin) {
       throw bad(
         `tensor ${name} has shape [${shape}] × ${dtype} = ${expected} bytes but data_offsets span ${
           end - begin
