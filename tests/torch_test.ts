@@ -103,6 +103,12 @@ Deno.test("the fixtures are what they claim: buffers, shared storage, zip64 reco
   assertEquals(v.getUint32(eocd + 16, true), 0xffffffff);
   assertEquals(v.getUint32(eocd - 20, true), 0x07064b50);
   assertEquals(v.getUint32(Number(v.getBigUint64(eocd - 12, true)), true), 0x06064b50);
+  // buffers-bin: the zip64 end record, and each central header's offset moved to a zip64 extra field of its own
+  // (id 1, 8 bytes), as torch writes entries that start past 4 GiB.
+  const b = await Deno.readFile(`${T}buffers-bin/pytorch_model.bin`);
+  assertEquals(new DataView(b.buffer).getUint32(b.length - 42, true), 0x07064b50);
+  const offsetOnly = new TextDecoder("latin1").decode(b).split("\x01\x00\x08\x00").length - 1;
+  assert(offsetOnly >= 28, `${offsetOnly} zip64 offset fields`);
 });
 
 Deno.test("checkpointFiles finds pytorch_model.bin and its shards, and prefers safetensors beside them", async () => {
