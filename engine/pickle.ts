@@ -16,6 +16,11 @@ export interface UnpickleRules {
   persistentLoad(pid: unknown): unknown;
 }
 
+/** `s` made fit for a one-line message: control characters shown as "?", at most 200 characters. */
+export const printable = (s: string): string =>
+  // deno-lint-ignore no-control-regex
+  s.replace(/[\x00-\x1f\x7f]/g, "?").slice(0, 200);
+
 /** A pickle's dict: keys as they were (strings, numbers), insertion order kept (OrderedDict's too). */
 export type PickleDict = Map<unknown, unknown>;
 
@@ -107,7 +112,7 @@ export function unpickle(bytes: Uint8Array, rules: UnpickleRules, where: string,
   const appendTo = (items: unknown[]) => {
     const l = top();
     if (!Array.isArray(l)) return fail("pickle APPEND(S) on something that is not a list");
-    l.push(...items);
+    for (const item of items) l.push(item); // not push(...items): a long MARK run would overflow the stack
   };
   const get = (i: number) =>
     memo.has(i) ? memo.get(i) : fail(`pickle GET of memo ${i}, never PUT (malformed)`);
@@ -309,7 +314,9 @@ export function unpickle(bytes: Uint8Array, rules: UnpickleRules, where: string,
       case 0x69: { // INST "module\nname\n": named in the refusal, never looked up
         const module = line(), name = line();
         fail(
-          `pickle opcode INST (${module}.${name}) builds or calls arbitrary objects: refused, nothing was run`,
+          `pickle opcode INST (${
+            printable(`${module}.${name}`)
+          }) builds or calls arbitrary objects: refused, nothing was run`,
           UNSAFE,
         );
         break;

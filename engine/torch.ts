@@ -7,7 +7,7 @@
 // by name and never run. Hand-written because engine/ loads no npm package.
 import { EngramError } from "./errors.ts";
 import { readExactly } from "./fs.ts";
-import { type PickleDict, unpickle, type UnpickleRules } from "./pickle.ts";
+import { type PickleDict, printable, unpickle, type UnpickleRules } from "./pickle.ts";
 import { type DType, isNeoXBuffer, isSupportedDType, type TensorInfo } from "./tensors.ts";
 
 const FIX = "re-download it, or re-save the weights with torch.save (torch ≥ 1.6) or as safetensors";
@@ -96,7 +96,7 @@ function stateDictRules(bad: Bad, storages: Map<string, Storage>): UnpickleRules
       const qualname = `${module}.${name}`;
       if (module === "torch" && Object.hasOwn(STORAGES, name)) return new Allowed(qualname, STORAGES[name]);
       const found = [ORDERED_DICT, REBUILD_TENSOR, REBUILD_PARAMETER].find((a) => a.qualname === qualname);
-      return found ?? refuse(`names ${qualname}`);
+      return found ?? refuse(`names ${printable(qualname)}`);
     },
     reduce(fn, args) {
       if (fn === ORDERED_DICT) {
@@ -132,7 +132,7 @@ function stateDictRules(bad: Bad, storages: Map<string, Storage>): UnpickleRules
     persistentLoad(pid) {
       // ('storage', storage type, key, location, numel), as torch.save's persistent_id writes it.
       if (!Array.isArray(pid) || pid[0] !== "storage" || pid.length !== 5) {
-        return bad(`data.pkl has persistent id ${JSON.stringify(pid)}, not a torch storage (malformed)`);
+        return bad(`data.pkl has a persistent id (${nameOf(pid)}) that is not a torch storage's (malformed)`);
       }
       const [, type, key, , numel] = pid;
       if (
@@ -241,7 +241,9 @@ async function readDirectory(
 export async function readTorchArchive(path: string, file: Deno.FsFile, out: TensorInfo[]): Promise<void> {
   const size = (await file.stat()).size;
   const bad: Bad = (what, fix = FIX) => {
-    throw new EngramError(`${path}: ${what}; ${fix}`);
+    // Names from the archive may hold control characters; the message stays one line.
+    // deno-lint-ignore no-control-regex
+    throw new EngramError(`${path}: ${what.replace(/[\x00-\x1f\x7f]/g, "?")}; ${fix}`);
   };
   const head = await readExactly(file, 0, new Uint8Array(Math.min(size, 4)), path, FIX);
   if (head[0] === 0x80 && head[1] !== undefined && head[1] <= 5) {

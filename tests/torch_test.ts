@@ -202,6 +202,16 @@ Deno.test("pickles that would run code are refused by name, nothing run", async 
   await refused(`${T}bad/builtins_eval.bin`, "names builtins.eval", "malicious");
   await refused(`${T}bad/unknown_class.bin`, "names torch.nn.modules.linear.Linear");
   await refused(`${T}bad/inst.bin`, "opcode INST (os.system)", "nothing was run", "malicious");
+  // A name with a control character stays on one line (the reader checks no CRCs, so the bytes can be edited).
+  await withTempDir(async (d) => {
+    const data = await Deno.readFile(`${T}bad/posix_system.bin`);
+    const text = new TextDecoder("latin1").decode(data), at = text.indexOf("posix\nsystem");
+    assert(at > 0);
+    data[at + 3] = 0x0d;
+    await Deno.writeFile(join(d, "cr.bin"), data);
+    const e = await assertRejects(() => CheckpointReader.open(join(d, "cr.bin")), EngramError);
+    assert(e.message.includes("names pos?x.system") && !/[\r\n]/.test(e.message), e.message);
+  });
 });
 
 Deno.test("score on a folder whose pytorch_model.bin would run code: one engram line, non-zero exit, nothing written", () =>
