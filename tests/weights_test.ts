@@ -10,6 +10,10 @@ const FIXTURES = [
     ["float32", "float16", "bfloat16"].map((d) => `fixtures/golden/${v}/${d}`)
   ),
   ...["pico-1", "pico-2", "pico-3"].map((m) => `fixtures/pico/models/${m}/step273`),
+  // torch.save's pytorch_model.bin (single, sharded) and Pythia's buffers (U8/BOOL masks) in both formats.
+  ...["pico-1/step1092", "golden-sharded", "buffers-bin", "buffers-safetensors", "golden-f32"].map((d) =>
+    `fixtures/torch/${d}`
+  ),
 ];
 const GOLDEN = "fixtures/golden/neox-parallel/float16";
 
@@ -20,7 +24,8 @@ Deno.test("maps every fixture's tensors", async () => {
       const w = mapNeoXTensors(ckpt, cfg);
       assertEquals(w.layers.length, cfg.numLayers);
       assertEquals(w.embedIn.name, "gpt_neox.embed_in.weight");
-      assertEquals(w.embedOut.name, dir.includes("neox-sequential") ? "lm_head.weight" : "embed_out.weight");
+      const lmHead = dir.includes("neox-sequential") || dir.includes("golden-f32");
+      assertEquals(w.embedOut.name, lmHead ? "lm_head.weight" : "embed_out.weight");
       assertEquals(
         w.layers[cfg.numLayers - 1].fc2W.name,
         `gpt_neox.layers.${cfg.numLayers - 1}.mlp.dense_4h_to_h.weight`,
