@@ -111,6 +111,117 @@ Deno.test("the fixtures are what they claim: buffers, shared storage, zip64 reco
   assert(offsetOnly >= 28, `${offsetOnly} zip64 offset fields`);
 });
 
+// torch.save's data.pkl for {"gpt_neox.embed_in.weight": torch.arange(12, dtype=torch.float16).view(3, 4)}
+// (torch 1.13), and its storage's 24 bytes.
+const ARANGE_PKL =
+  "800263636f6c6c656374696f6e730a4f726465726564446963740a71002952710158180000006770745f6e656f782e656d6265645f696e2e776569676874710263746f7263682e5f7574696c730a5f72656275696c645f74656e736f725f76320a71032828580700000073746f72616765710463746f7263680a48616c6653746f726167650a71055801000000307106580300000063707571074b0c747108514b004b034b048671094b044b0186710a8968002952710b74710c52710d732e";
+const ARANGE_F16 = "0000003c0040004200440045004600470048804800498049";
+
+Deno.test("a tensor past 4 GiB in a sparse zip64 archive is read by offset, the file never read whole", () =>
+  withTempDir(async (d) => {
+    // Laid out as torch writes an archive past 4 GiB: the storage's entry starts after 2^32 bytes (a hole here),
+    // so its central header keeps the offset in a zip64 extra field, and the directory itself lies past 4 GiB.
+    // CRCs are left 0: engram does not check them (that would read every byte); Python's zipfile lists this
+    // archive with these offsets.
+    const path = join(d, "pytorch_model.bin");
+    const file = await Deno.open(path, { write: true, create: true });
+    const enc = new TextEncoder();
+    const entries: { name: Uint8Array; data: Uint8Array; at: number }[] = [];
+    let pos = 0;
+    const write = async (bytes: Uint8Array) => {
+      await file.seek(pos, Deno.SeekMode.Start);
+      for (let o = 0; o < bytes.length;) o += await file.write(bytes.subarray(o));
+      pos += bytes.length;
+    };
+    const le = (...fields: [number, 2 | 4 | 8][]) => {
+      const b = new Uint8Array(fields.reduce((n, [, w]) => n + w, 0)), v = new DataView(b.buffer);
+      let o = 0;
+      for (const [x, w] of fields) {
+        if (w === 2) v.setUint16(o, x, true);
+        else if (w === 4) v.setUint32(o, x, true);
+        else v.setBigUint64(o, BigInt(x), true);
+        o += w;
+      }
+      return b;
+    };
+    for (
+      const [name, data, at] of [["big/data.pkl", hex(ARANGE_PKL), 0], [
+        "big/data/0",
+        hex(ARANGE_F16),
+        2 ** 32 + 100,
+      ], [
+        "big/version",
+        enc.encode("3\n"),
+        -1,
+      ]] as const
+    ) {
+      if (at >= 0) pos = at;
+      const n = enc.encode(name);
+      entries.push({ name: n, data, at: pos });
+      await write(le(
+        [0x04034b50, 4],
+        [45, 2],
+        [0, 2],
+        [0, 2],
+        [0, 2],
+        [0, 2],
+        [0, 4],
+        [data.length, 4],
+        [
+          data.length,
+          4,
+        ],
+        [n.length, 2],
+        [0, 2],
+      ));
+      await write(n);
+      await write(data);
+    }
+    const cdAt = pos;
+    for (const e of entries) {
+      const wide = e.at >= 2 ** 32;
+      const extra = wide ? le([1, 2], [8, 2], [e.at, 8]) : new Uint8Array(0);
+      await write(
+        le(
+          [0x02014b50, 4],
+          [45, 2],
+          [45, 2],
+          [0, 2],
+          [0, 2],
+          [0, 2],
+          [0, 2],
+          [0, 4],
+          [e.data.length, 4],
+          [
+            e.data.length,
+            4,
+          ],
+          [e.name.length, 2],
+          [extra.length, 2],
+          [0, 2],
+          [0, 2],
+          [0, 2],
+          [0, 4],
+          [wide ? 0xffffffff : e.at, 4],
+        ),
+      );
+      await write(e.name);
+      await write(extra);
+    }
+    const cdSize = pos - cdAt, z64At = pos;
+    await write(
+      le([0x06064b50, 4], [44, 8], [45, 2], [45, 2], [0, 4], [0, 4], [3, 8], [3, 8], [cdSize, 8], [cdAt, 8]),
+    );
+    await write(le([0x07064b50, 4], [0, 4], [z64At, 8], [1, 4]));
+    await write(le([0x06054b50, 4], [0, 2], [0, 2], [3, 2], [3, 2], [cdSize, 4], [0xffffffff, 4], [0, 2]));
+    file.close();
+    await withReader(path, async (c) => {
+      const t = c.tensors.get("gpt_neox.embed_in.weight")!;
+      assertEquals([t.dtype, t.shape, t.start, t.byteLength], ["F16", [3, 4], 2 ** 32 + 100 + 30 + 10, 24]);
+      assertEquals(await c.read(t.name), hex(ARANGE_F16));
+    });
+  }));
+
 Deno.test("checkpointFiles finds pytorch_model.bin and its shards, and prefers safetensors beside them", async () => {
   const one = await checkpointFiles(`${T}pico-1/step1092`);
   assertEquals([one.format, one.files.map((f) => basename(f)), one.weightMap], ["pytorch", [
