@@ -5,7 +5,7 @@ import { EngramError } from "../engine/errors.ts";
 import { fmtBytes, Gpu } from "../engine/gpu.ts";
 import { Journal } from "../engine/journal.ts";
 import { NeoXModel } from "../engine/model.ts";
-import { type CheckpointFiles, checkpointFiles } from "../engine/safetensors.ts";
+import { type CheckpointFiles, checkpointFiles } from "../engine/checkpoint.ts";
 import { dirname, extname, join, resolve } from "../engine/path.ts";
 import { type ScoreMode, scoreRows } from "../engine/memorization.ts";
 import { Decoder } from "../engine/decoder.ts";

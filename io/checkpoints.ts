@@ -227,7 +227,7 @@ export async function resolveCheckpoints(
   }
   if (picked.length === 0) {
     const what = found.length === 0
-      ? "holds no checkpoint (a folder with config.json and safetensors weights)"
+      ? "holds no checkpoint (a folder with config.json and safetensors or pytorch_model.bin weights)"
       : `has no checkpoint matching --models/--revisions (found ${
         [...new Set(found.map((c) => `${c.model}@${c.revision}`))].slice(0, 8).join(", ")
       })`;
