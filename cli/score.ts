@@ -60,7 +60,9 @@ export const SCORE_HELP = `./engram score [options]
   --shard i/N          score only the i-th of N contiguous shares of the rows (0-based); merge with cli.ts merge
   --force              rescore even if the results file is there (without it, a file of these same rows and
                        settings is kept and skipped, one of others refused), and start over from a journal of
-                       other arguments (one of these resumes);  --quiet  no progress line`;
+                       other arguments (one of these resumes)
+  --quiet              no progress (on a terminal a line rewritten in place; otherwise, e.g. a log, a plain
+                       line every 30 s, or every ENGRAM_PROGRESS_SECONDS)`;
 
 const OPTIONS = {
   model: { type: "string" },
@@ -120,15 +122,39 @@ async function openSource(
   return { source: await openRowSource(data) };
 }
 
-/** A status line rewritten in place on an interactive stderr, at most 4 times a second; `last` ends it. */
-function progressLine(interactive: boolean): (text: string, last: boolean) => void {
+/** Seconds between progress lines when stderr is not a terminal (a log, nohup, Slurm); tests set it lower. */
+function progressInterval(): number {
+  const value = Deno.env.get("ENGRAM_PROGRESS_SECONDS");
+  if (value === undefined) return 30;
+  const seconds = /^\d+(\.\d+)?$/.test(value) ? Number(value) : NaN;
+  if (!(seconds >= 0)) {
+    throw new EngramError(
+      `ENGRAM_PROGRESS_SECONDS must be a number of seconds ≥ 0 (between progress lines), got "${value}"`,
+    );
+  }
+  return seconds;
+}
+
+/**
+ * A status line: on an interactive stderr rewritten in place at most 4 times a second, `last` ending it;
+ * otherwise (a log file, nohup, Slurm) a plain line every `interval` seconds, so a long checkpoint is seen to
+ * progress (its last line is the summary that follows). Nothing when `quiet`.
+ */
+function progressLine(quiet: boolean, interval: number): (text: string, last: boolean) => void {
   const encoder = new TextEncoder();
-  let shown = 0;
+  const interactive = Deno.stderr.isTerminal();
+  let shown = performance.now();
   return (text, last) => {
+    if (quiet) return;
     const now = performance.now();
-    if (!interactive || (now - shown < 250 && !last)) return;
-    shown = now;
-    Deno.stderr.writeSync(encoder.encode(`\r\x1b[K${text}${last ? "\n" : ""}`));
+    if (interactive) {
+      if (now - shown < 250 && !last) return;
+      shown = now;
+      Deno.stderr.writeSync(encoder.encode(`\r\x1b[K${text}${last ? "\n" : ""}`));
+    } else if (!last && now - shown >= interval * 1000) {
+      shown = now;
+      Deno.stderr.writeSync(encoder.encode(`${text}\n`));
+    }
   };
 }
 
@@ -160,6 +186,7 @@ export async function scoreCommand(argv: string[], gpuIn?: Gpu): Promise<ScoreSu
   const shard = parseShard(a.shard);
   const batch = intFlag(a.batch, "batch", 1);
   const rows = rowsFlags(a);
+  const progressSeconds = progressInterval();
   const gpuMemoryGiB = a["gpu-memory"] === undefined ? undefined : Number(a["gpu-memory"]);
   if (gpuMemoryGiB !== undefined && !(/^\d+(\.\d+)?$/.test(a["gpu-memory"]!) && gpuMemoryGiB > 0)) {
     throw new EngramError(
@@ -221,6 +248,7 @@ export async function scoreCommand(argv: string[], gpuIn?: Gpu): Promise<ScoreSu
           shard: shard ? `${shard[0]}/${shard[1]}` : undefined,
           force: a.force ?? false,
           quiet: a.quiet ?? false,
+          progressSeconds,
         }),
       );
     }
@@ -344,6 +372,8 @@ interface CheckpointJob {
   shard?: string;
   force: boolean;
   quiet: boolean;
+  /** Seconds between progress lines when stderr is not a terminal. */
+  progressSeconds: number;
 }
 
 /**
@@ -527,7 +557,7 @@ async function scoreCheckpoint(
   job: CheckpointJob,
 ): Promise<ScoreSummary> {
   const label = `${ck.model}@${ck.revision}`;
-  const status = progressLine(!job.quiet && Deno.stderr.isTerminal());
+  const status = progressLine(job.quiet, job.progressSeconds);
   const model = await NeoXModel.load(gpu, ck.dir, {
     config: id.config,
     files: id.files,
@@ -556,6 +586,9 @@ async function scoreCheckpoint(
     }
     let memorized = 0;
     const t0 = performance.now();
+    // The first batches of a process build the pipelines (seconds on a CPU adapter): rates leave that out.
+    const compiled0 = gpu.pipelineSeconds;
+    const scoringSeconds = (seconds: number) => Math.max(seconds - (gpu.pipelineSeconds - compiled0), 1e-9);
     await scoreRows(
       decoder,
       {
@@ -570,7 +603,7 @@ async function scoreCheckpoint(
       journal,
       (p) => {
         memorized = p.memorized;
-        const rate = p.fresh / Math.max(p.seconds, 1e-9);
+        const rate = p.fresh / scoringSeconds(p.seconds);
         const line =
           `${label}: ${p.done}/${p.total} rows, ${rate.toFixed(1)} rows/s, ${p.memorized} memorized, ` +
           `ETA ${formatEta((p.total - p.done) / rate)}`;
@@ -594,10 +627,11 @@ async function scoreCheckpoint(
     await journal.remove();
     const seconds = (performance.now() - t0) / 1000;
     if (!job.quiet) {
+      const compiling = gpu.pipelineSeconds - compiled0;
+      const rate = ((job.count - resumed) / scoringSeconds(seconds)).toFixed(1);
+      const without = compiling >= 0.05 ? `, not counting ${compiling.toFixed(1)} s compiling pipelines` : "";
       console.error(
-        `${label}: ${job.count} rows, ${memorized} memorized (${
-          ((job.count - resumed) / seconds).toFixed(1)
-        } rows/s) → ${job.path}`,
+        `${label}: ${job.count} rows, ${memorized} memorized (${rate} rows/s${without}) → ${job.path}`,
       );
     }
     return { checkpoint: ck, path: job.path, rows: job.count, memorized, seconds, skipped: false };
