@@ -52,12 +52,13 @@ export const SCORE_HELP = `./engram score [options]
   --logprob            also the mean log-probability of the true continuation (teacher-forced)
   --batch N            rows per GPU batch (default 1024 on a GPU, 256 on a CPU adapter; halved if memory runs out)
   --gpu-memory GiB     cap for KV cache + activations (default 48 on a GPU, 4 on a CPU adapter)
-  --tuning FILE        matmul variants tuned by cli.ts tune (default: its cache, when tuned on this adapter)
+  --tuning FILE        matmul variants tuned by ./engram tune (default: its cache, when tuned on this adapter)
   --out DIR            results folder, one <model>@<revision>.<format> file each (default out/scores);
                        --format parquet|csv|jsonl (default parquet)
   --out FILE           a path ending in .parquet, .csv or .jsonl (not in /): the one results file of a run
                        that scores one checkpoint, unsharded (the format follows the extension)
-  --shard i/N          score only the i-th of N contiguous shares of the rows (0-based); merge with cli.ts merge
+  --shard i/N          score only the i-th of N contiguous shares of the rows (0-based); join the shards'
+                       files with ./engram merge
   --force              rescore even if the results file is there (without it, a file of these same rows and
                        settings is kept and skipped, one of others refused), and start over from a journal of
                        other arguments (one of these resumes)
@@ -328,7 +329,7 @@ async function resultPaths(
         checkpoints.slice(0, 4).map((c) => `${c.model}@${c.revision}`).join(", ")
       }${checkpoints.length > 4 ? ", ..." : ""}); pass a folder, or one checkpoint (--models, --revisions)`
       : shard
-      ? `but --shard writes one file per shard for cli.ts merge; pass a folder`
+      ? `but --shard writes one file per shard for ./engram merge; pass a folder`
       : info?.isDirectory
       ? `but a folder of that name is there; remove it or pass another path`
       : null;
