@@ -1,10 +1,25 @@
-// scripts/setup.sh, run as the tasks run it, against a stand-in apt-get (and id, ldconfig) on a PATH of its own:
-// the demo asks only for the Vulkan driver, and when apt fails its own last lines and the very command that ran
-// are shown.
+// A newcomer's first commands, against stand-ins on a PATH of their own: scripts/setup.sh as the tasks run it
+// (a stand-in apt-get, id, ldconfig): the demo asks only for the Vulkan driver, and when apt fails its own last
+// lines and the very command that ran are shown; ./engram with Deno on PATH or through npx, update notices off.
 import { assert, assertEquals } from "./assert.ts";
 import { withTempDir } from "./helpers.ts";
 
 const SETUP = new URL("../scripts/setup.sh", import.meta.url).pathname;
+const WRAPPER = new URL("../engram", import.meta.url).pathname;
+
+/** Links the real `tools` into `bin` (a PATH of their own for the scripts under test). */
+async function linkTools(bin: string, tools: string[]): Promise<void> {
+  for (const tool of tools) {
+    const real = ["/usr/bin", "/bin"].map((d) => `${d}/${tool}`).find((p) => {
+      try {
+        return Deno.statSync(p).isFile;
+      } catch {
+        return false;
+      }
+    });
+    if (real) await Deno.symlink(real, `${bin}/${tool}`);
+  }
+}
 
 /**
  * Runs `sh scripts/setup.sh <set>` as root (a stub id) with no Vulkan loader (a stub ldconfig that lists none)
@@ -16,16 +31,7 @@ async function runSetup(set: string, failInstall: boolean) {
   await withTempDir(async (dir) => {
     const bin = `${dir}/bin`;
     await Deno.mkdir(bin);
-    for (const tool of ["ls", "grep", "tail", "sed", "mktemp", "rm", "sh", "cat"]) {
-      const real = ["/usr/bin", "/bin"].map((d) => `${d}/${tool}`).find((p) => {
-        try {
-          return Deno.statSync(p).isFile;
-        } catch {
-          return false;
-        }
-      });
-      if (real) await Deno.symlink(real, `${bin}/${tool}`);
-    }
+    await linkTools(bin, ["ls", "grep", "tail", "sed", "mktemp", "rm", "sh", "cat"]);
     const script = (body: string) => `#!/bin/sh\n${body}\n`;
     await Deno.writeTextFile(`${bin}/id`, script("echo 0"), { mode: 0o755 });
     await Deno.writeTextFile(`${bin}/ldconfig`, script("exit 0"), { mode: 0o755 });
@@ -79,4 +85,37 @@ Deno.test("setup test installs the test packages too; setup with an unknown set 
   const bad = await runSetup("everything", false);
   assertEquals(bad.code, 2, bad.stderr);
   assertEquals(bad.aptCalls, []);
+});
+
+Deno.test("./engram runs the pinned Deno from PATH, else through npx, with Deno's and npm's update notices off", async () => {
+  await withTempDir(async (dir) => {
+    const bin = `${dir}/bin`;
+    await Deno.mkdir(bin);
+    await linkTools(bin, ["sh", "grep", "dirname"]);
+    const say =
+      'echo "DENO_NO_UPDATE_CHECK=$DENO_NO_UPDATE_CHECK npm_config_update_notifier=$npm_config_update_notifier $0 $*"';
+    await Deno.writeTextFile(`${bin}/npx`, `#!/bin/sh\n${say}\n`, { mode: 0o755 });
+    const run = async () => {
+      const out = await new Deno.Command("/bin/sh", {
+        args: [WRAPPER, "info"],
+        env: { PATH: bin },
+        clearEnv: true,
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      assertEquals(out.code, 0, new TextDecoder().decode(out.stderr));
+      return new TextDecoder().decode(out.stdout).trim();
+    };
+    const viaNpx = await run();
+    assert(viaNpx.startsWith("DENO_NO_UPDATE_CHECK=1 npm_config_update_notifier=false "), viaNpx);
+    assert(viaNpx.endsWith(`/npx -y deno@2.9.6 run -A ${WRAPPER.replace(/engram$/, "cli.ts")} info`), viaNpx);
+    await Deno.writeTextFile(
+      `${bin}/deno`,
+      `#!/bin/sh\n[ "$1" = --version ] && echo "deno 2.9.6 (stable)" && exit 0\n${say}\n`,
+      { mode: 0o755 },
+    );
+    const onPath = await run();
+    assert(onPath.startsWith("DENO_NO_UPDATE_CHECK=1 "), onPath);
+    assert(onPath.endsWith(`/deno run -A ${WRAPPER.replace(/engram$/, "cli.ts")} info`), onPath);
+  });
 });
