@@ -17,7 +17,13 @@ import { type ScoreMode, scoreRows } from "../engine/memorization.ts";
 import { Decoder } from "../engine/decoder.ts";
 import { useTuning } from "../engine/tuning.ts";
 import { intFlag, parseArgs } from "./args.ts";
-import { type Checkpoint, findTokenizer, listFlag, resolveCheckpoints } from "../io/checkpoints.ts";
+import {
+  type Checkpoint,
+  findTokenizer,
+  foldersAbove,
+  listFlag,
+  resolveCheckpoints,
+} from "../io/checkpoints.ts";
 import { importLazily } from "../io/lazy.ts";
 import { sampledFingerprint } from "../io/files.ts";
 import { FileLock } from "../io/lock.ts";
@@ -112,7 +118,15 @@ async function openSource(
       "../io/texts.ts",
       import.meta.url,
     );
-    const tokenizer = await loadTokenizer(tokenizerDir ?? await findTokenizer(modelDir) ?? modelDir);
+    const found = tokenizerDir ?? await findTokenizer(modelDir);
+    if (found === null) {
+      throw new EngramError(
+        `no tokenizer.json for the texts of ${data}: looked for tokenizer.json and tokenizer/tokenizer.json ` +
+          `in ${foldersAbove(modelDir).join(", ")}; ` +
+          `pass --tokenizer DIR, a folder with the model's tokenizer.json`,
+      );
+    }
+    const tokenizer = await loadTokenizer(found);
     return { source: await openTextRows(data, tokenizer), tokenizer: resolve(tokenizer.path) };
   }
   if (tokenizerDir !== undefined) {
