@@ -38,6 +38,9 @@ import {
 } from "../io/results.ts";
 import { ENGRAM_VERSION } from "../io/version.ts";
 
+/** Pythia's rows per step (1024 rows of 2048 tokens), for --step when nothing else says. */
+const PYTHIA_ROWS_PER_STEP = 1024;
+
 import { PICO_DATA, PICO_MODELS } from "../io/pico.ts";
 
 export const SCORE_HELP = `./engram score [options]
@@ -50,7 +53,8 @@ export const SCORE_HELP = `./engram score [options]
                        (default ${PICO_DATA})
   --tokenizer DIR      tokenizer.json for .jsonl texts (default: the nearest in or above the model folder)
   --start N --count N  rows [N, N+count) (default: all rows)
-  --step N             the rows a checkpoint at step N has seen: [0, N * --rows-per-step (1024))
+  --step N             the rows a checkpoint at step N has seen: [0, N × rows per step), rows per step from
+                       --rows-per-step, else the suite.json or engram.json above the model, else 1024 (Pythia)
   --prompt 32 --continuation 32 --offset 0
   --mode score         greedy continuation, score and first mismatch (default)
   --mode extractable   exact 32-extractability (memorized, first_mismatch) with early exit; no score
@@ -230,13 +234,14 @@ export async function scoreCommand(argv: string[], gpuIn?: Gpu): Promise<ScoreSu
       }
     }
   }
+  const resolvedRows = await stepRows(rows, checkpoints);
   const paths = await resultPaths(a.out ?? "out/scores", a.format, checkpoints, shard);
   const dataPath = a.data ?? PICO_DATA;
   const { source, tokenizer } = await openSource(dataPath, a.tokenizer, checkpoints[0].dir);
   const summaries: ScoreSummary[] = [];
   let gpu: Gpu | undefined;
   try {
-    const [start, count] = jobRows(source, rows);
+    const [start, count] = jobRows(source, resolvedRows);
     const [rowStart, rowCount] = shardRange(start, count, shard);
     const dataFingerprint = await sampledFingerprint(rowSourceFiles(dataPath));
     gpu = gpuIn ?? await Gpu.open();
@@ -274,11 +279,12 @@ export async function scoreCommand(argv: string[], gpuIn?: Gpu): Promise<ScoreSu
   return summaries;
 }
 
-/** The rows a run asks for: --start/--count (count undefined: to the end), or --step × --rows-per-step. */
+/** The rows a run asks for: --start/--count (count undefined: to the end), or --step N (× rows per step). */
 interface RowsFlags {
   start: number;
   count: number | undefined;
-  step?: [number, number];
+  /** --step N and --rows-per-step (undefined: from the checkpoints' folders, see stepRows). */
+  step?: [number, number | undefined];
 }
 
 function rowsFlags(
@@ -287,7 +293,7 @@ function rowsFlags(
   const start = intFlag(a.start, "start", 0) ?? 0;
   const count = intFlag(a.count, "count", 1);
   const step = intFlag(a.step, "step", 1);
-  const rowsPerStep = intFlag(a["rows-per-step"], "rows-per-step", 1) ?? 1024;
+  const rowsPerStep = intFlag(a["rows-per-step"], "rows-per-step", 1);
   if (step === undefined) {
     if (a["rows-per-step"] !== undefined) {
       throw new EngramError(
@@ -299,11 +305,51 @@ function rowsFlags(
   if (a.start !== undefined || a.count !== undefined) {
     throw new EngramError("give --step or --start/--count, not both");
   }
-  return { start: 0, count: step * rowsPerStep, step: [step, rowsPerStep] };
+  return { start: 0, count: undefined, step: [step, rowsPerStep] };
+}
+
+/**
+ * The rows --step N covers: N × rows per step, from --rows-per-step, else from the checkpoints' folders as the
+ * report reads them (suite.json's batch or engram.json's rows_per_step, in or above each checkpoint), else
+ * Pythia's 1024. Checkpoints whose folders disagree are refused: one --step cannot mean both.
+ */
+async function stepRows(rows: RowsFlags, checkpoints: Checkpoint[]): Promise<ResolvedRows> {
+  if (!rows.step) return { start: rows.start, count: rows.count };
+  const [step, given] = rows.step;
+  if (given !== undefined) return { start: 0, count: step * given, step: [step, given, "--rows-per-step"] };
+  const { folderMeta } = await importLazily<typeof import("../analysis/meta.ts")>(
+    "../analysis/meta.ts",
+    import.meta.url,
+  );
+  const found = new Map<number, { checkpoint: string; from: string }>();
+  for (const ck of checkpoints) {
+    const meta = await folderMeta(ck.dir, ck.model);
+    const perStep = meta.rowsPerStep ?? PYTHIA_ROWS_PER_STEP;
+    const from = meta.rowsPerStep !== undefined && meta.from
+      ? meta.from
+      : `Pythia's default: no suite.json or engram.json in or above ${ck.dir}`;
+    if (!found.has(perStep)) found.set(perStep, { checkpoint: `${ck.model}@${ck.revision}`, from });
+  }
+  if (found.size > 1) {
+    const each = [...found].map(([n, { checkpoint, from }]) => `${checkpoint}: ${n} (${from})`);
+    throw new EngramError(
+      `--step ${step}: the checkpoints' rows per step differ (${each.join("; ")}); ` +
+        `score them separately, or give --rows-per-step N`,
+    );
+  }
+  const [[perStep, { from }]] = [...found];
+  return { start: 0, count: step * perStep, step: [step, perStep, from] };
+}
+
+/** RowsFlags with the rows --step covers known: [step, rows per step, where that number came from]. */
+interface ResolvedRows {
+  start: number;
+  count: number | undefined;
+  step?: [number, number, string];
 }
 
 /** The job's rows [start, start + count) of `source`, checked against the rows it has. */
-function jobRows(source: RowSource, rows: RowsFlags): [number, number] {
+function jobRows(source: RowSource, rows: ResolvedRows): [number, number] {
   const { start, step } = rows;
   const last = source.numRows - 1;
   if (last < 0) {
@@ -314,7 +360,9 @@ function jobRows(source: RowSource, rows: RowsFlags): [number, number] {
   }
   const count = rows.count ?? source.numRows - start;
   if (start + count > source.numRows) {
-    const asked = step ? ` (--step ${step[0]} × ${step[1]} rows per step)` : "";
+    const asked = step
+      ? ` (--step ${step[0]} × ${step[1]} rows per step, from ${step[2]}; --rows-per-step N sets it)`
+      : "";
     const range = `rows [${start}, ${start + count})${asked}`;
     throw new EngramError(`${range} reach past the end of ${source.description}: its last row is ${last}`);
   }

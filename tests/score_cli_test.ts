@@ -1,7 +1,10 @@
-// score's progress where stderr is not a terminal (a log file, nohup, Slurm): plain lines at a steady interval
-// (ENGRAM_PROGRESS_SECONDS; 0 here: every batch), none with --quiet.
+// score as a newcomer runs it: progress where stderr is not a terminal (a log file, nohup, Slurm) as plain lines
+// at a steady interval (ENGRAM_PROGRESS_SECONDS; 0 here: every batch), none with --quiet; --step N counts the
+// rows per step the suite's own suite.json gives (as the report does), and says where the number came from.
+import { readResults } from "../io/results.ts";
 import { assert, assertEquals } from "./assert.ts";
-import { PICO_DATA, PICO_MODELS, withTempDir } from "./helpers.ts";
+import { expectError } from "./cli_contract.ts";
+import { PICO_DATA, PICO_MODELS, runCli, withTempDir } from "./helpers.ts";
 
 const CLI = new URL("../cli.ts", import.meta.url).pathname;
 
@@ -44,5 +47,29 @@ Deno.test("ENGRAM_PROGRESS_SECONDS that is not a number of seconds is one line",
     assertEquals(r.code, 1);
     const err = new TextDecoder().decode(r.stderr).trim();
     assert(/^engram: ENGRAM_PROGRESS_SECONDS must be a number of seconds/.test(err), err);
+  });
+});
+
+Deno.test("score --step N on the pico suite: N × its suite.json's 64 rows per step; an overreach names --rows-per-step", async () => {
+  await withTempDir(async (dir) => {
+    const r = await runCli(
+      ["score", "--models", "pico-1", "--revisions", "step273", "--step", "3", "--out", dir, "--quiet"],
+    );
+    assertEquals(r.code, 0, r.stderr);
+    const results = await readResults(`${dir}/pico-1@step273.parquet`);
+    assertEquals([results.provenance?.start, results.provenance?.count, results.table.index.length], [
+      0,
+      3 * 64,
+      192,
+    ]);
+    // --rows-per-step still rules; a step past the data's 2048 rows says how its rows were counted.
+    await expectError(
+      ["score", "--models", "pico-1", "--revisions", "step273", "--step", "40", "--out", `${dir}/b`],
+      ["rows [0, 2560)", "40 × 64 rows per step", "pico/suite.json", "--rows-per-step"],
+    );
+    await expectError(
+      ["score", "--models", "pico-1", "--step", "3", "--rows-per-step", "1024", "--out", `${dir}/c`],
+      ["rows [0, 3072)", "3 × 1024 rows per step, from --rows-per-step"],
+    );
   });
 });
