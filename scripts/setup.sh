@@ -30,8 +30,9 @@ if [ "$set" = test ]; then
 fi
 [ -z "$need$slurm" ] && exit 0
 # The commands, as run and as suggested when they fail (apt waits up to 5 minutes for another apt's lock).
-install="apt-get install -y -qq -o DPkg::Lock::Timeout=300"
-cmd="apt-get update -qq"
+lock="-o DPkg::Lock::Timeout=300"
+install="apt-get install -y -qq $lock"
+cmd="apt-get update -qq $lock"
 [ -z "$need" ] || cmd="$cmd && $install$need"
 [ -z "$slurm" ] || cmd="$cmd && $install --no-install-recommends$slurm"
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
