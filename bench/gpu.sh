@@ -30,7 +30,7 @@ if [ "$DRY" = 1 ]; then
   D1B=fixtures/pico/data/pico_document D12B=fixtures/pico/data/pico_document
   N1B=64 N12B=32 B1B=32 B12B=16 REF_ROWS=16 PEAK=${PEAK:-/work/shared/device/peak.ts} PEAK_SCALE=0.01
   # The kernels the card will run (the tiled family), briefly timed.
-  TUNE_OPTS=(--kernels gpu --timing-ms 5) BENCH_OPTS=(--kernel-family gpu)
+  TUNE_OPTS=(--kernel-family gpu --timing-ms 5) BENCH_OPTS=(--kernel-family gpu)
 else
   M1B=/tmp/m/1b M12B=/tmp/m/12b D1B=/tmp/d/1b D12B=/tmp/d/12b PEAK=.gpu/peak.ts PEAK_SCALE=4
   TUNE_OPTS=() BENCH_OPTS=()

@@ -15,15 +15,16 @@ import { PICO_BENCH_MODEL, PICO_DATA } from "../io/pico.ts";
 import { checkWritable, writeTextAtomic } from "../io/files.ts";
 
 const BENCH_HELP = `./engram bench [--model DIR] [--data PREFIX] [--count N] [--modes score,extractable]
-                        [--batch N] [--kernels] [--format json] [--save FILE]
+                        [--batch N] [--matmuls] [--format json] [--save FILE]
                         [--tuning FILE | --untuned | --variant NAME] [--kernel-family cpu|gpu]
                         [--warmup ROWS]
-  Times scoring of the same rows in each mode (after a warm-up batch), and with --kernels the model's matmuls.
+  Times scoring of the same rows in each mode (after a warm-up batch), and with --matmuls the model's matmuls.
   Defaults: the embedded pico-3 (step1092), its data, 256 rows. --save writes each row's result as JSON.
-  --tuning FILE        matmul variants from FILE (default: the cache of cli.ts tune, else shipped defaults)
+  --tuning FILE        matmul variants from FILE (default: the cache of ./engram tune, else shipped defaults)
   --untuned            the built-in default variants, whatever the cache and shipped tables say
   --variant NAME       every matmul runs this tile variant (e.g. t128x128k16-8x8-s2, d64x64-8x8)
-  --kernel-family      force the kernel family (default: this adapter's)
+  --matmuls            also GFLOP/s of the model's matmuls, each with its tuned tile variant
+  --kernel-family      force the kernel family, cpu or gpu (default: this adapter's)
   --warmup ROWS        rows scored untimed first, to build the pipelines (default: one batch)`;
 
 const OPTIONS = {
@@ -33,7 +34,7 @@ const OPTIONS = {
   start: { type: "string" },
   modes: { type: "string" },
   batch: { type: "string" },
-  kernels: { type: "boolean" },
+  matmuls: { type: "boolean" },
   format: { type: "string" },
   save: { type: "string" },
   tuning: { type: "string" },
@@ -114,6 +115,9 @@ class MemorySink implements ScoreSink {
 }
 
 export async function benchCommand(argv: string[]): Promise<void> {
+  if (argv.includes("--kernels")) { // renamed: tune's --kernels meant the family (now --kernel-family in both)
+    throw new EngramError("bench: --kernels is now --matmuls (the matmuls' GFLOP/s)");
+  }
   const { values: a } = parseArgs(argv, OPTIONS, "bench");
   if (a.help) return console.log(BENCH_HELP);
   const modes = (a.modes ?? "score,extractable").split(",");
@@ -139,7 +143,7 @@ export async function benchCommand(argv: string[]): Promise<void> {
   }
   if (a.save) await checkWritable(a.save, "--save"); // not after the whole bench
   const forced = a.variant === undefined ? undefined : parseVariant(a.variant);
-  const gpu = await Gpu.open({ timestamps: !!a.kernels, kernels: family as "cpu" | "gpu" | undefined });
+  const gpu = await Gpu.open({ timestamps: !!a.matmuls, kernels: family as "cpu" | "gpu" | undefined });
   if (forced) gpu.tuning = Tuning.forced(forced);
   else if (a.untuned) gpu.tuning = Tuning.defaults();
   else useTuning(gpu, a.tuning);
@@ -185,7 +189,7 @@ export async function benchCommand(argv: string[]): Promise<void> {
     }
   }
   source.close();
-  const kernels = a.kernels
+  const kernels = a.matmuls
     ? await benchKernels(model, intFlag(a.batch, "batch", 1) ?? gpu.defaults.batch, prompt)
     : undefined;
   const report = {

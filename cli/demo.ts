@@ -22,7 +22,7 @@ export async function demoCommand(argv: string[]): Promise<void> {
   Scores rows 0..count-1 of ${PICO_DATA} with every checkpoint under ${PICO_MODELS} into OUT/scores,
   then writes the report to OUT/report (report.html, report.json, report.md). Scores already in OUT/scores
   for the same rows are kept; scores for other rows are refused unless --force (rescore them).
-  --tuning FILE: matmul variants from cli.ts tune (default: its cache, when tuned on this adapter).`,
+  --tuning FILE: matmul variants from ./engram tune (default: its cache, when tuned on this adapter).`,
     );
   }
   const count = a.count ?? String(DEMO_ROWS);

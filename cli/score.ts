@@ -11,7 +11,13 @@ import { type ScoreMode, scoreRows } from "../engine/memorization.ts";
 import { Decoder } from "../engine/decoder.ts";
 import { useTuning } from "../engine/tuning.ts";
 import { intFlag, parseArgs } from "./args.ts";
-import { type Checkpoint, findTokenizer, listFlag, resolveCheckpoints } from "../io/checkpoints.ts";
+import {
+  type Checkpoint,
+  findTokenizer,
+  foldersAbove,
+  listFlag,
+  resolveCheckpoints,
+} from "../io/checkpoints.ts";
 import { importLazily } from "../io/lazy.ts";
 import { type DataOrigin, hubData } from "../io/hub.ts";
 import { rowSourceFingerprint, sampledFingerprint } from "../io/files.ts";
@@ -26,6 +32,9 @@ import {
   writeResultsStream,
 } from "../io/results.ts";
 import { ENGRAM_VERSION } from "../io/version.ts";
+
+/** Pythia's rows per step (1024 rows of 2048 tokens), for --step when nothing else says. */
+const PYTHIA_ROWS_PER_STEP = 1024;
 
 import { PICO_DATA, PICO_MODELS } from "../io/pico.ts";
 
@@ -45,7 +54,8 @@ export const SCORE_HELP = `./engram score [options]
                        one .idx/.npy/.jsonl in its snapshot)
   --tokenizer DIR      tokenizer.json for .jsonl texts (default: the nearest in or above the model folder)
   --start N --count N  rows [N, N+count) (default: all rows)
-  --step N             the rows a checkpoint at step N has seen: [0, N * --rows-per-step (1024))
+  --step N             the rows a checkpoint at step N has seen: [0, N × rows per step), rows per step from
+                       --rows-per-step, else the suite.json or engram.json above the model, else 1024 (Pythia)
   --prompt 32 --continuation 32 --offset 0
   --mode score         greedy continuation, score and first mismatch (default)
   --mode extractable   exact 32-extractability (memorized, first_mismatch) with early exit; no score
@@ -53,15 +63,18 @@ export const SCORE_HELP = `./engram score [options]
   --logprob            also the mean log-probability of the true continuation (teacher-forced)
   --batch N            rows per GPU batch (default 1024 on a GPU, 256 on a CPU adapter; halved if memory runs out)
   --gpu-memory GiB     cap for KV cache + activations (default 48 on a GPU, 4 on a CPU adapter)
-  --tuning FILE        matmul variants tuned by cli.ts tune (default: its cache, when tuned on this adapter)
+  --tuning FILE        matmul variants tuned by ./engram tune (default: its cache, when tuned on this adapter)
   --out DIR            results folder, one <model>@<revision>.<format> file each (default out/scores);
                        --format parquet|csv|jsonl (default parquet)
   --out FILE           a path ending in .parquet, .csv or .jsonl (not in /): the one results file of a run
                        that scores one checkpoint, unsharded (the format follows the extension)
-  --shard i/N          score only the i-th of N contiguous shares of the rows (0-based); merge with cli.ts merge
+  --shard i/N          score only the i-th of N contiguous shares of the rows (0-based); join the shards'
+                       files with ./engram merge
   --force              rescore even if the results file is there (without it, a file of these same rows and
                        settings is kept and skipped, one of others refused), and start over from a journal of
-                       other arguments (one of these resumes);  --quiet  no progress line`;
+                       other arguments (one of these resumes)
+  --quiet              no progress (on a terminal a line rewritten in place; otherwise, e.g. a log, a plain
+                       line every 30 s, or every ENGRAM_PROGRESS_SECONDS)`;
 
 const OPTIONS = {
   model: { type: "string" },
@@ -110,7 +123,15 @@ async function openSource(
       "../io/texts.ts",
       import.meta.url,
     );
-    const tokenizer = await loadTokenizer(tokenizerDir ?? await findTokenizer(modelDir) ?? modelDir);
+    const found = tokenizerDir ?? await findTokenizer(modelDir);
+    if (found === null) {
+      throw new EngramError(
+        `no tokenizer.json for the texts of ${data}: looked for tokenizer.json and tokenizer/tokenizer.json ` +
+          `in ${foldersAbove(modelDir).join(", ")}; ` +
+          `pass --tokenizer DIR, a folder with the model's tokenizer.json`,
+      );
+    }
+    const tokenizer = await loadTokenizer(found);
     return { source: await openTextRows(data, tokenizer), tokenizer: resolve(tokenizer.path) };
   }
   if (tokenizerDir !== undefined) {
@@ -121,15 +142,39 @@ async function openSource(
   return { source: await openRowSource(data) };
 }
 
-/** A status line rewritten in place on an interactive stderr, at most 4 times a second; `last` ends it. */
-function progressLine(interactive: boolean): (text: string, last: boolean) => void {
+/** Seconds between progress lines when stderr is not a terminal (a log, nohup, Slurm); tests set it lower. */
+function progressInterval(): number {
+  const value = Deno.env.get("ENGRAM_PROGRESS_SECONDS");
+  if (value === undefined) return 30;
+  const seconds = /^\d+(\.\d+)?$/.test(value) ? Number(value) : NaN;
+  if (!(seconds >= 0)) {
+    throw new EngramError(
+      `ENGRAM_PROGRESS_SECONDS must be a number of seconds ≥ 0 (between progress lines), got "${value}"`,
+    );
+  }
+  return seconds;
+}
+
+/**
+ * A status line: on an interactive stderr rewritten in place at most 4 times a second, `last` ending it;
+ * otherwise (a log file, nohup, Slurm) a plain line every `interval` seconds, so a long checkpoint is seen to
+ * progress (its last line is the summary that follows). Nothing when `quiet`.
+ */
+function progressLine(quiet: boolean, interval: number): (text: string, last: boolean) => void {
   const encoder = new TextEncoder();
-  let shown = 0;
+  const interactive = Deno.stderr.isTerminal();
+  let shown = performance.now();
   return (text, last) => {
+    if (quiet) return;
     const now = performance.now();
-    if (!interactive || (now - shown < 250 && !last)) return;
-    shown = now;
-    Deno.stderr.writeSync(encoder.encode(`\r\x1b[K${text}${last ? "\n" : ""}`));
+    if (interactive) {
+      if (now - shown < 250 && !last) return;
+      shown = now;
+      Deno.stderr.writeSync(encoder.encode(`\r\x1b[K${text}${last ? "\n" : ""}`));
+    } else if (!last && now - shown >= interval * 1000) {
+      shown = now;
+      Deno.stderr.writeSync(encoder.encode(`${text}\n`));
+    }
   };
 }
 
@@ -161,6 +206,7 @@ export async function scoreCommand(argv: string[], gpuIn?: Gpu): Promise<ScoreSu
   const shard = parseShard(a.shard);
   const batch = intFlag(a.batch, "batch", 1);
   const rows = rowsFlags(a);
+  const progressSeconds = progressInterval();
   const gpuMemoryGiB = a["gpu-memory"] === undefined ? undefined : Number(a["gpu-memory"]);
   if (gpuMemoryGiB !== undefined && !(/^\d+(\.\d+)?$/.test(a["gpu-memory"]!) && gpuMemoryGiB > 0)) {
     throw new EngramError(
@@ -190,6 +236,7 @@ export async function scoreCommand(argv: string[], gpuIn?: Gpu): Promise<ScoreSu
       }
     }
   }
+  const resolvedRows = await stepRows(rows, checkpoints);
   const paths = await resultPaths(a.out ?? "out/scores", a.format, checkpoints, shard);
   const data = await hubData(a.data ?? PICO_DATA, "--data");
   const dataPath = data.path;
@@ -197,7 +244,7 @@ export async function scoreCommand(argv: string[], gpuIn?: Gpu): Promise<ScoreSu
   const summaries: ScoreSummary[] = [];
   let gpu: Gpu | undefined;
   try {
-    const [start, count] = jobRows(source, rows);
+    const [start, count] = jobRows(source, resolvedRows);
     const [rowStart, rowCount] = shardRange(start, count, shard);
     const dataFingerprint = await rowSourceFingerprint(dataPath);
     gpu = gpuIn ?? await Gpu.open();
@@ -225,6 +272,7 @@ export async function scoreCommand(argv: string[], gpuIn?: Gpu): Promise<ScoreSu
           shard: shard ? `${shard[0]}/${shard[1]}` : undefined,
           force: a.force ?? false,
           quiet: a.quiet ?? false,
+          progressSeconds,
         }),
       );
     }
@@ -235,11 +283,12 @@ export async function scoreCommand(argv: string[], gpuIn?: Gpu): Promise<ScoreSu
   return summaries;
 }
 
-/** The rows a run asks for: --start/--count (count undefined: to the end), or --step × --rows-per-step. */
+/** The rows a run asks for: --start/--count (count undefined: to the end), or --step N (× rows per step). */
 interface RowsFlags {
   start: number;
   count: number | undefined;
-  step?: [number, number];
+  /** --step N and --rows-per-step (undefined: from the checkpoints' folders, see stepRows). */
+  step?: [number, number | undefined];
 }
 
 function rowsFlags(
@@ -248,7 +297,7 @@ function rowsFlags(
   const start = intFlag(a.start, "start", 0) ?? 0;
   const count = intFlag(a.count, "count", 1);
   const step = intFlag(a.step, "step", 1);
-  const rowsPerStep = intFlag(a["rows-per-step"], "rows-per-step", 1) ?? 1024;
+  const rowsPerStep = intFlag(a["rows-per-step"], "rows-per-step", 1);
   if (step === undefined) {
     if (a["rows-per-step"] !== undefined) {
       throw new EngramError(
@@ -260,11 +309,51 @@ function rowsFlags(
   if (a.start !== undefined || a.count !== undefined) {
     throw new EngramError("give --step or --start/--count, not both");
   }
-  return { start: 0, count: step * rowsPerStep, step: [step, rowsPerStep] };
+  return { start: 0, count: undefined, step: [step, rowsPerStep] };
+}
+
+/**
+ * The rows --step N covers: N × rows per step, from --rows-per-step, else from the checkpoints' folders as the
+ * report reads them (suite.json's batch or engram.json's rows_per_step, in or above each checkpoint), else
+ * Pythia's 1024. Checkpoints whose folders disagree are refused: one --step cannot mean both.
+ */
+async function stepRows(rows: RowsFlags, checkpoints: Checkpoint[]): Promise<ResolvedRows> {
+  if (!rows.step) return { start: rows.start, count: rows.count };
+  const [step, given] = rows.step;
+  if (given !== undefined) return { start: 0, count: step * given, step: [step, given, "--rows-per-step"] };
+  const { folderMeta } = await importLazily<typeof import("../analysis/meta.ts")>(
+    "../analysis/meta.ts",
+    import.meta.url,
+  );
+  const found = new Map<number, { checkpoint: string; from: string }>();
+  for (const ck of checkpoints) {
+    const meta = await folderMeta(ck.dir, ck.model);
+    const perStep = meta.rowsPerStep ?? PYTHIA_ROWS_PER_STEP;
+    const from = meta.rowsPerStep !== undefined && meta.from
+      ? meta.from
+      : `Pythia's default: no suite.json or engram.json in or above ${ck.dir}`;
+    if (!found.has(perStep)) found.set(perStep, { checkpoint: `${ck.model}@${ck.revision}`, from });
+  }
+  if (found.size > 1) {
+    const each = [...found].map(([n, { checkpoint, from }]) => `${checkpoint}: ${n} (${from})`);
+    throw new EngramError(
+      `--step ${step}: the checkpoints' rows per step differ (${each.join("; ")}); ` +
+        `score them separately, or give --rows-per-step N`,
+    );
+  }
+  const [[perStep, { from }]] = [...found];
+  return { start: 0, count: step * perStep, step: [step, perStep, from] };
+}
+
+/** RowsFlags with the rows --step covers known: [step, rows per step, where that number came from]. */
+interface ResolvedRows {
+  start: number;
+  count: number | undefined;
+  step?: [number, number, string];
 }
 
 /** The job's rows [start, start + count) of `source`, checked against the rows it has. */
-function jobRows(source: RowSource, rows: RowsFlags): [number, number] {
+function jobRows(source: RowSource, rows: ResolvedRows): [number, number] {
   const { start, step } = rows;
   const last = source.numRows - 1;
   if (last < 0) {
@@ -275,7 +364,9 @@ function jobRows(source: RowSource, rows: RowsFlags): [number, number] {
   }
   const count = rows.count ?? source.numRows - start;
   if (start + count > source.numRows) {
-    const asked = step ? ` (--step ${step[0]} × ${step[1]} rows per step)` : "";
+    const asked = step
+      ? ` (--step ${step[0]} × ${step[1]} rows per step, from ${step[2]}; --rows-per-step N sets it)`
+      : "";
     const range = `rows [${start}, ${start + count})${asked}`;
     throw new EngramError(`${range} reach past the end of ${source.description}: its last row is ${last}`);
   }
@@ -304,7 +395,7 @@ async function resultPaths(
         checkpoints.slice(0, 4).map((c) => `${c.model}@${c.revision}`).join(", ")
       }${checkpoints.length > 4 ? ", ..." : ""}); pass a folder, or one checkpoint (--models, --revisions)`
       : shard
-      ? `but --shard writes one file per shard for cli.ts merge; pass a folder`
+      ? `but --shard writes one file per shard for ./engram merge; pass a folder`
       : info?.isDirectory
       ? `but a folder of that name is there; remove it or pass another path`
       : null;
@@ -350,6 +441,8 @@ interface CheckpointJob {
   shard?: string;
   force: boolean;
   quiet: boolean;
+  /** Seconds between progress lines when stderr is not a terminal. */
+  progressSeconds: number;
 }
 
 /**
@@ -533,7 +626,7 @@ async function scoreCheckpoint(
   job: CheckpointJob,
 ): Promise<ScoreSummary> {
   const label = `${ck.model}@${ck.revision}`;
-  const status = progressLine(!job.quiet && Deno.stderr.isTerminal());
+  const status = progressLine(job.quiet, job.progressSeconds);
   const model = await NeoXModel.load(gpu, ck.dir, {
     config: id.config,
     files: id.files,
@@ -562,6 +655,9 @@ async function scoreCheckpoint(
     }
     let memorized = 0;
     const t0 = performance.now();
+    // The first batches of a process build the pipelines (seconds on a CPU adapter): rates leave that out.
+    const compiled0 = gpu.pipelineSeconds;
+    const scoringSeconds = (seconds: number) => Math.max(seconds - (gpu.pipelineSeconds - compiled0), 1e-9);
     await scoreRows(
       decoder,
       {
@@ -576,7 +672,7 @@ async function scoreCheckpoint(
       journal,
       (p) => {
         memorized = p.memorized;
-        const rate = p.fresh / Math.max(p.seconds, 1e-9);
+        const rate = p.fresh / scoringSeconds(p.seconds);
         const line =
           `${label}: ${p.done}/${p.total} rows, ${rate.toFixed(1)} rows/s, ${p.memorized} memorized, ` +
           `ETA ${formatEta((p.total - p.done) / rate)}`;
@@ -608,10 +704,11 @@ async function scoreCheckpoint(
     await journal.remove();
     const seconds = (performance.now() - t0) / 1000;
     if (!job.quiet) {
+      const compiling = gpu.pipelineSeconds - compiled0;
+      const rate = ((job.count - resumed) / scoringSeconds(seconds)).toFixed(1);
+      const without = compiling >= 0.05 ? `, not counting ${compiling.toFixed(1)} s compiling pipelines` : "";
       console.error(
-        `${label}: ${job.count} rows, ${memorized} memorized (${
-          ((job.count - resumed) / seconds).toFixed(1)
-        } rows/s) → ${job.path}`,
+        `${label}: ${job.count} rows, ${memorized} memorized (${rate} rows/s${without}) → ${job.path}`,
       );
     }
     return { checkpoint: ck, path: job.path, rows: job.count, memorized, seconds, skipped: false };

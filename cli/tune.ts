@@ -23,18 +23,20 @@ import { resolveCheckpoints } from "../io/checkpoints.ts";
 import { checkWritable, writeTextAtomic } from "../io/files.ts";
 
 const TUNE_HELP = `./engram tune --model DIR [--tuning FILE] [--batch N] [--prompt 32]
-                       [--report FILE] [--ceiling TFLOPS] [--kernels cpu|gpu] [--variants a,b,...]
+                       [--report FILE] [--ceiling TFLOPS] [--kernel-family cpu|gpu] [--variants a,b,...]
+                       [--timing-ms MS]
   Times every matmul tile variant at the model's matmul shapes (prefill, decode at M = batch, the fused
   unembedding argmax) on this adapter and stores the fastest per shape in FILE (default: the user's cache,
   ${tuningCachePath() ?? "$XDG_CACHE_HOME/engram/tuning.json"}), under this adapter and driver. score, bench
   and demo use it from then on (or take --tuning FILE). Results never depend on the variant, only speed does.
   DIR: a checkpoint, model or suite folder (only config.json and the weights' dtype are read).
-  --batch      rows per batch the shapes are for (default 1024 on a GPU, 256 on a CPU adapter)
-  --report     also write every variant's timing per shape as JSON
-  --ceiling    the adapter's arithmetic ceiling in TFLOP/s, to print each shape's share of it
-  --kernels    the kernel family to tune (default: this adapter's; gpu on a CPU adapter only checks it runs)
-  --variants   time only these variants (names as in the output, e.g. t128x128k16-8x8-s2,t64x64k16-4x4)
-  --timing-ms  milliseconds of work per timed pass (default 30 on a GPU, 150 on a CPU adapter)`;
+  --batch N            rows per batch the shapes are for (default 1024 on a GPU, 256 on a CPU adapter)
+  --report FILE        also write every variant's timing per shape as JSON
+  --ceiling TFLOPS     the adapter's arithmetic ceiling in TFLOP/s, to print each shape's share of it
+  --kernel-family F    the kernel family to tune, cpu or gpu (default: this adapter's; gpu on a CPU adapter
+                       only checks that it runs)
+  --variants a,b       time only these variants (names as in the output, e.g. t128x128k16-8x8-s2,t64x64k16-4x4)
+  --timing-ms MS       milliseconds of work per timed pass (default 30 on a GPU, 150 on a CPU adapter)`;
 
 const OPTIONS = {
   model: { type: "string" },
@@ -43,7 +45,7 @@ const OPTIONS = {
   prompt: { type: "string" },
   report: { type: "string" },
   ceiling: { type: "string" },
-  kernels: { type: "string" },
+  "kernel-family": { type: "string" },
   variants: { type: "string" },
   "timing-ms": { type: "string" },
   help: { type: "boolean" },
@@ -72,11 +74,15 @@ async function shapesOf(gpu: Gpu, path: string, batch: number, prompt: number): 
 }
 
 export async function tuneCommand(argv: string[]): Promise<void> {
+  if (argv.includes("--kernels")) { // its name until bench's --kernels became --matmuls (one name, one meaning)
+    throw new EngramError("tune: --kernels is now --kernel-family cpu|gpu, as in bench");
+  }
   const { values: a } = parseArgs(argv, OPTIONS, "tune");
   if (a.help) return console.log(TUNE_HELP);
   if (!a.model) throw new EngramError("tune: --model DIR is required (a checkpoint, model or suite folder)");
-  if (a.kernels !== undefined && a.kernels !== "cpu" && a.kernels !== "gpu") {
-    throw new EngramError(`--kernels must be cpu or gpu, got "${a.kernels}"`);
+  const family = a["kernel-family"];
+  if (family !== undefined && family !== "cpu" && family !== "gpu") {
+    throw new EngramError(`--kernel-family must be cpu or gpu, got "${family}"`);
   }
   const ceiling = a.ceiling === undefined ? undefined : Number(a.ceiling);
   if (ceiling !== undefined && !(ceiling > 0)) {
@@ -92,7 +98,7 @@ export async function tuneCommand(argv: string[]): Promise<void> {
   readTuningFile(file); // a damaged tuning file is refused before the timing, not after
   await checkWritable(file, "--tuning");
   if (a.report) await checkWritable(a.report, "--report");
-  const gpu = await Gpu.open({ timestamps: true, kernels: a.kernels as "cpu" | "gpu" | undefined });
+  const gpu = await Gpu.open({ timestamps: true, kernels: family as "cpu" | "gpu" | undefined });
   try {
     const batch = intFlag(a.batch, "batch", 1) ?? gpu.defaults.batch;
     const prompt = intFlag(a.prompt, "prompt", 1) ?? 32;
@@ -101,13 +107,15 @@ export async function tuneCommand(argv: string[]): Promise<void> {
     console.error(
       `tune: ${shapes.length} shapes on ${gpu.describe()}${key.driver ? `, driver ${key.driver}` : ""}`,
     );
+    const progress = progressLines();
     const t0 = performance.now();
     const variants = listFlag(a.variants, "variants")?.map(parseVariant);
     const results = await tuneShapes(gpu, shapes, {
       variants,
       ...(timingMs === undefined ? {} : { target: timingMs / 1000 }),
-      onProgress: (line) => console.error(`  ${line}`),
+      onProgress: (line) => progress(line),
     });
+    progress(null);
     const seconds = (performance.now() - t0) / 1000;
     await saveTuningTable(file, {
       ...key,
@@ -134,6 +142,24 @@ export async function tuneCommand(argv: string[]): Promise<void> {
   } finally {
     gpu.destroy();
   }
+}
+
+/**
+ * The tuner's lines on stderr. Each shape's result is a line of the table printed at the end, so on a terminal
+ * it only shows progress, rewritten in place, and the table appears once; in a log every line stays. `null`
+ * ends the in-place line.
+ */
+function progressLines(): (line: string | null) => void {
+  const interactive = Deno.stderr.isTerminal();
+  const encoder = new TextEncoder();
+  let open = false;
+  return (line) => {
+    if (!interactive) return line === null ? undefined : console.error(`  ${line}`);
+    const transient = line !== null && / best .* GFLOP\/s/.test(line);
+    const text = line === null ? "" : `  ${line}${transient ? "" : "\n"}`;
+    if (open || text) Deno.stderr.writeSync(encoder.encode(`${open ? "\r\x1b[K" : ""}${text}`));
+    open = transient;
+  };
 }
 
 function printTable(results: ShapeTuning[], ceiling?: number): void {

@@ -51,6 +51,8 @@ export class Gpu {
   /** Set when the device reported an error nobody was waiting for, or was lost; checked at every sync point. */
   private failure: string | null = null;
   private readonly pipelines = new Map<string, GPUComputePipeline>();
+  /** Host seconds spent building pipelines (compiling shaders), so that a rate can leave them out. */
+  pipelineSeconds = 0;
   private nextBufferId = 1;
   private readonly bufferIds = new WeakMap<GPUBuffer, number>();
   /**
@@ -197,6 +199,7 @@ export class Gpu {
     const key = `${name}|${parts.join(",")}|${JSON.stringify(consts)}|${code?.key ?? ""}`;
     let pipeline = this.pipelines.get(key);
     if (pipeline) return pipeline;
+    const t0 = performance.now();
     const enables = parts.some((p) => p.endsWith("_f16native")) ? "enable f16;\n" : "";
     const header = Object.entries(consts).map(([k, v]) => `const ${k}: u32 = ${v >>> 0}u;`).join("\n");
     const generated = code ? [code.wgsl()] : [];
@@ -204,6 +207,7 @@ export class Gpu {
     const module = this.device.createShaderModule({ label: name, code: text });
     pipeline = this.device.createComputePipeline({ label: name, layout: "auto", compute: { module } });
     this.pipelines.set(key, pipeline);
+    this.pipelineSeconds += (performance.now() - t0) / 1000;
     return pipeline;
   }
 

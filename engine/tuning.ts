@@ -174,9 +174,9 @@ export function readTuningFile(path: string | URL): TuningFile | null {
     throw new EngramError(`cannot read tuning file ${path}: ${(e as Error).message}`);
   }
   const bad = (why: string): never => {
-    throw new EngramError(`${path}: ${why}; delete it and rerun cli.ts tune`);
+    throw new EngramError(`${path}: ${why}; delete it and rerun ./engram tune`);
   };
-  const json = parseJson(text, String(path), "delete it and rerun cli.ts tune") as TuningFile;
+  const json = parseJson(text, String(path), "delete it and rerun ./engram tune") as TuningFile;
   if (json?.engram_tuning !== 1 || !Array.isArray(json.tables)) return bad("not an engram tuning file");
   for (const t of json.tables) {
     if (typeof t?.adapter !== "string" || typeof t.driver !== "string" || !Array.isArray(t.shapes)) {
@@ -221,7 +221,7 @@ export function useTuning(gpu: Gpu, file?: string): Tuning {
       throw new EngramError(
         `--tuning ${file} has no table for this adapter (${key.adapter}${
           key.driver ? `, driver ${key.driver}` : ""
-        }): run cli.ts tune --model DIR --tuning ${file} on this machine, or leave out --tuning`,
+        }): run ./engram tune --model DIR --tuning ${file} on this machine, or leave out --tuning`,
       );
     }
     gpu.tuning = Tuning.fromTable(`--tuning ${file}`, table);

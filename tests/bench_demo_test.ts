@@ -13,7 +13,7 @@ Deno.test("bench --format json: both modes, the same memorized rows, kernel GFLO
     "24",
     "--batch",
     "8",
-    "--kernels",
+    "--matmuls",
     "--format",
     "json",
     "--save",

@@ -356,6 +356,20 @@ scoreCase(
   (dir) => [`${dir}/rows.npy`, /folder/],
 );
 
+// Texts with no tokenizer.json near the model: the message names every folder looked in, not only the first.
+scoreCase(
+  "texts whose model has no tokenizer near it",
+  async (dir) => {
+    await Deno.mkdir(`${dir}/a/b/m`, { recursive: true });
+    for (const f of ["config.json", "model.safetensors"]) {
+      await Deno.copyFile(`${PICO_CHECKPOINT}/${f}`, `${dir}/a/b/m/${f}`);
+    }
+    await Deno.writeTextFile(`${dir}/texts.jsonl`, '{"text": "a row"}\n');
+    return ["--model", `${dir}/a/b/m`, "--data", `${dir}/texts.jsonl`];
+  },
+  (dir) => [`in ${dir}/a/b/m, ${dir}/a/b, ${dir}/a, ${dir};`, "tokenizer/tokenizer.json", "--tokenizer DIR"],
+);
+
 // Token rows need no tokenizer: one given with them would be ignored, so it is refused.
 scoreCase(
   "--tokenizer with Megatron token data",

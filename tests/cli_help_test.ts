@@ -55,3 +55,27 @@ Deno.test("score --help states the batch and --gpu-memory defaults this adapter 
     gpu.destroy();
   }
 });
+
+Deno.test("help texts: ./engram, not cli.ts; one flag name, one meaning; tune's and bench's synopses list every option", async () => {
+  const help: Record<string, string> = {};
+  for (const c of COMMANDS) {
+    const r = await runCli([c, "--help"], { timeoutMs: 120_000 });
+    assertEquals(r.code, 0, r.stderr);
+    help[c] = r.stdout;
+    assert(!/cli\.ts/.test(r.stdout), `${c} --help names cli.ts, not ./engram:\n${r.stdout}`);
+  }
+  // --kernels was bench's switch for timing the matmuls and tune's choice of family: now --matmuls and
+  // --kernel-family cpu|gpu, the latter the same in both.
+  for (const c of COMMANDS) assert(!/--kernels\b/.test(help[c]), `${c} --help has --kernels:\n${help[c]}`);
+  for (const c of ["bench", "tune"]) {
+    assert(/--kernel-family (cpu\|gpu|F)/.test(help[c]), `${c}: --kernel-family cpu|gpu`);
+    // The synopsis (lines up to the first that does not continue it) lists every option described below it.
+    const lines = help[c].split("\n");
+    const end = lines.findIndex((l, i) => i > 0 && !/^\s+\[/.test(l));
+    const synopsis = lines.slice(0, end).join(" ");
+    for (const flag of lines.slice(end).flatMap((l) => /^\s+(--[a-z-]+)/.exec(l)?.[1] ?? [])) {
+      if (flag === "--help") continue;
+      assert(synopsis.includes(flag), `${c}'s synopsis lacks ${flag}:\n${lines.slice(0, end).join("\n")}`);
+    }
+  }
+});

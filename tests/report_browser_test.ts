@@ -13,7 +13,9 @@ function findChromium(): string {
       if (Deno.statSync(path).isFile) return path;
     } catch { /* next */ }
   }
-  throw new Error(`chromium not found (${CHROMIUM.join(", ")}): run \`sh scripts/setup.sh\` to install it`);
+  throw new Error(
+    `chromium not found (${CHROMIUM.join(", ")}): run \`sh scripts/setup.sh test\` to install it`,
+  );
 }
 
 interface Cdp {

@@ -37,7 +37,7 @@ async function unavailable(): Promise<string | null> {
   // SlurmUser and SlurmdUser are root: slurmd starts jobs as their user, which only root may do.
   if (Deno.uid() !== 0) return "the one-node cluster needs root (as CI has)";
   if (missingTools().length === 0) return null;
-  await new Deno.Command("sh", { args: [`${ROOT}scripts/setup.sh`], stdout: "null" }).output();
+  await new Deno.Command("sh", { args: [`${ROOT}scripts/setup.sh`, "test"], stdout: "null" }).output();
   const missing = missingTools();
   if (missing.length === 0) return null;
   const apt = await new Deno.Command("sh", { args: ["-c", "command -v apt-get"], stdout: "null" }).output()

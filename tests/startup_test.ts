@@ -58,3 +58,18 @@ Deno.test("the report's graph does load its npm packages (the check above can se
     );
   }
 });
+
+// Deno installs every package deno.lock lists once a program needs any npm package (the demo, the report, the
+// tests): a benchmark's package there (DuckDB's 140 MB of native bindings) would be every user's download.
+Deno.test("deno.lock holds only deno.json's packages and theirs: nothing a benchmark alone uses", async () => {
+  const lock = JSON.parse(await Deno.readTextFile(`${ROOT}deno.lock`)) as {
+    specifiers: Record<string, string>;
+    npm: Record<string, unknown>;
+    workspace: { dependencies: string[] };
+  };
+  const declared = new Set(lock.workspace.dependencies);
+  const stray = Object.keys(lock.specifiers).filter((s) => !declared.has(s));
+  assertEquals(stray, [], "specifiers imported inline outside deno.json (bench code runs with --no-lock)");
+  const benchOnly = Object.keys(lock.npm).filter((p) => p.startsWith("@duckdb/"));
+  assertEquals(benchOnly, [], "DuckDB is the scale benchmark's alone");
+});
