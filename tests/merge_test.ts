@@ -248,3 +248,72 @@ Deno.test("merge: --out that is one of the shards is refused (same path, another
     assert(lines[0].startsWith("engram: merge: --out") && lines[0].includes("is the shard"), lines[0]);
   });
 });
+
+Deno.test("merge: an existing --out is refused, naming what it holds, unless --force", async () => {
+  await withTempDir(async (dir) => {
+    const files = await writeShards(dir, 2, 4);
+    // Another checkpoint's results where the merged file would go.
+    const other = shard(0, 1, 9, { model: "pythia-1b" });
+    const { shard: _, ...p } = other.prov;
+    const out = join(dir, "m.csv");
+    await writeResults(out, other.table, p);
+    const before = await Deno.readFile(out);
+    await assertRejects(
+      () => mergeShards(files, out),
+      EngramError,
+      `merge: --out ${out} already exists (results of pythia-1b@step143000, 9 rows from ${START}); pass --force`,
+    );
+    assertEquals(await Deno.readFile(out), before, "kept");
+    const r = await runCli(["merge", "--out", out, ...files]);
+    assertEquals(r.code, 1, r.stderr);
+    assert(engramLines(r.stderr)[0].includes("already exists"), r.stderr);
+    assertEquals(await Deno.readFile(out), before, "kept by the command too");
+    const forced = await runCli(["merge", "--force", "--out", out, ...files]);
+    assertEquals(forced.code, 0, forced.stderr);
+    assertEquals((await readResults(out)).provenance?.model, prov().model);
+  });
+});
+
+Deno.test("merge: a shard's .provenance.json given beside it (dir/*.shard-*) is skipped with a note", async () => {
+  await withTempDir(async (dir) => {
+    const files = await writeShards(dir, 2, 4, ".jsonl");
+    const withSidecars = files.flatMap((f) => [f, `${f}.provenance.json`]);
+    const out = join(dir, "m.parquet");
+    const r = await runCli(["merge", "--out", out, ...withSidecars]);
+    assertEquals(r.code, 0, r.stderr);
+    assert(r.stderr.includes("merge: skipped 2 provenance sidecars given beside their data"), r.stderr);
+    assertEquals((await readResults(out)).table.index.length, 4);
+    // A sidecar without its data file: named, with the file to pass.
+    const alone = await runCli([
+      "merge",
+      "--out",
+      join(dir, "n.parquet"),
+      files[0],
+      `${files[1]}.provenance.json`,
+    ]);
+    assertEquals(alone.code, 1, alone.stderr);
+    assert(
+      engramLines(alone.stderr)[0].includes(
+        `is the provenance of ${files[1]}, which is not among the shards`,
+      ),
+      alone.stderr,
+    );
+  });
+});
+
+Deno.test("merge: -Infinity log-probabilities of JSONL shards survive the merge into Parquet and CSV", async () => {
+  await withTempDir(async (dir) => {
+    const files: string[] = [];
+    for (let i = 0; i < 2; i++) {
+      const s = shard(i, 2, 6, { logprob: true });
+      s.table.logprob![1] = -Infinity;
+      files.push(join(dir, `s${i}.jsonl`));
+      await writeResults(files[i], s.table, s.prov);
+    }
+    for (const out of [join(dir, "m.parquet"), join(dir, "m.csv"), join(dir, "m.jsonl")]) {
+      await mergeShards(files, out);
+      const lp = [...(await readResults(out)).table.logprob!];
+      assertEquals(lp, [0, -Infinity, -0.25, -0.375, -Infinity, -0.625], out);
+    }
+  });
+});
