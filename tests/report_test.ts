@@ -1302,6 +1302,12 @@ Deno.test("report inputs: a reference CSV read in pieces that cut rows, sources 
       ["m,r,3,1.5,\n", /bad\.csv:2: "score" is "1\.5", expected a number in \[0, 1\]/],
       ["m,r,3,0.5,33\n", /bad\.csv:2: "first_mismatch" is "33"/],
       [",r,3,0.5,\n", /bad\.csv:2: no "model" value/],
+      // "v2@step1" split at the last @ would be model m@v2, revision step1: another source's name.
+      [
+        "m,r,0,0.5,\nm,v2@step1,1,0.5,\n",
+        /row 2 \(m@v2@step1, index 1\) has revision "v2@step1", which contains "@"/,
+      ],
+      ["m@v2,step1,0,0.5,\n", /row 1 \(m@v2@step1, index 0\) has model "m@v2", which contains "@"/],
     ];
     for (const [rows, message] of cases) {
       await Deno.writeTextFile(bad, header + rows);
