@@ -682,3 +682,22 @@ Deno.test("results: a logprob outside [-Infinity, 0] (NaN, +5, +Infinity, missin
     }
   });
 });
+
+Deno.test("results: a CSV whose lines end in CR alone is named as such (it read as one header with repeated names)", async () => {
+  await withTempDir(async (dir) => {
+    const path = join(dir, "mac.csv");
+    await Deno.writeTextFile(
+      path,
+      "index,score,matches,first_mismatch,memorized\r0,0.5,16,1,false\r1,0.5,16,1,false\r",
+    );
+    const e = await assertRejects(
+      () => readResults(path),
+      EngramError,
+      "lines end in a carriage return alone",
+    );
+    assert(e.message.startsWith(`${path}: `) && !e.message.includes("\n"), e.message);
+    // CRLF is read as before.
+    await Deno.writeTextFile(path, "index,score,matches,first_mismatch,memorized\r\n0,0.5,16,1,false\r\n");
+    assertEquals([...(await readResults(path)).table.matches!], [16]);
+  });
+});
