@@ -1,6 +1,8 @@
 // `cli.ts merge`: joins the shard files of one scoring job (io/merge.ts).
 import { EngramError } from "../engine/errors.ts";
 import { mergeShards, shardFiles } from "../io/merge.ts";
+import { describeRemovedTemporaries, removeDeadTemporaries } from "../io/files.ts";
+import { dirname } from "../engine/path.ts";
 import { parseArgs } from "./args.ts";
 
 const MERGE_HELP = `./engram merge --out FILE SHARD_FILE...
@@ -25,6 +27,9 @@ export async function mergeCommand(argv: string[]): Promise<void> {
         `${skipped.length > 1 ? "their" : "its"} data (${skipped[0]}${skipped.length > 1 ? ", ..." : ""})`,
     );
   }
+  const dir = dirname(values.out);
+  const removed = describeRemovedTemporaries(dir, await removeDeadTemporaries(dir));
+  if (removed) console.error(`merge: ${removed}`);
   const { rows } = await mergeShards(files, values.out, { force: values.force });
   console.error(`merge: ${files.length} shards, ${rows} rows → ${values.out}`);
 }

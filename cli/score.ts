@@ -19,7 +19,7 @@ import { useTuning } from "../engine/tuning.ts";
 import { intFlag, parseArgs } from "./args.ts";
 import { type Checkpoint, findTokenizer, listFlag, resolveCheckpoints } from "../io/checkpoints.ts";
 import { importLazily } from "../io/lazy.ts";
-import { sampledFingerprint } from "../io/files.ts";
+import { describeRemovedTemporaries, removeDeadTemporaries, sampledFingerprint } from "../io/files.ts";
 import { FileLock } from "../io/lock.ts";
 import {
   journalBatches,
@@ -491,6 +491,8 @@ async function scoreOrSkip(
   }
   const lock = await FileLock.acquire(job.path);
   try {
+    const removed = describeRemovedTemporaries(dir, await removeDeadTemporaries(dir));
+    if (removed) console.error(`score: ${removed}`);
     const id = await modelIdentity(ck);
     const want = request(ck, id, job);
     if (!job.force && await isFileThere(job.path)) {

@@ -317,3 +317,53 @@ Deno.test("merge: -Infinity log-probabilities of JSONL shards survive the merge 
     }
   });
 });
+
+Deno.test("merge: temporaries a killed run left (named with host and pid) are removed at the next merge into the folder, with a note; others stay", async () => {
+  await withTempDir(async (dir) => {
+    const files = await writeShards(dir, 2, 4);
+    const out = join(dir, "m.parquet");
+    // A run killed (SIGKILL) while writing out: its temporary stays, named with this host and its pid.
+    const filesModule = new URL("../io/files.ts", import.meta.url).href;
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "eval",
+        `import { AtomicFile } from "${filesModule}";
+         const f = await AtomicFile.create(${JSON.stringify(out)});
+         await f.write(new Uint8Array(3 << 20)); await f.close();
+         console.log(f.tmp); await new Promise(() => {});`,
+      ],
+      stdout: "piped",
+    }).spawn();
+    const reader = child.stdout.getReader();
+    const { value } = await reader.read();
+    const tmp = new TextDecoder().decode(value).trim();
+    child.kill("SIGKILL");
+    await child.status;
+    reader.releaseLock();
+    await child.stdout.cancel();
+    const host = Deno.hostname().replace(/[^A-Za-z0-9._-]/g, "_");
+    assertEquals(tmp, join(dir, `.m.parquet.tmp-${host}-${child.pid}-1`));
+    assertEquals((await Deno.stat(tmp)).size, 3 << 20);
+    // Others that stay: a live run's (this one), another host's, an older engram's (no host), not a temporary.
+    const kept = [
+      `.m.parquet.tmp-${host}-${Deno.pid}-7`,
+      `.m.parquet.tmp-elsewhere-${child.pid}-1`,
+      `.m.parquet.tmp-${child.pid}-1`,
+      `.m.parquet.tmp-${host}-${child.pid}-x`,
+    ];
+    for (const name of kept) await Deno.writeTextFile(join(dir, name), "x");
+    const r = await runCli(["merge", "--out", out, ...files]);
+    assertEquals(r.code, 0, r.stderr);
+    assert(
+      r.stderr.includes(
+        `merge: removed 1 temporary file (3.1 MB) that a run killed while writing left in ${dir} ` +
+          `(pid ${child.pid} on this host)`,
+      ),
+      r.stderr,
+    );
+    assert(!(await Deno.stat(tmp).catch(() => null)), "the dead run's temporary is gone");
+    const left = [...Deno.readDirSync(dir)].map((e) => e.name).filter((n) => n.includes(".tmp-")).sort();
+    assertEquals(left, [...kept].sort());
+    assertEquals((await readResults(out)).table.index.length, 4);
+  });
+});
