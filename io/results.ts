@@ -12,8 +12,9 @@
 // exactly the rows of the job's range or its shard's share), first_mismatch and matches in [0, continuation],
 // score in [0, 1] and equal to matches/continuation, memorized = (first_mismatch = continuation), logprob in
 // LOGPROB_DOMAIN, and the number of rows equal to the provenance's.
-// Parquet is read and written by io/parquet.ts (hyparquet only for Snappy pages and foreign encodings), so
-// CSV/JSONL results need no npm package at all (the GPU machine has no registry).
+// Parquet is read and written by io/parquet.ts (hyparquet only for Snappy pages and foreign encodings,
+// hyparquet-compressors for ZSTD, GZIP, Brotli and LZ4 pages), so CSV/JSONL results need no npm package at all
+// (the GPU machine has no registry).
 import { EngramError, ensure } from "../engine/errors.ts";
 import { isObject, parseJson, readJsonFile } from "../engine/fs.ts";
 import type { Journal } from "../engine/journal.ts";
@@ -132,8 +133,8 @@ export type ResultsFormat = typeof RESULT_FORMATS[number];
 export const provenancePath = (path: string) => `${path}.provenance.json`;
 
 /**
- * The values a logprob may take: [-Infinity, 0] (a mean of log-probabilities ≤ 0; -Infinity where the model gave
- * a true token probability 0 in f32). Every format keeps each of them: Parquet as a double, CSV as its shortest
+ * The values a logprob may take: [-Infinity, 0] (a mean of log-probabilities, each ≤ 0; -Infinity: a true
+ * token of probability 0). Every format keeps each of them: Parquet as a double, CSV as its shortest
  * text ("-Infinity" included), JSONL as a number or, for -Infinity (which JSON has no number for), the string
  * "-Infinity". NaN (refused where it is made: the engine stops on non-finite logits), +Infinity and values > 0 are
  * refused on reading and writing, naming file, row and value.
