@@ -326,6 +326,9 @@ function numericKind(t: SchemaTypes): NumericKind | { refused: string } {
   return refuse();
 }
 
+/** 10^k for 0 ≤ k ≤ 22, exactly (parsed, not computed by pow). */
+const powerOfTen = (k: number) => Number(`1e${k}`);
+
 /** Applies a column's logical type to values decoded as stored (NaN: null stays NaN). */
 function applyNumeric(kind: NumericKind, out: Float64Array): void {
   if (kind.kind === "unsigned") {
@@ -334,7 +337,7 @@ function applyNumeric(kind: NumericKind, out: Float64Array): void {
   } else if (kind.kind === "decimal") {
     // A quotient of two exact doubles is correctly rounded: the double nearest the decimal (3 / 10 is 0.3;
     // 3 * 0.1 is not).
-    const p = 10 ** kind.scale;
+    const p = powerOfTen(kind.scale);
     for (let i = 0; i < out.length; i++) out[i] /= p;
   }
 }
@@ -604,7 +607,7 @@ export class ParquetFile {
     // hyparquet applies DECIMAL when the converted type says it (not for a logical type alone) and unsigned
     // types of 32 and 64 bits (narrower ones are stored non-negative).
     const decimal = kind.kind === "decimal" ? kind : null;
-    const divisor = decimal && !decimal.converted ? 10 ** decimal.scale : 1;
+    const divisor = decimal && !decimal.converted ? powerOfTen(decimal.scale) : 1;
     await parquetRead({
       file,
       metadata: this.hyparquetMetadata,
@@ -618,7 +621,7 @@ export class ParquetFile {
           out[at - rowStart + i] = v === null || v === undefined
             ? NaN
             : v instanceof Uint8Array && decimal
-            ? bigEndianInteger(v, 0, v.length) / 10 ** decimal.scale
+            ? bigEndianInteger(v, 0, v.length) / powerOfTen(decimal.scale)
             : Number(v) / divisor;
         }
       },

@@ -62,6 +62,15 @@ export const FIXTURES: Record<string, { types: [string, string, string, string, 
     types: ["UBIGINT", "FLOAT", "SMALLINT", "UTINYINT", "DECIMAL(38,6)"],
     copy: "COMPRESSION zstd",
   },
+  // Parquet 2's data pages and encodings (DELTA_BINARY_PACKED, BYTE_STREAM_SPLIT, ...), some read by hyparquet.
+  "v2.parquet": {
+    types: ["UBIGINT", "DOUBLE", "SMALLINT", "UINTEGER", "DECIMAL(38,6)"],
+    copy: "COMPRESSION zstd, PARQUET_VERSION V2",
+  },
+  "v2-decimal.parquet": {
+    types: ["BIGINT", "DECIMAL(9,6)", "UTINYINT", "INTEGER", "DECIMAL(18,6)"],
+    copy: "COMPRESSION gzip, PARQUET_VERSION V2",
+  },
   // Types that are not numbers: refused, naming the column and its type.
   "string.parquet": {
     types: ["BIGINT", "DOUBLE", "INTEGER", "INTEGER", "VARCHAR"],

@@ -3,6 +3,7 @@
 // narrow and unsigned integers), read as the numbers they stand for; what is not a number, and a codec no
 // package here reads, refused naming the column and its type or the codec. Expected rows are computed from the
 // generator's formula, not read back.
+import { parquetWriteBuffer } from "hyparquet-writer";
 import { ParquetFile } from "../io/parquet.ts";
 import { readResults, writeResults } from "../io/results.ts";
 import { EngramError } from "../engine/errors.ts";
@@ -92,5 +93,40 @@ Deno.test("parquet: a codec no package here reads (LZO) is named as such, not ca
       e.message,
     );
     assert(!e.message.includes("damaged"), e.message);
+  });
+});
+
+Deno.test("parquet: a DECIMAL in an encoding hyparquet reads (BYTE_STREAM_SPLIT) is scaled once, by converted or logical type", async () => {
+  await withTempDir(async (dir) => {
+    const unscaled = [0, -734567, -2938894, -1];
+    for (const by of ["converted_type", "logical_type"]) {
+      const decimal = by === "converted_type"
+        ? { converted_type: "DECIMAL" as const, scale: 6, precision: 12 }
+        : { logical_type: { type: "DECIMAL" as const, scale: 6, precision: 12 } };
+      const path = join(dir, `${by}.parquet`);
+      await Deno.writeFile(
+        path,
+        new Uint8Array(parquetWriteBuffer({
+          codec: "UNCOMPRESSED",
+          schema: [
+            { name: "root", num_children: 2 },
+            { name: "index", type: "INT64", repetition_type: "REQUIRED" },
+            { name: "logprob", type: "INT64", repetition_type: "REQUIRED", ...decimal },
+          ],
+          columnData: [
+            { name: "index", data: BigInt64Array.from([0n, 1n, 2n, 3n]) },
+            {
+              name: "logprob",
+              data: BigInt64Array.from(unscaled.map(BigInt)),
+              encoding: "BYTE_STREAM_SPLIT",
+            },
+          ],
+        })),
+      );
+      const file = await ParquetFile.open(path);
+      for await (const b of file.batches(["logprob"])) {
+        assertEquals([...b.columns.get("logprob")!], [0, -0.734567, -2.938894, -0.000001], by);
+      }
+    }
   });
 });
