@@ -10,7 +10,7 @@ const MERGE_HELP = `./engram merge --out FILE SHARD_FILE...
   shards come from one job (every provenance field that decides the results agrees), none is missing or given
   twice, and each holds exactly its share of the job's rows. FILE must not be one of the shards, nor exist
   already (--force replaces it). A CSV/JSONL shard's FILE.provenance.json given with it (as dir/*.shard-*
-  gives them) is skipped: it is read with its data.`;
+  gives them) is skipped: it is read with its data; a shard's journal (.partial) or lock is refused.`;
 
 export async function mergeCommand(argv: string[]): Promise<void> {
   const { values, positionals } = parseArgs(

@@ -53,12 +53,22 @@ const SIDECAR = provenancePath("");
 /**
  * The shard files among `paths` as a shell glob gives them (`dir/*.shard-*` matches each CSV/JSONL shard's
  * `<file>.provenance.json` too): a sidecar whose data file is also given is left out (read with its data) and
- * listed in `skipped`; one whose data file is not given is refused, naming the file to pass instead.
+ * listed in `skipped`; one whose data file is not given is refused, naming the file to pass instead, as are a
+ * running or killed shard's journal (`.partial`) and lock (`.lock`).
  */
 export function shardFiles(paths: string[]): { files: string[]; skipped: string[] } {
   const given = new Set(paths.map((p) => resolve(p)));
   const files: string[] = [], skipped: string[] = [];
   for (const path of paths) {
+    // A glob over a folder where shards are still being scored meets their journals and locks too.
+    if (path.endsWith(".partial") || path.endsWith(".lock")) {
+      const shard = path.slice(0, path.lastIndexOf("."));
+      throw new EngramError(
+        `merge: ${path} is the ${
+          path.endsWith(".lock") ? "lock of a run writing" : "journal of an unfinished run of"
+        } ${shard}; merge once every shard's run has finished (a killed one: run its score command again)`,
+      );
+    }
     if (!path.endsWith(SIDECAR)) {
       files.push(path);
       continue;

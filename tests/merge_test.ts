@@ -298,6 +298,20 @@ Deno.test("merge: a shard's .provenance.json given beside it (dir/*.shard-*) is 
       ),
       alone.stderr,
     );
+    // An unfinished shard's journal or lock (a glob over a folder still being scored): named as such.
+    for (
+      const [suffix, what] of [[".partial", "journal of an unfinished run of"], [
+        ".lock",
+        "lock of a run writing",
+      ]]
+    ) {
+      const partial = `${files[1]}${suffix}`;
+      await Deno.writeTextFile(partial, "x");
+      const r = await runCli(["merge", "--out", join(dir, "n.parquet"), ...withSidecars, partial]);
+      assertEquals(r.code, 1, r.stderr);
+      assert(engramLines(r.stderr)[0].includes(`${partial} is the ${what} ${files[1]}`), r.stderr);
+      await Deno.remove(partial);
+    }
   });
 });
 
