@@ -398,7 +398,8 @@ class RowChecker {
     }
   }
 
-  /** Row `row` has logprob v (as a double, before it is narrowed to f32). */
+  /** Row `row` has logprob v (as a double, before it is narrowed to f32); callers test isLogprob first, inline,
+   *  so that a batch's rows cost a comparison each. */
   logprob(row: number, v: number): void {
     if (!isLogprob(v)) {
       this.fail(row, `has logprob ${v}; a mean log-probability is a number in ${LOGPROB_DOMAIN}`);
@@ -433,7 +434,10 @@ class RowChecker {
         this.index(this.rows + i, b.index[i]);
         this.values(this.rows + i, b.firstMismatch[i], matches !== null ? matches[i] : NaN);
       }
-      if (b.logprob) { for (let i = 0; i < b.length; i++) this.logprob(this.rows + i, b.logprob[i]); }
+      const lp = b.logprob;
+      if (lp) {
+        for (let i = 0; i < b.length; i++) if (!isLogprob(lp[i])) this.logprob(this.rows + i, lp[i]);
+      }
     }
     this.rows += b.length;
   }
@@ -543,7 +547,7 @@ function toBatch(raw: RawBatch, checker: RowChecker, outputs: BatchArrays): Resu
       throw new EngramError(`${checker.path}: no logprob column, but its provenance says --logprob`);
     }
     const values = raw.logprob;
-    for (let i = 0; i < n; i++) checker.logprob(at + i, values[i]);
+    for (let i = 0; i < n; i++) if (!isLogprob(values[i])) checker.logprob(at + i, values[i]);
     logprob = outputs.get("logprob", n, Float32Array);
     logprob.set(values);
   }
