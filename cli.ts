@@ -11,6 +11,7 @@ const USAGE = `engram: memorization of training data by GPT-NeoX (Pythia) models
   ./engram score     score training rows for memorization (default: the embedded pico demo)
   ./engram report    forecasting analysis and report of scoring results
   ./engram merge     join shard results (score --shard i/N) into one file
+  ./engram download  models and datasets from the Hugging Face Hub into its cache (score --model ORG/NAME)
   ./engram demo      score the embedded pico suite and write its report
   ./engram bench     rows/s per mode and matmul GFLOP/s on this adapter
   ./engram tune      time the matmul variants at a model's shapes and keep the fastest (per adapter)
@@ -33,6 +34,10 @@ async function main(args: string[]): Promise<void> {
     case "merge":
       await (await importLazily<typeof import("./cli/merge.ts")>("./cli/merge.ts", import.meta.url))
         .mergeCommand(rest);
+      return;
+    case "download":
+      await (await importLazily<typeof import("./cli/download.ts")>("./cli/download.ts", import.meta.url))
+        .downloadCommand(rest);
       return;
     case "demo":
       await (await importLazily<typeof import("./cli/demo.ts")>("./cli/demo.ts", import.meta.url))
@@ -73,7 +78,7 @@ async function main(args: string[]): Promise<void> {
       return;
     default:
       throw new EngramError(
-        `unknown command "${command}"; commands: score, report, merge, demo, bench, tune, logits, generate, info`,
+        `unknown command "${command}"; commands: score, report, merge, download, demo, bench, tune, logits, generate, info`,
       );
   }
 }

@@ -75,11 +75,10 @@ export { configHash, countParameters, loadConfig, type NeoXConfig, parseConfig }
 export {
   type CheckpointFiles,
   checkpointFiles,
-  type DType,
-  SafetensorsCheckpoint,
-  type TensorInfo,
-  toFloat32,
-} from "./engine/safetensors.ts";
+  type CheckpointFormat,
+  CheckpointReader,
+} from "./engine/checkpoint.ts";
+export { type DType, isNeoXBuffer, type TensorInfo, toFloat32 } from "./engine/tensors.ts";
 export { type LayerTensors, mapNeoXTensors, type NeoXTensors } from "./engine/weights.ts";
 export { type Layer, type LoadOptions, NeoXModel, type Norm, ropeTable } from "./engine/model.ts";
 export type { WeightMatrix } from "./engine/kernels.ts";

@@ -23,7 +23,7 @@ import {
   type RowSpace,
   type SourceColumns,
 } from "./columns.ts";
-import { openInput } from "./load.ts";
+import { choosePublishedLists, openInput } from "./load.ts";
 import { folderMeta, type ModelMeta, resolveFacts, type SourceFacts } from "./meta.ts";
 
 /** One model@revision of the inputs. */
@@ -422,7 +422,10 @@ export async function buildDataset(paths: string[], options: DatasetOptions = {}
   const notes = new Set<string>();
   const store = new ColumnStore({ spillDir: options.spillDir, memoryBudget: options.memoryBudget });
   try {
-    const { inputs, provenance } = await readInputs(paths, store, options.universe ?? null);
+    // One memorized-evals list per model@revision (the newer of deduped.1b and deduped.1b.new), said in a note.
+    const lists = await choosePublishedLists(paths);
+    if (lists.note) notes.add(lists.note);
+    const { inputs, provenance } = await readInputs(lists.paths, store, options.universe ?? null);
     await checkConflicts(store);
     const sources = await describeSources(store, provenance, options, notes);
     checkScoredAlike(provenance, options.allowMixed ?? false, notes);

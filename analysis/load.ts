@@ -43,19 +43,91 @@ export interface InputReader {
   batches(): AsyncGenerator<SourceBatch>;
 }
 
+// EleutherAI/pythia-memorized-evals names a split <dedup>.<size>[.<step>][.new] (deduped.1b.new: a newer list of
+// the same model added later), its files data/<split>-0000k-of-0000N-<hash>.parquet (or <split>/0000.parquet).
 const PUBLISHED_SPLIT =
-  /(?:^|[^a-z])(deduped|duped)\.(\d+(?:\.\d+)?[mb])(?:\.(\d+))?(?=$|[^0-9a-z.]|\.parquet|-\d)/i;
+  /(?:^|[^a-z])((deduped|duped)\.(\d+(?:\.\d+)?[mb])(?:\.(\d+))?(\.new)?)(?=$|[^0-9a-z.]|\.parquet|-\d)/i;
 
-/** "duped.1.4b" → pythia-1.4b@step143000; "deduped.12b.23000" → pythia-12b-deduped@step23000. */
-export function publishedSplit(path: string): { model: string; revision: string } | null {
+/** A memorized-evals list as its path names it: the split, its model@revision, and whether it is a `.new` list. */
+export interface PublishedList {
+  split: string;
+  model: string;
+  revision: string;
+  newer: boolean;
+}
+
+/** "deduped.1b.new-00000-of-00002-86e9….parquet" → deduped.1b.new, pythia-1b-deduped@step143000, newer. */
+export function publishedList(path: string): PublishedList | null {
   for (const name of [basename(path), basename(join(path, ".."))]) {
     const m = PUBLISHED_SPLIT.exec(name);
     if (!m) continue;
-    const [, dedup, size, step] = m;
+    const [, split, dedup, size, step, newer] = m;
     const model = `pythia-${size.toLowerCase()}${dedup.toLowerCase() === "deduped" ? "-deduped" : ""}`;
-    return { model, revision: `step${step ?? PYTHIA_FINAL_STEP}` };
+    return {
+      split: split.toLowerCase(),
+      model,
+      revision: `step${step ?? PYTHIA_FINAL_STEP}`,
+      newer: !!newer,
+    };
   }
   return null;
+}
+
+/** "duped.1.4b" → pythia-1.4b@step143000; "deduped.12b.23000" → pythia-12b-deduped@step23000. */
+export function publishedSplit(path: string): { model: string; revision: string } | null {
+  const list = publishedList(path);
+  return list && { model: list.model, revision: list.revision };
+}
+
+/**
+ * The memorized-evals lists among `paths` (files whose columns make them lists, as openInput tells), one list per
+ * model@revision: where both a list and its `.new` list are there (deduped.1b, deduped.1b.new), the newer is
+ * read and the older left out; two other lists of one model@revision are refused. Returns the paths to read and
+ * a note saying which list each model@revision came from.
+ */
+export async function choosePublishedLists(
+  paths: string[],
+): Promise<{ paths: string[]; note: string | null }> {
+  const bySource = new Map<string, Map<string, { list: PublishedList; files: string[] }>>();
+  for (const path of paths) {
+    const list = extname(path).toLowerCase() === ".parquet" ? publishedList(path) : null;
+    if (!list || (await openInput(path)).kind !== "published") continue;
+    const source = `${list.model}@${list.revision}`;
+    const splits = bySource.get(source) ?? new Map();
+    bySource.set(source, splits);
+    const split = splits.get(list.split) ?? { list, files: [] };
+    splits.set(list.split, split);
+    split.files.push(path);
+  }
+  if (bySource.size === 0) return { paths, note: null };
+  const left = new Set<string>(), used: string[] = [];
+  for (const [source, splits] of bySource) {
+    const all = [...splits.values()];
+    const newest = all.filter((s) => s.list.newer);
+    const chosen = all.length === 1 ? all[0] : newest.length === 1 && all.length === 2 &&
+        all.some((s) => `${s.list.split}.new` === newest[0].list.split)
+      ? newest[0]
+      : null;
+    ensure(
+      chosen,
+      () =>
+        `${source} comes as the memorized-evals lists ${all.map((s) => s.list.split).join(" and ")} (${
+          all.map((s) => s.files[0]).join(", ")
+        }); pass the files of one of them`,
+    );
+    for (const s of all) if (s !== chosen) { for (const f of s.files) left.add(f); }
+    const older = all.find((s) => s !== chosen);
+    used.push(
+      older
+        ? `${source} from ${chosen.list.split} (the newer of ${older.list.split} and ${chosen.list.split}; ` +
+          `pass ${older.list.split}'s files alone for the older list)`
+        : `${source} from ${chosen.list.split}`,
+    );
+  }
+  return {
+    paths: paths.filter((p) => !left.has(p)),
+    note: `EleutherAI's memorized-evals lists read: ${used.join("; ")}`,
+  };
 }
 
 /** Every results file under the given files and folders (folders recursively, following symbolic links), sorted,

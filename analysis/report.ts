@@ -4,7 +4,7 @@ import { type RowSource, rowSourceFiles, rowSourceKind } from "../engine/data.ts
 import { EngramError, ensure } from "../engine/errors.ts";
 import { isFile } from "../engine/fs.ts";
 import { basename, dirname, isAbsolute, join, relative } from "../engine/path.ts";
-import { sampledFingerprint } from "../io/files.ts";
+import { rowSourceFingerprint } from "../io/files.ts";
 import { loadTokenizer, openTextRows } from "../io/texts.ts";
 import {
   analysedIndices,
@@ -46,7 +46,7 @@ import {
 } from "./figures.ts";
 import { interval95, pct } from "./format.ts";
 import { reportHtml, reportMarkdown } from "./html.ts";
-import { collectInputFiles } from "./load.ts";
+import { collectInputFiles, publishedList } from "./load.ts";
 import { type ModelMeta, readMetaCsv, sameSuite } from "./meta.ts";
 import { findTokenizer } from "../io/checkpoints.ts";
 import {
@@ -57,7 +57,7 @@ import {
   type ThresholdBudget,
   thresholdText,
 } from "./ranked.ts";
-import { memorizedSamples, type Sample } from "./samples.ts";
+import { checkListAgainstData, memorizedSamples, type Sample } from "./samples.ts";
 import { orderVerdict, type TrainingOrder, trainingOrders } from "./training_order.ts";
 import { MIN_MEMORIZED, tooUncertain } from "./uncertainty.ts";
 
@@ -279,8 +279,9 @@ async function findTrainingData(
   options: ReportOptions,
   target: Source,
 ): Promise<{ data: string | null; tokenizer: string | null; dataMissing: string | null }> {
+  // A memorized-evals list carries its rows' tokens: decoding them needs only the tokenizer.
   ensure(
-    !options.tokenizer || options.data,
+    !options.tokenizer || options.data || target.listedOnly,
     "report: --tokenizer DIR decodes the training rows, which --data PREFIX names; pass both",
   );
   const p = target.provenance;
@@ -288,7 +289,7 @@ async function findTrainingData(
   const tokenizer = options.tokenizer ?? p?.tokenizer ??
     (p?.model_path ? await findTokenizer(p.model_path) : null);
   const scoredOn = async (data: string) =>
-    !p?.data_fingerprint || await sampledFingerprint(rowSourceFiles(data)) === p.data_fingerprint;
+    !p?.data_fingerprint || await rowSourceFingerprint(data) === p.data_fingerprint;
   if (options.data) {
     ensure(
       !(await dataExists(options.data)) || await scoredOn(options.data),
@@ -314,7 +315,8 @@ function samplesInputs(
   found: { data: string | null; tokenizer: string | null; dataMissing: string | null },
   target: Source,
   notes: string[],
-): { tokenizer: string; data: string } | null {
+): { tokenizer: string; data: string | null } | null {
+  if (target.listedOnly) return found.tokenizer ? { data: found.data, tokenizer: found.tokenizer } : null;
   if (found.data && found.tokenizer) return { data: found.data, tokenizer: found.tokenizer };
   const p = target.provenance;
   if (!p && !found.data) return null;
@@ -331,8 +333,9 @@ function samplesInputs(
   return null;
 }
 
+/** Whether the rows at `data` are there (a Megatron dataset's .idx, however the dataset is named). */
 async function dataExists(data: string): Promise<boolean> {
-  return await isFile(data) || await isFile(`${data}.idx`);
+  return await isFile(rowSourceFiles(data)[0]);
 }
 
 /** Reads the inputs and computes every number of the report. */
@@ -367,6 +370,7 @@ async function analyse(dataset: Dataset, options: ReportOptions): Promise<Report
   const frontier = computeFrontier(list);
   const targetSummary = summary.find((s) => s.source === target.source)!;
   const found = await findTrainingData(options, target);
+  if (target.listedOnly && found.data) await checkListAgainstData(dataset, target, found.data);
   const p = target.provenance;
   const window = {
     prompt: p?.prompt ?? 32,
@@ -379,9 +383,15 @@ async function analyse(dataset: Dataset, options: ReportOptions): Promise<Report
     samples = await memorizedSamples(dataset, target, { ...decode, count: options.samples ?? 10, ...window });
     samplesNote =
       `${samples.length} of ${targetSummary.memorized} memorized rows of ${target.source}, decoded ` +
-      `from ${decode.data} (prompt ${window.prompt} tokens, then the memorized continuation)`;
+      `from ${
+        target.listedOnly
+          ? `the tokens of EleutherAI's list ${publishedList(target.files[0])?.split}`
+          : decode.data
+      } (prompt ${window.prompt} tokens, then the memorized continuation)`;
   } else {
-    samplesNote = "pass --tokenizer DIR --data PREFIX to see the memorized rows as text";
+    samplesNote = target.listedOnly
+      ? "pass --tokenizer DIR to see the memorized rows as text (decoded from the memorized-evals list's own tokens)"
+      : "pass --tokenizer DIR --data PREFIX to see the memorized rows as text";
   }
 
   const rowIndex = analysedIndices(dataset);

@@ -1,5 +1,7 @@
 // The target's memorized rows decoded to text, so a person can see what was memorized.
 import { loadTokenizer, openTextRows } from "../io/texts.ts";
+import { listedTokens } from "../io/published.ts";
+import { EngramError } from "../engine/errors.ts";
 import { openRowSource, rowSourceKind } from "../engine/data.ts";
 import { count, forEachRow } from "./bitset.ts";
 import type { Dataset, Source } from "./dataset.ts";
@@ -12,8 +14,9 @@ export interface Sample {
 
 export interface SampleOptions {
   tokenizer: string;
-  /** Megatron .bin/.idx prefix (or .npy) holding the training rows. */
-  data: string;
+  /** Megatron .bin/.idx prefix (or .npy, .jsonl) holding the training rows; unused for a target that is a
+   *  memorized-evals list, whose rows are decoded from the list's own tokens (null: none given). */
+  data: string | null;
   count: number;
   /** Tokens of the prompt, of the continuation, and where in the row the prompt starts (the paper: 32, 32, 0). */
   prompt: number;
@@ -64,22 +67,104 @@ export async function memorizedSamples(
   const rows = sampleRows(dataset, target, options.count);
   if (rows.length === 0) return [];
   const tokenizer = await loadTokenizer(options.tokenizer);
+  const length = options.prompt + options.continuation;
+  const tokens = target.listedOnly
+    ? await listRows(target, rows, options.offset, length)
+    : await dataRows(options.data, tokenizer, rows, options.offset, length);
+  return rows.map((index, i) => {
+    const row = Array.from(tokens.subarray(i * length, (i + 1) * length));
+    return {
+      index,
+      prompt: visible(tokenizer.decode(row.slice(0, options.prompt))),
+      continuation: visible(tokenizer.decode(row.slice(options.prompt))),
+    };
+  });
+}
+
+/** Tokens [offset, offset + length) of `rows` of the training data, packed row after row. */
+async function dataRows(
+  data: string | null,
+  tokenizer: Awaited<ReturnType<typeof loadTokenizer>>,
+  rows: number[],
+  offset: number,
+  length: number,
+): Promise<Uint32Array> {
+  if (data === null) {
+    throw new EngramError("report: decoding memorized rows needs the training data; pass --data");
+  }
   // Texts are read through the tokenizer that decodes them (the one that scored them, as the report finds it).
-  const source = rowSourceKind(options.data) === "jsonl"
-    ? await openTextRows(options.data, tokenizer)
-    : await openRowSource(options.data);
+  const source = rowSourceKind(data) === "jsonl"
+    ? await openTextRows(data, tokenizer)
+    : await openRowSource(data);
   try {
-    const length = options.prompt + options.continuation;
-    const tokens = await source.read(rows, options.offset, length);
-    return rows.map((index, i) => {
-      const row = Array.from(tokens.subarray(i * length, (i + 1) * length));
-      return {
-        index,
-        prompt: visible(tokenizer.decode(row.slice(0, options.prompt))),
-        continuation: visible(tokenizer.decode(row.slice(options.prompt))),
-      };
-    });
+    return await source.read(rows, offset, length);
   } finally {
     source.close();
   }
 }
+
+/** The same from a memorized-evals list's own tokens (each listed row's first 64): no training data needed. */
+async function listRows(
+  target: Source,
+  rows: number[],
+  offset: number,
+  length: number,
+): Promise<Uint32Array> {
+  const listed = await listedTokens(target.files, rows);
+  const out = new Uint32Array(rows.length * length);
+  for (const [i, index] of rows.entries()) {
+    const tokens = listed.get(index);
+    if (!tokens) {
+      throw new EngramError(`${target.files.join(", ")}: index ${index} was listed but is not found again`);
+    }
+    if (tokens.length < offset + length) {
+      throw new EngramError(
+        `${target.files.join(", ")}: index ${index} lists ${tokens.length} tokens, fewer than the ${
+          offset + length
+        } of its prompt and continuation; is this a memorized-evals list?`,
+      );
+    }
+    out.set(tokens.slice(offset, offset + length), i * length);
+  }
+  return out;
+}
+
+/**
+ * Refuses training data other than the data a memorized-evals list was drawn from (the standard Pile given for a
+ * deduped list, say), as the fingerprint in a results file's provenance refuses it: the list's own tokens of up to
+ * `count` of its rows (those the samples show) must be the data's first tokens of those rows. Texts (.jsonl) are
+ * not checked (their tokens depend on a tokenizer).
+ */
+export async function checkListAgainstData(
+  dataset: Dataset,
+  target: Source,
+  data: string,
+  count = 10,
+): Promise<void> {
+  if (rowSourceKind(data) === "jsonl") return;
+  const rows = sampleRows(dataset, target, count);
+  if (rows.length === 0) return;
+  const listed = await listRows(target, rows, 0, LISTED_TOKENS);
+  const source = await openRowSource(data);
+  try {
+    const fromData = await source.read(rows, 0, LISTED_TOKENS);
+    const i = rows.findIndex((_, i) =>
+      fromData.subarray(i * LISTED_TOKENS, (i + 1) * LISTED_TOKENS).some((t, p) =>
+        t !== listed[i * LISTED_TOKENS + p]
+      )
+    );
+    if (i >= 0) {
+      throw new EngramError(
+        `--data ${data} is not the data ${target.source}'s memorized-evals list was drawn from: row ${
+          rows[i]
+        }'s first ${LISTED_TOKENS} tokens differ from the list's (${target.files[0]}); pass that data ` +
+          `(the deduplicated Pile for deduped.* lists), or drop --data`,
+      );
+    }
+  } finally {
+    source.close();
+  }
+}
+
+/** Tokens a memorized-evals list holds of each row: its first 64 (the paper's prompt and continuation). */
+const LISTED_TOKENS = 64;

@@ -2,6 +2,7 @@
 import { intFlag, parseArgs } from "./args.ts";
 import { listFlag } from "../io/checkpoints.ts";
 import { pct } from "../analysis/format.ts";
+import { hubData, resolveDatasetPath } from "../io/hub.ts";
 import { REPORT_CACHE, writeReport } from "../analysis/report.ts";
 
 const REPORT_HELP = `./engram report --results FILE_OR_DIR... [options]
@@ -15,7 +16,10 @@ training order. Writes report.html, report.json and report.md.
 
   --results PATH     results file or folder (repeatable; extra arguments count too): the score command's
                      .parquet/.csv/.jsonl, CSVs with columns model,revision,index,score[,first_mismatch], or
-                     EleutherAI's pythia-memorized-evals Parquet splits (duped.1.4b, deduped.12b.23000, ...)
+                     EleutherAI's pythia-memorized-evals Parquet splits (duped.1.4b, deduped.12b.23000, ...;
+                     its whole data/ folder: of deduped.1b and deduped.1b.new the newer is read, said in a note)
+                     a dataset of the hub cache is read in its snapshot: ORG/NAME[@REVISION][/PATH] (e.g.
+                     EleutherAI/pythia-memorized-evals, as ./engram download fetches it) or datasets--ORG--NAME
   --target M@REV     the model@revision to forecast (default: the largest model at its last revision); the
                      model is what comes before the last @
   --universe N       rows in the training data: memorized-evals files list only memorized rows
@@ -27,8 +31,9 @@ training order. Writes report.html, report.json and report.md.
   --models DIR       count parameters from DIR/<model>/<revision>/config.json (or DIR/<model>/config.json)
   --tokenizer DIR    with --data: show the target's memorized rows as text (default: the tokenizer that
                      scored .jsonl texts, else the tokenizer.json in or above the target's model folder, as
-                     its provenance names them)
-  --data PREFIX      the training rows (Megatron PREFIX.bin/.idx, .npy, or .jsonl with a tokenizer; default:
+                     its provenance names them); alone for a memorized-evals target (its list holds the tokens)
+  --data PREFIX      the training rows (Megatron PREFIX.bin/.idx, .npy, or .jsonl with a tokenizer, or a
+                     dataset of the hub cache as score --data takes it; default:
                      the provenance's data): the memorized rows as text and the properties of the text; the
                      data the results were scored on (checked by the fingerprint their provenance records)
   --samples N        memorized rows to show (default 10)
@@ -70,8 +75,14 @@ export async function reportCommand(argv: string[]): Promise<void> {
     return;
   }
   const out = values.out ?? "out/report";
+  // A dataset of the hub cache (EleutherAI/pythia-memorized-evals, datasets--ORG--NAME) is read in its snapshot.
+  const results = await Promise.all(
+    [...(values.results ?? []), ...positionals].map(async (p) =>
+      (await resolveDatasetPath(p, "--results")).path
+    ),
+  );
   const { report, files } = await writeReport(out, {
-    results: [...(values.results ?? []), ...positionals],
+    results,
     target: values.target,
     universe: intFlag(values.universe, "universe", 1),
     intersect: values.intersect ?? false,
@@ -79,7 +90,7 @@ export async function reportCommand(argv: string[]): Promise<void> {
     meta: values.meta,
     models: values.models,
     tokenizer: values.tokenizer,
-    data: values.data,
+    data: values.data === undefined ? undefined : (await hubData(values.data, "--data")).path,
     samples: intFlag(values.samples, "samples", 0),
     combine: listFlag(values.combine, "combine"),
     textFeatures: !values["no-text-features"],

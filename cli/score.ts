@@ -1,17 +1,11 @@
 // `cli.ts score`: memorization scores of training rows for one or more checkpoints, resumable and shardable.
 import { configHash, countParameters, loadConfig, type NeoXConfig } from "../engine/config.ts";
-import {
-  openRowSource,
-  type RowSource,
-  rowSourceFiles,
-  rowSourceKind,
-  rowSourcePath,
-} from "../engine/data.ts";
+import { openRowSource, type RowSource, rowSourceKind, rowSourcePath } from "../engine/data.ts";
 import { EngramError } from "../engine/errors.ts";
 import { fmtBytes, Gpu } from "../engine/gpu.ts";
 import { Journal } from "../engine/journal.ts";
 import { NeoXModel } from "../engine/model.ts";
-import { type CheckpointFiles, checkpointFiles } from "../engine/safetensors.ts";
+import { type CheckpointFiles, checkpointFiles } from "../engine/checkpoint.ts";
 import { dirname, extname, join, resolve } from "../engine/path.ts";
 import { type ScoreMode, scoreRows } from "../engine/memorization.ts";
 import { Decoder } from "../engine/decoder.ts";
@@ -19,7 +13,13 @@ import { useTuning } from "../engine/tuning.ts";
 import { intFlag, parseArgs } from "./args.ts";
 import { type Checkpoint, findTokenizer, listFlag, resolveCheckpoints } from "../io/checkpoints.ts";
 import { importLazily } from "../io/lazy.ts";
-import { describeRemovedTemporaries, removeDeadTemporaries, sampledFingerprint } from "../io/files.ts";
+import { type DataOrigin, hubData } from "../io/hub.ts";
+import {
+  describeRemovedTemporaries,
+  removeDeadTemporaries,
+  rowSourceFingerprint,
+  sampledFingerprint,
+} from "../io/files.ts";
 import { FileLock } from "../io/lock.ts";
 import {
   journalBatches,
@@ -38,10 +38,16 @@ export const SCORE_HELP = `./engram score [options]
   Scores training rows for memorization: prompt = a row's first --prompt tokens (from --offset), greedy
   continuation compared with the next --continuation tokens. One results file per model and revision.
   --model DIR          checkpoint folder, model folder of revisions (stepN, main), folder of models (each at
-                       main), or suite folder (default: the embedded pico demo, ${PICO_MODELS})
+                       main), or suite folder (default: the embedded pico demo, ${PICO_MODELS}); in the
+                       huggingface_hub cache: a models--ORG--NAME folder (model NAME, its refs the revisions), the
+                       cache folder (a suite of the NAMEs), or ORG/NAME, found in $HF_HUB_CACHE, else
+                       $HF_HOME/hub, else ~/.cache/huggingface/hub (./engram download fetches them)
   --models a,b         only these models of a suite;  --revisions r1,r2  only these revisions
   --data PATH          Megatron prefix (X for X.bin/X.idx), .npy of token rows, or .jsonl of texts
-                       (default ${PICO_DATA})
+                       (default ${PICO_DATA}); X.bin may come as slices X-00000-of-000NN.bin … (the
+                       Pile as EleutherAI publishes it), and a folder holding one X.idx names X; or a dataset of
+                       the hub cache, datasets--ORG--NAME or ORG/NAME[@REVISION][/PATH] (default: ref main, the
+                       one .idx/.npy/.jsonl in its snapshot)
   --tokenizer DIR      tokenizer.json for .jsonl texts (default: the nearest in or above the model folder)
   --start N --count N  rows [N, N+count) (default: all rows)
   --step N             the rows a checkpoint at step N has seen: [0, N * --rows-per-step (1024))
@@ -170,6 +176,7 @@ export async function scoreCommand(argv: string[], gpuIn?: Gpu): Promise<ScoreSu
     a.model ?? PICO_MODELS,
     listFlag(a.models, "models"),
     listFlag(a.revisions, "revisions"),
+    a.quiet ? undefined : (line) => console.error(`score: note: ${line}`),
   );
   // Results are named model@revision, and --models, --revisions and --combine are comma-separated lists:
   // a name holding either character could not be picked out again.
@@ -189,14 +196,15 @@ export async function scoreCommand(argv: string[], gpuIn?: Gpu): Promise<ScoreSu
     }
   }
   const paths = await resultPaths(a.out ?? "out/scores", a.format, checkpoints, shard);
-  const dataPath = a.data ?? PICO_DATA;
+  const data = await hubData(a.data ?? PICO_DATA, "--data");
+  const dataPath = data.path;
   const { source, tokenizer } = await openSource(dataPath, a.tokenizer, checkpoints[0].dir);
   const summaries: ScoreSummary[] = [];
   let gpu: Gpu | undefined;
   try {
     const [start, count] = jobRows(source, rows);
     const [rowStart, rowCount] = shardRange(start, count, shard);
-    const dataFingerprint = await sampledFingerprint(rowSourceFiles(dataPath));
+    const dataFingerprint = await rowSourceFingerprint(dataPath);
     gpu = gpuIn ?? await Gpu.open();
     useTuning(gpu, a.tuning);
     for (const [i, ck] of checkpoints.entries()) {
@@ -204,6 +212,7 @@ export async function scoreCommand(argv: string[], gpuIn?: Gpu): Promise<ScoreSu
         await scoreOrSkip(gpu, ck, source, {
           path: paths[i],
           dataPath,
+          dataOrigin: data.origin,
           tokenizer,
           dataFingerprint,
           start: rowStart,
@@ -324,9 +333,11 @@ async function resultPaths(
 interface CheckpointJob {
   path: string;
   dataPath: string;
+  /** The data's dataset repository, ref and commit when it lies in the hub cache. */
+  dataOrigin?: DataOrigin;
   /** The tokenizer.json of .jsonl texts (absolute), else undefined. */
   tokenizer?: string;
-  /** sampledFingerprint of the data's files. */
+  /** rowSourceFingerprint of the data's files. */
   dataFingerprint: string;
   /** This process's rows (the shard's share of jobRows). */
   start: number;
@@ -583,8 +594,16 @@ async function scoreCheckpoint(
     const provenance: Provenance = {
       model: ck.model,
       revision: ck.revision,
+      ...(ck.repo !== undefined ? { repo: ck.repo, commit: ck.commit } : {}),
       params: countParameters(model.cfg),
       ...want,
+      ...(job.dataOrigin
+        ? {
+          data_repo: job.dataOrigin.repo,
+          ...(job.dataOrigin.revision !== undefined ? { data_revision: job.dataOrigin.revision } : {}),
+          data_commit: job.dataOrigin.commit,
+        }
+        : {}),
       engram_version: ENGRAM_VERSION,
       adapter: gpu.describe(),
       kernels: kernelsRecord(gpu.tuning.source, decoder.variantsUsed, job, resumed),

@@ -5,7 +5,7 @@ import { loadConfig } from "../engine/config.ts";
 import { EngramError } from "../engine/errors.ts";
 import { Gpu } from "../engine/gpu.ts";
 import { weightFormat } from "../engine/model.ts";
-import { SafetensorsCheckpoint } from "../engine/safetensors.ts";
+import { CheckpointReader } from "../engine/checkpoint.ts";
 import { mapNeoXTensors } from "../engine/weights.ts";
 import {
   flops,
@@ -54,7 +54,7 @@ async function shapesOf(gpu: Gpu, path: string, batch: number, prompt: number): 
   const shapes = new Map<string, MatmulShape>();
   for (const ck of await resolveCheckpoints(path)) {
     const cfg = await loadConfig(ck.dir);
-    const ckpt = await SafetensorsCheckpoint.open(ck.dir);
+    const ckpt = await CheckpointReader.open(ck.dir);
     try {
       const t = mapNeoXTensors(ckpt, cfg);
       const formats = {

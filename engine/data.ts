@@ -2,6 +2,7 @@
 // Pythia's .bin files are hundreds of GB, so tokens are read on demand with seek+read, never whole.
 import { EngramError, ensure } from "./errors.ts";
 import { readExactlySync } from "./fs.ts";
+import { basename, dirname, join } from "./path.ts";
 
 /** Rows of token ids, read lazily. */
 export interface RowSource {
@@ -26,18 +27,80 @@ export function rowSourceKind(path: string): "jsonl" | "npy" | "megatron" {
   return lower.endsWith(".jsonl") ? "jsonl" : lower.endsWith(".npy") ? "npy" : "megatron";
 }
 
-/** The one name of the rows at `path`: a Megatron dataset's prefix (X, whether given as X, X.bin or X.idx), other
- *  files as they are. Results record it, so one data set is one `data` however it was typed. */
+/** The one name of the rows at `path`: a Megatron dataset's prefix (X, whether given as X, X.bin, X.idx, the first
+ *  slice X-00000-of-000NN.bin of a .bin published in slices, or a folder holding one X.idx), other files as they
+ *  are. Results record it, so one data set is one `data` however it was typed. */
 export function rowSourcePath(path: string): string {
-  return rowSourceKind(path) === "megatron" ? path.replace(/\.(bin|idx)$/, "") : path;
+  return rowSourceKind(path) === "megatron" ? megatronPrefix(path) : path;
 }
 
-/** The files rows are read from at `path`: "X.npy" or "X.jsonl" itself, else a Megatron dataset's X.idx and X.bin. */
+/** The files rows are read from at `path`: "X.npy" or "X.jsonl" itself, else a Megatron dataset's X.idx and X.bin
+ *  (or, where X.bin is absent, its slices X-00000-of-000NN.bin … X-000NN-of-000NN.bin in order). */
 export function rowSourceFiles(path: string): string[] {
   if (rowSourceKind(path) !== "megatron") return [path];
   const prefix = rowSourcePath(path);
-  return [`${prefix}.idx`, `${prefix}.bin`];
+  return [`${prefix}.idx`, ...(binSlices(prefix) ?? [`${prefix}.bin`])];
 }
+
+// EleutherAI publishes the pre-shuffled Pile's document.bin as document-00000-of-00020.bin … (30 GB byte slices
+// of the one file; rows straddle them) beside one document.idx whose pointers address their concatenation.
+const SLICE_NAME = /^(.*)-(\d{5})-of-(\d{5})\.bin$/;
+
+const statOrNull = (path: string) => {
+  try {
+    return Deno.statSync(path);
+  } catch {
+    return null;
+  }
+};
+
+/** A Megatron dataset's prefix however `path` names it (see rowSourcePath). A folder must hold exactly one .idx. */
+function megatronPrefix(path: string): string {
+  const slice = SLICE_NAME.exec(basename(path));
+  // A slice's name, unless it is itself a dataset's .bin (sharded Megatron data has an .idx per shard).
+  if (slice && statOrNull(`${path.slice(0, -4)}.idx`) === null) return join(dirname(path), slice[1]);
+  if (/\.(bin|idx)$/.test(path)) return path.replace(/\.(bin|idx)$/, "");
+  if (statOrNull(path)?.isDirectory !== true) return path;
+  const indexes = [...Deno.readDirSync(path)].filter((e) => e.name.endsWith(".idx") && !e.isDirectory)
+    .map((e) => e.name).sort();
+  ensure(
+    indexes.length === 1,
+    () =>
+      `${path} is a folder holding ${
+        indexes.length === 0 ? "no Megatron index (.idx)" : `several Megatron indexes (${indexes.join(", ")})`
+      }; pass the prefix X of X.idx + X.bin`,
+  );
+  return join(path, indexes[0].slice(0, -4));
+}
+
+/** The slices of `prefix`.bin, in order, where `prefix`.bin is absent and `prefix`-00000-of-000NN.bin is there:
+ *  all NN+1 names (present or not: opening names the missing ones); null where there are none. A whole .bin is
+ *  preferred to slices beside it. */
+function binSlices(prefix: string): string[] | null {
+  if (statOrNull(`${prefix}.bin`) !== null) return null;
+  const dir = dirname(prefix), base = basename(prefix);
+  let entries: Deno.DirEntry[];
+  try {
+    entries = [...Deno.readDirSync(dir)];
+  } catch {
+    return null;
+  }
+  const counts = entries.map((e) => SLICE_NAME.exec(e.name))
+    .filter((m) => m !== null && m[1] === base && m[2] === "00000").map((m) => m![3]).sort();
+  if (counts.length === 0) return null;
+  ensure(
+    counts.length === 1,
+    () =>
+      `${prefix}: slices of two sets are there (${
+        counts.map((c) => `${base}-00000-of-${c}.bin`).join(", ")
+      }); keep the slices of one .bin in the folder`,
+  );
+  const last = Number(counts[0]);
+  return Array.from({ length: last + 1 }, (_, k) => join(dir, sliceName(base, k, last)));
+}
+
+const sliceName = (base: string, k: number, last: number) =>
+  `${base}-${String(k).padStart(5, "0")}-of-${String(last).padStart(5, "0")}.bin`;
 
 /** Opens "X", "X.bin" or "X.idx" as a Megatron dataset, or "X.npy" as a 2-D NumPy array. */
 export function openRowSource(path: string): Promise<RowSource> {
@@ -153,17 +216,67 @@ const RECOPY = "copy it again";
 const MAX_GAP = 64 << 10;
 const MAX_GROUP = 8 << 20;
 
-/** Token rows at byte offsets of one file; subclasses say where each row lies. */
+/** Bytes read at any offset, synchronously (see MAX_GAP): one file, or slices read as their concatenation. */
+interface ByteReader {
+  /** What errors call it: the file, or the slices' names. */
+  readonly path: string;
+  readonly size: number;
+  /** Fills `into` from byte `at`; bytes that are not there are an EngramError naming the file. */
+  read(at: number, into: Uint8Array): void;
+  close(): void;
+}
+
+/** One file's bytes. */
+class OneFile implements ByteReader {
+  constructor(private readonly file: Deno.FsFile, readonly path: string, readonly size: number) {}
+  read(at: number, into: Uint8Array): void {
+    readExactlySync(this.file, at, into, this.path, RECOPY);
+  }
+  close(): void {
+    this.file.close();
+  }
+}
+
+/** Slices of one file, every one but the last `sliceSize` bytes, read as their concatenation with no copy: a
+ *  read that straddles a boundary is cut there and each part read from its slice. */
+class SlicedFile implements ByteReader {
+  constructor(
+    private readonly files: Deno.FsFile[],
+    private readonly paths: string[],
+    private readonly sliceSize: number,
+    readonly size: number,
+    readonly path: string,
+  ) {}
+  read(at: number, into: Uint8Array): void {
+    const last = this.files.length - 1;
+    for (let done = 0; done < into.length;) {
+      const pos = at + done, k = Math.min(Math.floor(pos / this.sliceSize), last);
+      const within = pos - k * this.sliceSize;
+      const n = k === last ? into.length - done : Math.min(into.length - done, this.sliceSize - within);
+      readExactlySync(this.files[k], within, into.subarray(done, done + n), this.paths[k], RECOPY);
+      done += n;
+    }
+  }
+  close(): void {
+    for (const f of this.files) f.close();
+  }
+}
+
+/** Token rows at byte offsets of one file (or of slices of one); subclasses say where each row lies. */
 export abstract class FileRows implements RowSource {
-  /** Takes ownership of `file` (closed by `close`), `fileSize` bytes of `type` tokens. */
+  private readonly path: string;
+  private readonly fileSize: number;
+
+  /** Takes ownership of `bytes` (closed by `close`), tokens of `type`. */
   protected constructor(
-    private readonly file: Deno.FsFile,
-    private readonly path: string,
-    private readonly fileSize: number,
+    private readonly bytes: ByteReader,
     private readonly type: IntType,
     readonly description: string,
     readonly numRows: number,
-  ) {}
+  ) {
+    this.path = bytes.path;
+    this.fileSize = bytes.size;
+  }
 
   /** Byte position and length in tokens of a valid row. */
   protected abstract locate(row: number): { pointer: number; size: number };
@@ -201,7 +314,7 @@ export abstract class FileRows implements RowSource {
         h++;
       }
       const buf = new Uint8Array(end - begin);
-      readExactlySync(this.file, begin, buf, this.path, RECOPY);
+      this.bytes.read(begin, buf);
       const dv = new DataView(buf.buffer);
       for (; g < h; g++) {
         const i = order[g], at = starts[i] - begin;
@@ -217,9 +330,9 @@ export abstract class FileRows implements RowSource {
     return out;
   }
 
-  /** Closes the file. */
+  /** Closes the file (or the slices). */
   close(): void {
-    this.file.close();
+    this.bytes.close();
   }
 }
 
@@ -229,30 +342,73 @@ const IDX_HEADER = 34; // magic 9 + version 8 + dtype 1 + n 8 + doc_idx count 8
 const CHUNK_ROWS = 1 << 16;
 const MAX_CHUNKS = 64;
 
+async function openOne(binPath: string, idxPath: string): Promise<ByteReader> {
+  const { file, size } = await openFile(binPath, `the .bin next to ${idxPath}`);
+  return new OneFile(file, binPath, size);
+}
+
+/** Opens the slices of `prefix`.bin: all of them there, every one but the last as large as the first (the slice
+ *  size), the last no larger; each failure names its slice. */
+async function openSlices(prefix: string, paths: string[]): Promise<ByteReader> {
+  const last = paths.length - 1, files: Deno.FsFile[] = [];
+  try {
+    let sliceSize = 0, total = 0;
+    for (const [k, path] of paths.entries()) {
+      const info = await Deno.stat(path).catch(() => null);
+      ensure(
+        info !== null,
+        () =>
+          `${path} not found: ${prefix}.bin is there as ${paths.length} slices (${basename(paths[0])} … ` +
+          `${basename(paths[last])}) and every one is needed; fetch the missing slice`,
+      );
+      const { file, size } = await openFile(path, `slice ${k} of ${prefix}.bin`);
+      files.push(file);
+      if (k === 0) sliceSize = size;
+      ensure(
+        k === 0 || (k < last ? size === sliceSize : size <= sliceSize),
+        () =>
+          `${path} is ${size} bytes but the first slice is ${sliceSize}: every slice of ${prefix}.bin but ` +
+          `the last is that size, and the last no larger (an interrupted download?); fetch this slice again`,
+      );
+      ensure(
+        sliceSize > 0 || k === last,
+        () => `${path} is empty, so the slices of ${prefix}.bin have no size; fetch it again`,
+      );
+      total += size;
+    }
+    const name = `${prefix}-{${"0".repeat(5)}..${String(last).padStart(5, "0")}}-of-${
+      String(last).padStart(5, "0")
+    }.bin`;
+    return new SlicedFile(files, paths, Math.max(sliceSize, 1), total, name);
+  } catch (e) {
+    for (const f of files) f.close();
+    throw e;
+  }
+}
+
 /** Megatron MMapIndexedDataset (version 1): tokens in prefix.bin, row sizes and byte pointers in prefix.idx. */
 export class MegatronDataset extends FileRows {
   private chunks = new Map<number, { sizes: Int32Array; pointers: Float64Array }>();
 
   private constructor(
-    file: Deno.FsFile,
-    path: string,
-    fileSize: number,
+    bytes: ByteReader,
+    prefix: string,
+    slices: number,
     type: IntType,
     numRows: number,
     private readonly idx: Deno.FsFile,
     private readonly idxPath: string,
   ) {
     super(
-      file,
-      path,
-      fileSize,
+      bytes,
       type,
-      `${path.replace(/\.bin$/, "")} (Megatron, ${type.name}, ${numRows} rows)`,
+      `${prefix} (Megatron, ${type.name}, ${numRows} rows${slices > 0 ? `, .bin in ${slices} slices` : ""})`,
       numRows,
     );
   }
 
-  /** Opens `prefix`.idx and `prefix`.bin, checking the header and that the last row lies inside the .bin. */
+  /** Opens `prefix`.idx and `prefix`.bin (or, where it is absent, its slices `prefix`-00000-of-000NN.bin …, read
+   *  as their concatenation), checking the header and that the last row lies inside the .bin. */
   static async open(prefix: string): Promise<MegatronDataset> {
     const idxPath = `${prefix}.idx`, binPath = `${prefix}.bin`;
     const what =
@@ -286,19 +442,27 @@ export class MegatronDataset extends FileRows {
         () =>
           `${idxPath} is ${idxSize} bytes but ${n} rows need ${need}; the index is truncated, copy it again`,
       );
-      const { file, size } = await openFile(binPath, `the .bin next to ${idxPath}`);
-      const ds = new MegatronDataset(file, binPath, size, type, n, idx, idxPath);
-      // Check the last row now so a truncated copy fails at once rather than hours into a run.
-      if (n > 0) {
-        const { pointer, size: len } = ds.locate(n - 1);
+      const slices = binSlices(prefix);
+      const bytes = slices ? await openSlices(prefix, slices) : await openOne(binPath, idxPath);
+      try {
+        const ds = new MegatronDataset(bytes, prefix, slices?.length ?? 0, type, n, idx, idxPath);
+        // Check the last row now so a truncated copy fails at once rather than hours into a run.
+        const last = n > 0 ? ds.locate(n - 1) : { pointer: 0, size: 0 };
+        const end = last.pointer + last.size * type.size;
         ensure(
-          pointer + len * type.size <= size,
+          end <= bytes.size,
           () =>
-            `${binPath} is ${size} bytes but row ${n - 1} ends at byte ${pointer + len * type.size}; ` +
-            `the file is truncated, copy it again`,
+            slices
+              ? `${slices.at(-1)} ends the slices of ${binPath} at byte ${bytes.size} but row ${n - 1} of ` +
+                `${idxPath} ends at byte ${end}; the last slice is truncated, fetch it again`
+              : `${binPath} is ${bytes.size} bytes but row ${n - 1} ends at byte ${end}; ` +
+                `the file is truncated, copy it again`,
         );
+        return ds;
+      } catch (e) {
+        bytes.close();
+        throw e;
       }
-      return ds;
     } catch (e) {
       idx.close();
       throw e;
@@ -362,7 +526,12 @@ export class NpyRows extends FileRows {
     private readonly dataStart: number,
     private readonly cols: number,
   ) {
-    super(file, path, fileSize, type, `${path} (npy, ${type.name}, ${numRows}×${cols})`, numRows);
+    super(
+      new OneFile(file, path, fileSize),
+      type,
+      `${path} (npy, ${type.name}, ${numRows}×${cols})`,
+      numRows,
+    );
     this.rowBytes = cols * type.size;
   }
 

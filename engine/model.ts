@@ -23,13 +23,8 @@ import {
   type WeightFormat,
   type WeightMatrix,
 } from "./kernels.ts";
-import {
-  type CheckpointFiles,
-  type DType,
-  SafetensorsCheckpoint,
-  type TensorInfo,
-  toFloat32,
-} from "./safetensors.ts";
+import { type CheckpointFiles, CheckpointReader } from "./checkpoint.ts";
+import { type DType, type TensorInfo, toFloat32 } from "./tensors.ts";
 import { mapNeoXTensors } from "./weights.ts";
 import type { Workspace } from "./workspace.ts";
 
@@ -95,13 +90,13 @@ export class NeoXModel {
   ) {}
 
   /**
-   * Loads config.json and the safetensors weights of `dir`, one tensor at a time, onto the GPU (the config and
-   * the file listing from `opts` where given).
+   * Loads config.json and the weights (safetensors or pytorch_model.bin) of `dir`, one tensor at a time, onto the
+   * GPU (the config and the file listing from `opts` where given).
    */
   static async load(gpu: Gpu, dir: string, opts: LoadOptions = {}): Promise<NeoXModel> {
     const { onProgress } = opts;
     const cfg = opts.config ?? await loadConfig(dir);
-    const ckpt = await SafetensorsCheckpoint.open(opts.files ?? dir);
+    const ckpt = await CheckpointReader.open(opts.files ?? dir);
     try {
       const t = mapNeoXTensors(ckpt, cfg);
       const total = [...ckpt.tensors.values()].reduce((n, info) => n + info.byteLength, 0);
@@ -176,7 +171,7 @@ export function weightFormat(gpu: Gpu, dtype: DType): WeightFormat {
   return format === "f16" && gpu.hasF16 ? "f16native" : format;
 }
 
-async function uploadMatrix(gpu: Gpu, ckpt: SafetensorsCheckpoint, info: TensorInfo): Promise<WeightMatrix> {
+async function uploadMatrix(gpu: Gpu, ckpt: CheckpointReader, info: TensorInfo): Promise<WeightMatrix> {
   if (info.byteLength > gpu.limits.maxBinding) {
     throw new EngramError(
       `${info.name} is ${fmtBytes(info.byteLength)}, above this adapter's ${

@@ -1,43 +1,37 @@
-// Reader for Hugging Face safetensors checkpoints (single file or sharded with an index). Only headers are read
-// up front; tensor bytes are read on demand with seek + read, so multi-GB files never sit in memory whole.
-import { EngramError, ensure } from "./errors.ts";
-import { isFile, isObject, readExactly, readJsonFile } from "./fs.ts";
-import { basename, dirname, join } from "./path.ts";
+// Reader of a Hugging Face safetensors file's header: where each tensor lies. Tensor bytes are read on demand by
+// engine/checkpoint.ts, so multi-GB files never sit in memory whole.
+import { EngramError } from "./errors.ts";
+import { isObject, readExactly } from "./fs.ts";
+import { type DType, isNeoXBuffer, isSupportedDType, type TensorInfo } from "./tensors.ts";
 
-/** The tensor dtypes engram reads (safetensors' names). */
-export type DType = "F32" | "F16" | "BF16";
-
-/** Where one tensor of a checkpoint lies, from its file's header. */
-export interface TensorInfo {
-  /** The tensor's name in the checkpoint, e.g. "gpt_neox.layers.0.attention.dense.weight". */
-  name: string;
-  /** How its values are stored (little-endian). */
-  dtype: DType;
-  /** Its dimensions, outermost first (torch's order). */
-  shape: number[];
-  /** The .safetensors file that holds it. */
-  file: string;
-  /** Absolute byte offset of the tensor's data in `file`. */
-  start: number;
-  /** Bytes of data: the product of `shape` × the dtype's size. */
-  byteLength: number;
-}
-
-const DTYPE_BYTES: Record<DType, number> = { F32: 4, F16: 2, BF16: 2 };
 const MAX_HEADER_BYTES = 100 * 1024 * 1024;
-const SINGLE = "model.safetensors";
-const INDEX = "model.safetensors.index.json";
+/** Bytes per value of every safetensors dtype, so buffers of dtypes engram does not read are still checked. */
+const ANY_DTYPE_BYTES: Record<string, number> = {
+  BOOL: 1,
+  U8: 1,
+  I8: 1,
+  F8_E4M3: 1,
+  F8_E5M2: 1,
+  I16: 2,
+  U16: 2,
+  F16: 2,
+  BF16: 2,
+  I32: 4,
+  U32: 4,
+  F32: 4,
+  I64: 8,
+  U64: 8,
+  F64: 8,
+};
 
 const isCount = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
 const REREAD = "re-download it";
 
-interface Shard {
-  file: Deno.FsFile;
-  busy: Promise<unknown>;
-}
-
-/** Parses one file's header into `out`. Leaves `file` open. */
-async function parseHeader(
+/**
+ * Parses the header of the safetensors file `path` (open as `file`) into `out`, GPT-NeoX's saved buffers
+ * (`isNeoXBuffer`) left out whatever their dtype; leaves `file` open.
+ */
+export async function readSafetensorsHeader(
   path: string,
   file: Deno.FsFile,
   out: TensorInfo[],
@@ -88,14 +82,17 @@ async function parseHeader(
         }`,
       );
     }
-    if (!Object.hasOwn(DTYPE_BYTES, dtype)) {
+    const buffer = isNeoXBuffer(name);
+    if (!isSupportedDType(dtype) && !buffer) {
       throw bad(
         `tensor ${name} has dtype ${dtype}; engram supports F32, F16 and BF16`,
       );
     }
     const [begin, end] = off as [number, number];
-    const expected = (shape as number[]).reduce((a, b) => a * b, 1) * DTYPE_BYTES[dtype as DType];
-    if (expected !== end - begin) {
+    // A dtype safetensors does not define (only a buffer gets here with one) has no size to check.
+    const size = Object.hasOwn(ANY_DTYPE_BYTES, dtype) ? ANY_DTYPE_BYTES[dtype] : NaN;
+    const expected = (shape as number[]).reduce((a, b) => a * b, 1) * size;
+    if (!Number.isNaN(expected) && expected !== end - begin) {
       throw bad(
         `tensor ${name} has shape [${shape}] × ${dtype} = ${expected} bytes but data_offsets span ${
           end - begin
@@ -108,6 +105,7 @@ async function parseHeader(
       );
     }
     spans.push([begin, end, name]);
+    if (buffer) continue;
     out.push({
       name,
       dtype: dtype as DType,
@@ -124,167 +122,4 @@ async function parseHeader(
       throw bad(`tensors ${p[2]} (bytes ${p[0]}..${p[1]}) and ${c[2]} (bytes ${c[0]}..${c[1]}) overlap`);
     }
   }
-}
-
-/** Where a checkpoint's weights are: what `checkpointFiles` lists and `SafetensorsCheckpoint.open` reads. */
-export interface CheckpointFiles {
-  /** The checkpoint's folder. */
-  dir: string;
-  /** Its .safetensors files: the one given, the folder's model.safetensors, or the shards the index names. */
-  files: string[];
-  /** The index's tensor name → shard file name, or null for one file. */
-  weightMap: Record<string, string> | null;
-}
-
-/**
- * The weight files of a checkpoint: `path` itself when it is a .safetensors file, else the folder's
- * model.safetensors or the shards its model.safetensors.index.json names (each checked to be there).
- */
-export async function checkpointFiles(path: string): Promise<CheckpointFiles> {
-  let stat: Deno.FileInfo;
-  try {
-    stat = await Deno.stat(path);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) {
-      throw new EngramError(`${path}: no such checkpoint directory or file; check the path`);
-    }
-    throw e;
-  }
-  if (stat.isFile) return { dir: dirname(path), files: [path], weightMap: null };
-  const dir = path, indexPath = join(dir, INDEX);
-  if (await isFile(join(dir, SINGLE))) return { dir, files: [join(dir, SINGLE)], weightMap: null };
-  if (!await isFile(indexPath)) {
-    throw new EngramError(
-      `${dir}: found neither ${SINGLE} nor ${INDEX}; point engram at a Hugging Face checkpoint directory`,
-    );
-  }
-  const index = await readJsonFile(indexPath, REREAD);
-  const wm = isObject(index) ? index.weight_map : undefined;
-  ensure(
-    isObject(wm) && Object.values(wm).every((v) => typeof v === "string" && v !== "" && basename(v) === v),
-    `${indexPath}: needs "weight_map": {tensor name: shard file name}; re-download it`,
-  );
-  const weightMap = wm as Record<string, string>;
-  const files = [...new Set(Object.values(weightMap))].map((f) => join(dir, f));
-  for (const f of files) {
-    const user = Object.keys(weightMap).find((t) => join(dir, weightMap[t]) === f);
-    ensure(
-      await isFile(f),
-      `${indexPath}: weight_map puts ${user} in ${
-        basename(f)
-      }, which is missing from ${dir}; download all shards`,
-    );
-  }
-  return { dir, files, weightMap };
-}
-
-/** A safetensors checkpoint opened for reading: every tensor's place from the headers, bytes read on demand. */
-export class SafetensorsCheckpoint {
-  private constructor(
-    /** The checkpoint's folder. */
-    readonly dir: string,
-    /** Every tensor of every shard, by name. */
-    readonly tensors: Map<string, TensorInfo>,
-    private readonly shards: Map<string, Shard>,
-  ) {}
-
-  /**
-   * Opens `path`: a folder holding model.safetensors or model.safetensors.index.json + shards, or one
-   * .safetensors file; or the files `checkpointFiles` listed (not listed again).
-   */
-  static async open(path: string | CheckpointFiles): Promise<SafetensorsCheckpoint> {
-    const { dir, files, weightMap } = typeof path === "string" ? await checkpointFiles(path) : path;
-
-    const shards = new Map<string, Shard>();
-    const tensors = new Map<string, TensorInfo>();
-    try {
-      for (const path of files) {
-        const file = await Deno.open(path, { read: true });
-        shards.set(path, { file, busy: Promise.resolve() });
-        const infos: TensorInfo[] = [];
-        await parseHeader(path, file, infos);
-        for (const t of infos) {
-          const prev = tensors.get(t.name);
-          ensure(
-            !prev,
-            () =>
-              `${dir}: tensor ${t.name} is in both ${basename(prev!.file)} and ${
-                basename(path)
-              }; the shards do not belong together`,
-          );
-          tensors.set(t.name, t);
-        }
-      }
-      for (const [name, f] of Object.entries(weightMap ?? {})) {
-        ensure(
-          tensors.get(name)?.file === join(dir, f),
-          `${
-            join(dir, INDEX)
-          }: weight_map puts ${name} in ${f} but that shard does not contain it; re-download the checkpoint`,
-        );
-      }
-    } catch (e) {
-      for (const s of shards.values()) s.file.close();
-      throw e;
-    }
-    return new SafetensorsCheckpoint(dir, tensors, shards);
-  }
-
-  /** Reads one tensor's raw little-endian bytes. */
-  read(name: string): Promise<Uint8Array> {
-    const info = this.tensors.get(name);
-    if (!info) return Promise.reject(new EngramError(`${this.dir}: checkpoint has no tensor ${name}`));
-    const shard = this.shards.get(info.file)!;
-    // One handle per shard: chain reads so concurrent callers' seek/read pairs do not interleave.
-    const result = shard.busy.then(() =>
-      readExactly(shard.file, info.start, new Uint8Array(info.byteLength), info.file, REREAD)
-    );
-    shard.busy = result.catch(() => {});
-    return result;
-  }
-
-  /** Closes the shard files; reads after this fail. */
-  close(): void {
-    for (const s of this.shards.values()) s.file.close();
-    this.shards.clear();
-  }
-}
-
-let f16Table: Float32Array | null = null;
-function halfTable(): Float32Array {
-  if (f16Table) return f16Table;
-  f16Table = new Float32Array(65536);
-  for (let h = 0; h < 65536; h++) {
-    const sign = h & 0x8000 ? -1 : 1, e = (h >> 10) & 0x1f, m = h & 0x3ff;
-    f16Table[h] = e === 0
-      ? sign * m * 2 ** -24
-      : e === 31
-      ? (m ? NaN : sign * Infinity)
-      : sign * (1024 + m) * 2 ** (e - 25);
-  }
-  return f16Table;
-}
-
-/** Widens little-endian F32/F16/BF16 bytes to a fresh Float32Array (exact for every value). */
-export function toFloat32(bytes: Uint8Array, dtype: DType): Float32Array {
-  const size = DTYPE_BYTES[dtype];
-  ensure(size !== undefined, `toFloat32: unsupported dtype ${dtype}`);
-  ensure(
-    bytes.length % size === 0,
-    `toFloat32: ${bytes.length} bytes is not a whole number of ${dtype} values`,
-  );
-  // Typed array views need aligned offsets; copy when the slice is not.
-  const b = bytes.byteOffset % size === 0 ? bytes : bytes.slice();
-  const n = b.length / size;
-  if (dtype === "F32") return new Float32Array(b.buffer, b.byteOffset, n).slice();
-  const src = new Uint16Array(b.buffer, b.byteOffset, n);
-  const out = new Float32Array(n);
-  if (dtype === "BF16") {
-    const bits = new Uint32Array(out.buffer);
-    for (let i = 0; i < n; i++) bits[i] = src[i] << 16;
-  } else {
-    const t = halfTable();
-    for (let i = 0; i < n; i++) out[i] = t[src[i]];
-  }
-  return out;
 }

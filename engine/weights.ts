@@ -1,7 +1,8 @@
 // Maps a checkpoint's tensor names to GPT-NeoX's weights and checks every shape against config.json.
 import type { NeoXConfig } from "./config.ts";
 import { EngramError } from "./errors.ts";
-import type { SafetensorsCheckpoint, TensorInfo } from "./safetensors.ts";
+import type { CheckpointReader } from "./checkpoint.ts";
+import { isNeoXBuffer, type TensorInfo } from "./tensors.ts";
 
 /** One GPT-NeoX layer's tensors, shapes checked against config.json (h = hidden, i = intermediate size). */
 export interface LayerTensors {
@@ -45,16 +46,13 @@ export interface NeoXTensors {
   embedOut: TensorInfo;
 }
 
-// Buffers that old transformers versions saved alongside the weights; engram recomputes them.
-const IGNORED = [".attention.bias", ".attention.masked_bias", ".rotary_emb.inv_freq"];
-
 type Dim = [number, string];
 
 /**
  * Finds each GPT-NeoX tensor in `ckpt` (with or without the "gpt_neox." prefix) and checks its shape against
  * `cfg`; a missing, duplicated, misshapen or unexpected tensor is an EngramError naming it.
  */
-export function mapNeoXTensors(ckpt: SafetensorsCheckpoint, cfg: NeoXConfig): NeoXTensors {
+export function mapNeoXTensors(ckpt: CheckpointReader, cfg: NeoXConfig): NeoXTensors {
   // Name the file in messages; for a sharded checkpoint without a specific tensor, its directory.
   const files = new Set([...ckpt.tensors.values()].map((t) => t.file));
   const where = (t?: TensorInfo) => t?.file ?? (files.size === 1 ? [...files][0] : ckpt.dir);
@@ -131,7 +129,7 @@ export function mapNeoXTensors(ckpt: SafetensorsCheckpoint, cfg: NeoXConfig): Ne
     );
   }
 
-  const extra = [...ckpt.tensors.keys()].filter((n) => !used.has(n) && !IGNORED.some((s) => n.endsWith(s)));
+  const extra = [...ckpt.tensors.keys()].filter((n) => !used.has(n) && !isNeoXBuffer(n));
   if (extra.length > 0) {
     const more = extra.length > 1 ? ` (and ${extra.length - 1} more)` : "";
     throw new EngramError(

@@ -1,13 +1,30 @@
 // Which checkpoints a --model path names: one checkpoint folder (config.json inside), a model folder of
-// revisions (<model>/<revision>/config.json, as Pythia's stepN revisions), or a suite (<suite>/<model>/<revision>).
+// revisions (<model>/<revision>/config.json, as Pythia's stepN revisions), or a suite (<suite>/<model>/<revision>);
+// or in the huggingface_hub cache (io/hub.ts) a repository folder (models--ORG--NAME, its revisions the refs), a
+// cache root (the folder of models--* repositories: a suite), a snapshot, or a repository id ORG/NAME.
 import { EngramError } from "../engine/errors.ts";
 import { isFile } from "../engine/fs.ts";
 import { basename, dirname, join, resolve } from "../engine/path.ts";
+import {
+  byRevision,
+  cachedRepoDir,
+  cachedRepos,
+  checkSnapshot,
+  hubOrigin,
+  isRepoId,
+  parseRepoFolder,
+  refsNaming,
+  repoName,
+  repoRevisions,
+} from "./hub.ts";
 
 export interface Checkpoint {
   model: string;
   revision: string;
   dir: string;
+  /** In the hub cache: the repository id (ORG/NAME) and the revision's commit. */
+  repo?: string;
+  commit?: string;
 }
 
 const isCheckpoint = (dir: string): Promise<boolean> => isFile(join(dir, "config.json"));
@@ -34,22 +51,37 @@ async function subdirs(dir: string): Promise<string[]> {
   return names.sort(byRevision);
 }
 
-/** stepN revisions in numeric order, others alphabetically after them. */
-function byRevision(a: string, b: string): number {
-  const sa = /^step(\d+)$/.exec(a), sb = /^step(\d+)$/.exec(b);
-  if (sa && sb) return Number(sa[1]) - Number(sb[1]);
-  if (sa || sb) return sa ? -1 : 1;
-  return a < b ? -1 : a > b ? 1 : 0;
+/** The checkpoints of the cached repository folder `repoDir` (models--ORG--NAME): one per ref, named NAME. */
+async function hubCheckpoints(repoDir: string, note: (line: string) => void): Promise<Checkpoint[]> {
+  const id = parseRepoFolder(basename(repoDir))!.id;
+  return (await repoRevisions(repoDir, id, note)).sort((a, b) => byRevision(a.revision, b.revision)).map((
+    r,
+  ) => ({
+    model: repoName(id),
+    revision: r.revision,
+    dir: r.dir,
+    repo: id,
+    commit: r.commit,
+  }));
 }
 
-/** The checkpoints under `path`, optionally restricted to some model and revision names. */
+/**
+ * The checkpoints under `path`, optionally restricted to some model and revision names. `note` hears what a hub
+ * cache holds that is skipped (snapshots no ref names, nested refs).
+ */
 export async function resolveCheckpoints(
   path: string,
   models?: string[],
   revisions?: string[],
+  note: (line: string) => void = () => {},
 ): Promise<Checkpoint[]> {
-  const root = resolve(path);
-  const info = await Deno.stat(root).catch(() => null);
+  let root = resolve(path);
+  let info = await Deno.stat(root).catch(() => null);
+  // ORG/NAME where neither it nor a folder ORG is here: a repository id, looked up in the hub cache.
+  if (!info && isRepoId(path) && !await Deno.stat(path.split("/")[0]).catch(() => null)) {
+    root = await cachedRepoDir("model", path, "--model");
+    info = await Deno.stat(root);
+  }
   if (!info) {
     throw new EngramError(`--model ${path}: no such folder; pass a checkpoint folder (with config.json)`);
   }
@@ -61,7 +93,44 @@ export async function resolveCheckpoints(
     );
   }
   let found: Checkpoint[] = [];
-  if (await isCheckpoint(root)) {
+  const origin = hubOrigin(root);
+  const repos = await cachedRepos(root, "model");
+  if (parseRepoFolder(basename(root))?.type === "model") {
+    found = await hubCheckpoints(root, note);
+    if (found.length === 0) {
+      const id = parseRepoFolder(basename(root))!.id;
+      throw new EngramError(
+        `--model ${path}: ${join(root, "refs")} names no revision (no branch was downloaded); download one ` +
+          `(./engram download ${id} --revisions main), or pass a snapshot folder (${
+            join(root, "snapshots")
+          }/...)`,
+      );
+    }
+  } else if (repos.length > 0) {
+    // A cache root: a suite whose models are the repositories' names (two organisations' NAME is ambiguous).
+    const byName = new Map<string, string>();
+    for (const folder of repos) {
+      const id = parseRepoFolder(folder)!.id, name = repoName(id);
+      if (byName.has(name)) {
+        throw new EngramError(
+          `--model ${path} holds two models named ${name} (${byName.get(name)} and ${id}); pass the ` +
+            `repository folder of one (${join(root, folder)})`,
+        );
+      }
+      byName.set(name, id);
+      found.push(...await hubCheckpoints(join(root, folder), note));
+    }
+  } else if (origin?.type === "model" && origin.commit === basename(root) && await isCheckpoint(root)) {
+    // A snapshot folder: its revision is the ref that names its commit (stepN before main), else the commit.
+    const [revision] = await refsNaming(origin.repoDir, origin.repo, origin.commit);
+    found = [{
+      model: repoName(origin.repo),
+      revision: revision ?? origin.commit,
+      dir: root,
+      repo: origin.repo,
+      commit: origin.commit,
+    }];
+  } else if (await isCheckpoint(root)) {
     // <model>/<stepN>/ names its model by the parent; a lone folder is its own model at revision "main".
     const rev = basename(root);
     found = isRevisionName(rev)
@@ -88,6 +157,24 @@ export async function resolveCheckpoints(
           : { model: basename(root), revision: sub, dir: join(root, sub) },
       );
     }
+  }
+  // Refs naming one commit are one checkpoint (Pythia's main is step143000): unless --revisions names it, a
+  // second name is left out, with a note, so the same weights are not scored twice. stepN names are kept first.
+  if (revisions === undefined) {
+    const kept = new Map<string, string>();
+    found = found.filter((c) => {
+      if (c.repo === undefined || c.commit === undefined) return true;
+      const key = `${c.repo} ${c.commit}`, first = kept.get(key);
+      if (first === undefined) {
+        kept.set(key, c.revision);
+        return true;
+      }
+      note(
+        `${c.repo}: ${c.revision} is ${first}'s commit ${c.commit}; scored once, as ${first} (--revisions ` +
+          `${c.revision} scores it under ${c.revision})`,
+      );
+      return false;
+    });
   }
   // A name that matches nothing is a typo or a missing checkpoint: scoring the others alone would lose it quietly.
   for (
@@ -123,9 +210,24 @@ export async function resolveCheckpoints(
       }, not in --model ${path}; pick revisions every model has, or score the models apart`,
     );
   }
+  // A picked revision of a hub cache must have its snapshot, whole (every link reaching its blob), and a config.
+  for (const ck of picked) {
+    if (ck.repo === undefined || ck.commit === undefined) continue;
+    const refFile = join(ck.dir, "..", "..", "refs", ck.revision);
+    await checkSnapshot(
+      { repo: ck.repo, revision: ck.revision, commit: ck.commit, dir: ck.dir, refFile },
+      "model",
+    );
+    if (!await isCheckpoint(ck.dir)) {
+      throw new EngramError(
+        `--model ${path}: the snapshot ${ck.dir} of ${ck.repo}@${ck.revision} holds no config.json; download ` +
+          `it (./engram download ${ck.repo} --revisions ${ck.revision})`,
+      );
+    }
+  }
   if (picked.length === 0) {
     const what = found.length === 0
-      ? "holds no checkpoint (a folder with config.json and safetensors weights)"
+      ? "holds no checkpoint (a folder with config.json and safetensors or pytorch_model.bin weights)"
       : `has no checkpoint matching --models/--revisions (found ${
         [...new Set(found.map((c) => `${c.model}@${c.revision}`))].slice(0, 8).join(", ")
       })`;

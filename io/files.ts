@@ -1,5 +1,6 @@
 // Files read and written a piece at a time (results files of any length never sit whole in memory), and
 // outputs that appear whole or not at all: written under a temporary name in the same folder, synced, renamed.
+import { rowSourceFiles } from "../engine/data.ts";
 import { EngramError } from "../engine/errors.ts";
 import { readAt, writeAll } from "../engine/fs.ts";
 import { sha256Hex } from "../engine/hash.ts";
@@ -34,21 +35,25 @@ export async function fileSize(path: string): Promise<number> {
  * 64 KiB spread evenly over it (the first and the last included), as 32 hex digits. It tells apart files
  * replaced at the same path (another checkpoint behind a repointed link, data rewritten in place) for the
  * cost of ~1 MiB read a file, whatever its size, and is the same for copies elsewhere. An edit that touches
- * none of the sampled blocks goes unseen.
+ * none of the sampled blocks goes unseen. An item that is a list of paths is one file, their concatenation
+ * (a .bin published in slices), so its fingerprint is the concatenated file's.
  */
-export async function sampledFingerprint(paths: string[], blocks = 16): Promise<string> {
+export async function sampledFingerprint(
+  paths: (string | readonly string[])[],
+  blocks = 16,
+): Promise<string> {
   const BLOCK = 65536;
   const parts: Uint8Array[] = [];
-  for (const path of paths) {
-    const file = await openForReading(path);
+  for (const item of paths) {
+    const file = await ConcatenatedFile.open(typeof item === "string" ? [item] : item);
     try {
-      const size = (await file.stat()).size;
+      const size = file.size;
       parts.push(new TextEncoder().encode(`${size};`));
       const last = Math.max(0, size - BLOCK);
       for (let b = 0; b < blocks; b++) {
         const at = blocks === 1 ? 0 : Math.round((last * b) / (blocks - 1));
         const block = new Uint8Array(Math.min(BLOCK, size));
-        parts.push(block.subarray(0, await readAt(file, at, block)));
+        parts.push(block.subarray(0, await file.readAt(at, block)));
         if (size <= BLOCK) break; // one block holds the whole file
       }
     } finally {
@@ -59,6 +64,56 @@ export async function sampledFingerprint(paths: string[], blocks = 16): Promise<
   let at = 0;
   for (const p of parts) all.set(p, (at += p.length) - p.length);
   return await sha256Hex(all, 32);
+}
+
+/** The sampled fingerprint of the rows at `data` (see rowSourceFiles): a Megatron dataset's .idx and its .bin,
+ *  whose slices, where it is published in slices, count as the one file they make, so sliced and whole copies of
+ *  the same data have the same fingerprint. */
+export function rowSourceFingerprint(data: string): Promise<string> {
+  const [first, ...rest] = rowSourceFiles(data);
+  return sampledFingerprint(rest.length > 0 ? [first, rest] : [first]);
+}
+
+/** Files read as their concatenation, at any offset. */
+class ConcatenatedFile {
+  private constructor(private readonly files: Deno.FsFile[], private readonly sizes: number[]) {}
+
+  static async open(paths: readonly string[]): Promise<ConcatenatedFile> {
+    const files: Deno.FsFile[] = [], sizes: number[] = [];
+    try {
+      for (const path of paths) {
+        files.push(await openForReading(path));
+        sizes.push((await files.at(-1)!.stat()).size);
+      }
+    } catch (e) {
+      for (const f of files) f.close();
+      throw e;
+    }
+    return new ConcatenatedFile(files, sizes);
+  }
+
+  get size(): number {
+    return this.sizes.reduce((a, b) => a + b, 0);
+  }
+
+  /** Reads into `into` from byte `at` of the concatenation; returns how many bytes there were. */
+  async readAt(at: number, into: Uint8Array): Promise<number> {
+    let got = 0, start = 0;
+    for (const [k, size] of this.sizes.entries()) {
+      const pos = at + got;
+      if (got < into.length && pos < start + size) {
+        const n = await readAt(this.files[k], pos - start, into.subarray(got, got + start + size - pos));
+        got += n;
+        if (pos - start + n < size) return got; // the file ended early (changed while read)
+      }
+      start += size;
+    }
+    return got;
+  }
+
+  close(): void {
+    for (const f of this.files) f.close();
+  }
 }
 
 /**

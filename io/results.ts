@@ -47,12 +47,22 @@ export interface Provenance {
   revision: string;
   /** The checkpoint folder, as an absolute path. */
   model_path: string;
+  /** A checkpoint of the huggingface_hub cache: its repository id (ORG/NAME; `revision` is the ref's name). */
+  repo?: string;
+  /** A checkpoint of the huggingface_hub cache: the commit its revision named when it was scored. */
+  commit?: string;
   /** The model's parameter count (engine/config.ts countParameters). */
   params: number;
   /** Hash of the model's config (engine/config.ts configHash): the same folder with another config differs. */
   config_hash: string;
   /** The token data, as an absolute path. */
   data: string;
+  /** Data in the huggingface_hub cache: its dataset repository (ORG/NAME). */
+  data_repo?: string;
+  /** Data in the huggingface_hub cache: the ref it was named by (absent when no ref names its snapshot). */
+  data_revision?: string;
+  /** Data in the huggingface_hub cache: the commit of its snapshot. */
+  data_commit?: string;
   /** The tokenizer.json that turned .jsonl texts into tokens, as an absolute path (absent for token data). */
   tokenizer?: string;
   /** io/files.ts sampledFingerprint of the checkpoint's weight files: another checkpoint at the same path
@@ -195,9 +205,14 @@ const PROVENANCE_FIELDS: [keyof Provenance, FieldKind, "optional"?][] = [
   ["model", "string"],
   ["revision", "string"],
   ["model_path", "string"],
+  ["repo", "string", "optional"],
+  ["commit", "string", "optional"],
   ["params", "integer"],
   ["config_hash", "string"],
   ["data", "string"],
+  ["data_repo", "string", "optional"],
+  ["data_revision", "string", "optional"],
+  ["data_commit", "string", "optional"],
   ["tokenizer", "string", "optional"],
   ["weights_fingerprint", "string", "optional"],
   ["data_fingerprint", "string", "optional"],

@@ -5,7 +5,18 @@ import { SCORE_HELP } from "../cli/score.ts";
 import { assert, assertEquals } from "./assert.ts";
 import { runCli } from "./helpers.ts";
 
-const COMMANDS = ["score", "report", "merge", "demo", "bench", "tune", "logits", "generate", "info"];
+const COMMANDS = [
+  "score",
+  "report",
+  "merge",
+  "download",
+  "demo",
+  "bench",
+  "tune",
+  "logits",
+  "generate",
+  "info",
+];
 /** How a usage line names command `c` (`deno run -A cli.ts c` or the `engram c` wrapper). */
 const names = (c: string) => new RegExp(`(cli\\.ts|engram) ${c}\\b`);
 

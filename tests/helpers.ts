@@ -12,14 +12,17 @@ export const PICO_DATA = picoPath(DATA);
 const CLI = new URL("../cli.ts", import.meta.url).pathname;
 const ROOT = new URL("..", import.meta.url).pathname;
 
-/** Runs `deno run -A cli.ts ...args`; returns exit code and output. After `timeoutMs` the run is killed. */
-export async function runCli(args: string[], opts: { cwd?: string; timeoutMs?: number } = {}) {
+/** Runs `deno run -A cli.ts ...args` (with `env` added to the environment); returns exit code and output. After `timeoutMs` the run is killed. */
+export async function runCli(
+  args: string[],
+  opts: { cwd?: string; timeoutMs?: number; env?: Record<string, string> } = {},
+) {
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", CLI, ...args],
     cwd: opts.cwd ?? ROOT,
     stdout: "piped",
     stderr: "piped",
-    env: { XDG_RUNTIME_DIR: "/tmp", NO_COLOR: "1" },
+    env: { XDG_RUNTIME_DIR: "/tmp", NO_COLOR: "1", ...opts.env },
     signal: opts.timeoutMs === undefined ? undefined : AbortSignal.timeout(opts.timeoutMs),
   }).output();
   const decode = (b: Uint8Array) => new TextDecoder().decode(b);

@@ -1,4 +1,4 @@
-// Parquet written by another tool (DuckDB, fixtures/parquet/ from scripts/parquet_fixtures.ts): every codec
+// Parquet written by another tool (DuckDB, fixtures/parquet/ from scripts/parquet-fixtures.ts): every codec
 // DuckDB writes, and the logical types a re-save gives (DECIMAL in INT32, INT64 and fixed-length byte arrays;
 // narrow and unsigned integers), read as the numbers they stand for; what is not a number, and a codec no
 // package here reads, refused naming the column and its type or the codec. Expected rows are computed from the
@@ -14,7 +14,7 @@ import {
   fixtureProvenance,
   fixtureRow,
   FIXTURES,
-} from "../scripts/parquet_fixtures.ts";
+} from "../scripts/parquet-fixtures.ts";
 import { assert, assertEquals, assertRejects } from "./assert.ts";
 import { withTempDir } from "./helpers.ts";
 import { prov } from "./results_helpers.ts";

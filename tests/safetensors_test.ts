@@ -1,6 +1,7 @@
 import { EngramError } from "../engine/errors.ts";
 import { join } from "../engine/path.ts";
-import { type DType, SafetensorsCheckpoint, toFloat32 } from "../engine/safetensors.ts";
+import { CheckpointReader } from "../engine/checkpoint.ts";
+import { type DType, toFloat32 } from "../engine/tensors.ts";
 import { assert, assertAlmostEquals, assertEquals, assertRejects, assertThrows } from "./assert.ts";
 
 const GOLDEN = ["neox-parallel", "neox-sequential"].flatMap((v) =>
@@ -21,8 +22,8 @@ async function writeSt(path: string, header: unknown, data: Uint8Array | number 
   return path;
 }
 
-async function withCkpt<T>(path: string, fn: (c: SafetensorsCheckpoint) => Promise<T> | T): Promise<T> {
-  const c = await SafetensorsCheckpoint.open(path);
+async function withCkpt<T>(path: string, fn: (c: CheckpointReader) => Promise<T> | T): Promise<T> {
+  const c = await CheckpointReader.open(path);
   try {
     return await fn(c);
   } finally {
@@ -160,7 +161,7 @@ const T = (dtype: string, shape: number[], begin: number, end: number) => ({
 });
 
 async function rejectsOpen(path: string, ...parts: string[]) {
-  const e = await assertRejects(() => SafetensorsCheckpoint.open(path), EngramError);
+  const e = await assertRejects(() => CheckpointReader.open(path), EngramError);
   assert(!e.message.includes("\n"), "message must be one line");
   for (const p of parts) {
     assert(e.message.includes(p), `${JSON.stringify(e.message)} lacks ${JSON.stringify(p)}`);
@@ -230,7 +231,34 @@ Deno.test("bad file: entry missing fields or of wrong types", () =>
   }));
 
 Deno.test("bad directory: neither model.safetensors nor index", () =>
-  inTmp((d) => rejectsOpen(d, d, "model.safetensors", "model.safetensors.index.json")));
+  inTmp((d) =>
+    rejectsOpen(
+      d,
+      d,
+      "model.safetensors",
+      "model.safetensors.index.json",
+      "pytorch_model.bin",
+      "bin.index.json",
+    )
+  ));
+
+Deno.test("Pythia's buffers are skipped by name whatever their dtype; another tensor of that dtype is refused", () =>
+  inTmp(async (d) => {
+    const p = await writeSt(join(d, "model.safetensors"), {
+      "gpt_neox.layers.0.attention.bias": T("U8", [1, 1, 4, 4], 0, 16),
+      "gpt_neox.layers.1.attention.bias": T("BOOL", [1, 1, 4, 4], 16, 32),
+      "gpt_neox.layers.0.attention.masked_bias": T("F32", [], 32, 36),
+      "gpt_neox.layers.1.attention.masked_bias": T("F16", [], 36, 38),
+      "gpt_neox.layers.0.attention.rotary_emb.inv_freq": T("F32", [2], 38, 46),
+      "gpt_neox.final_layer_norm.weight": T("F32", [2], 46, 54),
+    }, 54);
+    await withCkpt(p, (c) => assertEquals([...c.tensors.keys()], ["gpt_neox.final_layer_norm.weight"]));
+    // Their byte spans are still checked.
+    await writeSt(p, { "gpt_neox.layers.0.attention.bias": T("U8", [1, 1, 4, 4], 0, 15) }, 15);
+    await rejectsOpen(p, "gpt_neox.layers.0.attention.bias", "span 15 bytes");
+    await writeSt(p, { "gpt_neox.layers.0.attention.mask": T("U8", [4], 0, 4) }, 4);
+    await rejectsOpen(p, "tensor gpt_neox.layers.0.attention.mask has dtype U8", "F32, F16 and BF16");
+  }));
 
 Deno.test("bad index: invalid, missing shard, tensor in two shards, wrong shard", () =>
   inTmp(async (d) => {

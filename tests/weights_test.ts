@@ -1,7 +1,7 @@
 import { loadConfig, type NeoXConfig } from "../engine/config.ts";
 import { EngramError } from "../engine/errors.ts";
 import { join } from "../engine/path.ts";
-import { SafetensorsCheckpoint } from "../engine/safetensors.ts";
+import { CheckpointReader } from "../engine/checkpoint.ts";
 import { mapNeoXTensors } from "../engine/weights.ts";
 import { assert, assertEquals, assertThrows } from "./assert.ts";
 
@@ -10,17 +10,22 @@ const FIXTURES = [
     ["float32", "float16", "bfloat16"].map((d) => `fixtures/golden/${v}/${d}`)
   ),
   ...["pico-1", "pico-2", "pico-3"].map((m) => `fixtures/pico/models/${m}/step273`),
+  // torch.save's pytorch_model.bin (single, sharded) and Pythia's buffers (U8/BOOL masks) in both formats.
+  ...["pico-1/step1092", "golden-sharded", "buffers-bin", "buffers-safetensors", "golden-f32"].map((d) =>
+    `fixtures/torch/${d}`
+  ),
 ];
 const GOLDEN = "fixtures/golden/neox-parallel/float16";
 
 Deno.test("maps every fixture's tensors", async () => {
   for (const dir of FIXTURES) {
-    const [ckpt, cfg] = [await SafetensorsCheckpoint.open(dir), await loadConfig(dir)];
+    const [ckpt, cfg] = [await CheckpointReader.open(dir), await loadConfig(dir)];
     try {
       const w = mapNeoXTensors(ckpt, cfg);
       assertEquals(w.layers.length, cfg.numLayers);
       assertEquals(w.embedIn.name, "gpt_neox.embed_in.weight");
-      assertEquals(w.embedOut.name, dir.includes("neox-sequential") ? "lm_head.weight" : "embed_out.weight");
+      const lmHead = dir.includes("neox-sequential") || dir.includes("golden-f32");
+      assertEquals(w.embedOut.name, lmHead ? "lm_head.weight" : "embed_out.weight");
       assertEquals(
         w.layers[cfg.numLayers - 1].fc2W.name,
         `gpt_neox.layers.${cfg.numLayers - 1}.mlp.dense_4h_to_h.weight`,
@@ -34,7 +39,7 @@ Deno.test("maps every fixture's tensors", async () => {
 });
 
 /** Writes a zero-filled F16 checkpoint with the given tensor names and shapes into a temp dir, then runs fn. */
-async function withSynthetic(tensors: [string, number[]][], fn: (c: SafetensorsCheckpoint) => void) {
+async function withSynthetic(tensors: [string, number[]][], fn: (c: CheckpointReader) => void) {
   const tmp = await Deno.makeTempDir();
   try {
     const header: Record<string, unknown> = {};
@@ -49,7 +54,7 @@ async function withSynthetic(tensors: [string, number[]][], fn: (c: SafetensorsC
     new DataView(buf.buffer).setBigUint64(0, BigInt(h.length), true);
     buf.set(h, 8);
     await Deno.writeFile(join(tmp, "model.safetensors"), buf);
-    const ckpt = await SafetensorsCheckpoint.open(tmp);
+    const ckpt = await CheckpointReader.open(tmp);
     try {
       fn(ckpt);
     } finally {
@@ -61,12 +66,12 @@ async function withSynthetic(tensors: [string, number[]][], fn: (c: SafetensorsC
 }
 
 async function golden(): Promise<[[string, number[]][], NeoXConfig]> {
-  const ckpt = await SafetensorsCheckpoint.open(GOLDEN);
+  const ckpt = await CheckpointReader.open(GOLDEN);
   ckpt.close();
   return [[...ckpt.tensors.values()].map((t) => [t.name, t.shape]), await loadConfig(GOLDEN)];
 }
 
-function fails(ckpt: SafetensorsCheckpoint, cfg: NeoXConfig, ...parts: string[]) {
+function fails(ckpt: CheckpointReader, cfg: NeoXConfig, ...parts: string[]) {
   const e = assertThrows(() => mapNeoXTensors(ckpt, cfg), EngramError);
   assert(!e.message.includes("\n"), "message must be one line");
   for (const p of ["model.safetensors", ...parts]) {

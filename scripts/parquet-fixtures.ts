@@ -1,6 +1,6 @@
 // Writes fixtures/parquet/: small results files written by DuckDB (a foreign Parquet writer), for the reader's
 // tests of codecs and logical types (tests/parquet_foreign_test.ts). Run from the repository's root:
-//   deno run -A scripts/parquet_fixtures.ts
+//   deno run -A scripts/parquet-fixtures.ts
 // Every file holds the same 40 rows of one job (rows 0..39, score mode, with logprob), the provenance in its
 // footer's key-value metadata as engram writes it, so a reader that applies the stored type gets exactly
 // `fixtureRow`'s values back (the test computes them again from the same formula); where logprob is a DOUBLE,
