@@ -1,9 +1,10 @@
 /**
  * engram's public API: GPT-NeoX (Pythia) inference on WebGPU, memorization scoring of training rows, and the
  * results files scoring writes (Parquet, CSV or JSONL with their provenance). Everything here runs from the bare
- * Deno binary, no npm package loaded (Parquet footers in a foreign layout load hyparquet when first met). The
- * forecasting report is `analysis/report.ts` (`computeReport`, `writeReport`; it needs npm packages); JSONL
- * texts are tokenized by `io/texts.ts` (`loadTokenizer`, `openTextRows`).
+ * Deno binary, no npm package loaded (Parquet in a foreign layout or with Snappy loads hyparquet, and with ZSTD,
+ * GZIP, Brotli or LZ4 hyparquet-compressors, when first met). The forecasting report is `analysis/report.ts`
+ * (`computeReport`, `writeReport`; it needs npm packages); JSONL texts are tokenized by `io/texts.ts`
+ * (`loadTokenizer`, `openTextRows`).
  *
  * @example Score the first 8 rows of the embedded pico data with the largest pico model
  * ```ts
@@ -115,4 +116,4 @@ export {
   writeResults,
   writeResultsStream,
 } from "./io/results.ts";
-export { mergeShards } from "./io/merge.ts";
+export { type MergeOptions, mergeShards } from "./io/merge.ts";

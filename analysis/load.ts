@@ -7,7 +7,8 @@
 //     number of model@revisions per file: `openCsv`, model and revision as dictionary ids (no string per row);
 //   - EleutherAI's pythia-memorized-evals Parquet (index, tokens): `ParquetFile`, the index column only (the
 //     tokens are most of the file and are never read); only memorized rows are listed.
-// What io cannot know is checked here: a reference score is k/32, a listed index is a row number.
+// What io cannot know is checked here: a reference score is k/32, a listed index is a row number, a reference
+// model or revision has no "@".
 import {
   openParquetResults,
   openResults,
@@ -273,6 +274,21 @@ function* splitBySource(
       const key: number = mi * 2 ** 26 + ri;
       part = byKey.get(key) ?? null;
       if (!part) {
+        // Sources are named model@revision (split at the last @, as results files are): an @ in either name
+        // could make two sources one. Refused as score refuses it in checkpoint folders.
+        for (const [what, name] of [["model", models[mi]], ["revision", revisions[ri]]]) {
+          if (name.includes("@")) {
+            badRow(
+              path,
+              b,
+              i,
+              models,
+              revisions,
+              `has ${what} "${name}", which contains "@": sources are named model@revision, so two could ` +
+                `become one; rename it`,
+            );
+          }
+        }
         part = { model: mi, revision: ri, rows: 0, scored: false, at: 0 };
         byKey.set(key, part);
         parts.push(part);

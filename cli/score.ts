@@ -20,7 +20,12 @@ import {
 } from "../io/checkpoints.ts";
 import { importLazily } from "../io/lazy.ts";
 import { type DataOrigin, hubData } from "../io/hub.ts";
-import { rowSourceFingerprint, sampledFingerprint } from "../io/files.ts";
+import {
+  describeRemovedTemporaries,
+  removeDeadTemporaries,
+  rowSourceFingerprint,
+  sampledFingerprint,
+} from "../io/files.ts";
 import { FileLock } from "../io/lock.ts";
 import {
   journalBatches,
@@ -590,6 +595,8 @@ async function scoreOrSkip(
   }
   const lock = await FileLock.acquire(job.path);
   try {
+    const removed = describeRemovedTemporaries(dir, await removeDeadTemporaries(dir));
+    if (removed) console.error(`score: ${removed}`);
     const id = await modelIdentity(ck);
     const want = request(ck, id, job);
     if (!job.force && await isFileThere(job.path)) {

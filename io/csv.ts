@@ -301,6 +301,15 @@ async function readHeaderLine(path: string): Promise<string> {
     for (;;) {
       const b = await stream.next(0);
       const nl = b.indexOf(LF);
+      // A CR before the first LF, not right before it: lines that end in CR alone (classic Mac OS), which
+      // would read as one long header.
+      const cr = b.indexOf(CR);
+      if (cr >= 0 && (nl < 0 ? cr + 1 < b.length : cr + 1 < nl)) {
+        throw new EngramError(
+          `${path}: lines end in a carriage return alone (CR, not LF or CRLF); convert them, e.g. ` +
+            `tr '\\r' '\\n' < ${path} > fixed.csv`,
+        );
+      }
       if (nl >= 0 || stream.done) return decoder.decode(nl >= 0 ? b.subarray(0, nl) : b);
       if (b.length > 1 << 20) {
         throw new EngramError(`${path}: no line break in the first MiB; is this a CSV file?`);

@@ -5,6 +5,7 @@ import { EngramError } from "../engine/errors.ts";
 import { readAt, writeAll } from "../engine/fs.ts";
 import { sha256Hex } from "../engine/hash.ts";
 import { basename, dirname, join } from "../engine/path.ts";
+import { isGone } from "./lock.ts";
 
 /** Opens `path` for reading; a missing or unreadable file is one EngramError line. */
 export async function openForReading(path: string): Promise<Deno.FsFile> {
@@ -259,8 +260,7 @@ const writeFailure = (path: string, e: unknown) =>
     : new EngramError(`cannot write ${path}: ${(e as Error).message}; check the folder and free space`);
 
 /**
- * An output file written under `<dir>/.<name>.tmp-<pid>-<n>` (a name of its own, even for two writers of one path
- * in one process) and renamed into place by `commit`: readers see the
+ * An output file written under a temporary name (`openTemporary`) and renamed into place by `commit`: readers see the
  * old file or the whole new one, never part of it. Writes are buffered; the CRC-32 and length of what was
  * written are kept. `abort` (or any failed write) removes the temporary file.
  */
@@ -352,14 +352,69 @@ export class AtomicFile {
 /** Temporary files made by this process, numbering their names. */
 let temporaries = 0;
 
+/** This host's name as temporary names hold it: letters, digits, ".", "_" and "-" (anything else as "_"). */
+const hostTag = () => Deno.hostname().replace(/[^A-Za-z0-9._-]/g, "_");
+
+/** `.<name>.tmp-<host>-<pid>-<n>`: the file it is to become, and the run that writes it (as a lock names it). */
+const TEMPORARY_NAME = /^\.(.+)\.tmp-([A-Za-z0-9._-]+)-(\d+)-(\d+)$/;
+
 /**
- * A temporary file of `path` (`<dir>/.<name>.tmp-<pid>-<n>`, a name of its own even for two writers of one path
- * in one process), created empty with its folder; errors as thrown.
+ * A temporary file of `path` (`<dir>/.<name>.tmp-<host>-<pid>-<n>`: a name of its own even for two writers of one
+ * path in one process, naming the run that writes it so that what a killed run leaves can be told from what a
+ * live one is writing: `removeDeadTemporaries`), created empty with its folder; errors as thrown.
  */
 async function openTemporary(path: string): Promise<{ tmp: string; file: Deno.FsFile }> {
-  const tmp = join(dirname(path), `.${basename(path)}.tmp-${Deno.pid}-${++temporaries}`);
+  const tmp = join(dirname(path), `.${basename(path)}.tmp-${hostTag()}-${Deno.pid}-${++temporaries}`);
   await Deno.mkdir(dirname(path), { recursive: true });
   return { tmp, file: await Deno.open(tmp, { write: true, create: true, truncate: true }) };
+}
+
+/** What `removeDeadTemporaries` removed. */
+export interface RemovedTemporaries {
+  /** The files removed. */
+  files: string[];
+  /** Their bytes together. */
+  bytes: number;
+  /** The runs that left them (process ids on this host). */
+  pids: number[];
+}
+
+/**
+ * Removes the temporary files in `dir` of runs on this host that no longer exist (killed while writing a
+ * results file: each can be as large as the file). Those of live runs, of other hosts (whose processes cannot be
+ * checked from here) and other files stay. A folder that cannot be listed removes nothing.
+ */
+export async function removeDeadTemporaries(dir: string): Promise<RemovedTemporaries> {
+  const host = hostTag();
+  const out: RemovedTemporaries = { files: [], bytes: 0, pids: [] };
+  const entries: string[] = [];
+  try {
+    for await (const e of Deno.readDir(dir)) if (e.isFile && e.name.startsWith(".")) entries.push(e.name);
+  } catch {
+    return out;
+  }
+  for (const name of entries.sort()) {
+    const m = TEMPORARY_NAME.exec(name);
+    if (!m || m[2] !== host) continue;
+    const pid = Number(m[3]);
+    if (pid === Deno.pid || !isGone(pid)) continue;
+    const path = join(dir, name);
+    const size = await Deno.stat(path).then((i) => i.size, () => 0);
+    if (!await Deno.remove(path).then(() => true, () => false)) continue;
+    out.files.push(path);
+    out.bytes += size;
+    if (!out.pids.includes(pid)) out.pids.push(pid);
+  }
+  return out;
+}
+
+/** One line on what `removeDeadTemporaries` removed, for stderr; null when nothing. */
+export function describeRemovedTemporaries(dir: string, r: RemovedTemporaries): string | null {
+  if (r.files.length === 0) return null;
+  const n = r.files.length;
+  return `removed ${n} temporary file${n > 1 ? "s" : ""} (${(r.bytes / 1e6).toFixed(1)} MB) that ${
+    r.pids.length > 1 ? "runs" : "a run"
+  } killed while writing left in ${dir} (pid ${r.pids.join(", ")} on this host)`;
 }
 
 /** Fails now, not after a long run, when a file cannot be written at `path` (`flag` names it in the message):

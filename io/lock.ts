@@ -44,8 +44,9 @@ function parseHolder(text: string): Holder | null {
   }
 }
 
-/** Whether the process `pid` of this host is gone (signal 0 checks existence; EPERM means it exists). */
-function isGone(pid: number): boolean {
+/** Whether the process `pid` of this host is gone (signal 0 checks existence; EPERM means it exists). Also
+ *  what tells a killed run's temporary files (io/files.ts) from a live run's. */
+export function isGone(pid: number): boolean {
   try {
     Deno.kill(pid, 0 as unknown as Deno.Signal);
     return false;

@@ -9,6 +9,7 @@ import {
   openResults,
   parseShard,
   type Provenance,
+  provenancePath,
   type ResultsReader,
   rowsCheckedAsRead,
   type WriteOptions,
@@ -47,15 +48,71 @@ async function identity(path: string): Promise<string> {
   }
 }
 
+const SIDECAR = provenancePath("");
+
+/**
+ * The shard files among `paths` as a shell glob gives them (`dir/*.shard-*` matches each CSV/JSONL shard's
+ * `<file>.provenance.json` too): a sidecar whose data file is also given is left out (read with its data) and
+ * listed in `skipped`; one whose data file is not given is refused, naming the file to pass instead, as are a
+ * running or killed shard's journal (`.partial`) and lock (`.lock`).
+ */
+export function shardFiles(paths: string[]): { files: string[]; skipped: string[] } {
+  const given = new Set(paths.map((p) => resolve(p)));
+  const files: string[] = [], skipped: string[] = [];
+  for (const path of paths) {
+    // A glob over a folder where shards are still being scored meets their journals and locks too.
+    if (path.endsWith(".partial") || path.endsWith(".lock")) {
+      const shard = path.slice(0, path.lastIndexOf("."));
+      throw new EngramError(
+        `merge: ${path} is the ${
+          path.endsWith(".lock") ? "lock of a run writing" : "journal of an unfinished run of"
+        } ${shard}; merge once every shard's run has finished (a killed one: run its score command again)`,
+      );
+    }
+    if (!path.endsWith(SIDECAR)) {
+      files.push(path);
+      continue;
+    }
+    const data = path.slice(0, -SIDECAR.length);
+    if (!given.has(resolve(data))) {
+      throw new EngramError(
+        `merge: ${path} is the provenance of ${data}, which is not among the shards given; pass ${data}`,
+      );
+    }
+    skipped.push(path);
+  }
+  return { files, skipped };
+}
+
+/** How `mergeShards` writes its output. */
+export interface MergeOptions extends WriteOptions {
+  /** Replace an existing `out` (by default an existing file is refused: it may be another job's results). */
+  force?: boolean;
+}
+
+/** What an existing results file holds, for the message that refuses to replace it. */
+async function describe(path: string): Promise<string> {
+  try {
+    const p = await openResults(path).then((r) => r.provenance);
+    if (!p) return "a results file without provenance";
+    return `results of ${p.model}@${p.revision}, ${p.rows} rows from ${p.start}${
+      p.shard ? `, shard ${p.shard}` : ""
+    }`;
+  } catch {
+    return "not a results file engram can read";
+  }
+}
+
 /**
  * Merges the shard files `files` (any order) of one job into `out` (.parquet, .csv or .jsonl), which appears
  * whole or not at all; returns its row count. Shards of different jobs, a missing or repeated shard, a shard
- * that does not hold exactly its share of the rows, or `out` being one of the shards is an EngramError.
+ * that does not hold exactly its share of the rows, `out` being one of the shards, or `out` existing already
+ * (unless `force`) is an EngramError.
  */
 export async function mergeShards(
   files: string[],
   out: string,
-  options: WriteOptions = {},
+  options: MergeOptions = {},
 ): Promise<{ rows: number }> {
   if (files.length === 0) throw new EngramError("merge: no shard files given");
   const target = await identity(out);
@@ -65,6 +122,13 @@ export async function mergeShards(
         `merge: --out ${out} is the shard ${file}; write the merged file under another name`,
       );
     }
+  }
+  if (!options.force && await Deno.lstat(out).then(() => true, () => false)) {
+    throw new EngramError(
+      `merge: --out ${out} already exists (${await describe(
+        out,
+      )}); pass --force to replace it, or another --out`,
+    );
   }
   const parts: Shard[] = [];
   for (const file of files) {

@@ -1,10 +1,13 @@
 // Parquet read and written a row group at a time, so files of any length stream in bounded memory.
 //
 // Reading (positioned reads of the file, FileBytes): the footer, then each row group's flat numeric and boolean
-// columns decoded here from their pages (PLAIN, dictionary, DELTA_BINARY_PACKED; uncompressed, or Snappy through
-// hyparquet's decompressor; data pages v1 and v2) into Float64Array, NaN for null. Other codecs and encodings are
-// read by hyparquet for that row group and column, so engram's own files need no npm package. Corrupt bytes are
-// one EngramError line naming file, row group and column.
+// columns decoded here from their pages (PLAIN, dictionary, DELTA_BINARY_PACKED; uncompressed, Snappy through
+// hyparquet's decompressor, or GZIP, ZSTD, Brotli, LZ4 through hyparquet-compressors'; data pages v1 and v2)
+// into Float64Array, NaN for null. Other encodings are read by hyparquet for that row group and column, so
+// engram's own files need no npm package. The stored type's logical type is applied (DECIMAL of INT32, INT64 or
+// a fixed-length byte array; signed and unsigned integers of 8 to 64 bits); a column of anything else (strings,
+// timestamps, dates) is refused naming it and its type, as is a codec no package here reads (LZO). Corrupt bytes
+// are one EngramError line naming file, row group and column.
 //
 // Writing: flat columns (INT64, INT32, DOUBLE, BOOLEAN; REQUIRED or OPTIONAL), uncompressed, one data page (v1)
 // per column per row group: INT64 as DELTA_BINARY_PACKED (PLAIN when deltas need more than 32 bits), columns
@@ -216,6 +219,139 @@ interface ColumnInfo {
   type: string;
   optional: boolean;
   flat: boolean;
+  /** How stored values become numbers (their logical type), or why they cannot (a message's words). */
+  numeric: NumericKind | { refused: string };
+}
+
+/**
+ * What a stored value means as a number: as stored (booleans, floats, signed integers of any width: Parquet
+ * stores INT(8) and INT(16) sign-extended in INT32), unsigned (INT32 or INT64 bits read as unsigned), or
+ * DECIMAL (an integer, or a big-endian two's-complement byte array of `length` bytes, over 10^scale).
+ */
+type NumericKind =
+  | { kind: "plain" }
+  | { kind: "unsigned"; bits: 32 | 64 }
+  | { kind: "decimal"; scale: number; length: number; converted: boolean };
+
+/** A schema element's types, as the footer holds them. */
+interface SchemaTypes {
+  type: string;
+  typeLength: number | null;
+  convertedType: number | null;
+  scale: number | null;
+  logicalType: ThriftStruct | null;
+}
+
+/** Parquet's ConvertedType numbering (parquet.thrift). */
+const CONVERTED_NAMES = [
+  "UTF8",
+  "MAP",
+  "MAP_KEY_VALUE",
+  "LIST",
+  "ENUM",
+  "DECIMAL",
+  "DATE",
+  "TIME_MILLIS",
+  "TIME_MICROS",
+  "TIMESTAMP_MILLIS",
+  "TIMESTAMP_MICROS",
+  "UINT_8",
+  "UINT_16",
+  "UINT_32",
+  "UINT_64",
+  "INT_8",
+  "INT_16",
+  "INT_32",
+  "INT_64",
+  "JSON",
+  "BSON",
+  "INTERVAL",
+];
+/** LogicalType's union members by field id (parquet.thrift). */
+const LOGICAL_NAMES: Record<number, string> = {
+  1: "STRING",
+  2: "MAP",
+  3: "LIST",
+  4: "ENUM",
+  5: "DECIMAL",
+  6: "DATE",
+  7: "TIME",
+  8: "TIMESTAMP",
+  10: "INTEGER",
+  11: "NULL",
+  12: "JSON",
+  13: "BSON",
+  14: "UUID",
+  15: "FLOAT16",
+  16: "VARIANT",
+  17: "GEOMETRY",
+  18: "GEOGRAPHY",
+};
+
+/** How a flat column's stored values read as numbers, from its physical, converted and logical types. */
+function numericKind(t: SchemaTypes): NumericKind | { refused: string } {
+  const logicalId = t.logicalType ? Number(Object.keys(t.logicalType)[0]) : null;
+  const logical = logicalId === null ? null : LOGICAL_NAMES[logicalId] ?? `logical type ${logicalId}`;
+  const converted = t.convertedType === null
+    ? null
+    : CONVERTED_NAMES[t.convertedType] ?? `converted type ${t.convertedType}`;
+  const refuse = () => ({
+    refused: `${t.type}${logical ?? converted ? ` (${logical ?? converted})` : ""}`,
+  });
+  if (logical === "DECIMAL" || converted === "DECIMAL") {
+    const d = logical === "DECIMAL" ? t.logicalType![5] as ThriftStruct : null;
+    const scale = (d?.[1] as number | undefined) ?? t.scale ?? 0;
+    if (!(scale >= 0 && scale <= 22)) return refuse(); // 10^scale exact: a correctly rounded quotient
+    if (t.type === "INT32" || t.type === "INT64") {
+      return { kind: "decimal", scale, length: 0, converted: converted === "DECIMAL" };
+    }
+    if (t.type === "FIXED_LEN_BYTE_ARRAY" && t.typeLength !== null && t.typeLength >= 1) {
+      return { kind: "decimal", scale, length: t.typeLength, converted: converted === "DECIMAL" };
+    }
+    return refuse();
+  }
+  if (logical === "INTEGER") {
+    const i = t.logicalType![10] as ThriftStruct;
+    if (t.type !== "INT32" && t.type !== "INT64") return refuse();
+    return i[2] === false ? { kind: "unsigned", bits: t.type === "INT32" ? 32 : 64 } : { kind: "plain" };
+  }
+  if (logical === null && (converted === null || /^U?INT_/.test(converted))) {
+    if (!["BOOLEAN", "INT32", "INT64", "FLOAT", "DOUBLE"].includes(t.type)) return refuse();
+    if (converted?.startsWith("UINT_") && (t.type === "INT32" || t.type === "INT64")) {
+      return { kind: "unsigned", bits: t.type === "INT32" ? 32 : 64 };
+    }
+    if (converted !== null && t.type !== "INT32" && t.type !== "INT64") return refuse();
+    return { kind: "plain" };
+  }
+  return refuse();
+}
+
+/** 10^k for 0 ≤ k ≤ 22, exactly (parsed, not computed by pow). */
+const powerOfTen = (k: number) => Number(`1e${k}`);
+
+/** Applies a column's logical type to values decoded as stored (NaN: null stays NaN). */
+function applyNumeric(kind: NumericKind, out: Float64Array): void {
+  if (kind.kind === "unsigned") {
+    const wrap = 2 ** kind.bits;
+    for (let i = 0; i < out.length; i++) if (out[i] < 0) out[i] += wrap;
+  } else if (kind.kind === "decimal") {
+    // A quotient of two exact doubles is correctly rounded: the double nearest the decimal (3 / 10 is 0.3;
+    // 3 * 0.1 is not).
+    const p = powerOfTen(kind.scale);
+    for (let i = 0; i < out.length; i++) out[i] /= p;
+  }
+}
+
+/** A big-endian two's-complement integer of bytes [p, p + n) (a DECIMAL's unscaled value), nearest double. */
+function bigEndianInteger(b: Uint8Array, p: number, n: number): number {
+  if (n <= 6) {
+    let v = 0;
+    for (let k = 0; k < n; k++) v = v * 256 + b[p + k];
+    return b[p] >= 128 ? v - 2 ** (8 * n) : v;
+  }
+  let v = 0n;
+  for (let k = 0; k < n; k++) v = (v << 8n) | BigInt(b[p + k]);
+  return Number(BigInt.asIntN(8 * n, v));
 }
 
 /** The parts of a column chunk's metadata that reading needs. */
@@ -230,7 +366,7 @@ interface ChunkMeta {
 /** The parts of a Parquet footer that reading needs (decoded here: no npm package for engram's own files). */
 export interface ParquetFooter {
   rows: number;
-  schema: { name: string; type: string; repetition: string; children: number }[];
+  schema: ({ name: string; repetition: string; children: number } & SchemaTypes)[];
   groups: { rows: number; columns: ChunkMeta[] }[];
   keyValue: Map<string, string>;
 }
@@ -267,8 +403,15 @@ function decodeFooter(bytes: Uint8Array): ParquetFooter {
     schema: list(m[2], "schema").map((el) => ({
       name: text(el[4]),
       type: el[1] === undefined ? "GROUP" : TYPE_NAMES[el[1] as number] ?? `type ${el[1]}`,
+      typeLength: typeof el[2] === "number" ? el[2] : null,
       repetition: REPETITION_NAMES[(el[3] as number) ?? 0] ?? "REQUIRED",
       children: (el[5] as number) ?? 0,
+      convertedType: typeof el[6] === "number" ? el[6] : null,
+      scale: typeof el[7] === "number" ? el[7] : null,
+      logicalType: typeof el[10] === "object" && el[10] !== null && !(el[10] instanceof Uint8Array) &&
+          Object.keys(el[10]).length > 0
+        ? el[10] as ThriftStruct
+        : null,
     })),
     groups: list(m[4], "row groups").map((g) => ({
       rows: num(g[3], "row group size"),
@@ -330,11 +473,13 @@ export class ParquetFile {
           pending += schema[i + span].children - 1;
           span++;
         }
+        const flat = el.children === 0 && el.repetition !== "REPEATED";
         info.set(el.name, {
           name: el.name,
           type: el.type,
           optional: el.repetition === "OPTIONAL",
-          flat: el.children === 0 && el.repetition !== "REPEATED",
+          flat,
+          numeric: flat ? numericKind(el) : { refused: "nested values" },
         });
         i += span;
       }
@@ -370,8 +515,11 @@ export class ParquetFile {
       if (!c) {
         throw new EngramError(`${this.path}: no column "${name}" (has ${this.columnNames.join(", ")})`);
       }
-      if (!c.flat || !["INT32", "INT64", "FLOAT", "DOUBLE", "BOOLEAN"].includes(c.type)) {
-        throw new EngramError(`${this.path}: column "${name}" holds ${c.type} values, not numbers`);
+      if ("refused" in c.numeric) {
+        throw new EngramError(
+          `${this.path}: column "${name}" holds ${c.numeric.refused} values, not numbers (engram reads ` +
+            `booleans, integers, floats and decimals); write it as a number`,
+        );
       }
     }
     const file = await FileBytes.open(this.path);
@@ -399,7 +547,7 @@ export class ParquetFile {
     }
   }
 
-  /** Decodes a column chunk into `out` (one value a row of the group). */
+  /** Decodes a column chunk into `out` (one value a row of the group), its logical type applied. */
   private async readChunk(
     file: FileBytes,
     g: number,
@@ -409,6 +557,13 @@ export class ParquetFile {
     meta: ChunkMeta,
   ): Promise<void> {
     const where = `row group ${g}, column "${col.name}"`;
+    const kind = col.numeric as NumericKind; // (`batches` refused the others)
+    if (!READ_CODECS.includes(meta.codec)) {
+      throw new EngramError(
+        `${this.path}: ${where} is compressed with ${meta.codec}, which engram cannot read (it reads ` +
+          `${READ_CODECS.join(", ")}); write the file again with one of those (e.g. ZSTD)`,
+      );
+    }
     try {
       const dict = meta.dictionaryPageOffset ?? Infinity;
       const start = Math.min(dict > 0 ? dict : Infinity, meta.dataPageOffset);
@@ -418,11 +573,13 @@ export class ParquetFile {
       }
       const bytes = new Uint8Array(await file.slice(start, start + size));
       try {
-        return await decodeChunk(bytes, col, meta.codec, out);
+        await decodeChunk(bytes, col, kind, meta.codec, out);
+        applyNumeric(kind, out);
+        return;
       } catch (e) {
         if (!(e instanceof Unsupported)) throw e;
       }
-      return await this.readWithHyparquet(file, rowStart, out, col);
+      return await this.readWithHyparquet(file, rowStart, out, col, kind);
     } catch (e) {
       if (e instanceof EngramError) throw e;
       throw new EngramError(
@@ -432,39 +589,92 @@ export class ParquetFile {
     }
   }
 
-  /** Encodings and codecs this module does not decode: hyparquet reads them (loaded only then). */
-  private async readWithHyparquet(file: FileBytes, rowStart: number, out: Float64Array, col: ColumnInfo) {
+  /** Encodings this module does not decode: hyparquet reads them (loaded only then). */
+  private async readWithHyparquet(
+    file: FileBytes,
+    rowStart: number,
+    out: Float64Array,
+    col: ColumnInfo,
+    kind: NumericKind,
+  ) {
     const { parquetMetadataAsync, parquetRead } = await importLazily<typeof import("hyparquet")>("hyparquet");
+    const { compressors } = await importLazily<typeof import("hyparquet-compressors")>(
+      "hyparquet-compressors",
+    );
     this.hyparquetMetadata ??= await parquetMetadataAsync(file);
     const n = out.length;
     out.fill(NaN);
+    // hyparquet applies DECIMAL when the converted type says it (not for a logical type alone) and unsigned
+    // types of 32 and 64 bits (narrower ones are stored non-negative).
+    const decimal = kind.kind === "decimal" ? kind : null;
+    const divisor = decimal && !decimal.converted ? powerOfTen(decimal.scale) : 1;
     await parquetRead({
       file,
       metadata: this.hyparquetMetadata,
       columns: [col.name],
       rowStart,
       rowEnd: rowStart + n,
+      compressors,
       onChunk: ({ columnData, rowStart: at }) => {
         for (let i = 0; i < columnData.length; i++) {
           const v = columnData[i];
-          out[at - rowStart + i] = v === null || v === undefined ? NaN : Number(v);
+          out[at - rowStart + i] = v === null || v === undefined
+            ? NaN
+            : v instanceof Uint8Array && decimal
+            ? bigEndianInteger(v, 0, v.length) / powerOfTen(decimal.scale)
+            : Number(v) / divisor;
         }
       },
     });
+    if (kind.kind === "unsigned") applyNumeric(kind, out);
   }
+}
+
+/** The codecs read here: Snappy by hyparquet, the rest by hyparquet-compressors. */
+const READ_CODECS = ["UNCOMPRESSED", "SNAPPY", "GZIP", "ZSTD", "BROTLI", "LZ4", "LZ4_RAW"];
+
+/** A page decompressor of `codec` (null: uncompressed), checked to give the page's size. */
+async function decompressor(codec: string): Promise<((data: Uint8Array, size: number) => Uint8Array) | null> {
+  if (codec === "UNCOMPRESSED") return null;
+  let inflate: (data: Uint8Array, size: number) => Uint8Array;
+  if (codec === "SNAPPY") {
+    const { snappyUncompress } = await importLazily<typeof import("hyparquet")>("hyparquet");
+    inflate = (data, size) => {
+      const o = new Uint8Array(size);
+      snappyUncompress(data, o);
+      return o;
+    };
+  } else {
+    const { compressors } = await importLazily<typeof import("hyparquet-compressors")>(
+      "hyparquet-compressors",
+    );
+    const named = compressors[codec as keyof typeof compressors];
+    if (!named) throw new Unsupported();
+    inflate = named;
+  }
+  return (data, size) => {
+    const o = inflate(data, size);
+    if (o.length !== size) {
+      throw new Error(`a page decompressed to ${o.length} bytes, its header says ${size}`);
+    }
+    return o;
+  };
 }
 
 /** Decodes one column chunk's pages into out (NaN for null). */
 async function decodeChunk(
   bytes: Uint8Array,
   col: ColumnInfo,
+  kind: NumericKind,
   codec: string,
   out: Float64Array,
 ): Promise<void> {
-  if (codec !== "UNCOMPRESSED" && codec !== "SNAPPY") throw new Unsupported();
-  const { snappyUncompress } = codec === "SNAPPY"
-    ? await importLazily<typeof import("hyparquet")>("hyparquet")
-    : { snappyUncompress: null };
+  // Fixed-length byte arrays only as decimals (`length` bytes each); other types are not numbers.
+  const length = kind.kind === "decimal" ? kind.length : 0;
+  if (!["BOOLEAN", "INT32", "INT64", "FLOAT", "DOUBLE", "FIXED_LEN_BYTE_ARRAY"].includes(col.type)) {
+    throw new Unsupported();
+  }
+  const decompress = await decompressor(codec);
   const n = out.length;
   let dictionary: Float64Array | null = null;
   let filled = 0, pos = 0;
@@ -475,12 +685,7 @@ async function decodeChunk(
     if (!(compressed >= 0 && end + compressed <= bytes.length)) throw new Error("page size past the chunk");
     let body = bytes.subarray(end, end + compressed);
     pos = end + compressed;
-    const inflate = (data: Uint8Array, size: number) => {
-      if (!snappyUncompress) return data;
-      const o = new Uint8Array(size);
-      snappyUncompress(data, o);
-      return o;
-    };
+    const inflate = (data: Uint8Array, size: number) => decompress ? decompress(data, size) : data;
     if (type === PAGE.DICTIONARY) {
       const d = h[7] as ThriftStruct;
       body = inflate(body, uncompressed);
@@ -488,7 +693,7 @@ async function decodeChunk(
       if ((d[2] as number) !== ENC.PLAIN && (d[2] as number) !== ENC.PLAIN_DICTIONARY) {
         throw new Unsupported();
       }
-      readPlain(new Bytes(body), col.type, dictionary.length, dictionary);
+      readPlain(new Bytes(body), col.type, dictionary.length, dictionary, length);
     } else if (type === PAGE.DATA || type === PAGE.DATA_V2) {
       let count: number, encoding: number, defined: Uint32Array | null = null;
       let r: Bytes;
@@ -516,7 +721,7 @@ async function decodeChunk(
         r = new Bytes(d[7] === false ? values : inflate(values, uncompressed - defLen));
       }
       if (filled + count > n) throw new Error(`the pages hold more than the row group's ${n} values`);
-      readValues(r, col.type, encoding, count, out, filled, defined, dictionary);
+      readValues(r, col.type, encoding, count, out, filled, defined, dictionary, length);
       filled += count;
     } else if (type !== PAGE.INDEX) throw new Error(`unknown page type ${type}`);
   }
@@ -546,6 +751,7 @@ function readValues(
   at: number,
   defined: Uint32Array | null,
   dictionary: Float64Array | null,
+  length: number,
 ): void {
   let present = count;
   if (defined) {
@@ -553,7 +759,7 @@ function readValues(
     for (let i = 0; i < count; i++) present += defined[i];
   }
   const values = defined ? new Float64Array(present) : out.subarray(at, at + count);
-  if (encoding === ENC.PLAIN) readPlain(r, type, present, values);
+  if (encoding === ENC.PLAIN) readPlain(r, type, present, values, length);
   else if (encoding === ENC.RLE_DICTIONARY || encoding === ENC.PLAIN_DICTIONARY) {
     if (!dictionary) throw new Error("dictionary-encoded page without a dictionary");
     const width = present ? r.u8() : 0;
@@ -574,9 +780,16 @@ function readValues(
   }
 }
 
-/** n PLAIN values of `type` into out[0..n). */
-function readPlain(r: Bytes, type: string, n: number, out: Float64Array): void {
+/** n PLAIN values of `type` into out[0..n) (FIXED_LEN_BYTE_ARRAY: `length`-byte decimals, unscaled). */
+function readPlain(r: Bytes, type: string, n: number, out: Float64Array, length = 0): void {
   const b = r.b;
+  if (type === "FIXED_LEN_BYTE_ARRAY") {
+    if (length < 1) throw new Unsupported();
+    r.need(n * length);
+    for (let i = 0, p = r.pos; i < n; i++, p += length) out[i] = bigEndianInteger(b, p, length);
+    r.pos += n * length;
+    return;
+  }
   if (type === "BOOLEAN") {
     r.need(Math.ceil(n / 8));
     const p = r.pos;

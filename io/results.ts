@@ -10,10 +10,11 @@
 //     edited or truncated copy).
 // Every row is checked as it is read or written: index an integer ≥ 0 and strictly increasing (with provenance:
 // exactly the rows of the job's range or its shard's share), first_mismatch and matches in [0, continuation],
-// score in [0, 1] and equal to matches/continuation, memorized = (first_mismatch = continuation), and the
-// number of rows equal to the provenance's.
-// Parquet is read and written by io/parquet.ts (hyparquet only for Snappy pages and foreign encodings), so
-// CSV/JSONL results need no npm package at all (the GPU machine has no registry).
+// score in [0, 1] and equal to matches/continuation, memorized = (first_mismatch = continuation), logprob in
+// LOGPROB_DOMAIN, and the number of rows equal to the provenance's.
+// Parquet is read and written by io/parquet.ts (hyparquet only for Snappy pages and foreign encodings,
+// hyparquet-compressors for ZSTD, GZIP, Brotli and LZ4 pages), so CSV/JSONL results need no npm package at all
+// (the GPU machine has no registry).
 import { EngramError, ensure } from "../engine/errors.ts";
 import { isObject, parseJson, readJsonFile } from "../engine/fs.ts";
 import type { Journal } from "../engine/journal.ts";
@@ -140,6 +141,17 @@ export type ResultsFormat = typeof RESULT_FORMATS[number];
 
 /** The sidecar that holds a CSV or JSONL file's provenance. */
 export const provenancePath = (path: string) => `${path}.provenance.json`;
+
+/**
+ * The values a logprob may take: [-Infinity, 0] (a mean of log-probabilities, each ≤ 0; -Infinity: a true
+ * token of probability 0). Every format keeps each of them: Parquet as a double, CSV as its shortest
+ * text ("-Infinity" included), JSONL as a number or, for -Infinity (which JSON has no number for), the string
+ * "-Infinity". NaN (refused where it is made: the engine stops on non-finite logits), +Infinity and values > 0 are
+ * refused on reading and writing, naming file, row and value.
+ */
+export const LOGPROB_DOMAIN = "[-Infinity, 0]";
+/** Whether v lies in LOGPROB_DOMAIN (false for NaN). */
+export const isLogprob = (v: number): boolean => v <= 0;
 
 /** Rows per Parquet row group, and per batch read from any format. */
 export const BATCH_ROWS = 1 << 20;
@@ -401,6 +413,14 @@ class RowChecker {
     }
   }
 
+  /** Row `row` has logprob v (as a double, before it is narrowed to f32); callers test isLogprob first, inline,
+   *  so that a batch's rows cost a comparison each. */
+  logprob(row: number, v: number): void {
+    if (!isLogprob(v)) {
+      this.fail(row, `has logprob ${v}; a mean log-probability is a number in ${LOGPROB_DOMAIN}`);
+    }
+  }
+
   /** Checks a batch of rows (to be written). `checked`: its rows were checked as they were read (see
    *  NamedRows), so only its first and last index are, which places the batch among the provenance's rows. */
   check(b: ResultsBatch, checked = false): void {
@@ -428,6 +448,10 @@ class RowChecker {
       for (let i = 0; i < b.length; i++) {
         this.index(this.rows + i, b.index[i]);
         this.values(this.rows + i, b.firstMismatch[i], matches !== null ? matches[i] : NaN);
+      }
+      const lp = b.logprob;
+      if (lp) {
+        for (let i = 0; i < b.length; i++) if (!isLogprob(lp[i])) this.logprob(this.rows + i, lp[i]);
       }
     }
     this.rows += b.length;
@@ -537,8 +561,10 @@ function toBatch(raw: RawBatch, checker: RowChecker, outputs: BatchArrays): Resu
     if (!raw.logprob) {
       throw new EngramError(`${checker.path}: no logprob column, but its provenance says --logprob`);
     }
+    const values = raw.logprob;
+    for (let i = 0; i < n; i++) if (!isLogprob(values[i])) checker.logprob(at + i, values[i]);
     logprob = outputs.get("logprob", n, Float32Array);
-    logprob.set(raw.logprob);
+    logprob.set(values);
   }
   const index = outputs.reuse ? rawIndex : rawIndex.slice(); // raw arrays are always reused
   return { length: n, index, matches, firstMismatch, logprob };
@@ -963,7 +989,10 @@ function textEncoder(out: AtomicFile, format: ".csv" | ".jsonl", prov: Provenanc
           if (b.logprob) {
             put(kLogprob);
             const v = b.logprob[i];
-            p += enc.encodeInto(csv || Number.isFinite(v) ? String(v) : "null", buffer.subarray(p)).written;
+            // (in LOGPROB_DOMAIN: checked) JSON has no number for -Infinity: the string "-Infinity", which
+            // JSON.parse gives back as a string that this reader and Number() read as -Infinity.
+            p +=
+              enc.encodeInto(csv || v !== -Infinity ? String(v) : '"-Infinity"', buffer.subarray(p)).written;
           }
           put(close);
         }

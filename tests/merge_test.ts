@@ -248,3 +248,136 @@ Deno.test("merge: --out that is one of the shards is refused (same path, another
     assert(lines[0].startsWith("engram: merge: --out") && lines[0].includes("is the shard"), lines[0]);
   });
 });
+
+Deno.test("merge: an existing --out is refused, naming what it holds, unless --force", async () => {
+  await withTempDir(async (dir) => {
+    const files = await writeShards(dir, 2, 4);
+    // Another checkpoint's results where the merged file would go.
+    const other = shard(0, 1, 9, { model: "pythia-1b" });
+    const { shard: _, ...p } = other.prov;
+    const out = join(dir, "m.csv");
+    await writeResults(out, other.table, p);
+    const before = await Deno.readFile(out);
+    await assertRejects(
+      () => mergeShards(files, out),
+      EngramError,
+      `merge: --out ${out} already exists (results of pythia-1b@step143000, 9 rows from ${START}); pass --force`,
+    );
+    assertEquals(await Deno.readFile(out), before, "kept");
+    const r = await runCli(["merge", "--out", out, ...files]);
+    assertEquals(r.code, 1, r.stderr);
+    assert(engramLines(r.stderr)[0].includes("already exists"), r.stderr);
+    assertEquals(await Deno.readFile(out), before, "kept by the command too");
+    const forced = await runCli(["merge", "--force", "--out", out, ...files]);
+    assertEquals(forced.code, 0, forced.stderr);
+    assertEquals((await readResults(out)).provenance?.model, prov().model);
+  });
+});
+
+Deno.test("merge: a shard's .provenance.json given beside it (dir/*.shard-*) is skipped with a note", async () => {
+  await withTempDir(async (dir) => {
+    const files = await writeShards(dir, 2, 4, ".jsonl");
+    const withSidecars = files.flatMap((f) => [f, `${f}.provenance.json`]);
+    const out = join(dir, "m.parquet");
+    const r = await runCli(["merge", "--out", out, ...withSidecars]);
+    assertEquals(r.code, 0, r.stderr);
+    assert(r.stderr.includes("merge: skipped 2 provenance sidecars given beside their data"), r.stderr);
+    assertEquals((await readResults(out)).table.index.length, 4);
+    // A sidecar without its data file: named, with the file to pass.
+    const alone = await runCli([
+      "merge",
+      "--out",
+      join(dir, "n.parquet"),
+      files[0],
+      `${files[1]}.provenance.json`,
+    ]);
+    assertEquals(alone.code, 1, alone.stderr);
+    assert(
+      engramLines(alone.stderr)[0].includes(
+        `is the provenance of ${files[1]}, which is not among the shards`,
+      ),
+      alone.stderr,
+    );
+    // An unfinished shard's journal or lock (a glob over a folder still being scored): named as such.
+    for (
+      const [suffix, what] of [[".partial", "journal of an unfinished run of"], [
+        ".lock",
+        "lock of a run writing",
+      ]]
+    ) {
+      const partial = `${files[1]}${suffix}`;
+      await Deno.writeTextFile(partial, "x");
+      const r = await runCli(["merge", "--out", join(dir, "n.parquet"), ...withSidecars, partial]);
+      assertEquals(r.code, 1, r.stderr);
+      assert(engramLines(r.stderr)[0].includes(`${partial} is the ${what} ${files[1]}`), r.stderr);
+      await Deno.remove(partial);
+    }
+  });
+});
+
+Deno.test("merge: -Infinity log-probabilities of JSONL shards survive the merge into Parquet and CSV", async () => {
+  await withTempDir(async (dir) => {
+    const files: string[] = [];
+    for (let i = 0; i < 2; i++) {
+      const s = shard(i, 2, 6, { logprob: true });
+      s.table.logprob![1] = -Infinity;
+      files.push(join(dir, `s${i}.jsonl`));
+      await writeResults(files[i], s.table, s.prov);
+    }
+    for (const out of [join(dir, "m.parquet"), join(dir, "m.csv"), join(dir, "m.jsonl")]) {
+      await mergeShards(files, out);
+      const lp = [...(await readResults(out)).table.logprob!];
+      assertEquals(lp, [0, -Infinity, -0.25, -0.375, -Infinity, -0.625], out);
+    }
+  });
+});
+
+Deno.test("merge: temporaries a killed run left (named with host and pid) are removed at the next merge into the folder, with a note; others stay", async () => {
+  await withTempDir(async (dir) => {
+    const files = await writeShards(dir, 2, 4);
+    const out = join(dir, "m.parquet");
+    // A run killed (SIGKILL) while writing out: its temporary stays, named with this host and its pid.
+    const filesModule = new URL("../io/files.ts", import.meta.url).href;
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "eval",
+        `import { AtomicFile } from "${filesModule}";
+         const f = await AtomicFile.create(${JSON.stringify(out)});
+         await f.write(new Uint8Array(3 << 20)); await f.close();
+         console.log(f.tmp); await new Promise(() => {});`,
+      ],
+      stdout: "piped",
+    }).spawn();
+    const reader = child.stdout.getReader();
+    const { value } = await reader.read();
+    const tmp = new TextDecoder().decode(value).trim();
+    child.kill("SIGKILL");
+    await child.status;
+    reader.releaseLock();
+    await child.stdout.cancel();
+    const host = Deno.hostname().replace(/[^A-Za-z0-9._-]/g, "_");
+    assertEquals(tmp, join(dir, `.m.parquet.tmp-${host}-${child.pid}-1`));
+    assertEquals((await Deno.stat(tmp)).size, 3 << 20);
+    // Others that stay: a live run's (this one), another host's, an older engram's (no host), not a temporary.
+    const kept = [
+      `.m.parquet.tmp-${host}-${Deno.pid}-7`,
+      `.m.parquet.tmp-elsewhere-${child.pid}-1`,
+      `.m.parquet.tmp-${child.pid}-1`,
+      `.m.parquet.tmp-${host}-${child.pid}-x`,
+    ];
+    for (const name of kept) await Deno.writeTextFile(join(dir, name), "x");
+    const r = await runCli(["merge", "--out", out, ...files]);
+    assertEquals(r.code, 0, r.stderr);
+    assert(
+      r.stderr.includes(
+        `merge: removed 1 temporary file (3.1 MB) that a run killed while writing left in ${dir} ` +
+          `(pid ${child.pid} on this host)`,
+      ),
+      r.stderr,
+    );
+    assert(!(await Deno.stat(tmp).catch(() => null)), "the dead run's temporary is gone");
+    const left = [...Deno.readDirSync(dir)].map((e) => e.name).filter((n) => n.includes(".tmp-")).sort();
+    assertEquals(left, [...kept].sort());
+    assertEquals((await readResults(out)).table.index.length, 4);
+  });
+});

@@ -765,22 +765,19 @@ Deno.test("report columns: one-row sources, empty inputs, the universe's end, du
   });
 });
 
-Deno.test("report: --target splits model@revision on the last @; model names may hold one", async () => {
+Deno.test("report: a reference CSV whose model name holds @ is refused (org@m-1@step10 could be org's m-1@step10 or org@m-1's step10)", async () => {
   await withTempDir(async (dir) => {
     const rows = Array.from({ length: 40 }, (_, i) => i);
     const path = join(dir, "at.csv");
     await Deno.writeTextFile(
       path,
-      CSV_HEADER + csvRows("org@m-1@step5", rows, (i) => (i < 4 ? 1 : 0)) +
-        csvRows("org@m-1@step10", rows, (i) => (i < 8 ? 1 : 0)) +
-        csvRows("m-2@step10", rows, (i) => (i < 2 ? 1 : 0)),
+      CSV_HEADER + csvRows("m-2@step10", rows, (i) => (i < 2 ? 1 : 0)) +
+        csvRows("org@m-1@step10", rows, (i) => (i < 8 ? 1 : 0)),
     );
-    const { report } = await computeReport({ results: [path], target: "org@m-1@step5" });
-    assertEquals(report.target, "org@m-1@step5");
-    assertEquals(report.sources.find((s) => s.source === "org@m-1@step10")!.model, "org@m-1");
-    const { report: byModel } = await computeReport({ results: [path], target: "org@m-1" });
-    assertEquals(byModel.target, "org@m-1@step10");
-    assertEquals(forecastOf(byModel, "org@m-1@step5").family, "checkpoint");
+    await expectError(
+      () => computeReport({ results: [path] }),
+      /at\.csv: row 41 \(org@m-1@step10, index 0\) has model "org@m-1", which contains "@"/,
+    );
   });
 });
 
@@ -1302,6 +1299,12 @@ Deno.test("report inputs: a reference CSV read in pieces that cut rows, sources 
       ["m,r,3,1.5,\n", /bad\.csv:2: "score" is "1\.5", expected a number in \[0, 1\]/],
       ["m,r,3,0.5,33\n", /bad\.csv:2: "first_mismatch" is "33"/],
       [",r,3,0.5,\n", /bad\.csv:2: no "model" value/],
+      // "v2@step1" split at the last @ would be model m@v2, revision step1: another source's name.
+      [
+        "m,r,0,0.5,\nm,v2@step1,1,0.5,\n",
+        /row 2 \(m@v2@step1, index 1\) has revision "v2@step1", which contains "@"/,
+      ],
+      ["m@v2,step1,0,0.5,\n", /row 1 \(m@v2@step1, index 0\) has model "m@v2", which contains "@"/],
     ];
     for (const [rows, message] of cases) {
       await Deno.writeTextFile(bad, header + rows);

@@ -609,3 +609,95 @@ Deno.test("sampledFingerprint: SHA-256 of each file's size and 16 evenly spread 
     assert(await sampledFingerprint([b, c]) !== print, "another size");
   });
 });
+
+Deno.test("results: every logprob in [-Infinity, 0] survives every format; JSONL spells -Infinity as a string", async () => {
+  await withTempDir(async (dir) => {
+    const logprob = Float32Array.of(-Infinity, 0, -0.125, -1e-30, -3.4e38, -Infinity, -7.5);
+    const table = { ...scoreTable(true), logprob };
+    for (const ext of [".parquet", ".csv", ".jsonl"]) {
+      const path = join(dir, `lp${ext}`);
+      await writeResults(path, table, scoreProv(true), { rowGroupRows: 3 });
+      assertEquals([...(await readResults(path)).table.logprob!], [...logprob], `${ext} logprob`);
+    }
+    const lines = (await Deno.readTextFile(join(dir, "lp.jsonl"))).trim().split("\n");
+    assertEquals(JSON.parse(lines[0]).logprob, "-Infinity", "valid JSON, -Infinity kept");
+    assertEquals(JSON.parse(lines[1]).logprob, 0);
+    assertEquals((await Deno.readTextFile(join(dir, "lp.csv"))).split("\n")[1].split(",")[5], "-Infinity");
+  });
+});
+
+Deno.test("results: a logprob outside [-Infinity, 0] (NaN, +5, +Infinity, missing) is refused on reading and writing", async () => {
+  await withTempDir(async (dir) => {
+    const header = "index,score,matches,first_mismatch,memorized,logprob\n";
+    const p = prov({ count: 2, rows: 2, logprob: true });
+    const cases: [string, string, string, RegExp][] = [
+      [
+        "NaN",
+        "NaN",
+        '"NaN"',
+        /row 2 has logprob NaN; a mean log-probability is a number in \[-Infinity, 0\]/,
+      ],
+      ["+5", "5", "5", /row 2 has logprob 5; a mean/],
+      ["+Infinity", "Infinity", '"Infinity"', /row 2 has logprob Infinity; a mean/],
+      ["empty", "", "null", /row 2 has logprob NaN/],
+    ];
+    for (const [what, cell, json, message] of cases) {
+      const csv = join(dir, "bad.csv"), jsonl = join(dir, "bad.jsonl");
+      await writePair(csv, `${header}0,0,0,0,false,-1\n1,0,0,0,false,${cell}\n`, p);
+      const row = (v: string) =>
+        `{"index":1,"score":0,"matches":0,"first_mismatch":0,"memorized":false,"logprob":${v}}`;
+      await writePair(jsonl, `${row("-1").replace('"index":1', '"index":0')}\n${row(json)}\n`, p);
+      for (const path of [csv, jsonl]) {
+        const e = await assertRejects(() => readResults(path), EngramError, message);
+        assert(e.message.startsWith(`${path}: `), `${what}: names the file: ${e.message}`);
+      }
+      // Parquet written by another tool (no missing value: a REQUIRED double).
+      if (what === "empty") continue;
+      const { parquetWriteBuffer } = await import("hyparquet-writer");
+      const parquet = join(dir, "bad.parquet");
+      await Deno.writeFile(
+        parquet,
+        new Uint8Array(parquetWriteBuffer({
+          columnData: [
+            { name: "index", data: BigInt64Array.from([0n, 1n]), type: "INT64" },
+            { name: "first_mismatch", data: Int32Array.from([0, 0]), type: "INT32" },
+            { name: "logprob", data: Float64Array.from([-1, Number(cell)]), type: "DOUBLE" },
+          ],
+        })),
+      );
+      await assertRejects(() => readResults(parquet), EngramError, message);
+      // Writing: refused naming the row, and nothing written.
+      for (const ext of [".parquet", ".csv", ".jsonl"]) {
+        const out = join(dir, `out${ext}`);
+        const t = {
+          index: Float64Array.of(0, 1),
+          matches: Int16Array.of(0, 0),
+          firstMismatch: Int16Array.of(0, 0),
+          logprob: Float32Array.of(-1, Number(cell)),
+          continuation: 32,
+        };
+        await assertRejects(() => writeResults(out, t, p), EngramError, message);
+        assert(!(await Deno.stat(out).catch(() => null)), `${ext}: nothing written`);
+      }
+    }
+  });
+});
+
+Deno.test("results: a CSV whose lines end in CR alone is named as such (it read as one header with repeated names)", async () => {
+  await withTempDir(async (dir) => {
+    const path = join(dir, "mac.csv");
+    await Deno.writeTextFile(
+      path,
+      "index,score,matches,first_mismatch,memorized\r0,0.5,16,1,false\r1,0.5,16,1,false\r",
+    );
+    const e = await assertRejects(
+      () => readResults(path),
+      EngramError,
+      "lines end in a carriage return alone",
+    );
+    assert(e.message.startsWith(`${path}: `) && !e.message.includes("\n"), e.message);
+    // CRLF is read as before.
+    await Deno.writeTextFile(path, "index,score,matches,first_mismatch,memorized\r\n0,0.5,16,1,false\r\n");
+    assertEquals([...(await readResults(path)).table.matches!], [16]);
+  });
+});

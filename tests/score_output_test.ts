@@ -517,3 +517,29 @@ Deno.test("demo: scores of other rows in its folder are refused, and --force res
     assert((await Deno.stat(`${dir}/report/report.html`)).isFile, "the report is written");
   }, "engram-demo-force-");
 });
+
+Deno.test("score removes the temporaries a killed run on this host left in its output folder, saying so; a live run's stay", async () => {
+  await withTempDir(async (dir) => {
+    const out = `${dir}/out`;
+    await Deno.mkdir(out);
+    const child = new Deno.Command("true").spawn();
+    await child.status; // its pid names a run that no longer exists
+    const host = Deno.hostname().replace(/[^A-Za-z0-9._-]/g, "_");
+    const dead = `.${NAME}.tmp-${host}-${child.pid}-3`, live = `.${NAME}.tmp-${host}-${Deno.pid}-99`;
+    await Deno.writeFile(`${out}/${dead}`, new Uint8Array(2_500_000));
+    await Deno.writeTextFile(`${out}/${live}`, "x");
+    const said: string[] = [];
+    const error = console.error;
+    console.error = (...parts: unknown[]) => said.push(parts.join(" "));
+    try {
+      await scoreCommand(args(out, "--count", "8").slice(1), await Gpu.open());
+    } finally {
+      console.error = error;
+    }
+    assertEquals(
+      said.filter((l) => l.includes("temporary")),
+      [`score: removed 1 temporary file (2.5 MB) that a run killed while writing left in ${out} (pid ${child.pid} on this host)`],
+    );
+    assertEquals(await listDir(out), [live, NAME, `${NAME}.provenance.json`].sort());
+  });
+});

@@ -212,7 +212,10 @@ async function makeShards(): Promise<void> {
 
 async function merge(out: string): Promise<void> {
   const t0 = performance.now();
-  const { rows } = await mergeShards(Array.from({ length: SHARDS }, (_, i) => shardPath(i)), out);
+  // (force: a rerun with --keep replaces its own earlier merge)
+  const { rows } = await mergeShards(Array.from({ length: SHARDS }, (_, i) => shardPath(i)), out, {
+    force: true,
+  });
   const ms = performance.now() - t0;
   console.log(
     `merge ${SHARDS} shards → ${out}: ${rows} rows, ${(ms / 1000).toFixed(1)} s, ${rate(rows, ms)}, ` +
