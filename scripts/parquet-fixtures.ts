@@ -1,11 +1,12 @@
 // Writes fixtures/parquet/: small results files written by DuckDB (a foreign Parquet writer), for the reader's
 // tests of codecs and logical types (tests/parquet_foreign_test.ts). Run from the repository's root:
-//   deno run -A scripts/parquet-fixtures.ts
+//   deno run -A --no-lock scripts/parquet-fixtures.ts
+// (DuckDB is loaded by a specifier built at run time, only when the script runs, so the test that imports the
+// fixtures' formulas from here needs no DuckDB, and DuckDB never enters deno.lock: see bench/scale/report.ts.)
 // Every file holds the same 40 rows of one job (rows 0..39, score mode, with logprob), the provenance in its
 // footer's key-value metadata as engram writes it, so a reader that applies the stored type gets exactly
 // `fixtureRow`'s values back (the test computes them again from the same formula); where logprob is a DOUBLE,
 // row 0's is -Infinity (a continuation the model gave probability 0).
-import { DuckDBInstance } from "@duckdb/node-api";
 import { join } from "../engine/path.ts";
 import type { Provenance } from "../io/results.ts";
 
@@ -82,7 +83,19 @@ export const FIXTURES: Record<string, { types: [string, string, string, string, 
   },
 };
 
+/** The little of @duckdb/node-api this script uses. */
+interface DuckModule {
+  DuckDBInstance: {
+    create(
+      path: string,
+      options: Record<string, string>,
+    ): Promise<{ connect(): Promise<{ run(sql: string): Promise<unknown>; closeSync(): void }> }>;
+  };
+}
+
 if (import.meta.main) {
+  const specifier = ["npm:@duckdb/node-api", "1.5.6-r.1"].join("@");
+  const { DuckDBInstance } = await import(specifier) as DuckModule;
   await Deno.mkdir(FIXTURE_DIR, { recursive: true });
   const db = await DuckDBInstance.create(":memory:", { threads: "1" });
   const con = await db.connect();
