@@ -14,7 +14,7 @@ import { join } from "../engine/path.ts";
 const ROOT = new URL("..", import.meta.url).pathname;
 const OUT = join(ROOT, "fixtures/published/data");
 /** The codecs of the page-by-page reader's fixtures. */
-const PAGE_CODECS = ["snappy", "uncompressed"];
+const PAGE_CODECS = ["snappy", "uncompressed", "gzip", "zstd"];
 const data = await MegatronDataset.open(join(ROOT, "fixtures/pico/data/pico_document"));
 const rows = (keep: (r: number) => boolean) => Array.from({ length: data.numRows }, (_, r) => r).filter(keep);
 

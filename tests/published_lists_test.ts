@@ -146,7 +146,7 @@ Deno.test("report command on the published data/ folder with --tokenizer and no 
   });
 });
 
-Deno.test("list tokens read page by page: DuckDB (v1 pages, several row groups) and hyparquet-writer (v2 pages, several a row group, dictionary or plain)", async () => {
+Deno.test("list tokens read page by page: DuckDB (v1 pages, several row groups, four codecs) and hyparquet-writer (v2 pages, several a row group, dictionary or plain)", async () => {
   const n = 5000;
   const length = (r: number) => 1 + (r * 7) % 70;
   const token = (r: number, p: number) => (r * 131 + p * 17) % 50000 + (r % 97 === 5 ? 4_000_000_000 : 0);
@@ -159,7 +159,7 @@ Deno.test("list tokens read page by page: DuckDB (v1 pages, several row groups) 
   }
   await withTempDir(async (dir) => {
     // Written by DuckDB (scripts/published-lists.ts; DuckDB is no test dependency).
-    for (const codec of ["snappy", "uncompressed"]) {
+    for (const codec of ["snappy", "uncompressed", "gzip", "zstd"]) {
       const path = join(FIXTURES, `published/pages/deduped.70m-${codec}.parquet`);
       assertEquals(await listedTokens([path], wanted), expected, codec);
     }
