@@ -384,6 +384,8 @@ async function readWithHyparquet(
   const { parquetMetadataAsync, parquetReadObjects } = await importLazily<typeof import("hyparquet")>(
     "hyparquet",
   );
+  // ZSTD, Brotli, LZ4 (and GZIP again) through the same maintained decompressors io/parquet.ts uses.
+  const { compressors } = await importLazily<typeof import("hyparquet-compressors")>("hyparquet-compressors");
   const out = new Map<number, number[]>();
   try {
     const metadata: FileMetaData = await parquetMetadataAsync(file);
@@ -392,6 +394,7 @@ async function readWithHyparquet(
       file,
       metadata,
       columns: [TOKENS],
+      compressors,
       rowStart: groupStart + lo,
       rowEnd: groupStart + hi + 1,
     });
