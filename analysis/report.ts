@@ -47,7 +47,7 @@ import {
 import { interval95, pct } from "./format.ts";
 import { reportHtml, reportMarkdown } from "./html.ts";
 import { collectInputFiles } from "./load.ts";
-import { type ModelMeta, readMetaCsv, sameSuite } from "./meta.ts";
+import { type ModelMeta, readMetaCsv, sameSuite, unmatchedMetaNote } from "./meta.ts";
 import { findTokenizer } from "../io/checkpoints.ts";
 import {
   type CombinedSummary,
@@ -348,6 +348,9 @@ export async function computeReport(options: ReportOptions): Promise<{ report: R
     spillDir: options.spillDir,
     memoryBudget: options.memoryBudget,
   });
+  const unmatched = options.meta &&
+    unmatchedMetaNote(options.meta, meta, dataset.sources.map((s) => s.model));
+  if (unmatched) dataset.notes.push(unmatched);
   try {
     return { report: await analyse(dataset, options) };
   } finally {

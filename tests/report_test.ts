@@ -3,6 +3,7 @@
 import { parquetWriteBuffer } from "hyparquet-writer";
 import { computeReport, type Report, writeReport } from "../analysis/report.ts";
 import { visible } from "../analysis/samples.ts";
+import { reportMarkdown } from "../analysis/html.ts";
 import { collectInputFiles, publishedSplit } from "../analysis/load.ts";
 import { type Provenance, type ScoreTable, writeResults } from "../io/results.ts";
 import { reportCommand } from "../cli/report.ts";
@@ -264,6 +265,22 @@ Deno.test("report: --meta rows_per_step restricts to rows every checkpoint has t
     assertEquals({ tp: f.tp, fp: f.fp, fn: f.fn, tn: f.tn }, c);
     assertEquals(report.sources.find((s) => s.source === "pico-2@step1092")!.tokens_seen, 1092 * 4 * 256);
     assertEquals(report.sources[0].params_from, "--meta");
+  });
+});
+
+Deno.test("report: --meta rows that name no model of the results are listed in a note, not ignored silently", async () => {
+  await withTempDir(async (dir) => {
+    const meta = join(dir, "meta.csv");
+    await Deno.writeTextFile(meta, "model,params\npico-1,362240\nPICO-2,728928\npico-9,5\n");
+    const { report } = await computeReport({ results: [REFERENCE], meta });
+    const note = report.notes.find((n) => n.startsWith("--meta"));
+    assertEquals(
+      note,
+      `--meta ${meta}: rows name no model of the results, ignored: PICO-2 (did you mean pico-2?), pico-9; ` +
+        "model names are matched exactly",
+    );
+    assertEquals(report.sources.find((s) => s.source === "pico-2@step1092")!.params_from === "--meta", false);
+    assertMatch(reportMarkdown(report), /PICO-2 \(did you mean pico-2\?\)/);
   });
 });
 
