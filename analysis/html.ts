@@ -2,6 +2,7 @@
 import * as aq from "arquero";
 import type { Figure } from "./figures.ts";
 import { int, num, pct, pctRange, pctWith } from "./format.ts";
+import { fewerFolds } from "./logistic.ts";
 import { ADVICE_LEVEL, type CurveEntry, pickLabel } from "./ranked.ts";
 import type { Report } from "./report.ts";
 import { orderVerdict } from "./training_order.ts";
@@ -221,8 +222,9 @@ export function combinedTable(report: Report): TextTable | null {
     id: "combined",
     title: "Combined forecaster",
     note: `Logistic regression (L2 ${c.l2} on standardized inputs) of “memorized by ${c.target}” on the ` +
-      `inputs below, chosen as ${c.chosen_by}. ${c.folds}-fold cross-validation over rows (folds by a hash ` +
-      `of the row index, seed ${c.seed}): every row's forecast comes from a model fitted without its fold ` +
+      `inputs below, chosen as ${c.chosen_by}. ${c.folds}-fold cross-validation over rows${
+        fewerFolds(c) ? ` (${fewerFolds(c)})` : ""
+      }, ${c.stratification} (seed ${c.seed}). Every row's forecast comes from a model fitted without its fold ` +
       `(on ${c.fit_rows.map(int).join(", ")} rows), and AP and recall are over those held-out forecasts ` +
       `(${int(c.rows)} rows, ${
         int(c.positives)

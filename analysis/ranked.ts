@@ -26,7 +26,12 @@ import {
 import type { Dataset, Source } from "./dataset.ts";
 import type { Family, Forecast } from "./forecast.ts";
 import { interval95, pct } from "./format.ts";
-import { type CombinedForecast, crossValidatedForecast, type ForecastInput } from "./logistic.ts";
+import {
+  type CombinedForecast,
+  crossValidatedForecast,
+  crossValidationPlan,
+  type ForecastInput,
+} from "./logistic.ts";
 import {
   cachedTextFeatures,
   computeTextFeatures,
@@ -328,6 +333,9 @@ export async function rankedForecasts(
   const inputs = [...predictorInputs, ...textInputs];
   let combined: CombinedSummary | null = null;
   const positives = dataset.memorizedCount.get(target.source)!;
+  const unfit = inputs.length && positives
+    ? crossValidationPlan(inputs, memorizedRows, rowIndex.length).unfit
+    : null;
   if (inputs.length === 0) {
     notes.push(
       `no combined forecaster: no smaller model or earlier checkpoint of at most ${
@@ -337,6 +345,8 @@ export async function rankedForecasts(
     );
   } else if (positives === 0) {
     notes.push(`no combined forecaster: ${target.source} memorized none of the analysed rows`);
+  } else if (unfit) {
+    notes.push(`no combined forecaster (${target.source}): ${unfit}`);
   } else {
     const predictors = dataset.sources.filter((s) => chosen.includes(s.source)).map((s) => s.source);
     const { forecast, ranking } = crossValidatedForecast(inputs, memorizedRows, rowIndex, target.source, {

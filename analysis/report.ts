@@ -47,6 +47,7 @@ import {
 import { interval95, pct } from "./format.ts";
 import { reportHtml, reportMarkdown } from "./html.ts";
 import { collectInputFiles } from "./load.ts";
+import { foldsInWords } from "./logistic.ts";
 import { type ModelMeta, readMetaCsv, sameSuite, unmatchedMetaNote } from "./meta.ts";
 import { findTokenizer } from "../io/checkpoints.ts";
 import {
@@ -519,8 +520,10 @@ export function findingsText(
     text.push(
       `The combined forecaster (logistic regression on ${
         inputNames(combined)
-      }; ${combined.folds}-fold cross-validation over rows, every forecast made by a model that did not see ` +
-        `the row; ${
+      }; ${combined.folds}-fold cross-validation over rows, ${
+        foldsInWords(combined)
+      }, every forecast made by a ` +
+        `model that did not see the row; ${
           combined.compute_fraction === null
             ? "compute unknown"
             : `${pct(combined.compute_fraction)} of the compute`

@@ -7,6 +7,7 @@ import { crossValidatedForecast } from "../analysis/logistic.ts";
 import { Rng } from "../analysis/random.ts";
 import type { CurveEntry } from "../analysis/ranked.ts";
 import { computeReport, type Report, writeReport } from "../analysis/report.ts";
+import { reportMarkdown } from "../analysis/html.ts";
 import { reportCommand } from "../cli/report.ts";
 import { TEXT_FEATURES } from "../analysis/text_features.ts";
 import { join } from "../engine/path.ts";
@@ -237,6 +238,39 @@ Deno.test("the combined forecaster, scaling fits and training order of the pico 
     () => computeReport({ results: [REFERENCE], combine: ["pico-9@step1"] }),
     Error,
     "not among the results",
+  );
+  // Few memorized rows: stratified folds, fewer of them (3 rows, 3 folds), said in the text and the table; one
+  // memorized row: no forecast at all, and the note says why instead of giving a number.
+  const three = (await computeReport({
+    results: [REFERENCE],
+    meta: META,
+    target: "pico-1@step1092",
+    combine: ["pico-1@step546"],
+  })).report;
+  assertEquals([three.combined!.positives, three.combined!.folds, three.combined!.folds_requested], [
+    3,
+    3,
+    5,
+  ]);
+  assertMatch(
+    three.findings.join(" "),
+    /3-fold cross-validation over rows, stratified \(every fold holds its share of the memorized rows; 3 folds, not 5, as only 3 rows are memorized\)/,
+  );
+  assertMatch(
+    reportMarkdown(three),
+    /3-fold cross-validation over rows \(3 folds, not 5, as only 3 rows are memorized\), stratified by the label/,
+  );
+  const one = (await computeReport({
+    results: [REFERENCE],
+    meta: META,
+    target: "pico-1@step546",
+    combine: ["pico-1@step273"],
+  })).report;
+  assertEquals(one.combined, null);
+  assertEquals(one.curves.filter((x) => x.family === "combined"), []);
+  assertMatch(
+    one.notes.join("\n"),
+    /^no combined forecaster \(pico-1@step546\): only 1 row is memorized and 2047 not among the 2048 rows with every input; cross-validation needs at least 2 of each/m,
   );
 
   // Scaling: logit(y) = a + b·ln(compute) by Newton's method here, per family and metric.
