@@ -25,7 +25,7 @@ import {
 } from "./curves.ts";
 import type { Dataset, Source } from "./dataset.ts";
 import type { Family, Forecast } from "./forecast.ts";
-import { interval95, pct } from "./format.ts";
+import { interval95, pct, withBudget } from "./format.ts";
 import {
   type CombinedForecast,
   crossValidatedForecast,
@@ -463,11 +463,9 @@ export function thresholdText(budgets: ThresholdBudget[], memorized: number): st
       `${pct(b.precision)} precision`;
     text.push(
       reason
-        ? `With up to ${pct(b.budget)} of the compute, ${
-          pickLabel(b)
-        } ${recalls}${versus}; too uncertain to ` +
+        ? `${withBudget(b.budget)}, ${pickLabel(b)} ${recalls}${versus}; too uncertain to ` +
           `advise on: ${reason}.`
-        : `With up to ${pct(b.budget)} of the compute, use ${pickLabel(b)}: it ${recalls}${versus}.`,
+        : `${withBudget(b.budget)}, use ${pickLabel(b)}: it ${recalls}${versus}.`,
     );
   }
   return text;
