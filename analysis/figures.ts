@@ -214,7 +214,7 @@ export function prCurveFigure(
     sort: labels,
     scale: { scheme: labels.length > 10 ? "category20" : "category10" },
     title: "forecast",
-    legend: { labelLimit: 280 },
+    legend: { labelLimit: 360 },
   };
   const axis = (field: string, title: string) => ({
     field,

@@ -614,7 +614,7 @@ function prCurveLines(report: Report) {
   const same = groups.filter((g) => g && g.length > 1);
   const labelOf = new Map<string, string>();
   for (const group of same) {
-    for (const label of group.slice(1)) labelOf.set(label, `${label} (same curve as ${group[0]})`);
+    for (const label of group.slice(1)) labelOf.set(label, `${label} (= ${group[0]})`);
   }
   const points = report.forecasts.filter((f) =>
     kept.some((c) => c.predictor === f.predictor) && f.precision !== null && f.recall !== null

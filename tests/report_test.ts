@@ -306,8 +306,8 @@ Deno.test("report: one voice — overlapping lines named, captions promise only 
     layer: { data: { values: { label: string }[] } }[];
   };
   const labels = new Set(pr.layer[0].data.values.map((v) => v.label));
-  assert(labels.has("pico-2@step1092 (same curve as pico-1@step1092)"), [...labels].join(", "));
-  assert(labels.has("combined (held out) (same curve as pico-1@step1092)"), [...labels].join(", "));
+  assert(labels.has("pico-2@step1092 (= pico-1@step1092)"), [...labels].join(", "));
+  assert(labels.has("combined (held out) (= pico-1@step1092)"), [...labels].join(", "));
   // One law of four is drawn: the caption names it, not "each family's".
   assertMatch(
     caption("forecast-compute"),
