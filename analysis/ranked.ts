@@ -139,6 +139,9 @@ export interface RankedForecasts {
   curves: CurveEntry[];
   text_features: TextFeatureSummary | null;
   combined: CombinedSummary | null;
+  /** Why there is no combined forecaster although it had inputs and memorized rows: it cannot be fitted
+   *  honestly (crossValidationPlan); null otherwise. */
+  combined_unfit: string | null;
   thresholds: ThresholdBudget[];
 }
 
@@ -346,7 +349,7 @@ export async function rankedForecasts(
   } else if (positives === 0) {
     notes.push(`no combined forecaster: ${target.source} memorized none of the analysed rows`);
   } else if (unfit) {
-    notes.push(`no combined forecaster (${target.source}): ${unfit}`);
+    // Said in the findings, where its number would have been.
   } else {
     const predictors = dataset.sources.filter((s) => chosen.includes(s.source)).map((s) => s.source);
     const { forecast, ranking } = crossValidatedForecast(inputs, memorizedRows, rowIndex, target.source, {
@@ -378,6 +381,7 @@ export async function rankedForecasts(
     curves,
     text_features: textSummary,
     combined,
+    combined_unfit: unfit,
     thresholds: thresholdBudgets(curves, list),
   };
 }

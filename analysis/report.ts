@@ -113,6 +113,8 @@ export interface Report {
   curves: CurveEntry[];
   text_features: TextFeatureSummary | null;
   combined: CombinedSummary | null;
+  /** Why no combined forecaster could be fitted honestly (too few memorized rows), or null. */
+  combined_unfit: string | null;
   scaling: ScalingFit[];
   training_order: TrainingOrder[];
   recommendation: {
@@ -418,6 +420,7 @@ async function analyse(dataset: Dataset, options: ReportOptions): Promise<Report
     curves: ranked.curves,
     text_features: ranked.text_features,
     combined: ranked.combined,
+    combined_unfit: ranked.combined_unfit,
     scaling,
     training_order: order.orders,
     recommendation: {
@@ -428,7 +431,14 @@ async function analyse(dataset: Dataset, options: ReportOptions): Promise<Report
         ...thresholdText(ranked.thresholds, targetSummary.memorized),
       ],
     },
-    findings: findingsText(targetSummary, ranked.curves, ranked.combined, scaling, order.orders),
+    findings: findingsText(
+      targetSummary,
+      ranked.curves,
+      ranked.combined,
+      scaling,
+      order.orders,
+      ranked.combined_unfit,
+    ),
     correlations: {
       memorized: memorizedCorrelations(dataset),
       scores: scores.correlations,
@@ -483,6 +493,7 @@ export function findingsText(
   combined: CombinedSummary | null,
   scaling: ScalingFit[],
   orders: TrainingOrder[],
+  combinedUnfit: string | null = null,
 ): string[] {
   const text: string[] = [];
   const base = `a random ranking gets the base rate, ${pct(target.memorized_fraction, 2)}`;
@@ -544,6 +555,9 @@ export function findingsText(
         (alone ? `; its best input alone, ${alone.name}, has ${pct(alone.average_precision)}` : "") +
         (reason ? `; too uncertain to tell them apart: ${reason}.` : "."),
     );
+  }
+  if (combinedUnfit) {
+    text.push(`No combined forecaster: ${combinedUnfit}.`);
   }
   const laws = scaling.map((fit) => {
     const who = `${

@@ -269,8 +269,8 @@ Deno.test("the combined forecaster, scaling fits and training order of the pico 
   assertEquals(one.combined, null);
   assertEquals(one.curves.filter((x) => x.family === "combined"), []);
   assertMatch(
-    one.notes.join("\n"),
-    /^no combined forecaster \(pico-1@step546\): only 1 row is memorized and 2047 not among the 2048 rows with every input; cross-validation needs at least 2 of each/m,
+    one.findings.join("\n"),
+    /^No combined forecaster: only 1 row is memorized and 2047 not among the 2048 rows with every input; cross-validation needs at least 2 of each/m,
   );
 
   // Scaling: logit(y) = a + b·ln(compute) by Newton's method here, per family and metric.
