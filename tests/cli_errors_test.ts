@@ -163,6 +163,16 @@ function setWeight(dir: string, name: string, at: number | "all", value: number)
   });
 }
 
+/** Sets row `row` of the copy's F32 matrix `name` to value(i) at column i. */
+function setRow(dir: string, name: string, row: number, value: (i: number) => number): Promise<void> {
+  return editWeights(dir, (bytes) => {
+    const st = parseSafetensors(bytes), t = st.header[name];
+    const data = st.data.slice(), view = new DataView(data.buffer), cols = t.shape[1];
+    for (let i = 0; i < cols; i++) view.setFloat32(t.data_offsets[0] + (row * cols + i) * 4, value(i), true);
+    return safetensorsBytes({ header: st.header, data });
+  });
+}
+
 modelCase(
   "a NaN weight: stopped as it loads, naming the tensor and the element",
   (dir) => setWeight(dir, "gpt_neox.layers.1.attention.dense.weight", 3 * 64 + 5, NaN),
@@ -189,11 +199,17 @@ modelCase(
   (dir) => [`${dir}: the logits of row 0 of --tokens at position 0`, NOT_FINITE, "is NaN"],
 );
 
-Deno.test("generate with logits that overflow to NaN: no placeholder token, one line naming the row", async () => {
-  const dir = await goldenCopy();
-  try {
-    await OVERFLOWING(dir);
-    for (const format of ["json", "text"]) {
+// A final layer norm bias of 3e38: logits of ±Infinity, whose argmax would be the first +Infinity, a token picked
+// by no number.
+const TO_INFINITY = (dir: string) => setWeight(dir, "gpt_neox.final_layer_norm.bias", "all", 3e38);
+
+Deno.test("generate with logits that overflow (NaN, +Infinity): no placeholder token, one line naming the row", async () => {
+  for (
+    const [make, format] of [[OVERFLOWING, "json"], [OVERFLOWING, "text"], [TO_INFINITY, "json"]] as const
+  ) {
+    const dir = await goldenCopy();
+    try {
+      await make(dir);
       await expectError(
         ["generate", "--model", dir, "--tokens", "1,2,3;4,5,6", "--max-new", "4", "--format", format],
         [
@@ -202,9 +218,9 @@ Deno.test("generate with logits that overflow to NaN: no placeholder token, one 
           /argmax found no token/,
         ],
       );
+    } finally {
+      await Deno.remove(dir, { recursive: true });
     }
-  } finally {
-    await Deno.remove(dir, { recursive: true });
   }
 });
 
@@ -219,11 +235,12 @@ Deno.test("score with logits that overflow: each mode stops naming the data row;
     const cases: [string, (dir: string) => Promise<void>, string[], RegExp][] = [
       ["score", OVERFLOWING, ["--mode", "score"], /argmax found no token/],
       ["extractable", OVERFLOWING, ["--mode", "extractable"], /argmax found no token/],
-      // A final layer norm bias of 3e38: logits of ±Infinity, an argmax that finds a token, a log-probability
-      // of NaN (Infinity − Infinity).
+      ["score, +Infinity", TO_INFINITY, ["--mode", "score"], /argmax found no token/],
+      // The unembedding row of the first true token of data row 2 at ±3e38 in turn: that one logit is NaN
+      // (+Infinity − Infinity), which the argmax passes over; its log-probability is NaN.
       [
         "extractable --logprob",
-        (dir) => setWeight(dir, "gpt_neox.final_layer_norm.bias", "all", 3e38),
+        (dir) => setRow(dir, "embed_out.weight", rows[2][32], (i) => i % 2 ? -3e38 : 3e38),
         ["--mode", "extractable", "--logprob"],
         /log-probability NaN/,
       ],
