@@ -642,6 +642,14 @@ function prCurveLines(report: Report) {
     points,
     left,
     same,
+    // Memorized sets at one place are drawn as one point: listed too.
+    samePoints: [
+      ...Map.groupBy(points, (p) => `${p.recall} ${p.precision}`).values(),
+    ].filter((g) => g.length > 1).map((g) => ({
+      labels: g.map((p) => p.label.replace(/ \(= .*\)$/, "")),
+      recall: g[0].recall,
+      precision: g[0].precision,
+    })),
     combined: combined !== undefined,
     text: text ? `text: ${text.feature.replaceAll("_", " ")}` : null,
   };
@@ -755,6 +763,11 @@ export async function reportFigures(report: Report): Promise<Figure[]> {
       (pr.combined ? " The combined forecaster's rows are all held out." : "") +
       (pr.text ? ` The line “${pr.text}” is the text's best property.` : "") +
       pr.same.map((g) => ` ${listed(g)} draw the same curve, one over another.`).join("") +
+      pr.samePoints.map((g) =>
+        ` The memorized sets of ${listed(g.labels)} are one point (recall ${pct(g.recall)}, precision ${
+          pct(g.precision)
+        }).`
+      ).join("") +
       (pr.left > 0 ? ` ${pr.left} more predictors with lower average precision are in the tables.` : ""),
       prCurveFigure(pr.lines, pr.points, target),
       pr.lines.length > 0,

@@ -302,6 +302,10 @@ Deno.test("report: one voice — overlapping lines named, captions promise only 
     caption("pr-curves"),
     /pico-1@step1092, pico-2@step1092, pico-3@step819 and combined \(held out\) draw the same curve, one over another\./,
   );
+  assertMatch(
+    caption("pr-curves"),
+    /The memorized sets of pico-1@step1092 and pico-3@step546 are one point \(recall 33\.3%, precision 100\.0%\)\./,
+  );
   const pr = figures.find((f) => f.id === "pr-curves")!.spec as unknown as {
     layer: { data: { values: { label: string }[] } }[];
   };
