@@ -63,7 +63,7 @@ function paramsAxis(field: string, title: string, params: number[]) {
   };
 }
 
-/** Fraction of rows memorized (score = 1) against parameters, one line per revision. */
+/** Fraction of rows memorized against parameters, one line per revision. */
 export function memorizedFractionFigure(summary: SourceSummary[], revisions: string[]): Spec {
   return {
     $schema: "https://vega.github.io/schema/vega-lite/v6.json",
@@ -78,7 +78,7 @@ export function memorizedFractionFigure(summary: SourceSummary[], revisions: str
       y: {
         field: "memorized_fraction",
         type: "quantitative",
-        title: "memorized (score = 1)",
+        title: "memorized",
         axis: { format: ".2~%" },
       },
       color: {
@@ -184,6 +184,19 @@ export interface CurveSeries {
 }
 
 /**
+ * The points a precision–recall line is drawn through, from recall 0. Each line stops at its first point of
+ * highest recall: past it only precision falls, down to the base rate, a vertical run at the right edge that
+ * every curve shares. Lines with the same points are drawn over one another (see prCurveLines in report.ts).
+ */
+export function drawnSteps(c: CurveSeries): { recall: number; precision: number }[] {
+  const end = c.recall.indexOf(Math.max(...c.recall));
+  return end < 0 ? [] : [
+    { recall: 0, precision: c.precision[0] },
+    ...c.recall.slice(0, end + 1).map((recall, k) => ({ recall, precision: c.precision[k] })),
+  ];
+}
+
+/**
  * Precision–recall curves of ranked forecasts of one target, each a step function (precision Pₙ over recall
  * (Rₙ₋₁, Rₙ], the rectangles whose area is the average precision) drawn up to its highest recall, with each
  * predictor's memorized set — the paper's binary forecast — marked as a point of its colour.
@@ -194,27 +207,14 @@ export function prCurveFigure(
   target: string,
 ): Spec {
   const labels = [...new Set([...curves.map((c) => c.label), ...points.map((p) => p.label)])];
-  // Each line stops at its first point of highest recall: past it only precision falls, down to the base rate,
-  // a vertical run at the right edge that every curve shares.
-  const lines = curves.flatMap((c) => {
-    const end = c.recall.indexOf(Math.max(...c.recall));
-    return end < 0 ? [] : [
-      { label: c.label, order: 0, recall: 0, precision: c.precision[0] },
-      ...c.recall.slice(0, end + 1).map((recall, k) => ({
-        label: c.label,
-        order: k + 1,
-        recall,
-        precision: c.precision[k],
-      })),
-    ];
-  });
+  const lines = curves.flatMap((c) => drawnSteps(c).map((p, order) => ({ label: c.label, order, ...p })));
   const color = {
     field: "label",
     type: "nominal" as const,
     sort: labels,
     scale: { scheme: labels.length > 10 ? "category20" : "category10" },
     title: "forecast",
-    legend: { labelLimit: 280 },
+    legend: { labelLimit: 360 },
   };
   const axis = (field: string, title: string) => ({
     field,
@@ -366,22 +366,28 @@ function heatmap(
   };
 }
 
-/** Pearson correlation of the memorized indicator between models, one panel per revision. */
+/** The groups (panels) of a correlation list with at least one defined r: a panel of "n/a" only shows nothing. */
+export const definedGroups = (rows: Correlation[], order: string[]) =>
+  order.filter((g) => rows.some((r) => r.group === g && r.r !== null));
+
+/** Pearson correlation of the memorized indicator between models, one panel per revision (those with an r). */
 export function memorizedCorrelationFigure(rows: Correlation[], models: string[], revisions: string[]): Spec {
-  const groups = revisions.filter((g) => rows.some((r) => r.group === g));
+  const groups = definedGroups(rows, revisions);
+  rows = rows.filter((r) => groups.includes(r.group));
   return heatmap(
     rows,
     "Which models memorize the same rows",
-    "Pearson r of memorized (score = 1), same revision",
+    "Pearson r of the memorized indicator, same revision",
     models,
     "revision",
     groups,
   );
 }
 
-/** Pearson correlation of raw scores between checkpoints of each model, one panel per model. */
+/** Pearson correlation of raw scores between checkpoints of each model, one panel per model (with an r). */
 export function scoreCorrelationFigure(rows: Correlation[], revisions: string[], models: string[]): Spec {
-  const groups = models.filter((g) => rows.some((r) => r.group === g));
+  const groups = definedGroups(rows, models);
+  rows = rows.filter((r) => groups.includes(r.group));
   return heatmap(
     rows,
     "How checkpoints of one model agree",

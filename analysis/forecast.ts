@@ -26,6 +26,31 @@ export interface SourceSummary {
   listed_only: boolean;
 }
 
+/**
+ * What "memorized" means over these sources, in a few words: "score 1" where every source has scores; for
+ * results without them (--mode extractable, lists of memorized rows) a row is memorized when its greedy
+ * continuation is the true one, found from the first mismatch or listed, and "score 1" would define nothing.
+ */
+export function memorizedMeaning(sources: SourceSummary[]): { short: string; long: string } {
+  const scored = sources.filter((s) => s.mean_score !== null).length;
+  if (scored === sources.length) {
+    return { short: "score = 1", long: "score 1 (all continuation tokens right)" };
+  }
+  if (scored === 0) {
+    return {
+      short: "greedy continuation = the true one",
+      long:
+        "the greedy continuation equals the true one (all continuation tokens right; these results have " +
+        "no score: first mismatch past the continuation, or listed as memorized)",
+    };
+  }
+  return {
+    short: "all continuation tokens right",
+    long: "all continuation tokens right (score 1; for results without a score, first mismatch past the " +
+      "continuation or listed as memorized)",
+  };
+}
+
 export interface Forecast {
   predictor: string;
   target: string;

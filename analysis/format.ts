@@ -26,3 +26,12 @@ export const interval95 = (i: { low: number; high: number } | null | undefined, 
 /** A fraction with its 95% interval: "33.3% (6.1–79.2%)". */
 export const pctWith = (x: number | null | undefined, i: { low: number; high: number } | null | undefined) =>
   known(x) ? (i ? `${pct(x)} (${pctRange(i)})` : pct(x)) : "–";
+
+/** A count and its noun, the noun in the plural unless the count is 1: (1, "model@revision") → "1 model@revision". */
+export const plural = (n: number, noun: string, nouns = `${noun}s`): string =>
+  `${n.toLocaleString("en-US")} ${n === 1 ? noun : nouns}`;
+
+/** The start of a sentence about a compute budget: "With up to 27.5% of the compute", or for a budget of 0 (the
+ *  text alone) "With no model". */
+export const withBudget = (budget: number): string =>
+  budget === 0 ? "With no model (the text alone)" : `With up to ${pct(budget)} of the compute`;

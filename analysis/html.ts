@@ -1,7 +1,9 @@
 // report.html (one self-contained page: inline SVG figures, no script, no network) and report.md (the tables).
 import * as aq from "arquero";
 import type { Figure } from "./figures.ts";
-import { int, num, pct, pctRange, pctWith } from "./format.ts";
+import { int, num, pct, pctRange, pctWith, plural } from "./format.ts";
+import { memorizedMeaning } from "./forecast.ts";
+import { fewerFolds } from "./logistic.ts";
 import { ADVICE_LEVEL, type CurveEntry, pickLabel } from "./ranked.ts";
 import type { Report } from "./report.ts";
 import { orderVerdict } from "./training_order.ts";
@@ -22,9 +24,9 @@ export function sourcesTable(report: Report): TextTable {
   return {
     id: "sources",
     title: "Memorization per model and revision",
-    note: `Over the ${
-      int(report.rows.analysed)
-    } analysed rows; memorized = score 1 (all continuation tokens right).`,
+    note: `Over the ${int(report.rows.analysed)} analysed rows; memorized = ${
+      memorizedMeaning(report.sources).long
+    }.`,
     columns: [
       "model@revision",
       "parameters",
@@ -205,7 +207,7 @@ export function thresholdTable(report: Report): TextTable | null {
     columns: ["budget", "forecast", "recall (95%)", "precision", "best memorized set (recall)"],
     numeric: [true, false, true, true, false],
     rows: list.map((b) => [
-      pct(b.budget),
+      b.budget === 0 ? "0% (no model)" : pct(b.budget),
       pickLabel(b),
       pctWith(b.recall, b.recall_interval),
       pct(b.precision),
@@ -221,8 +223,9 @@ export function combinedTable(report: Report): TextTable | null {
     id: "combined",
     title: "Combined forecaster",
     note: `Logistic regression (L2 ${c.l2} on standardized inputs) of “memorized by ${c.target}” on the ` +
-      `inputs below, chosen as ${c.chosen_by}. ${c.folds}-fold cross-validation over rows (folds by a hash ` +
-      `of the row index, seed ${c.seed}): every row's forecast comes from a model fitted without its fold ` +
+      `inputs below, chosen as ${c.chosen_by}. ${c.folds}-fold cross-validation over rows${
+        fewerFolds(c) ? ` (${fewerFolds(c)})` : ""
+      }, ${c.stratification} (seed ${c.seed}). Every row's forecast comes from a model fitted without its fold ` +
       `(on ${c.fit_rows.map(int).join(", ")} rows), and AP and recall are over those held-out forecasts ` +
       `(${int(c.rows)} rows, ${
         int(c.positives)
@@ -279,23 +282,39 @@ export function scalingTable(report: Report): TextTable | null {
 export function trainingOrderTable(report: Report): TextTable | null {
   if (report.training_order.length === 0) return null;
   const p = (x: number | undefined) => x === undefined ? "–" : x < 0.001 ? "< 0.001" : x.toFixed(3);
+  const tested = Math.max(...report.training_order.map((o) => o.tested));
   return {
     id: "training-order",
     title: "Memorization over training order",
     note:
       "Each model at its last revision: memorized fraction of the rows first trained on in each bucket of " +
       "steps (row i at step ⌊i / rows per step⌋), earliest first; χ²: homogeneity across buckets; trend: " +
-      "Cochran–Armitage on the step, row by row (z > 0: later rows memorized more).",
-    columns: ["model@revision", "steps", "memorized per bucket", "χ² (df)", "p", "trend z", "p", "verdict"],
-    numeric: [false, false, false, true, true, true, true, false],
+      "Cochran–Armitage on the step, row by row (z > 0: later rows memorized more). Holm: each test's " +
+      `p-value adjusted over the ${plural(tested, "model")} tested (Holm's step-down correction for ` +
+      "multiple tests); the verdict uses it.",
+    columns: [
+      "model@revision",
+      "steps",
+      "memorized per bucket",
+      "χ² (df)",
+      "p",
+      "p (Holm)",
+      "trend z",
+      "p",
+      "p (Holm)",
+      "verdict",
+    ],
+    numeric: [false, false, false, true, true, true, true, true, true, false],
     rows: report.training_order.map((o) => [
       o.source,
       o.buckets.length ? `${int(o.buckets[0].first_step)}–${int(o.buckets.at(-1)!.last_step)}` : "–",
       o.buckets.map((b) => pct(b.fraction)).join(" · "),
       o.homogeneity ? `${num(o.homogeneity.statistic, 2)} (${o.homogeneity.df})` : "–",
       p(o.homogeneity?.p_value),
+      p(o.homogeneity?.p_holm),
       num(o.trend?.z, 2),
       p(o.trend?.p_value),
+      p(o.trend?.p_holm),
       orderVerdict(o),
     ]),
   };
@@ -322,8 +341,12 @@ function pivot(
 /** One matrix table per group (revision or model) of a correlation list. */
 export function correlationTables(report: Report, kind: "memorized" | "scores"): TextTable[] {
   const list = report.correlations[kind];
-  const groups = [...new Set(list.map((c) => c.group))];
-  return groups.map((group) => {
+  const all = [...new Set(list.map((c) => c.group))];
+  // A table of only "–" says nothing: such groups are named in the first table's note instead.
+  const groups = all.filter((g) => list.some((c) => c.group === g && c.r !== null));
+  const gone = all.filter((g) => !groups.includes(g));
+  const goneNote = gone.length ? ` Left out: ${gone.join(", ")}, where r is undefined for every pair.` : "";
+  return groups.map((group, k) => {
     const cells = list.filter((c) => c.group === group);
     const keys = [...new Set(cells.map((c) => c.a))];
     const matrix = pivot(cells.map((c) => ({ row: c.a, column: c.b, value: c.r })), keys);
@@ -332,12 +355,12 @@ export function correlationTables(report: Report, kind: "memorized" | "scores"):
       title: kind === "memorized"
         ? `Pearson r of memorized between models at ${group}`
         : `Pearson r of scores between checkpoints of ${group}`,
-      note: cells.some((c) => c.r === null)
-        ? kind === "memorized"
+      note: cells.some((c) => c.r === null) || (k === 0 && gone.length)
+        ? (kind === "memorized"
           ? "– : r is undefined where a model memorized none of the analysed rows (or all of them): its " +
             "memorized indicator is constant."
           : "– : r is undefined where a checkpoint gives every analysed row the same score: its scores are " +
-            "constant."
+            "constant.") + (k === 0 ? goneNote : "")
         : undefined,
       columns: ["", ...keys],
       numeric: [false, ...keys.map(() => true)],
@@ -465,7 +488,7 @@ export function reportHtml(report: Report, figures: Figure[]): string {
 <style>${STYLE}</style></head>
 <body><main>
 <h1>Which rows will ${escapeHtml(report.target)} memorize?</h1>
-<p class="sub">${report.sources.length} model@revisions, ${
+<p class="sub">${plural(report.sources.length, "model@revision")}, ${
     report.rows.analysed.toLocaleString("en-US")
   } rows analysed;
 target ${escapeHtml(report.target)} memorized ${target?.memorized.toLocaleString("en-US") ?? "–"} of them
@@ -523,7 +546,9 @@ export function reportMarkdown(report: Report): string {
   return [
     `# Which rows will ${report.target} memorize?`,
     "",
-    `${report.sources.length} model@revisions, ${report.rows.analysed} rows analysed. Generated by ${report.generator}, ${report.created}.`,
+    `${plural(report.sources.length, "model@revision")}, ${
+      plural(report.rows.analysed, "row")
+    } analysed. Generated by ${report.generator}, ${report.created}.`,
     "",
     ...(report.notes.length ? [...report.notes.map((n) => `- ${n}`), ""] : []),
     "## Forecasting at equal compute",

@@ -1,6 +1,8 @@
 // A combined forecaster: logistic regression of "memorized by the target" on cheap inputs (smaller models' and
 // early checkpoints' scores, first mismatches and log-probabilities, properties of the text), judged honestly
-// by k-fold cross-validation over rows: every row's forecast comes from a model fitted without its fold.
+// by k-fold cross-validation over rows: every row's forecast comes from a model fitted without its fold. The
+// folds are stratified by the label: memorized rows are few (3 of 192 in the demo) and, put in folds by a hash,
+// may all land in one fold, whose model is then fitted on no memorized row and forecasts none of them.
 //
 // The fit is Newton's method (iteratively reweighted least squares) with an L2 penalty on standardized inputs,
 // written here: npm's logistic regressions (ml-logistic-regression: fixed-step gradient descent, no intercept,
@@ -14,7 +16,7 @@ import {
   type RecallAtPrecision,
   type SortBuffer,
 } from "./curves.ts";
-import { hashIndex, Rng } from "./random.ts";
+import { Rng } from "./random.ts";
 
 export interface LogisticFit {
   /** The intercept, then one coefficient per column. */
@@ -175,7 +177,8 @@ export interface ForecastInput {
 }
 
 export interface CrossValidationOptions {
-  /** Folds (default 5): row i is in fold hash(row index i, seed) mod folds. */
+  /** Folds asked for (default 5); fewer when there are fewer memorized rows (or others) than that (see
+   *  crossValidationPlan). */
   folds?: number;
   seed?: number;
   /** L2 penalty on the standardized coefficients (default 1). */
@@ -196,7 +199,11 @@ export interface CombinedForecast {
   /** Rows with every input present (the others get no forecast), and the memorized rows among them. */
   rows: number;
   positives: number;
+  /** Folds used: the folds asked for, or fewer when fewer rows of a class (memorized or not) than that. */
   folds: number;
+  folds_requested: number;
+  /** How rows were put in folds, in words. */
+  stratification: string;
   seed: number;
   l2: number;
   /** Rows each fold's model was fitted on (a seeded sample of the other folds' rows when they are more). */
@@ -215,11 +222,84 @@ export interface CombinedForecast {
   curve: PrCurve;
 }
 
+/** How rows are put in folds (CombinedForecast.stratification). */
+export const STRATIFICATION =
+  "stratified by the label: the memorized rows, and the others, each dealt out over " +
+  "the folds in row order, in a seeded random order within each round, so that every fold holds its share of " +
+  "both (±1)";
+
+/** Why there are fewer folds than asked for ("3 folds, not 5, as only 3 rows are memorized"); "" when not. */
+export function fewerFolds(c: { folds: number; folds_requested: number; positives: number; rows: number }) {
+  if (c.folds >= c.folds_requested) return "";
+  const few = c.positives <= c.rows - c.positives
+    ? `${c.positives} rows are memorized`
+    : `${c.rows - c.positives} are not memorized`;
+  return `${c.folds} folds, not ${c.folds_requested}, as only ${few}`;
+}
+
+/** "stratified (…)" in a sentence of the findings. */
+export function foldsInWords(c: { folds: number; folds_requested: number; positives: number; rows: number }) {
+  const fewer = fewerFolds(c);
+  return `stratified (every fold holds its share of the memorized rows${fewer ? `; ${fewer}` : ""})`;
+}
+
+/** The rows the combined forecaster would use (every input present) and its folds, or why it cannot be fitted
+ *  honestly: a fold's model needs a memorized row and another one to fit on, and each held-out fold one of each
+ *  would be forecast without. */
+export function crossValidationPlan(
+  inputs: ForecastInput[],
+  memorized: Bitset,
+  n: number,
+  requested = 5,
+): { present: Bitset; rows: number; positives: number; folds: number; unfit: string | null } {
+  const present = emptyBitset(n);
+  let rows = 0, positives = 0;
+  for (let i = 0; i < n; i++) {
+    let ok = true;
+    for (let j = 0; j < inputs.length && ok; j++) ok = !Number.isNaN(inputs[j].values[i]);
+    if (!ok) continue;
+    addRow(present, i);
+    rows++;
+    if (hasRow(memorized, i)) positives++;
+  }
+  const negatives = rows - positives, folds = Math.min(requested, positives, negatives);
+  const unfit = folds >= 2
+    ? null
+    : `${positives === 1 ? "only 1 row is" : `${positives} rows are`} memorized ` +
+      `and ${negatives} not among the ${rows} rows with every input; cross-validation needs at least 2 of each ` +
+      "(a model fitted on one forecasts the other, held out), so no honest forecast can be made";
+  return { present, rows, positives, folds: Math.max(folds, 0), unfit };
+}
+
+/**
+ * The fold of each of rows 0..n-1 that `present` holds (STRATIFICATION): each class (memorized or not) dealt out
+ * in rounds of `folds` rows, in row order, each round in a seeded random order of the folds. Linear in rows,
+ * a few bytes of state besides the result.
+ */
+export function stratifiedFolds(present: Bitset, memorized: Bitset, n: number, folds: number, seed: number) {
+  const fold = new Uint8Array(n), order = [new Uint8Array(folds), new Uint8Array(folds)], dealt = [0, 0];
+  const dealer = new Rng(seed * 7919 + folds);
+  for (let i = 0; i < n; i++) {
+    if (!hasRow(present, i)) continue;
+    const c = hasRow(memorized, i) ? 1 : 0, round = order[c], at = dealt[c]++ % folds;
+    if (at === 0) {
+      for (let f = 0; f < folds; f++) round[f] = f;
+      for (let f = folds - 1; f > 0; f--) {
+        const g = Math.floor(dealer.uniform() * (f + 1));
+        [round[f], round[g]] = [round[g], round[f]];
+      }
+    }
+    fold[i] = round[at];
+  }
+  return fold;
+}
+
 /**
  * Cross-validated logistic regression of the target's memorized set on the inputs. Returns the report's summary,
  * the held-out forecasts' ranking (for the bootstrap) and the held-out log-odds per analysed row (NaN where an
  * input is missing; log-odds rather than probabilities, which round to 1 and would tie; null with a sortBuffer).
- * `rowIndex[i]` is analysed row i's index in the training data: folds follow the data, not the report's order.
+ * `rowIndex[i]` is analysed row i's index in the training data, in increasing order: rows are dealt into folds in
+ * that order. Throws when crossValidationPlan finds no honest fit (ask it first).
  */
 export function crossValidatedForecast(
   inputs: ForecastInput[],
@@ -228,23 +308,15 @@ export function crossValidatedForecast(
   target: string,
   options: CrossValidationOptions = {},
 ): { forecast: CombinedForecast; ranking: Ranking; logOdds: Float64Array | null } {
-  const folds = options.folds ?? 5, seed = options.seed ?? 1, l2 = options.l2 ?? 1;
+  const requested = options.folds ?? 5, seed = options.seed ?? 1, l2 = options.l2 ?? 1;
   const fitRows = options.fitRows ?? 100_000, n = rowIndex.length, k = inputs.length;
   const value = (j: number, i: number) => {
     const v = inputs[j].values[i];
     return inputs[j].transform === "log1p" ? Math.log1p(v) : v;
   };
-  const present = emptyBitset(n), fold = new Uint8Array(n);
-  let rows = 0, positives = 0;
-  for (let i = 0; i < n; i++) {
-    let ok = true;
-    for (let j = 0; j < k && ok; j++) ok = !Number.isNaN(inputs[j].values[i]);
-    if (!ok) continue;
-    addRow(present, i);
-    fold[i] = hashIndex(rowIndex[i], seed) % folds;
-    rows++;
-    if (hasRow(memorized, i)) positives++;
-  }
+  const { present, rows, positives, folds, unfit } = crossValidationPlan(inputs, memorized, n, requested);
+  if (unfit) throw new Error(`crossValidatedForecast: ${unfit} (check crossValidationPlan first)`);
+  const fold = stratifiedFolds(present, memorized, n, folds, seed);
   const fitOn = (heldOut: number, rng: Rng) => {
     let candidates = 0;
     for (let i = 0; i < n; i++) if (hasRow(present, i) && fold[i] !== heldOut) candidates++;
@@ -293,6 +365,8 @@ export function crossValidatedForecast(
     rows,
     positives,
     folds,
+    folds_requested: requested,
+    stratification: STRATIFICATION,
     seed,
     l2,
     fit_rows: fitSizes,

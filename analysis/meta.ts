@@ -116,6 +116,26 @@ export async function readMetaCsv(path: string): Promise<Map<string, ModelMeta>>
   return meta;
 }
 
+/**
+ * A note listing the rows of --meta that name no model of the results (a typo or another casing,
+ * "pythia-410M" for "pythia-410m", would otherwise be ignored without a word); null when every row matches.
+ */
+export function unmatchedMetaNote(
+  path: string,
+  meta: Map<string, ModelMeta>,
+  models: Iterable<string>,
+): string | null {
+  const known = [...new Set(models)];
+  const unmatched = [...meta.keys()].filter((m) => !known.includes(m));
+  if (unmatched.length === 0) return null;
+  const named = unmatched.map((m) => {
+    const like = known.find((k) => k.toLowerCase() === m.toLowerCase());
+    return like ? `${m} (did you mean ${like}?)` : m;
+  });
+  return `--meta ${path}: ${unmatched.length === 1 ? "a row names" : "rows name"} no model of the results, ` +
+    `ignored: ${named.join(", ")}; model names are matched exactly`;
+}
+
 /** The JSON object in the file at `path`; null when there is no file or it holds no object. */
 async function readJsonIfThere(path: string): Promise<Record<string, unknown> | null> {
   const value = await readJsonFile(path, "fix or remove it");

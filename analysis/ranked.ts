@@ -25,8 +25,13 @@ import {
 } from "./curves.ts";
 import type { Dataset, Source } from "./dataset.ts";
 import type { Family, Forecast } from "./forecast.ts";
-import { interval95, pct } from "./format.ts";
-import { type CombinedForecast, crossValidatedForecast, type ForecastInput } from "./logistic.ts";
+import { interval95, pct, withBudget } from "./format.ts";
+import {
+  type CombinedForecast,
+  crossValidatedForecast,
+  crossValidationPlan,
+  type ForecastInput,
+} from "./logistic.ts";
 import {
   cachedTextFeatures,
   computeTextFeatures,
@@ -134,6 +139,9 @@ export interface RankedForecasts {
   curves: CurveEntry[];
   text_features: TextFeatureSummary | null;
   combined: CombinedSummary | null;
+  /** Why there is no combined forecaster although it had inputs and memorized rows: it cannot be fitted
+   *  honestly (crossValidationPlan); null otherwise. */
+  combined_unfit: string | null;
   thresholds: ThresholdBudget[];
 }
 
@@ -328,6 +336,9 @@ export async function rankedForecasts(
   const inputs = [...predictorInputs, ...textInputs];
   let combined: CombinedSummary | null = null;
   const positives = dataset.memorizedCount.get(target.source)!;
+  const unfit = inputs.length && positives
+    ? crossValidationPlan(inputs, memorizedRows, rowIndex.length).unfit
+    : null;
   if (inputs.length === 0) {
     notes.push(
       `no combined forecaster: no smaller model or earlier checkpoint of at most ${
@@ -337,6 +348,8 @@ export async function rankedForecasts(
     );
   } else if (positives === 0) {
     notes.push(`no combined forecaster: ${target.source} memorized none of the analysed rows`);
+  } else if (unfit) {
+    // Said in the findings, where its number would have been.
   } else {
     const predictors = dataset.sources.filter((s) => chosen.includes(s.source)).map((s) => s.source);
     const { forecast, ranking } = crossValidatedForecast(inputs, memorizedRows, rowIndex, target.source, {
@@ -368,6 +381,7 @@ export async function rankedForecasts(
     curves,
     text_features: textSummary,
     combined,
+    combined_unfit: unfit,
     thresholds: thresholdBudgets(curves, list),
   };
 }
@@ -453,11 +467,9 @@ export function thresholdText(budgets: ThresholdBudget[], memorized: number): st
       `${pct(b.precision)} precision`;
     text.push(
       reason
-        ? `With up to ${pct(b.budget)} of the compute, ${
-          pickLabel(b)
-        } ${recalls}${versus}; too uncertain to ` +
+        ? `${withBudget(b.budget)}, ${pickLabel(b)} ${recalls}${versus}; too uncertain to ` +
           `advise on: ${reason}.`
-        : `With up to ${pct(b.budget)} of the compute, use ${pickLabel(b)}: it ${recalls}${versus}.`,
+        : `${withBudget(b.budget)}, use ${pickLabel(b)}: it ${recalls}${versus}.`,
     );
   }
   return text;

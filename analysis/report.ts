@@ -23,6 +23,7 @@ import {
   forecasts,
   type HistogramBin,
   memorizedCorrelations,
+  memorizedMeaning,
   type ScalingFit,
   scalingFits,
   scoreHistograms,
@@ -31,6 +32,8 @@ import {
   summarize,
 } from "./forecast.ts";
 import {
+  definedGroups,
+  drawnSteps,
   type Figure,
   type FittedLaw,
   forecastByComputeFigure,
@@ -47,7 +50,8 @@ import {
 import { interval95, pct } from "./format.ts";
 import { reportHtml, reportMarkdown } from "./html.ts";
 import { collectInputFiles, publishedList } from "./load.ts";
-import { type ModelMeta, readMetaCsv, sameSuite } from "./meta.ts";
+import { foldsInWords } from "./logistic.ts";
+import { type ModelMeta, readMetaCsv, sameSuite, unmatchedMetaNote } from "./meta.ts";
 import { findTokenizer } from "../io/checkpoints.ts";
 import {
   type CombinedSummary,
@@ -109,6 +113,8 @@ export interface Report {
   curves: CurveEntry[];
   text_features: TextFeatureSummary | null;
   combined: CombinedSummary | null;
+  /** Why no combined forecaster could be fitted honestly (too few memorized rows), or null. */
+  combined_unfit: string | null;
   scaling: ScalingFit[];
   training_order: TrainingOrder[];
   recommendation: {
@@ -351,6 +357,9 @@ export async function computeReport(options: ReportOptions): Promise<{ report: R
     spillDir: options.spillDir,
     memoryBudget: options.memoryBudget,
   });
+  const unmatched = options.meta &&
+    unmatchedMetaNote(options.meta, meta, dataset.sources.map((s) => s.model));
+  if (unmatched) dataset.notes.push(unmatched);
   try {
     return { report: await analyse(dataset, options) };
   } finally {
@@ -421,6 +430,7 @@ async function analyse(dataset: Dataset, options: ReportOptions): Promise<Report
     curves: ranked.curves,
     text_features: ranked.text_features,
     combined: ranked.combined,
+    combined_unfit: ranked.combined_unfit,
     scaling,
     training_order: order.orders,
     recommendation: {
@@ -431,7 +441,14 @@ async function analyse(dataset: Dataset, options: ReportOptions): Promise<Report
         ...thresholdText(ranked.thresholds, targetSummary.memorized),
       ],
     },
-    findings: findingsText(targetSummary, ranked.curves, ranked.combined, scaling, order.orders),
+    findings: findingsText(
+      targetSummary,
+      ranked.curves,
+      ranked.combined,
+      scaling,
+      order.orders,
+      ranked.combined_unfit,
+    ),
     correlations: {
       memorized: memorizedCorrelations(dataset),
       scores: scores.correlations,
@@ -486,6 +503,7 @@ export function findingsText(
   combined: CombinedSummary | null,
   scaling: ScalingFit[],
   orders: TrainingOrder[],
+  combinedUnfit: string | null = null,
 ): string[] {
   const text: string[] = [];
   const base = `a random ranking gets the base rate, ${pct(target.memorized_fraction, 2)}`;
@@ -504,15 +522,23 @@ export function findingsText(
   }
   const text_ = best(curves.filter((c) => c.family === "text"));
   if (text_) {
+    // "Most telling" only when the ranking beats a random one: its AP's interval above the base rate.
+    const interval = text_.intervals.average_precision;
+    const telling = interval
+      ? interval.low > target.memorized_fraction
+      : text_.average_precision! > target.memorized_fraction;
+    const property = `${text_.feature.replaceAll("_", " ")} (${
+      text_.predicted_when === ">=" ? "more" : "less"
+    } is likelier memorized)`;
+    const ap = `average precision ${pct(text_.average_precision)}${interval95(interval)}`;
+    const base = `the base rate ${pct(target.memorized_fraction, 2)}`;
     text.push(
-      `The text alone (no model, no compute): its most telling property is ${
-        text_.feature.replaceAll("_", " ")
-      }` +
-        ` (${text_.predicted_when === ">=" ? "more" : "less"} is likelier memorized), average precision ` +
-        `${pct(text_.average_precision)}${
-          interval95(text_.intervals.average_precision)
-        } against the base rate ` +
-        `${pct(target.memorized_fraction, 2)}.`,
+      telling
+        ? `The text alone (no model, no compute): its most telling property is ${property}, ${ap} against ${base}.`
+        : `The text alone (no model, no compute) tells memorized rows apart no better than a random ranking: ` +
+          `its best property, ${property}, has ${ap}, ${
+            interval ? "an interval that holds" : "at or below"
+          } ${base}.`,
     );
   }
   if (combined) {
@@ -526,8 +552,10 @@ export function findingsText(
     text.push(
       `The combined forecaster (logistic regression on ${
         inputNames(combined)
-      }; ${combined.folds}-fold cross-validation over rows, every forecast made by a model that did not see ` +
-        `the row; ${
+      }; ${combined.folds}-fold cross-validation over rows, ${
+        foldsInWords(combined)
+      }, every forecast made by a ` +
+        `model that did not see the row; ${
           combined.compute_fraction === null
             ? "compute unknown"
             : `${pct(combined.compute_fraction)} of the compute`
@@ -537,6 +565,9 @@ export function findingsText(
         (alone ? `; its best input alone, ${alone.name}, has ${pct(alone.average_precision)}` : "") +
         (reason ? `; too uncertain to tell them apart: ${reason}.` : "."),
     );
+  }
+  if (combinedUnfit) {
+    text.push(`No combined forecaster: ${combinedUnfit}.`);
   }
   const laws = scaling.map((fit) => {
     const who = `${
@@ -560,7 +591,9 @@ export function findingsText(
   if (orders.length) {
     text.push(
       `Memorization over training order (rows in ${orders[0].buckets.length} buckets by the step they were ` +
-        `first seen at): ${orders.map((o) => `${o.source} ${orderVerdict(o)}`).join("; ")}.`,
+        `first seen at${
+          orders[0].tested > 1 ? `; p-values Holm-adjusted for the ${orders[0].tested} models tested` : ""
+        }): ${orders.map((o) => `${o.source} ${orderVerdict(o, false)}`).join("; ")}.`,
     );
   }
   return text;
@@ -591,10 +624,87 @@ function prCurveLines(report: Report) {
     ...(combined ? [{ ...combined, label: "combined (held out)" }] : []),
     ...(text ? [{ ...text, label: `text: ${text.feature.replaceAll("_", " ")}` }] : []),
   ];
+  // A line drawn along another (the same steps, or the same up to where it stops) would hide under it without a
+  // word: each such line joins the group of the first line it runs along, is labelled as that line's curve, and
+  // the caption lists the groups.
+  const shapes = lines.map((l) => stepShape(drawnSteps(l)));
+  const groups: string[][] = [], groupOf: number[] = [];
+  lines.forEach((line, i) => {
+    const j = lines.findIndex((_, k) => k < i && groupOf[k] === k && alongside(shapes[i], shapes[k]));
+    groupOf[i] = j < 0 ? i : j;
+    if (j < 0) groups[i] = [line.label];
+    else groups[j].push(line.label);
+  });
+  const same = groups.filter((g) => g && g.length > 1);
+  const labelOf = new Map<string, string>();
+  for (const group of same) {
+    for (const label of group.slice(1)) labelOf.set(label, `${label} (= ${group[0]})`);
+  }
   const points = report.forecasts.filter((f) =>
     kept.some((c) => c.predictor === f.predictor) && f.precision !== null && f.recall !== null
-  ).map((f) => ({ label: f.predictor, precision: f.precision!, recall: f.recall! }));
-  return { lines, points, left };
+  ).map((f) => ({
+    label: labelOf.get(f.predictor) ?? f.predictor,
+    precision: f.precision!,
+    recall: f.recall!,
+  }));
+  return {
+    lines: lines.map((l) => ({ ...l, label: labelOf.get(l.label) ?? l.label })),
+    points,
+    left,
+    same,
+    // Memorized sets at one place are drawn as one point: listed too.
+    samePoints: [
+      ...Map.groupBy(points, (p) => `${p.recall} ${p.precision}`).values(),
+    ].filter((g) => g.length > 1).map((g) => ({
+      labels: g.map((p) => p.label.replace(/ \(= .*\)$/, "")),
+      recall: g[0].recall,
+      precision: g[0].precision,
+    })),
+    combined: combined !== undefined,
+    text: text ? `text: ${text.feature.replaceAll("_", " ")}` : null,
+  };
+}
+
+/** A drawn step line (drawnSteps) as its steps: the precision over recall (previous end, end], runs of one
+ *  precision merged and steps of no width dropped, so that lines that look the same have the same steps. */
+function stepShape(points: { recall: number; precision: number }[]): { end: number; precision: number }[] {
+  const steps: { end: number; precision: number }[] = [];
+  for (let k = 1; k < points.length; k++) {
+    const { recall, precision } = points[k], last = steps.at(-1);
+    if (recall <= (last?.end ?? 0)) continue;
+    if (last && last.precision === precision) last.end = recall;
+    else steps.push({ end: recall, precision });
+  }
+  return steps;
+}
+
+/** Whether one step line runs along the other wherever it is drawn (the same steps, the shorter's last one
+ *  ending no later than the other's). */
+function alongside(
+  a: { end: number; precision: number }[],
+  b: { end: number; precision: number }[],
+): boolean {
+  const [short, long] = a.length <= b.length ? [a, b] : [b, a];
+  if (short.length === 0) return long.length === 0;
+  return short.every((s, i) =>
+    s.precision === long[i].precision &&
+    (i === short.length - 1 ? s.end <= long[i].end : s.end === long[i].end)
+  );
+}
+
+/** "a, b and c". */
+const listed = (items: string[]) =>
+  items.length > 1 ? `${items.slice(0, -1).join(", ")} and ${items.at(-1)}` : items[0] ?? "";
+
+/** " Left out: the revisions step273 and …, where r is undefined for every pair." for panels of only n/a. */
+function leftOut(rows: Correlation[], order: string[], what: string): string {
+  const kept = definedGroups(rows, order);
+  const gone = order.filter((g) => !kept.includes(g) && rows.some((r) => r.group === g));
+  if (gone.length === 0) return "";
+  return ` Left out: the ${what}${gone.length === 1 ? "" : "s"} ${
+    gone.join(", ")
+  }, where r is undefined for ` +
+    `every pair (a memorized indicator or scores that are constant).`;
 }
 
 /** One figure per analysis that has data to show. */
@@ -614,11 +724,12 @@ export async function reportFigures(report: Report): Promise<Figure[]> {
     curve: f.law!.curve,
   }));
   const pr = prCurveLines(report);
+  const meaning = memorizedMeaning(report.sources);
   const candidates: [string, string, string, Spec, boolean][] = [
     [
       "memorized-fraction",
       "Memorized fraction vs model size",
-      "Share of the analysed rows each model reproduces exactly (score = 1), one line per revision.",
+      `Share of the analysed rows each model reproduces exactly (${meaning.short}), one line per revision.`,
       memorizedFractionFigure(report.sources, revisions),
       report.sources.some((s) => s.params !== null),
     ],
@@ -634,9 +745,21 @@ export async function reportFigures(report: Report): Promise<Figure[]> {
     [
       "forecast-compute",
       "Precision and recall vs fraction of compute",
-      `${target}'s own earlier checkpoints (circles, solid) and smaller models (triangles, dashed) against the ` +
-      `share of its training compute they cost` +
-      (laws.length ? "; lines: logit(y) = a + b·ln(compute) fitted to each family's counts." : "."),
+      `${target}'s own earlier checkpoints (circles) and smaller models (triangles) against the share of its ` +
+      `training compute they cost` +
+      (laws.length
+        ? `; lines: logit(y) = a + b·ln(compute) fitted to the counts of ${
+          listed(laws.map((l) =>
+            `${
+              l.family === "checkpoint" ? "the checkpoints' (solid)" : "the smaller models' (dashed)"
+            } ${l.metric}`
+          ))
+        }${
+          laws.length < report.scaling.length
+            ? "; the others have no law (Scaling with compute says why)"
+            : ""
+        }.`
+        : "; lines join each family's points (checkpoints solid, smaller models dashed)."),
       forecastByComputeFigure(report.forecasts, target, laws),
       (withFamily("checkpoint") || withFamily("smaller model")) &&
       report.forecasts.some((f) => f.family !== "other" && f.compute_fraction !== null && f.recall !== null),
@@ -644,10 +767,17 @@ export async function reportFigures(report: Report): Promise<Figure[]> {
     [
       "pr-curves",
       "Ranked forecasts: precision–recall",
-      `Each predictor's score ranks the rows (a threshold per score); the curve is precision against recall ` +
-      `over every threshold (drawn up to its highest recall), and the point is its memorized set, the paper's ` +
-      `forecast. The combined ` +
-      `forecaster's rows are all held out.` +
+      `Each predictor's score (or first mismatch) ranks the rows (a threshold per value); the curve is ` +
+      `precision against recall over every threshold (drawn up to its highest recall)` +
+      (pr.points.length ? `, and the point is its memorized set, the paper's forecast.` : ".") +
+      (pr.combined ? " The combined forecaster's rows are all held out." : "") +
+      (pr.text ? ` The line “${pr.text}” is the text's best property.` : "") +
+      pr.same.map((g) => ` ${listed(g)} draw the same curve, one over another.`).join("") +
+      pr.samePoints.map((g) =>
+        ` The memorized sets of ${listed(g.labels)} are one point (recall ${pct(g.recall)}, precision ${
+          pct(g.precision)
+        }).`
+      ).join("") +
       (pr.left > 0 ? ` ${pr.left} more predictors with lower average precision are in the tables.` : ""),
       prCurveFigure(pr.lines, pr.points, target),
       pr.lines.length > 0,
@@ -656,21 +786,22 @@ export async function reportFigures(report: Report): Promise<Figure[]> {
       "correlation-memorized",
       "Correlation of memorization between models",
       "Pearson r of the memorized indicator for each pair of models at the same revision; n/a where a model " +
-      "memorized nothing.",
+      "memorized nothing." + leftOut(report.correlations.memorized, revisions, "revision"),
       memorizedCorrelationFigure(report.correlations.memorized, models, revisions),
-      report.correlations.memorized.length > 0,
+      definedGroups(report.correlations.memorized, revisions).length > 0,
     ],
     [
       "correlation-scores",
       "Correlation of scores between checkpoints",
-      "Pearson r of raw scores for each pair of checkpoints of one model.",
+      "Pearson r of raw scores for each pair of checkpoints of one model." +
+      leftOut(report.correlations.scores, models, "model"),
       scoreCorrelationFigure(report.correlations.scores, revisions, models),
-      report.correlations.scores.length > 0,
+      definedGroups(report.correlations.scores, models).length > 0,
     ],
     [
       "score-histogram",
       "Score distribution",
-      "Rows per score k/32 at each model's last revision, log scale: the paper's thick tail at score 1.",
+      "Rows per score k/32 at each model's last revision, log scale (the paper found a thick tail at score 1).",
       scoreHistogramFigure(report.histograms.filter((h) => lastOf.get(h.model) === h.revision), models),
       report.histograms.some((h) => h.count > 0),
     ],

@@ -19,7 +19,7 @@
 import { openRowSource, type RowSource, rowSourceFiles, rowSourcePath } from "../engine/data.ts";
 import { EngramError } from "../engine/errors.ts";
 import { readAt } from "../engine/fs.ts";
-import { AtomicFile } from "../io/files.ts";
+import { AtomicFile, sampledFingerprint } from "../io/files.ts";
 import { resolve } from "../engine/path.ts";
 import type { Bitset } from "./bitset.ts";
 import { type CurveOptions, type PrCurve, precisionRecall, type Ranking } from "./curves.ts";
@@ -488,15 +488,22 @@ const COLUMNS = [
 ] as const;
 const TYPES = { Uint32Array, Uint16Array, Float64Array } as const;
 
-/** What the cached features depend on: the data files and the tokenizer of texts (size, modification time), the
- *  rows and the window. */
+/** What the cached features depend on: the data files and the tokenizer of texts (size, modification time and
+ *  the sampled fingerprint that score records as data_fingerprint: data rewritten in place or behind a repointed
+ *  link with the same size and mtime, as `cp -p`, `rsync -t` or an unpacked archive leave it, is another key),
+ *  the rows and the window. */
 async function cacheKey(data: string, rowIndex: ArrayLike<number>, w: TextWindow, tokenizer?: string) {
   const files = [];
   for (const path of [...rowSourceFiles(data), ...(tokenizer ? [tokenizer] : [])]) {
     try {
       const info = await Deno.stat(path);
       if (info.isFile) {
-        files.push({ path: resolve(path), size: info.size, mtime: info.mtime?.getTime() ?? null });
+        files.push({
+          path: resolve(path),
+          size: info.size,
+          mtime: info.mtime?.getTime() ?? null,
+          fingerprint: await sampledFingerprint([path]),
+        });
       }
     } catch { /* not this form of the path */ }
   }

@@ -5,6 +5,10 @@
 //   - Cochran–Armitage test for a linear trend in the step (the score test of the slope of a logistic
 //     regression on step), row by row, so it does not depend on the buckets: z > 0 means later rows are
 //     memorized more.
+// One model's p-values would be read as they are; with several models tested at once one of them is likelier
+// to pass 0.05 by chance, so each test's p-values are Holm-adjusted over the models tested (Holm's step-down
+// correction: it controls the chance of any false "varies" at 5%, as Bonferroni does, and rejects at least as
+// often), and the verdicts use the adjusted ones.
 import { type Bitset, compactBitset, hasRow } from "./bitset.ts";
 import type { Dataset } from "./dataset.ts";
 import { chiSquareSf, normalSf } from "./distributions.ts";
@@ -25,8 +29,13 @@ export interface TrainingOrder {
   source: string;
   rows_per_step: number;
   buckets: StepBucket[];
-  homogeneity: { statistic: number; df: number; p_value: number; min_expected: number } | null;
-  trend: { z: number; p_value: number } | null;
+  /** p_holm: p_value Holm-adjusted over the models whose test was made (holmAdjusted); the verdict's. */
+  homogeneity:
+    | { statistic: number; df: number; p_value: number; p_holm: number; min_expected: number }
+    | null;
+  trend: { z: number; p_value: number; p_holm: number } | null;
+  /** How many models' tests the p_holm values are adjusted over. */
+  tested: number;
   /** Why a test is missing, or that the chi-square approximation is rough (an expected count below 5). */
   note: string | null;
 }
@@ -51,7 +60,14 @@ export function memorizationOverTraining(
     if (s < first) first = s;
     if (s > last) last = s;
   }
-  const empty = { source, rows_per_step: rowsPerStep, buckets: [], homogeneity: null, trend: null };
+  const empty = {
+    source,
+    rows_per_step: rowsPerStep,
+    buckets: [],
+    homogeneity: null,
+    trend: null,
+    tested: 0,
+  };
   if (n === 0) return { ...empty, note: "no rows" };
   const width = Math.ceil((last - first + 1) / buckets), count = Math.ceil((last - first + 1) / width);
   const rows = new Float64Array(count), hits = new Float64Array(count);
@@ -103,9 +119,16 @@ export function memorizationOverTraining(
     rows_per_step: rowsPerStep,
     buckets: list,
     homogeneity: df > 0
-      ? { statistic, df, p_value: chiSquareSf(statistic, df), min_expected: minExpected }
+      ? {
+        statistic,
+        df,
+        p_value: chiSquareSf(statistic, df),
+        p_holm: chiSquareSf(statistic, df),
+        min_expected: minExpected,
+      }
       : null,
-    trend: z === null ? null : { z, p_value: 2 * normalSf(Math.abs(z)) },
+    trend: z === null ? null : { z, p_value: 2 * normalSf(Math.abs(z)), p_holm: 2 * normalSf(Math.abs(z)) },
+    tested: 1,
     note: df <= 0
       ? "all rows are in one bucket of steps"
       : minExpected < 5
@@ -132,6 +155,13 @@ export function trainingOrders(
       s.source,
     )
   );
+  // Each test's p-values adjusted over the models it was made for.
+  for (const test of ["homogeneity", "trend"] as const) {
+    const made = orders.filter((o) => o[test] !== null);
+    const adjusted = holmAdjusted(made.map((o) => o[test]!.p_value));
+    made.forEach((o, k) => o[test]!.p_holm = adjusted[k]);
+  }
+  for (const o of orders) o.tested = orders.filter((x) => x.trend !== null || x.homogeneity !== null).length;
   const unknown = [...lastOf.values()].filter((s) => s.rowsPerStep === null).map((s) => s.model);
   return {
     orders,
@@ -142,16 +172,35 @@ export function trainingOrders(
   };
 }
 
-/** Whether a model's memorization looks flat over training order, in words. */
-export function orderVerdict(o: TrainingOrder): string {
+/**
+ * Holm's step-down adjustment of m p-values (in their order): the i-th smallest becomes
+ * max over j ≤ i of min(1, (m − j + 1) · p₍ⱼ₎).
+ */
+export function holmAdjusted(p: number[]): number[] {
+  const m = p.length, order = p.map((_, i) => i).sort((a, b) => p[a] - p[b] || a - b);
+  const out = new Array<number>(m);
+  let running = 0;
+  order.forEach((i, rank) => {
+    running = Math.max(running, Math.min(1, (m - rank) * p[i]));
+    out[i] = running;
+  });
+  return out;
+}
+
+/** Whether a model's memorization looks flat over training order, in words (on the Holm-adjusted p-values
+ *  when several models were tested; `sayAdjusted` false where the sentence around says so once). */
+export function orderVerdict(o: TrainingOrder, sayAdjusted = true): string {
   if (!o.homogeneity || !o.trend) return o.note ?? "no test";
   const p = (x: number) => x < 0.001 ? "p < 0.001" : `p = ${x.toFixed(3)}`;
-  if (o.trend.p_value < 0.05) {
-    return `${o.trend.z > 0 ? "rises" : "falls"} with the step first seen (trend ${p(o.trend.p_value)}): ` +
-      `${o.trend.z > 0 ? "later" : "earlier"} rows are memorized more`;
+  const adjusted = o.tested > 1 && sayAdjusted ? `, Holm-adjusted for ${o.tested} models` : "";
+  if (o.trend.p_holm < 0.05) {
+    return `${o.trend.z > 0 ? "rises" : "falls"} with the step first seen (trend ${p(o.trend.p_holm)}` +
+      `${adjusted}): ${o.trend.z > 0 ? "later" : "earlier"} rows are memorized more`;
   }
-  if (o.homogeneity.p_value < 0.05) {
-    return `varies between step buckets (χ² ${p(o.homogeneity.p_value)}) without a linear trend`;
+  if (o.homogeneity.p_holm < 0.05) {
+    return `varies between step buckets (χ² ${p(o.homogeneity.p_holm)}${adjusted}) without a linear trend`;
   }
-  return `is flat (no evidence that it varies: χ² ${p(o.homogeneity.p_value)}, trend ${p(o.trend.p_value)})`;
+  return `is flat (no evidence that it varies: χ² ${p(o.homogeneity.p_holm)}, trend ${
+    p(o.trend.p_holm)
+  }${adjusted})`;
 }

@@ -4,7 +4,7 @@ import { loadConfig } from "../engine/config.ts";
 import { EngramError } from "../engine/errors.ts";
 import type { Gpu } from "../engine/gpu.ts";
 import { NeoXModel } from "../engine/model.ts";
-import { Decoder } from "../engine/decoder.ts";
+import { Decoder, NonFiniteLogits } from "../engine/decoder.ts";
 import { intFlag, parseArgs } from "./args.ts";
 import { importLazily } from "../io/lazy.ts";
 import { findTokenizer } from "../io/checkpoints.ts";
@@ -58,6 +58,10 @@ function byLength(rows: number[][]): Map<number, number[]> {
   return groups;
 }
 
+/** A NonFiniteLogits naming the row of --tokens (`part` maps the batch's rows to them). */
+const ofTokens = (e: unknown, part: number[]) =>
+  e instanceof NonFiniteLogits ? e.naming((r) => `row ${part[r]} of --tokens`) : e;
+
 export async function inferCommand(command: "logits" | "generate", argv: string[], gpu: () => Promise<Gpu>) {
   const { values: a } = parseArgs(argv, OPTIONS, command);
   if (a.help) return console.log(HELP[command]);
@@ -83,7 +87,8 @@ export async function inferCommand(command: "logits" | "generate", argv: string[
       try {
         for (let b0 = 0; b0 < ids.length; b0 += decoder.batch) {
           const part = ids.slice(b0, b0 + decoder.batch);
-          const logits = await decoder.logits(Uint32Array.from(part.flatMap((i) => rows[i])), part.length, n);
+          const logits = await decoder.logits(Uint32Array.from(part.flatMap((i) => rows[i])), part.length, n)
+            .catch((e) => Promise.reject(ofTokens(e, part)));
           const V = model.cfg.vocabSize;
           part.forEach((i, k) => {
             out[i] = Array.from(
@@ -117,7 +122,9 @@ export async function inferCommand(command: "logits" | "generate", argv: string[
         const part = ids.slice(b0, b0 + decoder.batch);
         const tokens = new Uint32Array(part.length * (n + maxNew));
         part.forEach((i, k) => tokens.set(rows[i], k * (n + maxNew)));
-        const pred = await decoder.greedy(tokens, part.length);
+        const pred = await decoder.greedy(tokens, part.length).catch((e) =>
+          Promise.reject(ofTokens(e, part))
+        );
         part.forEach((i, k) => generated[i] = Array.from(pred.subarray(k * maxNew, (k + 1) * maxNew)));
       }
     } finally {

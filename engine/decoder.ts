@@ -26,6 +26,34 @@ export interface ExtractOptions {
   chunks?: number[];
 }
 
+/**
+ * Logits that are not finite numbers, found where results are read back: an argmax that found no token (every
+ * logit NaN, or a greatest logit of +Infinity: shaders/argmax_reduce.wgsl writes its "none" placeholder, which
+ * is no token id), a NaN or infinite log-probability, or a NaN or infinite logit. Weights are checked to be finite as they load (engine/model.ts), so this is an
+ * overflow in the model's computation; no result of such a row may be written. `row` is the row of the batch;
+ * callers that know the row by another name (a data row, a row of --tokens) say so with `naming`.
+ */
+export class NonFiniteLogits extends EngramError {
+  constructor(
+    readonly checkpoint: string,
+    readonly row: number,
+    /** Where in the row, e.g. "continuation position 3" or "position 7". */
+    readonly position: string,
+    readonly found: string,
+    rowName = `row ${row} of the batch`,
+  ) {
+    super(
+      `${checkpoint}: the logits of ${rowName} at ${position} are not finite (${found}): the model's ` +
+        `computation overflowed, and no result was written for it; check the checkpoint`,
+    );
+  }
+
+  /** The same error naming the row as the caller knows it, e.g. "row 1234 of the data". */
+  naming(rowName: (row: number) => string): NonFiniteLogits {
+    return new NonFiniteLogits(this.checkpoint, this.row, this.position, this.found, rowName(this.row));
+  }
+}
+
 /** Positions checked per early-exit step: most rows fail at position 0 or 1, few survive past 8. */
 export const DEFAULT_CHUNKS = [1, 2, 4, 8, 17];
 
@@ -138,7 +166,21 @@ export class Decoder {
         this.encodePass(pass, rows, 1, prompt + c - 1, { ...predict, posBase: c });
       }
     });
-    return new Uint32Array(await this.model.gpu.read(this.ws.pred, rows * cont * 4));
+    const pred = new Uint32Array(await this.model.gpu.read(this.ws.pred, rows * cont * 4));
+    for (let i = 0; i < pred.length; i++) {
+      if (pred[i] >= this.model.cfg.vocabSize) this.noToken(Math.floor(i / cont), i % cont);
+    }
+    return pred;
+  }
+
+  /** Throws NonFiniteLogits for an argmax that found no token (the placeholder ≥ vocab size). */
+  private noToken(row: number, position: number): never {
+    throw new NonFiniteLogits(
+      this.model.dir,
+      row,
+      `continuation position ${position}`,
+      "no greatest logit that is a finite number: NaN everywhere or +Infinity, so the argmax found no token",
+    );
   }
 
   /**
@@ -179,6 +221,8 @@ export class Decoder {
       for (const r of active) {
         let j = done;
         while (j < done + m && pred[r * cont + j] === tokens[r * seqLen + prompt + j]) j++;
+        // Up to j the argmax was the true token; a placeholder at j is no mismatch but no token at all.
+        if (j < done + m && pred[r * cont + j] >= this.model.cfg.vocabSize) this.noToken(r, j);
         if (j < done + m) first[r] = j;
         else survivors.push(r);
       }
@@ -190,7 +234,18 @@ export class Decoder {
       const lp = new Float32Array(await gpu.read(this.ws.logprob, rows * cont * 4));
       logprob = Float32Array.from({ length: rows }, (_, r) => {
         let s = 0;
-        for (let j = 0; j < cont; j++) s += lp[r * cont + j];
+        for (let j = 0; j < cont; j++) {
+          const v = lp[r * cont + j];
+          if (!Number.isFinite(v)) {
+            throw new NonFiniteLogits(
+              this.model.dir,
+              r,
+              `continuation position ${j}`,
+              `log-probability ${v}`,
+            );
+          }
+          s += v;
+        }
         return s / cont;
       });
     }
@@ -212,6 +267,17 @@ export class Decoder {
         encodeLogits(pass, this.ws, r * n);
       });
       const chunk = new Float32Array(await gpu.read(this.ws.logits, r * n * cfg.vocabSize * 4));
+      for (let i = 0; i < chunk.length; i++) {
+        if (!Number.isFinite(chunk[i])) {
+          const at = Math.floor(i / cfg.vocabSize);
+          throw new NonFiniteLogits(
+            this.model.dir,
+            r0 + Math.floor(at / n),
+            `position ${at % n}`,
+            `the logit of token ${i % cfg.vocabSize} is ${chunk[i]}`,
+          );
+        }
+      }
       out.set(chunk, r0 * n * cfg.vocabSize);
     }
     return out;

@@ -5,7 +5,7 @@
  */
 import type { RowSource } from "./data.ts";
 import type { ScoreColumns } from "./journal.ts";
-import type { Decoder } from "./decoder.ts";
+import { type Decoder, NonFiniteLogits } from "./decoder.ts";
 
 /**
  * "score" decodes greedily and records matches and first mismatch; "extractable" finds only the first mismatch
@@ -143,8 +143,24 @@ export async function scoreRows(
   await appending;
 }
 
-/** One batch: the rows' results into `cols` (index, matches or -1, first mismatch, mean log-prob or NaN). */
+/** One batch: the rows' results into `cols` (index, matches or -1, first mismatch, mean log-prob or NaN); logits
+ *  that are not finite stop the run, naming the data row (NonFiniteLogits). */
 async function scoreBatch(
+  decoder: Decoder,
+  job: ScoreJob,
+  tokens: Uint32Array,
+  rows: number[],
+  cols: ScoreColumns,
+): Promise<void> {
+  try {
+    await scoreBatchOn(decoder, job, tokens, rows, cols);
+  } catch (e) {
+    if (e instanceof NonFiniteLogits) throw e.naming((r) => `row ${rows[r]} of the data`);
+    throw e;
+  }
+}
+
+async function scoreBatchOn(
   decoder: Decoder,
   job: ScoreJob,
   tokens: Uint32Array,

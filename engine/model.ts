@@ -24,7 +24,7 @@ import {
   type WeightMatrix,
 } from "./kernels.ts";
 import { type CheckpointFiles, CheckpointReader } from "./checkpoint.ts";
-import { type DType, type TensorInfo, toFloat32 } from "./tensors.ts";
+import { type DType, firstNonFinite, type TensorInfo, toFloat32, valueAt } from "./tensors.ts";
 import { mapNeoXTensors } from "./weights.ts";
 import type { Workspace } from "./workspace.ts";
 
@@ -108,7 +108,7 @@ export class NeoXModel {
       };
       const matrix = async (info: TensorInfo) => counted(info, await uploadMatrix(gpu, ckpt, info));
       const vector = async (info: TensorInfo) =>
-        counted(info, gpu.upload(toFloat32(await ckpt.read(info.name), info.dtype), info.name));
+        counted(info, gpu.upload(toFloat32(await readFinite(ckpt, info), info.dtype), info.name));
       const norm = async (w: TensorInfo, b: TensorInfo) => ({
         weight: await vector(w),
         bias: await vector(b),
@@ -171,6 +171,29 @@ export function weightFormat(gpu: Gpu, dtype: DType): WeightFormat {
   return format === "f16" && gpu.hasF16 ? "f16native" : format;
 }
 
+/**
+ * A tensor's bytes, checked to hold only finite values: a NaN or infinite weight would make every logit it
+ * touches NaN, and an argmax over NaN finds no token. Stopped here, naming the tensor and the element.
+ */
+async function readFinite(ckpt: CheckpointReader, info: TensorInfo): Promise<Uint8Array> {
+  const bytes = await ckpt.read(info.name);
+  const at = firstNonFinite(bytes, info.dtype);
+  if (at >= 0) {
+    const place: number[] = [];
+    for (let d = info.shape.length - 1, rest = at; d >= 0; d--) {
+      place.unshift(rest % info.shape[d]);
+      rest = Math.floor(rest / info.shape[d]);
+    }
+    throw new EngramError(
+      `${info.file}: tensor ${info.name} holds ${valueAt(bytes, info.dtype, at)} at [${
+        place.join(", ")
+      }]; the checkpoint ` +
+        `is damaged (every weight must be a finite number): re-download or re-convert it`,
+    );
+  }
+  return bytes;
+}
+
 async function uploadMatrix(gpu: Gpu, ckpt: CheckpointReader, info: TensorInfo): Promise<WeightMatrix> {
   if (info.byteLength > gpu.limits.maxBinding) {
     throw new EngramError(
@@ -181,7 +204,7 @@ async function uploadMatrix(gpu: Gpu, ckpt: CheckpointReader, info: TensorInfo):
     );
   }
   const format = weightFormat(gpu, info.dtype);
-  const buffer = gpu.upload(await ckpt.read(info.name), info.name);
+  const buffer = gpu.upload(await readFinite(ckpt, info), info.name);
   return { buffer, format, rows: info.shape[0], cols: info.shape[1] };
 }
 

@@ -73,3 +73,43 @@ export function toFloat32(bytes: Uint8Array, dtype: DType): Float32Array {
   }
   return out;
 }
+
+/**
+ * The first element of little-endian F32/F16/BF16 `bytes` that is NaN or infinite (its exponent bits all set),
+ * or -1 when every one is finite. Integer compares on the raw bits, no widening: a pass over a checkpoint's
+ * bytes costs far less than reading them from disk (bench/nonfinite_bench.ts).
+ */
+export function firstNonFinite(bytes: Uint8Array, dtype: DType): number {
+  const size = DTYPE_BYTES[dtype];
+  ensure(size !== undefined, `firstNonFinite: unsupported dtype ${dtype}`);
+  const b = bytes.byteOffset % size === 0 ? bytes : bytes.slice();
+  const n = Math.floor(b.length / size);
+  if (dtype === "F32") {
+    const bits = new Uint32Array(b.buffer, b.byteOffset, n);
+    for (let i = 0; i < n; i++) if ((bits[i] & 0x7f800000) === 0x7f800000) return i;
+    return -1;
+  }
+  // Two 16-bit values a 32-bit word: a value's exponent bits are all set exactly when adding their lowest bit
+  // carries into the value's sign bit (masked, no carry reaches the other half).
+  const exponent = dtype === "BF16" ? 0x7f80 : 0x7c00, low = exponent & -exponent;
+  const mask = exponent * 0x10001, carry = low * 0x10001;
+  const w = bytes.byteOffset % 4 === 0 ? bytes : bytes.slice();
+  const words = new Uint32Array(w.buffer, w.byteOffset, n >> 1);
+  for (let i = 0; i < words.length; i++) {
+    if ((((words[i] & mask) + carry) & 0x80008000) !== 0) {
+      return (words[i] & exponent) === exponent ? 2 * i : 2 * i + 1; // little-endian: the low half is first
+    }
+  }
+  const bits = new Uint16Array(b.buffer, b.byteOffset, n);
+  if (n % 2 === 1 && (bits[n - 1] & exponent) === exponent) return n - 1;
+  return -1;
+}
+
+/** "NaN", "+Infinity" or "-Infinity": element i of `bytes` as a number (to name what firstNonFinite found). */
+export function valueAt(bytes: Uint8Array, dtype: DType, i: number): string {
+  const size = DTYPE_BYTES[dtype];
+  return String(toFloat32(bytes.subarray(i * size, (i + 1) * size), dtype)[0]).replace(
+    /^Infinity$/,
+    "+Infinity",
+  );
+}

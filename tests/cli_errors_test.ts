@@ -150,6 +150,132 @@ modelCase(
   (dir) => [`${dir}/config.json`, /missing|not found|no config/i],
 );
 
+/** Sets element `at` of the copy's F32 tensor `name` to `value` (every other element when `at` is "all"). */
+function setWeight(dir: string, name: string, at: number | "all", value: number): Promise<void> {
+  return editWeights(dir, (bytes) => {
+    const st = parseSafetensors(bytes), t = st.header[name];
+    const data = st.data.slice(), view = new DataView(data.buffer);
+    const [from, to] = t.data_offsets;
+    for (let i = from; i < to; i += 4) {
+      if (at === "all" || i === from + at * 4) view.setFloat32(i, value, true);
+    }
+    return safetensorsBytes({ header: st.header, data });
+  });
+}
+
+/** Sets row `row` of the copy's F32 matrix `name` to value(i) at column i. */
+function setRow(dir: string, name: string, row: number, value: (i: number) => number): Promise<void> {
+  return editWeights(dir, (bytes) => {
+    const st = parseSafetensors(bytes), t = st.header[name];
+    const data = st.data.slice(), view = new DataView(data.buffer), cols = t.shape[1];
+    for (let i = 0; i < cols; i++) view.setFloat32(t.data_offsets[0] + (row * cols + i) * 4, value(i), true);
+    return safetensorsBytes({ header: st.header, data });
+  });
+}
+
+modelCase(
+  "a NaN weight: stopped as it loads, naming the tensor and the element",
+  (dir) => setWeight(dir, "gpt_neox.layers.1.attention.dense.weight", 3 * 64 + 5, NaN),
+  (dir) => [`${dir}/model.safetensors`, "gpt_neox.layers.1.attention.dense.weight", "holds NaN at [3, 5]"],
+);
+
+modelCase(
+  "an infinite bias",
+  (dir) => setWeight(dir, "gpt_neox.layers.0.mlp.dense_h_to_4h.bias", 17, -Infinity),
+  (
+    dir,
+  ) => [`${dir}/model.safetensors`, "gpt_neox.layers.0.mlp.dense_h_to_4h.bias", "holds -Infinity at [17]"],
+);
+
+// Finite weights whose computation overflows (embeddings of 3e38: the first layer norm's mean is infinite, every
+// logit NaN): where results are read back, the run stops naming the checkpoint and the row; never a placeholder
+// token (the argmax's "none", 4294967295), a "0 matches" row or a NaN log-probability in any output.
+const OVERFLOWING = (dir: string) => setWeight(dir, "gpt_neox.embed_in.weight", "all", 3e38);
+const NOT_FINITE = /are not finite/;
+
+modelCase(
+  "logits that overflow to NaN (logits)",
+  OVERFLOWING,
+  (dir) => [`${dir}: the logits of row 0 of --tokens at position 0`, NOT_FINITE, "is NaN"],
+);
+
+// A final layer norm bias of 3e38: logits of ±Infinity, whose argmax would be the first +Infinity, a token picked
+// by no number.
+const TO_INFINITY = (dir: string) => setWeight(dir, "gpt_neox.final_layer_norm.bias", "all", 3e38);
+
+Deno.test("generate with logits that overflow (NaN, +Infinity): no placeholder token, one line naming the row", async () => {
+  for (
+    const [make, format] of [[OVERFLOWING, "json"], [OVERFLOWING, "text"], [TO_INFINITY, "json"]] as const
+  ) {
+    const dir = await goldenCopy();
+    try {
+      await make(dir);
+      await expectError(
+        ["generate", "--model", dir, "--tokens", "1,2,3;4,5,6", "--max-new", "4", "--format", format],
+        [
+          `${dir}: the logits of row 0 of --tokens at continuation position 0`,
+          NOT_FINITE,
+          /argmax found no token/,
+        ],
+      );
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  }
+});
+
+Deno.test("score with logits that overflow: each mode stops naming the data row; no results file", async () => {
+  await withTempDir(async (dir) => {
+    // Golden vocabulary: 512 tokens.
+    const rows = Array.from(
+      { length: 6 },
+      (_, r) => Array.from({ length: 64 }, (_, p) => (r * 31 + p * 7) % 500 + 1),
+    );
+    await writeMegatron(`${dir}/data`, rows);
+    const cases: [string, (dir: string) => Promise<void>, string[], RegExp][] = [
+      ["score", OVERFLOWING, ["--mode", "score"], /argmax found no token/],
+      ["extractable", OVERFLOWING, ["--mode", "extractable"], /argmax found no token/],
+      ["score, +Infinity", TO_INFINITY, ["--mode", "score"], /argmax found no token/],
+      // The unembedding row of the first true token of data row 2 at ±3e38 in turn: that one logit is NaN
+      // (+Infinity − Infinity), which the argmax passes over; its log-probability is NaN.
+      [
+        "extractable --logprob",
+        (dir) => setRow(dir, "embed_out.weight", rows[2][32], (i) => i % 2 ? -3e38 : 3e38),
+        ["--mode", "extractable", "--logprob"],
+        /log-probability NaN/,
+      ],
+    ];
+    for (const [name, make, mode, found] of cases) {
+      const model = await goldenCopy(), out = `${dir}/out-${name}`;
+      try {
+        await make(model);
+        await expectError(
+          [
+            "score",
+            "--model",
+            model,
+            "--data",
+            `${dir}/data`,
+            "--start",
+            "2",
+            "--count",
+            "4",
+            "--out",
+            out,
+            "--quiet",
+            ...mode,
+          ],
+          [`${model}: the logits of row 2 of the data at continuation position 0`, NOT_FINITE, found],
+        );
+      } finally {
+        await Deno.remove(model, { recursive: true });
+      }
+      const written = await Array.fromAsync(Deno.readDir(out)).catch(() => []);
+      assertEquals(written.filter((e) => !e.name.endsWith(".partial")), [], `${name}: no results file`);
+    }
+  }, "engram-overflow-");
+});
+
 // ---------------------------------------------------------------------------------------------- token rows
 
 Deno.test('logits --tokens "1,x,3": names the row, the position and the bad text', async () => {

@@ -1,11 +1,16 @@
 // The logistic fit against closed forms and its own optimality conditions computed here, and the
-// cross-validated forecaster's honesty: a row's forecast never depends on its own label.
-import { bitsetFromFlags } from "../analysis/bitset.ts";
+// cross-validated forecaster's honesty: no row is forecast by a model fitted on it; folds stratified by the label.
+import { addRow, bitsetFromFlags, emptyBitset, hasRow } from "../analysis/bitset.ts";
 import { SortBuffer } from "../analysis/curves.ts";
-import { crossValidatedForecast, fitLogistic } from "../analysis/logistic.ts";
+import {
+  crossValidatedForecast,
+  crossValidationPlan,
+  fitLogistic,
+  stratifiedFolds,
+} from "../analysis/logistic.ts";
 import { Rng } from "../analysis/random.ts";
 import { picoReference } from "../io/pico.ts";
-import { assert, assertAlmostEquals, assertEquals } from "./assert.ts";
+import { assert, assertAlmostEquals, assertEquals, assertMatch, assertThrows } from "./assert.ts";
 
 const logit = (p: number) => Math.log(p / (1 - p));
 
@@ -113,16 +118,22 @@ Deno.test("cross-validated forecaster: held out, counted, compared with each inp
     "combining beats the weak input alone",
   );
   assert(forecast.inputs[0].coefficient > 0 && forecast.inputs[2].coefficient > 0);
-  // Honesty: flipping row r's label changes no forecast of row r (its fold's model never saw it).
+  // Honesty: a row moved far off (its inputs) moves no forecast of its own fold (whose model never saw it), and
+  // moves the others'. The folds are the stratified ones (checked below).
+  const present = emptyBitset(n);
+  for (let i = 0; i < n; i++) if (i !== 5) addRow(present, i);
+  const fold = stratifiedFolds(present, memorized, n, 5, 1);
   for (const r of [0, 17, 2999]) {
-    const flipped = labels.map((l, i) => i === r ? !l : l);
-    const again = crossValidatedForecast(inputs, bitsetFromFlags(flipped.map(Number)), index, "t", {
-      fitRows: 1000,
-    });
-    assertEquals(again.logOdds![r], logOdds[r], `row ${r}`);
-    let changed = 0;
-    for (let i = 0; i < n; i++) if (again.logOdds![i] !== logOdds[i]) changed++;
-    assert(changed > 0 && changed < n, `row ${r}'s label moved ${changed} other forecasts`);
+    const moved = inputs.map((input) => ({
+      ...input,
+      values: Array.from(input.values, (v, i) => i === r ? 50 : v),
+    }));
+    const again = crossValidatedForecast(moved, memorized, index, "t", { fitRows: 1e9 }).logOdds!;
+    const before = crossValidatedForecast(inputs, memorized, index, "t", { fitRows: 1e9 }).logOdds!;
+    for (let i = 0; i < n; i++) {
+      if (i === r || i === 5) continue;
+      assertEquals(again[i] === before[i], fold[i] === fold[r], `row ${i} (fold ${fold[i]}), row ${r} moved`);
+    }
   }
   // With every row in the fits, the folds' training rows add up to (folds − 1) × rows.
   const full = crossValidatedForecast(inputs, memorized, index, "t", { fitRows: 1e9 }).forecast;
@@ -151,4 +162,44 @@ Deno.test("cross-validated forecaster on the pico suite: pico-1 and pico-2 score
   inputs.forEach((input, j) =>
     assertAlmostEquals(forecast.inputs[j].average_precision!, plainAp(input.values, labels), 1e-12)
   );
+});
+
+Deno.test("cross-validated forecaster: folds stratified by the label, fewer when fewer memorized rows", () => {
+  // 3 memorized rows of 192, which a hash of the row index (seed 1) put in one fold of 5 on the demo: that
+  // fold's model saw no memorized row and ranked them last (AP at the base rate beside an input at 100%).
+  const n = 192, labels = Array.from({ length: n }, (_, i) => [1, 93, 131].includes(i));
+  const memorized = bitsetFromFlags(labels.map(Number)),
+    index = Float64Array.from({ length: n }, (_, i) => i);
+  const perfect = Float64Array.from(labels, (l, i) => l ? 20 + (i % 7) : i % 11);
+  const noise = Float64Array.from({ length: n }, (_, i) => (i * 37) % 23);
+  const inputs = [
+    { name: "perfect", values: perfect, compute_fraction: 0.3 },
+    { name: "noise", values: noise, compute_fraction: 0 },
+  ];
+  const { forecast } = crossValidatedForecast(inputs, memorized, index, "t");
+  assertEquals([forecast.folds, forecast.folds_requested, forecast.positives], [3, 5, 3]);
+  assertEquals(forecast.fit_rows, [128, 128, 128]); // each fold's model fitted on 2 memorized rows of 3
+  assertEquals(forecast.curve.average_precision, 1);
+  assertEquals(forecast.inputs[0].average_precision, 1);
+  // Every fold holds its share of each class (±1), for any count and seed.
+  for (const [count, folds, seed] of [[3, 3, 1], [12, 5, 1], [12, 5, 9], [7, 4, 2]]) {
+    const flags = Array.from({ length: 500 }, (_, i) => i % Math.floor(500 / count) === 3 && i < 490);
+    const present = emptyBitset(500);
+    for (let i = 0; i < 500; i++) if (i % 13 !== 0) addRow(present, i);
+    const fold = stratifiedFolds(present, bitsetFromFlags(flags.map(Number)), 500, folds, seed);
+    for (const cls of [true, false]) {
+      const per = Array(folds).fill(0);
+      for (let i = 0; i < 500; i++) if (hasRow(present, i) && flags[i] === cls) per[fold[i]]++;
+      assert(
+        Math.max(...per) - Math.min(...per) <= 1,
+        `${count} memorized, ${folds} folds, seed ${seed}: ${per}`,
+      );
+    }
+  }
+  // One memorized row cannot be both fitted on and held out: no honest forecast, and the plan says why.
+  const one = bitsetFromFlags(labels.map((l, i) => Number(l && i === 93)));
+  const plan = crossValidationPlan(inputs, one, n);
+  assertEquals(plan.folds, 1);
+  assertMatch(plan.unfit!, /only 1 row is memorized and 191 not among the 192 rows with every input/);
+  assertThrows(() => crossValidatedForecast(inputs, one, index, "t"));
 });

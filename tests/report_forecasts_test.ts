@@ -7,6 +7,7 @@ import { crossValidatedForecast } from "../analysis/logistic.ts";
 import { Rng } from "../analysis/random.ts";
 import type { CurveEntry } from "../analysis/ranked.ts";
 import { computeReport, type Report, writeReport } from "../analysis/report.ts";
+import { reportMarkdown } from "../analysis/html.ts";
 import { reportCommand } from "../cli/report.ts";
 import { TEXT_FEATURES } from "../analysis/text_features.ts";
 import { join } from "../engine/path.ts";
@@ -238,6 +239,39 @@ Deno.test("the combined forecaster, scaling fits and training order of the pico 
     Error,
     "not among the results",
   );
+  // Few memorized rows: stratified folds, fewer of them (3 rows, 3 folds), said in the text and the table; one
+  // memorized row: no forecast at all, and the note says why instead of giving a number.
+  const three = (await computeReport({
+    results: [REFERENCE],
+    meta: META,
+    target: "pico-1@step1092",
+    combine: ["pico-1@step546"],
+  })).report;
+  assertEquals([three.combined!.positives, three.combined!.folds, three.combined!.folds_requested], [
+    3,
+    3,
+    5,
+  ]);
+  assertMatch(
+    three.findings.join(" "),
+    /3-fold cross-validation over rows, stratified \(every fold holds its share of the memorized rows; 3 folds, not 5, as only 3 rows are memorized\)/,
+  );
+  assertMatch(
+    reportMarkdown(three),
+    /3-fold cross-validation over rows \(3 folds, not 5, as only 3 rows are memorized\), stratified by the label/,
+  );
+  const one = (await computeReport({
+    results: [REFERENCE],
+    meta: META,
+    target: "pico-1@step546",
+    combine: ["pico-1@step273"],
+  })).report;
+  assertEquals(one.combined, null);
+  assertEquals(one.curves.filter((x) => x.family === "combined"), []);
+  assertMatch(
+    one.findings.join("\n"),
+    /^No combined forecaster: only 1 row is memorized and 2047 not among the 2048 rows with every input; cross-validation needs at least 2 of each/m,
+  );
 
   // Scaling: logit(y) = a + b·ln(compute) by Newton's method here, per family and metric.
   const counts = (source: string) => {
@@ -322,10 +356,23 @@ Deno.test("the combined forecaster, scaling fits and training order of the pico 
     close(o.trend!.z, z, `${o.source} trend`, 1e-10);
     close(o.trend!.p_value, 2 * normalSf(Math.abs(z)), `${o.source} trend p`, 1e-10);
   }
+  // Holm over the 3 models, each test on its own: the i-th smallest p times (3 − i + 1), kept non-decreasing.
+  for (const test of ["homogeneity", "trend"] as const) {
+    const p = report.training_order.map((o) => o[test]!.p_value);
+    const sorted = [...p].sort((a, b) => a - b);
+    const adjusted = [Math.min(1, 3 * sorted[0])];
+    adjusted.push(Math.max(adjusted[0], Math.min(1, 2 * sorted[1])));
+    adjusted.push(Math.max(adjusted[1], Math.min(1, sorted[2])));
+    report.training_order.forEach((o, k) =>
+      close(o[test]!.p_holm, adjusted[sorted.indexOf(p[k])], `${o.source} ${test} Holm`, 1e-12)
+    );
+  }
   const findings = report.findings.join(" ");
+  // pico-3's trend, p = 0.045 alone, is no evidence once 3 models are tested (Holm: 0.134).
+  close(report.training_order[2].trend!.p_value, 0.045, "pico-3 trend p", 0.01);
   assertMatch(
     findings,
-    /Memorization over training order \(rows in 8 buckets by the step they were first seen at\): .*pico-3@step1092 falls with the step first seen \(trend p = 0\.045\): earlier rows are memorized more\./,
+    /Memorization over training order \(rows in 8 buckets by the step they were first seen at; p-values Holm-adjusted for the 3 models tested\): .*pico-3@step1092 is flat \(no evidence that it varies: χ² p = 0\.118, trend p = 0\.134\)\./,
   );
   assertMatch(
     findings,

@@ -1,8 +1,11 @@
 // The report's numbers against counts made here independently (plain loops over the raw files, no Arquero),
 // on the pico reference and on synthetic inputs whose answers are known by construction.
 import { parquetWriteBuffer } from "hyparquet-writer";
-import { computeReport, type Report, writeReport } from "../analysis/report.ts";
+import { computeReport, type Report, reportFigures, writeReport } from "../analysis/report.ts";
+import { thresholdText } from "../analysis/ranked.ts";
+import { PICO_DATA, PICO_META, picoPath } from "../io/pico.ts";
 import { visible } from "../analysis/samples.ts";
+import { reportMarkdown } from "../analysis/html.ts";
 import { collectInputFiles, publishedSplit } from "../analysis/load.ts";
 import { type Provenance, type ScoreTable, writeResults } from "../io/results.ts";
 import { reportCommand } from "../cli/report.ts";
@@ -265,6 +268,103 @@ Deno.test("report: --meta rows_per_step restricts to rows every checkpoint has t
     assertEquals(report.sources.find((s) => s.source === "pico-2@step1092")!.tokens_seen, 1092 * 4 * 256);
     assertEquals(report.sources[0].params_from, "--meta");
   });
+});
+
+Deno.test("report: --meta rows that name no model of the results are listed in a note, not ignored silently", async () => {
+  await withTempDir(async (dir) => {
+    const meta = join(dir, "meta.csv");
+    await Deno.writeTextFile(meta, "model,params\npico-1,362240\nPICO-2,728928\npico-9,5\n");
+    const { report } = await computeReport({ results: [REFERENCE], meta });
+    const note = report.notes.find((n) => n.startsWith("--meta"));
+    assertEquals(
+      note,
+      `--meta ${meta}: rows name no model of the results, ignored: PICO-2 (did you mean pico-2?), pico-9; ` +
+        "model names are matched exactly",
+    );
+    assertEquals(report.sources.find((s) => s.source === "pico-2@step1092")!.params_from === "--meta", false);
+    assertMatch(reportMarkdown(report), /PICO-2 \(did you mean pico-2\?\)/);
+  });
+});
+
+Deno.test("report: one voice — overlapping lines named, captions promise only what is drawn, no empty panels", async () => {
+  // The demo's rows (0..191) of the pico reference: 3 memorized rows, four forecasts with the same perfect curve,
+  // no model memorizing anything at step273, a text that ranks at the base rate, one scaling law of four.
+  const { report } = await computeReport({
+    results: [REFERENCE],
+    meta: picoPath(PICO_META),
+    data: picoPath(PICO_DATA),
+    universe: 192,
+  });
+  const figures = await reportFigures(report);
+  const caption = (id: string) => figures.find((f) => f.id === id)!.caption;
+  // Lines drawn over one another are listed, and labelled in the legend as the same curve.
+  assertMatch(
+    caption("pr-curves"),
+    /pico-1@step1092, pico-2@step1092, pico-3@step819 and combined \(held out\) draw the same curve, one over another\./,
+  );
+  assertMatch(
+    caption("pr-curves"),
+    /The memorized sets of pico-1@step1092 and pico-3@step546 are one point \(recall 33\.3%, precision 100\.0%\)\./,
+  );
+  const pr = figures.find((f) => f.id === "pr-curves")!.spec as unknown as {
+    layer: { data: { values: { label: string }[] } }[];
+  };
+  const labels = new Set(pr.layer[0].data.values.map((v) => v.label));
+  assert(labels.has("pico-2@step1092 (= pico-1@step1092)"), [...labels].join(", "));
+  assert(labels.has("combined (held out) (= pico-1@step1092)"), [...labels].join(", "));
+  // One law of four is drawn: the caption names it, not "each family's".
+  assertMatch(
+    caption("forecast-compute"),
+    /lines: logit\(y\) = a \+ b·ln\(compute\) fitted to the counts of the smaller models' \(dashed\) recall; the others have no law/,
+  );
+  assertEquals(report.scaling.filter((f) => f.law).map((f) => `${f.family} ${f.metric}`), [
+    "smaller model recall",
+  ]);
+  // step273: no model memorized a row, every r undefined: no panel, no table of "–", said in words.
+  const heatmap = figures.find((f) => f.id === "correlation-memorized")!;
+  assert(!heatmap.svg.includes("step273"), "no step273 panel");
+  assertMatch(heatmap.caption, /Left out: the revision step273, where r is undefined for every pair/);
+  const md = reportMarkdown(report);
+  assert(!md.includes("between models at step273"), "no step273 table");
+  assertMatch(md, /Left out: step273, where r is undefined for every pair\./);
+  // The text ranks at the base rate: not its "most telling" property.
+  const text = report.findings.find((f) => f.startsWith("The text alone"))!;
+  assert(!text.includes("most telling"), text);
+  assertMatch(
+    text,
+    /no better than a random ranking: its best property, window copies .* holds the base rate 1\.56%/,
+  );
+  // Without a combined forecaster, the caption does not speak of its line; one model@revision is singular; a
+  // report of extractable results (no scores) does not define memorized as "score 1".
+  const without = { ...report, curves: report.curves.filter((c) => c.family !== "combined"), combined: null };
+  const bare = (await reportFigures(without)).find((f) => f.id === "pr-curves")!.caption;
+  assert(!bare.includes("combined"), bare);
+  assertMatch(
+    reportMarkdown({ ...report, sources: report.sources.slice(0, 1) }),
+    /^1 model@revision, 192 rows analysed/m,
+  );
+  const extractable = {
+    ...report,
+    sources: report.sources.map((s) => ({ ...s, mean_score: null })),
+    histograms: [], // no scores, no score distribution
+  };
+  const words = reportMarkdown(extractable) +
+    (await reportFigures(extractable)).map((f) => f.caption + JSON.stringify(f.spec)).join(" ");
+  assert(!/score = 1|score 1/.test(words), "extractable results: no score to define memorized by");
+  assertMatch(words, /memorized = the greedy continuation equals the true one/);
+  // A threshold at no compute (the text) is advice "with no model", not "with up to 0.0% of the compute".
+  const [, advice] = thresholdText([{
+    budget: 0,
+    predictor: "text",
+    feature: "window_copies",
+    threshold: 2,
+    predicted_when: ">=",
+    recall: 0.5,
+    recall_interval: { low: 0.4, high: 0.6 },
+    precision: 0.95,
+    memorized_set: null,
+  }], 200);
+  assertMatch(advice, /^With no model \(the text alone\), use text window_copies ≥ 2: it recalls 50\.0%/);
 });
 
 // --- synthetic inputs whose answers are known by construction ---

@@ -1,7 +1,7 @@
 import { EngramError } from "../engine/errors.ts";
 import { join } from "../engine/path.ts";
 import { CheckpointReader } from "../engine/checkpoint.ts";
-import { type DType, toFloat32 } from "../engine/tensors.ts";
+import { type DType, firstNonFinite, toFloat32, valueAt } from "../engine/tensors.ts";
 import { assert, assertAlmostEquals, assertEquals, assertRejects, assertThrows } from "./assert.ts";
 
 const GOLDEN = ["neox-parallel", "neox-sequential"].flatMap((v) =>
@@ -100,6 +100,47 @@ Deno.test("toFloat32 decodes special F16/BF16 values and unaligned slices", () =
   odd.set(halves.subarray(0, 4), 1);
   assertEquals([...toFloat32(odd.subarray(1, 5), "F16")], [1, -2]);
   assertThrows(() => toFloat32(new Uint8Array(3), "F16"), EngramError, "not a whole number");
+});
+
+Deno.test("firstNonFinite finds the first NaN or ±Infinity of F32, F16 and BF16, at any place and alignment", () => {
+  // Bit patterns: [finite extremes and a subnormal], [NaN, +Inf, -Inf].
+  const patterns: Record<DType, { finite: number[]; bad: number[]; size: number }> = {
+    F32: {
+      finite: [0x7f7fffff, 0xff7fffff, 0x00000001, 0x80000000],
+      bad: [0x7fc00000, 0x7f800000, 0xff800000, 0x7f800001],
+      size: 4,
+    },
+    F16: { finite: [0x7bff, 0xfbff, 0x0001, 0x8000], bad: [0x7e00, 0x7c00, 0xfc00, 0x7c01], size: 2 },
+    BF16: { finite: [0x7f7f, 0xff7f, 0x0001, 0x8000], bad: [0x7fc0, 0x7f80, 0xff80, 0x7f81], size: 2 },
+  };
+  for (const [dtype, p] of Object.entries(patterns) as [DType, typeof patterns.F32][]) {
+    for (const n of [1, 2, 3, 8, 9]) {
+      for (const shift of [0, 1, 2]) {
+        const bytes = (at: number, bad: number) => {
+          const buffer = new Uint8Array(shift + n * p.size), view = new DataView(buffer.buffer, shift);
+          for (let i = 0; i < n; i++) {
+            const v = i === at ? bad : p.finite[i % p.finite.length];
+            if (p.size === 4) view.setUint32(i * 4, v, true);
+            else view.setUint16(i * 2, v, true);
+          }
+          return buffer.subarray(shift);
+        };
+        assertEquals(firstNonFinite(bytes(-1, 0), dtype), -1, `${dtype} ${n} finite, shift ${shift}`);
+        for (let at = 0; at < n; at++) {
+          for (const bad of p.bad) {
+            const b = bytes(at, bad);
+            assertEquals(firstNonFinite(b, dtype), at, `${dtype} ${bad.toString(16)} at ${at} of ${n}`);
+            // The value named is the one toFloat32 reads there.
+            assert(!Number.isFinite(toFloat32(b, dtype)[at]));
+            assertEquals(
+              valueAt(b, dtype, at),
+              String(toFloat32(b, dtype)[at]).replace(/^Infinity$/, "+Infinity"),
+            );
+          }
+        }
+      }
+    }
+  }
 });
 
 Deno.test("sharded checkpoint reads back byte-identical to the single file", async () => {

@@ -171,6 +171,30 @@ Deno.test("text features are cached beside the report, keyed by the rows, the wi
   }, "engram-text-features-");
 });
 
+Deno.test("text features of data rewritten in place with the same size and mtime are computed again", async () => {
+  await withTempDir(async (dir) => {
+    // `cp -p`, `rsync -t` or an unpacked archive: other tokens, the same size and modification time.
+    const prefix = `${dir}/data/document`, bin = `${prefix}.bin`;
+    await Deno.mkdir(`${dir}/data`);
+    for (const ext of [".bin", ".idx"]) await Deno.copyFile(`${DATA}${ext}`, `${prefix}${ext}`);
+    const rows = ROWS.subarray(0, 300), cache = `${dir}/cache`;
+    const before = await cachedTextFeatures(cache, prefix, rows, WINDOW, { workers: 0 });
+    const { mtime, atime } = await Deno.stat(bin);
+    const tokens = new Uint16Array((await Deno.readFile(bin)).buffer);
+    tokens.reverse(); // valid tokens still, in other windows
+    await Deno.writeFile(bin, new Uint8Array(tokens.buffer));
+    await Deno.utime(bin, atime!, mtime!);
+    assertEquals((await Deno.stat(bin)).mtime, mtime);
+    const after = await cachedTextFeatures(cache, prefix, rows, WINDOW, { workers: 0 });
+    assertEquals(after.cached, false);
+    assertEquals(after.features, await computeTextFeatures(prefix, rows, WINDOW, { workers: 0 }));
+    assert(
+      [...after.features.compressed_bytes].join() !== [...before.features.compressed_bytes].join(),
+      "the rewritten data has other texts",
+    );
+  }, "engram-text-features-rewritten-");
+});
+
 Deno.test("text features as forecasts of pico-3@step1092's memorized rows: AP by plain loops", async () => {
   const reference = await picoReference();
   const labels = reference.get("pico-3@step1092")!.map((r) => r.score === 1);
