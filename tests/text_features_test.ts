@@ -159,7 +159,9 @@ Deno.test("text features are cached beside the report, keyed by the rows, the wi
     const together = await Promise.all(
       [0, 1, 2].map(() => cachedTextFeatures(dir, DATA, rows, WINDOW, { workers: 0 })),
     );
-    for (const t of together) assertEquals([t.cached, t.features], [false, first.features]);
+    // (One may find another's finished cache: which of them computes depends on timing; none fails.)
+    assert(together.some((t) => !t.cached), "at least one computed the features");
+    for (const t of together) assertEquals(t.features, first.features);
     assertEquals(await Deno.readFile(file), intact);
     assertEquals([...Deno.readDirSync(dir)].map((e) => e.name), ["text-features.bin"]);
     // A cache folder that cannot be made (under a file) is one clear error, before any feature is computed.
