@@ -6,6 +6,7 @@ import { fmtBytes, Gpu } from "../engine/gpu.ts";
 import { Journal } from "../engine/journal.ts";
 import { NeoXModel } from "../engine/model.ts";
 import { type CheckpointFiles, checkpointFiles } from "../engine/checkpoint.ts";
+import { MAX_CONTINUATION, PAPER_CONTINUATION, PAPER_PROMPT, PYTHIA_ROWS_PER_STEP } from "../engine/paper.ts";
 import { dirname, extname, join, resolve } from "../engine/path.ts";
 import { type ScoreMode, scoreRows } from "../engine/memorization.ts";
 import { Decoder } from "../engine/decoder.ts";
@@ -38,9 +39,6 @@ import {
 } from "../io/results.ts";
 import { ENGRAM_VERSION } from "../io/version.ts";
 
-/** Pythia's rows per step (1024 rows of 2048 tokens), for --step when nothing else says. */
-const PYTHIA_ROWS_PER_STEP = 1024;
-
 import { PICO_DATA, PICO_MODELS } from "../io/pico.ts";
 
 export const SCORE_HELP = `./engram score [options]
@@ -60,8 +58,8 @@ export const SCORE_HELP = `./engram score [options]
   --tokenizer DIR      tokenizer.json for .jsonl texts (default: the nearest in or above the model folder)
   --start N --count N  rows [N, N+count) (default: all rows)
   --step N             the rows a checkpoint at step N has seen: [0, N × rows per step), rows per step from
-                       --rows-per-step, else the suite.json or engram.json above the model, else 1024 (Pythia)
-  --prompt 32 --continuation 32 --offset 0
+                       --rows-per-step, else the suite.json or engram.json above the model, else ${PYTHIA_ROWS_PER_STEP} (Pythia)
+  --prompt ${PAPER_PROMPT} --continuation ${PAPER_CONTINUATION} --offset 0   (--continuation at most ${MAX_CONTINUATION}: the report's limit)
   --mode score         greedy continuation, score and first mismatch (default)
   --mode extractable   exact 32-extractability (memorized, first_mismatch) with early exit; no score
   --paper-compatible   forbid EOS (id 0) as EleutherAI's generate(min_length=64) did; default: pure greedy
@@ -204,10 +202,15 @@ export async function scoreCommand(argv: string[], gpuIn?: Gpu): Promise<ScoreSu
   if (mode !== "score" && mode !== "extractable") {
     throw new EngramError(`--mode must be score or extractable, got "${a.mode}"`);
   }
-  const prompt = intFlag(a.prompt, "prompt", 1) ?? 32;
-  const cont = intFlag(a.continuation, "continuation", 1) ?? 32;
+  const prompt = intFlag(a.prompt, "prompt", 1) ?? PAPER_PROMPT;
+  const cont = intFlag(a.continuation, "continuation", 1) ?? PAPER_CONTINUATION;
   const offset = intFlag(a.offset, "offset", 0) ?? 0;
-  if (cont > 32767) throw new EngramError(`--continuation ${cont} is too long (at most 32767)`);
+  if (cont > MAX_CONTINUATION) {
+    throw new EngramError(
+      `--continuation ${cont} is longer than the report reads (at most ${MAX_CONTINUATION} tokens); ` +
+        `pass --continuation ${MAX_CONTINUATION} or less`,
+    );
+  }
   const shard = parseShard(a.shard);
   const batch = intFlag(a.batch, "batch", 1);
   const rows = rowsFlags(a);

@@ -18,6 +18,7 @@
 import { EngramError, ensure } from "../engine/errors.ts";
 import { isObject, parseJson, readJsonFile } from "../engine/fs.ts";
 import type { Journal } from "../engine/journal.ts";
+import { PAPER_CONTINUATION } from "../engine/paper.ts";
 import { extname } from "../engine/path.ts";
 import { BatchArrays } from "./arrays.ts";
 import { type CsvBatch, type CsvColumnSpec, openCsv } from "./csv.ts";
@@ -572,13 +573,13 @@ function toBatch(raw: RawBatch, checker: RowChecker, outputs: BatchArrays): Resu
 
 /** Continuation length of a file without provenance: a memorized row's first_mismatch, or matches/score. */
 function inferContinuation(raw: RawBatch | undefined): number {
-  if (!raw) return 32;
+  if (!raw) return PAPER_CONTINUATION;
   for (let i = 0; i < raw.length; i++) {
     if (raw.memorized?.[i] === 1) return raw.firstMismatch[i];
     const m = raw.matches?.[i], s = raw.score?.[i];
     if (m !== undefined && s !== undefined && m === m && s > 0) return Math.round(m / s);
   }
-  return 32;
+  return PAPER_CONTINUATION;
 }
 
 const someValue = (col: Float64Array | undefined) => col?.some((v) => v === v) ?? false;
