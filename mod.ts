@@ -91,8 +91,8 @@ export {
   type ScoreProgress,
   scoreRows,
   type ScoreSink,
-} from "./engine/memorization.ts";
-export { Journal, type ScoreColumns } from "./engine/journal.ts";
+} from "./scoring/memorization.ts";
+export { Journal, type ScoreColumns } from "./scoring/journal.ts";
 export {
   FileRows,
   MegatronDataset,

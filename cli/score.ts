@@ -3,12 +3,12 @@ import { configHash, countParameters, loadConfig, type NeoXConfig } from "../eng
 import { openRowSource, type RowSource, rowSourceKind, rowSourcePath } from "../engine/data.ts";
 import { EngramError } from "../engine/errors.ts";
 import { fmtBytes, Gpu } from "../engine/gpu.ts";
-import { Journal } from "../engine/journal.ts";
+import { Journal, journalBatches } from "../scoring/journal.ts";
 import { NeoXModel } from "../engine/model.ts";
 import { type CheckpointFiles, checkpointFiles } from "../engine/checkpoint.ts";
 import { MAX_CONTINUATION, PAPER_CONTINUATION, PAPER_PROMPT, PYTHIA_ROWS_PER_STEP } from "../engine/paper.ts";
 import { dirname, extname, join, resolve } from "../engine/path.ts";
-import { type ScoreMode, scoreRows } from "../engine/memorization.ts";
+import { type ScoreMode, scoreRows } from "../scoring/memorization.ts";
 import { Decoder } from "../engine/decoder.ts";
 import { useTuning } from "../engine/tuning.ts";
 import { intFlag, parseArgs } from "./args.ts";
@@ -29,7 +29,6 @@ import {
 } from "../io/files.ts";
 import { FileLock } from "../io/lock.ts";
 import {
-  journalBatches,
   parseShard,
   type Provenance,
   readProvenance,
