@@ -352,6 +352,7 @@ function jobRows(
   return [start, count];
 }
 
+/** Seconds left as 1h05m, 3m07s or 42s. */
 function formatEta(seconds: number): string {
   if (!isFinite(seconds)) return "?";
   const h = Math.floor(seconds / 3600), m = Math.floor((seconds % 3600) / 60), s = Math.floor(seconds % 60);
@@ -362,6 +363,7 @@ function formatEta(seconds: number): string {
     : `${s}s`;
 }
 
+/** A job with everything resolved: scoreCheckpoint's options after the defaults, the data opened. */
 interface CheckpointJob {
   path: string;
   dataPath: string;
