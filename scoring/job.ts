@@ -211,6 +211,14 @@ export function scoredRows(
   source: RowSource,
   rows: { start?: number; count?: number; countFrom?: string; shard?: [number, number] },
 ): { job: [number, number]; share: [number, number] } {
+  const whole = (n: number | undefined, min: number) =>
+    n === undefined || (Number.isSafeInteger(n) && n >= min);
+  if (!whole(rows.start, 0)) throw new EngramError(`--start must be an integer ≥ 0, got ${rows.start}`);
+  if (!whole(rows.count, 1)) throw new EngramError(`--count must be an integer ≥ 1, got ${rows.count}`);
+  const shard = rows.shard;
+  if (shard && !(whole(shard[1], 1) && whole(shard[0], 0) && shard[0] < shard[1])) {
+    throw new EngramError(`--shard must be i/N with 0 ≤ i < N (e.g. 3/64), got ${shard.join("/")}`);
+  }
   const job = jobRows(source, rows.start ?? 0, rows.count, rows.countFrom);
   return { job, share: shardRange(job[0], job[1], rows.shard ?? null) };
 }

@@ -147,3 +147,26 @@ Deno.test("layers: scoring/ imports engine/, io/ and itself; engine/ and io/ nev
     }
   }
 });
+
+Deno.test("scoreCheckpoint refuses rows and settings no job can have, writing nothing", async () => {
+  await withTempDir(async (dir) => {
+    const job = { checkpoint: CHECKPOINT, data: PICO_DATA, out: `${dir}/x.parquet`, gpu };
+    for (
+      const [bad, says] of [
+        [{ shard: [2, 2] as [number, number] }, "--shard must be i/N with 0 ≤ i < N (e.g. 3/64), got 2/2"],
+        [{ start: -1 }, "--start must be an integer ≥ 0, got -1"],
+        [{ count: 0 }, "--count must be an integer ≥ 1, got 0"],
+        [{ prompt: 1.5 }, "--prompt must be an integer ≥ 1, got 1.5"],
+        [{ mode: "greedy" as "score" }, '--mode must be score or extractable, got "greedy"'],
+        [
+          { out: `${dir}/x.txt` },
+          `${dir}/x.txt: a results file's name ends in .parquet, .csv or .jsonl; rename it`,
+        ],
+      ] as const
+    ) {
+      const e = await assertRejects(() => scoreCheckpoint({ ...job, ...bad }), EngramError);
+      assertEquals(e.message, says);
+    }
+    assertEquals([...Deno.readDirSync(dir)].length, 0, "nothing written");
+  });
+});
