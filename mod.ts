@@ -1,12 +1,28 @@
 /**
  * engram's public API: GPT-NeoX (Pythia) inference on WebGPU, memorization scoring of training rows, and the
- * results files scoring writes (Parquet, CSV or JSONL with their provenance). Everything here runs from the bare
+ * results files scoring writes (Parquet, CSV or JSONL with their provenance). `scoreCheckpoint` is the whole
+ * job the score command runs: one checkpoint's rows into one results file, resumable, under a lock. Everything here runs from the bare
  * Deno binary, no npm package loaded (Parquet in a foreign layout or with Snappy loads hyparquet, and with ZSTD,
  * GZIP, Brotli or LZ4 hyparquet-compressors, when first met). The forecasting report is `analysis/report.ts`
  * (`computeReport`, `writeReport`; it needs npm packages); JSONL texts are tokenized by `io/texts.ts`
  * (`loadTokenizer`, `openTextRows`).
  *
- * @example Score the first 8 rows of the embedded pico data with the largest pico model
+ * @example Score rows 0..63 of the embedded pico data with the smallest pico model into a results file
+ * ```ts
+ * import { scoreCheckpoint } from "./mod.ts";
+ *
+ * // Resumable (a killed run continues from its journal) and kept when rerun: a file answering the same job
+ * // is skipped, one answering another is refused unless `force`.
+ * const summary = await scoreCheckpoint({
+ *   checkpoint: "fixtures/pico/models/pico-1/step1092",
+ *   data: "fixtures/pico/data/pico_document",
+ *   count: 64,
+ *   out: "out/pico-1@step1092.parquet",
+ * });
+ * console.log(summary.rows, "rows,", summary.memorized, "memorized");
+ * ```
+ *
+ * @example Score the first 8 rows of the embedded pico data with the largest pico model, in memory
  * ```ts
  * import { Decoder, Gpu, MegatronDataset, NeoXModel, scoreRows, type ScoreColumns } from "./mod.ts";
  *
@@ -91,8 +107,20 @@ export {
   type ScoreProgress,
   scoreRows,
   type ScoreSink,
-} from "./engine/memorization.ts";
-export { Journal, type ScoreColumns } from "./engine/journal.ts";
+} from "./scoring/memorization.ts";
+export { Journal, journalBatches, type ScoreColumns } from "./scoring/journal.ts";
+export {
+  checkScoreSettings,
+  openScoringData,
+  scoreCheckpoint,
+  type ScoreCheckpointOptions,
+  type ScoreSettings,
+  type ScoreSummary,
+  type ScoringData,
+} from "./scoring/job.ts";
+export { MAX_CONTINUATION, PAPER_CONTINUATION, PAPER_PROMPT, PYTHIA_ROWS_PER_STEP } from "./engine/paper.ts";
+export { type Checkpoint, resolveCheckpoints } from "./io/checkpoints.ts";
+export type { DataOrigin } from "./io/hub.ts";
 export {
   FileRows,
   MegatronDataset,

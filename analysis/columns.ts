@@ -17,15 +17,15 @@
 // every source's page side by side (`forEachPage`), so the columns of any two sources are aligned row for row.
 import { EngramError } from "../engine/errors.ts";
 import { readAt, writeAll } from "../engine/fs.ts";
+import { MAX_CONTINUATION } from "../engine/paper.ts";
 import { join } from "../engine/path.ts";
 import { type Bitset, count, emptyBitset } from "./bitset.ts";
 
+// A byte column holds 0..MAX_CONTINUATION (engine/paper.ts, which score refuses to pass) and these two markers.
 /** A byte column's value where the source has no row. */
 export const NOT_SCORED = 255;
 /** first_mismatch of a row whose inputs give only a score below 1 (reference CSVs without the column). */
 export const FIRST_MISMATCH_UNKNOWN = 254;
-/** The longest continuation a byte column holds (NOT_SCORED and FIRST_MISMATCH_UNKNOWN apart). */
-export const MAX_CONTINUATION = 253;
 /** Rows per page: a multiple of 32, so a page is whole words of a bitset. */
 export const PAGE_ROWS = 1 << 16;
 const PAGE_WORDS = PAGE_ROWS >>> 5;

@@ -19,6 +19,7 @@ import {
 import { type CsvBatch, type CsvColumnSpec, type CsvReader, openCsv } from "../io/csv.ts";
 import { ParquetFile } from "../io/parquet.ts";
 import { EngramError, ensure } from "../engine/errors.ts";
+import { PAPER_CONTINUATION } from "../engine/paper.ts";
 import { basename, extname, join } from "../engine/path.ts";
 import { FIRST_MISMATCH_UNKNOWN, NOT_SCORED, type RowBatch } from "./columns.ts";
 import { PYTHIA_FINAL_STEP } from "./meta.ts";
@@ -192,7 +193,7 @@ async function openScoreResults(path: string, parquet?: ParquetFile): Promise<In
 }
 
 /** Continuation of the reference CSVs (the paper's 32 tokens; their score is matches / 32). */
-const REFERENCE_CONTINUATION = 32;
+const REFERENCE_CONTINUATION = PAPER_CONTINUATION;
 
 /** All optional: a CSV is opened with these before its header says whether it is a reference CSV (which
  *  openReferenceCsv then checks); only a reference CSV's rows are read through them. */

@@ -11,6 +11,7 @@
 import { countParameters, loadConfig } from "../engine/config.ts";
 import { EngramError, ensure } from "../engine/errors.ts";
 import { isFile, isObject, readJsonFile } from "../engine/fs.ts";
+import { PYTHIA_ROWS_PER_STEP } from "../engine/paper.ts";
 import { join } from "../engine/path.ts";
 import { foldersAbove } from "../io/checkpoints.ts";
 import { openCsv, parseNumber } from "../io/csv.ts";
@@ -30,7 +31,6 @@ export const PYTHIA_PARAMS: Record<string, number> = {
 };
 /** Pythia trained every model for 143,000 steps of 1,024 rows of 2,048 tokens. */
 export const PYTHIA_FINAL_STEP = 143000;
-export const PYTHIA_ROWS_PER_STEP = 1024;
 export const PYTHIA_TOKENS_PER_ROW = 2048;
 
 /** Per-model facts given by the user (--meta) or found in the results. */

@@ -3,6 +3,7 @@
 import { type RowSource, rowSourceFiles, rowSourceKind } from "../engine/data.ts";
 import { EngramError, ensure } from "../engine/errors.ts";
 import { isFile } from "../engine/fs.ts";
+import { PAPER_PROMPT } from "../engine/paper.ts";
 import { basename, dirname, isAbsolute, join, relative } from "../engine/path.ts";
 import { rowSourceFingerprint } from "../io/files.ts";
 import { loadTokenizer, openTextRows } from "../io/texts.ts";
@@ -382,7 +383,7 @@ async function analyse(dataset: Dataset, options: ReportOptions): Promise<Report
   if (target.listedOnly && found.data) await checkListAgainstData(dataset, target, found.data);
   const p = target.provenance;
   const window = {
-    prompt: p?.prompt ?? 32,
+    prompt: p?.prompt ?? PAPER_PROMPT,
     continuation: p?.continuation ?? target.continuation,
     offset: p?.offset ?? 0,
   };

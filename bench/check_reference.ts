@@ -4,7 +4,7 @@
 import { MegatronDataset } from "../engine/data.ts";
 import { Gpu } from "../engine/gpu.ts";
 import { NeoXModel } from "../engine/model.ts";
-import { compareContinuation } from "../engine/memorization.ts";
+import { compareContinuation } from "../scoring/memorization.ts";
 import { Decoder } from "../engine/decoder.ts";
 import { PICO_DATA, PICO_MODELS, picoPath, picoReference } from "../io/pico.ts";
 

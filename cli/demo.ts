@@ -1,9 +1,14 @@
 // `cli.ts demo` (`deno task demo`): scores the embedded pico suite (fixtures/pico: 3 sizes × 4 checkpoints of a
 // miniature Pythia trained on the same rows in the same order) and writes the forecasting report.
-import { parseArgs } from "./args.ts";
-import { PICO_DATA, PICO_MODELS } from "../io/pico.ts";
-import { scoreCommand } from "./score.ts";
+import { Gpu } from "../engine/gpu.ts";
+import { join } from "../engine/path.ts";
+import { useTuning } from "../engine/tuning.ts";
+import { resolveCheckpoints } from "../io/checkpoints.ts";
 import { importLazily } from "../io/lazy.ts";
+import { PICO_DATA, PICO_MODELS } from "../io/pico.ts";
+import { openScoringData, scoreCheckpoint } from "../scoring/job.ts";
+import { intFlag, parseArgs } from "./args.ts";
+import { progressInterval, scoreReporting } from "./score.ts";
 
 const DEMO_ROWS = 192;
 
@@ -25,20 +30,29 @@ export async function demoCommand(argv: string[]): Promise<void> {
   --tuning FILE: matmul variants from ./engram tune (default: its cache, when tuned on this adapter).`,
     );
   }
-  const count = a.count ?? String(DEMO_ROWS);
+  const count = intFlag(a.count, "count", 1) ?? DEMO_ROWS;
+  const progressSeconds = progressInterval();
   console.error(`demo: scoring ${count} rows × every checkpoint of ${PICO_MODELS} → ${out}/scores`);
-  await scoreCommand([
-    "--model",
-    PICO_MODELS,
-    "--data",
-    PICO_DATA,
-    "--count",
-    count,
-    "--out",
-    `${out}/scores`,
-    ...(a.force ? ["--force"] : []),
-    ...(a.tuning === undefined ? [] : ["--tuning", a.tuning]),
-  ]);
+  const checkpoints = await resolveCheckpoints(PICO_MODELS);
+  const data = await openScoringData(PICO_DATA, { modelDir: checkpoints[0].dir });
+  const gpu = await Gpu.open();
+  try {
+    useTuning(gpu, a.tuning);
+    for (const ck of checkpoints) {
+      await scoreCheckpoint({
+        checkpoint: ck,
+        data,
+        count,
+        out: join(out, "scores", `${ck.model}@${ck.revision}.parquet`),
+        force: a.force ?? false,
+        gpu,
+        ...scoreReporting(false, progressSeconds),
+      });
+    }
+  } finally {
+    data.close();
+    gpu.destroy();
+  }
   const { reportCommand } = await importLazily<typeof import("./report.ts")>("./report.ts", import.meta.url);
   // Sizes, rows per step, data and tokenizer come from the results' provenance (fixtures/pico/suite.json).
   await reportCommand(["--results", `${out}/scores`, "--out", `${out}/report`]);

@@ -18,12 +18,17 @@ import {
   repoRevisions,
 } from "./hub.ts";
 
+/** A checkpoint found by resolveCheckpoints: results name it model@revision. */
 export interface Checkpoint {
+  /** The model's name (e.g. pythia-1b). */
   model: string;
+  /** The revision's name (stepN, main). */
   revision: string;
+  /** Its folder (config.json and weights). */
   dir: string;
   /** In the hub cache: the repository id (ORG/NAME) and the revision's commit. */
   repo?: string;
+  /** In the hub cache: the commit of the revision. */
   commit?: string;
 }
 

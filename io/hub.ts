@@ -301,8 +301,11 @@ export async function dataInFolder(dir: string, flag: string): Promise<string> {
 /** Where data in the huggingface_hub cache came from: its dataset repository, the ref (when one names it) and
  * the commit. */
 export interface DataOrigin {
+  /** The dataset repository, ORG/NAME. */
   repo: string;
+  /** The ref that named the snapshot, when one did. */
   revision?: string;
+  /** The snapshot's commit. */
   commit: string;
 }
 

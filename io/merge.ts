@@ -2,9 +2,9 @@
 // every shard is there once, that they come from the same job, and that no row is missing or repeated.
 // Shards are read and written a batch at a time (files of any length, bounded memory).
 import { EngramError } from "../engine/errors.ts";
-import { firstDifference } from "../engine/journal.ts";
 import { basename, dirname, join, resolve } from "../engine/path.ts";
 import {
+  firstDifference,
   type NamedRows,
   openResults,
   parseShard,

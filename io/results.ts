@@ -17,7 +17,7 @@
 // (the GPU machine has no registry).
 import { EngramError, ensure } from "../engine/errors.ts";
 import { isObject, parseJson, readJsonFile } from "../engine/fs.ts";
-import type { Journal } from "../engine/journal.ts";
+import { PAPER_CONTINUATION } from "../engine/paper.ts";
 import { extname } from "../engine/path.ts";
 import { BatchArrays } from "./arrays.ts";
 import { type CsvBatch, type CsvColumnSpec, openCsv } from "./csv.ts";
@@ -572,13 +572,13 @@ function toBatch(raw: RawBatch, checker: RowChecker, outputs: BatchArrays): Resu
 
 /** Continuation length of a file without provenance: a memorized row's first_mismatch, or matches/score. */
 function inferContinuation(raw: RawBatch | undefined): number {
-  if (!raw) return 32;
+  if (!raw) return PAPER_CONTINUATION;
   for (let i = 0; i < raw.length; i++) {
     if (raw.memorized?.[i] === 1) return raw.firstMismatch[i];
     const m = raw.matches?.[i], s = raw.score?.[i];
     if (m !== undefined && s !== undefined && m === m && s > 0) return Math.round(m / s);
   }
-  return 32;
+  return PAPER_CONTINUATION;
 }
 
 const someValue = (col: Float64Array | undefined) => col?.some((v) => v === v) ?? false;
@@ -816,24 +816,23 @@ export async function writeResultsStream(
   }
 }
 
-/** A finished scoring journal's rows as results batches: what `score` writes its final file from. The writer
- *  checks them under the journal's name, so that an edited or damaged journal is named as such (not the file it
- *  was to become). */
-export function journalBatches(journal: Journal, prov: Provenance): NamedRows {
-  return {
-    source: `${journal.path} (this job's journal: delete it to score the job again)`,
-    async *[Symbol.asyncIterator]() {
-      for await (const cols of journal.chunks()) {
-        yield {
-          length: cols.index.length,
-          index: cols.index,
-          matches: prov.mode === "score" ? cols.matches : null,
-          firstMismatch: cols.firstMismatch,
-          logprob: prov.logprob ? cols.logprob : null,
-        };
-      }
-    },
-  };
+/**
+ * The first field (in `a`'s order, then `b`'s new ones) whose value differs between two objects as JSON, those
+ * in `skip` aside: its name and both values as JSON (undefined where absent); null when none differs. Used for
+ * the provenance of shards (io/merge.ts) and for scoring journals' keys (scoring/journal.ts).
+ */
+export function firstDifference(
+  a: unknown,
+  b: unknown,
+  skip: ReadonlySet<string> = new Set(),
+): { field: string; a?: string; b?: string } | null {
+  const x = (a ?? {}) as Record<string, unknown>, y = (b ?? {}) as Record<string, unknown>;
+  for (const field of new Set([...Object.keys(x), ...Object.keys(y)])) {
+    if (skip.has(field)) continue;
+    const u = JSON.stringify(x[field]), v = JSON.stringify(y[field]);
+    if (u !== v) return { field, a: u, b: v };
+  }
+  return null;
 }
 
 /** Writes a results file from one table (small files; `writeResultsStream` for any length). */

@@ -389,6 +389,12 @@ scoreCase(
 );
 
 scoreCase(
+  "--continuation 254, one more than the report reads",
+  () => ["--continuation", "254", "--count", "1"],
+  () => ["--continuation 254", "at most 253"],
+);
+
+scoreCase(
   "a row shorter than prompt + continuation (64 tokens)",
   async (dir) => {
     const rows = tokenRows(8);

@@ -3,7 +3,7 @@
 // continuations equal wherever the reference's top-2 margin leaves no near-tie.
 import { Gpu } from "../engine/gpu.ts";
 import { NeoXModel } from "../engine/model.ts";
-import { compareContinuation } from "../engine/memorization.ts";
+import { compareContinuation } from "../scoring/memorization.ts";
 import { Decoder } from "../engine/decoder.ts";
 import { allVariants, fits, variantName } from "../engine/tiles.ts";
 import { Tuning } from "../engine/tuning.ts";

@@ -5,8 +5,8 @@
 import { MegatronDataset, type RowSource } from "../engine/data.ts";
 import { Decoder } from "../engine/decoder.ts";
 import { Gpu } from "../engine/gpu.ts";
-import type { ScoreColumns } from "../engine/journal.ts";
-import { compareContinuation, scoreRows, type ScoreSink } from "../engine/memorization.ts";
+import type { ScoreColumns } from "../scoring/journal.ts";
+import { compareContinuation, scoreRows, type ScoreSink } from "../scoring/memorization.ts";
 import { NeoXModel } from "../engine/model.ts";
 import { assert, assertEquals } from "./assert.ts";
 import { PICO_DATA, PICO_MODELS } from "./helpers.ts";

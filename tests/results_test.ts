@@ -4,7 +4,6 @@
 // the wrong type, a sidecar from another run. Expected values are planted or computed here with plain loops.
 import { parquetMetadata, parquetReadObjects, parquetSchema } from "hyparquet";
 import {
-  journalBatches,
   openResults,
   type Provenance,
   provenancePath,
@@ -18,7 +17,7 @@ import {
 } from "../io/results.ts";
 import { ParquetWriter } from "../io/parquet.ts";
 import { AtomicFile, sampledFingerprint } from "../io/files.ts";
-import { Journal } from "../engine/journal.ts";
+import { Journal, journalBatches } from "../scoring/journal.ts";
 import { EngramError } from "../engine/errors.ts";
 import { join } from "../engine/path.ts";
 import { assert, assertEquals, assertMatch, assertRejects } from "./assert.ts";

@@ -3,7 +3,7 @@
 // or more. A test can then SIGKILL a real run mid-run however fast the adapter is (resume_test.ts), or signal it,
 // or run another command against the same output while it holds its lock, and SIGCONT it.
 import { EngramError } from "../engine/errors.ts";
-import { Journal } from "../engine/journal.ts";
+import { Journal } from "../scoring/journal.ts";
 import { scoreCommand } from "../cli/score.ts";
 import { AssertionError } from "./assert.ts";
 

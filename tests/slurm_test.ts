@@ -224,7 +224,7 @@ async function tasks(cluster: Cluster, job: string): Promise<Map<string, Record<
   return map;
 }
 
-/** A journal's header and whole records, read as engine/journal.ts lays them out; null before it exists. */
+/** A journal's header and whole records, read as scoring/journal.ts lays them out; null before it exists. */
 async function readJournal(path: string): Promise<{ created: string; rows: number } | null> {
   const bytes = await Deno.readFile(path).catch(() => null);
   if (!bytes || bytes.length < 12) return null;

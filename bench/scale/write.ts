@@ -11,10 +11,9 @@
 //
 // Prints rows/s and peak RSS per step; deletes what it made unless --keep.
 import { parseArgs } from "node:util";
-import { Journal } from "../../engine/journal.ts";
+import { Journal, journalBatches } from "../../scoring/journal.ts";
 import { join } from "../../engine/path.ts";
 import {
-  journalBatches,
   openResults,
   type Provenance,
   provenancePath,

@@ -7,8 +7,9 @@
  * Layout: "ENGRAMJ1", u32 header length, header JSON {key, created}, then records of 16 bytes:
  * f64 row index, i16 matches (-1 when not computed), i16 first mismatch, f32 mean log-prob (NaN when absent).
  */
-import { EngramError } from "./errors.ts";
-import { readAt, readExactly, writeAll } from "./fs.ts";
+import { EngramError } from "../engine/errors.ts";
+import { readAt, readExactly, writeAll } from "../engine/fs.ts";
+import { firstDifference, type NamedRows, type Provenance } from "../io/results.ts";
 import type { ScoreSink } from "./memorization.ts";
 
 const MAGIC = "ENGRAMJ1";
@@ -27,7 +28,7 @@ export interface ScoreColumns {
 }
 
 /**
- * The resumable sink of `scoreRows` (engine/memorization.ts). The file is created when the first rows are
+ * The resumable sink of `scoreRows` (scoring/memorization.ts). The file is created when the first rows are
  * recorded, so a run that fails before scoring anything leaves nothing behind; a journal without a single
  * whole record (a kill between its header and its first rows) holds nothing and is replaced.
  */
@@ -216,29 +217,30 @@ export class Journal implements ScoreSink {
   }
 }
 
-/**
- * The first field (in `a`'s order, then `b`'s new ones) whose value differs between two objects as JSON, those
- * in `skip` aside: its name and both values as JSON (undefined where absent); null when none differs. Used for
- * journal keys here and for the provenance of shards (io/merge.ts).
- */
-export function firstDifference(
-  a: unknown,
-  b: unknown,
-  skip: ReadonlySet<string> = new Set(),
-): { field: string; a?: string; b?: string } | null {
-  const x = (a ?? {}) as Record<string, unknown>, y = (b ?? {}) as Record<string, unknown>;
-  for (const field of new Set([...Object.keys(x), ...Object.keys(y)])) {
-    if (skip.has(field)) continue;
-    const u = JSON.stringify(x[field]), v = JSON.stringify(y[field]);
-    if (u !== v) return { field, a: u, b: v };
-  }
-  return null;
-}
-
 /** How a journal's key differs from this run's: "its F was X, this run's is Y". */
 function keyDifference(was: unknown, now: unknown): string {
   const d = firstDifference(was, now);
   return d
     ? `its ${d.field} was ${d.a ?? "absent"}, this run's is ${d.b ?? "absent"}`
     : "its key is written differently";
+}
+
+/** A finished scoring journal's rows as results batches: what `score` writes its final file from. The writer
+ *  checks them under the journal's name, so that an edited or damaged journal is named as such (not the file it
+ *  was to become). */
+export function journalBatches(journal: Journal, prov: Provenance): NamedRows {
+  return {
+    source: `${journal.path} (this job's journal: delete it to score the job again)`,
+    async *[Symbol.asyncIterator]() {
+      for await (const cols of journal.chunks()) {
+        yield {
+          length: cols.index.length,
+          index: cols.index,
+          matches: prov.mode === "score" ? cols.matches : null,
+          firstMismatch: cols.firstMismatch,
+          logprob: prov.logprob ? cols.logprob : null,
+        };
+      }
+    },
+  };
 }

@@ -3,9 +3,9 @@
  * row, true continuation = the next `cont` tokens; the model's greedy continuation is compared position by
  * position. Score = matches / cont; memorized (cont-extractable) = all match.
  */
-import type { RowSource } from "./data.ts";
+import type { RowSource } from "../engine/data.ts";
+import { type Decoder, NonFiniteLogits } from "../engine/decoder.ts";
 import type { ScoreColumns } from "./journal.ts";
-import { type Decoder, NonFiniteLogits } from "./decoder.ts";
 
 /**
  * "score" decodes greedily and records matches and first mismatch; "extractable" finds only the first mismatch
@@ -62,7 +62,7 @@ export function compareContinuation(
   return { matches, firstMismatch };
 }
 
-/** Where scored rows go: the resumable journal (engine/journal.ts) in `score`, memory in `bench`. */
+/** Where scored rows go: the resumable journal (scoring/journal.ts) in `score`, memory in `bench`. */
 export interface ScoreSink {
   /** Rows already recorded: scoring resumes with row `job.start + done`. */
   readonly done: number;
