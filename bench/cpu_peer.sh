@@ -4,6 +4,8 @@
 # first mismatches must equal torch's (the same answers), else the run fails.
 #   MODEL=DIR DATA=PREFIX [COUNT=64] [BATCH=64] [ROUNDS=2] [CONFIGS="--untuned|--variant d64x64-8x16"] \
 #     OUT=folder bash bench/cpu_peer.sh
+# A configuration "@TREE args" runs TREE/cli.ts (another checkout, e.g. the commit before a change) instead of
+# this tree's.
 # Make a pythia-70m-shaped model and its rows first:
 #   /usr/bin/python3 bench/torch_peer.py --make 70m --model DIR --data PREFIX --count 256
 set -euo pipefail
@@ -16,10 +18,12 @@ IFS='|' read -r -a configs <<<"$CONFIGS"
 echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2) × $(nproc) cores; $(uptime)" | tee "$OUT/run.txt"
 for r in $(seq 1 "$ROUNDS"); do
   for i in "${!configs[@]}"; do
+    cli=cli.ts args=${configs[$i]}
+    if [[ $args == @* ]]; then cli=${args%% *} cli=${cli#@}/cli.ts args=${args#* }; [[ $args == @* ]] && args=""; fi
     # shellcheck disable=SC2086
-    deno run -A cli.ts bench --model "$MODEL" --data "$DATA" --count "$COUNT" --batch "$BATCH" \
+    deno run -A "$cli" bench --model "$MODEL" --data "$DATA" --count "$COUNT" --batch "$BATCH" \
       --warmup "$((BATCH < 16 ? BATCH : 16))" --format json --save "$OUT/engram-$i-$r.rows.json" \
-      ${configs[$i]} >"$OUT/engram-$i-$r.json"
+      $args >"$OUT/engram-$i-$r.json"
     echo "round $r engram [${configs[$i]}]: $(uptime | sed 's/.*load/load/')" | tee -a "$OUT/run.txt"
   done
   OMP_WAIT_POLICY=PASSIVE /usr/bin/python3 bench/torch_peer.py --model "$MODEL" --data "$DATA" --count "$COUNT" \

@@ -19,6 +19,11 @@ Modes, each after a warm-up batch, load excluded:
 Both write each row's first mismatch (0..31, 32 = none), which must equal engram's (`bench --save`), so the
 rows/s compare the same answers. Argmax ties go to the lowest index, as torch.argmax does and as engram does.
 
+Matrix products go through oneDNN (torch's bundled MKL-DNN: mkldnn_linear), not torch.nn.functional.linear:
+Debian's torch 1.13 is built with BLAS_INFO=generic, which on a machine with only libblas3 (reference BLAS)
+multiplies at ~1–2 GFLOP/s; oneDNN runs at the machine's speed whatever BLAS is installed. Same products
+(f32, the usual order of a GEMM; the first mismatches are checked against engram's anyway).
+
 Why a script of its own: the Debian python3-torch on the dev machine has no transformers, and this is the
 smallest thing that computes what HF's GPTNeoX does (parallel residual, partial rotary, exact GELU). It reads
 the checkpoint's safetensors and the Megatron .bin/.idx rows directly. Never a test dependency.
@@ -78,9 +83,25 @@ def read_rows(prefix, start, count):
     return torch.from_numpy(np.stack(rows).astype(np.int64))
 
 
+class Linear:
+    """y = x · Wᵀ + b through oneDNN (see the top of this file), for x of any leading shape."""
+
+    def __init__(self, weight, bias=None):
+        self.out = weight.shape[0]
+        self.w = weight.contiguous().to_mkldnn()
+        self.b = (bias if bias is not None else torch.zeros(self.out)).contiguous().to_mkldnn()
+
+    def __call__(self, x):
+        lead = x.shape[:-1]
+        y = torch._C._nn.mkldnn_linear(x.reshape(-1, x.shape[-1]).contiguous().to_mkldnn(), self.w, self.b)
+        return y.to_dense().view(*lead, self.out)
+
+
 class NeoX:
     def __init__(self, cfg, w):
         self.cfg, self.w = cfg, w
+        self.lin = {k[:-len(".weight")]: Linear(v, w.get(k[:-len(".weight")] + ".bias"))
+                    for k, v in w.items() if k.endswith(".weight") and v.dim() == 2 and k != "embed_in.weight"}
         self.L = cfg["num_hidden_layers"]
         self.d = cfg["hidden_size"]
         self.H = cfg["num_attention_heads"]
@@ -115,8 +136,7 @@ class NeoX:
             p = f"layers.{i}."
             h1 = torch.nn.functional.layer_norm(x, (self.d,), w[p + "input_layernorm.weight"],
                                                 w[p + "input_layernorm.bias"], self.eps)
-            qkv = torch.nn.functional.linear(h1, w[p + "attention.query_key_value.weight"],
-                                             w[p + "attention.query_key_value.bias"])
+            qkv = self.lin[p + "attention.query_key_value"](h1)
             qkv = qkv.view(B, T, self.H, 3 * self.hd).permute(0, 2, 1, 3)
             q, k, v = qkv.split(self.hd, -1)
             q, k = self.rotary(q, pos), self.rotary(k, pos)
@@ -129,18 +149,18 @@ class NeoX:
             if mask is not None:
                 att = att + mask
             a = (att.softmax(-1) @ v).permute(0, 2, 1, 3).reshape(B, T, self.d)
-            a = torch.nn.functional.linear(a, w[p + "attention.dense.weight"], w[p + "attention.dense.bias"])
+            a = self.lin[p + "attention.dense"](a)
             src = x if self.parallel else x + a
             h2 = torch.nn.functional.layer_norm(src, (self.d,), w[p + "post_attention_layernorm.weight"],
                                                 w[p + "post_attention_layernorm.bias"], self.eps)
-            m = torch.nn.functional.linear(h2, w[p + "mlp.dense_h_to_4h.weight"], w[p + "mlp.dense_h_to_4h.bias"])
+            m = self.lin[p + "mlp.dense_h_to_4h"](h2)
             m = torch.nn.functional.gelu(m)
-            m = torch.nn.functional.linear(m, w[p + "mlp.dense_4h_to_h.weight"], w[p + "mlp.dense_4h_to_h.bias"])
+            m = self.lin[p + "mlp.dense_4h_to_h"](m)
             x = x + a + m if self.parallel else src + m
         x = torch.nn.functional.layer_norm(x, (self.d,), w["final_layer_norm.weight"], w["final_layer_norm.bias"],
                                            self.eps)
         x = x[:, -1:] if cache is not None else x[:, first_logit:]
-        return x @ w["embed_out.weight"].t()
+        return self.lin["embed_out"](x)
 
 
 SIZES = {"14m": (6, 128, 4, 50304), "31m": (6, 256, 8, 50304), "70m": (6, 512, 8, 50304),
