@@ -162,6 +162,16 @@ const DIRECT_SHAPES: [number, number, number, number][] = [
   [32, 64, 2, 8],
   [64, 64, 8, 8],
   [64, 128, 4, 8],
+  // Wider register tiles for llvmpipe, which loads storage memory one SIMD lane and one component at a time
+  // (a loop with a bounds check each): per 4 values of k a thread loads TM + TN vec4s for TM × TN × 4 fmas, so
+  // more outputs per thread means fewer loads per fma, even when the accumulators spill to the stack (whole
+  // vectors, far cheaper than a lane loop).
+  [64, 64, 8, 16],
+  [64, 128, 8, 16],
+  [128, 64, 16, 8],
+  [64, 128, 4, 16],
+  [32, 128, 4, 16],
+  [64, 128, 8, 32],
 ];
 
 /**

@@ -72,7 +72,8 @@ const SHIPPED = new URL("../shaders/tuning.json", import.meta.url);
 /** The variant of the adapter's family when nothing was measured for a shape. */
 function defaultVariant(family: TileFamily, m: number, n: number): TileVariant {
   // On lavapipe (2 cores) 8x8 outputs per thread ran the pico-3 matmuls 1.5x faster than 4x4 (scoring rows/s
-  // 1.5x); below 64 rows the 32-row tile wastes less on rows past the matrix.
+  // 1.5x), and 8x16 faster again (1.1-2x on pythia-70m's shapes and most of pico-3's: llvmpipe's loads cost
+  // far more than its fmas, bench/NOTES.md); below 64 rows the 32-row tile wastes less on rows past the matrix.
   if (family === "direct") return m >= 64 ? DIRECT_LARGE : DIRECT_SMALL;
   // The 128x128 tile (8x8 per thread) ran prefill at twice the 64x64 tile's rate on an H200; it needs
   // enough workgroups to fill the card (≥ 256: two per SM on 132 SMs), which a decode step at M = batch ≥ 1024
@@ -82,7 +83,7 @@ function defaultVariant(family: TileFamily, m: number, n: number): TileVariant {
   return REFERENCE.tiled;
 }
 const LARGE = parseVariant("t128x128k16-8x8");
-const DIRECT_LARGE = parseVariant("d64x64-8x8");
+const DIRECT_LARGE = parseVariant("d64x64-8x16");
 const DIRECT_SMALL = parseVariant("d32x64-4x4");
 
 /** Which tile variant runs each matmul shape: a tuning table, the defaults, or one forced variant. */

@@ -76,7 +76,12 @@ Deno.test("tune fills the cache for this adapter; score runs its variants and re
   const untuned = await readResults(`${dir}/untuned/pico-2@step1092.parquet`);
   const tuned = await readResults(`${dir}/tuned/pico-2@step1092.parquet`);
   assertEquals(tuned.table, untuned.table);
-  assert(untuned.provenance!.kernels!.startsWith("default: "), untuned.provenance!.kernels);
+  // Untuned: the built-in defaults, or the shipped table where it has one for this adapter (lavapipe's holds
+  // only pythia-70m's shapes, so pico-2 still runs the defaults).
+  assert(
+    /^(default|shipped shaders\/tuning\.json): /.test(untuned.provenance!.kernels!),
+    untuned.provenance!.kernels,
+  );
   assert(!untuned.provenance!.kernels!.includes(VARIANTS[1]), untuned.provenance!.kernels);
   assertEquals(tuned.provenance!.kernels, `cache ${cache}/engram/tuning.json: ${VARIANTS[1]}`);
   await Deno.remove(dir, { recursive: true });
