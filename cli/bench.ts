@@ -10,6 +10,7 @@ import { Tuning, useTuning } from "../engine/tuning.ts";
 import type { ScoreColumns } from "../scoring/journal.ts";
 import { type ScoreMode, scoreRows, type ScoreSink } from "../scoring/memorization.ts";
 import { Decoder } from "../engine/decoder.ts";
+import { PAPER_CONTINUATION, PAPER_PROMPT } from "../engine/paper.ts";
 import { intFlag, parseArgs } from "./args.ts";
 import { PICO_BENCH_MODEL, PICO_DATA } from "../io/pico.ts";
 import { checkWritable, writeTextAtomic } from "../io/files.ts";
@@ -155,7 +156,7 @@ export async function benchCommand(argv: string[]): Promise<void> {
   if (start + count > source.numRows) {
     throw new EngramError(`bench: rows [${start}, ${start + count}) reach past ${source.description}`);
   }
-  const prompt = 32, cont = 32;
+  const prompt = PAPER_PROMPT, cont = PAPER_CONTINUATION;
   const results: Record<string, ModeResult> = {};
   const used = new Set<string>();
   const saved: Record<string, number[]> = {};

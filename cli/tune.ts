@@ -17,6 +17,7 @@ import {
 } from "../engine/tuner.ts";
 import { adapterKey, readTuningFile, saveTuningTable, tuningCachePath } from "../engine/tuning.ts";
 import { parseVariant } from "../engine/tiles.ts";
+import { PAPER_PROMPT } from "../engine/paper.ts";
 import { intFlag, parseArgs } from "./args.ts";
 import { listFlag } from "../io/checkpoints.ts";
 import { resolveCheckpoints } from "../io/checkpoints.ts";
@@ -101,7 +102,7 @@ export async function tuneCommand(argv: string[]): Promise<void> {
   const gpu = await Gpu.open({ timestamps: true, kernels: family as "cpu" | "gpu" | undefined });
   try {
     const batch = intFlag(a.batch, "batch", 1) ?? gpu.defaults.batch;
-    const prompt = intFlag(a.prompt, "prompt", 1) ?? 32;
+    const prompt = intFlag(a.prompt, "prompt", 1) ?? PAPER_PROMPT;
     const shapes = await shapesOf(gpu, a.model, batch, prompt);
     const key = adapterKey(gpu);
     console.error(
