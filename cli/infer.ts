@@ -7,20 +7,31 @@ import { NeoXModel } from "../engine/model.ts";
 import { Decoder, NonFiniteLogits } from "../engine/decoder.ts";
 import { intFlag, parseArgs } from "./args.ts";
 import { importLazily } from "../io/lazy.ts";
-import { findTokenizer } from "../io/checkpoints.ts";
+import { findTokenizer, resolveOneCheckpoint } from "../io/checkpoints.ts";
+
+/** One checkpoint, in a folder or the huggingface_hub cache (io/checkpoints.ts resolveOneCheckpoint). */
+const MODEL_HELP =
+  `  DIR: a checkpoint folder (config.json with safetensors or pytorch_model.bin weights), or one model's
+  revisions: a models--ORG--NAME folder of the Hugging Face cache, ORG/NAME looked up in the cache
+  ($HF_HUB_CACHE, $HF_HOME/hub, ~/.cache/huggingface/hub) or a folder of <revision>/ checkpoints, read at
+  --revisions R (one name, default main).`;
 
 /** Usage of each command, its own first (`logits --help`, `generate --help`). */
 const HELP = {
-  logits: `./engram logits --model DIR --tokens "1,2,3;4,5,6" [--format json]
+  logits: `./engram logits --model DIR --tokens "1,2,3;4,5,6" [--revisions R] [--format json]
   The logits at every position of every row ({"logits": [[[vocab floats] per position] per row]}); without
-  --format json, the argmax and its logit at each position.`,
-  generate: `./engram generate --model DIR --tokens "..." [--max-new 32] [--format json] [--tokenizer DIR]
+  --format json, the argmax and its logit at each position.
+${MODEL_HELP}`,
+  generate: `./engram generate --model DIR --tokens "..." [--revisions R] [--max-new 32] [--format json]
+                  [--tokenizer DIR]
   The greedy (pure argmax) continuation of each row ({"tokens": [[new ids] per row]}); without --format json,
-  readable text, decoded with --tokenizer DIR or the tokenizer.json nearest in or above the model folder.`,
+  readable text, decoded with --tokenizer DIR or the tokenizer.json nearest in or above the model folder.
+${MODEL_HELP}`,
 };
 
 const OPTIONS = {
   model: { type: "string" },
+  revisions: { type: "string" },
   tokens: { type: "string" },
   "max-new": { type: "string" },
   format: { type: "string" },
@@ -69,17 +80,18 @@ export async function inferCommand(command: "logits" | "generate", argv: string[
   if (a.format !== undefined && a.format !== "json" && a.format !== "text") {
     throw new EngramError(`--format must be json or text, got "${a.format}"`);
   }
+  const modelDir = await resolveOneCheckpoint(a.model, a.revisions);
   // Check the tokens against config.json before loading weights (a typo should not cost a 20 GB load).
-  const rows = parseTokenRows(a.tokens, (await loadConfig(a.model)).vocabSize);
+  const rows = parseTokenRows(a.tokens, (await loadConfig(modelDir)).vocabSize);
   // The tokenizer that decodes generate's text, loaded now: a bad --tokenizer fails before any GPU work.
   const tokDir = command === "generate" && (a.tokenizer !== undefined || a.format !== "json")
-    ? a.tokenizer ?? await findTokenizer(a.model)
+    ? a.tokenizer ?? await findTokenizer(modelDir)
     : null;
   const tok = tokDir
     ? await (await importLazily<typeof import("../io/texts.ts")>("../io/texts.ts", import.meta.url))
       .loadTokenizer(tokDir)
     : null;
-  const model = await NeoXModel.load(await gpu(), a.model);
+  const model = await NeoXModel.load(await gpu(), modelDir);
   if (command === "logits") {
     const out: number[][][] = new Array(rows.length);
     for (const [n, ids] of byLength(rows)) {

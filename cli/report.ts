@@ -1,8 +1,18 @@
 // `./engram report`: scoring results → the seed paper's memorization analysis (analysis/).
 import { intFlag, parseArgs } from "./args.ts";
-import { listFlag } from "../io/checkpoints.ts";
+import { listFlag, resolveCheckpoints } from "../io/checkpoints.ts";
 import { pct } from "../analysis/format.ts";
-import { hubData, resolveDatasetPath } from "../io/hub.ts";
+import {
+  cachedRepoDir,
+  cachedRepos,
+  hubData,
+  hubOrigin,
+  isRepoId,
+  parseRepoFolder,
+  refsNaming,
+  resolveDatasetPath,
+} from "../io/hub.ts";
+import { basename, dirname, join, resolve } from "../engine/path.ts";
 import { REPORT_CACHE, writeReport } from "../analysis/report.ts";
 
 const REPORT_HELP = `./engram report --results FILE_OR_DIR... [options]
@@ -28,7 +38,9 @@ training order. Writes report.html, report.json and report.md.
                      paper_compatible in their provenance); refused by default, noted in the report
   --meta CSV         model,params[,rows_per_step,tokens_per_row]: sizes and batch per model (default: the
                      results' provenance, then suite.json or engram.json above the model folder it names)
-  --models DIR       count parameters from DIR/<model>/<revision>/config.json (or DIR/<model>/config.json)
+  --models DIR       count parameters from DIR/<model>/<revision>/config.json (or DIR/<model>/config.json);
+                     or from the Hugging Face cache as score --model reads it: the cache folder, a
+                     models--ORG--NAME folder or ORG/NAME (its refs the revisions)
   --tokenizer DIR    with --data: show the target's memorized rows as text (default: the tokenizer that
                      scored .jsonl texts, else the tokenizer.json in or above the target's model folder, as
                      its provenance names them); alone for a memorized-evals target (its list holds the tokens)
@@ -81,6 +93,7 @@ export async function reportCommand(argv: string[]): Promise<void> {
       (await resolveDatasetPath(p, "--results")).path
     ),
   );
+  const links = values.models === undefined ? null : await hubModelsLinks(values.models);
   const { report, files } = await writeReport(out, {
     results,
     target: values.target,
@@ -88,14 +101,14 @@ export async function reportCommand(argv: string[]): Promise<void> {
     intersect: values.intersect ?? false,
     allowMixed: values["allow-mixed"] ?? false,
     meta: values.meta,
-    models: values.models,
+    models: links?.dir ?? values.models,
     tokenizer: values.tokenizer,
     data: values.data === undefined ? undefined : (await hubData(values.data, "--data")).path,
     samples: intFlag(values.samples, "samples", 0),
     combine: listFlag(values.combine, "combine"),
     textFeatures: !values["no-text-features"],
     ...(values.cache ? { cacheDir: values.cache } : {}),
-  });
+  }).finally(() => links?.remove());
   const target = report.sources.find((s) => s.source === report.target)!;
   console.log(
     `report: ${report.sources.length} model@revisions × ${report.rows.analysed} rows; target ${report.target} ` +
@@ -103,4 +116,41 @@ export async function reportCommand(argv: string[]): Promise<void> {
   );
   for (const note of report.notes) console.log(`report: note: ${note}`);
   console.log(`report: wrote ${files.join(", ")}`);
+}
+
+/**
+ * --models in the Hugging Face cache (the cache folder, a models--ORG--NAME folder, a snapshot, or ORG/NAME looked
+ * up in the cache) as the layout the report reads sizes from, <dir>/<model>/<revision>/: a temporary folder of
+ * links to the snapshots, one per ref (main as well as the stepN naming the same commit), removed after the
+ * report. Null for any other --models, which is read as it is.
+ */
+async function hubModelsLinks(arg: string): Promise<{ dir: string; remove: () => Promise<void> } | null> {
+  let path = arg;
+  if (!(await Deno.stat(arg).catch(() => null))) {
+    // ORG/NAME where neither it nor a folder ORG is here: a repository id, looked up in the hub cache.
+    if (!isRepoId(arg) || await Deno.stat(arg.split("/")[0]).catch(() => null)) return null;
+    path = await cachedRepoDir("model", arg, "--models");
+  } else if (
+    parseRepoFolder(basename(resolve(arg)))?.type !== "model" &&
+    (await cachedRepos(arg, "model")).length === 0 &&
+    hubOrigin(arg)?.type !== "model"
+  ) return null;
+  const checkpoints = (await resolveCheckpoints(path)).filter((c) => c.repo !== undefined);
+  if (checkpoints.length === 0) return null;
+  const dir = await Deno.makeTempDir({ prefix: "engram-models-" });
+  const remove = () => Deno.remove(dir, { recursive: true }).catch(() => {});
+  try {
+    for (const ck of checkpoints) {
+      const revisions = await refsNaming(dirname(dirname(ck.dir)), ck.repo!, ck.commit!);
+      for (const revision of revisions.length > 0 ? revisions : [ck.revision]) {
+        const link = join(dir, ck.model, revision);
+        await Deno.mkdir(dirname(link), { recursive: true });
+        if (!await Deno.stat(link).catch(() => null)) await Deno.symlink(resolve(ck.dir), link);
+      }
+    }
+  } catch (e) {
+    await remove();
+    throw e;
+  }
+  return { dir, remove };
 }

@@ -276,3 +276,43 @@ export async function findTokenizer(modelPath: string): Promise<string | null> {
   }
   return null;
 }
+
+/**
+ * The one checkpoint folder that a command taking a single checkpoint (logits, generate) reads: a checkpoint
+ * folder (config.json inside) as it is; otherwise what resolveCheckpoints finds (a models--ORG--NAME folder or
+ * ORG/NAME of the hub cache, a model folder of revisions) at revision `revision`, default main. More than one
+ * checkpoint (a suite, a cache root) or none at that revision is one EngramError.
+ */
+export async function resolveOneCheckpoint(path: string, revision?: string): Promise<string> {
+  if (revision === undefined && await isCheckpoint(path)) return path;
+  if (revision !== undefined && (revision.includes(",") || revision.trim() === "")) {
+    throw new EngramError(
+      `--revisions "${revision}": this command reads one checkpoint; name one revision (e.g. --revisions main)`,
+    );
+  }
+  const wanted = revision ?? "main";
+  let found: Checkpoint[];
+  try {
+    found = await resolveCheckpoints(path, undefined, [wanted]);
+  } catch (e) {
+    if (revision !== undefined || !(e instanceof EngramError)) throw e;
+    // A folder with neither config.json nor checkpoints inside: the config's reader names what is missing.
+    if (e.message.startsWith(`--model ${path} holds no checkpoint`)) return path;
+    if (!e.message.startsWith("--revisions names")) throw e;
+    // The default revision is missing: say so without blaming a flag that was not given.
+    const have = [...new Set((await resolveCheckpoints(path)).map((c) => c.revision))];
+    throw new EngramError(
+      `--model ${path} has no revision main (it has ${have.slice(0, 12).join(", ")}${
+        have.length > 12 ? ", ..." : ""
+      }); name one with --revisions R`,
+    );
+  }
+  if (found.length > 1) {
+    throw new EngramError(
+      `--model ${path} holds ${found.length} checkpoints at ${wanted} (${
+        found.slice(0, 4).map((c) => `${c.model}@${c.revision}`).join(", ")
+      }${found.length > 4 ? ", ..." : ""}); this command reads one: pass one model's folder or ORG/NAME`,
+    );
+  }
+  return found[0].dir;
+}
