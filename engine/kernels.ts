@@ -463,6 +463,10 @@ export function layerNormKernel(
 ): Kernel {
   const s = { rows: sel.rows, per: sel.per, stride: sel.stride, offset: sel.offset, h, eps };
   const pair = !!bufs.y2;
+  // With PAIR the shader reads all three: a placeholder for one of them would give a wrong norm silently.
+  if (pair !== !!bufs.gamma2 || pair !== !!bufs.beta2) {
+    throw new EngramError("internal: kernel layernorm's second norm needs all of gamma2, beta2 and y2");
+  }
   return c.get(LAYERNORM, "layernorm", s, bufs, () => {
     // CPU adapters: one invocation per row (barriers cost more than the math there).
     const serial = c.gpu.cpuKernels;

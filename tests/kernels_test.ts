@@ -5,6 +5,7 @@
 // Shapes leave partial tiles in M, N and K.
 import { Gpu } from "../engine/gpu.ts";
 import {
+  allRows,
   argmaxReduceKernel,
   type Epilogue,
   KernelCache,
@@ -324,6 +325,13 @@ Deno.test("operands bind by name: a missing, unknown, short, swapped or aliased 
     assertEquals(
       thrown(() => matmulKernel(c, M, square, { x: b.x, y: b.x }, "store", REFERENCE.tiled)),
       `internal: kernel matmul writes its operand y, whose buffer "x" is also bound as x`,
+    );
+    // The second norm is all or nothing.
+    assertEquals(
+      thrown(() =>
+        layerNormKernel(c, allRows(M), K, 1e-5, { x: b.x, gamma: b.bias, beta: b.bias, y: b.y, y2: b.y })
+      ),
+      "internal: kernel layernorm's second norm needs all of gamma2, beta2 and y2",
     );
     // Nothing was cached by the refused calls: the right buffers still build, and a bias may be left out.
     matmulKernel(c, M, b.w, ok, "store", REFERENCE.tiled);
