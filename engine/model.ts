@@ -228,8 +228,9 @@ export function ropeTable(rotaryNdims: number, base: number, positions: number):
 }
 
 /**
- * The forward pass of `pass.rows` sequences × `pass.n` new tokens at positions t0.. (tokens read from the
- * workspace's token rows), appending to the KV cache; leaves the residual stream in ws.x.
+ * The forward pass of `rowsOf.rows` sequences × `rowsOf.n` new tokens at positions t0.. (tokens read from the
+ * workspace's token rows, whose slots the workspace counts), appending to the KV cache; leaves the residual
+ * stream in ws.x.
  */
 export function encodeForward(
   enc: GPUComputePassEncoder,
