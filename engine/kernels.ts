@@ -1,11 +1,17 @@
 /**
  * One small typed constructor per WGSL kernel: each returns the pipeline, a bind group and the dispatch size
  * (a Kernel). Constructors are memoized on their shape and buffers, so a decode loop that replays the same
- * shapes builds its pipelines, uniform buffers and bind groups once. Each kernel's uniform parameters are
- * defined once, as a field list here, which gives both the WGSL `struct Params` and the words written.
+ * shapes builds its pipelines, uniform buffers and bind groups once. Each kernel is declared once, as a
+ * KernelLayout here: its uniform parameters (which give the WGSL `struct Params` and the words written) and its
+ * operands by name, element type and access (which give the WGSL binding lines, so binding numbers are written
+ * nowhere by hand) with the bytes each must hold for the kernel's shape. Buffers are passed by operand name,
+ * and checked when a kernel is encoded: a missing, unknown or short operand, or one written while bound twice,
+ * is an EngramError naming the kernel and the operand, before anything is dispatched.
  */
+import { EngramError } from "./errors.ts";
 import { type GeneratedCode, type Gpu, grid, type Kernel } from "./gpu.ts";
 import {
+  PARTIAL_BYTES,
   REFERENCE,
   type TileKernel,
   tileSource,
@@ -28,48 +34,211 @@ export interface WeightMatrix {
   cols: number;
 }
 
+/** Bytes of a weight matrix of `rows` × `cols` stored as `format`. */
+function matrixBytes(format: WeightFormat, rows: number, cols: number): number {
+  return rows * cols * (format === "f32" ? 4 : 2);
+}
+
 type Word = number | { f32: number };
 
-/** A kernel's uniform parameters: the field list gives the WGSL struct and the uniform's words, in order. */
-class Params<F extends string> {
-  /** `struct Params { ... }` and its binding `p`, as generated code (the text is its own key: it is short). */
-  readonly code: GeneratedCode;
+/** A storage buffer a kernel binds: its WGSL element type, how it is accessed, and the bytes it must hold. */
+interface Operand<S> {
+  /** The WGSL type of one element of its `array<...>` (a loader's Raw4, `Partial`, `vec4<f32>`, ...). */
+  element: string;
+  /** `read_write` where the kernel writes it. */
+  access: "read" | "read_write";
+  /** Bytes the kernel may reach for shape `s` (0 where this use of the kernel does not read it). */
+  bytes: (s: S) => number;
+  /** May be left out (null or absent): a placeholder is bound, which the shader does not read in that use. */
+  optional?: true;
+}
 
-  constructor(readonly binding: number, readonly fields: Record<F, "u32" | "f32">) {
+/** The buffers a kernel's encode call takes, by operand name; optional ones may be null or left out. */
+export type OperandBuffers<T> =
+  & { [K in keyof T as T[K] extends { optional: true } ? never : K]: GPUBuffer }
+  & { [K in keyof T as T[K] extends { optional: true } ? K : never]?: GPUBuffer | null };
+
+/** WGSL names are the operand names in snake_case (slotOf → slot_of). */
+function wgslName(name: string): string {
+  return name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+}
+
+/**
+ * A kernel's one declaration: its uniform parameters (binding 0, `p`) and its operands (bindings 1.. in the
+ * order declared). The WGSL for both is generated from it; shaders use the operands by their WGSL names. S is
+ * the kernel's shape: its parameters' values and what else sizes its operands.
+ */
+class KernelLayout<S, T extends Record<string, Operand<S>>> {
+  /** `struct Params`, its binding `p` and each operand's binding, as generated code (its text is its key). */
+  readonly code: GeneratedCode;
+  private readonly fieldNames: string[];
+  private readonly f32: boolean[];
+  private readonly names: string[];
+  private readonly operands: Operand<S>[];
+
+  constructor(
+    /** The kernel's name in messages. */
+    readonly kernel: string,
+    fields: Record<string, "u32" | "f32">,
+    operands: T,
+  ) {
+    this.fieldNames = Object.keys(fields);
+    this.f32 = this.fieldNames.map((f) => fields[f] === "f32");
+    this.names = Object.keys(operands);
+    this.operands = this.names.map((n) => operands[n]);
     const lines = Object.entries(fields).map(([name, type]) => `  ${name}: ${type},`);
-    const wgsl = `struct Params {\n${
-      lines.join("\n")
-    }\n}\n@group(0) @binding(${binding}) var<uniform> p: Params;`;
+    const bindings = this.names.map((name, i) =>
+      `@group(0) @binding(${i + 1}) var<storage, ${this.operands[i].access}> ${wgslName(name)}: ` +
+      `array<${this.operands[i].element}>;`
+    );
+    const wgsl = [
+      `struct Params {\n${lines.join("\n")}\n}`,
+      "@group(0) @binding(0) var<uniform> p: Params;",
+      ...bindings,
+    ].join("\n");
     this.code = { key: wgsl, wgsl: () => wgsl };
   }
 
-  words(values: Record<F, number>): Word[] {
-    return (Object.keys(this.fields) as F[]).map((name) =>
-      this.fields[name] === "f32" ? { f32: values[name] } : values[name]
-    );
+  /** The uniform's words: the parameters' values in declared order. */
+  words(s: S): Word[] {
+    const values = s as Record<string, number>;
+    return this.fieldNames.map((name, i) => this.f32[i] ? { f32: values[name] } : values[name]);
+  }
+
+  /**
+   * The buffers in binding order (undefined: an optional operand left out). Every declared operand must be
+   * given unless optional, and no other name: checked on every call (a few compares per operand).
+   */
+  list(given: OperandBuffers<T>): (GPUBuffer | undefined)[] {
+    const byName = given as Record<string, GPUBuffer | null | undefined>;
+    const list: (GPUBuffer | undefined)[] = [];
+    let found = 0;
+    for (let i = 0; i < this.names.length; i++) {
+      const b = byName[this.names[i]] ?? undefined;
+      if (b === undefined && !this.operands[i].optional) {
+        throw new EngramError(
+          `internal: kernel ${this.kernel} was given no buffer for its operand ${
+            this.names[i]
+          } (its operands: ${this.names.join(", ")})`,
+        );
+      }
+      if (b !== undefined) found++;
+      list.push(b);
+    }
+    let count = 0;
+    for (const name in byName) if (byName[name] != null) count++;
+    if (count !== found) {
+      const unknown = Object.keys(byName).filter((n) => byName[n] != null && !this.names.includes(n));
+      throw new EngramError(
+        `internal: kernel ${this.kernel} has no operand ${unknown.join(", ")} (its operands: ${
+          this.names.join(", ")
+        })`,
+      );
+    }
+    return list;
+  }
+
+  /**
+   * Throws where a buffer is shorter than the bytes its operand reaches for shape `s`, or a written operand's
+   * buffer is also bound as another operand (WebGPU would refuse the dispatch later, asynchronously). Run when
+   * a kernel is built: its cache key holds the shape and the buffers, whose sizes never change.
+   */
+  check(s: S, list: (GPUBuffer | undefined)[]): void {
+    for (let i = 0; i < list.length; i++) {
+      const b = list[i];
+      if (!b) continue;
+      const need = this.operands[i].bytes(s);
+      if (b.size < need) {
+        throw new EngramError(
+          `internal: kernel ${this.kernel}'s operand ${this.names[i]} needs ${need} bytes, but its buffer ` +
+            `"${b.label}" holds ${b.size}`,
+        );
+      }
+      if (this.operands[i].access !== "read_write") continue;
+      const j = list.findIndex((o, j) => o === b && j !== i);
+      if (j >= 0) {
+        throw new EngramError(
+          `internal: kernel ${this.kernel} writes its operand ${
+            this.names[i]
+          }, whose buffer "${b.label}" is ` +
+            `also bound as ${this.names[j]}`,
+        );
+      }
+    }
   }
 }
 
+/**
+ * Declares a kernel (see KernelLayout): the shape is its parameters' values (`fields`: name → WGSL type) and
+ * the extra values X that size its operands.
+ */
+function layout<X>() {
+  return <F extends string, T extends Record<string, Operand<Record<F, number> & X>>>(
+    kernel: string,
+    fields: Record<F, "u32" | "f32">,
+    operands: T,
+  ) => new KernelLayout<Record<F, number> & X, T>(kernel, fields, operands);
+}
+
+const u32 = 4, f32 = 4;
+
 // Shared field meanings: n = new positions per pass row, t0 = position of the first new token, row_base = first
 // entry of slot_of this pass uses (pass row b is slot slot_of[row_base + b]), seq_len = row stride of tokens.
-const EMBED = new Params(1, {
+// Shared extras: rows = pass rows, slots = slots the slot-indexed buffers hold (slot_of's values are below it),
+// weightBytes = the weight matrix's bytes as stored.
+const EMBED = layout<{ rows: number; slots: number; weightBytes: number }>()("embed", {
   tokens: "u32", // tokens in this pass = rows * n
   n: "u32",
   t0: "u32",
   seq_len: "u32",
   row_base: "u32",
   h4: "u32", // hidden_size / 4
+}, {
+  weights: { element: "Raw4", access: "read", bytes: (s) => s.weightBytes }, // [vocab, h], a weights_* loader
+  tokens: { element: "u32", access: "read", bytes: (s) => s.slots * s.seq_len * u32 }, // [slots, seq_len]
+  slotOf: { element: "u32", access: "read", bytes: (s) => (s.row_base + s.rows) * u32 },
+  x: { element: "vec4<f32>", access: "read_write", bytes: (s) => s.tokens * s.h4 * 4 * f32 }, // [tokens, h]
 });
-const LAYERNORM = new Params(0, {
+
+/** Input rows a row selection reaches: output row r reads (r / per) * stride + offset + r % per. */
+function selectedInputRows(s: { rows: number; per: number; stride: number; offset: number }): number {
+  if (s.rows === 0) return 0;
+  const block = Math.floor((s.rows - 1) / s.per);
+  // The last row, or the last of the previous block of `per` (a later one when stride < per).
+  const last = block * s.stride + s.offset + (s.rows - 1) % s.per;
+  return 1 + (block > 0 ? Math.max(last, (block - 1) * s.stride + s.offset + s.per - 1) : last);
+}
+
+const LAYERNORM = layout<unknown>()("layernorm", {
   rows: "u32",
   per: "u32", // output row r reads input row (r / per) * stride + offset + r % per
   stride: "u32",
   offset: "u32",
   h: "u32",
   eps: "f32",
+}, {
+  x: { element: "f32", access: "read", bytes: (s) => selectedInputRows(s) * s.h * f32 }, // [in_rows, h]
+  gamma: { element: "f32", access: "read", bytes: (s) => s.h * f32 },
+  beta: { element: "f32", access: "read", bytes: (s) => s.h * f32 },
+  y: { element: "f32", access: "read_write", bytes: (s) => s.rows * s.h * f32 }, // [rows, h]
+  // With PAIR: a second norm of the same rows from the same statistics (the parallel residual's ln2).
+  gamma2: { element: "f32", access: "read", bytes: (s) => s.h * f32, optional: true },
+  beta2: { element: "f32", access: "read", bytes: (s) => s.h * f32, optional: true },
+  y2: { element: "f32", access: "read_write", bytes: (s) => s.rows * s.h * f32, optional: true },
 });
-const MATMUL = new Params(1, { m: "u32", n: "u32", k: "u32" });
-const QKV_ROTARY = new Params(0, {
+
+const MATMUL = layout<{ weightBytes: number }>()("matmul", { m: "u32", n: "u32", k: "u32" }, {
+  weights: { element: "Raw4", access: "read", bytes: (s) => s.weightBytes }, // W [N, K]
+  x: { element: "vec4<f32>", access: "read", bytes: (s) => s.m * s.k * f32 }, // X [M, K]
+  bias: { element: "f32", access: "read", bytes: (s) => s.n * f32, optional: true }, // [N]
+  y: { element: "f32", access: "read_write", bytes: (s) => s.m * s.n * f32 }, // Y [M, N]
+});
+
+/** Bytes of one layer's K or V cache: [slots, heads, max_t, hs] f32. */
+const kvBytes = (s: { slots: number; heads: number; max_t: number; hs: number }) =>
+  s.slots * s.heads * s.max_t * s.hs * f32;
+
+const QKV_ROTARY = layout<{ slots: number }>()("qkv_rotary", {
   tokens: "u32",
   n: "u32",
   t0: "u32",
@@ -78,8 +247,17 @@ const QKV_ROTARY = new Params(0, {
   rot_half: "u32", // rotary dims / 2
   max_t: "u32", // positions per KV-cache slot
   row_base: "u32",
+}, {
+  qkv: { element: "f32", access: "read", bytes: (s) => s.tokens * 3 * s.heads * s.hs * f32 }, // [tokens, 3h]
+  // (cos, sin) per (position, rotary frequency), for the positions this pass reaches.
+  rope: { element: "vec2<f32>", access: "read", bytes: (s) => (s.t0 + s.n) * s.rot_half * 2 * f32 },
+  slotOf: { element: "u32", access: "read", bytes: (s) => (s.row_base + s.tokens / s.n) * u32 },
+  q: { element: "f32", access: "read_write", bytes: (s) => s.tokens * s.heads * s.hs * f32 }, // [tokens, h]
+  kCache: { element: "f32", access: "read_write", bytes: kvBytes },
+  vCache: { element: "f32", access: "read_write", bytes: kvBytes },
 });
-const ATTENTION = new Params(0, {
+
+const ATTENTION = layout<{ slots: number }>()("attention", {
   tokens: "u32",
   n: "u32",
   t0: "u32",
@@ -88,18 +266,41 @@ const ATTENTION = new Params(0, {
   max_t: "u32",
   row_base: "u32",
   scale: "f32", // head_size^-0.5
+}, {
+  q: { element: "f32", access: "read", bytes: (s) => s.tokens * s.heads * s.hs * f32 }, // [tokens, h], rotated
+  kCache: { element: "f32", access: "read", bytes: kvBytes },
+  vCache: { element: "f32", access: "read", bytes: kvBytes },
+  slotOf: { element: "u32", access: "read", bytes: (s) => (s.row_base + s.tokens / s.n) * u32 },
+  out: { element: "f32", access: "read_write", bytes: (s) => s.tokens * s.heads * s.hs * f32 }, // [tokens, h]
 });
-const UNEMBED = new Params(1, {
-  m: "u32",
-  n: "u32",
-  k: "u32",
-  suppress: "u32", // token id never chosen; 0xffffffff: none
-  per: "u32",
-  row_base: "u32",
-  seq_len: "u32",
-  truth_pos: "u32", // token position of the first predicted row's true next token
-});
-const ARGMAX_REDUCE = new Params(0, {
+
+const UNEMBED = layout<{ slots: number; weightBytes: number; tiles: number; logprob: boolean }>()(
+  "unembed_argmax",
+  {
+    m: "u32",
+    n: "u32",
+    k: "u32",
+    suppress: "u32", // token id never chosen; 0xffffffff: none
+    per: "u32",
+    row_base: "u32",
+    seq_len: "u32",
+    truth_pos: "u32", // token position of the first predicted row's true next token
+  },
+  {
+    weights: { element: "Raw4", access: "read", bytes: (s) => s.weightBytes }, // W_out [V, h]
+    x: { element: "vec4<f32>", access: "read", bytes: (s) => s.m * s.k * f32 }, // X [M, h]
+    // The true next tokens, read with LOGPROB only.
+    tokens: { element: "u32", access: "read", bytes: (s) => s.logprob ? s.slots * s.seq_len * u32 : 0 },
+    slotOf: {
+      element: "u32",
+      access: "read",
+      bytes: (s) => s.logprob ? (s.row_base + Math.ceil(s.m / s.per)) * u32 : 0,
+    },
+    partials: { element: "Partial", access: "read_write", bytes: (s) => s.m * s.tiles * PARTIAL_BYTES }, // [M, tiles]
+  },
+);
+
+const ARGMAX_REDUCE = layout<{ slots: number; feed: boolean; logprob: boolean }>()("argmax_reduce", {
   rows: "u32",
   tiles: "u32", // vocabulary tiles per row in partials
   per: "u32",
@@ -108,6 +309,13 @@ const ARGMAX_REDUCE = new Params(0, {
   cont: "u32",
   pos_base: "u32",
   prompt: "u32",
+}, {
+  partials: { element: "Partial", access: "read", bytes: (s) => s.rows * s.tiles * PARTIAL_BYTES }, // [rows, tiles]
+  slotOf: { element: "u32", access: "read", bytes: (s) => (s.row_base + Math.ceil(s.rows / s.per)) * u32 },
+  // [slots, seq_len]: with FEED each argmax is written as the next step's input token.
+  tokens: { element: "u32", access: "read_write", bytes: (s) => s.feed ? s.slots * s.seq_len * u32 : 0 },
+  pred: { element: "u32", access: "read_write", bytes: (s) => s.slots * s.cont * u32 }, // [slots, cont]
+  logprob: { element: "f32", access: "read_write", bytes: (s) => s.logprob ? s.slots * s.cont * f32 : 0 },
 });
 
 export class KernelCache {
@@ -126,12 +334,25 @@ export class KernelCache {
   private readonly dummies: GPUBuffer[] = [];
   constructor(readonly gpu: Gpu) {}
 
-  /** The kernel for `key`, built by `build` the first time. */
-  get(name: string, params: Word[], buffers: GPUBuffer[], build: () => Kernel): Kernel {
-    const key = `${name}:${JSON.stringify(params)}:${buffers.map((b) => this.gpu.id(b)).join(",")}`;
+  /**
+   * The kernel `name` of `layout` for shape `s` on `buffers` (by operand name): their names are checked on
+   * every call; the first time, their sizes too, and then `build` gives the pipeline and the dispatch size.
+   */
+  get<S, T extends Record<string, Operand<S>>>(
+    layout: KernelLayout<S, T>,
+    name: string,
+    s: S,
+    buffers: OperandBuffers<T>,
+    build: () => { pipeline: GPUComputePipeline; workgroups: [number, number, number] },
+  ): Kernel {
+    const list = layout.list(buffers);
+    let key = `${name}:${JSON.stringify(s)}:`;
+    for (const b of list) key += b ? `${this.gpu.id(b)},` : "-,";
     let k = this.kernels.get(key);
     if (!k) {
-      k = build();
+      layout.check(s, list);
+      const { pipeline, workgroups } = build();
+      k = { pipeline, bindGroup: this.bind(pipeline, [this.uniform(layout.words(s)), ...list]), workgroups };
       this.kernels.set(key, k);
     }
     return k;
@@ -173,7 +394,8 @@ export class KernelCache {
     this.kernels.clear();
   }
 
-  bind(pipeline: GPUComputePipeline, entries: (GPUBuffer | undefined)[]): GPUBindGroup {
+  /** A bind group of `entries` in binding order (params first); undefined entries get placeholders. */
+  private bind(pipeline: GPUComputePipeline, entries: (GPUBuffer | undefined)[]): GPUBindGroup {
     let unused = 0;
     const dummy = () => (this.dummies[unused++] ??= this.gpu.storage(16, "unused binding"));
     return this.gpu.device.createBindGroup({
@@ -189,6 +411,7 @@ export interface PassShape {
   n: number; // new positions per sequence
   t0: number; // position of the first new token
   rowBase: number;
+  slots: number; // slots the token rows and KV caches hold (slot_of's values are below it)
 }
 
 export function embedKernel(
@@ -196,30 +419,23 @@ export function embedKernel(
   embedIn: WeightMatrix,
   pass: PassShape,
   seqLen: number,
-  tokens: GPUBuffer,
-  slotOf: GPUBuffer,
-  x: GPUBuffer,
+  bufs: { tokens: GPUBuffer; slotOf: GPUBuffer; x: GPUBuffer },
 ): Kernel {
-  const h4 = embedIn.cols / 4;
-  const params = EMBED.words({
+  const s = {
     tokens: pass.rows * pass.n,
     n: pass.n,
     t0: pass.t0,
     seq_len: seqLen,
     row_base: pass.rowBase,
-    h4,
-  });
-  return c.get("embed", params, [embedIn.buffer, tokens, slotOf, x], () => {
-    const pipeline = c.gpu.pipeline("embed", {
-      parts: [`lib/weights_${embedIn.format}`],
-      code: EMBED.code,
-    });
-    return {
-      pipeline,
-      bindGroup: c.bind(pipeline, [embedIn.buffer, c.uniform(params), tokens, slotOf, x]),
-      workgroups: grid(Math.ceil(pass.rows * pass.n * h4 / 256), c.gpu.limits.maxWorkgroups),
-    };
-  });
+    h4: embedIn.cols / 4,
+    rows: pass.rows,
+    slots: pass.slots,
+    weightBytes: matrixBytes(embedIn.format, embedIn.rows, embedIn.cols),
+  };
+  return c.get(EMBED, "embed", s, { weights: embedIn.buffer, ...bufs }, () => ({
+    pipeline: c.gpu.pipeline("embed", { parts: [`lib/weights_${embedIn.format}`], code: EMBED.code }),
+    workgroups: grid(Math.ceil(s.tokens * s.h4 / 256), c.gpu.limits.maxWorkgroups),
+  }));
 }
 
 /** Output row r normalizes input row (r / per) * stride + offset + r % per (see layernorm.wgsl). */
@@ -234,45 +450,32 @@ export function allRows(rows: number): RowSelection {
   return { rows, per: 1, stride: 1, offset: 0 };
 }
 
-/** A LayerNorm's weights and where its output goes. */
-export interface NormOutput {
-  gamma: GPUBuffer;
-  beta: GPUBuffer;
-  y: GPUBuffer;
-}
+/** The buffers of a LayerNorm: input x, weights gamma and beta, output y; with gamma2, beta2, y2 a second norm. */
+export type NormBuffers = OperandBuffers<typeof LAYERNORM extends KernelLayout<infer _, infer T> ? T : never>;
 
-/** LayerNorm of the selected rows of x into `out`, and with `pair` a second norm from the same statistics. */
+/** LayerNorm of the selected rows of x into y, and with gamma2, beta2, y2 a second norm from the same statistics. */
 export function layerNormKernel(
   c: KernelCache,
   sel: RowSelection,
   h: number,
   eps: number,
-  x: GPUBuffer,
-  out: NormOutput,
-  pair?: NormOutput,
+  bufs: NormBuffers,
 ): Kernel {
-  const params = LAYERNORM.words({ ...sel, h, eps });
-  const list = [x, out.gamma, out.beta, out.y, ...(pair ? [pair.gamma, pair.beta, pair.y] : [])];
-  return c.get("layernorm", params, list, () => {
+  const s = { rows: sel.rows, per: sel.per, stride: sel.stride, offset: sel.offset, h, eps };
+  const pair = !!bufs.y2;
+  // With PAIR the shader reads all three: a placeholder for one of them would give a wrong norm silently.
+  if (pair !== !!bufs.gamma2 || pair !== !!bufs.beta2) {
+    throw new EngramError("internal: kernel layernorm's second norm needs all of gamma2, beta2 and y2");
+  }
+  return c.get(LAYERNORM, "layernorm", s, bufs, () => {
     // CPU adapters: one invocation per row (barriers cost more than the math there).
     const serial = c.gpu.cpuKernels;
-    const pipeline = c.gpu.pipeline(serial ? "layernorm_serial" : "layernorm", {
-      consts: { PAIR: pair ? 1 : 0 },
-      parts: ["lib/layernorm_io"],
-      code: LAYERNORM.code,
-    });
     return {
-      pipeline,
-      bindGroup: c.bind(pipeline, [
-        c.uniform(params),
-        x,
-        out.gamma,
-        out.beta,
-        out.y,
-        pair?.gamma,
-        pair?.beta,
-        pair?.y,
-      ]),
+      pipeline: c.gpu.pipeline(serial ? "layernorm_serial" : "layernorm", {
+        consts: { PAIR: pair ? 1 : 0 },
+        parts: ["lib/layernorm_io"],
+        code: LAYERNORM.code,
+      }),
       workgroups: grid(serial ? Math.ceil(sel.rows / 64) : sel.rows, c.gpu.limits.maxWorkgroups),
     };
   });
@@ -294,39 +497,35 @@ function tilePipeline(
 ): GPUComputePipeline {
   c.used.add(variantName(variant));
   const shader = kernel === "matmul" ? "matmul" : "unembed_argmax";
-  const params = kernel === "matmul" ? MATMUL : UNEMBED;
+  const declared = kernel === "matmul" ? MATMUL.code : UNEMBED.code;
   const parts = [`lib/weights_${format}`, "lib/matmul_tile"];
   if (kernel === "unembed") parts.push("lib/argmax_partial");
-  // The parameters follow from the kernel, so the variant, format and kernel name the generated text.
+  // The declaration follows from the kernel, so the variant, format and kernel name the generated text.
   const code = {
-    key: `${params.code.key}\n${variantName(variant)} ${format} ${kernel}`,
-    wgsl: () => `${params.code.wgsl()}\n${tileSource(variant, format, kernel)}`,
+    key: `${declared.key}\n${variantName(variant)} ${format} ${kernel}`,
+    wgsl: () => `${declared.wgsl()}\n${tileSource(variant, format, kernel)}`,
   };
   return c.gpu.pipeline(shader, { consts, parts, code });
 }
 
-/** y[m, :] (=|+=) act(x[m, :] . W^T + bias) for m < rows. */
+/** y[m, :] (=|+=) act(x[m, :] . W^T + bias) for m < rows; no bias: left out or null. */
 export function matmulKernel(
   c: KernelCache,
   rows: number,
   w: WeightMatrix,
-  x: GPUBuffer,
-  bias: GPUBuffer | null,
-  y: GPUBuffer,
+  bufs: { x: GPUBuffer; bias?: GPUBuffer | null; y: GPUBuffer },
   epilogue: Epilogue,
   variant: TileVariant = c.variant("matmul", w.format, rows, w.rows, w.cols),
 ): Kernel {
-  const params = MATMUL.words({ m: rows, n: w.rows, k: w.cols });
-  const buffers = bias ? [w.buffer, x, bias, y] : [w.buffer, x, y];
-  return c.get(`matmul-${epilogue}-${variantName(variant)}`, params, buffers, () => {
-    const consts = { EPILOGUE: EPILOGUES[epilogue], HAS_BIAS: bias ? 1 : 0 };
-    const pipeline = tilePipeline(c, "matmul", variant, w.format, consts);
-    return {
-      pipeline,
-      bindGroup: c.bind(pipeline, [w.buffer, c.uniform(params), x, bias ?? undefined, y]),
-      workgroups: [Math.ceil(w.rows / variant.bn), Math.ceil(rows / variant.bm), 1],
-    };
-  });
+  const s = { m: rows, n: w.rows, k: w.cols, weightBytes: matrixBytes(w.format, w.rows, w.cols) };
+  const name = `matmul-${epilogue}-${variantName(variant)}`;
+  return c.get(MATMUL, name, s, { weights: w.buffer, ...bufs }, () => ({
+    pipeline: tilePipeline(c, "matmul", variant, w.format, {
+      EPILOGUE: EPILOGUES[epilogue],
+      HAS_BIAS: bufs.bias ? 1 : 0,
+    }),
+    workgroups: [Math.ceil(w.rows / variant.bn), Math.ceil(rows / variant.bm), 1],
+  }));
 }
 
 export interface AttentionDims {
@@ -349,9 +548,8 @@ export function qkvRotaryKernel(
     vCache: GPUBuffer;
   },
 ): Kernel {
-  const tokens = pass.rows * pass.n;
-  const params = QKV_ROTARY.words({
-    tokens,
+  const s = {
+    tokens: pass.rows * pass.n,
     n: pass.n,
     t0: pass.t0,
     heads: dims.heads,
@@ -359,16 +557,12 @@ export function qkvRotaryKernel(
     rot_half: dims.rotHalf,
     max_t: dims.maxT,
     row_base: pass.rowBase,
-  });
-  const list = [bufs.qkv, bufs.rope, bufs.slotOf, bufs.q, bufs.kCache, bufs.vCache];
-  return c.get("qkv_rotary", params, list, () => {
-    const pipeline = c.gpu.pipeline("qkv_rotary", { code: QKV_ROTARY.code });
-    return {
-      pipeline,
-      bindGroup: c.bind(pipeline, [c.uniform(params), ...list]),
-      workgroups: grid(Math.ceil(tokens * dims.heads * dims.headSize / 256), c.gpu.limits.maxWorkgroups),
-    };
-  });
+    slots: pass.slots,
+  };
+  return c.get(QKV_ROTARY, "qkv_rotary", s, bufs, () => ({
+    pipeline: c.gpu.pipeline("qkv_rotary", { code: QKV_ROTARY.code }),
+    workgroups: grid(Math.ceil(s.tokens * dims.heads * dims.headSize / 256), c.gpu.limits.maxWorkgroups),
+  }));
 }
 
 export function attentionKernel(
@@ -377,9 +571,8 @@ export function attentionKernel(
   dims: AttentionDims,
   bufs: { q: GPUBuffer; kCache: GPUBuffer; vCache: GPUBuffer; slotOf: GPUBuffer; out: GPUBuffer },
 ): Kernel {
-  const tokens = pass.rows * pass.n;
-  const params = ATTENTION.words({
-    tokens,
+  const s = {
+    tokens: pass.rows * pass.n,
     n: pass.n,
     t0: pass.t0,
     heads: dims.heads,
@@ -387,23 +580,20 @@ export function attentionKernel(
     max_t: dims.maxT,
     row_base: pass.rowBase,
     scale: dims.headSize ** -0.5,
-  });
-  const list = [bufs.q, bufs.kCache, bufs.vCache, bufs.slotOf, bufs.out];
-  return c.get("attention", params, list, () => {
+    slots: pass.slots,
+  };
+  return c.get(ATTENTION, "attention", s, bufs, () => {
     // Workgroup arrays are sized by constants: round up so few pipelines cover all shapes.
     const consts = { MAX_T: Math.ceil(dims.maxT / 64) * 64, MAX_HS: Math.ceil(dims.headSize / 64) * 64 };
     // CPU adapters: one invocation per (token, head) (barriers cost more than the math there).
     const serial = c.gpu.cpuKernels;
-    const pipeline = c.gpu.pipeline(serial ? "attention_serial" : "attention", {
-      consts,
-      parts: ["lib/attention_io"],
-      code: ATTENTION.code,
-    });
     return {
-      pipeline,
-      bindGroup: c.bind(pipeline, [c.uniform(params), ...list]),
+      pipeline: c.gpu.pipeline(serial ? "attention_serial" : "attention", {
+        consts,
+        code: ATTENTION.code,
+      }),
       workgroups: grid(
-        serial ? Math.ceil(tokens * dims.heads / 64) : tokens * dims.heads,
+        serial ? Math.ceil(s.tokens * dims.heads / 64) : s.tokens * dims.heads,
         c.gpu.limits.maxWorkgroups,
       ),
     };
@@ -419,12 +609,16 @@ export interface UnembedTarget {
   prompt: number; // prompt length: continuation index c lives at token position prompt + c
   seqLen: number;
   cont: number; // continuation length (pred/logprob row stride)
+  slots: number; // slots the token rows, pred and logprob hold (slot_of's values are below it)
   suppress: number | null; // token id excluded from argmax
   feed: boolean; // write the argmax into tokens (greedy decoding)
   logprob: boolean;
 }
 
-/** `rows` rows of x, one prediction each (pred[r] = argmax of row r), nothing fed back: for timing and tests. */
+/**
+ * `rows` rows of x, one prediction each (pred[r] = argmax of row r, slot_of the identity), nothing fed back:
+ * for timing and tests.
+ */
 export function singleTarget(rows: number, suppress: number | null = null): UnembedTarget {
   return {
     rows,
@@ -434,6 +628,7 @@ export function singleTarget(rows: number, suppress: number | null = null): Unem
     prompt: 0,
     seqLen: 1,
     cont: 1,
+    slots: rows,
     suppress,
     feed: false,
     logprob: false,
@@ -451,7 +646,8 @@ export function unembedArgmaxKernel(
     ? REFERENCE[c.gpu.cpuKernels ? "direct" : "tiled"]
     : c.variant("unembed", w.format, t.rows, w.rows, w.cols),
 ): Kernel & { tiles: number } {
-  const params = UNEMBED.words({
+  const tiles = Math.ceil(w.rows / variant.bn);
+  const s = {
     m: t.rows,
     n: w.rows,
     k: w.cols,
@@ -460,24 +656,16 @@ export function unembedArgmaxKernel(
     row_base: t.rowBase,
     seq_len: t.seqLen,
     truth_pos: t.prompt + t.posBase,
-  });
-  const list = [w.buffer, bufs.x, bufs.tokens, bufs.slotOf, bufs.partials];
-  const tiles = Math.ceil(w.rows / variant.bn);
-  const kernel = c.get(`unembed_argmax-${t.logprob}-${variantName(variant)}`, params, list, () => {
-    const pipeline = tilePipeline(c, "unembed", variant, w.format, { LOGPROB: t.logprob ? 1 : 0 });
-    return {
-      pipeline,
-      bindGroup: c.bind(pipeline, [
-        w.buffer,
-        c.uniform(params),
-        bufs.x,
-        bufs.tokens,
-        bufs.slotOf,
-        bufs.partials,
-      ]),
-      workgroups: [tiles, Math.ceil(t.rows / variant.bm), 1],
-    };
-  });
+    slots: t.slots,
+    weightBytes: matrixBytes(w.format, w.rows, w.cols),
+    tiles,
+    logprob: t.logprob,
+  };
+  const name = `unembed_argmax-${t.logprob}-${variantName(variant)}`;
+  const kernel = c.get(UNEMBED, name, s, { weights: w.buffer, ...bufs }, () => ({
+    pipeline: tilePipeline(c, "unembed", variant, w.format, { LOGPROB: t.logprob ? 1 : 0 }),
+    workgroups: [tiles, Math.ceil(t.rows / variant.bm), 1],
+  }));
   return { ...kernel, tiles };
 }
 
@@ -487,7 +675,7 @@ export function argmaxReduceKernel(
   tiles: number,
   bufs: { partials: GPUBuffer; slotOf: GPUBuffer; tokens: GPUBuffer; pred: GPUBuffer; logprob: GPUBuffer },
 ): Kernel {
-  const params = ARGMAX_REDUCE.words({
+  const s = {
     rows: t.rows,
     tiles,
     per: t.per,
@@ -496,18 +684,16 @@ export function argmaxReduceKernel(
     cont: t.cont,
     pos_base: t.posBase,
     prompt: t.prompt,
-  });
-  const list = [bufs.partials, bufs.slotOf, bufs.tokens, bufs.pred, bufs.logprob];
-  return c.get(`argmax_reduce-${t.feed}-${t.logprob}`, params, list, () => {
-    const pipeline = c.gpu.pipeline("argmax_reduce", {
+    slots: t.slots,
+    feed: t.feed,
+    logprob: t.logprob,
+  };
+  return c.get(ARGMAX_REDUCE, `argmax_reduce-${t.feed}-${t.logprob}`, s, bufs, () => ({
+    pipeline: c.gpu.pipeline("argmax_reduce", {
       consts: { FEED: t.feed ? 1 : 0, LOGPROB: t.logprob ? 1 : 0 },
       parts: ["lib/argmax_partial"],
       code: ARGMAX_REDUCE.code,
-    });
-    return {
-      pipeline,
-      bindGroup: c.bind(pipeline, [c.uniform(params), ...list]),
-      workgroups: grid(t.rows, c.gpu.limits.maxWorkgroups),
-    };
-  });
+    }),
+    workgroups: grid(t.rows, c.gpu.limits.maxWorkgroups),
+  }));
 }

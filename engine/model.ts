@@ -228,11 +228,17 @@ export function ropeTable(rotaryNdims: number, base: number, positions: number):
 }
 
 /**
- * The forward pass of `pass.rows` sequences × `pass.n` new tokens at positions t0.. (tokens read from the
- * workspace's token rows), appending to the KV cache; leaves the residual stream in ws.x.
+ * The forward pass of `rowsOf.rows` sequences × `rowsOf.n` new tokens at positions t0.. (tokens read from the
+ * workspace's token rows, whose slots the workspace counts), appending to the KV cache; leaves the residual
+ * stream in ws.x.
  */
-export function encodeForward(enc: GPUComputePassEncoder, ws: Workspace, pass: PassShape): void {
+export function encodeForward(
+  enc: GPUComputePassEncoder,
+  ws: Workspace,
+  rowsOf: Omit<PassShape, "slots">,
+): void {
   const { cfg } = ws.model;
+  const pass = { ...rowsOf, slots: ws.slots };
   const c = ws.kernels;
   const rows = pass.rows * pass.n;
   const h = cfg.hiddenSize;
@@ -244,25 +250,38 @@ export function encodeForward(enc: GPUComputePassEncoder, ws: Workspace, pass: P
   };
   const run = (k: ReturnType<typeof matmulKernel>) => encodeKernel(enc, k);
 
-  run(embedKernel(c, ws.model.embedIn, pass, ws.shape.seqLen, ws.tokens, ws.slotOf, ws.x));
-  const out = (n: Norm, y: GPUBuffer) => ({ gamma: n.weight, beta: n.bias, y });
+  run(
+    embedKernel(c, ws.model.embedIn, pass, ws.shape.seqLen, {
+      tokens: ws.tokens,
+      slotOf: ws.slotOf,
+      x: ws.x,
+    }),
+  );
   const norm = (n: Norm, y: GPUBuffer, pair?: [Norm, GPUBuffer]) =>
-    run(layerNormKernel(c, allRows(rows), h, cfg.layerNormEps, ws.x, out(n, y), pair && out(...pair)));
+    run(layerNormKernel(c, allRows(rows), h, cfg.layerNormEps, {
+      x: ws.x,
+      gamma: n.weight,
+      beta: n.bias,
+      y,
+      gamma2: pair?.[0].weight,
+      beta2: pair?.[0].bias,
+      y2: pair?.[1],
+    }));
   ws.model.layers.forEach((layer, l) => {
     const kv = { kCache: ws.kCache[l], vCache: ws.vCache[l] };
     // Parallel residual, x + attn(ln1(x)) + mlp(ln2(x)): both norms of the layer's input in one pass over it.
     if (cfg.parallelResidual) norm(layer.ln1, ws.ln1, [layer.ln2, ws.ln2]);
     else norm(layer.ln1, ws.ln1);
-    run(matmulKernel(c, rows, layer.qkv, ws.ln1, layer.qkvBias, ws.qkv, "store"));
+    run(matmulKernel(c, rows, layer.qkv, { x: ws.ln1, bias: layer.qkvBias, y: ws.qkv }, "store"));
     run(
       qkvRotaryKernel(c, pass, dims, { qkv: ws.qkv, rope: ws.rope, slotOf: ws.slotOf, q: ws.q, ...kv }),
     );
     run(attentionKernel(c, pass, dims, { q: ws.q, ...kv, slotOf: ws.slotOf, out: ws.attn }));
-    run(matmulKernel(c, rows, layer.dense, ws.attn, layer.denseBias, ws.x, "accumulate"));
+    run(matmulKernel(c, rows, layer.dense, { x: ws.attn, bias: layer.denseBias, y: ws.x }, "accumulate"));
     // Sequential residual, h = x + attn(ln1(x)); h + mlp(ln2(h)).
     if (!cfg.parallelResidual) norm(layer.ln2, ws.ln2);
-    run(matmulKernel(c, rows, layer.fc1, ws.ln2, layer.fc1Bias, ws.mlp, "gelu"));
-    run(matmulKernel(c, rows, layer.fc2, ws.mlp, layer.fc2Bias, ws.x, "accumulate"));
+    run(matmulKernel(c, rows, layer.fc1, { x: ws.ln2, bias: layer.fc1Bias, y: ws.mlp }, "gelu"));
+    run(matmulKernel(c, rows, layer.fc2, { x: ws.mlp, bias: layer.fc2Bias, y: ws.x }, "accumulate"));
   });
 }
 
@@ -271,7 +290,8 @@ export function encodeFinalNorm(enc: GPUComputePassEncoder, ws: Workspace, sel: 
   const { cfg, finalNorm } = ws.model;
   encodeKernel(
     enc,
-    layerNormKernel(ws.kernels, sel, cfg.hiddenSize, cfg.layerNormEps, ws.x, {
+    layerNormKernel(ws.kernels, sel, cfg.hiddenSize, cfg.layerNormEps, {
+      x: ws.x,
       gamma: finalNorm.weight,
       beta: finalNorm.bias,
       y: ws.final,
@@ -280,8 +300,13 @@ export function encodeFinalNorm(enc: GPUComputePassEncoder, ws: Workspace, sel: 
 }
 
 /** embed_out fused with argmax over ws.final: predictions (and log-probs) land in ws.pred / ws.logprob. */
-export function encodeUnembedArgmax(enc: GPUComputePassEncoder, ws: Workspace, target: UnembedTarget): void {
+export function encodeUnembedArgmax(
+  enc: GPUComputePassEncoder,
+  ws: Workspace,
+  targetOf: Omit<UnembedTarget, "slots">,
+): void {
   const c = ws.kernels;
+  const target = { ...targetOf, slots: ws.slots };
   const common = { tokens: ws.tokens, slotOf: ws.slotOf, partials: ws.partials };
   const unembed = unembedArgmaxKernel(c, target, ws.model.embedOut, { x: ws.final, ...common });
   encodeKernel(enc, unembed);
@@ -293,5 +318,8 @@ export function encodeUnembedArgmax(enc: GPUComputePassEncoder, ws: Workspace, t
 
 /** Full logits of `rows` rows of ws.final into ws.logits (the `logits` command; scoring never needs them). */
 export function encodeLogits(enc: GPUComputePassEncoder, ws: Workspace, rows: number): void {
-  encodeKernel(enc, matmulKernel(ws.kernels, rows, ws.model.embedOut, ws.final, null, ws.logits, "store"));
+  encodeKernel(
+    enc,
+    matmulKernel(ws.kernels, rows, ws.model.embedOut, { x: ws.final, y: ws.logits }, "store"),
+  );
 }

@@ -136,7 +136,7 @@ class ShapeBuffers {
       cols: shape.k,
     };
     if (shape.kernel === "matmul") {
-      return matmulKernel(c, shape.m, w, this.x, this.bias, this.y, "store", variant);
+      return matmulKernel(c, shape.m, w, { x: this.x, bias: this.bias, y: this.y }, "store", variant);
     }
     const target = singleTarget(shape.m);
     const bufs = { x: this.x, tokens: this.tokens, slotOf: this.slotOf, partials: this.partials };

@@ -140,6 +140,11 @@ export class Workspace {
     }
   }
 
+  /** Slots the token rows, KV caches, pred and logprob hold: the batch's and the scratch slot. */
+  get slots(): number {
+    return this.shape.slots + 1;
+  }
+
   private own(b: GPUBuffer): GPUBuffer {
     this.owned.push(b);
     return b;

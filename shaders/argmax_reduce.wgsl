@@ -1,16 +1,10 @@
 // Argmax over vocabulary tiles (phase 2 of 2, after unembed_argmax.wgsl): one workgroup per unembedding row
 // merges its tiles' partials; the winner is the greatest logit, ties to the lowest token id.
-// Bindings: 0 params p (struct Params, generated from its field list in engine/kernels.ts), 1 partials [rows,
-// tiles], 2 slot_of, 3 tokens [slots, seq_len] (read_write), 4 pred [slots, cont] u32 out, 5 logprob [slots,
-// cont] f32 out.
+// Parameters p and bindings (generated from its declaration in engine/kernels.ts): partials [rows, tiles],
+// slot_of, tokens [slots, seq_len] (read_write), pred [slots, cont] u32 out, logprob [slots, cont] f32 out.
 // Row r is continuation position c = pos_base + r % per of pass row r / per (slot s): pred[s, c] = argmax;
 // with FEED the token is also written to tokens[s, prompt + c], the next decode step's input, so greedy
 // decoding needs no readback. With LOGPROB, logprob[s, c] = true logit - logsumexp(all logits).
-@group(0) @binding(1) var<storage, read> partials: array<Partial>;
-@group(0) @binding(2) var<storage, read> slot_of: array<u32>;
-@group(0) @binding(3) var<storage, read_write> tokens: array<u32>;
-@group(0) @binding(4) var<storage, read_write> pred: array<u32>;
-@group(0) @binding(5) var<storage, read_write> logprob: array<f32>;
 
 var<workgroup> shared_parts: array<Partial, 64>;
 

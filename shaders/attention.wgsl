@@ -1,5 +1,7 @@
 // Causal softmax attention of new queries over the KV cache (prefill and decode alike).
-// Parameters and bindings: attention_io.wgsl (prepended).
+// Parameters p and bindings (generated from its declaration in engine/kernels.ts): q [tokens, h] (rotated),
+// k_cache, v_cache [slots, heads, max_t, hs], slot_of, out [tokens, h] (heads concatenated, as attention.dense
+// expects).
 // Query i of pass row b sits at position t0 + i and sees keys 0 ..= t0 + i of its slot.
 // scores = (q . k) * head_size^-0.5, softmax in f32 (max-subtracted), out = sum_j p_j v_j.
 // One workgroup of 64 threads per (token, head); MAX_T (scores) and MAX_HS (q) come from the pipeline builder.

@@ -2,7 +2,7 @@
 // head_size^-0.5, max-subtracted exp, sum_j p_j v_j / sum) with one invocation per (token, head) and no
 // workgroup memory or barriers, which cost far more than the math on a CPU (lavapipe). Only the order of the
 // softmax sum differs (sequential here, a tree there).
-// Parameters and bindings: attention_io.wgsl (prepended). MAX_T sizes the per-invocation score array.
+// Parameters and bindings: as attention.wgsl. MAX_T sizes the per-invocation score array.
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) li: u32) {

@@ -1,11 +1,8 @@
 // Token embedding gather: x[t, :] = embed_in[token(t), :] for the t = b*n + i tokens of one forward pass.
-// Bindings: 0 weights [vocab, h] (a weights_*.wgsl loader), 1 params p (struct Params, generated from its
-// field list in engine/kernels.ts), 2 tokens [slots, seq_len] u32 (the sequence being scored or built), 3
-// slot_of [rows] u32 (pass row -> KV/token slot), 4 x [tokens, h] f32 out.
+// Parameters p and bindings (generated from its declaration in engine/kernels.ts): weights [vocab, h] (a
+// weights_*.wgsl loader), tokens [slots, seq_len] u32 (the sequence being scored or built), slot_of [rows] u32
+// (pass row -> KV/token slot), x [tokens, h] f32 out (as vec4).
 // Pass row b, position i reads tokens[slot_of[row_base + b] * seq_len + t0 + i]. One thread per 4 floats.
-@group(0) @binding(2) var<storage, read> tokens: array<u32>;
-@group(0) @binding(3) var<storage, read> slot_of: array<u32>;
-@group(0) @binding(4) var<storage, read_write> x: array<vec4<f32>>;
 
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,

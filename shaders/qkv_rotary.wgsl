@@ -1,18 +1,12 @@
 // Split the fused QKV projection, apply rotary embeddings to q and k, append k and v to the KV cache.
-// Bindings: 0 params p (struct Params, generated from its field list in engine/kernels.ts), 1 qkv [tokens,
-// 3h] f32 (per head: q = [0, hs), k = [hs, 2hs), v = [2hs, 3hs), as GPT-NeoX's query_key_value lays it out),
-// 2 rope [positions, rot_half] vec2 (cos, sin) f32, 3 slot_of [rows], 4 q [tokens, h] out, 5 k_cache, 6
-// v_cache [slots, heads, max_t, hs].
+// Parameters p and bindings (generated from its declaration in engine/kernels.ts): qkv [tokens, 3h] f32 (per
+// head: q = [0, hs), k = [hs, 2hs), v = [2hs, 3hs), as GPT-NeoX's query_key_value lays it out), rope
+// [positions, rot_half] vec2 (cos, sin) f32, slot_of [rows], q [tokens, h] out, k_cache, v_cache [slots, heads,
+// max_t, hs].
 // Rotary touches the first 2*rot_half dims of each head, NeoX half-split: out = x*cos + rotate_half(x)*sin
 // with rotate_half(x) = cat(-x2, x1). cos/sin come from a table the CPU filled the way transformers computes
 // it in f32: GPU sin/cos are too loose (Vulkan allows ~1e-3 absolute error) for exact logits.
 // One thread per (token, head, dim).
-@group(0) @binding(1) var<storage, read> qkv: array<f32>;
-@group(0) @binding(2) var<storage, read> rope: array<vec2<f32>>;
-@group(0) @binding(3) var<storage, read> slot_of: array<u32>;
-@group(0) @binding(4) var<storage, read_write> q: array<f32>;
-@group(0) @binding(5) var<storage, read_write> k_cache: array<f32>;
-@group(0) @binding(6) var<storage, read_write> v_cache: array<f32>;
 
 fn rotate(base: u32, d: u32, cs: vec2<f32>) -> f32 {
   let v = qkv[base + d];

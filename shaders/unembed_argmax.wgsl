@@ -5,16 +5,13 @@
 // (ties to the lowest index, as torch; token p.suppress excluded, for EleutherAI's min_length=64 which
 // forbids EOS), and, when LOGPROB == 1, the tile's max and sum of exp(logit - max) over all tokens and the
 // logit of the row's true next token.
-// Bindings: 0 W_out (weights loader), 1 params p (struct Params, generated from its field list in
-// engine/kernels.ts), 2 X (the tile), 3 tokens [slots, seq_len] (true tokens, for LOGPROB), 4 slot_of, 5
+// Parameters p and bindings (generated from its declaration in engine/kernels.ts): weights W_out (a
+// weights_*.wgsl loader), x X (read by the tile), tokens [slots, seq_len] (true tokens, for LOGPROB), slot_of,
 // partials [M, tiles] out, tiles = the grid's column tiles. Unembedding row r is token r % per of pass row r
 // / per; its true next token is tokens[slot * seq_len + truth_pos + r % per].
 // The argmax is exact in any order. The log-sum-exp is not: its order is each thread's columns in the order
 // fold4 sees them, then the TX threads of a row in tx order, then argmax_reduce's; --logprob therefore always
 // runs the reference variant (engine/tiles.ts REFERENCE), whatever the tuning says.
-@group(0) @binding(3) var<storage, read> tokens: array<u32>;
-@group(0) @binding(4) var<storage, read> slot_of: array<u32>;
-@group(0) @binding(5) var<storage, read_write> partials: array<Partial>;
 
 var<workgroup> by_thread: array<Partial, THREADS>;
 

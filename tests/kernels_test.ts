@@ -5,6 +5,7 @@
 // Shapes leave partial tiles in M, N and K.
 import { Gpu } from "../engine/gpu.ts";
 import {
+  allRows,
   argmaxReduceKernel,
   type Epilogue,
   KernelCache,
@@ -27,6 +28,7 @@ import {
 } from "../engine/tiles.ts";
 import { encodeKernel, type Kernel } from "../engine/gpu.ts";
 import { assert, assertEquals } from "./assert.ts";
+import { EngramError } from "../engine/errors.ts";
 
 const M = 136, N = 140, K = 72;
 /** Rows for the swizzle check: 10 row-tiles of 64, more than a group of 8. */
@@ -151,7 +153,7 @@ async function withBuffers<T>(
 /** Y = X · Wᵀ + bias by `variant` over `rows` rows: null if bit for bit as expected, else the first difference. */
 function checkMatmul(format: WeightFormat, variant: TileVariant, rows: number): Promise<string | null> {
   return withBuffers(format, rows, async (c, b) => {
-    run([matmulKernel(c, rows, b.w, b.x, b.bias, b.y, "store", variant)]);
+    run([matmulKernel(c, rows, b.w, { x: b.x, bias: b.bias, y: b.y }, "store", variant)]);
     const got = new Float32Array(await gpu.read(b.y, rows * N * 4));
     gpu.check();
     const i = got.findIndex((v, i) => !Object.is(v, expected[i]));
@@ -227,7 +229,7 @@ Deno.test("GELU and residual epilogues: every family's reference and largest til
     for (const v of [REFERENCE.tiled, REFERENCE.direct, ...allVariants("tiled", "f16").slice(-1)]) {
       for (const epilogue of ["gelu", "accumulate"] as Epilogue[]) {
         gpu.write(b.y, 0, start);
-        run([matmulKernel(c, M, b.w, b.x, b.bias, b.y, epilogue, v)]);
+        run([matmulKernel(c, M, b.w, { x: b.x, bias: b.bias, y: b.y }, epilogue, v)]);
         const got = new Float32Array(await gpu.read(b.y, M * N * 4));
         const first = outputs.get(epilogue);
         if (!first) outputs.set(epilogue, got);
@@ -253,14 +255,18 @@ Deno.test("the paired LayerNorm (parallel residual's ln1 and ln2) writes exactly
     const sel = { rows, per: 1, stride: 1, offset: 0 };
     const enc = g.device.createCommandEncoder();
     const pass = enc.beginComputePass();
-    encodeKernel(pass, layerNormKernel(c, sel, h, 1e-5, xb, { gamma: g1, beta: b1, y: ys[0] }));
-    encodeKernel(pass, layerNormKernel(c, sel, h, 1e-5, xb, { gamma: g2, beta: b2, y: ys[1] }));
+    encodeKernel(pass, layerNormKernel(c, sel, h, 1e-5, { x: xb, gamma: g1, beta: b1, y: ys[0] }));
+    encodeKernel(pass, layerNormKernel(c, sel, h, 1e-5, { x: xb, gamma: g2, beta: b2, y: ys[1] }));
     encodeKernel(
       pass,
-      layerNormKernel(c, sel, h, 1e-5, xb, { gamma: g1, beta: b1, y: ys[2] }, {
-        gamma: g2,
-        beta: b2,
-        y: ys[3],
+      layerNormKernel(c, sel, h, 1e-5, {
+        x: xb,
+        gamma: g1,
+        beta: b1,
+        y: ys[2],
+        gamma2: g2,
+        beta2: b2,
+        y2: ys[3],
       }),
     );
     pass.end();
@@ -274,4 +280,119 @@ Deno.test("the paired LayerNorm (parallel residual's ln1 and ln2) writes exactly
     c.destroy();
     g.destroy();
   }
+});
+
+/** The EngramError `fn` throws (asserting it throws one). */
+function thrown(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (e) {
+    assert(e instanceof EngramError, `not an EngramError: ${e}`);
+    return e.message;
+  }
+  throw new Error("nothing was thrown");
+}
+
+Deno.test("operands bind by name: a missing, unknown, short, swapped or aliased buffer is refused before dispatch", async () => {
+  await withBuffers("f32", M, (c, b) => {
+    const ok = { x: b.x, bias: b.bias, y: b.y };
+    const matmul = (bufs: Record<string, GPUBuffer | null>) =>
+      thrown(() => matmulKernel(c, M, b.w, bufs as typeof ok, "store", REFERENCE.tiled));
+    // A misspelled name is both missing and unknown: the missing one is named first, with the declared list.
+    assertEquals(
+      matmul({ x: b.x, bias: b.bias, Y: b.y }),
+      "internal: kernel matmul was given no buffer for its operand y (its operands: weights, x, bias, y)",
+    );
+    assertEquals(
+      matmul({ ...ok, out: b.y }),
+      "internal: kernel matmul has no operand out (its operands: weights, x, bias, y)",
+    );
+    // x and y swapped: y must hold M × N floats, x only holds M × K.
+    assertEquals(
+      matmul({ x: b.y, bias: b.bias, y: b.x }),
+      `internal: kernel matmul's operand y needs ${M * N * 4} bytes, but its buffer "x" holds ${M * K * 4}`,
+    );
+    const short = gpu.storage(N * 4 - 16, "short bias");
+    assertEquals(
+      matmul({ ...ok, bias: short }),
+      `internal: kernel matmul's operand bias needs ${N * 4} bytes, but its buffer "short bias" holds ${
+        N * 4 - 16
+      }`,
+    );
+    short.destroy();
+    // A buffer written while also read in the same dispatch (WebGPU would only say so later).
+    const square = { ...b.w, rows: K };
+    assertEquals(
+      thrown(() => matmulKernel(c, M, square, { x: b.x, y: b.x }, "store", REFERENCE.tiled)),
+      `internal: kernel matmul writes its operand y, whose buffer "x" is also bound as x`,
+    );
+    // The second norm is all or nothing.
+    assertEquals(
+      thrown(() =>
+        layerNormKernel(c, allRows(M), K, 1e-5, { x: b.x, gamma: b.bias, beta: b.bias, y: b.y, y2: b.y })
+      ),
+      "internal: kernel layernorm's second norm needs all of gamma2, beta2 and y2",
+    );
+    // Nothing was cached by the refused calls: the right buffers still build, and a bias may be left out.
+    matmulKernel(c, M, b.w, ok, "store", REFERENCE.tiled);
+    matmulKernel(c, M, b.w, { x: b.x, y: b.y }, "store", REFERENCE.tiled);
+    return Promise.resolve();
+  });
+});
+
+Deno.test("the unembedding's operands are sized by its target: slots, tiles and what LOGPROB reads", async () => {
+  await withBuffers("f32", M, (c, b) => {
+    const tokens = gpu.storage(16, "tokens");
+    const slotOf = gpu.upload(Uint32Array.from({ length: M }, (_, i) => i), "slot_of");
+    const partials = gpu.storage(M * Math.ceil(N / 64) * PARTIAL_BYTES, "partials");
+    const pred = gpu.storage(M * 4, "pred"), logprob = gpu.storage(16, "logprob");
+    try {
+      const target = singleTarget(M);
+      // Without LOGPROB, tokens and logprob are not read: 16 bytes do.
+      const u = unembedArgmaxKernel(c, target, b.w, { x: b.x, tokens, slotOf, partials }, REFERENCE.tiled);
+      argmaxReduceKernel(c, target, u.tiles, { partials, slotOf, tokens, pred, logprob });
+      // With it, the true tokens of every slot are.
+      assertEquals(
+        thrown(() =>
+          unembedArgmaxKernel(c, { ...target, logprob: true }, b.w, { x: b.x, tokens, slotOf, partials })
+        ),
+        `internal: kernel unembed_argmax's operand tokens needs ${
+          M * 4
+        } bytes, but its buffer "tokens" holds 16`,
+      );
+      // Greedy decoding feeds each argmax back into tokens.
+      assertEquals(
+        thrown(() =>
+          argmaxReduceKernel(c, { ...target, feed: true }, u.tiles, {
+            partials,
+            slotOf,
+            tokens,
+            pred,
+            logprob,
+          })
+        ),
+        `internal: kernel argmax_reduce's operand tokens needs ${
+          M * 4
+        } bytes, but its buffer "tokens" holds 16`,
+      );
+      // One slot more than pred holds.
+      assertEquals(
+        thrown(() =>
+          argmaxReduceKernel(c, { ...target, slots: M + 1 }, u.tiles, {
+            partials,
+            slotOf,
+            tokens,
+            pred,
+            logprob,
+          })
+        ),
+        `internal: kernel argmax_reduce's operand pred needs ${
+          (M + 1) * 4
+        } bytes, but its buffer "pred" holds ${M * 4}`,
+      );
+    } finally {
+      for (const buf of [tokens, slotOf, partials, pred, logprob]) buf.destroy();
+    }
+    return Promise.resolve();
+  });
 });

@@ -1,8 +1,7 @@
 // Shared piece of every matmul tile variant (shaders/matmul.wgsl, shaders/unembed_argmax.wgsl), after a
 // weights_*.wgsl loader; the entry point and the tile constants (BM, BN, BK, TM, TN, TX, TY, THREADS, SWIZZLE)
-// are generated per variant by engine/tiles.ts. Binding 2 is X [M, K] f32 (K % 4 == 0); W is row-major [N, K]
-// as PyTorch stores it; p.m, p.n, p.k are the kernel's M, N, K.
-@group(0) @binding(2) var<storage, read> x: array<vec4<f32>>;
+// are generated per variant by engine/tiles.ts. The kernel binds x, X [M, K] f32 as vec4 (K % 4 == 0),
+// and weights, W row-major [N, K] as PyTorch stores it; p.m, p.n, p.k are the kernel's M, N, K.
 
 // Loads for staging tiles: past the matrix they give zeros (a zero product leaves a sum unchanged).
 fn x4(row: u32, q: u32, m: u32, k4: u32) -> vec4<f32> {

@@ -1,6 +1,5 @@
 // Weight loader, bf16 storage read as packed u32 pairs. A bf16 value is the top half of an f32, so widening is
 // a shift: exact, and half the memory of storing the widened f32. Contract: weights_f32.wgsl.
-@group(0) @binding(0) var<storage, read> weights: array<Raw4>;
 alias Raw4 = vec2<u32>;  // (k0 | k1 << 16, k2 | k3 << 16)
 
 fn widen4(r: Raw4) -> vec4<f32> {
