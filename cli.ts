@@ -1,6 +1,6 @@
 // engram's command line: `./engram <command> [options]`, i.e. `deno run -A cli.ts <command> [options]` (each
 // command takes --help).
-import { EngramError } from "./engine/errors.ts";
+import { EngramError } from "./base/errors.ts";
 import { Gpu } from "./engine/gpu.ts";
 import { importLazily } from "./io/lazy.ts";
 

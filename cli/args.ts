@@ -1,6 +1,6 @@
 // Command-line parsing behind one module: node:util's parseArgs is built into Deno (JSR's @std/cli is unreachable).
 import { parseArgs as nodeParseArgs } from "node:util";
-import { EngramError } from "../engine/errors.ts";
+import { EngramError } from "../base/errors.ts";
 
 export type OptionSpec = Record<string, { type: "string" | "boolean"; multiple?: boolean; short?: string }>;
 

@@ -20,9 +20,9 @@ import {
   modelInfo,
   type RepoDesignation,
 } from "@huggingface/hub";
-import { EngramError } from "../engine/errors.ts";
+import { EngramError } from "../base/errors.ts";
 import { fmtBytes } from "../engine/gpu.ts";
-import { dirname, join, relative } from "../engine/path.ts";
+import { dirname, join, relative } from "../base/path.ts";
 import { listFlag } from "../io/checkpoints.ts";
 import { hubCacheDir, isRepoId, repoFolderName, type RepoType } from "../io/hub.ts";
 import { FileLock } from "../io/lock.ts";

@@ -1,9 +1,9 @@
 // `cli.ts score`: the score command's flags and messages; the job itself (identity, keep or refuse, lock, resume,
 // provenance, final write) is scoring/job.ts's scoreCheckpoint.
-import { EngramError } from "../engine/errors.ts";
+import { EngramError } from "../base/errors.ts";
 import { Gpu } from "../engine/gpu.ts";
 import { MAX_CONTINUATION, PAPER_CONTINUATION, PAPER_PROMPT, PYTHIA_ROWS_PER_STEP } from "../engine/paper.ts";
-import { extname, join } from "../engine/path.ts";
+import { extname, join } from "../base/path.ts";
 import { useTuning } from "../engine/tuning.ts";
 import { type Checkpoint, listFlag, resolveCheckpoints } from "../io/checkpoints.ts";
 import { importLazily } from "../io/lazy.ts";

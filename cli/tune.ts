@@ -2,7 +2,7 @@
 // per shape in a tuning file (engine/tuning.ts), which score, bench and demo then use. Every variant gives the
 // same bits: tuning changes speed, never a result.
 import { loadConfig } from "../engine/config.ts";
-import { EngramError } from "../engine/errors.ts";
+import { EngramError } from "../base/errors.ts";
 import { Gpu } from "../engine/gpu.ts";
 import { weightFormat } from "../engine/model.ts";
 import { CheckpointReader } from "../engine/checkpoint.ts";

@@ -3,7 +3,7 @@
  * each next token straight into the next step's input), teacher-forced extractability with early exit, and
  * full logits for checks against reference implementations.
  */
-import { EngramError } from "./errors.ts";
+import { EngramError } from "../base/errors.ts";
 import {
   encodeFinalNorm,
   encodeForward,

@@ -3,7 +3,7 @@
  * name, constants and generated code, buffer helpers, and WebGPU errors turned into EngramErrors instead of
  * hangs.
  */
-import { EngramError } from "./errors.ts";
+import { EngramError } from "../base/errors.ts";
 import { shippedTuning, type Tuning } from "./tuning.ts";
 
 /** What `cli.ts info` prints about the adapter: its names, features and the limits engram's device got. */

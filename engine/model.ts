@@ -6,7 +6,7 @@
  * All arithmetic is f32; f16/bf16 weights stay packed on the GPU and are widened (exactly) as they are read.
  */
 import { loadConfig, type NeoXConfig } from "./config.ts";
-import { EngramError } from "./errors.ts";
+import { EngramError } from "../base/errors.ts";
 import { encodeKernel, fmtBytes, type Gpu } from "./gpu.ts";
 import {
   allRows,

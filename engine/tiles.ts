@@ -22,7 +22,7 @@
  * Accumulators are named registers (c<row>_<column group>) and every loop over them is unrolled here: naga
  * bounds-checks every dynamically indexed array, and drivers spill such arrays to memory.
  */
-import { EngramError } from "./errors.ts";
+import { EngramError } from "../base/errors.ts";
 
 /** "tiled" variants stage tiles in workgroup memory (GPUs); "direct" ones read memory directly (CPU adapters). */
 export type TileFamily = "tiled" | "direct";

@@ -7,10 +7,10 @@
  * it uses defaultVariant. A shape without an entry takes the entry of the same kernel, format, N and K whose
  * M is nearest (in log scale), else the default.
  */
-import { EngramError } from "./errors.ts";
-import { parseJson } from "./fs.ts";
+import { EngramError } from "../base/errors.ts";
+import { parseJson } from "../base/fs.ts";
 import type { Gpu } from "./gpu.ts";
-import { dirname, join } from "./path.ts";
+import { dirname, join } from "../base/path.ts";
 import {
   fits,
   parseVariant,

@@ -3,7 +3,7 @@
  * unembedding's outputs), their sizes from one table, and the loop that fits a batch into GPU memory.
  */
 import type { NeoXConfig } from "./config.ts";
-import { EngramError } from "./errors.ts";
+import { EngramError } from "../base/errors.ts";
 import { fmtBytes, GpuOutOfMemory } from "./gpu.ts";
 import { KernelCache } from "./kernels.ts";
 import { type NeoXModel, ropeTable } from "./model.ts";

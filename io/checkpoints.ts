@@ -2,9 +2,9 @@
 // revisions (<model>/<revision>/config.json, as Pythia's stepN revisions), or a suite (<suite>/<model>/<revision>);
 // or in the huggingface_hub cache (io/hub.ts) a repository folder (models--ORG--NAME, its revisions the refs), a
 // cache root (the folder of models--* repositories: a suite), a snapshot, or a repository id ORG/NAME.
-import { EngramError } from "../engine/errors.ts";
-import { isFile } from "../engine/fs.ts";
-import { basename, dirname, join, resolve } from "../engine/path.ts";
+import { EngramError } from "../base/errors.ts";
+import { isFile } from "../base/fs.ts";
+import { basename, dirname, join, resolve } from "../base/path.ts";
 import {
   byRevision,
   cachedRepoDir,

@@ -2,7 +2,7 @@
 // Int8Array (1, 0; -1: empty), strings that repeat (model, revision) as Int32Array ids into a small dictionary
 // (-1: empty). Nothing is kept per row but typed values, so files of any length stream in bounded memory.
 // Quoted cells ("a,b", "say ""hi""") are read as RFC 4180 says, line breaks inside quotes included.
-import { EngramError } from "../engine/errors.ts";
+import { EngramError } from "../base/errors.ts";
 import { ByteStream } from "./files.ts";
 
 export type CsvColumnType = "number" | "boolean" | "dictionary";

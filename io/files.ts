@@ -1,10 +1,10 @@
 // Files read and written a piece at a time (results files of any length never sit whole in memory), and
 // outputs that appear whole or not at all: written under a temporary name in the same folder, synced, renamed.
 import { rowSourceFiles } from "../engine/data.ts";
-import { EngramError } from "../engine/errors.ts";
-import { readAt, writeAll } from "../engine/fs.ts";
-import { sha256Hex } from "../engine/hash.ts";
-import { basename, dirname, join } from "../engine/path.ts";
+import { EngramError } from "../base/errors.ts";
+import { readAt, writeAll } from "../base/fs.ts";
+import { sha256Hex } from "../base/hash.ts";
+import { basename, dirname, join } from "../base/path.ts";
 import { isGone } from "./lock.ts";
 
 /** Opens `path` for reading; a missing or unreadable file is one EngramError line. */

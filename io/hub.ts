@@ -2,8 +2,8 @@
 // blobs/<etag> (the files' contents), refs/<revision> (a file holding the revision's commit hash) and
 // snapshots/<commit>/<path> (links into ../../blobs). Scoring and reports name checkpoints and data by these
 // folders, by the cache root, or by a repository id (ORG/NAME) looked up in the cache the Hub's clients use.
-import { EngramError } from "../engine/errors.ts";
-import { basename, dirname, join, resolve } from "../engine/path.ts";
+import { EngramError } from "../base/errors.ts";
+import { basename, dirname, join, resolve } from "../base/path.ts";
 
 export type RepoType = "model" | "dataset";
 

@@ -1,7 +1,7 @@
 // JSON Lines of flat records ({"index": 5, "score": 0.5, ...}) read from bytes a chunk at a time into the same
 // typed columns as CSV (io/csv.ts). Keys and values are scanned in place; a record with anything unusual in it
 // (escaped keys, strings, nested values) is handed to JSON.parse, which decides.
-import { EngramError } from "../engine/errors.ts";
+import { EngramError } from "../base/errors.ts";
 import { ColumnBuilder, type CsvBatch, type CsvColumnSpec, type CsvOptions, dictionariesFor } from "./csv.ts";
 import { ByteStream } from "./files.ts";
 

@@ -3,7 +3,7 @@
 // and names its holder; a lock whose process is gone from this host is stale and taken over (`takeOver`: by one
 // run only, however many find it at once). Deno's FsFile.lock would wait for the holder instead of failing,
 // hence a lock file.
-import { EngramError } from "../engine/errors.ts";
+import { EngramError } from "../base/errors.ts";
 
 interface Holder {
   pid: number;

@@ -13,7 +13,7 @@
 // per column per row group: INT64 as DELTA_BINARY_PACKED (PLAIN when deltas need more than 32 bits), columns
 // with a small fixed dictionary as RLE_DICTIONARY, the rest PLAIN.
 import type { FileMetaData } from "hyparquet";
-import { EngramError } from "../engine/errors.ts";
+import { EngramError } from "../base/errors.ts";
 import { BatchArrays } from "./arrays.ts";
 import type { AtomicFile } from "./files.ts";
 import { FileBytes } from "./files.ts";

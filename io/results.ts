@@ -15,10 +15,10 @@
 // Parquet is read and written by io/parquet.ts (hyparquet only for Snappy pages and foreign encodings,
 // hyparquet-compressors for ZSTD, GZIP, Brotli and LZ4 pages), so CSV/JSONL results need no npm package at all
 // (the GPU machine has no registry).
-import { EngramError, ensure } from "../engine/errors.ts";
-import { isObject, parseJson, readJsonFile } from "../engine/fs.ts";
+import { EngramError, ensure } from "../base/errors.ts";
+import { isObject, parseJson, readJsonFile } from "../base/fs.ts";
 import { PAPER_CONTINUATION } from "../engine/paper.ts";
-import { extname } from "../engine/path.ts";
+import { extname } from "../base/path.ts";
 import { BatchArrays } from "./arrays.ts";
 import { type CsvBatch, type CsvColumnSpec, openCsv } from "./csv.ts";
 import { AtomicFile, Crc32, fileSize } from "./files.ts";

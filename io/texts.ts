@@ -1,9 +1,9 @@
 // JSONL texts → token rows, tokenized with @huggingface/tokenizers (pure JS; kept out of engine/ on purpose).
 import { Tokenizer } from "@huggingface/tokenizers";
-import { EngramError } from "../engine/errors.ts";
+import { EngramError } from "../base/errors.ts";
 import { ensureRegularFile, MemoryRows, type RowSource } from "../engine/data.ts";
-import { isFile, readJsonFile } from "../engine/fs.ts";
-import { dirname, join } from "../engine/path.ts";
+import { isFile, readJsonFile } from "../base/fs.ts";
+import { dirname, join } from "../base/path.ts";
 
 export interface TextTokenizer {
   /** The tokenizer.json loaded: texts tokenized by another one are other rows. */

@@ -13,11 +13,11 @@ import { configHash, countParameters, loadConfig, type NeoXConfig } from "../eng
 import { type CheckpointFiles, checkpointFiles } from "../engine/checkpoint.ts";
 import { openRowSource, type RowSource, rowSourceKind, rowSourcePath } from "../engine/data.ts";
 import { Decoder } from "../engine/decoder.ts";
-import { EngramError } from "../engine/errors.ts";
+import { EngramError } from "../base/errors.ts";
 import { fmtBytes, Gpu } from "../engine/gpu.ts";
 import { NeoXModel } from "../engine/model.ts";
 import { MAX_CONTINUATION, PAPER_CONTINUATION, PAPER_PROMPT } from "../engine/paper.ts";
-import { dirname, extname, resolve } from "../engine/path.ts";
+import { dirname, extname, resolve } from "../base/path.ts";
 import { useTuning } from "../engine/tuning.ts";
 import { type Checkpoint, findTokenizer, foldersAbove, resolveCheckpoints } from "../io/checkpoints.ts";
 import {

@@ -7,8 +7,8 @@
  * Layout: "ENGRAMJ1", u32 header length, header JSON {key, created}, then records of 16 bytes:
  * f64 row index, i16 matches (-1 when not computed), i16 first mismatch, f32 mean log-prob (NaN when absent).
  */
-import { EngramError } from "../engine/errors.ts";
-import { readAt, readExactly, writeAll } from "../engine/fs.ts";
+import { EngramError } from "../base/errors.ts";
+import { readAt, readExactly, writeAll } from "../base/fs.ts";
 import { firstDifference, type NamedRows, type Provenance } from "../io/results.ts";
 import type { ScoreSink } from "./memorization.ts";
 

@@ -1,6 +1,6 @@
 import { configHash, countParameters, loadConfig, type NeoXConfig, parseConfig } from "../engine/config.ts";
-import { EngramError } from "../engine/errors.ts";
-import { join } from "../engine/path.ts";
+import { EngramError } from "../base/errors.ts";
+import { join } from "../base/path.ts";
 import { assert, assertEquals, assertMatch, assertRejects, assertThrows } from "./assert.ts";
 
 const PARALLEL = "fixtures/golden/neox-parallel/float16";

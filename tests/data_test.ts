@@ -1,6 +1,6 @@
 import { MegatronDataset, MemoryRows, NpyRows, openRowSource, rowSourceFiles } from "../engine/data.ts";
-import { EngramError } from "../engine/errors.ts";
-import { join } from "../engine/path.ts";
+import { EngramError } from "../base/errors.ts";
+import { join } from "../base/path.ts";
 import { assert, assertEquals, assertMatch, assertRejects } from "./assert.ts";
 import { assertRowLength } from "./helpers.ts";
 import { writeMegatron } from "./megatron.ts";

@@ -1,6 +1,6 @@
 // Shared by the tests: the pico reference scores and running cli.ts as a user would.
 import type { RowSource } from "../engine/data.ts";
-import { EngramError } from "../engine/errors.ts";
+import { EngramError } from "../base/errors.ts";
 import { PICO_DATA as DATA, PICO_MODELS as MODELS, picoPath } from "../io/pico.ts";
 import { assertEquals, assertMatch, assertRejects } from "./assert.ts";
 export { picoReference, type ReferenceRow } from "../io/pico.ts";

@@ -10,7 +10,7 @@ import { computeReport, type Report, writeReport } from "../analysis/report.ts";
 import { reportMarkdown } from "../analysis/html.ts";
 import { reportCommand } from "../cli/report.ts";
 import { TEXT_FEATURES } from "../analysis/text_features.ts";
-import { join } from "../engine/path.ts";
+import { join } from "../base/path.ts";
 import { PICO_DATA, PICO_META, PICO_REFERENCE, picoPath, picoReference } from "../io/pico.ts";
 import { type Provenance, writeResults } from "../io/results.ts";
 import { withTempDir } from "./helpers.ts";

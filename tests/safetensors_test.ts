@@ -1,5 +1,5 @@
-import { EngramError } from "../engine/errors.ts";
-import { join } from "../engine/path.ts";
+import { EngramError } from "../base/errors.ts";
+import { join } from "../base/path.ts";
 import { CheckpointReader } from "../engine/checkpoint.ts";
 import { type DType, firstNonFinite, toFloat32, valueAt } from "../engine/tensors.ts";
 import { assert, assertAlmostEquals, assertEquals, assertRejects, assertThrows } from "./assert.ts";

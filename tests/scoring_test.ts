@@ -4,7 +4,7 @@
 // import scoring/).
 import { ColumnStore } from "../analysis/columns.ts";
 import { scoreCommand } from "../cli/score.ts";
-import { EngramError } from "../engine/errors.ts";
+import { EngramError } from "../base/errors.ts";
 import { Gpu } from "../engine/gpu.ts";
 import { MAX_CONTINUATION } from "../engine/paper.ts";
 import { readResults } from "../io/results.ts";

@@ -9,7 +9,7 @@ import {
   type TextFeatures,
 } from "../analysis/text_features.ts";
 import { PICO_DATA, picoPath, picoReference } from "../io/pico.ts";
-import { EngramError } from "../engine/errors.ts";
+import { EngramError } from "../base/errors.ts";
 import { assert, assertAlmostEquals, assertEquals, assertRejects } from "./assert.ts";
 import { withTempDir } from "./helpers.ts";
 import { plainFeatures, windowsOf as windowsIn } from "./plain.ts";

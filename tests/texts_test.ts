@@ -1,7 +1,7 @@
 import { loadTokenizer, openTextRows } from "../io/texts.ts";
 import { MegatronDataset } from "../engine/data.ts";
-import { EngramError } from "../engine/errors.ts";
-import { join } from "../engine/path.ts";
+import { EngramError } from "../base/errors.ts";
+import { join } from "../base/path.ts";
 import { assert, assertEquals, assertMatch, assertRejects } from "./assert.ts";
 import { assertRowLength } from "./helpers.ts";
 

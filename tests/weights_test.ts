@@ -1,6 +1,6 @@
 import { loadConfig, type NeoXConfig } from "../engine/config.ts";
-import { EngramError } from "../engine/errors.ts";
-import { join } from "../engine/path.ts";
+import { EngramError } from "../base/errors.ts";
+import { join } from "../base/path.ts";
 import { CheckpointReader } from "../engine/checkpoint.ts";
 import { mapNeoXTensors } from "../engine/weights.ts";
 import { assert, assertEquals, assertThrows } from "./assert.ts";
