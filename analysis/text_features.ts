@@ -19,7 +19,8 @@
 import { openRowSource, type RowSource, rowSourceFiles, rowSourcePath } from "../engine/data.ts";
 import { EngramError } from "../base/errors.ts";
 import { readAt } from "../base/fs.ts";
-import { AtomicFile, sampledFingerprint } from "../io/files.ts";
+import { AtomicFile } from "../base/atomic.ts";
+import { sampledFingerprint } from "../io/files.ts";
 import { resolve } from "../base/path.ts";
 import type { Bitset } from "./bitset.ts";
 import { type CurveOptions, type PrCurve, precisionRecall, type Ranking } from "./curves.ts";

@@ -13,7 +13,7 @@ import { Decoder } from "../engine/decoder.ts";
 import { PAPER_CONTINUATION, PAPER_PROMPT } from "../engine/paper.ts";
 import { intFlag, parseArgs } from "./args.ts";
 import { PICO_BENCH_MODEL, PICO_DATA } from "../io/pico.ts";
-import { checkWritable, writeTextAtomic } from "../io/files.ts";
+import { checkWritable, writeTextAtomic } from "../base/atomic.ts";
 
 const BENCH_HELP = `./engram bench [--model DIR] [--data PREFIX] [--count N] [--modes score,extractable]
                         [--batch N] [--matmuls] [--format json] [--save FILE]

@@ -1,7 +1,7 @@
 // `cli.ts merge`: joins the shard files of one scoring job (io/merge.ts).
 import { EngramError } from "../base/errors.ts";
 import { mergeShards, shardFiles } from "../io/merge.ts";
-import { describeRemovedTemporaries, removeDeadTemporaries } from "../io/files.ts";
+import { describeRemovedTemporaries, removeDeadTemporaries } from "../base/atomic.ts";
 import { dirname } from "../base/path.ts";
 import { parseArgs } from "./args.ts";
 

@@ -18,10 +18,9 @@ import {
 import { adapterKey, readTuningFile, saveTuningTable, tuningCachePath } from "../engine/tuning.ts";
 import { parseVariant } from "../engine/tiles.ts";
 import { PAPER_PROMPT } from "../engine/paper.ts";
-import { intFlag, parseArgs } from "./args.ts";
-import { listFlag } from "../io/checkpoints.ts";
+import { intFlag, listFlag, parseArgs } from "./args.ts";
 import { resolveCheckpoints } from "../io/checkpoints.ts";
-import { checkWritable, writeTextAtomic } from "../io/files.ts";
+import { checkWritable, writeTextAtomic } from "../base/atomic.ts";
 
 const TUNE_HELP = `./engram tune --model DIR [--tuning FILE] [--batch N] [--prompt 32]
                        [--report FILE] [--ceiling TFLOPS] [--kernel-family cpu|gpu] [--variants a,b,...]

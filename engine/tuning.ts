@@ -8,9 +8,10 @@
  * M is nearest (in log scale), else the default.
  */
 import { EngramError } from "../base/errors.ts";
+import { writeTextAtomic } from "../base/atomic.ts";
 import { parseJson } from "../base/fs.ts";
 import type { Gpu } from "./gpu.ts";
-import { dirname, join } from "../base/path.ts";
+import { join } from "../base/path.ts";
 import {
   fits,
   parseVariant,
@@ -253,16 +254,10 @@ export async function saveTuningTable(path: string, table: TuningTable): Promise
   const replaced = new Set(table.shapes.map(shape));
   const kept = (findTable(file, table)?.shapes ?? []).filter((s) => !replaced.has(shape(s)));
   file.tables = [...file.tables.filter((t) => !same(t)), { ...table, shapes: [...kept, ...table.shapes] }];
-  // Write then rename: a tuning file is never seen half-written.
-  const tmp = `${path}.tmp-${Deno.pid}`;
-  try {
-    await Deno.mkdir(dirname(path), { recursive: true });
-    await Deno.writeTextFile(tmp, JSON.stringify(file, null, 2) + "\n");
-    await Deno.rename(tmp, path);
-  } catch (e) {
-    await Deno.remove(tmp).catch(() => {});
-    throw new EngramError(
-      `cannot write the tuning file ${path}: ${(e as Error).message}; free space or pass --tuning FILE`,
-    );
-  }
+  // Whole or not at all: a tuning file is never seen half-written.
+  await writeTextAtomic(
+    path,
+    JSON.stringify(file, null, 2) + "\n",
+    (path, why) => `cannot write the tuning file ${path}: ${why}; free space or pass --tuning FILE`,
+  );
 }

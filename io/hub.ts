@@ -98,7 +98,7 @@ export async function repoRevisions(
     }
     for (const e of entries.sort((a, b) => a.name < b.name ? -1 : 1)) {
       const file = join(dir, e.name), name = prefix + e.name;
-      if (e.name.includes(".tmp-")) continue; // a ref being written (./engram download writes, then renames)
+      if (e.name.includes(".tmp-")) continue; // a ref being written (./engram download: base/atomic.ts)
       if (e.isDirectory) {
         await walk(file, `${name}/`);
         continue;

@@ -4,6 +4,7 @@
 // run only, however many find it at once). Deno's FsFile.lock would wait for the holder instead of failing,
 // hence a lock file.
 import { EngramError } from "../base/errors.ts";
+import { isGone } from "../base/process.ts";
 
 interface Holder {
   pid: number;
@@ -41,17 +42,6 @@ function parseHolder(text: string): Holder | null {
       : null;
   } catch {
     return null;
-  }
-}
-
-/** Whether the process `pid` of this host is gone (signal 0 checks existence; EPERM means it exists). Also
- *  what tells a killed run's temporary files (io/files.ts) from a live run's. */
-export function isGone(pid: number): boolean {
-  try {
-    Deno.kill(pid, 0 as unknown as Deno.Signal);
-    return false;
-  } catch (e) {
-    return e instanceof Deno.errors.NotFound;
   }
 }
 

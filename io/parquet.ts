@@ -15,7 +15,7 @@
 import type { FileMetaData } from "hyparquet";
 import { EngramError } from "../base/errors.ts";
 import { BatchArrays } from "./arrays.ts";
-import type { AtomicFile } from "./files.ts";
+import type { AtomicFile } from "../base/atomic.ts";
 import { FileBytes } from "./files.ts";
 import { importLazily } from "./lazy.ts";
 import { CompactWriter, readStruct, type ThriftStruct, ThriftType } from "./thrift.ts";

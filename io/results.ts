@@ -21,7 +21,8 @@ import { PAPER_CONTINUATION } from "../engine/paper.ts";
 import { extname } from "../base/path.ts";
 import { BatchArrays } from "./arrays.ts";
 import { type CsvBatch, type CsvColumnSpec, openCsv } from "./csv.ts";
-import { AtomicFile, Crc32, fileSize } from "./files.ts";
+import { AtomicFile, Crc32 } from "../base/atomic.ts";
+import { fileSize } from "./files.ts";
 import { openJsonl } from "./jsonl.ts";
 import { type ParquetColumnSpec, ParquetFile, ParquetWriter } from "./parquet.ts";
 

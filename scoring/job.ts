@@ -20,12 +20,8 @@ import { MAX_CONTINUATION, PAPER_CONTINUATION, PAPER_PROMPT } from "../engine/pa
 import { dirname, extname, resolve } from "../base/path.ts";
 import { useTuning } from "../engine/tuning.ts";
 import { type Checkpoint, findTokenizer, foldersAbove, resolveCheckpoints } from "../io/checkpoints.ts";
-import {
-  describeRemovedTemporaries,
-  removeDeadTemporaries,
-  rowSourceFingerprint,
-  sampledFingerprint,
-} from "../io/files.ts";
+import { describeRemovedTemporaries, removeDeadTemporaries } from "../base/atomic.ts";
+import { rowSourceFingerprint, sampledFingerprint } from "../io/files.ts";
 import { type DataOrigin, hubData } from "../io/hub.ts";
 import { importLazily } from "../io/lazy.ts";
 import { FileLock } from "../io/lock.ts";

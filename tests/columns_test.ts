@@ -7,7 +7,7 @@ import { parquetWriteBuffer } from "hyparquet-writer";
 import { openCsv, parseNumber } from "../io/csv.ts";
 import { openJsonl } from "../io/jsonl.ts";
 import { ParquetFile, ParquetWriter } from "../io/parquet.ts";
-import { AtomicFile } from "../io/files.ts";
+import { AtomicFile } from "../base/atomic.ts";
 import { CompactWriter, ThriftType } from "../io/thrift.ts";
 import { EngramError } from "../base/errors.ts";
 import { join } from "../base/path.ts";

@@ -337,7 +337,7 @@ Deno.test("merge: temporaries a killed run left (named with host and pid) are re
     const files = await writeShards(dir, 2, 4);
     const out = join(dir, "m.parquet");
     // A run killed (SIGKILL) while writing out: its temporary stays, named with this host and its pid.
-    const filesModule = new URL("../io/files.ts", import.meta.url).href;
+    const filesModule = new URL("../base/atomic.ts", import.meta.url).href;
     const child = new Deno.Command(Deno.execPath(), {
       args: [
         "eval",

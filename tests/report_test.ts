@@ -9,7 +9,7 @@ import { reportMarkdown } from "../analysis/html.ts";
 import { collectInputFiles, publishedSplit } from "../analysis/load.ts";
 import { type Provenance, type ScoreTable, writeResults } from "../io/results.ts";
 import { reportCommand } from "../cli/report.ts";
-import { Crc32 } from "../io/files.ts";
+import { Crc32 } from "../base/atomic.ts";
 import { loadTokenizer } from "../io/texts.ts";
 import { openRowSource } from "../engine/data.ts";
 import { EngramError } from "../base/errors.ts";

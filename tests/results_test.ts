@@ -16,7 +16,8 @@ import {
   writeResultsStream,
 } from "../io/results.ts";
 import { ParquetWriter } from "../io/parquet.ts";
-import { AtomicFile, sampledFingerprint } from "../io/files.ts";
+import { AtomicFile } from "../base/atomic.ts";
+import { sampledFingerprint } from "../io/files.ts";
 import { Journal, journalBatches } from "../scoring/journal.ts";
 import { EngramError } from "../base/errors.ts";
 import { join } from "../base/path.ts";
