@@ -42,3 +42,16 @@ export function intFlag(value: string | undefined, name: string, min = 0): numbe
   }
   return n;
 }
+
+/** Comma-separated list flag --`name`, or undefined; an empty item (",", "a,,b", "a,") is refused, not skipped. */
+export function listFlag(value: string | undefined, name: string): string[] | undefined {
+  if (value === undefined) return undefined;
+  const items = value.split(",").map((s) => s.trim());
+  const empty = items.indexOf("");
+  if (empty >= 0) {
+    throw new EngramError(
+      `--${name} "${value}": item ${empty + 1} is empty; separate the names by single commas`,
+    );
+  }
+  return items;
+}

@@ -1,6 +1,5 @@
 // `./engram report`: scoring results → the seed paper's memorization analysis (analysis/).
-import { intFlag, parseArgs } from "./args.ts";
-import { listFlag } from "../io/checkpoints.ts";
+import { intFlag, listFlag, parseArgs } from "./args.ts";
 import { pct } from "../analysis/format.ts";
 import { hubData, resolveDatasetPath } from "../io/hub.ts";
 import { REPORT_CACHE, writeReport } from "../analysis/report.ts";

@@ -241,19 +241,6 @@ export async function resolveCheckpoints(
   return picked;
 }
 
-/** Comma-separated list flag --`name`, or undefined; an empty item (",", "a,,b", "a,") is refused, not skipped. */
-export function listFlag(value: string | undefined, name: string): string[] | undefined {
-  if (value === undefined) return undefined;
-  const items = value.split(",").map((s) => s.trim());
-  const empty = items.indexOf("");
-  if (empty >= 0) {
-    throw new EngramError(
-      `--${name} "${value}": item ${empty + 1} is empty; separate the names by single commas`,
-    );
-  }
-  return items;
-}
-
 /** A checkpoint folder and up to three folders above it (model, suite), nearest first: where folder metadata
  * (engram.json, suite.json) and the tokenizer are looked for. */
 export function foldersAbove(modelPath: string): string[] {
