@@ -28,6 +28,7 @@ export class Crc32 {
   /** Bytes seen so far. */
   bytes = 0;
 
+  /** Adds `data` to the CRC. */
   update(data: Uint8Array): void {
     const t = CRC_TABLE;
     let c = this.crc, i = 0;
@@ -62,6 +63,7 @@ const writeFailure = (path: string, e: unknown, failure: WriteFailure = checkFol
  * written are kept. `abort` (or any failed write) removes the temporary file.
  */
 export class AtomicFile {
+  /** The CRC-32 of what was written. */
   readonly crc = new Crc32();
   private buffer = new Uint8Array(1 << 20);
   private used = 0;
@@ -88,6 +90,7 @@ export class AtomicFile {
     return this.crc.bytes;
   }
 
+  /** Appends `data` (buffered). */
   async write(data: Uint8Array): Promise<void> {
     this.crc.update(data);
     if (this.used + data.length <= this.buffer.length) {
@@ -103,11 +106,13 @@ export class AtomicFile {
     }
   }
 
+  /** Writes out the buffer. */
   private async flush(): Promise<void> {
     if (this.used > 0) await this.raw(this.buffer.subarray(0, this.used));
     this.used = 0;
   }
 
+  /** Writes `data` to the temporary file; a failure aborts (removes it). */
   private async raw(data: Uint8Array): Promise<void> {
     try {
       await writeAll(this.file!, data);

@@ -34,11 +34,15 @@ export interface ExtractOptions {
  * callers that know the row by another name (a data row, a row of --tokens) say so with `naming`.
  */
 export class NonFiniteLogits extends EngramError {
+  /** The error for `row` of the batch of `checkpoint`; `found` says what was not finite. */
   constructor(
+    /** The checkpoint that computed the logits. */
     readonly checkpoint: string,
+    /** The row of the batch. */
     readonly row: number,
     /** Where in the row, e.g. "continuation position 3" or "position 7". */
     readonly position: string,
+    /** What was not finite, e.g. "a NaN logit". */
     readonly found: string,
     rowName = `row ${row} of the batch`,
   ) {

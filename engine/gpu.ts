@@ -319,6 +319,7 @@ function firstLine(message: string): string {
   return message.split("\n").map((l) => l.trim()).filter(Boolean).slice(0, 2).join(": ");
 }
 
+/** `n` bytes for people: GiB with 2 decimals, MiB with 1, else bytes. */
 export function fmtBytes(n: number): string {
   if (n >= 2 ** 30) return `${(n / 2 ** 30).toFixed(2)} GiB`;
   if (n >= 2 ** 20) return `${(n / 2 ** 20).toFixed(1)} MiB`;
@@ -335,11 +336,15 @@ export interface GeneratedCode {
 
 /** A compute dispatch: what every kernel constructor returns. */
 export interface Kernel {
+  /** The compiled shader with its constants. */
   pipeline: GPUComputePipeline;
+  /** Its buffers, bound as group 0. */
   bindGroup: GPUBindGroup;
+  /** How many workgroups to dispatch in x, y and z. */
   workgroups: [number, number, number];
 }
 
+/** Records kernel `k` into `pass`: its pipeline, its bind group and its dispatch. */
 export function encodeKernel(pass: GPUComputePassEncoder, k: Kernel): void {
   pass.setPipeline(k.pipeline);
   pass.setBindGroup(0, k.bindGroup);

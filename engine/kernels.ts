@@ -28,7 +28,8 @@ export interface WeightMatrix {
   cols: number;
 }
 
-type Word = number | { f32: number };
+/** A uniform parameter: a u32 (a number) or an f32. */
+export type Word = number | { f32: number };
 
 /** A kernel's uniform parameters: the field list gives the WGSL struct and the uniform's words, in order. */
 class Params<F extends string> {
@@ -110,6 +111,7 @@ const ARGMAX_REDUCE = new Params(0, {
   prompt: "u32",
 });
 
+/** The kernels of one workspace, built once per parameters and buffers, with the uniforms they read. */
 export class KernelCache {
   private readonly kernels = new Map<string, Kernel>();
   private readonly uniforms = new Map<string, GPUBuffer>();
@@ -124,6 +126,7 @@ export class KernelCache {
    * dispatch's unused bindings each get their own, since one buffer cannot be both read and written by it.
    */
   private readonly dummies: GPUBuffer[] = [];
+  /** An empty cache of kernels on `gpu`. */
   constructor(readonly gpu: Gpu) {}
 
   /** The kernel for `key`, built by `build` the first time. */
@@ -173,6 +176,7 @@ export class KernelCache {
     this.kernels.clear();
   }
 
+  /** A bind group of `entries` as bindings 0, 1, ... of group 0; an undefined entry gets a placeholder buffer. */
   bind(pipeline: GPUComputePipeline, entries: (GPUBuffer | undefined)[]): GPUBindGroup {
     let unused = 0;
     const dummy = () => (this.dummies[unused++] ??= this.gpu.storage(16, "unused binding"));
@@ -185,12 +189,17 @@ export class KernelCache {
 
 /** Where a pass's rows live: row b of the pass uses KV/token slot slot_of[rowBase + b]. */
 export interface PassShape {
-  rows: number; // sequences in this pass
-  n: number; // new positions per sequence
-  t0: number; // position of the first new token
+  /** Sequences in this pass. */
+  rows: number;
+  /** New positions per sequence. */
+  n: number;
+  /** Position of the first new token. */
+  t0: number;
+  /** The first entry of slot_of this pass reads. */
   rowBase: number;
 }
 
+/** The token embeddings of a pass's new positions into `x`. */
 export function embedKernel(
   c: KernelCache,
   embedIn: WeightMatrix,
@@ -224,20 +233,28 @@ export function embedKernel(
 
 /** Output row r normalizes input row (r / per) * stride + offset + r % per (see layernorm.wgsl). */
 export interface RowSelection {
+  /** Output rows. */
   rows: number;
+  /** Consecutive output rows taken from each group of input rows. */
   per: number;
+  /** Input rows from one group to the next. */
   stride: number;
+  /** The first input row taken in a group. */
   offset: number;
 }
 
+/** Rows 0 .. rows - 1, in order. */
 export function allRows(rows: number): RowSelection {
   return { rows, per: 1, stride: 1, offset: 0 };
 }
 
 /** A LayerNorm's weights and where its output goes. */
 export interface NormOutput {
+  /** The scale. */
   gamma: GPUBuffer;
+  /** The shift. */
   beta: GPUBuffer;
+  /** Where the normalized rows go. */
   y: GPUBuffer;
 }
 
@@ -278,6 +295,7 @@ export function layerNormKernel(
   });
 }
 
+/** What a matmul does with its result: stores it, stores its GELU, or adds it to y. */
 export type Epilogue = "store" | "gelu" | "accumulate";
 const EPILOGUES: Record<Epilogue, number> = { store: 0, gelu: 1, accumulate: 2 };
 
@@ -329,13 +347,19 @@ export function matmulKernel(
   });
 }
 
+/** The attention's sizes. */
 export interface AttentionDims {
+  /** Attention heads. */
   heads: number;
+  /** Dimensions per head. */
   headSize: number;
+  /** Half the rotary dimensions of a head. */
   rotHalf: number;
+  /** Positions a sequence may reach (the KV cache's length). */
   maxT: number;
 }
 
+/** Splits a pass's fused qkv projection: q and k rotated, q into `q`, k and v appended to the KV cache. */
 export function qkvRotaryKernel(
   c: KernelCache,
   pass: PassShape,
@@ -371,6 +395,7 @@ export function qkvRotaryKernel(
   });
 }
 
+/** Causal attention of a pass's queries over its sequences' KV caches into `out`. */
 export function attentionKernel(
   c: KernelCache,
   pass: PassShape,
@@ -412,15 +437,25 @@ export function attentionKernel(
 
 /** Which continuation positions an unembedding pass predicts, and where their true tokens are. */
 export interface UnembedTarget {
-  rows: number; // unembedding rows = pass rows * per
-  per: number; // predicted positions per pass row
+  /** Unembedding rows: pass rows × per. */
+  rows: number;
+  /** Predicted positions per pass row. */
+  per: number;
+  /** The first entry of slot_of the pass reads. */
   rowBase: number;
-  posBase: number; // continuation index of the first predicted position
-  prompt: number; // prompt length: continuation index c lives at token position prompt + c
+  /** Continuation index of the first predicted position. */
+  posBase: number;
+  /** Prompt length: continuation index c lives at token position prompt + c. */
+  prompt: number;
+  /** Positions of a sequence (the token rows' stride). */
   seqLen: number;
-  cont: number; // continuation length (pred/logprob row stride)
-  suppress: number | null; // token id excluded from argmax
-  feed: boolean; // write the argmax into tokens (greedy decoding)
+  /** Continuation length (the pred and logprob rows' stride). */
+  cont: number;
+  /** A token id the argmax never picks; null: none. */
+  suppress: number | null;
+  /** Write the argmax into the tokens (greedy decoding). */
+  feed: boolean;
+  /** Compute the true token's log-probability. */
   logprob: boolean;
 }
 
@@ -481,6 +516,7 @@ export function unembedArgmaxKernel(
   return { ...kernel, tiles };
 }
 
+/** The argmax (and log-probability) of each unembedding row from its vocabulary tiles' partials. */
 export function argmaxReduceKernel(
   c: KernelCache,
   t: UnembedTarget,

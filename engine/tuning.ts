@@ -63,7 +63,9 @@ export interface TuningTable extends AdapterKey {
 
 /** A tuning file: tables for any number of adapters. */
 export interface TuningFile {
+  /** The file format's version. */
   engram_tuning: 1;
+  /** One table per adapter and driver. */
   tables: TuningTable[];
 }
 

@@ -5,6 +5,7 @@
 import { EngramError } from "../base/errors.ts";
 import { basename, dirname, join, resolve } from "../base/path.ts";
 
+/** What a Hub repository holds: its cache folder is `models--ORG--NAME` or `datasets--ORG--NAME`. */
 export type RepoType = "model" | "dataset";
 
 /** One revision of a cached repository: the ref's name, the commit it names and that commit's snapshot. */

@@ -134,6 +134,7 @@ export interface ResultsReader {
   batches(options?: { reuse?: boolean }): AsyncGenerator<ResultsBatch>;
 }
 
+/** The Parquet key-value metadata key that holds a results file's provenance (JSON). */
 export const PROVENANCE_KEY = "engram.provenance";
 /** The extensions of results files, one per format. */
 export const RESULT_FORMATS = [".parquet", ".csv", ".jsonl"] as const;
@@ -141,7 +142,7 @@ export const RESULT_FORMATS = [".parquet", ".csv", ".jsonl"] as const;
 export type ResultsFormat = typeof RESULT_FORMATS[number];
 
 /** The sidecar that holds a CSV or JSONL file's provenance. */
-export const provenancePath = (path: string) => `${path}.provenance.json`;
+export const provenancePath = (path: string): string => `${path}.provenance.json`;
 
 /**
  * The values a logprob may take: [-Infinity, 0] (a mean of log-probabilities, each ≤ 0; -Infinity: a true
@@ -593,7 +594,11 @@ export function openResults(path: string): Promise<ResultsReader> {
   return openReader(path, null);
 }
 
-/** `openResults` of a Parquet file the caller has opened already (its footer is not read again). */
+/**
+ * `openResults` of a Parquet file the caller has opened already (its footer is not read again).
+ *
+ * @ignore io/parquet.ts's ParquetFile is not public API: analysis/load.ts alone calls this.
+ */
 export function openParquetResults(file: ParquetFile): Promise<ResultsReader> {
   return openReader(file.path, file);
 }

@@ -5,10 +5,13 @@ import { ensureRegularFile, MemoryRows, type RowSource } from "../engine/data.ts
 import { isFile, readJsonFile } from "../base/fs.ts";
 import { dirname, join } from "../base/path.ts";
 
+/** A tokenizer.json, loaded. */
 export interface TextTokenizer {
   /** The tokenizer.json loaded: texts tokenized by another one are other rows. */
   path: string;
+  /** The token ids of `text`. */
   encode(text: string): number[];
+  /** The text of token ids `ids`. */
   decode(ids: number[]): string;
 }
 
