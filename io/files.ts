@@ -126,6 +126,7 @@ export class FileBytes {
     readonly byteLength: number,
   ) {}
 
+  /** Opens `path` (missing or unreadable: one EngramError line). */
   static async open(path: string): Promise<FileBytes> {
     const file = await openForReading(path);
     return new FileBytes(path, file, (await file.stat()).size);
@@ -145,6 +146,7 @@ export class FileBytes {
     return read;
   }
 
+  /** Closes the file. */
   close(): void {
     this.file.close();
   }
@@ -183,6 +185,7 @@ export class ByteStream {
     return new ByteStream(path, file, size, observe);
   }
 
+  /** The bytes kept from `keep` on and the file's next ones (see the class). */
   async next(keep: number): Promise<Uint8Array> {
     const kept = this.length - keep;
     if (kept + this.chunkBytes > this.buffer.length) {
@@ -206,6 +209,7 @@ export class ByteStream {
     return this.buffer.subarray(0, this.length);
   }
 
+  /** Closes the file. */
   close(): void {
     this.file.close();
   }

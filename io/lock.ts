@@ -99,6 +99,7 @@ async function takeOver(path: string, me: Holder): Promise<void> {
   }
 }
 
+/** A held lock on one output file: `acquire` takes it, `release` gives it back. */
 export class FileLock {
   private released = false;
   private constructor(readonly path: string) {}

@@ -3,7 +3,7 @@ import type { RowSource } from "../engine/data.ts";
 import { EngramError } from "../base/errors.ts";
 import { PICO_DATA as DATA, PICO_MODELS as MODELS, picoPath } from "../io/pico.ts";
 import { assertEquals, assertMatch, assertRejects } from "./assert.ts";
-export { picoReference, type ReferenceRow } from "../io/pico.ts";
+export { picoReference, type ReferenceRow } from "./pico_reference.ts";
 
 export const FIXTURES = picoPath("fixtures/");
 /** The pico suite and data, absolute (tests run from any folder). */

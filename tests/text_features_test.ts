@@ -8,7 +8,8 @@ import {
   textFeatureCurves,
   type TextFeatures,
 } from "../analysis/text_features.ts";
-import { PICO_DATA, picoPath, picoReference } from "../io/pico.ts";
+import { PICO_DATA, picoPath } from "../io/pico.ts";
+import { picoReference } from "./pico_reference.ts";
 import { EngramError } from "../base/errors.ts";
 import { assert, assertAlmostEquals, assertEquals, assertRejects } from "./assert.ts";
 import { withTempDir } from "./helpers.ts";
