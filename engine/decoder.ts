@@ -1,8 +1,6 @@
-/**
- * Batched decoding on the GPU: greedy continuation (one submission and one readback per batch: argmax writes
- * each next token straight into the next step's input), teacher-forced extractability with early exit, and
- * full logits for checks against reference implementations.
- */
+// Batched decoding on the GPU: greedy continuation (one submission and one readback per batch: argmax writes
+// each next token straight into the next step's input), teacher-forced extractability with early exit, and
+// full logits for checks against reference implementations.
 import { EngramError } from "../base/errors.ts";
 import {
   encodeFinalNorm,

@@ -1,8 +1,6 @@
-/**
- * The WebGPU device: adapter choice, limits raised to what large models need, a pipeline cache keyed by shader
- * name, constants and generated code, buffer helpers, and WebGPU errors turned into EngramErrors instead of
- * hangs.
- */
+// The WebGPU device: adapter choice, limits raised to what large models need, a pipeline cache keyed by shader
+// name, constants and generated code, buffer helpers, and WebGPU errors turned into EngramErrors instead of
+// hangs.
 import { EngramError } from "../base/errors.ts";
 import { shippedTuning, type Tuning } from "./tuning.ts";
 

@@ -1,9 +1,7 @@
-/**
- * One small typed constructor per WGSL kernel: each returns the pipeline, a bind group and the dispatch size
- * (a Kernel). Constructors are memoized on their shape and buffers, so a decode loop that replays the same
- * shapes builds its pipelines, uniform buffers and bind groups once. Each kernel's uniform parameters are
- * defined once, as a field list here, which gives both the WGSL `struct Params` and the words written.
- */
+// One small typed constructor per WGSL kernel: each returns the pipeline, a bind group and the dispatch size
+// (a Kernel). Constructors are memoized on their shape and buffers, so a decode loop that replays the same
+// shapes builds its pipelines, uniform buffers and bind groups once. Each kernel's uniform parameters are
+// defined once, as a field list here, which gives both the WGSL `struct Params` and the words written.
 import { type GeneratedCode, type Gpu, grid, type Kernel } from "./gpu.ts";
 import {
   REFERENCE,

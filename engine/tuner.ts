@@ -1,10 +1,8 @@
-/**
- * Times matmul tile variants (engine/tiles.ts) at a model's own matmul shapes on this adapter: what
- * `cli.ts tune` stores in a tuning table and `cli.ts bench --matmuls` reports. Weights and activations are
- * synthetic (values in [-1, 1] in the model's weight format): speed does not depend on the values, and a 12B
- * checkpoint need not be loaded to tune for it. Timing uses GPU timestamps when the adapter has them (else
- * the host clock over enough repetitions).
- */
+// Times matmul tile variants (engine/tiles.ts) at a model's own matmul shapes on this adapter: what
+// `cli.ts tune` stores in a tuning table and `cli.ts bench --matmuls` reports. Weights and activations are
+// synthetic (values in [-1, 1] in the model's weight format): speed does not depend on the values, and a 12B
+// checkpoint need not be loaded to tune for it. Timing uses GPU timestamps when the adapter has them (else
+// the host clock over enough repetitions).
 import type { NeoXConfig } from "./config.ts";
 import { encodeKernel, type Gpu, type Kernel } from "./gpu.ts";
 import {

@@ -1,12 +1,10 @@
-/**
- * Which matmul tile variant (engine/tiles.ts) runs each matmul shape on this adapter. Every variant gives the
- * same bits, so this decides speed only. A tuning table is what `cli.ts tune` measured on one adapter: per
- * shape (kernel, weight format, M, N, K) the fastest variant. Tables live in a tuning file keyed by adapter
- * (description, and the driver where it can be read); engram looks, in order, at the file given with
- * --tuning, the user's cache (tuningCachePath) and the tables shipped in shaders/tuning.json; without a match
- * it uses defaultVariant. A shape without an entry takes the entry of the same kernel, format, N and K whose
- * M is nearest (in log scale), else the default.
- */
+// Which matmul tile variant (engine/tiles.ts) runs each matmul shape on this adapter. Every variant gives the
+// same bits, so this decides speed only. A tuning table is what `cli.ts tune` measured on one adapter: per
+// shape (kernel, weight format, M, N, K) the fastest variant. Tables live in a tuning file keyed by adapter
+// (description, and the driver where it can be read); engram looks, in order, at the file given with
+// --tuning, the user's cache (tuningCachePath) and the tables shipped in shaders/tuning.json; without a match
+// it uses defaultVariant. A shape without an entry takes the entry of the same kernel, format, N and K whose
+// M is nearest (in log scale), else the default.
 import { EngramError } from "../base/errors.ts";
 import { writeTextAtomic } from "../base/atomic.ts";
 import { parseJson } from "../base/fs.ts";

@@ -1,7 +1,5 @@
-/**
- * The GPU buffers one batch of decoding needs (token rows, KV caches, one forward chunk's activations, the
- * unembedding's outputs), their sizes from one table, and the loop that fits a batch into GPU memory.
- */
+// The GPU buffers one batch of decoding needs (token rows, KV caches, one forward chunk's activations, the
+// unembedding's outputs), their sizes from one table, and the loop that fits a batch into GPU memory.
 import type { NeoXConfig } from "./config.ts";
 import { EngramError } from "../base/errors.ts";
 import { fmtBytes, GpuOutOfMemory } from "./gpu.ts";

@@ -1,3 +1,5 @@
+// Checkpoint files (engine/checkpoint.ts, engine/tensors.ts): safetensors single and sharded, F32/F16/BF16
+// widened exactly, non-finite values found, and bad files refused with one line.
 import { EngramError } from "../base/errors.ts";
 import { join } from "../base/path.ts";
 import { CheckpointReader } from "../engine/checkpoint.ts";

@@ -1,3 +1,4 @@
+// JSONL texts through a tokenizer (io/texts.ts): rows equal the tokenizer's encoding; bad lines are named.
 import { loadTokenizer, openTextRows } from "../io/texts.ts";
 import { MegatronDataset } from "../engine/data.ts";
 import { EngramError } from "../base/errors.ts";
