@@ -2,7 +2,7 @@
 // command takes --help).
 import { EngramError } from "./base/errors.ts";
 import { Gpu } from "./engine/gpu.ts";
-import { importLazily } from "./io/lazy.ts";
+import { importLazily } from "./base/lazy.ts";
 
 const INFO_HELP = "Prints the WebGPU adapter engram runs on (as JSON): its description, features and limits.";
 

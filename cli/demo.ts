@@ -4,7 +4,7 @@ import { Gpu } from "../engine/gpu.ts";
 import { join } from "../base/path.ts";
 import { useTuning } from "../engine/tuning.ts";
 import { resolveCheckpoints } from "../io/checkpoints.ts";
-import { importLazily } from "../io/lazy.ts";
+import { importLazily } from "../base/lazy.ts";
 import { PICO_DATA, PICO_MODELS } from "../io/pico.ts";
 import { openScoringData, scoreCheckpoint } from "../scoring/job.ts";
 import { intFlag, parseArgs } from "./args.ts";

@@ -6,7 +6,7 @@ import type { Gpu } from "../engine/gpu.ts";
 import { NeoXModel } from "../engine/model.ts";
 import { Decoder, NonFiniteLogits } from "../engine/decoder.ts";
 import { intFlag, parseArgs } from "./args.ts";
-import { importLazily } from "../io/lazy.ts";
+import { importLazily } from "../base/lazy.ts";
 import { findTokenizer } from "../io/checkpoints.ts";
 
 /** Usage of each command, its own first (`logits --help`, `generate --help`). */

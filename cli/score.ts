@@ -6,7 +6,7 @@ import { MAX_CONTINUATION, PAPER_CONTINUATION, PAPER_PROMPT, PYTHIA_ROWS_PER_STE
 import { extname, join } from "../base/path.ts";
 import { useTuning } from "../engine/tuning.ts";
 import { type Checkpoint, resolveCheckpoints } from "../io/checkpoints.ts";
-import { importLazily } from "../io/lazy.ts";
+import { importLazily } from "../base/lazy.ts";
 import { PICO_DATA, PICO_MODELS } from "../io/pico.ts";
 import { parseShard, RESULT_FORMATS } from "../io/results.ts";
 import {

@@ -17,7 +17,7 @@ import { EngramError } from "../base/errors.ts";
 import { BatchArrays } from "./arrays.ts";
 import type { AtomicFile } from "../base/atomic.ts";
 import { FileBytes } from "./files.ts";
-import { importLazily } from "./lazy.ts";
+import { importLazily } from "../base/lazy.ts";
 import { CompactWriter, readStruct, type ThriftStruct, ThriftType } from "./thrift.ts";
 
 export type ParquetType = "INT64" | "INT32" | "DOUBLE" | "BOOLEAN";

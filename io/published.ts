@@ -9,7 +9,7 @@
 import type { FileMetaData } from "hyparquet";
 import { EngramError } from "../base/errors.ts";
 import { FileBytes } from "./files.ts";
-import { importLazily } from "./lazy.ts";
+import { importLazily } from "../base/lazy.ts";
 import { ParquetFile, type ParquetFooter } from "./parquet.ts";
 import { readStruct, type ThriftStruct } from "./thrift.ts";
 

@@ -21,7 +21,7 @@ import { type Checkpoint, findTokenizer, foldersAbove, resolveCheckpoints } from
 import { describeRemovedTemporaries, removeDeadTemporaries } from "../base/atomic.ts";
 import { rowSourceFingerprint, sampledFingerprint } from "../io/files.ts";
 import { type DataOrigin, hubData } from "../io/hub.ts";
-import { importLazily } from "../io/lazy.ts";
+import { importLazily } from "../base/lazy.ts";
 import { FileLock } from "../io/lock.ts";
 import {
   type Provenance,
