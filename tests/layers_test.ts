@@ -6,12 +6,14 @@ import { assertEquals } from "./assert.ts";
 const ROOT = new URL("..", import.meta.url).pathname;
 const LAYERS = ["base", "engine", "io", "scoring", "analysis", "cli"];
 
-/** The specifiers a TypeScript source imports (`from "x"`, `import "x"`, `import("x")`). */
+/** The specifiers a TypeScript source imports (`from "x"`, `import "x"`, `import("x")`, type-only ones too, and
+ *  `importLazily("x")`, which Deno's module graph does not see). */
 function importsOf(source: string): string[] {
   const out: string[] = [];
   for (const m of source.matchAll(/(?:\bfrom\s+|\bimport\s*\(\s*|\bimport\s+)["']([^"']+)["']/g)) {
     out.push(m[1]);
   }
+  for (const m of source.matchAll(/\bimportLazily(?:<[^>]*>)?\(\s*["']([^"']+)["']/g)) out.push(m[1]);
   return out;
 }
 
@@ -57,6 +59,12 @@ Deno.test("layers: the check sees an upward import, a package in engine/ and bas
     "../io/x.ts",
     "npm:vega@6",
   ]);
+  assertEquals(importsOf(`const t = await importLazily<{ a: number }>("../cli/t.ts", import.meta.url);`), [
+    "../cli/t.ts",
+  ]);
+  assertEquals(layerViolation("scoring", "scoring/a.ts", "../analysis/report.ts") !== null, true);
+  assertEquals(layerViolation("io", "io/a.ts", "../scoring/job.ts") !== null, true);
+  assertEquals(layerViolation("scoring", "scoring/a.ts", "../io/results.ts"), null);
   assertEquals(layerViolation("engine", "engine/a.ts", "../io/files.ts") !== null, true);
   assertEquals(layerViolation("engine", "engine/a.ts", "npm:vega@6") !== null, true);
   assertEquals(layerViolation("engine", "engine/a.ts", "arquero") !== null, true);
