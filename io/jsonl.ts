@@ -9,10 +9,13 @@ const LF = 10, QUOTE = 34, COLON = 58, COMMA = 44, OPEN = 123, CLOSE = 125, BACK
 const decoder = new TextDecoder();
 const isSpace = (c: number) => c === 32 || c === 9 || c === 13 || c === 10;
 
+/** A JSONL file opened for reading its records' keys a batch at a time. */
 export interface JsonlReader {
+  /** The file. */
   path: string;
   /** Rows in file order; each call reads the file again from its start. */
   batches(): AsyncGenerator<CsvBatch>;
+  /** The distinct strings of a "dictionary" key seen so far, by id (grows as batches are read). */
   dictionary(name: string): readonly string[];
 }
 
