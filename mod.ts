@@ -76,7 +76,7 @@
  *
  * @module
  */
-export { EngramError } from "./engine/errors.ts";
+export { EngramError } from "./base/errors.ts";
 export { type AdapterSummary, type GeneratedCode, Gpu, GpuOutOfMemory } from "./engine/gpu.ts";
 export { type AdapterKey, type TunedShape, Tuning, type TuningTable, useTuning } from "./engine/tuning.ts";
 export {

@@ -15,10 +15,10 @@
 // columns are read once a page at a time (from memory, or from the spill: only the arrays asked for), either
 // gathered into compact arrays over a set of positions (the analysed rows: `columns`), or handed page by page,
 // every source's page side by side (`forEachPage`), so the columns of any two sources are aligned row for row.
-import { EngramError } from "../engine/errors.ts";
-import { readAt, writeAll } from "../engine/fs.ts";
+import { EngramError } from "../base/errors.ts";
+import { readAt, writeAll } from "../base/fs.ts";
 import { MAX_CONTINUATION } from "../engine/paper.ts";
-import { join } from "../engine/path.ts";
+import { join } from "../base/path.ts";
 import { type Bitset, count, emptyBitset } from "./bitset.ts";
 
 // A byte column holds 0..MAX_CONTINUATION (engine/paper.ts, which score refuses to pass) and these two markers.

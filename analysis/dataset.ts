@@ -12,7 +12,7 @@
 //                                    analysed position); load one or two sources at a time
 //   dataset.forEachPage(...)         a column of several sources a page at a time, each page read once
 import { join } from "node:path";
-import { EngramError, ensure } from "../engine/errors.ts";
+import { EngramError, ensure } from "../base/errors.ts";
 import type { Provenance } from "../io/results.ts";
 import { and, type Bitset, count, countAnd, firstRowsNotIn, forEachRow, or } from "./bitset.ts";
 import {

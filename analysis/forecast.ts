@@ -2,7 +2,7 @@
 // model@revision as a forecast of the target's memorized set, compute, correlations and score distributions.
 // Pair counts are bitset AND + popcount over the analysed rows; score statistics are counts per score k (and per
 // pair of scores for the correlations), in one pass over every scored source's pages.
-import { EngramError } from "../engine/errors.ts";
+import { EngramError } from "../base/errors.ts";
 import { countAnd, forEachRow } from "./bitset.ts";
 import { NOT_SCORED, PAGE_ROWS } from "./columns.ts";
 import type { Dataset, Source } from "./dataset.ts";

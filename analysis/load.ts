@@ -18,9 +18,9 @@ import {
 } from "../io/results.ts";
 import { type CsvBatch, type CsvColumnSpec, type CsvReader, openCsv } from "../io/csv.ts";
 import { ParquetFile } from "../io/parquet.ts";
-import { EngramError, ensure } from "../engine/errors.ts";
+import { EngramError, ensure } from "../base/errors.ts";
 import { PAPER_CONTINUATION } from "../engine/paper.ts";
-import { basename, extname, join } from "../engine/path.ts";
+import { basename, extname, join } from "../base/path.ts";
 import { FIRST_MISMATCH_UNKNOWN, NOT_SCORED, type RowBatch } from "./columns.ts";
 import { PYTHIA_FINAL_STEP } from "./meta.ts";
 

@@ -9,10 +9,10 @@
 //     from models[<model>].tokens_seen / (steps × batch), else "seq" − 1 (rows hold seq tokens with the label).
 // The tokenizer is found the same way: tokenizer.json in one of those folders or in their tokenizer/.
 import { countParameters, loadConfig } from "../engine/config.ts";
-import { EngramError, ensure } from "../engine/errors.ts";
-import { isFile, isObject, readJsonFile } from "../engine/fs.ts";
+import { EngramError, ensure } from "../base/errors.ts";
+import { isFile, isObject, readJsonFile } from "../base/fs.ts";
 import { PYTHIA_ROWS_PER_STEP } from "../engine/paper.ts";
-import { join } from "../engine/path.ts";
+import { join } from "../base/path.ts";
 import { foldersAbove } from "../io/checkpoints.ts";
 import { openCsv, parseNumber } from "../io/csv.ts";
 

@@ -9,7 +9,7 @@
 // Cost: linear in rows; a log-probability or combined curve sorts its rows once; bootstraps are per cell, with
 // at most MAX_BOOTSTRAP_CELLS cells (longer rankings are merged, and their intervals say so).
 import type { RowSource } from "../engine/data.ts";
-import { EngramError } from "../engine/errors.ts";
+import { EngramError } from "../base/errors.ts";
 import { compactBitset } from "./bitset.ts";
 import { FIRST_MISMATCH_UNKNOWN, NOT_SCORED } from "./columns.ts";
 import {

@@ -1,10 +1,10 @@
 // The report: inputs → compact columns (dataset.ts) → the paper's numbers (report.json) → figures,
 // report.html and report.md, written together into a temporary folder and renamed into place.
 import { type RowSource, rowSourceFiles, rowSourceKind } from "../engine/data.ts";
-import { EngramError, ensure } from "../engine/errors.ts";
-import { isFile } from "../engine/fs.ts";
+import { EngramError, ensure } from "../base/errors.ts";
+import { isFile } from "../base/fs.ts";
 import { PAPER_PROMPT } from "../engine/paper.ts";
-import { basename, dirname, isAbsolute, join, relative } from "../engine/path.ts";
+import { basename, dirname, isAbsolute, join, relative } from "../base/path.ts";
 import { rowSourceFingerprint } from "../io/files.ts";
 import { loadTokenizer, openTextRows } from "../io/texts.ts";
 import {

@@ -1,7 +1,7 @@
 // The target's memorized rows decoded to text, so a person can see what was memorized.
 import { loadTokenizer, openTextRows } from "../io/texts.ts";
 import { listedTokens } from "../io/published.ts";
-import { EngramError } from "../engine/errors.ts";
+import { EngramError } from "../base/errors.ts";
 import { openRowSource, rowSourceKind } from "../engine/data.ts";
 import { count, forEachRow } from "./bitset.ts";
 import type { Dataset, Source } from "./dataset.ts";

@@ -17,10 +17,11 @@
 // rows, besides the caller's row indices.
 // The results are cached beside the report, keyed by the data file, rows and window.
 import { openRowSource, type RowSource, rowSourceFiles, rowSourcePath } from "../engine/data.ts";
-import { EngramError } from "../engine/errors.ts";
-import { readAt } from "../engine/fs.ts";
-import { AtomicFile, sampledFingerprint } from "../io/files.ts";
-import { resolve } from "../engine/path.ts";
+import { EngramError } from "../base/errors.ts";
+import { readAt } from "../base/fs.ts";
+import { AtomicFile } from "../base/atomic.ts";
+import { sampledFingerprint } from "../io/files.ts";
+import { resolve } from "../base/path.ts";
 import type { Bitset } from "./bitset.ts";
 import { type CurveOptions, type PrCurve, precisionRecall, type Ranking } from "./curves.ts";
 import { mix32 } from "./random.ts";

@@ -6,7 +6,8 @@ import { Gpu } from "../engine/gpu.ts";
 import { NeoXModel } from "../engine/model.ts";
 import { compareContinuation } from "../scoring/memorization.ts";
 import { Decoder } from "../engine/decoder.ts";
-import { PICO_DATA, PICO_MODELS, picoPath, picoReference } from "../io/pico.ts";
+import { PICO_DATA, PICO_MODELS, picoPath } from "../io/pico.ts";
+import { picoReference } from "../tests/pico_reference.ts";
 
 const rows = Number(Deno.args[0] ?? 2048);
 const gpu = await Gpu.open();

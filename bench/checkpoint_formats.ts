@@ -10,7 +10,7 @@
 import { CheckpointReader } from "../engine/checkpoint.ts";
 import { Gpu } from "../engine/gpu.ts";
 import { NeoXModel } from "../engine/model.ts";
-import { join } from "../engine/path.ts";
+import { join } from "../base/path.ts";
 
 const peakRss = async () =>
   Number(/VmHWM:\s+(\d+) kB/.exec(await Deno.readTextFile("/proc/self/status"))![1]) / 1024;

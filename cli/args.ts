@@ -1,6 +1,6 @@
 // Command-line parsing behind one module: node:util's parseArgs is built into Deno (JSR's @std/cli is unreachable).
 import { parseArgs as nodeParseArgs } from "node:util";
-import { EngramError } from "../engine/errors.ts";
+import { EngramError } from "../base/errors.ts";
 
 export type OptionSpec = Record<string, { type: "string" | "boolean"; multiple?: boolean; short?: string }>;
 
@@ -41,4 +41,17 @@ export function intFlag(value: string | undefined, name: string, min = 0): numbe
     throw new EngramError(`--${name} must be a whole number ≥ ${min} in decimal digits, got "${value}"`);
   }
   return n;
+}
+
+/** Comma-separated list flag --`name`, or undefined; an empty item (",", "a,,b", "a,") is refused, not skipped. */
+export function listFlag(value: string | undefined, name: string): string[] | undefined {
+  if (value === undefined) return undefined;
+  const items = value.split(",").map((s) => s.trim());
+  const empty = items.indexOf("");
+  if (empty >= 0) {
+    throw new EngramError(
+      `--${name} "${value}": item ${empty + 1} is empty; separate the names by single commas`,
+    );
+  }
+  return items;
 }

@@ -1,7 +1,7 @@
 // `cli.ts bench` (`deno task bench`): rows/s of each scoring mode on this adapter, side by side in one run, and
 // GFLOP/s of the matmuls at the model's own shapes. Speed is measured here, never in tests.
 import { openRowSource, rowSourceKind } from "../engine/data.ts";
-import { EngramError } from "../engine/errors.ts";
+import { EngramError } from "../base/errors.ts";
 import { Gpu } from "../engine/gpu.ts";
 import { NeoXModel } from "../engine/model.ts";
 import { parseVariant, variantName } from "../engine/tiles.ts";
@@ -13,7 +13,7 @@ import { Decoder } from "../engine/decoder.ts";
 import { PAPER_CONTINUATION, PAPER_PROMPT } from "../engine/paper.ts";
 import { intFlag, parseArgs } from "./args.ts";
 import { PICO_BENCH_MODEL, PICO_DATA } from "../io/pico.ts";
-import { checkWritable, writeTextAtomic } from "../io/files.ts";
+import { checkWritable, writeTextAtomic } from "../base/atomic.ts";
 
 const BENCH_HELP = `./engram bench [--model DIR] [--data PREFIX] [--count N] [--modes score,extractable]
                         [--batch N] [--matmuls] [--format json] [--save FILE]

@@ -1,10 +1,10 @@
 // `cli.ts demo` (`deno task demo`): scores the embedded pico suite (fixtures/pico: 3 sizes × 4 checkpoints of a
 // miniature Pythia trained on the same rows in the same order) and writes the forecasting report.
 import { Gpu } from "../engine/gpu.ts";
-import { join } from "../engine/path.ts";
+import { join } from "../base/path.ts";
 import { useTuning } from "../engine/tuning.ts";
 import { resolveCheckpoints } from "../io/checkpoints.ts";
-import { importLazily } from "../io/lazy.ts";
+import { importLazily } from "../base/lazy.ts";
 import { PICO_DATA, PICO_MODELS } from "../io/pico.ts";
 import { openScoringData, scoreCheckpoint } from "../scoring/job.ts";
 import { intFlag, parseArgs } from "./args.ts";

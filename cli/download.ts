@@ -20,13 +20,13 @@ import {
   modelInfo,
   type RepoDesignation,
 } from "@huggingface/hub";
-import { EngramError } from "../engine/errors.ts";
+import { writeTextAtomic } from "../base/atomic.ts";
+import { EngramError } from "../base/errors.ts";
 import { fmtBytes } from "../engine/gpu.ts";
-import { dirname, join, relative } from "../engine/path.ts";
-import { listFlag } from "../io/checkpoints.ts";
+import { dirname, join, relative } from "../base/path.ts";
 import { hubCacheDir, isRepoId, repoFolderName, type RepoType } from "../io/hub.ts";
 import { FileLock } from "../io/lock.ts";
-import { parseArgs } from "./args.ts";
+import { listFlag, parseArgs } from "./args.ts";
 
 export const DOWNLOAD_HELP = `./engram download ORG/NAME[,ORG/NAME...] [options]
   Downloads models or datasets from the Hugging Face Hub into the huggingface_hub cache (the layout its Python
@@ -274,10 +274,7 @@ async function downloadRevision(job: RevisionJob): Promise<DownloadSummary> {
   }
   // The ref last: it names a snapshot whose chosen files are all there (written whole, then renamed).
   if (revision !== commit) {
-    const ref = join(repoDir, "refs", revision);
-    await Deno.mkdir(dirname(ref), { recursive: true });
-    await Deno.writeTextFile(`${ref}.tmp-${Deno.pid}`, commit);
-    await Deno.rename(`${ref}.tmp-${Deno.pid}`, ref);
+    await writeTextAtomic(join(repoDir, "refs", revision), commit);
   }
   return {
     repo: id,

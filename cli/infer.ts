@@ -1,12 +1,12 @@
 // `cli.ts logits` and `cli.ts generate`: the engine on explicit token rows, for checks against other
 // implementations. Token rows: "1,2,3;4,5,6" (rows separated by ';').
 import { loadConfig } from "../engine/config.ts";
-import { EngramError } from "../engine/errors.ts";
+import { EngramError } from "../base/errors.ts";
 import type { Gpu } from "../engine/gpu.ts";
 import { NeoXModel } from "../engine/model.ts";
 import { Decoder, NonFiniteLogits } from "../engine/decoder.ts";
 import { intFlag, parseArgs } from "./args.ts";
-import { importLazily } from "../io/lazy.ts";
+import { importLazily } from "../base/lazy.ts";
 import { findTokenizer, resolveOneCheckpoint } from "../io/checkpoints.ts";
 
 /** One checkpoint, in a folder or the huggingface_hub cache (io/checkpoints.ts resolveOneCheckpoint). */

@@ -1,8 +1,8 @@
 // `cli.ts merge`: joins the shard files of one scoring job (io/merge.ts).
-import { EngramError } from "../engine/errors.ts";
+import { EngramError } from "../base/errors.ts";
 import { mergeShards, shardFiles } from "../io/merge.ts";
-import { describeRemovedTemporaries, removeDeadTemporaries } from "../io/files.ts";
-import { dirname } from "../engine/path.ts";
+import { describeRemovedTemporaries, removeDeadTemporaries } from "../base/atomic.ts";
+import { dirname } from "../base/path.ts";
 import { parseArgs } from "./args.ts";
 
 const MERGE_HELP = `./engram merge --out FILE SHARD_FILE...

@@ -1,6 +1,6 @@
 // `./engram report`: scoring results → the seed paper's memorization analysis (analysis/).
-import { intFlag, parseArgs } from "./args.ts";
-import { listFlag, resolveCheckpoints } from "../io/checkpoints.ts";
+import { intFlag, listFlag, parseArgs } from "./args.ts";
+import { resolveCheckpoints } from "../io/checkpoints.ts";
 import { pct } from "../analysis/format.ts";
 import {
   cachedRepoDir,
@@ -12,7 +12,7 @@ import {
   refsNaming,
   resolveDatasetPath,
 } from "../io/hub.ts";
-import { basename, dirname, join, resolve } from "../engine/path.ts";
+import { basename, dirname, join, resolve } from "../base/path.ts";
 import { REPORT_CACHE, writeReport } from "../analysis/report.ts";
 
 const REPORT_HELP = `./engram report --results FILE_OR_DIR... [options]

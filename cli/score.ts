@@ -1,12 +1,12 @@
 // `cli.ts score`: the score command's flags and messages; the job itself (identity, keep or refuse, lock, resume,
 // provenance, final write) is scoring/job.ts's scoreCheckpoint.
-import { EngramError } from "../engine/errors.ts";
+import { EngramError } from "../base/errors.ts";
 import { Gpu } from "../engine/gpu.ts";
 import { MAX_CONTINUATION, PAPER_CONTINUATION, PAPER_PROMPT, PYTHIA_ROWS_PER_STEP } from "../engine/paper.ts";
-import { extname, join } from "../engine/path.ts";
+import { extname, join } from "../base/path.ts";
 import { useTuning } from "../engine/tuning.ts";
-import { type Checkpoint, listFlag, resolveCheckpoints } from "../io/checkpoints.ts";
-import { importLazily } from "../io/lazy.ts";
+import { type Checkpoint, resolveCheckpoints } from "../io/checkpoints.ts";
+import { importLazily } from "../base/lazy.ts";
 import { PICO_DATA, PICO_MODELS } from "../io/pico.ts";
 import { parseShard, RESULT_FORMATS } from "../io/results.ts";
 import {
@@ -20,7 +20,7 @@ import {
   type ScoreSummary,
 } from "../scoring/job.ts";
 import type { ScoreMode } from "../scoring/memorization.ts";
-import { intFlag, parseArgs } from "./args.ts";
+import { intFlag, listFlag, parseArgs } from "./args.ts";
 
 export const SCORE_HELP = `./engram score [options]
   Scores training rows for memorization: prompt = a row's first --prompt tokens (from --offset), greedy

@@ -2,7 +2,7 @@
 // per shape in a tuning file (engine/tuning.ts), which score, bench and demo then use. Every variant gives the
 // same bits: tuning changes speed, never a result.
 import { loadConfig } from "../engine/config.ts";
-import { EngramError } from "../engine/errors.ts";
+import { EngramError } from "../base/errors.ts";
 import { Gpu } from "../engine/gpu.ts";
 import { weightFormat } from "../engine/model.ts";
 import { CheckpointReader } from "../engine/checkpoint.ts";
@@ -18,10 +18,9 @@ import {
 import { adapterKey, readTuningFile, saveTuningTable, tuningCachePath } from "../engine/tuning.ts";
 import { parseVariant } from "../engine/tiles.ts";
 import { PAPER_PROMPT } from "../engine/paper.ts";
-import { intFlag, parseArgs } from "./args.ts";
-import { listFlag } from "../io/checkpoints.ts";
+import { intFlag, listFlag, parseArgs } from "./args.ts";
 import { resolveCheckpoints } from "../io/checkpoints.ts";
-import { checkWritable, writeTextAtomic } from "../io/files.ts";
+import { checkWritable, writeTextAtomic } from "../base/atomic.ts";
 
 const TUNE_HELP = `./engram tune --model DIR [--tuning FILE] [--batch N] [--prompt 32]
                        [--report FILE] [--ceiling TFLOPS] [--kernel-family cpu|gpu] [--variants a,b,...]

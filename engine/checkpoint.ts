@@ -2,9 +2,9 @@
 // with an index — opened for reading. Only headers (safetensors) or the zip directory and pickle (torch) are read
 // up front; a tensor of either format is then a byte range of one file (TensorInfo), read on demand with seek +
 // read, so multi-GB files never sit in memory whole and both formats load at the same cost.
-import { EngramError, ensure } from "./errors.ts";
-import { isFile, isObject, readExactly, readJsonFile } from "./fs.ts";
-import { basename, dirname, join } from "./path.ts";
+import { EngramError, ensure } from "../base/errors.ts";
+import { isFile, isObject, readExactly, readJsonFile } from "../base/fs.ts";
+import { basename, dirname, join } from "../base/path.ts";
 import { readSafetensorsHeader } from "./safetensors.ts";
 import { isNeoXBuffer, type TensorInfo } from "./tensors.ts";
 import { readTorchArchive } from "./torch.ts";

@@ -1,8 +1,8 @@
 // GPT-NeoX config.json parsing: Pythia's (transformers 4.x) field names and transformers 5's rope_parameters.
-import { EngramError } from "./errors.ts";
-import { isObject, readJsonFile } from "./fs.ts";
-import { join } from "./path.ts";
-import { sha256Hex } from "./hash.ts";
+import { EngramError } from "../base/errors.ts";
+import { isObject, readJsonFile } from "../base/fs.ts";
+import { join } from "../base/path.ts";
+import { sha256Hex } from "../base/hash.ts";
 
 /** A GPT-NeoX model's shape and numerics, read from its config.json (`parseConfig`, `loadConfig`). */
 export interface NeoXConfig {

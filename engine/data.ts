@@ -1,8 +1,8 @@
 // Token row sources: Megatron MMapIndexedDataset (.bin/.idx), NumPy .npy (2-D), and in-memory rows.
 // Pythia's .bin files are hundreds of GB, so tokens are read on demand with seek+read, never whole.
-import { EngramError, ensure } from "./errors.ts";
-import { readExactlySync } from "./fs.ts";
-import { basename, dirname, join } from "./path.ts";
+import { EngramError, ensure } from "../base/errors.ts";
+import { readExactlySync } from "../base/fs.ts";
+import { basename, dirname, join } from "../base/path.ts";
 
 /** Rows of token ids, read lazily. */
 export interface RowSource {

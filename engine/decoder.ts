@@ -1,9 +1,7 @@
-/**
- * Batched decoding on the GPU: greedy continuation (one submission and one readback per batch: argmax writes
- * each next token straight into the next step's input), teacher-forced extractability with early exit, and
- * full logits for checks against reference implementations.
- */
-import { EngramError } from "./errors.ts";
+// Batched decoding on the GPU: greedy continuation (one submission and one readback per batch: argmax writes
+// each next token straight into the next step's input), teacher-forced extractability with early exit, and
+// full logits for checks against reference implementations.
+import { EngramError } from "../base/errors.ts";
 import {
   encodeFinalNorm,
   encodeForward,
@@ -34,11 +32,15 @@ export interface ExtractOptions {
  * callers that know the row by another name (a data row, a row of --tokens) say so with `naming`.
  */
 export class NonFiniteLogits extends EngramError {
+  /** The error for `row` of the batch of `checkpoint`; `found` says what was not finite. */
   constructor(
+    /** The checkpoint that computed the logits. */
     readonly checkpoint: string,
+    /** The row of the batch. */
     readonly row: number,
     /** Where in the row, e.g. "continuation position 3" or "position 7". */
     readonly position: string,
+    /** What was not finite, e.g. "a NaN logit". */
     readonly found: string,
     rowName = `row ${row} of the batch`,
   ) {

@@ -1,9 +1,7 @@
-/**
- * The WebGPU device: adapter choice, limits raised to what large models need, a pipeline cache keyed by shader
- * name, constants and generated code, buffer helpers, and WebGPU errors turned into EngramErrors instead of
- * hangs.
- */
-import { EngramError } from "./errors.ts";
+// The WebGPU device: adapter choice, limits raised to what large models need, a pipeline cache keyed by shader
+// name, constants and generated code, buffer helpers, and WebGPU errors turned into EngramErrors instead of
+// hangs.
+import { EngramError } from "../base/errors.ts";
 import { shippedTuning, type Tuning } from "./tuning.ts";
 
 /** What `cli.ts info` prints about the adapter: its names, features and the limits engram's device got. */
@@ -319,6 +317,7 @@ function firstLine(message: string): string {
   return message.split("\n").map((l) => l.trim()).filter(Boolean).slice(0, 2).join(": ");
 }
 
+/** `n` bytes for people: GiB with 2 decimals, MiB with 1, else bytes. */
 export function fmtBytes(n: number): string {
   if (n >= 2 ** 30) return `${(n / 2 ** 30).toFixed(2)} GiB`;
   if (n >= 2 ** 20) return `${(n / 2 ** 20).toFixed(1)} MiB`;
@@ -335,11 +334,15 @@ export interface GeneratedCode {
 
 /** A compute dispatch: what every kernel constructor returns. */
 export interface Kernel {
+  /** The compiled shader with its constants. */
   pipeline: GPUComputePipeline;
+  /** Its buffers, bound as group 0. */
   bindGroup: GPUBindGroup;
+  /** How many workgroups to dispatch in x, y and z. */
   workgroups: [number, number, number];
 }
 
+/** Records kernel `k` into `pass`: its pipeline, its bind group and its dispatch. */
 export function encodeKernel(pass: GPUComputePassEncoder, k: Kernel): void {
   pass.setPipeline(k.pipeline);
   pass.setBindGroup(0, k.bindGroup);

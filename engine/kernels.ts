@@ -1,14 +1,12 @@
-/**
- * One small typed constructor per WGSL kernel: each returns the pipeline, a bind group and the dispatch size
- * (a Kernel). Constructors are memoized on their shape and buffers, so a decode loop that replays the same
- * shapes builds its pipelines, uniform buffers and bind groups once. Each kernel is declared once, as a
- * KernelLayout here: its uniform parameters (which give the WGSL `struct Params` and the words written) and its
- * operands by name, element type and access (which give the WGSL binding lines, so binding numbers are written
- * nowhere by hand) with the bytes each must hold for the kernel's shape. Buffers are passed by operand name,
- * and checked when a kernel is encoded: a missing, unknown or short operand, or one written while bound twice,
- * is an EngramError naming the kernel and the operand, before anything is dispatched.
- */
-import { EngramError } from "./errors.ts";
+// One small typed constructor per WGSL kernel: each returns the pipeline, a bind group and the dispatch size
+// (a Kernel). Constructors are memoized on their shape and buffers, so a decode loop that replays the same
+// shapes builds its pipelines, uniform buffers and bind groups once. Each kernel is declared once, as a
+// KernelLayout here: its uniform parameters (which give the WGSL `struct Params` and the words written) and its
+// operands by name, element type and access (which give the WGSL binding lines, so binding numbers are written
+// nowhere by hand) with the bytes each must hold for the kernel's shape. Buffers are passed by operand name,
+// and checked when a kernel is encoded: a missing, unknown or short operand, or one written while bound twice,
+// is an EngramError naming the kernel and the operand, before anything is dispatched.
+import { EngramError } from "../base/errors.ts";
 import { type GeneratedCode, type Gpu, grid, type Kernel } from "./gpu.ts";
 import {
   PARTIAL_BYTES,
@@ -39,10 +37,11 @@ function matrixBytes(format: WeightFormat, rows: number, cols: number): number {
   return rows * cols * (format === "f32" ? 4 : 2);
 }
 
-type Word = number | { f32: number };
+/** A uniform parameter: a u32 (a number) or an f32. */
+export type Word = number | { f32: number };
 
 /** A storage buffer a kernel binds: its WGSL element type, how it is accessed, and the bytes it must hold. */
-interface Operand<S> {
+export interface Operand<S> {
   /** The WGSL type of one element of its `array<...>` (a loader's Raw4, `Partial`, `vec4<f32>`, ...). */
   element: string;
   /** `read_write` where the kernel writes it. */
@@ -68,7 +67,7 @@ function wgslName(name: string): string {
  * order declared). The WGSL for both is generated from it; shaders use the operands by their WGSL names. S is
  * the kernel's shape: its parameters' values and what else sizes its operands.
  */
-class KernelLayout<S, T extends Record<string, Operand<S>>> {
+export class KernelLayout<S, T extends Record<string, Operand<S>>> {
   /** `struct Params`, its binding `p` and each operand's binding, as generated code (its text is its key). */
   readonly code: GeneratedCode;
   private readonly fieldNames: string[];
@@ -76,6 +75,7 @@ class KernelLayout<S, T extends Record<string, Operand<S>>> {
   private readonly names: string[];
   private readonly operands: Operand<S>[];
 
+  /** Declares kernel `kernel`: its uniform fields (binding 0) and its operands (bindings 1.., in this order). */
   constructor(
     /** The kernel's name in messages. */
     readonly kernel: string,
@@ -318,6 +318,7 @@ const ARGMAX_REDUCE = layout<{ slots: number; feed: boolean; logprob: boolean }>
   logprob: { element: "f32", access: "read_write", bytes: (s) => s.logprob ? s.slots * s.cont * f32 : 0 },
 });
 
+/** The kernels of one workspace, built once per parameters and buffers, with the uniforms they read. */
 export class KernelCache {
   private readonly kernels = new Map<string, Kernel>();
   private readonly uniforms = new Map<string, GPUBuffer>();
@@ -332,6 +333,7 @@ export class KernelCache {
    * dispatch's unused bindings each get their own, since one buffer cannot be both read and written by it.
    */
   private readonly dummies: GPUBuffer[] = [];
+  /** An empty cache of kernels on `gpu`. */
   constructor(readonly gpu: Gpu) {}
 
   /**
@@ -407,13 +409,19 @@ export class KernelCache {
 
 /** Where a pass's rows live: row b of the pass uses KV/token slot slot_of[rowBase + b]. */
 export interface PassShape {
-  rows: number; // sequences in this pass
-  n: number; // new positions per sequence
-  t0: number; // position of the first new token
+  /** Sequences in this pass. */
+  rows: number;
+  /** New positions per sequence. */
+  n: number;
+  /** Position of the first new token. */
+  t0: number;
+  /** The first entry of slot_of this pass reads. */
   rowBase: number;
-  slots: number; // slots the token rows and KV caches hold (slot_of's values are below it)
+  /** Slots the token rows and KV caches hold (slot_of's values are below it). */
+  slots: number;
 }
 
+/** The token embeddings of a pass's new positions into `x`. */
 export function embedKernel(
   c: KernelCache,
   embedIn: WeightMatrix,
@@ -440,18 +448,38 @@ export function embedKernel(
 
 /** Output row r normalizes input row (r / per) * stride + offset + r % per (see layernorm.wgsl). */
 export interface RowSelection {
+  /** Output rows. */
   rows: number;
+  /** Consecutive output rows taken from each group of input rows. */
   per: number;
+  /** Input rows from one group to the next. */
   stride: number;
+  /** The first input row taken in a group. */
   offset: number;
 }
 
+/** Rows 0 .. rows - 1, in order. */
 export function allRows(rows: number): RowSelection {
   return { rows, per: 1, stride: 1, offset: 0 };
 }
 
 /** The buffers of a LayerNorm: input x, weights gamma and beta, output y; with gamma2, beta2, y2 a second norm. */
-export type NormBuffers = OperandBuffers<typeof LAYERNORM extends KernelLayout<infer _, infer T> ? T : never>;
+export interface NormBuffers {
+  /** The input rows [in_rows, h]. */
+  x: GPUBuffer;
+  /** The scale [h]. */
+  gamma: GPUBuffer;
+  /** The shift [h]. */
+  beta: GPUBuffer;
+  /** The normalized rows [rows, h]. */
+  y: GPUBuffer;
+  /** The second norm's scale (all three of gamma2, beta2, y2, or none). */
+  gamma2?: GPUBuffer | null;
+  /** The second norm's shift. */
+  beta2?: GPUBuffer | null;
+  /** The second norm's rows. */
+  y2?: GPUBuffer | null;
+}
 
 /** LayerNorm of the selected rows of x into y, and with gamma2, beta2, y2 a second norm from the same statistics. */
 export function layerNormKernel(
@@ -481,6 +509,7 @@ export function layerNormKernel(
   });
 }
 
+/** What a matmul does with its result: stores it, stores its GELU, or adds it to y. */
 export type Epilogue = "store" | "gelu" | "accumulate";
 const EPILOGUES: Record<Epilogue, number> = { store: 0, gelu: 1, accumulate: 2 };
 
@@ -528,13 +557,19 @@ export function matmulKernel(
   }));
 }
 
+/** The attention's sizes. */
 export interface AttentionDims {
+  /** Attention heads. */
   heads: number;
+  /** Dimensions per head. */
   headSize: number;
+  /** Half the rotary dimensions of a head. */
   rotHalf: number;
+  /** Positions a sequence may reach (the KV cache's length). */
   maxT: number;
 }
 
+/** Splits a pass's fused qkv projection: q and k rotated, q into `q`, k and v appended to the KV cache. */
 export function qkvRotaryKernel(
   c: KernelCache,
   pass: PassShape,
@@ -565,6 +600,7 @@ export function qkvRotaryKernel(
   }));
 }
 
+/** Causal attention of a pass's queries over its sequences' KV caches into `out`. */
 export function attentionKernel(
   c: KernelCache,
   pass: PassShape,
@@ -602,16 +638,27 @@ export function attentionKernel(
 
 /** Which continuation positions an unembedding pass predicts, and where their true tokens are. */
 export interface UnembedTarget {
-  rows: number; // unembedding rows = pass rows * per
-  per: number; // predicted positions per pass row
+  /** Unembedding rows: pass rows × per. */
+  rows: number;
+  /** Predicted positions per pass row. */
+  per: number;
+  /** The first entry of slot_of the pass reads. */
   rowBase: number;
-  posBase: number; // continuation index of the first predicted position
-  prompt: number; // prompt length: continuation index c lives at token position prompt + c
+  /** Continuation index of the first predicted position. */
+  posBase: number;
+  /** Prompt length: continuation index c lives at token position prompt + c. */
+  prompt: number;
+  /** Positions of a sequence (the token rows' stride). */
   seqLen: number;
-  cont: number; // continuation length (pred/logprob row stride)
-  slots: number; // slots the token rows, pred and logprob hold (slot_of's values are below it)
-  suppress: number | null; // token id excluded from argmax
-  feed: boolean; // write the argmax into tokens (greedy decoding)
+  /** Continuation length (the pred and logprob rows' stride). */
+  cont: number;
+  /** Slots the token rows, pred and logprob hold (slot_of's values are below it). */
+  slots: number;
+  /** A token id the argmax never picks; null: none. */
+  suppress: number | null;
+  /** Write the argmax into the tokens (greedy decoding). */
+  feed: boolean;
+  /** Compute the true token's log-probability. */
   logprob: boolean;
 }
 
@@ -669,6 +716,7 @@ export function unembedArgmaxKernel(
   return { ...kernel, tiles };
 }
 
+/** The argmax (and log-probability) of each unembedding row from its vocabulary tiles' partials. */
 export function argmaxReduceKernel(
   c: KernelCache,
   t: UnembedTarget,

@@ -1,12 +1,10 @@
-/**
- * GPT-NeoX (Pythia) on WebGPU, as transformers' modeling_gpt_neox.py computes it:
- *   embed_in → per layer: LayerNorm → fused QKV → rotary on the first rotary_ndims dims of each head →
- *   causal attention over the KV cache → attention.dense → GELU MLP, with a parallel or sequential residual →
- *   final LayerNorm → embed_out.
- * All arithmetic is f32; f16/bf16 weights stay packed on the GPU and are widened (exactly) as they are read.
- */
+// GPT-NeoX (Pythia) on WebGPU, as transformers' modeling_gpt_neox.py computes it:
+//   embed_in → per layer: LayerNorm → fused QKV → rotary on the first rotary_ndims dims of each head →
+//   causal attention over the KV cache → attention.dense → GELU MLP, with a parallel or sequential residual →
+//   final LayerNorm → embed_out.
+// All arithmetic is f32; f16/bf16 weights stay packed on the GPU and are widened (exactly) as they are read.
 import { loadConfig, type NeoXConfig } from "./config.ts";
-import { EngramError } from "./errors.ts";
+import { EngramError } from "../base/errors.ts";
 import { encodeKernel, fmtBytes, type Gpu } from "./gpu.ts";
 import {
   allRows,

@@ -1,7 +1,5 @@
-/**
- * The numbers of Biderman et al. (2023) and of Pythia's training that engram's defaults follow, and the longest
- * continuation engram scores, each defined here once and imported wherever it is meant.
- */
+// The numbers of Biderman et al. (2023) and of Pythia's training that engram's defaults follow, and the longest
+// continuation engram scores, each defined here once and imported wherever it is meant.
 
 /** Prompt tokens per row: a row is prompted with its first 32 tokens. */
 export const PAPER_PROMPT = 32;

@@ -2,7 +2,7 @@
 // from a Python pickle and hands every global, call (REDUCE), BUILD and persistent id to the caller's rules,
 // which allow only what they know. Nothing in the pickle is ever executed. Written by hand because engine/ loads
 // no npm package, and because a general unpickler is exactly what must not read an untrusted checkpoint.
-import { EngramError } from "./errors.ts";
+import { EngramError } from "../base/errors.ts";
 
 /** What an unpickled global may do; each method throws (an EngramError naming it) to refuse. */
 export interface UnpickleRules {

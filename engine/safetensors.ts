@@ -1,7 +1,7 @@
 // Reader of a Hugging Face safetensors file's header: where each tensor lies. Tensor bytes are read on demand by
 // engine/checkpoint.ts, so multi-GB files never sit in memory whole.
-import { EngramError } from "./errors.ts";
-import { isObject, readExactly } from "./fs.ts";
+import { EngramError } from "../base/errors.ts";
+import { isObject, readExactly } from "../base/fs.ts";
 import { type DType, isNeoXBuffer, isSupportedDType, type TensorInfo } from "./tensors.ts";
 
 const MAX_HEADER_BYTES = 100 * 1024 * 1024;

@@ -1,6 +1,6 @@
 // What every checkpoint format reader yields: where each tensor's bytes lie in which file, so the model loader
 // reads a safetensors tensor and a torch.save tensor the same way (one seek + read of `byteLength` bytes).
-import { ensure } from "./errors.ts";
+import { ensure } from "../base/errors.ts";
 
 /** The tensor dtypes engram reads (safetensors' names). */
 export type DType = "F32" | "F16" | "BF16";

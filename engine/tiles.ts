@@ -1,28 +1,26 @@
-/**
- * The matmul tile family: the ways engram computes Y[M, N] = X[M, K] · W[N, K]ᵀ a workgroup tile at a time,
- * and the WGSL entry point each variant compiles to (shaders/matmul.wgsl and shaders/unembed_argmax.wgsl supply
- * what happens to the outputs; shaders/lib/matmul_tile.wgsl the bounded loads and the workgroup order).
- *
- * The invariant every variant keeps: each output starts at 0 and takes one fma per k, in increasing k
- * (acc = fma(x[m, k], w[n, k], acc)); what follows (bias, GELU, residual add, argmax) is one shared function.
- * So choosing a variant never changes a bit of a result, and the tuner may pick any of them. Split-K is not in
- * the family for that reason: an fma chain rounds after every step, so the sum over k ≥ K/2 cannot be computed
- * before the sum over k < K/2 is known; partial sums combined afterwards round differently.
- *
- * Two families:
- * - "tiled" (GPUs): X and W tiles staged in workgroup memory, BK values of k at a time, k-major with 4
- *   consecutive rows (or columns) per vec4, so the inner loop reads whole vec4s. A thread owns TM consecutive
- *   rows and TN/4 groups of 4 columns spread BN/(TN/4) apart (consecutive threads read consecutive vec4s).
- *   stages 2 prefetches tile k+1 into registers while tile k is multiplied, into a second workgroup buffer
- *   (one barrier per step instead of two). w16 keeps 16-bit weights in their storage format in workgroup memory
- *   (half the bytes) and widens them on use with the loader's own widen4. swizzle G walks the output tiles G
- *   row-tiles at a time, column by column, so a group's W tiles stay in L2.
- * - "direct" (CPU adapters): no workgroup memory and no barriers (a CPU's caches do what tiling does on a GPU);
- *   each thread reads X and W from memory; thread rows are TY apart, its TN columns consecutive.
- * Accumulators are named registers (c<row>_<column group>) and every loop over them is unrolled here: naga
- * bounds-checks every dynamically indexed array, and drivers spill such arrays to memory.
- */
-import { EngramError } from "./errors.ts";
+// The matmul tile family: the ways engram computes Y[M, N] = X[M, K] · W[N, K]ᵀ a workgroup tile at a time,
+// and the WGSL entry point each variant compiles to (shaders/matmul.wgsl and shaders/unembed_argmax.wgsl supply
+// what happens to the outputs; shaders/lib/matmul_tile.wgsl the bounded loads and the workgroup order).
+//
+// The invariant every variant keeps: each output starts at 0 and takes one fma per k, in increasing k
+// (acc = fma(x[m, k], w[n, k], acc)); what follows (bias, GELU, residual add, argmax) is one shared function.
+// So choosing a variant never changes a bit of a result, and the tuner may pick any of them. Split-K is not in
+// the family for that reason: an fma chain rounds after every step, so the sum over k ≥ K/2 cannot be computed
+// before the sum over k < K/2 is known; partial sums combined afterwards round differently.
+//
+// Two families:
+// - "tiled" (GPUs): X and W tiles staged in workgroup memory, BK values of k at a time, k-major with 4
+//   consecutive rows (or columns) per vec4, so the inner loop reads whole vec4s. A thread owns TM consecutive
+//   rows and TN/4 groups of 4 columns spread BN/(TN/4) apart (consecutive threads read consecutive vec4s).
+//   stages 2 prefetches tile k+1 into registers while tile k is multiplied, into a second workgroup buffer
+//   (one barrier per step instead of two). w16 keeps 16-bit weights in their storage format in workgroup memory
+//   (half the bytes) and widens them on use with the loader's own widen4. swizzle G walks the output tiles G
+//   row-tiles at a time, column by column, so a group's W tiles stay in L2.
+// - "direct" (CPU adapters): no workgroup memory and no barriers (a CPU's caches do what tiling does on a GPU);
+//   each thread reads X and W from memory; thread rows are TY apart, its TN columns consecutive.
+// Accumulators are named registers (c<row>_<column group>) and every loop over them is unrolled here: naga
+// bounds-checks every dynamically indexed array, and drivers spill such arrays to memory.
+import { EngramError } from "../base/errors.ts";
 
 /** "tiled" variants stage tiles in workgroup memory (GPUs); "direct" ones read memory directly (CPU adapters). */
 export type TileFamily = "tiled" | "direct";

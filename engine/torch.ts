@@ -5,8 +5,8 @@
 // a 10 GB shard is never read whole. data.pkl is unpickled by engine/pickle.ts under rules that allow only what
 // a state dict holds (OrderedDict, torch's tensor rebuild functions, storage types); anything else is refused
 // by name and never run. Hand-written because engine/ loads no npm package.
-import { EngramError } from "./errors.ts";
-import { readExactly } from "./fs.ts";
+import { EngramError } from "../base/errors.ts";
+import { readExactly } from "../base/fs.ts";
 import { type PickleDict, printable, unpickle, type UnpickleRules } from "./pickle.ts";
 import { type DType, isNeoXBuffer, isSupportedDType, type TensorInfo } from "./tensors.ts";
 

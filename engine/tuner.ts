@@ -1,10 +1,8 @@
-/**
- * Times matmul tile variants (engine/tiles.ts) at a model's own matmul shapes on this adapter: what
- * `cli.ts tune` stores in a tuning table and `cli.ts bench --matmuls` reports. Weights and activations are
- * synthetic (values in [-1, 1] in the model's weight format): speed does not depend on the values, and a 12B
- * checkpoint need not be loaded to tune for it. Timing uses GPU timestamps when the adapter has them (else
- * the host clock over enough repetitions).
- */
+// Times matmul tile variants (engine/tiles.ts) at a model's own matmul shapes on this adapter: what
+// `cli.ts tune` stores in a tuning table and `cli.ts bench --matmuls` reports. Weights and activations are
+// synthetic (values in [-1, 1] in the model's weight format): speed does not depend on the values, and a 12B
+// checkpoint need not be loaded to tune for it. Timing uses GPU timestamps when the adapter has them (else
+// the host clock over enough repetitions).
 import type { NeoXConfig } from "./config.ts";
 import { encodeKernel, type Gpu, type Kernel } from "./gpu.ts";
 import {
@@ -29,11 +27,17 @@ import { maxForwardTokens } from "./workspace.ts";
 
 /** One matmul of the forward pass: Y[m, n] = X[m, k] · W[n, k]ᵀ (unembed: fused with the argmax). */
 export interface MatmulShape {
+  /** The phase and the matrix, e.g. "prefill qkv". */
   name: string;
+  /** The kernel that runs it. */
   kernel: TileKernel;
+  /** How W is stored. */
   format: WeightFormat;
+  /** Rows of X and Y. */
   m: number;
+  /** Rows of W: columns of Y. */
   n: number;
+  /** The inner dimension. */
   k: number;
 }
 
@@ -80,6 +84,7 @@ export function modelShapes(
   return shapes;
 }
 
+/** Floating-point operations of a matmul: a multiply and an add per (m, n, k). */
 export const flops = (s: { m: number; n: number; k: number }): number => 2 * s.m * s.n * s.k;
 
 /** Synthetic operands for a set of shapes, sized for the largest; freed by destroy. */
@@ -257,17 +262,25 @@ class KernelTimer {
   }
 }
 
+/** How fast one variant ran one shape. */
 export interface VariantTiming {
+  /** The variant's name. */
   variant: string;
+  /** Seconds per matmul. */
   seconds: number;
+  /** Its rate, GFLOP/s. */
   gflops: number;
 }
 
+/** The timings of one shape. */
 export interface ShapeTuning {
+  /** The shape timed. */
   shape: MatmulShape;
   /** Rows the timing used (prefill shapes are timed at no more than maxTimedRows). */
   timedM: number;
+  /** Every variant's timing. */
   timings: VariantTiming[];
+  /** The fastest. */
   best: VariantTiming;
   /** The variant the adapter uses without tuning, and its rate. */
   default: VariantTiming;
@@ -275,6 +288,7 @@ export interface ShapeTuning {
   clock: string;
 }
 
+/** How `tuneShapes` times. */
 export interface TuneOptions {
   /** Seconds of work per timed pass (default 0.03 on a GPU, 0.15 on a CPU adapter). */
   target?: number;
@@ -285,6 +299,7 @@ export interface TuneOptions {
    * family's whole set.
    */
   variants?: TileVariant[] | ((shape: MatmulShape) => TileVariant[]);
+  /** Called with a line on each shape's progress. */
   onProgress?: (line: string) => void;
 }
 

@@ -1,16 +1,15 @@
-/**
- * Which matmul tile variant (engine/tiles.ts) runs each matmul shape on this adapter. Every variant gives the
- * same bits, so this decides speed only. A tuning table is what `cli.ts tune` measured on one adapter: per
- * shape (kernel, weight format, M, N, K) the fastest variant. Tables live in a tuning file keyed by adapter
- * (description, and the driver where it can be read); engram looks, in order, at the file given with
- * --tuning, the user's cache (tuningCachePath) and the tables shipped in shaders/tuning.json; without a match
- * it uses defaultVariant. A shape without an entry takes the entry of the same kernel, format, N and K whose
- * M is nearest (in log scale), else the default.
- */
-import { EngramError } from "./errors.ts";
-import { parseJson } from "./fs.ts";
+// Which matmul tile variant (engine/tiles.ts) runs each matmul shape on this adapter. Every variant gives the
+// same bits, so this decides speed only. A tuning table is what `cli.ts tune` measured on one adapter: per
+// shape (kernel, weight format, M, N, K) the fastest variant. Tables live in a tuning file keyed by adapter
+// (description, and the driver where it can be read); engram looks, in order, at the file given with
+// --tuning, the user's cache (tuningCachePath) and the tables shipped in shaders/tuning.json; without a match
+// it uses defaultVariant. A shape without an entry takes the entry of the same kernel, format, N and K whose
+// M is nearest (in log scale), else the default.
+import { EngramError } from "../base/errors.ts";
+import { writeTextAtomic } from "../base/atomic.ts";
+import { parseJson } from "../base/fs.ts";
 import type { Gpu } from "./gpu.ts";
-import { dirname, join } from "./path.ts";
+import { join } from "../base/path.ts";
 import {
   fits,
   parseVariant,
@@ -62,7 +61,9 @@ export interface TuningTable extends AdapterKey {
 
 /** A tuning file: tables for any number of adapters. */
 export interface TuningFile {
+  /** The file format's version. */
   engram_tuning: 1;
+  /** One table per adapter and driver. */
   tables: TuningTable[];
 }
 
@@ -253,16 +254,10 @@ export async function saveTuningTable(path: string, table: TuningTable): Promise
   const replaced = new Set(table.shapes.map(shape));
   const kept = (findTable(file, table)?.shapes ?? []).filter((s) => !replaced.has(shape(s)));
   file.tables = [...file.tables.filter((t) => !same(t)), { ...table, shapes: [...kept, ...table.shapes] }];
-  // Write then rename: a tuning file is never seen half-written.
-  const tmp = `${path}.tmp-${Deno.pid}`;
-  try {
-    await Deno.mkdir(dirname(path), { recursive: true });
-    await Deno.writeTextFile(tmp, JSON.stringify(file, null, 2) + "\n");
-    await Deno.rename(tmp, path);
-  } catch (e) {
-    await Deno.remove(tmp).catch(() => {});
-    throw new EngramError(
-      `cannot write the tuning file ${path}: ${(e as Error).message}; free space or pass --tuning FILE`,
-    );
-  }
+  // Whole or not at all: a tuning file is never seen half-written.
+  await writeTextAtomic(
+    path,
+    JSON.stringify(file, null, 2) + "\n",
+    (path, why) => `cannot write the tuning file ${path}: ${why}; free space or pass --tuning FILE`,
+  );
 }

@@ -1,6 +1,6 @@
 // Maps a checkpoint's tensor names to GPT-NeoX's weights and checks every shape against config.json.
 import type { NeoXConfig } from "./config.ts";
-import { EngramError } from "./errors.ts";
+import { EngramError } from "../base/errors.ts";
 import type { CheckpointReader } from "./checkpoint.ts";
 import { isNeoXBuffer, type TensorInfo } from "./tensors.ts";
 

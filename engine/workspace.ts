@@ -1,9 +1,7 @@
-/**
- * The GPU buffers one batch of decoding needs (token rows, KV caches, one forward chunk's activations, the
- * unembedding's outputs), their sizes from one table, and the loop that fits a batch into GPU memory.
- */
+// The GPU buffers one batch of decoding needs (token rows, KV caches, one forward chunk's activations, the
+// unembedding's outputs), their sizes from one table, and the loop that fits a batch into GPU memory.
 import type { NeoXConfig } from "./config.ts";
-import { EngramError } from "./errors.ts";
+import { EngramError } from "../base/errors.ts";
 import { fmtBytes, GpuOutOfMemory } from "./gpu.ts";
 import { KernelCache } from "./kernels.ts";
 import { type NeoXModel, ropeTable } from "./model.ts";
@@ -29,11 +27,17 @@ export interface WorkspaceRequest {
 
 /** Capacity of a Workspace: sequences (slots), their length, and how many tokens one forward pass holds. */
 export interface WorkspaceShape {
+  /** Sequences held at once (the batch). */
   slots: number;
-  seqLen: number; // prompt + continuation
+  /** Positions of a sequence: prompt + continuation. */
+  seqLen: number;
+  /** Prompt tokens. */
   prompt: number;
+  /** Continuation tokens. */
   cont: number;
-  maxTokens: number; // rows * new positions per forward chunk
+  /** Tokens of one forward chunk: rows × new positions. */
+  maxTokens: number;
+  /** Rows one unembedding pass takes. */
   maxUnembedRows: number;
 }
 
@@ -81,27 +85,44 @@ function unembedRowBytes(cfg: NeoXConfig, logits: boolean | undefined): number {
  * shrinking batches.
  */
 export class Workspace {
+  /** The kernels bound to this workspace's buffers. */
   readonly kernels: KernelCache;
   /** cos/sin per (position < seqLen, rotary frequency), f32, as transformers computes them. */
   readonly rope: GPUBuffer;
-  readonly tokens: GPUBuffer; // [slots + 1, seqLen] u32
-  readonly slotOf: GPUBuffer; // [slots + 1] u32: pass row -> slot
-  readonly pred: GPUBuffer; // [slots + 1, cont] u32
-  readonly logprob: GPUBuffer; // [slots + 1, cont] f32
+  /** [slots + 1, seqLen] u32: the token rows. */
+  readonly tokens: GPUBuffer;
+  /** [slots + 1] u32: the slot of each row of a forward pass. */
+  readonly slotOf: GPUBuffer;
+  /** [slots + 1, cont] u32: the greedy predictions. */
+  readonly pred: GPUBuffer;
+  /** [slots + 1, cont] f32: the true continuation's log-probabilities. */
+  readonly logprob: GPUBuffer;
+  /** Per layer, [slots + 1, heads, seqLen, head size] f32: the attention keys. */
   readonly kCache: GPUBuffer[];
+  /** Per layer, [slots + 1, heads, seqLen, head size] f32: the attention values. */
   readonly vCache: GPUBuffer[];
+  /** [maxTokens, hidden] f32: the residual stream. */
   readonly x: GPUBuffer;
+  /** [maxTokens, hidden] f32: the first layer norm's output. */
   readonly ln1: GPUBuffer;
+  /** [maxTokens, hidden] f32: the second layer norm's output (parallel residual). */
   readonly ln2: GPUBuffer;
+  /** [maxTokens, 3 × hidden] f32: the query-key-value projection. */
   readonly qkv: GPUBuffer;
+  /** [maxTokens, hidden] f32: the rotated queries. */
   readonly q: GPUBuffer;
+  /** [maxTokens, hidden] f32: the attention's output. */
   readonly attn: GPUBuffer;
+  /** [maxTokens, intermediate] f32: the MLP's hidden activations. */
   readonly mlp: GPUBuffer;
+  /** [maxUnembedRows, hidden] f32: the final layer norm's output, the unembedding's input. */
   readonly final: GPUBuffer;
+  /** The unembedding's argmax partials (one per narrowest vocabulary tile and row). */
   readonly partials: GPUBuffer;
   private logitsBuffer: GPUBuffer | null = null;
   private readonly owned: GPUBuffer[] = [];
 
+  /** Allocates the buffers of `shape` for `model`; one above the adapter's binding limit is GpuOutOfMemory. */
   constructor(readonly model: NeoXModel, readonly shape: WorkspaceShape) {
     const { cfg, gpu } = model;
     const size = workspaceLayout(cfg, shape);
@@ -145,6 +166,7 @@ export class Workspace {
     return this.shape.slots + 1;
   }
 
+  /** `b`, destroyed with the workspace. */
   private own(b: GPUBuffer): GPUBuffer {
     this.owned.push(b);
     return b;
@@ -166,6 +188,7 @@ export class Workspace {
     return Object.values(once).reduce((a, b) => a + b, 0) + 5 * x + 2 * cfg.numLayers * kvCache;
   }
 
+  /** Frees the GPU buffers and the kernels. */
   destroy(): void {
     this.kernels?.destroy();
     for (const b of this.owned) b.destroy();

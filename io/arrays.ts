@@ -8,6 +8,7 @@
 export class BatchArrays {
   private readonly arrays = new Map<string, unknown>();
 
+  /** Arrays that each batch overwrites (`reuse`), or fresh ones. */
   constructor(readonly reuse: boolean) {}
 
   /** `n` elements for `name` (always of the same type `Type`). */

@@ -2,9 +2,9 @@
 // revisions (<model>/<revision>/config.json, as Pythia's stepN revisions), or a suite (<suite>/<model>/<revision>);
 // or in the huggingface_hub cache (io/hub.ts) a repository folder (models--ORG--NAME, its revisions the refs), a
 // cache root (the folder of models--* repositories: a suite), a snapshot, or a repository id ORG/NAME.
-import { EngramError } from "../engine/errors.ts";
-import { isFile } from "../engine/fs.ts";
-import { basename, dirname, join, resolve } from "../engine/path.ts";
+import { EngramError } from "../base/errors.ts";
+import { isFile } from "../base/fs.ts";
+import { basename, dirname, join, resolve } from "../base/path.ts";
 import {
   byRevision,
   cachedRepoDir,
@@ -239,19 +239,6 @@ export async function resolveCheckpoints(
     throw new EngramError(`--model ${path} ${what}`);
   }
   return picked;
-}
-
-/** Comma-separated list flag --`name`, or undefined; an empty item (",", "a,,b", "a,") is refused, not skipped. */
-export function listFlag(value: string | undefined, name: string): string[] | undefined {
-  if (value === undefined) return undefined;
-  const items = value.split(",").map((s) => s.trim());
-  const empty = items.indexOf("");
-  if (empty >= 0) {
-    throw new EngramError(
-      `--${name} "${value}": item ${empty + 1} is empty; separate the names by single commas`,
-    );
-  }
-  return items;
 }
 
 /** A checkpoint folder and up to three folders above it (model, suite), nearest first: where folder metadata

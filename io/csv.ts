@@ -2,13 +2,15 @@
 // Int8Array (1, 0; -1: empty), strings that repeat (model, revision) as Int32Array ids into a small dictionary
 // (-1: empty). Nothing is kept per row but typed values, so files of any length stream in bounded memory.
 // Quoted cells ("a,b", "say ""hi""") are read as RFC 4180 says, line breaks inside quotes included.
-import { EngramError } from "../engine/errors.ts";
+import { EngramError } from "../base/errors.ts";
 import { ByteStream } from "./files.ts";
 
+/** How a column's cells are read: numbers, booleans, or strings that repeat (ids into a dictionary). */
 export type CsvColumnType = "number" | "boolean" | "dictionary";
 
 /** What the caller wants from one column; range checks refuse the file at the first cell outside them. */
 export interface CsvColumnSpec {
+  /** How its cells are read. */
   type: CsvColumnType;
   /** The file may lack this column (the batch then has no array for it); default: required. */
   optional?: boolean;
@@ -16,13 +18,15 @@ export interface CsvColumnSpec {
   nullable?: boolean;
   /** Numbers must be integers. */
   integer?: boolean;
-  /** Numbers must lie in [min, max]. */
+  /** Numbers must be at least this. */
   min?: number;
+  /** Numbers must be at most this. */
   max?: number;
 }
 
 /** One batch of rows, in file order. */
 export class CsvBatch {
+  /** A batch of `length` rows from data row `firstRow` on, its columns by name. */
   constructor(
     /** Rows in this batch. */
     readonly length: number,
@@ -47,10 +51,13 @@ export class CsvBatch {
   }
 }
 
+/** A CSV file opened for reading its columns a batch at a time. */
 export interface CsvReader {
+  /** The file. */
   path: string;
   /** Column names in file order. */
   header: string[];
+  /** Whether the file has column `name`. */
   has(name: string): boolean;
   /** The distinct strings of a "dictionary" column seen so far, by id (grows as batches are read). */
   dictionary(name: string): readonly string[];
@@ -58,6 +65,7 @@ export interface CsvReader {
   batches(): AsyncGenerator<CsvBatch>;
 }
 
+/** How a CSV (or JSONL) file is read. */
 export interface CsvOptions {
   /** Rows per batch (default 2^20). */
   batchRows?: number;
@@ -228,11 +236,13 @@ const TRUE = new TextEncoder().encode("true"), FALSE = new TextEncoder().encode(
 
 /** Distinct strings of one column, looked up by their bytes (last hit first) without a string per row. */
 export class Dictionary {
+  /** The distinct strings, by id. */
   readonly values: string[] = [];
   private readonly bytes: Uint8Array[] = [];
   private readonly byText = new Map<string, number>();
   private last = -1;
 
+  /** The id of the string in bytes b[s, e), added when new. */
   id(b: Uint8Array, s: number, e: number): number {
     const n = e - s;
     if (this.last >= 0 && sameBytes(this.bytes[this.last], b, s, n)) return this.last;
@@ -244,6 +254,7 @@ export class Dictionary {
     return this.last = this.idOf(decoder.decode(b.subarray(s, e)));
   }
 
+  /** The id of `text`, added when new. */
   idOf(text: string): number {
     let k = this.byText.get(text);
     if (k === undefined) {
@@ -337,6 +348,8 @@ export class ColumnBuilder {
   private readonly hi: number[];
   private readonly integer: boolean[];
 
+  /** Columns `names` of the file at `path` as `specs` say, `batchRows` rows a batch at most; `expectRows`: the
+   *  rows the file should hold, when known (the first batch's room). */
   constructor(
     readonly path: string,
     readonly names: string[],
@@ -360,15 +373,18 @@ export class ColumnBuilder {
    *  of a large file's read). */
   private capacity: number;
 
+  /** New arrays for a batch. */
   private fresh(): void {
     this.arrays = [];
     this.allocate(Math.min(this.batchRows, Math.max(4096, this.capacity)));
   }
 
+  /** Twice the room (at most batchRows), the rows stored kept. */
   private grow(): void {
     this.allocate(Math.min(this.batchRows, 2 * this.capacity));
   }
 
+  /** Arrays of `n` rows, the rows stored kept. */
   private allocate(n: number): void {
     this.arrays = this.types.map((t, k) => {
       const a = t === 0 ? new Float64Array(n) : t === 1 ? new Int8Array(n) : new Int32Array(n);
@@ -396,6 +412,7 @@ export class ColumnBuilder {
     return batch;
   }
 
+  /** Throws the EngramError "`path`:`line`: `what`". */
   fail(what: string): never {
     throw new EngramError(`${this.path}:${this.line}: ${what}`);
   }
@@ -435,10 +452,12 @@ export class ColumnBuilder {
     }
   }
 
+  /** Refuses slot k's cell b[s, e), saying `why`. */
   private bad(k: number, b: Uint8Array, s: number, e: number, why: string): never {
     this.fail(`"${this.names[k]}" is ${JSON.stringify(decoder.decode(b.subarray(s, e)))}, ${why}`);
   }
 
+  /** Refuses slot k's cell b[s, e) as outside its spec's range. */
   private outOfRange(k: number, b: Uint8Array, s: number, e: number): never {
     const spec = this.specs[k];
     const range = spec.min !== undefined || spec.max !== undefined

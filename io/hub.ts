@@ -2,9 +2,10 @@
 // blobs/<etag> (the files' contents), refs/<revision> (a file holding the revision's commit hash) and
 // snapshots/<commit>/<path> (links into ../../blobs). Scoring and reports name checkpoints and data by these
 // folders, by the cache root, or by a repository id (ORG/NAME) looked up in the cache the Hub's clients use.
-import { EngramError } from "../engine/errors.ts";
-import { basename, dirname, join, resolve } from "../engine/path.ts";
+import { EngramError } from "../base/errors.ts";
+import { basename, dirname, join, resolve } from "../base/path.ts";
 
+/** What a Hub repository holds: its cache folder is `models--ORG--NAME` or `datasets--ORG--NAME`. */
 export type RepoType = "model" | "dataset";
 
 /** One revision of a cached repository: the ref's name, the commit it names and that commit's snapshot. */
@@ -98,7 +99,7 @@ export async function repoRevisions(
     }
     for (const e of entries.sort((a, b) => a.name < b.name ? -1 : 1)) {
       const file = join(dir, e.name), name = prefix + e.name;
-      if (e.name.includes(".tmp-")) continue; // a ref being written (./engram download writes, then renames)
+      if (e.name.includes(".tmp-")) continue; // a ref being written (./engram download: base/atomic.ts)
       if (e.isDirectory) {
         await walk(file, `${name}/`);
         continue;

@@ -1,7 +1,7 @@
 // JSON Lines of flat records ({"index": 5, "score": 0.5, ...}) read from bytes a chunk at a time into the same
 // typed columns as CSV (io/csv.ts). Keys and values are scanned in place; a record with anything unusual in it
 // (escaped keys, strings, nested values) is handed to JSON.parse, which decides.
-import { EngramError } from "../engine/errors.ts";
+import { EngramError } from "../base/errors.ts";
 import { ColumnBuilder, type CsvBatch, type CsvColumnSpec, type CsvOptions, dictionariesFor } from "./csv.ts";
 import { ByteStream } from "./files.ts";
 
@@ -9,10 +9,13 @@ const LF = 10, QUOTE = 34, COLON = 58, COMMA = 44, OPEN = 123, CLOSE = 125, BACK
 const decoder = new TextDecoder();
 const isSpace = (c: number) => c === 32 || c === 9 || c === 13 || c === 10;
 
+/** A JSONL file opened for reading its records' keys a batch at a time. */
 export interface JsonlReader {
+  /** The file. */
   path: string;
   /** Rows in file order; each call reads the file again from its start. */
   batches(): AsyncGenerator<CsvBatch>;
+  /** The distinct strings of a "dictionary" key seen so far, by id (grows as batches are read). */
   dictionary(name: string): readonly string[];
 }
 

@@ -3,7 +3,8 @@
 // and names its holder; a lock whose process is gone from this host is stale and taken over (`takeOver`: by one
 // run only, however many find it at once). Deno's FsFile.lock would wait for the holder instead of failing,
 // hence a lock file.
-import { EngramError } from "../engine/errors.ts";
+import { EngramError } from "../base/errors.ts";
+import { isGone } from "../base/process.ts";
 
 interface Holder {
   pid: number;
@@ -41,17 +42,6 @@ function parseHolder(text: string): Holder | null {
       : null;
   } catch {
     return null;
-  }
-}
-
-/** Whether the process `pid` of this host is gone (signal 0 checks existence; EPERM means it exists). Also
- *  what tells a killed run's temporary files (io/files.ts) from a live run's. */
-export function isGone(pid: number): boolean {
-  try {
-    Deno.kill(pid, 0 as unknown as Deno.Signal);
-    return false;
-  } catch (e) {
-    return e instanceof Deno.errors.NotFound;
   }
 }
 
@@ -109,6 +99,7 @@ async function takeOver(path: string, me: Holder): Promise<void> {
   }
 }
 
+/** A held lock on one output file: `acquire` takes it, `release` gives it back. */
 export class FileLock {
   private released = false;
   private constructor(readonly path: string) {}

@@ -1,8 +1,8 @@
 // Joins the shard files of one scoring job (--shard i/N) into one results file (`cli.ts merge`), checking that
 // every shard is there once, that they come from the same job, and that no row is missing or repeated.
 // Shards are read and written a batch at a time (files of any length, bounded memory).
-import { EngramError } from "../engine/errors.ts";
-import { basename, dirname, join, resolve } from "../engine/path.ts";
+import { EngramError } from "../base/errors.ts";
+import { basename, dirname, join, resolve } from "../base/path.ts";
 import {
   firstDifference,
   type NamedRows,

@@ -13,11 +13,11 @@
 // per column per row group: INT64 as DELTA_BINARY_PACKED (PLAIN when deltas need more than 32 bits), columns
 // with a small fixed dictionary as RLE_DICTIONARY, the rest PLAIN.
 import type { FileMetaData } from "hyparquet";
-import { EngramError } from "../engine/errors.ts";
+import { EngramError } from "../base/errors.ts";
 import { BatchArrays } from "./arrays.ts";
-import type { AtomicFile } from "./files.ts";
+import type { AtomicFile } from "../base/atomic.ts";
 import { FileBytes } from "./files.ts";
-import { importLazily } from "./lazy.ts";
+import { importLazily } from "../base/lazy.ts";
 import { CompactWriter, readStruct, type ThriftStruct, ThriftType } from "./thrift.ts";
 
 export type ParquetType = "INT64" | "INT32" | "DOUBLE" | "BOOLEAN";

@@ -3,7 +3,7 @@
 // where the README's commands run; `PICO_ROOT` gives them from anywhere.
 
 /** The repository root (absolute), so tests and tools can find the fixtures from any working directory. */
-export const PICO_ROOT = new URL("../", import.meta.url).pathname;
+export const PICO_ROOT: string = new URL("../", import.meta.url).pathname;
 
 /** Suite folder: `<model>/<revision>/` for pico-1..3 at step273, step546, step819, step1092. */
 export const PICO_MODELS = "fixtures/pico/models";
@@ -20,27 +20,3 @@ export const PICO_BENCH_MODEL = "fixtures/pico/models/pico-3/step1092";
 
 /** `path` (one of the above) from anywhere: absolute, under the repository root. */
 export const picoPath = (path: string): string => `${PICO_ROOT}${path}`;
-
-/** One row of the HF fp32 reference: score, first mismatch and the top-2 logit margin at the mismatch. */
-export interface ReferenceRow {
-  score: number;
-  firstMismatch: number;
-  margin: number;
-}
-
-/** fixtures/pico/reference: "model@revision" → rows by index. */
-export async function picoReference(): Promise<Map<string, ReferenceRow[]>> {
-  const text = await Deno.readTextFile(picoPath(PICO_REFERENCE));
-  const out = new Map<string, ReferenceRow[]>();
-  for (const line of text.trim().split("\n").slice(1)) {
-    const [model, revision, index, score, first, margin] = line.split(",");
-    const key = `${model}@${revision}`;
-    if (!out.has(key)) out.set(key, []);
-    out.get(key)![Number(index)] = {
-      score: Number(score),
-      firstMismatch: Number(first),
-      margin: Number(margin),
-    };
-  }
-  return out;
-}

@@ -7,9 +7,9 @@
 // levels say which rows it holds, and only pages holding a wanted row have their values decoded. Codecs this reader
 // does not decompress are left to hyparquet for row groups small enough to decode whole.
 import type { FileMetaData } from "hyparquet";
-import { EngramError } from "../engine/errors.ts";
+import { EngramError } from "../base/errors.ts";
 import { FileBytes } from "./files.ts";
-import { importLazily } from "./lazy.ts";
+import { importLazily } from "../base/lazy.ts";
 import { ParquetFile, type ParquetFooter } from "./parquet.ts";
 import { readStruct, type ThriftStruct } from "./thrift.ts";
 

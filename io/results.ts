@@ -15,13 +15,14 @@
 // Parquet is read and written by io/parquet.ts (hyparquet only for Snappy pages and foreign encodings,
 // hyparquet-compressors for ZSTD, GZIP, Brotli and LZ4 pages), so CSV/JSONL results need no npm package at all
 // (the GPU machine has no registry).
-import { EngramError, ensure } from "../engine/errors.ts";
-import { isObject, parseJson, readJsonFile } from "../engine/fs.ts";
+import { EngramError, ensure } from "../base/errors.ts";
+import { isObject, parseJson, readJsonFile } from "../base/fs.ts";
 import { PAPER_CONTINUATION } from "../engine/paper.ts";
-import { extname } from "../engine/path.ts";
+import { extname } from "../base/path.ts";
 import { BatchArrays } from "./arrays.ts";
 import { type CsvBatch, type CsvColumnSpec, openCsv } from "./csv.ts";
-import { AtomicFile, Crc32, fileSize } from "./files.ts";
+import { AtomicFile, Crc32 } from "../base/atomic.ts";
+import { fileSize } from "./files.ts";
 import { openJsonl } from "./jsonl.ts";
 import { type ParquetColumnSpec, ParquetFile, ParquetWriter } from "./parquet.ts";
 
@@ -133,6 +134,7 @@ export interface ResultsReader {
   batches(options?: { reuse?: boolean }): AsyncGenerator<ResultsBatch>;
 }
 
+/** The Parquet key-value metadata key that holds a results file's provenance (JSON). */
 export const PROVENANCE_KEY = "engram.provenance";
 /** The extensions of results files, one per format. */
 export const RESULT_FORMATS = [".parquet", ".csv", ".jsonl"] as const;
@@ -140,7 +142,7 @@ export const RESULT_FORMATS = [".parquet", ".csv", ".jsonl"] as const;
 export type ResultsFormat = typeof RESULT_FORMATS[number];
 
 /** The sidecar that holds a CSV or JSONL file's provenance. */
-export const provenancePath = (path: string) => `${path}.provenance.json`;
+export const provenancePath = (path: string): string => `${path}.provenance.json`;
 
 /**
  * The values a logprob may take: [-Infinity, 0] (a mean of log-probabilities, each ≤ 0; -Infinity: a true
@@ -592,7 +594,11 @@ export function openResults(path: string): Promise<ResultsReader> {
   return openReader(path, null);
 }
 
-/** `openResults` of a Parquet file the caller has opened already (its footer is not read again). */
+/**
+ * `openResults` of a Parquet file the caller has opened already (its footer is not read again).
+ *
+ * @ignore io/parquet.ts's ParquetFile is not public API: analysis/load.ts alone calls this.
+ */
 export function openParquetResults(file: ParquetFile): Promise<ResultsReader> {
   return openReader(file.path, file);
 }

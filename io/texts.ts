@@ -1,14 +1,17 @@
 // JSONL texts → token rows, tokenized with @huggingface/tokenizers (pure JS; kept out of engine/ on purpose).
 import { Tokenizer } from "@huggingface/tokenizers";
-import { EngramError } from "../engine/errors.ts";
+import { EngramError } from "../base/errors.ts";
 import { ensureRegularFile, MemoryRows, type RowSource } from "../engine/data.ts";
-import { isFile, readJsonFile } from "../engine/fs.ts";
-import { dirname, join } from "../engine/path.ts";
+import { isFile, readJsonFile } from "../base/fs.ts";
+import { dirname, join } from "../base/path.ts";
 
+/** A tokenizer.json, loaded. */
 export interface TextTokenizer {
   /** The tokenizer.json loaded: texts tokenized by another one are other rows. */
   path: string;
+  /** The token ids of `text`. */
   encode(text: string): number[];
+  /** The text of token ids `ids`. */
   decode(ids: number[]): string;
 }
 

@@ -25,6 +25,7 @@ export class CompactWriter {
   private last = 0;
   private readonly stack: number[] = [];
 
+  /** Appends byte `b`. */
   private byte(b: number): void {
     if (this.n === this.out.length) {
       const grown = new Uint8Array(this.out.length * 2);
@@ -43,10 +44,12 @@ export class CompactWriter {
     this.byte(v);
   }
 
+  /** Zigzag varint of an integer of magnitude below 2^52. */
   private zigzag(v: number): void {
     this.varint(v >= 0 ? 2 * v : -2 * v - 1);
   }
 
+  /** A field header: its id (as a delta from the last when it fits) and type. */
   private field(id: number, type: number): void {
     const delta = id - this.last;
     if (delta > 0 && delta <= 15) this.byte((delta << 4) | type);
@@ -57,35 +60,41 @@ export class CompactWriter {
     this.last = id;
   }
 
+  /** Field `id`: an i32. */
   i32(id: number, v: number): this {
     this.field(id, T.I32);
     this.zigzag(v);
     return this;
   }
 
+  /** Field `id`: an i64 (an integer of magnitude below 2^52). */
   i64(id: number, v: number): this {
     this.field(id, T.I64);
     this.zigzag(v);
     return this;
   }
 
+  /** Field `id`: a boolean (in the header's type). */
   bool(id: number, v: boolean): this {
     this.field(id, v ? T.TRUE : T.FALSE);
     return this;
   }
 
+  /** Field `id`: bytes, or a string as UTF-8. */
   binary(id: number, v: Uint8Array | string): this {
     this.field(id, T.BINARY);
     this.rawBinary(v);
     return this;
   }
 
+  /** Length and bytes (a string as UTF-8), without a field header. */
   private rawBinary(v: Uint8Array | string): void {
     const bytes = typeof v === "string" ? new TextEncoder().encode(v) : v;
     this.varint(bytes.length);
     for (const b of bytes) this.byte(b);
   }
 
+  /** A struct's fields, written by `body`, and its stop byte; field ids restart inside it. */
   private nested(body: (w: this) => void): void {
     this.stack.push(this.last);
     this.last = 0;
@@ -94,6 +103,7 @@ export class CompactWriter {
     this.last = this.stack.pop()!;
   }
 
+  /** Field `id`: a struct whose fields `body` writes. */
   struct(id: number, body: (w: this) => void): this {
     this.field(id, T.STRUCT);
     this.nested(body);

@@ -1,33 +1,27 @@
-/**
- * A scoring job: one checkpoint's memorization scores of training rows into one results file. It owns what makes
- * the file the truth: the request that identifies the rows (paths, settings, the model's and the data's
- * fingerprints), keeping a file that answers it or refusing one that does not (--force replaces it), the lock on
- * the file, the journal a killed run resumes from, the provenance and the final write. A row goes downward only:
- * data reader (engine/data.ts) → model (engine/decoder.ts) → journal (scoring/journal.ts) → results file
- * (io/results.ts).
- *
- * `scoreCheckpoint` is the entry point (the score and demo commands call it, and so may any program); flags,
- * progress on a terminal and the choice of results paths stay in cli/score.ts.
- */
+// A scoring job: one checkpoint's memorization scores of training rows into one results file. It owns what makes
+// the file the truth: the request that identifies the rows (paths, settings, the model's and the data's
+// fingerprints), keeping a file that answers it or refusing one that does not (--force replaces it), the lock on
+// the file, the journal a killed run resumes from, the provenance and the final write. A row goes downward only:
+// data reader (engine/data.ts) → model (engine/decoder.ts) → journal (scoring/journal.ts) → results file
+// (io/results.ts).
+//
+// `scoreCheckpoint` is the entry point (the score and demo commands call it, and so may any program); flags,
+// progress on a terminal and the choice of results paths stay in cli/score.ts.
 import { configHash, countParameters, loadConfig, type NeoXConfig } from "../engine/config.ts";
 import { type CheckpointFiles, checkpointFiles } from "../engine/checkpoint.ts";
 import { openRowSource, type RowSource, rowSourceKind, rowSourcePath } from "../engine/data.ts";
 import { Decoder } from "../engine/decoder.ts";
-import { EngramError } from "../engine/errors.ts";
+import { EngramError } from "../base/errors.ts";
 import { fmtBytes, Gpu } from "../engine/gpu.ts";
 import { NeoXModel } from "../engine/model.ts";
 import { MAX_CONTINUATION, PAPER_CONTINUATION, PAPER_PROMPT } from "../engine/paper.ts";
-import { dirname, extname, resolve } from "../engine/path.ts";
+import { dirname, extname, resolve } from "../base/path.ts";
 import { useTuning } from "../engine/tuning.ts";
 import { type Checkpoint, findTokenizer, foldersAbove, resolveCheckpoints } from "../io/checkpoints.ts";
-import {
-  describeRemovedTemporaries,
-  removeDeadTemporaries,
-  rowSourceFingerprint,
-  sampledFingerprint,
-} from "../io/files.ts";
+import { describeRemovedTemporaries, removeDeadTemporaries } from "../base/atomic.ts";
+import { rowSourceFingerprint, sampledFingerprint } from "../io/files.ts";
 import { type DataOrigin, hubData } from "../io/hub.ts";
-import { importLazily } from "../io/lazy.ts";
+import { importLazily } from "../base/lazy.ts";
 import { FileLock } from "../io/lock.ts";
 import {
   type Provenance,

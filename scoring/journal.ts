@@ -1,14 +1,12 @@
-/**
- * The partial-results journal that makes scoring resumable: a header naming the job, then one fixed-size
- * record per scored row, appended a batch at a time and flushed to disk before the next batch starts.
- * A run killed at any moment (even kill -9) leaves whole records plus at most one torn one, which reopening
- * drops; the job restarted with the same arguments continues after the last whole record.
- *
- * Layout: "ENGRAMJ1", u32 header length, header JSON {key, created}, then records of 16 bytes:
- * f64 row index, i16 matches (-1 when not computed), i16 first mismatch, f32 mean log-prob (NaN when absent).
- */
-import { EngramError } from "../engine/errors.ts";
-import { readAt, readExactly, writeAll } from "../engine/fs.ts";
+// The partial-results journal that makes scoring resumable: a header naming the job, then one fixed-size
+// record per scored row, appended a batch at a time and flushed to disk before the next batch starts.
+// A run killed at any moment (even kill -9) leaves whole records plus at most one torn one, which reopening
+// drops; the job restarted with the same arguments continues after the last whole record.
+//
+// Layout: "ENGRAMJ1", u32 header length, header JSON {key, created}, then records of 16 bytes:
+// f64 row index, i16 matches (-1 when not computed), i16 first mismatch, f32 mean log-prob (NaN when absent).
+import { EngramError } from "../base/errors.ts";
+import { readAt, readExactly, writeAll } from "../base/fs.ts";
 import { firstDifference, type NamedRows, type Provenance } from "../io/results.ts";
 import type { ScoreSink } from "./memorization.ts";
 

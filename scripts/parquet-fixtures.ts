@@ -7,7 +7,7 @@
 // footer's key-value metadata as engram writes it, so a reader that applies the stored type gets exactly
 // `fixtureRow`'s values back (the test computes them again from the same formula); where logprob is a DOUBLE,
 // row 0's is -Infinity (a continuation the model gave probability 0).
-import { join } from "../engine/path.ts";
+import { join } from "../base/path.ts";
 import type { Provenance } from "../io/results.ts";
 
 export const FIXTURE_DIR = new URL("../fixtures/parquet/", import.meta.url).pathname;

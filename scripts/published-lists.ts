@@ -9,7 +9,7 @@
 // for the page-by-page reader's test (tests/published_lists_test.ts).
 // Run: deno run -A --no-lock scripts/published-lists.ts (DuckDB stays out of deno.lock: see bench/scale/report.ts)
 import { MegatronDataset } from "../engine/data.ts";
-import { join } from "../engine/path.ts";
+import { join } from "../base/path.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const OUT = join(ROOT, "fixtures/published/data");

@@ -2,7 +2,7 @@
 // revision folders), as clusters often lay them out over shared storage.
 import { findTokenizer, resolveCheckpoints } from "../io/checkpoints.ts";
 import { PICO_TOKENIZER, picoPath } from "../io/pico.ts";
-import { EngramError } from "../engine/errors.ts";
+import { EngramError } from "../base/errors.ts";
 import { assertEquals, assertRejects } from "./assert.ts";
 import { PICO_MODELS, withTempDir } from "./helpers.ts";
 

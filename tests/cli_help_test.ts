@@ -1,22 +1,12 @@
 // The command line's help: every command has its own line in the overview and answers --help with its usage (not
 // its work); the defaults score's help states are the ones the adapter at hand gets.
+import { COMMANDS as CLI_COMMANDS } from "../cli.ts";
 import { Gpu } from "../engine/gpu.ts";
 import { SCORE_HELP } from "../cli/score.ts";
 import { assert, assertEquals } from "./assert.ts";
 import { runCli } from "./helpers.ts";
 
-const COMMANDS = [
-  "score",
-  "report",
-  "merge",
-  "download",
-  "demo",
-  "bench",
-  "tune",
-  "logits",
-  "generate",
-  "info",
-];
+const COMMANDS = Object.keys(CLI_COMMANDS);
 /** How a usage line names command `c` (`deno run -A cli.ts c` or the `engram c` wrapper). */
 const names = (c: string) => new RegExp(`(cli\\.ts|engram) ${c}\\b`);
 

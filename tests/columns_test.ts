@@ -7,10 +7,10 @@ import { parquetWriteBuffer } from "hyparquet-writer";
 import { openCsv, parseNumber } from "../io/csv.ts";
 import { openJsonl } from "../io/jsonl.ts";
 import { ParquetFile, ParquetWriter } from "../io/parquet.ts";
-import { AtomicFile } from "../io/files.ts";
+import { AtomicFile } from "../base/atomic.ts";
 import { CompactWriter, ThriftType } from "../io/thrift.ts";
-import { EngramError } from "../engine/errors.ts";
-import { join } from "../engine/path.ts";
+import { EngramError } from "../base/errors.ts";
+import { join } from "../base/path.ts";
 import { assert, assertEquals, assertRejects } from "./assert.ts";
 import { withTempDir } from "./helpers.ts";
 

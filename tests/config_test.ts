@@ -1,6 +1,8 @@
+// Model configs (engine/config.ts): Pythia's and transformers 5's config.json read alike, defaults, parameter
+// counts, the config hash, and one-line errors that name the file and the field.
 import { configHash, countParameters, loadConfig, type NeoXConfig, parseConfig } from "../engine/config.ts";
-import { EngramError } from "../engine/errors.ts";
-import { join } from "../engine/path.ts";
+import { EngramError } from "../base/errors.ts";
+import { join } from "../base/path.ts";
 import { assert, assertEquals, assertMatch, assertRejects, assertThrows } from "./assert.ts";
 
 const PARALLEL = "fixtures/golden/neox-parallel/float16";

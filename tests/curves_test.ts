@@ -10,7 +10,7 @@ import {
   sortFloat64,
 } from "../analysis/curves.ts";
 import { Rng } from "../analysis/random.ts";
-import { picoReference } from "../io/pico.ts";
+import { picoReference } from "./pico_reference.ts";
 import { assert, assertAlmostEquals, assertEquals } from "./assert.ts";
 import { plainCurve } from "./plain.ts";
 

@@ -1,6 +1,8 @@
+// Row sources (engine/data.ts): Megatron datasets (the pico fixture and ones written here), npy files and rows in
+// memory read exactly, with one-line errors for bad files; the files a data path's fingerprint covers.
 import { MegatronDataset, MemoryRows, NpyRows, openRowSource, rowSourceFiles } from "../engine/data.ts";
-import { EngramError } from "../engine/errors.ts";
-import { join } from "../engine/path.ts";
+import { EngramError } from "../base/errors.ts";
+import { join } from "../base/path.ts";
 import { assert, assertEquals, assertMatch, assertRejects } from "./assert.ts";
 import { assertRowLength } from "./helpers.ts";
 import { writeMegatron } from "./megatron.ts";

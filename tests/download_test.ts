@@ -5,7 +5,7 @@
 // the cache tree (blobs by hash, refs, snapshot links), HF_TOKEN sent, files kept on a rerun, an interrupted file
 // resumed from its byte, a corrupted one refused, and score --model ORG/NAME reading what was downloaded.
 import { Gpu } from "../engine/gpu.ts";
-import { EngramError } from "../engine/errors.ts";
+import { EngramError } from "../base/errors.ts";
 import { downloadCommand, patternRegExp } from "../cli/download.ts";
 import { scoreCommand } from "../cli/score.ts";
 import { resolveCheckpoints } from "../io/checkpoints.ts";

@@ -1,9 +1,9 @@
 // Shared by the tests: the pico reference scores and running cli.ts as a user would.
 import type { RowSource } from "../engine/data.ts";
-import { EngramError } from "../engine/errors.ts";
+import { EngramError } from "../base/errors.ts";
 import { PICO_DATA as DATA, PICO_MODELS as MODELS, picoPath } from "../io/pico.ts";
 import { assertEquals, assertMatch, assertRejects } from "./assert.ts";
-export { picoReference, type ReferenceRow } from "../io/pico.ts";
+export { picoReference, type ReferenceRow } from "./pico_reference.ts";
 
 export const FIXTURES = picoPath("fixtures/");
 /** The pico suite and data, absolute (tests run from any folder). */

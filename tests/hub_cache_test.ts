@@ -10,7 +10,7 @@ import { readResults } from "../io/results.ts";
 import { mergeShards } from "../io/merge.ts";
 import { collectInputFiles } from "../analysis/load.ts";
 import { assert, assertEquals, assertRejects } from "./assert.ts";
-import { EngramError } from "../engine/errors.ts";
+import { EngramError } from "../base/errors.ts";
 import { engramLines, FIXTURES, PICO_DATA, PICO_MODELS, runCli, withTempDir } from "./helpers.ts";
 import { addSnapshot, fakeCommit, withEnv } from "./hub_tree.ts";
 

@@ -3,8 +3,8 @@
 // folder gives, a snapshot holding only torch.save's pytorch_model.bin included; a missing revision is one line.
 import { reportCommand } from "../cli/report.ts";
 import { resolveOneCheckpoint } from "../io/checkpoints.ts";
-import { EngramError } from "../engine/errors.ts";
-import { join } from "../engine/path.ts";
+import { EngramError } from "../base/errors.ts";
+import { join } from "../base/path.ts";
 import { assert, assertEquals, assertRejects } from "./assert.ts";
 import { engramLines, FIXTURES, PICO_MODELS, runCli, withTempDir } from "./helpers.ts";
 import { addSnapshot, fakeCommit } from "./hub_tree.ts";

@@ -1,6 +1,6 @@
 // Builds huggingface_hub cache trees for the tests: <cache>/<type>s--ORG--NAME/{blobs/<sha256>, refs/<revision>,
 // snapshots/<commit>/<path> → ../../blobs/<sha256>}, as huggingface_hub and ./engram download lay them out.
-import { dirname, join, relative } from "../engine/path.ts";
+import { dirname, join, relative } from "../base/path.ts";
 
 const hex = (bytes: ArrayBuffer) =>
   [...new Uint8Array(bytes)].map((b) => b.toString(16).padStart(2, "0")).join("");

@@ -28,7 +28,7 @@ import {
 } from "../engine/tiles.ts";
 import { encodeKernel, type Kernel } from "../engine/gpu.ts";
 import { assert, assertEquals } from "./assert.ts";
-import { EngramError } from "../engine/errors.ts";
+import { EngramError } from "../base/errors.ts";
 
 const M = 136, N = 140, K = 72;
 /** Rows for the swizzle check: 10 row-tiles of 64, more than a group of 8. */

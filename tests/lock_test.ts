@@ -3,8 +3,8 @@
 // holder's lock is never removed. Racers are concurrent acquire calls in this process, each of Deno's file
 // operations delayed by a seeded random number of event-loop turns before and after it (the interleavings two
 // processes could produce, op by op), many seeds.
-import { EngramError } from "../engine/errors.ts";
-import { join } from "../engine/path.ts";
+import { EngramError } from "../base/errors.ts";
+import { join } from "../base/path.ts";
 import { FileLock } from "../io/lock.ts";
 import { assert, assertEquals, assertRejects } from "./assert.ts";
 import { withTempDir } from "./helpers.ts";

@@ -9,7 +9,7 @@ import {
   stratifiedFolds,
 } from "../analysis/logistic.ts";
 import { Rng } from "../analysis/random.ts";
-import { picoReference } from "../io/pico.ts";
+import { picoReference } from "./pico_reference.ts";
 import { assert, assertAlmostEquals, assertEquals, assertMatch, assertThrows } from "./assert.ts";
 
 const logit = (p: number) => Math.log(p / (1 - p));

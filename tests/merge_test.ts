@@ -3,8 +3,8 @@
 // or with a gap at either end of the range are refused by name; --out may not be one of the inputs.
 import { mergeShards } from "../io/merge.ts";
 import { type Provenance, readResults, type ScoreTable, writeResults } from "../io/results.ts";
-import { EngramError } from "../engine/errors.ts";
-import { join } from "../engine/path.ts";
+import { EngramError } from "../base/errors.ts";
+import { join } from "../base/path.ts";
 import { assert, assertEquals, assertRejects } from "./assert.ts";
 import { engramLines, runCli, withTempDir } from "./helpers.ts";
 import { prov, writePair } from "./results_helpers.ts";
@@ -337,7 +337,7 @@ Deno.test("merge: temporaries a killed run left (named with host and pid) are re
     const files = await writeShards(dir, 2, 4);
     const out = join(dir, "m.parquet");
     // A run killed (SIGKILL) while writing out: its temporary stays, named with this host and its pid.
-    const filesModule = new URL("../io/files.ts", import.meta.url).href;
+    const filesModule = new URL("../base/atomic.ts", import.meta.url).href;
     const child = new Deno.Command(Deno.execPath(), {
       args: [
         "eval",

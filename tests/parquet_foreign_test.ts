@@ -6,8 +6,8 @@
 import { parquetWriteBuffer } from "hyparquet-writer";
 import { ParquetFile } from "../io/parquet.ts";
 import { readResults, writeResults } from "../io/results.ts";
-import { EngramError } from "../engine/errors.ts";
-import { join } from "../engine/path.ts";
+import { EngramError } from "../base/errors.ts";
+import { join } from "../base/path.ts";
 import {
   FIXTURE_DIR,
   FIXTURE_ROWS,

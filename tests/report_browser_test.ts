@@ -2,7 +2,7 @@
 // 127.0.0.1) and checks that every figure rendered and that nothing was logged as an error.
 // ENGRAM_REPORT_SCREENSHOT=docs/report.png also saves a screenshot of the page down to the figures.
 import { writeReport } from "../analysis/report.ts";
-import { join, resolve } from "../engine/path.ts";
+import { join, resolve } from "../base/path.ts";
 import { assert, assertEquals } from "./assert.ts";
 
 const CHROMIUM = ["/usr/bin/chromium", "/usr/bin/chromium-browser"];

@@ -9,11 +9,11 @@ import { reportMarkdown } from "../analysis/html.ts";
 import { collectInputFiles, publishedSplit } from "../analysis/load.ts";
 import { type Provenance, type ScoreTable, writeResults } from "../io/results.ts";
 import { reportCommand } from "../cli/report.ts";
-import { Crc32 } from "../io/files.ts";
+import { Crc32 } from "../base/atomic.ts";
 import { loadTokenizer } from "../io/texts.ts";
 import { openRowSource } from "../engine/data.ts";
-import { EngramError } from "../engine/errors.ts";
-import { join } from "../engine/path.ts";
+import { EngramError } from "../base/errors.ts";
+import { join } from "../base/path.ts";
 import { withTempDir } from "./helpers.ts";
 import { tokenRows, writeMegatron } from "./megatron.ts";
 import { assert, assertAlmostEquals, assertEquals, assertMatch, assertRejects } from "./assert.ts";
@@ -1087,7 +1087,7 @@ Deno.test("report on reference CSVs (no provenance) finds rows per step in the s
 
 Deno.test("report finds sizes, rows per step, data and tokenizer from the results' provenance (suite.json, engram.json)", async () => {
   await withTempDir(async (dir) => {
-    const { resolve } = await import("../engine/path.ts");
+    const { resolve } = await import("../base/path.ts");
     const models = resolve("fixtures/pico/models"), data = resolve("fixtures/pico/data/pico_document");
     const mem = (i: number) => i % 7 === 0;
     for (const [model, revision] of [["pico-1", "step1092"], ["pico-2", "step546"], ["pico-2", "step1092"]]) {

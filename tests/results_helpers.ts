@@ -1,5 +1,5 @@
 // Shared by the results and merge tests: a provenance to vary, a CRC-32 computed bit by bit (independently of
-// io/files.ts), and CSV/JSONL data written with a sidecar that matches it (to plant bad rows behind a valid pair).
+// base/atomic.ts), and CSV/JSONL data written with a sidecar that matches it (to plant bad rows behind a valid pair).
 import type { Provenance } from "../io/results.ts";
 
 export function prov(over: Partial<Provenance> = {}): Provenance {

@@ -16,10 +16,11 @@ import {
   writeResultsStream,
 } from "../io/results.ts";
 import { ParquetWriter } from "../io/parquet.ts";
-import { AtomicFile, sampledFingerprint } from "../io/files.ts";
+import { AtomicFile } from "../base/atomic.ts";
+import { sampledFingerprint } from "../io/files.ts";
 import { Journal, journalBatches } from "../scoring/journal.ts";
-import { EngramError } from "../engine/errors.ts";
-import { join } from "../engine/path.ts";
+import { EngramError } from "../base/errors.ts";
+import { join } from "../base/path.ts";
 import { assert, assertEquals, assertMatch, assertRejects } from "./assert.ts";
 import { withTempDir } from "./helpers.ts";
 import { crc32, prov, writePair } from "./results_helpers.ts";

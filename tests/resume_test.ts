@@ -5,7 +5,7 @@
 // journal record is dropped; a journal of other arguments is refused. The runs that are killed stop themselves
 // once their journal holds a given number of rows (tests/score_stopping.ts), so the kill lands mid-run at a
 // known point on any adapter, however fast.
-import { isFile } from "../engine/fs.ts";
+import { isFile } from "../base/fs.ts";
 import { assert, assertEquals } from "./assert.ts";
 import { engramLines, PICO_DATA, PICO_MODELS, runCli } from "./helpers.ts";
 import { startStopping } from "./score_stopping.ts";

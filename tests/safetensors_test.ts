@@ -1,5 +1,7 @@
-import { EngramError } from "../engine/errors.ts";
-import { join } from "../engine/path.ts";
+// Checkpoint files (engine/checkpoint.ts, engine/tensors.ts): safetensors single and sharded, F32/F16/BF16
+// widened exactly, non-finite values found, and bad files refused with one line.
+import { EngramError } from "../base/errors.ts";
+import { join } from "../base/path.ts";
 import { CheckpointReader } from "../engine/checkpoint.ts";
 import { type DType, firstNonFinite, toFloat32, valueAt } from "../engine/tensors.ts";
 import { assert, assertAlmostEquals, assertEquals, assertRejects, assertThrows } from "./assert.ts";

@@ -4,8 +4,8 @@
 // fails before recording a row leaves no journal to block the corrected rerun; a read-only or full output folder
 // is one clear line; --out FILE.csv is a file.
 import { scoreCommand } from "../cli/score.ts";
-import { EngramError } from "../engine/errors.ts";
-import { dirname, resolve } from "../engine/path.ts";
+import { EngramError } from "../base/errors.ts";
+import { dirname, resolve } from "../base/path.ts";
 import { openRowSource } from "../engine/data.ts";
 import { Gpu } from "../engine/gpu.ts";
 import { readResults } from "../io/results.ts";

@@ -2,7 +2,7 @@
 // `cli.ts score ARGS...` except that the process stops itself (SIGSTOP) once, as soon as its journal holds N rows
 // or more. A test can then SIGKILL a real run mid-run however fast the adapter is (resume_test.ts), or signal it,
 // or run another command against the same output while it holds its lock, and SIGCONT it.
-import { EngramError } from "../engine/errors.ts";
+import { EngramError } from "../base/errors.ts";
 import { Journal } from "../scoring/journal.ts";
 import { scoreCommand } from "../cli/score.ts";
 import { AssertionError } from "./assert.ts";

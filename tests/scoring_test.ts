@@ -1,10 +1,10 @@
 // The scoring floor (scoring/): a checkpoint scored through scoreCheckpoint, no argv, gives the score command's
 // results and the HF reference's; the job keeps, refuses and replaces a results file as score does; the longest
-// continuation score accepts is the longest the report reads; and rows go downward only (engine/ and io/ never
-// import scoring/).
+// continuation score accepts is the longest the report reads. That rows go downward only (engine/ and io/ never
+// import scoring/) is tests/layers_test.ts's, with every other layer.
 import { ColumnStore } from "../analysis/columns.ts";
 import { scoreCommand } from "../cli/score.ts";
-import { EngramError } from "../engine/errors.ts";
+import { EngramError } from "../base/errors.ts";
 import { Gpu } from "../engine/gpu.ts";
 import { MAX_CONTINUATION } from "../engine/paper.ts";
 import { readResults } from "../io/results.ts";
@@ -117,34 +117,6 @@ Deno.test(`the longest continuation score accepts (${MAX_CONTINUATION}) is the l
     throw new Error("the report took a continuation longer than MAX_CONTINUATION");
   } catch (e) {
     assert(e instanceof EngramError && e.message.includes(`${MAX_CONTINUATION} tokens`), String(e));
-  }
-});
-
-Deno.test("layers: scoring/ imports engine/, io/ and itself; engine/ and io/ never import scoring/", async () => {
-  const root = new URL("..", import.meta.url).pathname;
-  const imports = async (folder: string) => {
-    const found: [string, string][] = [];
-    for await (const entry of Deno.readDir(`${root}${folder}`)) {
-      if (!entry.name.endsWith(".ts")) continue;
-      const text = await Deno.readTextFile(`${root}${folder}/${entry.name}`);
-      for (const m of text.matchAll(/(?:from|import\()\s*"(\.[^"]+)"/g)) found.push([entry.name, m[1]]);
-      // importLazily's targets are imports too.
-      for (const m of text.matchAll(/importLazily<[^>]*>\(\s*"(\.[^"]+)"/g)) found.push([entry.name, m[1]]);
-    }
-    return found;
-  };
-  const scoring = await imports("scoring");
-  assert(
-    scoring.some(([file, target]) => file === "job.ts" && target === "../io/results.ts"),
-    "imports are read",
-  );
-  for (const [file, target] of scoring) {
-    assert(/^\.\.\/(engine|io)\/|^\.\/[^/]+$/.test(target), `scoring/${file} imports ${target}`);
-  }
-  for (const folder of ["engine", "io"]) {
-    for (const [file, target] of await imports(folder)) {
-      assert(!target.includes("scoring/"), `${folder}/${file} imports ${target}`);
-    }
   }
 });
 

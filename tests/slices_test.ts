@@ -2,8 +2,8 @@
 // slices of the one document.bin; rows straddle them). Built here from the pico fixture's .bin, cut into slices
 // of an odd size so that rows and even single uint16 tokens straddle the boundaries.
 import { MegatronDataset, openRowSource, rowSourceFiles, rowSourcePath } from "../engine/data.ts";
-import { EngramError } from "../engine/errors.ts";
-import { join } from "../engine/path.ts";
+import { EngramError } from "../base/errors.ts";
+import { join } from "../base/path.ts";
 import { Gpu } from "../engine/gpu.ts";
 import { scoreCommand } from "../cli/score.ts";
 import { rowSourceFingerprint, sampledFingerprint } from "../io/files.ts";

@@ -3,7 +3,7 @@
 // `score --shard i/4`. One task is cancelled with scancel while it is scoring (its journal has rows) and requeued
 // with scontrol requeue; it must resume from that journal. Then merge and report: the merged file must equal a
 // single-process run row for row (and the HF reference where it has no near-tie).
-import { isFile } from "../engine/fs.ts";
+import { isFile } from "../base/fs.ts";
 import { readResults } from "../io/results.ts";
 import { assert, assertEquals } from "./assert.ts";
 import { PICO_DATA, PICO_MODELS, picoReference, runCli } from "./helpers.ts";

@@ -8,8 +8,9 @@ import {
   textFeatureCurves,
   type TextFeatures,
 } from "../analysis/text_features.ts";
-import { PICO_DATA, picoPath, picoReference } from "../io/pico.ts";
-import { EngramError } from "../engine/errors.ts";
+import { PICO_DATA, picoPath } from "../io/pico.ts";
+import { picoReference } from "./pico_reference.ts";
+import { EngramError } from "../base/errors.ts";
 import { assert, assertAlmostEquals, assertEquals, assertRejects } from "./assert.ts";
 import { withTempDir } from "./helpers.ts";
 import { plainFeatures, windowsOf as windowsIn } from "./plain.ts";

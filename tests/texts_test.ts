@@ -1,7 +1,8 @@
+// JSONL texts through a tokenizer (io/texts.ts): rows equal the tokenizer's encoding; bad lines are named.
 import { loadTokenizer, openTextRows } from "../io/texts.ts";
 import { MegatronDataset } from "../engine/data.ts";
-import { EngramError } from "../engine/errors.ts";
-import { join } from "../engine/path.ts";
+import { EngramError } from "../base/errors.ts";
+import { join } from "../base/path.ts";
 import { assert, assertEquals, assertMatch, assertRejects } from "./assert.ts";
 import { assertRowLength } from "./helpers.ts";
 

@@ -6,7 +6,7 @@ import { chiSquareSf, gammaQ, logGamma, normalSf, Z95 } from "../analysis/distri
 import { hashIndex, Rng } from "../analysis/random.ts";
 import { memorizationOverTraining } from "../analysis/training_order.ts";
 import { bootstrapRanking, fitComputeLaw, quantile, tooUncertain, wilson } from "../analysis/uncertainty.ts";
-import { picoReference } from "../io/pico.ts";
+import { picoReference } from "./pico_reference.ts";
 import { assert, assertAlmostEquals, assertEquals } from "./assert.ts";
 
 const close = (actual: number, expected: number, relative: number, what = "") =>

@@ -1,6 +1,8 @@
+// GPT-NeoX tensor names mapped to layers (engine/weights.ts): every fixture's tensors, old names and buffers,
+// and one-line errors naming a missing, unexpected or misshapen tensor.
 import { loadConfig, type NeoXConfig } from "../engine/config.ts";
-import { EngramError } from "../engine/errors.ts";
-import { join } from "../engine/path.ts";
+import { EngramError } from "../base/errors.ts";
+import { join } from "../base/path.ts";
 import { CheckpointReader } from "../engine/checkpoint.ts";
 import { mapNeoXTensors } from "../engine/weights.ts";
 import { assert, assertEquals, assertThrows } from "./assert.ts";

@@ -23,8 +23,8 @@
 // and a branch's checkouts) on the same inputs in the same run, one after the other (default: this checkout's).
 // Inputs are synthetic: a row's memorized status comes from one hash shared by all sources (nested memorized
 // sets, as for the paper's models), its score from another.
-import { writeAll } from "../../engine/fs.ts";
-import { join, resolve } from "../../engine/path.ts";
+import { writeAll } from "../../base/fs.ts";
+import { join, resolve } from "../../base/path.ts";
 import { type Provenance, type ResultsBatch, writeResultsStream } from "../../io/results.ts";
 
 const args = Object.fromEntries(

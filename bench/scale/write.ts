@@ -12,7 +12,7 @@
 // Prints rows/s and peak RSS per step; deletes what it made unless --keep.
 import { parseArgs } from "node:util";
 import { Journal, journalBatches } from "../../scoring/journal.ts";
-import { join } from "../../engine/path.ts";
+import { join } from "../../base/path.ts";
 import {
   openResults,
   type Provenance,

@@ -1,3 +1,4 @@
+// EngramError, the one error type users see, and `ensure`, which throws it.
 /**
  * The one error type users see. Its message is a single line that says what went wrong, where, and what to do;
  * the CLI prints it without a stack trace and exits non-zero. Anything else escaping is a bug in engram.
