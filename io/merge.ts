@@ -11,9 +11,8 @@ import {
   type Provenance,
   provenancePath,
   type ResultsReader,
-  rowsCheckedAsRead,
   type WriteOptions,
-  writeResultsStream,
+  writeRowsCheckedAsRead,
 } from "./results.ts";
 
 /**
@@ -188,12 +187,12 @@ export async function mergeShards(
   // of [start, start + count); the shards are all there, in order, so together they are exactly the job's rows
   // and the writer checks no row again (only where each batch starts and ends). The writer is done with a batch
   // when it asks for the next, so the readers reuse their arrays.
-  const rows: NamedRows = rowsCheckedAsRead({
+  const rows: NamedRows = {
     source: `the shards merged into ${out}`,
     async *[Symbol.asyncIterator]() {
       for (const p of parts) yield* p.reader.batches({ reuse: true });
     },
-  });
-  const { rows: n } = await writeResultsStream(out, merged, rows, options);
+  };
+  const { rows: n } = await writeRowsCheckedAsRead(out, merged, rows, options);
   return { rows: n };
 }

@@ -46,8 +46,8 @@ export {
 } from "./results_read.ts";
 export {
   type NamedRows,
-  rowsCheckedAsRead,
   type WriteOptions,
   writeResults,
   writeResultsStream,
+  writeRowsCheckedAsRead,
 } from "./results_write.ts";

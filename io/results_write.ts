@@ -27,36 +27,47 @@ export interface NamedRows extends AsyncIterable<ResultsBatch> {
   readonly source: string;
 }
 
-/** Rows marked by `checkedAsRead` (held weakly: the mark goes with the rows). */
-const checkedAsRead = new WeakSet<object>();
-
-/**
- * Marks rows every one of which was checked as it was read, by `openResults` readers of files that together hold
- * exactly the provenance's rows, in order (merge's shards), whose messages named the file, row and value: the
- * writer then checks each batch's columns, first and last index, and the count, not every row again. io/ only
- * (not in mod.ts): a library caller's rows are always checked.
- */
-export function rowsCheckedAsRead<T extends NamedRows>(rows: T): T {
-  checkedAsRead.add(rows);
-  return rows;
-}
-
 /**
  * Writes a results file from batches of rows (any number, any sizes), checking every row and, at the end, that
  * the file holds exactly the provenance's rows (messages name `path`, or the `source` of NamedRows). The file
  * (and its sidecar) appear whole when this returns, or not at all when it throws.
  */
-export async function writeResultsStream(
+export function writeResultsStream(
   path: string,
   provenance: Provenance,
   batches: NamedRows | AsyncIterable<ResultsBatch> | Iterable<ResultsBatch>,
   options: WriteOptions = {},
 ): Promise<{ rows: number; memorized: number }> {
+  return writeRows(path, provenance, batches, options, false);
+}
+
+/**
+ * `writeResultsStream` of rows every one of which was checked as it was read, by `openResults` readers of files
+ * that together hold exactly the provenance's rows, in order (merge's shards), whose messages named the file, row
+ * and value: the writer checks each batch's columns, first and last index, and the count, not every row again.
+ * io/ only (not in mod.ts): a library caller's rows are always checked.
+ */
+export function writeRowsCheckedAsRead(
+  path: string,
+  provenance: Provenance,
+  rows: NamedRows,
+  options: WriteOptions = {},
+): Promise<{ rows: number; memorized: number }> {
+  return writeRows(path, provenance, rows, options, true);
+}
+
+/** Both writers; `checked`: the rows were checked as read (see writeRowsCheckedAsRead). */
+async function writeRows(
+  path: string,
+  provenance: Provenance,
+  batches: NamedRows | AsyncIterable<ResultsBatch> | Iterable<ResultsBatch>,
+  options: WriteOptions,
+  checked: boolean,
+): Promise<{ rows: number; memorized: number }> {
   const format = resultsFormat(path);
   const prov = checkProvenance(structuredClone(provenance), `${path} (provenance to write)`);
   const c = prov.continuation;
   const source = "source" in batches ? batches.source : path;
-  const checked = checkedAsRead.has(batches);
   const checker = new RowChecker(source, c, prov, prov.mode === "score", prov.logprob);
   const out = await AtomicFile.create(path);
   let side: AtomicFile | null = null;
