@@ -121,18 +121,24 @@ async function findTrainingData(
   };
 }
 
-/** Notes what decoding the memorized rows lacks, when the provenance or the flags promised them. */
+/** The tokenizer and data that decode the memorized rows, or null with a note of what is lacking when the
+ *  provenance or the flags promised them. */
 function samplesInputs(
   found: { data: string | null; tokenizer: string | null; dataMissing: string | null },
   target: Source,
-  notes: string[],
-): { tokenizer: string; data: string | null } | null {
-  if (target.listedOnly) return found.tokenizer ? { data: found.data, tokenizer: found.tokenizer } : null;
-  if (found.data && found.tokenizer) return { data: found.data, tokenizer: found.tokenizer };
+): { decode: { tokenizer: string; data: string | null } | null; note: string | null } {
+  const none = { decode: null, note: null };
+  if (target.listedOnly) {
+    return found.tokenizer ? { decode: { data: found.data, tokenizer: found.tokenizer }, note: null } : none;
+  }
+  if (found.data && found.tokenizer) {
+    return { decode: { data: found.data, tokenizer: found.tokenizer }, note: null };
+  }
   const p = target.provenance;
-  if (!p && !found.data) return null;
-  notes.push(
-    `memorized rows not decoded: ${
+  if (!p && !found.data) return none;
+  return {
+    decode: null,
+    note: `memorized rows not decoded: ${
       [
         found.tokenizer
           ? ""
@@ -140,8 +146,7 @@ function samplesInputs(
         found.data ? "" : `the data ${found.dataMissing ?? "(not in the provenance) is not there"}`,
       ].filter((x) => x).join(" and ")
     } (from ${target.source}'s provenance); pass --tokenizer DIR --data PREFIX`,
-  );
-  return null;
+  };
 }
 
 /** Whether the rows at `data` are there (a Megatron dataset's .idx, however the dataset is named). */
@@ -192,7 +197,8 @@ async function analyse(dataset: Dataset, options: ReportOptions): Promise<Report
     offset: p?.offset ?? 0,
   };
   let samples: Sample[] | null = null, samplesNote: string | null = null;
-  const decode = samplesInputs(found, target, notes);
+  const { decode, note: samplesLack } = samplesInputs(found, target);
+  if (samplesLack) notes.push(samplesLack);
   if (decode) {
     samples = await memorizedSamples(dataset, target, { ...decode, count: options.samples ?? 10, ...window });
     samplesNote =
@@ -209,14 +215,16 @@ async function analyse(dataset: Dataset, options: ReportOptions): Promise<Report
   }
 
   const rowIndex = analysedIndices(dataset);
-  const text = await textInputs(options, found, notes);
+  const { text, note: textLack } = await textInputs(options, found);
+  if (textLack) notes.push(textLack);
   let ranked;
   try {
     ranked = await rankedForecasts(dataset, target, list, rowIndex, {
       text: text && { ...text, window, cacheDir: options.cacheDir ?? null },
       combine: options.combine,
       maxBootstrapCells: options.maxBootstrapCells,
-    }, notes);
+    });
+    notes.push(...ranked.notes);
   } finally {
     text?.source?.close();
   }
@@ -268,29 +276,27 @@ async function analyse(dataset: Dataset, options: ReportOptions): Promise<Report
 async function textInputs(
   options: ReportOptions,
   found: { data: string | null; tokenizer: string | null; dataMissing: string | null },
-  notes: string[],
-): Promise<{ data: string; source?: RowSource; tokenizer?: string } | null> {
-  if (options.textFeatures === false) {
-    notes.push("properties of the text not computed (--no-text-features)");
-    return null;
-  }
+): Promise<{ text: { data: string; source?: RowSource; tokenizer?: string } | null; note: string | null }> {
+  const none = (note: string) => ({ text: null, note });
+  if (options.textFeatures === false) return none("properties of the text not computed (--no-text-features)");
   if (!found.data) {
-    notes.push(
+    return none(
       `properties of the text not computed: ${
         found.dataMissing
           ? `the training data ${found.dataMissing} (from the results' provenance)`
           : "the results do not name their training data"
       }; pass --data PREFIX`,
     );
-    return null;
   }
-  if (rowSourceKind(found.data) !== "jsonl") return { data: found.data };
+  if (rowSourceKind(found.data) !== "jsonl") return { text: { data: found.data }, note: null };
   if (!found.tokenizer) {
-    notes.push(`properties of the text not computed: ${found.data} holds texts; pass --tokenizer DIR`);
-    return null;
+    return none(`properties of the text not computed: ${found.data} holds texts; pass --tokenizer DIR`);
   }
   const tokenizer = await loadTokenizer(found.tokenizer);
-  return { data: found.data, source: await openTextRows(found.data, tokenizer), tokenizer: tokenizer.path };
+  return {
+    text: { data: found.data, source: await openTextRows(found.data, tokenizer), tokenizer: tokenizer.path },
+    note: null,
+  };
 }
 
 /** JSON with NaN and ±Infinity as null. */
