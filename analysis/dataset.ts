@@ -13,7 +13,7 @@
 //   dataset.forEachPage(...)         a column of several sources a page at a time, each page read once
 import { join } from "node:path";
 import { EngramError, ensure } from "../engine/errors.ts";
-import type { Provenance } from "../io/results.ts";
+import { type Provenance, RECORDED_SINCE, SCORED_ALIKE } from "../io/results.ts";
 import { and, type Bitset, count, countAnd, firstRowsNotIn, forEachRow, or } from "./bitset.ts";
 import {
   type ColumnName,
@@ -276,21 +276,6 @@ async function describeSources(
   }
   return orderSources(sources);
 }
-
-/** The provenance fields that make two sources' scores comparable. */
-export const SCORED_ALIKE = [
-  "prompt",
-  "continuation",
-  "offset",
-  "data",
-  "tokenizer",
-  "data_fingerprint",
-  "mode",
-  "paper_compatible",
-] as const;
-
-/** Fields older results files lack: compared among the files that record them. */
-const RECORDED_SINCE = new Set<string>(["data_fingerprint"]);
 
 /** Refuses results files scored differently (by their provenance), of different model@revisions or of one,
  *  unless allowMixed; then a note says how. */

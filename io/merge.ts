@@ -5,6 +5,7 @@ import { EngramError } from "../engine/errors.ts";
 import { basename, dirname, join, resolve } from "../engine/path.ts";
 import {
   firstDifference,
+  MAY_DIFFER_IN_MERGE,
   type NamedRows,
   openResults,
   parseShard,
@@ -14,16 +15,6 @@ import {
   type WriteOptions,
   writeRowsCheckedAsRead,
 } from "./results.ts";
-
-/**
- * Provenance fields that may differ between the shards of one job: which shard and how many rows (by design),
- * when, on which adapter, with which matmul variants and by which engram version each ran (results do not
- * depend on them: every variant sums in the same order). The merged provenance keeps the earliest `created`
- * and lists every distinct adapter, variant set and engram version, "; "-separated.
- * Every other field (model, revision, model_path, params, config_hash, data, prompt, continuation, offset, mode,
- * paper_compatible, logprob, start, count, and any field a later version adds) must be equal.
- */
-const MAY_DIFFER = new Set(["shard", "rows", "created", "adapter", "kernels", "engram_version"]);
 
 interface Shard {
   file: string;
@@ -143,7 +134,7 @@ export async function mergeShards(
   }
   const first = parts[0];
   for (const p of parts) {
-    const d = firstDifference(first.prov, p.prov, MAY_DIFFER);
+    const d = firstDifference(first.prov, p.prov, MAY_DIFFER_IN_MERGE);
     if (d) {
       throw new EngramError(
         `merge: ${p.file} has ${d.field} ${d.b ?? "(none)"} but ${first.file} has ${d.a ?? "(none)"}: ` +

@@ -104,38 +104,198 @@ export function provenanceRange(p: Provenance): [number, number] {
 // ----------------------------------------------------------------------------------------------- provenance
 
 type FieldKind = "string" | "integer" | "positive" | "boolean" | "mode" | "shard";
-/** Every provenance field and what it holds, in the order they are checked; an optional field may be absent
- *  (not null). */
-const PROVENANCE_FIELDS: [keyof Provenance, FieldKind, "optional"?][] = [
-  ["model", "string"],
-  ["revision", "string"],
-  ["model_path", "string"],
-  ["repo", "string", "optional"],
-  ["commit", "string", "optional"],
-  ["params", "integer"],
-  ["config_hash", "string"],
-  ["data", "string"],
-  ["data_repo", "string", "optional"],
-  ["data_revision", "string", "optional"],
-  ["data_commit", "string", "optional"],
-  ["tokenizer", "string", "optional"],
-  ["weights_fingerprint", "string", "optional"],
-  ["data_fingerprint", "string", "optional"],
-  ["prompt", "positive"],
-  ["continuation", "positive"],
-  ["offset", "integer"],
-  ["mode", "mode"],
-  ["paper_compatible", "boolean"],
-  ["logprob", "boolean"],
-  ["engram_version", "string"],
-  ["adapter", "string"],
-  ["kernels", "string", "optional"],
-  ["start", "integer"],
-  ["count", "positive"],
-  ["rows", "integer"],
-  ["shard", "shard", "optional"],
-  ["created", "string"],
-];
+
+/** One provenance field and its roles (see PROVENANCE_TABLE). */
+interface FieldRow {
+  name: keyof Provenance;
+  /** What it holds (checkProvenance); an optional field may be absent (not null). */
+  kind: FieldKind;
+  optional?: true;
+  /** May differ between the shards of one job (io/merge.ts): results do not depend on it. */
+  mayDiffer?: true;
+  /** Determines a results file's rows and values (scoring/job.ts: a file there is kept, a journal resumed,
+   *  only when it is this run's): compared in `order`, and how it reads in a message (`holds` for what the rows
+   *  are). (A method, so that `say` also takes the request alone.) */
+  request?: { order: number; verb: "holds" | "was scored with"; say(p: Provenance): string };
+  /** Makes two sources' scores comparable (the report, analysis/dataset.ts), compared in this order. */
+  scoredAlike?: number;
+  /** Older results files lack it: compared among the files that record it. */
+  recordedSince?: true;
+}
+
+/** Every provenance field with its roles, in the order they are checked: the one home of what each field is. */
+const PROVENANCE_TABLE = [
+  { name: "model", kind: "string" },
+  { name: "revision", kind: "string" },
+  {
+    name: "model_path",
+    kind: "string",
+    request: { order: 12, verb: "was scored with", say: (p) => `the model at ${p.model_path}` },
+  },
+  { name: "repo", kind: "string", optional: true },
+  { name: "commit", kind: "string", optional: true },
+  { name: "params", kind: "integer" },
+  {
+    name: "config_hash",
+    kind: "string",
+    request: { order: 13, verb: "was scored with", say: (p) => `a config.json of hash ${p.config_hash}` },
+  },
+  {
+    name: "data",
+    kind: "string",
+    request: { order: 10, verb: "was scored with", say: (p) => `data ${p.data}` },
+    scoredAlike: 3,
+  },
+  { name: "data_repo", kind: "string", optional: true },
+  { name: "data_revision", kind: "string", optional: true },
+  { name: "data_commit", kind: "string", optional: true },
+  {
+    name: "tokenizer",
+    kind: "string",
+    optional: true,
+    request: {
+      order: 11,
+      verb: "was scored with",
+      say: (p) => p.tokenizer === undefined ? "no tokenizer" : `the tokenizer ${p.tokenizer}`,
+    },
+    scoredAlike: 4,
+  },
+  {
+    name: "weights_fingerprint",
+    kind: "string",
+    optional: true,
+    request: {
+      order: 14,
+      verb: "was scored with",
+      say: (p) => `weights of fingerprint ${p.weights_fingerprint} (other weights at the same path?)`,
+    },
+  },
+  {
+    name: "data_fingerprint",
+    kind: "string",
+    optional: true,
+    request: {
+      order: 15,
+      verb: "was scored with",
+      say: (p) => `data of fingerprint ${p.data_fingerprint} (the data rewritten at the same path?)`,
+    },
+    scoredAlike: 5,
+    recordedSince: true,
+  },
+  {
+    name: "prompt",
+    kind: "positive",
+    request: { order: 4, verb: "was scored with", say: (p) => `--prompt ${p.prompt}` },
+    scoredAlike: 0,
+  },
+  {
+    name: "continuation",
+    kind: "positive",
+    request: { order: 5, verb: "was scored with", say: (p) => `--continuation ${p.continuation}` },
+    scoredAlike: 1,
+  },
+  {
+    name: "offset",
+    kind: "integer",
+    request: { order: 6, verb: "was scored with", say: (p) => `--offset ${p.offset}` },
+    scoredAlike: 2,
+  },
+  {
+    name: "mode",
+    kind: "mode",
+    request: { order: 7, verb: "was scored with", say: (p) => `--mode ${p.mode}` },
+    scoredAlike: 6,
+  },
+  {
+    name: "paper_compatible",
+    kind: "boolean",
+    request: {
+      order: 8,
+      verb: "was scored with",
+      say: (p) => p.paper_compatible ? "--paper-compatible" : "pure greedy",
+    },
+    scoredAlike: 7,
+  },
+  {
+    name: "logprob",
+    kind: "boolean",
+    request: { order: 9, verb: "was scored with", say: (p) => p.logprob ? "--logprob" : "no --logprob" },
+  },
+  { name: "engram_version", kind: "string", mayDiffer: true },
+  { name: "adapter", kind: "string", mayDiffer: true },
+  { name: "kernels", kind: "string", optional: true, mayDiffer: true },
+  {
+    name: "start",
+    kind: "integer",
+    request: { order: 0, verb: "holds", say: (p) => `rows [${p.start}, ${p.start + p.count})` },
+  },
+  {
+    name: "count",
+    kind: "positive",
+    request: { order: 1, verb: "holds", say: (p) => `rows [${p.start}, ${p.start + p.count})` },
+  },
+  {
+    name: "rows",
+    kind: "integer",
+    mayDiffer: true,
+    request: { order: 3, verb: "holds", say: (p) => `${p.rows} rows` },
+  },
+  {
+    name: "shard",
+    kind: "shard",
+    optional: true,
+    mayDiffer: true,
+    request: {
+      order: 2,
+      verb: "holds",
+      say: (p) => p.shard === undefined ? "all of them (no --shard)" : `shard ${p.shard} of them`,
+    },
+  },
+  { name: "created", kind: "string", mayDiffer: true },
+] as const satisfies readonly FieldRow[];
+
+type Row = typeof PROVENANCE_TABLE[number];
+
+/** The provenance fields that determine a results file's rows and values (FieldRow's `request`). */
+export type RequestField = Extract<Row, { request: unknown }>["name"];
+/**
+ * The provenance fields that determine a results file's rows and values (not the batch size: they do not). A
+ * results file already there is kept, and a journal resumed, only when they are this run's (scoring/job.ts): the
+ * journal's key is this same object, so the two checks can never disagree on what a field is.
+ */
+export type Request = Pick<Provenance, RequestField>;
+
+/** The request fields in the order they are compared, with how each reads in a message. */
+export const REQUEST_FIELDS: readonly {
+  field: RequestField;
+  verb: "holds" | "was scored with";
+  say(p: Request): string;
+}[] = (PROVENANCE_TABLE as readonly FieldRow[]).filter((f) => f.request)
+  .sort((a, b) => a.request!.order - b.request!.order)
+  .map((f) => ({ field: f.name as RequestField, ...f.request! }));
+
+/**
+ * The fields that may differ between the shards of one job (io/merge.ts): which shard and how many rows (by
+ * design), when, on which adapter, with which matmul variants and by which engram version each ran (results do
+ * not depend on them: every variant sums in the same order). The merged provenance keeps the earliest `created`
+ * and lists every distinct adapter, variant set and engram version, "; "-separated. Every other field (and any
+ * field a later version adds) must be equal.
+ */
+export const MAY_DIFFER_IN_MERGE: ReadonlySet<string> = new Set(
+  PROVENANCE_TABLE.filter((f) => "mayDiffer" in f).map((f) => f.name),
+);
+
+/** The provenance fields that make two sources' scores comparable, in the order they are compared. */
+export const SCORED_ALIKE: readonly (keyof Provenance)[] = (PROVENANCE_TABLE as readonly FieldRow[])
+  .filter((f) => f.scoredAlike !== undefined).sort((a, b) => a.scoredAlike! - b.scoredAlike!).map((f) =>
+    f.name
+  );
+
+/** Fields older results files lack: compared among the files that record them. */
+export const RECORDED_SINCE: ReadonlySet<string> = new Set(
+  PROVENANCE_TABLE.filter((f) => "recordedSince" in f).map((f) => f.name),
+);
+
 const KIND_TEXT: Record<FieldKind, string> = {
   string: "a string",
   integer: "an integer ≥ 0",
@@ -167,7 +327,7 @@ export function checkProvenance(value: unknown, where: string): Provenance {
   const fix = "rewrite it or score again";
   ensure(isObject(value), () => `${where}: provenance is not a JSON object; ${fix}`);
   const p = value as Record<string, unknown>;
-  for (const [name, kind, optional] of PROVENANCE_FIELDS) {
+  for (const { name, kind, optional } of PROVENANCE_TABLE as readonly FieldRow[]) {
     if (optional && p[name] === undefined) continue; // (a key holding undefined: JSON.stringify drops it)
     if (!Object.hasOwn(p, name)) throw new EngramError(`${where}: provenance has no "${name}"; ${fix}`);
     if (!kindHolds(kind, p[name])) {

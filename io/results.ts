@@ -21,11 +21,16 @@
 export {
   checkProvenance,
   firstDifference,
+  MAY_DIFFER_IN_MERGE,
   parseShard,
   type Provenance,
   PROVENANCE_KEY,
   provenancePath,
   provenanceRange,
+  RECORDED_SINCE,
+  type Request,
+  REQUEST_FIELDS,
+  SCORED_ALIKE,
   shardRange,
 } from "./provenance.ts";
 export {
