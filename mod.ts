@@ -136,6 +136,7 @@ export {
   readProvenance,
   readResults,
   RESULT_FORMATS,
+  type ResultRows,
   type ResultsBatch,
   type ResultsFormat,
   type ResultsReader,

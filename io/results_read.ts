@@ -11,6 +11,8 @@ import { checkProvenance, type Provenance, PROVENANCE_KEY, provenancePath } from
 import { RowChecker } from "./results_check.ts";
 import {
   isLogprob,
+  REQUIRED_COLUMNS,
+  RESULT_COLUMNS,
   type ResultsBatch,
   type ResultsFormat,
   resultsFormat,
@@ -96,14 +98,15 @@ interface RawBatch {
   logprob?: Float64Array;
 }
 
-const RESULT_COLUMNS: Record<string, CsvColumnSpec> = {
-  index: { type: "number" },
-  score: { type: "number", optional: true, nullable: true },
-  matches: { type: "number", optional: true, nullable: true },
-  first_mismatch: { type: "number" },
-  memorized: { type: "boolean", optional: true, nullable: true },
-  logprob: { type: "number", optional: true, nullable: true },
-};
+/** The columns as CSV and JSONL are read: those a file may lack optional and nullable (see RESULT_COLUMNS). */
+const TEXT_COLUMNS: Record<string, CsvColumnSpec> = Object.fromEntries(
+  RESULT_COLUMNS.map((c) => [
+    c.name,
+    REQUIRED_COLUMNS.includes(c.name)
+      ? { type: c.type === "BOOLEAN" ? "boolean" : "number" }
+      : { type: c.type === "BOOLEAN" ? "boolean" : "number", optional: true, nullable: true },
+  ]),
+);
 
 function fromText(b: CsvBatch): RawBatch {
   return {
@@ -227,7 +230,7 @@ async function openReader(path: string, parquet: ParquetFile | null): Promise<Re
         `${path}: holds ${rows} rows but its provenance says ${provenance.rows}; a damaged file: score it again`,
       );
     }
-    const wanted = Object.keys(RESULT_COLUMNS).filter((n) => names.includes(n));
+    const wanted = Object.keys(TEXT_COLUMNS).filter((n) => names.includes(n));
     raw = async function* () {
       for await (const b of file.batches(wanted, { reuse: true })) {
         const col = (name: string) => b.columns.get(name);
@@ -248,16 +251,14 @@ async function openReader(path: string, parquet: ParquetFile | null): Promise<Re
     check = side?.check ?? null;
     rows = provenance?.rows ?? null;
     const csv = format === ".csv";
-    names = csv ? (await openCsv(path, RESULT_COLUMNS)).header : Object.keys(RESULT_COLUMNS);
+    names = csv ? (await openCsv(path, TEXT_COLUMNS)).header : Object.keys(TEXT_COLUMNS);
     raw = async function* (observe) {
       const options = { observe, reuse: true, expectRows: rows ?? undefined };
-      const file = csv
-        ? await openCsv(path, RESULT_COLUMNS, options)
-        : openJsonl(path, RESULT_COLUMNS, options);
+      const file = csv ? await openCsv(path, TEXT_COLUMNS, options) : openJsonl(path, TEXT_COLUMNS, options);
       for await (const b of file.batches()) yield fromText(b);
     };
   }
-  for (const name of ["index", "first_mismatch"]) {
+  for (const name of REQUIRED_COLUMNS) {
     ensure(
       names.includes(name),
       () => `${path}: no "${name}" column (has ${names.join(", ")}); is this an engram results file?`,

@@ -6,7 +6,15 @@ import { type ParquetColumnSpec, ParquetWriter } from "./parquet.ts";
 import { checkProvenance, type Provenance, PROVENANCE_KEY, provenancePath } from "./provenance.ts";
 import { RowChecker } from "./results_check.ts";
 import type { FileCheck } from "./results_read.ts";
-import { BATCH_ROWS, type ResultsBatch, resultsFormat, type ScoreTable } from "./results_schema.ts";
+import {
+  BATCH_ROWS,
+  RESULT_COLUMNS,
+  type ResultColumn,
+  resultColumnNames,
+  type ResultsBatch,
+  resultsFormat,
+  type ScoreTable,
+} from "./results_schema.ts";
 
 /** How `writeResults` and `writeResultsStream` lay out a file. */
 export interface WriteOptions {
@@ -137,18 +145,19 @@ export async function writeResults(
   await writeResultsStream(path, prov, [batch], options);
 }
 
-/** The Parquet columns of a results file with this provenance. */
+/** The Parquet columns of a results file with this provenance (RESULT_COLUMNS). */
 function parquetColumns(prov: Provenance): ParquetColumnSpec[] {
   const c = prov.continuation;
   const counts = Array.from({ length: c + 1 }, (_, k) => k);
-  return [
-    { name: "index", type: "INT64", optional: false },
-    { name: "score", type: "DOUBLE", optional: true, dictionary: counts.map((k) => k / c) },
-    { name: "matches", type: "INT32", optional: true, dictionary: counts },
-    { name: "first_mismatch", type: "INT32", optional: false, dictionary: counts },
-    { name: "memorized", type: "BOOLEAN", optional: false },
-    ...(prov.logprob ? [{ name: "logprob", type: "DOUBLE", optional: false } as const] : []),
-  ];
+  const dictionary = { counts, fractions: counts.map((k) => k / c) };
+  return (RESULT_COLUMNS as readonly ResultColumn[])
+    .filter((col) => prov.logprob || col.in !== "with --logprob")
+    .map((col) => ({
+      name: col.name,
+      type: col.type,
+      optional: col.in === "score mode",
+      ...(col.values ? { dictionary: dictionary[col.values] } : {}),
+    }));
 }
 
 /** Row groups of `groupRows` rows, whatever the sizes of the batches that fill them. */
@@ -207,15 +216,10 @@ function textEncoder(out: AtomicFile, format: ".csv" | ".jsonl", prov: Provenanc
   const scores = Array.from({ length: c + 1 }, (_, k) => enc.encode(String(k / c)));
   const csv = format === ".csv";
   const key = (name: string) => enc.encode(csv ? "," : `,"${name}":`);
-  const [kScore, kMatches, kFirst, kMemorized, kLogprob] = [
-    "score",
-    "matches",
-    "first_mismatch",
-    "memorized",
-    "logprob",
-  ]
-    .map(key);
-  const open = enc.encode(csv ? "" : '{"index":');
+  // The columns in RESULT_COLUMNS' order (the loop below writes them so), each after the first keyed.
+  const [first, ...rest] = resultColumnNames(true);
+  const [kScore, kMatches, kFirst, kMemorized, kLogprob] = rest.map(key);
+  const open = enc.encode(csv ? "" : `{"${first}":`);
   const close = enc.encode(csv ? "\n" : "}\n");
   const empty = enc.encode(csv ? "" : "null");
   const bools = [enc.encode("false"), enc.encode("true")];
@@ -225,7 +229,7 @@ function textEncoder(out: AtomicFile, format: ".csv" | ".jsonl", prov: Provenanc
   const start = async () => {
     if (!started && csv) {
       await out.write(
-        enc.encode(`index,score,matches,first_mismatch,memorized${prov.logprob ? ",logprob" : ""}\n`),
+        enc.encode(`${resultColumnNames(prov.logprob).join(",")}\n`),
       );
     }
     started = true;
