@@ -102,13 +102,14 @@ export { ropeTable, type WorkspaceRequest } from "./engine/workspace.ts";
 export { Decoder, type DecoderOptions, DEFAULT_CHUNKS, type ExtractOptions } from "./engine/decoder.ts";
 export {
   compareContinuation,
+  type ScoreColumns,
   type ScoreJob,
   type ScoreMode,
   type ScoreProgress,
   scoreRows,
   type ScoreSink,
 } from "./scoring/memorization.ts";
-export { Journal, journalBatches, type ScoreColumns } from "./scoring/journal.ts";
+export { Journal, journalBatches } from "./scoring/journal.ts";
 export {
   checkScoreSettings,
   openScoringData,
