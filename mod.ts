@@ -96,19 +96,20 @@ export {
 } from "./engine/checkpoint.ts";
 export { type DType, isNeoXBuffer, type TensorInfo, toFloat32 } from "./engine/tensors.ts";
 export { type LayerTensors, mapNeoXTensors, type NeoXTensors } from "./engine/weights.ts";
-export { type Layer, type LoadOptions, NeoXModel, type Norm, ropeTable } from "./engine/model.ts";
+export { type Layer, type LoadOptions, NeoXModel, type Norm } from "./engine/model.ts";
 export type { WeightMatrix } from "./engine/kernels.ts";
-export type { WorkspaceRequest } from "./engine/workspace.ts";
+export { ropeTable, type WorkspaceRequest } from "./engine/workspace.ts";
 export { Decoder, type DecoderOptions, DEFAULT_CHUNKS, type ExtractOptions } from "./engine/decoder.ts";
 export {
   compareContinuation,
+  type ScoreColumns,
   type ScoreJob,
   type ScoreMode,
   type ScoreProgress,
   scoreRows,
   type ScoreSink,
 } from "./scoring/memorization.ts";
-export { Journal, journalBatches, type ScoreColumns } from "./scoring/journal.ts";
+export { Journal, journalBatches } from "./scoring/journal.ts";
 export {
   checkScoreSettings,
   openScoringData,
@@ -136,6 +137,7 @@ export {
   readProvenance,
   readResults,
   RESULT_FORMATS,
+  type ResultRows,
   type ResultsBatch,
   type ResultsFormat,
   type ResultsReader,

@@ -13,7 +13,7 @@
 //   dataset.forEachPage(...)         a column of several sources a page at a time, each page read once
 import { join } from "node:path";
 import { EngramError, ensure } from "../base/errors.ts";
-import type { Provenance } from "../io/results.ts";
+import { type Provenance, RECORDED_SINCE, SCORED_ALIKE } from "../io/results.ts";
 import { and, type Bitset, count, countAnd, firstRowsNotIn, forEachRow, or } from "./bitset.ts";
 import {
   type ColumnName,
@@ -215,34 +215,29 @@ function orderSources(sources: Source[]): Source[] {
   );
 }
 
-/** Says when a source's files are some shards of one job but not all: each file holds exactly its share (checked
+/** What to say when a source's files are some shards of one job but not all: each file holds exactly its share (checked
  *  as read), so fewer rows than the job's are shards not given, and their rows are not analysed. */
-function noteMissingShards(
-  name: string,
-  rows: number,
-  provenance: FileProvenance[],
-  notes: Set<string>,
-): void {
+function missingShardsNote(name: string, rows: number, provenance: FileProvenance[]): string | null {
   const files = provenance.filter((f) => f.source === name).map((f) => f.provenance);
   const job = files[0];
-  if (!job || files.some((p) => p.start !== job.start || p.count !== job.count) || rows >= job.count) return;
-  notes.add(
-    `${name}: its results hold ${rows} of the ${job.count} rows of the job they were scored in (rows ` +
-      `[${job.start}, ${
-        job.start + job.count
-      }), in shards); the rows of the shards not given are not analysed ` +
-      `(./engram merge checks that every shard is there)`,
-  );
+  if (!job || files.some((p) => p.start !== job.start || p.count !== job.count) || rows >= job.count) {
+    return null;
+  }
+  return (`${name}: its results hold ${rows} of the ${job.count} rows of the job they were scored in (rows ` +
+    `[${job.start}, ${
+      job.start + job.count
+    }), in shards); the rows of the shards not given are not analysed ` +
+    `(./engram merge checks that every shard is there)`);
 }
 
-/** Every source with its facts (parameters, step, batch), smallest model first, then by step. */
+/** Every source with its facts (parameters, step, batch), smallest model first, then by step; and the notes of
+ *  approximations and missing shards. */
 async function describeSources(
   store: ColumnStore,
   provenance: FileProvenance[],
   options: DatasetOptions,
-  notes: Set<string>,
-): Promise<Source[]> {
-  const sources: Source[] = [];
+): Promise<{ sources: Source[]; notes: string[] }> {
+  const sources: Source[] = [], notes: string[] = [];
   for (const s of store.sources.values()) {
     const cut = s.name.lastIndexOf("@");
     const model = s.name.slice(0, cut), revision = s.name.slice(cut + 1);
@@ -250,13 +245,14 @@ async function describeSources(
     // A source without provenance (a reference CSV) has its folder metadata looked up from --models.
     const modelPath = p?.model_path ?? (options.modelsDir ? join(options.modelsDir, model, revision) : null);
     const folder = modelPath ? await folderMeta(modelPath, model) : {};
-    const facts = await resolveFacts(
+    const { facts, notes: factNotes } = await resolveFacts(
       model,
       revision,
       { meta: options.meta ?? new Map(), provenanceParams: p?.params, modelsDir: options.modelsDir, folder },
-      notes,
     );
-    noteMissingShards(s.name, s.rows, provenance, notes);
+    notes.push(...factNotes);
+    const shards = missingShardsNote(s.name, s.rows, provenance);
+    if (shards) notes.push(shards);
     sources.push({
       ...facts,
       source: s.name,
@@ -274,27 +270,13 @@ async function describeSources(
       excluded: 0,
     });
   }
-  return orderSources(sources);
+  return { sources: orderSources(sources), notes };
 }
 
-/** The provenance fields that make two sources' scores comparable. */
-export const SCORED_ALIKE = [
-  "prompt",
-  "continuation",
-  "offset",
-  "data",
-  "tokenizer",
-  "data_fingerprint",
-  "mode",
-  "paper_compatible",
-] as const;
-
-/** Fields older results files lack: compared among the files that record them. */
-const RECORDED_SINCE = new Set<string>(["data_fingerprint"]);
-
 /** Refuses results files scored differently (by their provenance), of different model@revisions or of one,
- *  unless allowMixed; then a note says how. */
-function checkScoredAlike(files: FileProvenance[], allowMixed: boolean, notes: Set<string>): void {
+ *  unless allowMixed; then notes say how. */
+function checkScoredAlike(files: FileProvenance[], allowMixed: boolean): string[] {
+  const notes: string[] = [];
   for (const field of SCORED_ALIKE) {
     const recording = RECORDED_SINCE.has(field)
       ? files.filter((f) => f.provenance[field] !== undefined)
@@ -313,25 +295,25 @@ function checkScoredAlike(files: FileProvenance[], allowMixed: boolean, notes: S
       () =>
         `the results were scored differently: ${what}; score them alike, or pass --allow-mixed to compare anyway`,
     );
-    notes.add(`sources scored differently are compared (--allow-mixed): ${what}`);
+    notes.push(`sources scored differently are compared (--allow-mixed): ${what}`);
   }
+  return notes;
 }
 
 /** Rows every checkpoint has trained on: the paper compares checkpoints only on rows the earliest one has seen. */
-function seenLimitOf(sources: Source[], notes: Set<string>): number | null {
+function seenLimitOf(sources: Source[]): { limit: number | null; note: string | null } {
   const limits = sources.map((s) =>
     s.step !== null && s.rowsPerStep !== null ? s.step * s.rowsPerStep : null
   );
-  if (limits.every((l) => l !== null)) return Math.min(...(limits as number[]));
+  if (limits.every((l) => l !== null)) return { limit: Math.min(...(limits as number[])), note: null };
   const unknown = sources.filter((s) => s.rowsPerStep === null).map((s) => s.model);
-  notes.add(
+  const note =
     `rows per step unknown for ${
       [...new Set(unknown)].join(", ")
     } (no --meta rows_per_step, and no suite.json ` +
-      `or engram.json above the model in the results' provenance), so rows are not restricted to those ` +
-      `every checkpoint has trained on`,
-  );
-  return null;
+    `or engram.json above the model in the results' provenance), so rows are not restricted to those ` +
+    `every checkpoint has trained on`;
+  return { limit: null, note };
 }
 
 /** Which rows are analysed, and how many of each source's rows are missing or left out. */
@@ -339,9 +321,9 @@ async function analysedRows(
   store: ColumnStore,
   sources: Source[],
   options: DatasetOptions,
-  notes: Set<string>,
 ): Promise<
   {
+    notes: string[];
     analysed: Bitset;
     memorized: Map<string, Bitset>;
     memorizedCount: Map<string, number>;
@@ -350,13 +332,15 @@ async function analysedRows(
 > {
   const universe = options.universe ?? null;
   const space = store.seal(universe);
-  const seenLimit = seenLimitOf(sources, notes);
+  const notes: string[] = [];
+  const { limit: seenLimit, note: seenNote } = seenLimitOf(sources);
+  if (seenNote) notes.push(seenNote);
   const limit = Math.min(seenLimit ?? Infinity, universe ?? Infinity);
   const bits = new Map<string, { scored: Bitset; memorized: Bitset }>();
   for (const s of sources) bits.set(s.source, await store.bits(s.source, universe));
 
   const beyond = sources.reduce((n, s) => n + (store.sources.get(s.source)!.beyondUniverse), 0);
-  if (beyond > 0) notes.add(`${beyond} scored rows are ≥ --universe ${universe} and left out`);
+  if (beyond > 0) notes.push(`${beyond} scored rows are ≥ --universe ${universe} and left out`);
 
   const dense = sources.filter((s) => !s.listedOnly);
   let analysed: Bitset, union: number, common: number;
@@ -403,12 +387,13 @@ async function analysedRows(
       (s.listedOnly ? memorizedCount.get(s.source)! : countAnd(own.scored, analysed));
   }
   if (seenLimit !== null && seenLimit < Math.min(union, universe ?? Infinity)) {
-    notes.add(
+    notes.push(
       `only rows below ${seenLimit} are analysed: the earliest checkpoint has trained on ${seenLimit} rows ` +
         `(step × rows per step)`,
     );
   }
   return {
+    notes,
     analysed,
     memorized,
     memorizedCount,
@@ -427,9 +412,15 @@ export async function buildDataset(paths: string[], options: DatasetOptions = {}
     if (lists.note) notes.add(lists.note);
     const { inputs, provenance } = await readInputs(lists.paths, store, options.universe ?? null);
     await checkConflicts(store);
-    const sources = await describeSources(store, provenance, options, notes);
-    checkScoredAlike(provenance, options.allowMixed ?? false, notes);
-    const { analysed, memorized, memorizedCount, rows } = await analysedRows(store, sources, options, notes);
+    const { sources, notes: sourceNotes } = await describeSources(store, provenance, options);
+    for (const note of sourceNotes) notes.add(note);
+    for (const note of checkScoredAlike(provenance, options.allowMixed ?? false)) notes.add(note);
+    const { analysed, memorized, memorizedCount, rows, notes: rowNotes } = await analysedRows(
+      store,
+      sources,
+      options,
+    );
+    for (const note of rowNotes) notes.add(note);
     return {
       sources,
       rows,

@@ -5,7 +5,7 @@ import { int, num, pct, pctRange, pctWith, plural } from "./format.ts";
 import { memorizedMeaning } from "./forecast.ts";
 import { fewerFolds } from "./logistic.ts";
 import { ADVICE_LEVEL, type CurveEntry, pickLabel } from "./ranked.ts";
-import type { Report } from "./report.ts";
+import type { Report } from "./report_types.ts";
 import { orderVerdict } from "./training_order.ts";
 
 /** A table in a form both HTML and Markdown can render. */

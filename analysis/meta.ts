@@ -190,13 +190,13 @@ export interface SourceFacts {
   rowsPerStep: number | null;
 }
 
-/** Resolves the facts of one model@revision; notes collects the approximations made. */
+/** Resolves the facts of one model@revision, with notes of the approximations made. */
 export async function resolveFacts(
   model: string,
   revision: string,
   given: { meta: Map<string, ModelMeta>; provenanceParams?: number; modelsDir?: string; folder?: ModelMeta },
-  notes: Set<string>,
-): Promise<SourceFacts> {
+): Promise<{ facts: SourceFacts; notes: string[] }> {
+  const notes: string[] = [];
   const byFlag = given.meta.get(model) ?? {}, folder = given.folder ?? {};
   const meta: ModelMeta = {
     params: byFlag.params,
@@ -216,25 +216,28 @@ export async function resolveFacts(
     if (pythia?.exact) [params, paramsFrom] = [pythia.params, "Pythia's published sizes"];
     else if (pythia) {
       [params, paramsFrom] = [pythia.params, "approximated from the name"];
-      notes.add(
+      notes.push(
         `${model}: parameters approximated from its name (${pythia.params.toExponential(2)}); ` +
           `pass --meta for the exact count`,
       );
     }
   }
   if (params === null) {
-    notes.add(`${model}: parameters unknown (pass --meta CSV model,params or --models DIR with config.json)`);
+    notes.push(
+      `${model}: parameters unknown (pass --meta CSV model,params or --models DIR with config.json)`,
+    );
   }
   const pythia = isPythia(model);
   const rowsPerStep = meta.rowsPerStep ?? (pythia ? PYTHIA_ROWS_PER_STEP : null);
   const tokensPerRow = meta.tokensPerRow ?? (pythia ? PYTHIA_TOKENS_PER_ROW : null);
   const step = stepOf(model, revision);
-  if (step === null) notes.add(`${model}@${revision}: no training step in the revision name (stepN)`);
-  return {
+  if (step === null) notes.push(`${model}@${revision}: no training step in the revision name (stepN)`);
+  const facts = {
     params,
     paramsFrom,
     step,
     rowsPerStep,
     tokensPerStep: rowsPerStep !== null && tokensPerRow !== null ? rowsPerStep * tokensPerRow : null,
   };
+  return { facts, notes };
 }

@@ -143,6 +143,8 @@ export interface RankedForecasts {
    *  honestly (crossValidationPlan); null otherwise. */
   combined_unfit: string | null;
   thresholds: ThresholdBudget[];
+  /** What the report's notes should say about curves or a combined forecaster that could not be made. */
+  notes: string[];
 }
 
 /** The combined forecaster's default inputs cost at most this share of the target's compute together. */
@@ -203,8 +205,8 @@ export async function rankedForecasts(
   list: Forecast[],
   rowIndex: ArrayLike<number>,
   options: RankedOptions,
-  notes: string[],
 ): Promise<RankedForecasts> {
+  const notes: string[] = [];
   const memorized = dataset.memorized.get(target.source)!;
   const boot = (ranking: Ranking) =>
     bootstrapRanking(ranking, {
@@ -383,6 +385,7 @@ export async function rankedForecasts(
     combined,
     combined_unfit: unfit,
     thresholds: thresholdBudgets(curves, list),
+    notes,
   };
 }
 

@@ -7,7 +7,7 @@ import { NeoXModel } from "../engine/model.ts";
 import { parseVariant, variantName } from "../engine/tiles.ts";
 import { type MatmulShape, modelShapes, tuneShapes } from "../engine/tuner.ts";
 import { Tuning, useTuning } from "../engine/tuning.ts";
-import type { ScoreColumns } from "../scoring/journal.ts";
+import type { ScoreColumns } from "../scoring/memorization.ts";
 import { type ScoreMode, scoreRows, type ScoreSink } from "../scoring/memorization.ts";
 import { Decoder } from "../engine/decoder.ts";
 import { PAPER_CONTINUATION, PAPER_PROMPT } from "../engine/paper.ts";

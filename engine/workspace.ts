@@ -4,7 +4,7 @@ import type { NeoXConfig } from "./config.ts";
 import { EngramError } from "../base/errors.ts";
 import { fmtBytes, GpuOutOfMemory } from "./gpu.ts";
 import { KernelCache } from "./kernels.ts";
-import { type NeoXModel, ropeTable } from "./model.ts";
+import type { NeoXModel } from "./model.ts";
 import { MIN_BN, PARTIAL_BYTES } from "./tiles.ts";
 
 /** What a decoder asks of its workspace. */
@@ -259,4 +259,23 @@ export async function fitWorkspace(model: NeoXModel, opts: WorkspaceRequest): Pr
     }
     batch = Math.floor(batch / 2);
   }
+}
+
+/**
+ * [positions, rotaryNdims/2] (cos, sin) pairs (the workspace builds it for the positions a run uses), rounded to f32 at each step as transformers does:
+ * inv_freq = 1 / base^(arange(0, d, 2) / d), angle = position * inv_freq, then cos and sin.
+ */
+export function ropeTable(rotaryNdims: number, base: number, positions: number): Float32Array {
+  const half = rotaryNdims / 2;
+  const f = Math.fround;
+  const invFreq = Array.from({ length: half }, (_, i) => f(1 / f(base ** f((2 * i) / rotaryNdims))));
+  const table = new Float32Array(Math.max(1, positions * half) * 2);
+  for (let p = 0; p < positions; p++) {
+    for (let i = 0; i < half; i++) {
+      const angle = f(p * invFreq[i]);
+      table[(p * half + i) * 2] = Math.cos(angle);
+      table[(p * half + i) * 2 + 1] = Math.sin(angle);
+    }
+  }
+  return table;
 }

@@ -5,26 +5,16 @@ import { EngramError } from "../base/errors.ts";
 import { basename, dirname, join, resolve } from "../base/path.ts";
 import {
   firstDifference,
+  MAY_DIFFER_IN_MERGE,
   type NamedRows,
   openResults,
   parseShard,
   type Provenance,
   provenancePath,
   type ResultsReader,
-  rowsCheckedAsRead,
   type WriteOptions,
-  writeResultsStream,
+  writeRowsCheckedAsRead,
 } from "./results.ts";
-
-/**
- * Provenance fields that may differ between the shards of one job: which shard and how many rows (by design),
- * when, on which adapter, with which matmul variants and by which engram version each ran (results do not
- * depend on them: every variant sums in the same order). The merged provenance keeps the earliest `created`
- * and lists every distinct adapter, variant set and engram version, "; "-separated.
- * Every other field (model, revision, model_path, params, config_hash, data, prompt, continuation, offset, mode,
- * paper_compatible, logprob, start, count, and any field a later version adds) must be equal.
- */
-const MAY_DIFFER = new Set(["shard", "rows", "created", "adapter", "kernels", "engram_version"]);
 
 interface Shard {
   file: string;
@@ -144,7 +134,7 @@ export async function mergeShards(
   }
   const first = parts[0];
   for (const p of parts) {
-    const d = firstDifference(first.prov, p.prov, MAY_DIFFER);
+    const d = firstDifference(first.prov, p.prov, MAY_DIFFER_IN_MERGE);
     if (d) {
       throw new EngramError(
         `merge: ${p.file} has ${d.field} ${d.b ?? "(none)"} but ${first.file} has ${d.a ?? "(none)"}: ` +
@@ -188,12 +178,12 @@ export async function mergeShards(
   // of [start, start + count); the shards are all there, in order, so together they are exactly the job's rows
   // and the writer checks no row again (only where each batch starts and ends). The writer is done with a batch
   // when it asks for the next, so the readers reuse their arrays.
-  const rows: NamedRows = rowsCheckedAsRead({
+  const rows: NamedRows = {
     source: `the shards merged into ${out}`,
     async *[Symbol.asyncIterator]() {
       for (const p of parts) yield* p.reader.batches({ reuse: true });
     },
-  });
-  const { rows: n } = await writeResultsStream(out, merged, rows, options);
+  };
+  const { rows: n } = await writeRowsCheckedAsRead(out, merged, rows, options);
   return { rows: n };
 }

@@ -30,6 +30,7 @@ import {
   shardRange,
   writeResultsStream,
 } from "../io/results.ts";
+import { type Request, REQUEST_FIELDS } from "../io/provenance.ts";
 import { ENGRAM_VERSION } from "../io/version.ts";
 import { Journal, journalBatches } from "./journal.ts";
 import { type ScoreMode, scoreRows } from "./memorization.ts";
@@ -396,31 +397,6 @@ interface CheckpointJob {
 }
 
 /**
- * The provenance fields that determine a results file's rows and values (not the batch size: they do not). A
- * results file already there is kept, and a journal resumed, only when they are this run's: the journal's key
- * is this same object, so the two checks can never disagree on what a field is.
- */
-type Request = Pick<
-  Provenance,
-  | "start"
-  | "count"
-  | "rows"
-  | "shard"
-  | "prompt"
-  | "continuation"
-  | "offset"
-  | "mode"
-  | "paper_compatible"
-  | "logprob"
-  | "data"
-  | "tokenizer"
-  | "model_path"
-  | "config_hash"
-  | "weights_fingerprint"
-  | "data_fingerprint"
->;
-
-/**
  * What identifies the checkpoint's contents: its config's hash and its weights' sampled fingerprint; the config
  * and the file listing they come from are handed to NeoXModel.load, which then loads what was identified.
  */
@@ -464,43 +440,11 @@ function request(ck: Checkpoint, id: ModelIdentity, job: CheckpointJob): Request
   };
 }
 
-/** How each determining field reads in a message, in the order they are compared; `holds` for what the rows are. */
-const REQUEST_FIELDS: [keyof Request, "holds" | "was scored with", (p: Request) => string][] = [
-  ["start", "holds", (p) => `rows [${p.start}, ${p.start + p.count})`],
-  ["count", "holds", (p) => `rows [${p.start}, ${p.start + p.count})`],
-  ["shard", "holds", (p) => p.shard === undefined ? "all of them (no --shard)" : `shard ${p.shard} of them`],
-  ["rows", "holds", (p) => `${p.rows} rows`],
-  ["prompt", "was scored with", (p) => `--prompt ${p.prompt}`],
-  ["continuation", "was scored with", (p) => `--continuation ${p.continuation}`],
-  ["offset", "was scored with", (p) => `--offset ${p.offset}`],
-  ["mode", "was scored with", (p) => `--mode ${p.mode}`],
-  ["paper_compatible", "was scored with", (p) => p.paper_compatible ? "--paper-compatible" : "pure greedy"],
-  ["logprob", "was scored with", (p) => p.logprob ? "--logprob" : "no --logprob"],
-  ["data", "was scored with", (p) => `data ${p.data}`],
-  [
-    "tokenizer",
-    "was scored with",
-    (p) => p.tokenizer === undefined ? "no tokenizer" : `the tokenizer ${p.tokenizer}`,
-  ],
-  ["model_path", "was scored with", (p) => `the model at ${p.model_path}`],
-  ["config_hash", "was scored with", (p) => `a config.json of hash ${p.config_hash}`],
-  [
-    "weights_fingerprint",
-    "was scored with",
-    (p) => `weights of fingerprint ${p.weights_fingerprint} (other weights at the same path?)`,
-  ],
-  [
-    "data_fingerprint",
-    "was scored with",
-    (p) => `data of fingerprint ${p.data_fingerprint} (the data rewritten at the same path?)`,
-  ],
-];
-
 /** Why the results file at `path` does not answer `want` (its first difference), or null when it does. */
 async function whyNotAnswering(path: string, want: Request): Promise<string | null> {
   const have = await readProvenance(path);
   if (!have) return "has no provenance, so whether it answers this run cannot be told";
-  for (const [field, verb, say] of REQUEST_FIELDS) {
+  for (const { field, verb, say } of REQUEST_FIELDS) {
     if (have[field] === want[field]) continue;
     if (have[field] === undefined && field !== "shard") {
       return `records no "${field}" in its provenance (an older engram wrote it)`;

@@ -8,22 +8,10 @@
 import { EngramError } from "../base/errors.ts";
 import { readAt, readExactly, writeAll } from "../base/fs.ts";
 import { firstDifference, type NamedRows, type Provenance } from "../io/results.ts";
-import type { ScoreSink } from "./memorization.ts";
+import type { ScoreColumns, ScoreSink } from "./memorization.ts";
 
 const MAGIC = "ENGRAMJ1";
 const RECORD = 16;
-
-/** A batch of scored rows as typed columns, one entry per row (only the first `n` may be filled). */
-export interface ScoreColumns {
-  /** The row's index in the data. */
-  index: Float64Array;
-  /** Positions where the greedy continuation equals the truth; -1: not computed (extractable mode). */
-  matches: Int16Array;
-  /** The first position where it differs (= continuation when none does). */
-  firstMismatch: Int16Array;
-  /** Mean log-probability of the true continuation; NaN: not computed. */
-  logprob: Float32Array;
-}
 
 /**
  * The resumable sink of `scoreRows` (scoring/memorization.ts). The file is created when the first rows are

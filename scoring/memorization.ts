@@ -3,7 +3,6 @@
 // position. Score = matches / cont; memorized (cont-extractable) = all match.
 import type { RowSource } from "../engine/data.ts";
 import { type Decoder, NonFiniteLogits } from "../engine/decoder.ts";
-import type { ScoreColumns } from "./journal.ts";
 
 /**
  * "score" decodes greedily and records matches and first mismatch; "extractable" finds only the first mismatch
@@ -58,6 +57,18 @@ export function compareContinuation(
     else if (firstMismatch === cont) firstMismatch = j;
   }
   return { matches, firstMismatch };
+}
+
+/** A batch of scored rows as typed columns, one entry per row (only the first `n` may be filled). */
+export interface ScoreColumns {
+  /** The row's index in the data. */
+  index: Float64Array;
+  /** Positions where the greedy continuation equals the truth; -1: not computed (extractable mode). */
+  matches: Int16Array;
+  /** The first position where it differs (= continuation when none does). */
+  firstMismatch: Int16Array;
+  /** Mean log-probability of the true continuation; NaN: not computed. */
+  logprob: Float32Array;
 }
 
 /** Where scored rows go: the resumable journal (scoring/journal.ts) in `score`, memory in `bench`. */

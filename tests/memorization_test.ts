@@ -5,7 +5,7 @@
 import { MegatronDataset, type RowSource } from "../engine/data.ts";
 import { Decoder } from "../engine/decoder.ts";
 import { Gpu } from "../engine/gpu.ts";
-import type { ScoreColumns } from "../scoring/journal.ts";
+import type { ScoreColumns } from "../scoring/memorization.ts";
 import { compareContinuation, scoreRows, type ScoreSink } from "../scoring/memorization.ts";
 import { NeoXModel } from "../engine/model.ts";
 import { assert, assertEquals } from "./assert.ts";

@@ -10,10 +10,10 @@ import {
   readProvenance,
   readResults,
   type ResultsBatch,
-  rowsCheckedAsRead,
   type ScoreTable,
   writeResults,
   writeResultsStream,
+  writeRowsCheckedAsRead,
 } from "../io/results.ts";
 import { ParquetWriter } from "../io/parquet.ts";
 import { AtomicFile } from "../base/atomic.ts";
@@ -309,13 +309,12 @@ Deno.test("results: rows already checked as read (merge's) are still placed: a b
       firstMismatch: new Int16Array(n),
       logprob: null,
     });
-    const checked = (...batches: ResultsBatch[]) =>
-      rowsCheckedAsRead({
-        source: "the shards",
-        async *[Symbol.asyncIterator]() {
-          yield* batches;
-        },
-      });
+    const checked = (...batches: ResultsBatch[]) => ({
+      source: "the shards",
+      async *[Symbol.asyncIterator]() {
+        yield* batches;
+      },
+    });
     const out = join(dir, "x.csv"), p = prov({ count: 6, rows: 6 });
     for (
       const [rows, message] of [
@@ -324,10 +323,10 @@ Deno.test("results: rows already checked as read (merge's) are still placed: a b
         [checked(batch(0, 3), { ...batch(3, 3), index: Float64Array.of(3, 4, 9) }), "row 6 has index 9"],
       ] as const
     ) {
-      await assertRejects(() => writeResultsStream(out, p, rows), EngramError, message);
+      await assertRejects(() => writeRowsCheckedAsRead(out, p, rows), EngramError, message);
       assertEquals([...Deno.readDirSync(dir)], [], "nothing written");
     }
-    assertEquals((await writeResultsStream(out, p, checked(batch(0, 4), batch(4, 2)))).rows, 6);
+    assertEquals((await writeRowsCheckedAsRead(out, p, checked(batch(0, 4), batch(4, 2)))).rows, 6);
   });
 });
 
