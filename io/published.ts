@@ -4,19 +4,17 @@
 // The tokens are a nested column (list<int64>), which io/parquet.ts does not decode and hyparquet decodes a whole
 // row group's column chunk at a time (every page, into JS arrays of BigInt: gigabytes for a row group of a million
 // rows of 64 tokens). So the few rows wanted are read here page by page in bounded memory: each page's repetition
-// levels say which rows it holds, and only pages holding a wanted row have their values decoded. Codecs this reader
-// does not decompress are left to hyparquet for row groups small enough to decode whole.
-import type { FileMetaData } from "hyparquet";
+// levels say which rows it holds, and only pages holding a wanted row have their values decoded. Pages are
+// decompressed, and levels, dictionaries and PLAIN values decoded, by io/parquet's own page functions.
 import { EngramError } from "../base/errors.ts";
 import { FileBytes } from "./files.ts";
-import { importLazily } from "../base/lazy.ts";
 import { ParquetFile, type ParquetFooter } from "./parquet.ts";
+import { Bytes, ENC, PAGE, readHybrid } from "./parquet_format.ts";
+import { decompressor, READ_CODECS, readPlain } from "./parquet_pages.ts";
 import { readStruct, type ThriftStruct } from "./thrift.ts";
 
 /** The column that holds each listed row's tokens. */
 const TOKENS = "tokens";
-/** Rows of a row group hyparquet may decode whole (codecs read here are read page by page at any size). */
-const HYPARQUET_ROWS = 1 << 16;
 
 /**
  * The `tokens` of the rows whose `index` is one of `wanted`, from the lists at `paths` (the first file that lists
@@ -115,21 +113,19 @@ async function readListRows(
       const chunk = group.columns.find((c) => c.path === leaf.path);
       if (!chunk) throw new EngramError(`${path}: row group ${g} has no column "${leaf.path}"`);
       const where = `${path}: row group ${g}, column "${leaf.path}"`;
-      let got: Map<number, number[]>;
-      if (INFLATE[chunk.codec]) {
-        try {
-          got = await readChunkRows(file, chunk, leaf, new Set(here), group.rows);
-        } catch (e) {
-          if (e instanceof EngramError) throw e;
-          throw new EngramError(`${where}: corrupt (${(e as Error).message}); fetch the file again`);
-        }
-      } else if (group.rows <= HYPARQUET_ROWS) {
-        got = await readWithHyparquet(file, where, groupStart, here);
-      } else {
+      if (!READ_CODECS.includes(chunk.codec)) {
         throw new EngramError(
-          `${where}: ${chunk.codec} pages in a row group of ${group.rows} rows are not read (only ` +
-            `${Object.keys(INFLATE).join(", ")} page by page); rewrite the list with Snappy compression`,
+          `${where}: compressed with ${chunk.codec}, which engram cannot read (it reads ${
+            READ_CODECS.join(", ")
+          }); rewrite the list with another codec`,
         );
+      }
+      let got: Map<number, number[]>;
+      try {
+        got = await readChunkRows(file, chunk, leaf, new Set(here), group.rows);
+      } catch (e) {
+        if (e instanceof EngramError) throw e;
+        throw new EngramError(`${where}: corrupt (${(e as Error).message}); fetch the file again`);
       }
       for (const [r, values] of got) out.set(groupStart + r, values);
     }
@@ -138,25 +134,6 @@ async function readListRows(
   return out;
 }
 
-/** Decompressors of the codecs read page by page (Snappy through hyparquet's, GZIP through the platform's). */
-const INFLATE: Record<string, (data: Uint8Array, size: number) => Promise<Uint8Array>> = {
-  UNCOMPRESSED: (data) => Promise.resolve(data),
-  SNAPPY: async (data, size) => {
-    const { snappyUncompress } = await importLazily<typeof import("hyparquet")>("hyparquet");
-    const out = new Uint8Array(size);
-    snappyUncompress(data, out);
-    return out;
-  },
-  GZIP: async (data) => {
-    const stream = new Blob([data as Uint8Array<ArrayBuffer>]).stream().pipeThrough(
-      new DecompressionStream("gzip"),
-    );
-    return new Uint8Array(await new Response(stream).arrayBuffer());
-  },
-};
-
-const PAGE = { DATA: 0, DICTIONARY: 2, DATA_V2: 3 } as const;
-const ENC = { PLAIN: 0, PLAIN_DICTIONARY: 2, RLE_DICTIONARY: 8 } as const;
 /** Bytes read for a page header: Thrift needs the header whole, and statistics make it vary in size. */
 const HEADER_BYTES = 1 << 16;
 
@@ -172,7 +149,8 @@ async function readChunkRows(
   wanted: Set<number>,
   groupRows: number,
 ): Promise<Map<number, number[]>> {
-  const inflate = INFLATE[chunk.codec];
+  const decompress = await decompressor(chunk.codec);
+  const inflate = (data: Uint8Array, size: number) => decompress ? decompress(data, size) : data;
   const start = Math.min(chunk.dictionaryPageOffset || Infinity, chunk.dataPageOffset);
   const end = start + chunk.compressedSize;
   if (!(start >= 4 && end <= file.byteLength)) throw new Error("the column chunk lies outside the file");
@@ -190,8 +168,9 @@ async function readChunkRows(
     pos = bodyAt + compressed;
     if (type === PAGE.DICTIONARY) {
       const d = h[7] as ThriftStruct;
-      const body = await inflate(new Uint8Array(await file.slice(bodyAt, pos)), uncompressed);
-      dictionary = plain(body, leaf.type, d[1] as number);
+      const body = inflate(new Uint8Array(await file.slice(bodyAt, pos)), uncompressed);
+      dictionary = new Float64Array(d[1] as number);
+      readPlain(new Bytes(body), leaf.type, dictionary.length, dictionary);
       continue;
     }
     if (type !== PAGE.DATA && type !== PAGE.DATA_V2) continue; // an index page
@@ -204,17 +183,17 @@ async function readChunkRows(
       }
     }
     const raw = new Uint8Array(await file.slice(bodyAt, pos));
-    let count: number, encoding: number, rep: Uint8Array, def: Uint8Array, values: Uint8Array;
+    let count: number, encoding: number, rep: Uint32Array, def: Uint32Array, values: Uint8Array;
     if (type === PAGE.DATA) {
       const d = h[5] as ThriftStruct;
       count = d[1] as number;
       encoding = d[2] as number;
-      const body = await inflate(raw, uncompressed);
+      const body = inflate(raw, uncompressed);
       let at = 0;
       const levels = (max: number) => {
-        if (max === 0) return new Uint8Array(count);
+        if (max === 0) return new Uint32Array(count);
         const len = new DataView(body.buffer, body.byteOffset + at, 4).getUint32(0, true);
-        const decoded = hybrid(body, at + 4, at + 4 + len, bitWidth(max), count);
+        const decoded = levelsOf(body, at + 4, at + 4 + len, max, count);
         at += 4 + len;
         return decoded;
       };
@@ -226,10 +205,10 @@ async function readChunkRows(
       count = d[1] as number;
       encoding = d[4] as number;
       const defLen = d[5] as number, repLen = d[6] as number;
-      rep = hybrid(raw, 0, repLen, bitWidth(leaf.maxRep), count);
-      def = hybrid(raw, repLen, repLen + defLen, bitWidth(leaf.maxDef), count);
+      rep = levelsOf(raw, 0, repLen, leaf.maxRep, count);
+      def = levelsOf(raw, repLen, repLen + defLen, leaf.maxDef, count);
       const rest = raw.subarray(repLen + defLen);
-      values = d[7] === false ? rest : await inflate(rest, uncompressed - repLen - defLen);
+      values = d[7] === false ? rest : inflate(rest, uncompressed - repLen - defLen);
     }
     // The slots of the wanted rows on this page, with the index of each one's value among the page's values
     // (-1: a null element); rows only ascend, so the next wanted row is followed with a pointer.
@@ -317,18 +296,10 @@ function unpackOne(b: Uint8Array, byte: number, width: number, j: number): numbe
   return v;
 }
 
-/** Repetition or definition levels (at most 8 bits): all `count` of them. */
-function hybrid(b: Uint8Array, at: number, end: number, width: number, count: number): Uint8Array {
-  const out = new Uint8Array(count);
-  if (width === 0) return out;
-  if (width > 8) throw new Error(`levels of ${width} bits`);
-  const mask = (1 << width) - 1;
-  runs(b, at, end, width, count, (k, n, v) => out.fill(v, k, k + n), (k, n, byte) => {
-    for (let j = 0; j < n; j++) {
-      const bit = j * width, p = byte + (bit >> 3), shift = bit & 7;
-      out[k + j] = ((b[p] | (b[p + 1] << 8)) >> shift) & mask;
-    }
-  });
+/** `count` repetition or definition levels of at most `max`, hybrid-encoded in b[at, end). */
+function levelsOf(b: Uint8Array, at: number, end: number, max: number, count: number): Uint32Array {
+  const out = new Uint32Array(count);
+  if (max > 0) readHybrid(new Bytes(b, at, end), bitWidth(max), count, out);
   return out;
 }
 
@@ -359,53 +330,6 @@ function plainAt(b: Uint8Array, type: string, n: number, k: number): number {
   if (n * size > b.length) throw new Error("values end early");
   const dv = new DataView(b.buffer, b.byteOffset + k * size, size);
   return size === 8 ? dv.getUint32(0, true) + dv.getInt32(4, true) * 2 ** 32 : dv.getInt32(0, true);
-}
-
-/** `n` PLAIN integers of `type` (a dictionary page). */
-function plain(b: Uint8Array, type: string, n: number): Float64Array {
-  const size = type === "INT64" ? 8 : 4;
-  if (n * size > b.length) throw new Error("values end early");
-  const dv = new DataView(b.buffer, b.byteOffset, n * size), out = new Float64Array(n);
-  for (let k = 0; k < n; k++) {
-    out[k] = size === 8
-      ? dv.getUint32(8 * k, true) + dv.getInt32(8 * k + 4, true) * 2 ** 32
-      : dv.getInt32(4 * k, true);
-  }
-  return out;
-}
-
-/** Rows of a small row group read by hyparquet (codecs not read here), one call for all of them. */
-async function readWithHyparquet(
-  file: FileBytes,
-  where: string,
-  groupStart: number,
-  rows: number[],
-): Promise<Map<number, number[]>> {
-  const { parquetMetadataAsync, parquetReadObjects } = await importLazily<typeof import("hyparquet")>(
-    "hyparquet",
-  );
-  // ZSTD, Brotli, LZ4 (and GZIP again) through the same maintained decompressors io/parquet.ts uses.
-  const { compressors } = await importLazily<typeof import("hyparquet-compressors")>("hyparquet-compressors");
-  const out = new Map<number, number[]>();
-  try {
-    const metadata: FileMetaData = await parquetMetadataAsync(file);
-    const lo = Math.min(...rows), hi = Math.max(...rows);
-    const read = await parquetReadObjects({
-      file,
-      metadata,
-      columns: [TOKENS],
-      compressors,
-      rowStart: groupStart + lo,
-      rowEnd: groupStart + hi + 1,
-    });
-    for (const r of rows) {
-      const v = read[r - lo]?.[TOKENS];
-      out.set(r, Array.isArray(v) ? v.map((x) => x === null || x === undefined ? NaN : Number(x)) : []);
-    }
-  } catch (e) {
-    throw new EngramError(`${where}: cannot be read (${(e as Error).message}); fetch the file again`);
-  }
-  return out;
 }
 
 /** A list of token ids, checked: integers in [0, 2^32). */
