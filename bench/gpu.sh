@@ -61,7 +61,8 @@ step "exactness: golden tests, every tile variant bit for bit"
 # The device has no registry: these tests and everything they import, type-only imports included, use no npm
 # package (scoring/memorization.ts no longer imports io/). A run that tests nothing says so.
 timeout $((200 * TS)) deno test --no-npm -A tests/golden_test.ts tests/kernels_test.ts > "$OUT/exactness.log" 2>&1
-grep -E "FAILED|passed" "$OUT/exactness.log" | tail -5 || echo "exactness: NO TEST RAN; see exactness.log"
+grep -E "FAILED|passed" "$OUT/exactness.log" | tail -5
+grep -qE "[1-9][0-9]* passed" "$OUT/exactness.log" || echo "exactness: NO TEST RAN; see exactness.log"
 step "exactness: pico reference ($REF_ROWS rows × 12 checkpoints)"
 timeout $((120 * TS)) $DENO bench/check_reference.ts "$REF_ROWS" > "$OUT/reference.jsonl" 2>&1
 tail -n 13 "$OUT/reference.jsonl"
