@@ -96,6 +96,8 @@ export interface DatasetOptions {
   intersect?: boolean;
   meta?: Map<string, ModelMeta>;
   modelsDir?: string;
+  /** A checkpoint folder of each model by name (ReportOptions.modelDirs), read before modelsDir. */
+  modelDirs?: ReadonlyMap<string, string>;
   /** Compare sources whose provenance says they were scored differently (a note says so). */
   allowMixed?: boolean;
   /** Where pages go when they pass memoryBudget bytes (default: the system's temporary folder, 4 GiB). */
@@ -243,12 +245,20 @@ async function describeSources(
     const model = s.name.slice(0, cut), revision = s.name.slice(cut + 1);
     const p = provenance.findLast((f) => f.source === s.name)?.provenance ?? null;
     // A source without provenance (a reference CSV) has its folder metadata looked up from --models.
-    const modelPath = p?.model_path ?? (options.modelsDir ? join(options.modelsDir, model, revision) : null);
+    const modelDir = options.modelDirs?.get(model);
+    const modelPath = p?.model_path ?? modelDir ??
+      (options.modelsDir ? join(options.modelsDir, model, revision) : null);
     const folder = modelPath ? await folderMeta(modelPath, model) : {};
     const { facts, notes: factNotes } = await resolveFacts(
       model,
       revision,
-      { meta: options.meta ?? new Map(), provenanceParams: p?.params, modelsDir: options.modelsDir, folder },
+      {
+        meta: options.meta ?? new Map(),
+        provenanceParams: p?.params,
+        modelDir,
+        modelsDir: options.modelsDir,
+        folder,
+      },
     );
     notes.push(...factNotes);
     const shards = missingShardsNote(s.name, s.rows, provenance);

@@ -174,10 +174,12 @@ export async function folderMeta(modelPath: string, model: string): Promise<Mode
 
 /** Parameters from a GPT-NeoX config.json under dir: <dir>/<model>/<revision>/, <dir>/<model>/ or <dir>/. */
 export async function configParams(dir: string, model: string, revision: string): Promise<number | null> {
-  for (const candidate of [join(dir, model, revision), join(dir, model)]) {
-    if (await isFile(join(candidate, "config.json"))) return countParameters(await loadConfig(candidate));
-  }
-  return null;
+  return await checkpointParams(join(dir, model, revision)) ?? await checkpointParams(join(dir, model));
+}
+
+/** The parameters of the checkpoint in `dir` from its config.json; null when it has none. */
+async function checkpointParams(dir: string): Promise<number | null> {
+  return await isFile(join(dir, "config.json")) ? countParameters(await loadConfig(dir)) : null;
 }
 
 /** What the report uses for one model@revision, with where each number came from. */
@@ -194,7 +196,13 @@ export interface SourceFacts {
 export async function resolveFacts(
   model: string,
   revision: string,
-  given: { meta: Map<string, ModelMeta>; provenanceParams?: number; modelsDir?: string; folder?: ModelMeta },
+  given: {
+    meta: Map<string, ModelMeta>;
+    provenanceParams?: number;
+    modelDir?: string;
+    modelsDir?: string;
+    folder?: ModelMeta;
+  },
 ): Promise<{ facts: SourceFacts; notes: string[] }> {
   const notes: string[] = [];
   const byFlag = given.meta.get(model) ?? {}, folder = given.folder ?? {};
@@ -207,8 +215,10 @@ export async function resolveFacts(
   if (meta.params) [params, paramsFrom] = [meta.params, "--meta"];
   else if (given.provenanceParams && given.provenanceParams > 0) {
     [params, paramsFrom] = [given.provenanceParams, "provenance"];
-  } else if (given.modelsDir) {
-    const p = await configParams(given.modelsDir, model, revision);
+  } else if (given.modelDir || given.modelsDir) {
+    const p = given.modelDir
+      ? await checkpointParams(given.modelDir)
+      : await configParams(given.modelsDir!, model, revision);
     if (p !== null) [params, paramsFrom] = [p, "config.json"];
   }
   if (params === null) {

@@ -47,6 +47,9 @@ export interface ReportOptions {
   meta?: string;
   /** Folder with <model>/<revision>/config.json (or <model>/config.json) to count parameters. */
   models?: string;
+  /** A checkpoint folder of each model by name, read before `models` (e.g. the Hugging Face cache, resolved by
+   *  the caller with io/checkpoints.ts resolveCheckpoints). */
+  modelDirs?: ReadonlyMap<string, string>;
   /** Tokenizer folder and training data prefix, to decode memorized rows (default: found from the target's
    *  provenance: its data, and the tokenizer.json nearest to its model). */
   tokenizer?: string;
@@ -163,6 +166,7 @@ export async function computeReport(options: ReportOptions): Promise<{ report: R
     intersect: options.intersect,
     meta,
     modelsDir: options.models,
+    modelDirs: options.modelDirs,
     allowMixed: options.allowMixed,
     spillDir: options.spillDir,
     memoryBudget: options.memoryBudget,

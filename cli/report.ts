@@ -9,10 +9,9 @@ import {
   hubOrigin,
   isRepoId,
   parseRepoFolder,
-  refsNaming,
   resolveDatasetPath,
 } from "../io/hub.ts";
-import { basename, dirname, join, resolve } from "../base/path.ts";
+import { basename, resolve } from "../base/path.ts";
 import { REPORT_CACHE, writeReport } from "../analysis/report.ts";
 
 const REPORT_HELP = `./engram report --results FILE_OR_DIR... [options]
@@ -93,7 +92,7 @@ export async function reportCommand(argv: string[]): Promise<void> {
       (await resolveDatasetPath(p, "--results")).path
     ),
   );
-  const links = values.models === undefined ? null : await hubModelsLinks(values.models);
+  const modelDirs = values.models === undefined ? null : await hubModelDirs(values.models);
   const { report, files } = await writeReport(out, {
     results,
     target: values.target,
@@ -101,14 +100,14 @@ export async function reportCommand(argv: string[]): Promise<void> {
     intersect: values.intersect ?? false,
     allowMixed: values["allow-mixed"] ?? false,
     meta: values.meta,
-    models: links?.dir ?? values.models,
+    ...(modelDirs ? { modelDirs } : { models: values.models }),
     tokenizer: values.tokenizer,
     data: values.data === undefined ? undefined : (await hubData(values.data, "--data")).path,
     samples: intFlag(values.samples, "samples", 0),
     combine: listFlag(values.combine, "combine"),
     textFeatures: !values["no-text-features"],
     ...(values.cache ? { cacheDir: values.cache } : {}),
-  }).finally(() => links?.remove());
+  });
   const target = report.sources.find((s) => s.source === report.target)!;
   console.log(
     `report: ${report.sources.length} model@revisions × ${report.rows.analysed} rows; target ${report.target} ` +
@@ -120,11 +119,10 @@ export async function reportCommand(argv: string[]): Promise<void> {
 
 /**
  * --models in the Hugging Face cache (the cache folder, a models--ORG--NAME folder, a snapshot, or ORG/NAME looked
- * up in the cache) as the layout the report reads sizes from, <dir>/<model>/<revision>/: a temporary folder of
- * links to the snapshots, one per ref (main as well as the stepN naming the same commit), removed after the
- * report. Null for any other --models, which is read as it is.
+ * up in the cache): a checkpoint folder of each model, for its size (every revision of a model has the same).
+ * Null for any other --models, which the report reads as a folder of <model>/<revision>/.
  */
-async function hubModelsLinks(arg: string): Promise<{ dir: string; remove: () => Promise<void> } | null> {
+async function hubModelDirs(arg: string): Promise<Map<string, string> | null> {
   let path = arg;
   if (!(await Deno.stat(arg).catch(() => null))) {
     // ORG/NAME where neither it nor a folder ORG is here: a repository id, looked up in the hub cache.
@@ -137,20 +135,7 @@ async function hubModelsLinks(arg: string): Promise<{ dir: string; remove: () =>
   ) return null;
   const checkpoints = (await resolveCheckpoints(path)).filter((c) => c.repo !== undefined);
   if (checkpoints.length === 0) return null;
-  const dir = await Deno.makeTempDir({ prefix: "engram-models-" });
-  const remove = () => Deno.remove(dir, { recursive: true }).catch(() => {});
-  try {
-    for (const ck of checkpoints) {
-      const revisions = await refsNaming(dirname(dirname(ck.dir)), ck.repo!, ck.commit!);
-      for (const revision of revisions.length > 0 ? revisions : [ck.revision]) {
-        const link = join(dir, ck.model, revision);
-        await Deno.mkdir(dirname(link), { recursive: true });
-        if (!await Deno.stat(link).catch(() => null)) await Deno.symlink(resolve(ck.dir), link);
-      }
-    }
-  } catch (e) {
-    await remove();
-    throw e;
-  }
-  return { dir, remove };
+  const dirs = new Map<string, string>();
+  for (const c of checkpoints) if (!dirs.has(c.model)) dirs.set(c.model, c.dir);
+  return dirs;
 }
