@@ -28,6 +28,7 @@
  *
  * const gpu = await Gpu.open();
  * const model = await NeoXModel.load(gpu, "fixtures/pico/models/pico-3/step1092");
+ * // Its matmuls run the tile variants shipped for this adapter; `tuning: useTuning(gpu)` runs ./engram tune's.
  * const decoder = await Decoder.create(model, { batch: 8, prompt: 32, cont: 32 });
  * const data = await MegatronDataset.open("fixtures/pico/data/pico_document");
  *
@@ -78,7 +79,14 @@
  */
 export { EngramError } from "./base/errors.ts";
 export { type AdapterSummary, type GeneratedCode, Gpu, GpuOutOfMemory } from "./engine/gpu.ts";
-export { type AdapterKey, type TunedShape, Tuning, type TuningTable, useTuning } from "./engine/tuning.ts";
+export {
+  type AdapterKey,
+  shippedTuning,
+  type TunedShape,
+  Tuning,
+  type TuningTable,
+  useTuning,
+} from "./engine/tuning.ts";
 export {
   parseVariant,
   type TileFamily,

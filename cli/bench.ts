@@ -69,13 +69,18 @@ interface KernelResult {
 
 /**
  * GFLOP/s of the forward pass's matmuls at prefill and decode shapes, and of the fused unembedding argmax, with
- * the variant the adapter's tuning picks for each (and, for comparison, the untuned default).
+ * the variant `tuning` picks for each (and, for comparison, the untuned default).
  */
-async function benchKernels(model: NeoXModel, batch: number, prompt: number): Promise<KernelResult[]> {
+async function benchKernels(
+  model: NeoXModel,
+  tuning: Tuning,
+  batch: number,
+  prompt: number,
+): Promise<KernelResult[]> {
   const { gpu, cfg } = model;
   const formats = { layers: model.layers[0].qkv.format, unembed: model.embedOut.format };
   const shapes = modelShapes(cfg, formats, batch, prompt, gpu.limits.maxBinding);
-  const picked = (s: MatmulShape) => gpu.tuning.pick(gpu, s.kernel, s.format, s.m, s.n, s.k);
+  const picked = (s: MatmulShape) => tuning.pick(gpu, s.kernel, s.format, s.m, s.n, s.k);
   // One tuner for all shapes (its operands, clock and calibration set up once), each timing its picked variant.
   const results = await tuneShapes(gpu, shapes, {
     variants: (shape) => [picked(shape)],
@@ -145,9 +150,7 @@ export async function benchCommand(argv: string[]): Promise<void> {
   if (a.save) await checkWritable(a.save, "--save"); // not after the whole bench
   const forced = a.variant === undefined ? undefined : parseVariant(a.variant);
   const gpu = await Gpu.open({ timestamps: !!a.matmuls, kernels: family as "cpu" | "gpu" | undefined });
-  if (forced) gpu.tuning = Tuning.forced(forced);
-  else if (a.untuned) gpu.tuning = Tuning.defaults();
-  else useTuning(gpu, a.tuning);
+  const tuning = forced ? Tuning.forced(forced) : a.untuned ? Tuning.defaults() : useTuning(gpu, a.tuning);
   const modelDir = a.model ?? PICO_BENCH_MODEL;
   const model = await NeoXModel.load(gpu, modelDir);
   const source = await openRowSource(a.data ?? PICO_DATA);
@@ -166,6 +169,7 @@ export async function benchCommand(argv: string[]): Promise<void> {
       prompt,
       cont,
       memoryBudget: gpu.defaults.memoryGiB * 2 ** 30,
+      tuning,
     });
     try {
       const job = { source, start, count, offset: 0, mode, suppress: null, logprob: false };
@@ -191,12 +195,12 @@ export async function benchCommand(argv: string[]): Promise<void> {
   }
   source.close();
   const kernels = a.matmuls
-    ? await benchKernels(model, intFlag(a.batch, "batch", 1) ?? gpu.defaults.batch, prompt)
+    ? await benchKernels(model, tuning, intFlag(a.batch, "batch", 1) ?? gpu.defaults.batch, prompt)
     : undefined;
   const report = {
     modes: results,
     adapter: gpu.describe(),
-    tuning: gpu.tuning.source,
+    tuning: tuning.source,
     variants: [...used].sort(),
     model: modelDir,
     params: model.cfg,

@@ -37,7 +37,7 @@ export async function demoCommand(argv: string[]): Promise<void> {
   const data = await openScoringData(PICO_DATA, { modelDir: checkpoints[0].dir });
   const gpu = await Gpu.open();
   try {
-    useTuning(gpu, a.tuning);
+    const tuning = useTuning(gpu, a.tuning);
     for (const ck of checkpoints) {
       await scoreCheckpoint({
         checkpoint: ck,
@@ -46,6 +46,7 @@ export async function demoCommand(argv: string[]): Promise<void> {
         out: join(out, "scores", `${ck.model}@${ck.revision}.parquet`),
         force: a.force ?? false,
         gpu,
+        tuning,
         ...scoreReporting(false, progressSeconds),
       });
     }

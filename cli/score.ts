@@ -185,7 +185,7 @@ export async function scoreCommand(argv: string[], gpuIn?: Gpu): Promise<ScoreSu
     };
     scoredRows(data.source, jobRows); // refused before the GPU opens
     gpu = gpuIn ?? await Gpu.open();
-    useTuning(gpu, a.tuning);
+    const tuning = useTuning(gpu, a.tuning);
     for (const [i, ck] of checkpoints.entries()) {
       summaries.push(
         await scoreCheckpoint({
@@ -198,6 +198,7 @@ export async function scoreCommand(argv: string[], gpuIn?: Gpu): Promise<ScoreSu
           gpuMemoryGiB,
           force: a.force ?? false,
           gpu,
+          tuning,
           ...scoreReporting(a.quiet ?? false, progressSeconds),
         }),
       );

@@ -9,10 +9,17 @@ import {
   encodeUnembedArgmax,
   type NeoXModel,
 } from "./model.ts";
+import { shippedTuning, type Tuning } from "./tuning.ts";
 import { fitWorkspace, type Workspace, type WorkspaceRequest } from "./workspace.ts";
 
-/** Batch, prompt and continuation lengths, memory budget (see WorkspaceRequest). */
-export type DecoderOptions = WorkspaceRequest;
+/** Batch, prompt and continuation lengths, memory budget (see WorkspaceRequest), and the matmuls' tuning. */
+export interface DecoderOptions extends WorkspaceRequest {
+  /**
+   * Which tile variant runs each matmul (`useTuning`'s choice for a command, `Tuning.forced` for a test);
+   * default: the table shipped for this adapter, else the built-in defaults. Results never depend on it.
+   */
+  tuning?: Tuning;
+}
 
 /** How `Decoder.firstMismatch` runs. */
 export interface ExtractOptions {
@@ -91,7 +98,13 @@ export class Decoder {
 
   /** Builds the workspace (see fitWorkspace: the batch is halved until it fits). */
   static async create(model: NeoXModel, opts: DecoderOptions): Promise<Decoder> {
-    return new Decoder(model, await fitWorkspace(model, opts));
+    const { tuning = shippedTuning(model.gpu), ...request } = opts;
+    return new Decoder(model, await fitWorkspace(model, request, tuning));
+  }
+
+  /** The tuning this decoder's matmuls run (recorded in provenance and bench as its `source`). */
+  get tuning(): Tuning {
+    return this.ws.kernels.tuning;
   }
 
   /** Writes `rows` token rows (rows × seqLen, or shorter rows padded with zeros) and resets slot_of. */

@@ -2,7 +2,6 @@
 // name, constants and generated code, buffer helpers, and WebGPU errors turned into EngramErrors instead of
 // hangs.
 import { EngramError } from "../base/errors.ts";
-import { shippedTuning, type Tuning } from "./tuning.ts";
 
 /** What `cli.ts info` prints about the adapter: its names, features and the limits engram's device got. */
 export interface AdapterSummary {
@@ -53,12 +52,6 @@ export class Gpu {
   pipelineSeconds = 0;
   private nextBufferId = 1;
   private readonly bufferIds = new WeakMap<GPUBuffer, number>();
-  /**
-   * Which matmul tile variant runs each shape (engine/tuning.ts). Opened with the shipped table for this
-   * adapter, else the defaults; a command then sets its own: `useTuning` (--tuning FILE, else the user's cache
-   * when it has this adapter), or bench's --untuned and --variant (`Tuning.defaults`, `Tuning.forced`).
-   */
-  tuning: Tuning;
 
   private constructor(
     /** The WebGPU adapter. */
@@ -74,7 +67,6 @@ export class Gpu {
     /** GPU timestamps (the timestamp-query feature), requested by the commands that time kernels. */
     readonly hasTimestamps: boolean,
   ) {
-    this.tuning = shippedTuning(this);
     device.lost.then((info) => {
       if (info.reason !== "destroyed") this.failure = `GPU device lost: ${info.message || info.reason}`;
     });

@@ -17,6 +17,7 @@ import {
   variantName,
   type WeightFormat,
 } from "./tiles.ts";
+import type { Tuning } from "./tuning.ts";
 
 export type { WeightFormat } from "./tiles.ts";
 
@@ -333,8 +334,8 @@ export class KernelCache {
    * dispatch's unused bindings each get their own, since one buffer cannot be both read and written by it.
    */
   private readonly dummies: GPUBuffer[] = [];
-  /** An empty cache of kernels on `gpu`. */
-  constructor(readonly gpu: Gpu) {}
+  /** An empty cache of kernels on `gpu`, whose matmuls run the tile variants `tuning` picks. */
+  constructor(readonly gpu: Gpu, readonly tuning: Tuning) {}
 
   /**
    * The kernel `name` of `layout` for shape `s` on `buffers` (by operand name): their names are checked on
@@ -360,12 +361,12 @@ export class KernelCache {
     return k;
   }
 
-  /** The tile variant for a matmul of this shape: the adapter's tuning decides (see engine/tuning.ts). */
+  /** The tile variant for a matmul of this shape: the cache's tuning decides (see engine/tuning.ts). */
   variant(kernel: TileKernel, format: WeightFormat, m: number, n: number, k: number): TileVariant {
     const key = `${kernel}:${format}:${m}:${n}:${k}`;
     let v = this.variants.get(key);
     if (!v) {
-      v = this.gpu.tuning.pick(this.gpu, kernel, format, m, n, k);
+      v = this.tuning.pick(this.gpu, kernel, format, m, n, k);
       this.variants.set(key, v);
     }
     return v;

@@ -319,12 +319,14 @@ export async function tuneShapes(
   const timedShapes = shapes.map((s) => ({ ...s, m: Math.min(s.m, maxRows) }));
   const buffers = new ShapeBuffers(gpu, timedShapes);
   const timer = new KernelTimer(gpu);
-  const c = new KernelCache(gpu);
+  const untuned = Tuning.defaults();
+  // Every kernel built here is given its variant; the cache's tuning is only the fallback it would pick.
+  const c = new KernelCache(gpu, untuned);
   const out: ShapeTuning[] = [];
   try {
     const first = shapes.length ? timedShapes[0] : null;
     if (first) {
-      const v = Tuning.defaults().pick(gpu, first.kernel, first.format, first.m, first.n, first.k);
+      const v = untuned.pick(gpu, first.kernel, first.format, first.m, first.n, first.k);
       const c0 = await timer.calibrate(buffers.kernel(c, first, v));
       opts.onProgress?.(
         `clock: ${timer.clock} (the same work: ${(c0.host * 1e3).toFixed(1)} ms by the host's clock, ` +
@@ -359,7 +361,7 @@ export async function tuneShapes(
         const key = (v: TileVariant) => variantName({ ...v, w16: false, swizzle: 0 });
         for (const v of all) if (top.has(key(v)) && !times.has(variantName(v))) await measure(v);
       }
-      const fallback = Tuning.defaults().pick(gpu, shape.kernel, shape.format, shape.m, shape.n, shape.k);
+      const fallback = untuned.pick(gpu, shape.kernel, shape.format, shape.m, shape.n, shape.k);
       if (!times.has(variantName(fallback))) await measure(fallback);
       for (const name of ranked().slice(0, 3)) {
         await measure(all.find((v) => variantName(v) === name) ?? fallback);

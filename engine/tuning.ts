@@ -132,7 +132,7 @@ export class Tuning {
   }
 }
 
-/** Each Gpu's adapter key, worked out once (Gpu.open's shipped table and the command's tuning both need it). */
+/** Each Gpu's adapter key, worked out once (the shipped table and the command's tuning both need it). */
 const adapterKeys = new WeakMap<Gpu, AdapterKey>();
 
 /** The adapter's key for tuning tables. */
@@ -205,15 +205,27 @@ function findTable(file: TuningFile | null, key: AdapterKey, anyDriver = false):
     null;
 }
 
-/** The shipped table for this adapter (any driver), or the defaults: what Gpu.open starts with. */
+/** Each Gpu's shipped tuning, read once (every decoder given no tuning of its own asks for it). */
+const shippedTunings = new WeakMap<Gpu, Tuning>();
+
+/**
+ * The shipped table for this adapter (any driver), or the defaults: what a decoder runs when its caller passes
+ * no tuning.
+ */
 export function shippedTuning(gpu: Gpu): Tuning {
-  const table = findTable(readTuningFile(SHIPPED), adapterKey(gpu), true);
-  return table ? Tuning.fromTable("shipped shaders/tuning.json", table) : Tuning.defaults();
+  let tuning = shippedTunings.get(gpu);
+  if (!tuning) {
+    const table = findTable(readTuningFile(SHIPPED), adapterKey(gpu), true);
+    tuning = table ? Tuning.fromTable("shipped shaders/tuning.json", table) : Tuning.defaults();
+    shippedTunings.set(gpu, tuning);
+  }
+  return tuning;
 }
 
 /**
- * The tuning a command uses: `file` (--tuning; it must hold a table for this adapter), else the cache's table
- * for this adapter and driver, else what the Gpu already has (shipped or defaults). Sets it on `gpu`.
+ * The tuning a command runs on `gpu`: `file` (--tuning; it must hold a table for this adapter), else the
+ * cache's table for this adapter and driver, else the shipped table (or the defaults). The caller hands it to
+ * the decoders it creates (`Decoder.create`'s `tuning`).
  */
 export function useTuning(gpu: Gpu, file?: string): Tuning {
   const key = adapterKey(gpu);
@@ -226,8 +238,7 @@ export function useTuning(gpu: Gpu, file?: string): Tuning {
         }): run ./engram tune --model DIR --tuning ${file} on this machine, or leave out --tuning`,
       );
     }
-    gpu.tuning = Tuning.fromTable(`--tuning ${file}`, table);
-    return gpu.tuning;
+    return Tuning.fromTable(`--tuning ${file}`, table);
   }
   const cache = tuningCachePath();
   if (cache) {
@@ -238,9 +249,9 @@ export function useTuning(gpu: Gpu, file?: string): Tuning {
       // A damaged cache must not stop a scoring run: say so once and carry on without it.
       console.error(`engram: ignoring the tuning cache: ${(e as Error).message}`);
     }
-    if (table) gpu.tuning = Tuning.fromTable(`cache ${cache}`, table);
+    if (table) return Tuning.fromTable(`cache ${cache}`, table);
   }
-  return gpu.tuning;
+  return shippedTuning(gpu);
 }
 
 /**

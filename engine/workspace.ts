@@ -6,6 +6,7 @@ import { fmtBytes, GpuOutOfMemory } from "./gpu.ts";
 import { KernelCache } from "./kernels.ts";
 import type { NeoXModel } from "./model.ts";
 import { MIN_BN, PARTIAL_BYTES } from "./tiles.ts";
+import type { Tuning } from "./tuning.ts";
 
 /** What a decoder asks of its workspace. */
 export interface WorkspaceRequest {
@@ -122,8 +123,11 @@ export class Workspace {
   private logitsBuffer: GPUBuffer | null = null;
   private readonly owned: GPUBuffer[] = [];
 
-  /** Allocates the buffers of `shape` for `model`; one above the adapter's binding limit is GpuOutOfMemory. */
-  constructor(readonly model: NeoXModel, readonly shape: WorkspaceShape) {
+  /**
+   * Allocates the buffers of `shape` for `model`, its kernels' matmuls running the variants `tuning` picks; a
+   * buffer above the adapter's binding limit is GpuOutOfMemory.
+   */
+  constructor(readonly model: NeoXModel, readonly shape: WorkspaceShape, tuning: Tuning) {
     const { cfg, gpu } = model;
     const size = workspaceLayout(cfg, shape);
     for (const [name, bytes] of Object.entries(size)) {
@@ -137,7 +141,7 @@ export class Workspace {
     const buffer = (name: keyof WorkspaceLayout, label: string = name) =>
       this.own(gpu.storage(size[name], label));
     try {
-      this.kernels = new KernelCache(gpu);
+      this.kernels = new KernelCache(gpu, tuning);
       this.rope = this.own(gpu.upload(ropeTable(cfg.rotaryNdims, cfg.rotaryBase, shape.seqLen), "rope"));
       this.tokens = buffer("tokens");
       this.slotOf = buffer("slotOf", "slot_of");
@@ -202,9 +206,13 @@ export function maxForwardTokens(cfg: NeoXConfig, maxBinding: number): number {
 
 /**
  * The workspace for `opts.batch` sequences, or the largest batch (halving) that fits: in the memory budget, in
- * one buffer binding per buffer, and in what the GPU can allocate.
+ * one buffer binding per buffer, and in what the GPU can allocate. Its matmuls run the variants `tuning` picks.
  */
-export async function fitWorkspace(model: NeoXModel, opts: WorkspaceRequest): Promise<Workspace> {
+export async function fitWorkspace(
+  model: NeoXModel,
+  opts: WorkspaceRequest,
+  tuning: Tuning,
+): Promise<Workspace> {
   const { cfg, gpu } = model;
   const seqLen = opts.prompt + opts.cont;
   if (seqLen > cfg.maxPositions) {
@@ -239,7 +247,7 @@ export async function fitWorkspace(model: NeoXModel, opts: WorkspaceRequest): Pr
       // Out of memory, or a buffer past the adapter's limits (one layer's KV cache is one binding): halve.
       let ws: Workspace | undefined;
       try {
-        await gpu.scoped("allocating the workspace", () => ws = new Workspace(model, shape()));
+        await gpu.scoped("allocating the workspace", () => ws = new Workspace(model, shape(), tuning));
         return ws!;
       } catch (e) {
         ws?.destroy();

@@ -16,7 +16,7 @@ import { fmtBytes, Gpu } from "../engine/gpu.ts";
 import { NeoXModel } from "../engine/model.ts";
 import { MAX_CONTINUATION, PAPER_CONTINUATION, PAPER_PROMPT } from "../engine/paper.ts";
 import { dirname, extname, resolve } from "../base/path.ts";
-import { useTuning } from "../engine/tuning.ts";
+import { shippedTuning, type Tuning, useTuning } from "../engine/tuning.ts";
 import { type Checkpoint, findTokenizer, foldersAbove, resolveCheckpoints } from "../io/checkpoints.ts";
 import { describeRemovedTemporaries, removeDeadTemporaries } from "../base/atomic.ts";
 import { rowSourceFingerprint, sampledFingerprint } from "../io/files.ts";
@@ -94,10 +94,14 @@ export interface ScoreCheckpointOptions extends ScoreSettings {
   gpuMemoryGiB?: number;
   /** Rescore even when a results file answering this job is there, and start over from a journal of others. */
   force?: boolean;
-  /** The GPU (the caller destroys it); default: one opened for this job with `tuning`, destroyed after. */
+  /** The GPU (the caller destroys it); default: one opened for this job, destroyed after. */
   gpu?: Gpu;
-  /** Matmul variants tuned by ./engram tune, for a GPU opened here (default: its cache, when tuned here). */
-  tuning?: string;
+  /**
+   * The matmuls' tile variants: a Tuning (e.g. `useTuning`'s), or a tuning file of ./engram tune read for the
+   * GPU; default: for a GPU opened here, `useTuning`'s (the cache of ./engram tune when tuned on this adapter,
+   * else the shipped table), for a given GPU the table shipped for its adapter. Results never depend on it.
+   */
+  tuning?: Tuning | string;
   /** Lines for a person: a kept file skipped, a journal resumed or replaced, the summary (default: none). */
   log?: (line: string) => void;
   /** Lines about other files this job deleted (dead temporaries of killed runs); default: stderr. */
@@ -256,11 +260,14 @@ export async function scoreCheckpoint(options: ScoreCheckpointOptions): Promise<
       );
     }
     const { job, share } = scoredRows(data.source, options);
-    if (!gpu) {
-      gpu = await Gpu.open();
-      useTuning(gpu, options.tuning);
-    }
+    gpu ??= await Gpu.open();
+    const tuning = typeof options.tuning === "object"
+      ? options.tuning
+      : options.tuning === undefined && options.gpu
+      ? shippedTuning(gpu)
+      : useTuning(gpu, options.tuning);
     return await scoreOrSkip(gpu, ck, data.source, {
+      tuning,
       path: options.out,
       dataPath: data.path,
       dataOrigin: data.origin,
@@ -368,6 +375,7 @@ function formatEta(seconds: number): string {
 
 /** A job with everything resolved: scoreCheckpoint's options after the defaults, the data opened. */
 interface CheckpointJob {
+  tuning: Tuning;
   path: string;
   dataPath: string;
   /** The data's dataset repository, ref and commit when it lies in the hub cache. */
@@ -536,6 +544,7 @@ async function scoreJob(
       cont: job.cont,
       memoryBudget: (job.gpuMemoryGiB ?? gpu.defaults.memoryGiB) * 2 ** 30,
       memoryBudgetSource: "score --gpu-memory",
+      tuning: job.tuning,
     });
     journal = await Journal.open(`${job.path}.partial`, want, { replace: job.force });
     if (journal.replaced > 0) {
@@ -590,7 +599,7 @@ async function scoreJob(
         : {}),
       engram_version: ENGRAM_VERSION,
       adapter: gpu.describe(),
-      kernels: kernelsRecord(gpu.tuning.source, decoder.variantsUsed, job, resumed),
+      kernels: kernelsRecord(decoder.tuning.source, decoder.variantsUsed, job, resumed),
       created: journal.created,
     };
     // The final file streams from the journal a chunk at a time (memory stays bounded at any length).

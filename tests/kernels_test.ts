@@ -27,6 +27,7 @@ import {
   type WeightFormat,
 } from "../engine/tiles.ts";
 import { encodeKernel, type Kernel } from "../engine/gpu.ts";
+import { Tuning } from "../engine/tuning.ts";
 import { assert, assertEquals } from "./assert.ts";
 import { EngramError } from "../base/errors.ts";
 
@@ -135,7 +136,7 @@ async function withBuffers<T>(
   rows: number,
   fn: (c: KernelCache, b: { w: WeightMatrix; x: GPUBuffer; bias: GPUBuffer; y: GPUBuffer }) => Promise<T>,
 ): Promise<T> {
-  const c = new KernelCache(gpu);
+  const c = new KernelCache(gpu, Tuning.defaults()); // every matmul here names its variant
   const b = {
     w: { buffer: gpu.upload(weightBytes(format), "w"), format, rows: N, cols: K },
     x: gpu.upload(x.subarray(0, rows * K), "x"),
@@ -248,7 +249,7 @@ Deno.test("the paired LayerNorm (parallel residual's ln1 and ln2) writes exactly
   const weights = [7, 8, 9, 10].map((seed) => values(h, seed));
   for (const kernels of ["cpu", "gpu"] as const) {
     const g = await Gpu.open({ kernels });
-    const c = new KernelCache(g);
+    const c = new KernelCache(g, Tuning.defaults());
     const xb = g.upload(input, "x");
     const [g1, b1, g2, b2] = weights.map((w) => g.upload(w, "norm"));
     const ys = [0, 1, 2, 3].map(() => g.storage(rows * h * 4, "y"));
