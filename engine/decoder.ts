@@ -135,14 +135,14 @@ export class Decoder {
     );
     for (let r0 = 0; r0 < rows; r0 += chunk) {
       const r = Math.min(chunk, rows - r0);
-      encodeForward(enc, this.ws, { rows: r, n, t0, rowBase: r0 });
-      encodeFinalNorm(enc, this.ws, {
+      encodeForward(enc, this.model, this.ws, { rows: r, n, t0, rowBase: r0 });
+      encodeFinalNorm(enc, this.model, this.ws, {
         rows: r * predict.per,
         per: predict.per,
         stride: n,
         offset: n - predict.per,
       });
-      encodeUnembedArgmax(enc, this.ws, {
+      encodeUnembedArgmax(enc, this.model, this.ws, {
         rows: r * predict.per,
         per: predict.per,
         rowBase: r0,
@@ -277,9 +277,9 @@ export class Decoder {
     for (let r0 = 0; r0 < rows; r0 += perChunk) {
       const r = Math.min(perChunk, rows - r0);
       this.submit((pass) => {
-        encodeForward(pass, this.ws, { rows: r, n, t0: 0, rowBase: r0 });
-        encodeFinalNorm(pass, this.ws, { rows: r * n, per: 1, stride: 1, offset: 0 });
-        encodeLogits(pass, this.ws, r * n);
+        encodeForward(pass, this.model, this.ws, { rows: r, n, t0: 0, rowBase: r0 });
+        encodeFinalNorm(pass, this.model, this.ws, { rows: r * n, per: 1, stride: 1, offset: 0 });
+        encodeLogits(pass, this.model, this.ws, r * n);
       });
       const chunk = new Float32Array(await gpu.read(this.ws.logits, r * n * cfg.vocabSize * 4));
       for (let i = 0; i < chunk.length; i++) {

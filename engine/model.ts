@@ -207,16 +207,17 @@ async function uploadMatrix(gpu: Gpu, ckpt: CheckpointReader, info: TensorInfo):
 }
 
 /**
- * The forward pass of `rowsOf.rows` sequences × `rowsOf.n` new tokens at positions t0.. (tokens read from the
- * workspace's token rows, whose slots the workspace counts), appending to the KV cache; leaves the residual
- * stream in ws.x.
+ * The forward pass of `model` over `rowsOf.rows` sequences × `rowsOf.n` new tokens at positions t0.. (tokens
+ * read from the workspace's token rows, whose slots the workspace counts), appending to the KV cache; leaves the
+ * residual stream in ws.x.
  */
 export function encodeForward(
   enc: GPUComputePassEncoder,
+  model: NeoXModel,
   ws: Workspace,
   rowsOf: Omit<PassShape, "slots">,
 ): void {
-  const { cfg } = ws.model;
+  const { cfg } = model;
   const pass = { ...rowsOf, slots: ws.slots };
   const c = ws.kernels;
   const rows = pass.rows * pass.n;
@@ -230,7 +231,7 @@ export function encodeForward(
   const run = (k: ReturnType<typeof matmulKernel>) => encodeKernel(enc, k);
 
   run(
-    embedKernel(c, ws.model.embedIn, pass, ws.shape.seqLen, {
+    embedKernel(c, model.embedIn, pass, ws.shape.seqLen, {
       tokens: ws.tokens,
       slotOf: ws.slotOf,
       x: ws.x,
@@ -246,7 +247,7 @@ export function encodeForward(
       beta2: pair?.[0].bias,
       y2: pair?.[1],
     }));
-  ws.model.layers.forEach((layer, l) => {
+  model.layers.forEach((layer, l) => {
     const kv = { kCache: ws.kCache[l], vCache: ws.vCache[l] };
     // Parallel residual, x + attn(ln1(x)) + mlp(ln2(x)): both norms of the layer's input in one pass over it.
     if (cfg.parallelResidual) norm(layer.ln1, ws.ln1, [layer.ln2, ws.ln2]);
@@ -264,9 +265,14 @@ export function encodeForward(
   });
 }
 
-/** final_layer_norm on the selected positions of ws.x, into ws.final. */
-export function encodeFinalNorm(enc: GPUComputePassEncoder, ws: Workspace, sel: RowSelection): void {
-  const { cfg, finalNorm } = ws.model;
+/** `model`'s final_layer_norm on the selected positions of ws.x, into ws.final. */
+export function encodeFinalNorm(
+  enc: GPUComputePassEncoder,
+  model: NeoXModel,
+  ws: Workspace,
+  sel: RowSelection,
+): void {
+  const { cfg, finalNorm } = model;
   encodeKernel(
     enc,
     layerNormKernel(ws.kernels, sel, cfg.hiddenSize, cfg.layerNormEps, {
@@ -278,16 +284,17 @@ export function encodeFinalNorm(enc: GPUComputePassEncoder, ws: Workspace, sel: 
   );
 }
 
-/** embed_out fused with argmax over ws.final: predictions (and log-probs) land in ws.pred / ws.logprob. */
+/** `model`'s embed_out fused with argmax over ws.final: predictions (and log-probs) land in ws.pred / ws.logprob. */
 export function encodeUnembedArgmax(
   enc: GPUComputePassEncoder,
+  model: NeoXModel,
   ws: Workspace,
   targetOf: Omit<UnembedTarget, "slots">,
 ): void {
   const c = ws.kernels;
   const target = { ...targetOf, slots: ws.slots };
   const common = { tokens: ws.tokens, slotOf: ws.slotOf, partials: ws.partials };
-  const unembed = unembedArgmaxKernel(c, target, ws.model.embedOut, { x: ws.final, ...common });
+  const unembed = unembedArgmaxKernel(c, target, model.embedOut, { x: ws.final, ...common });
   encodeKernel(enc, unembed);
   encodeKernel(
     enc,
@@ -295,10 +302,12 @@ export function encodeUnembedArgmax(
   );
 }
 
-/** Full logits of `rows` rows of ws.final into ws.logits (the `logits` command; scoring never needs them). */
-export function encodeLogits(enc: GPUComputePassEncoder, ws: Workspace, rows: number): void {
-  encodeKernel(
-    enc,
-    matmulKernel(ws.kernels, rows, ws.model.embedOut, { x: ws.final, y: ws.logits }, "store"),
-  );
+/** `model`'s full logits of `rows` rows of ws.final into ws.logits (the `logits` command; scoring never needs them). */
+export function encodeLogits(
+  enc: GPUComputePassEncoder,
+  model: NeoXModel,
+  ws: Workspace,
+  rows: number,
+): void {
+  encodeKernel(enc, matmulKernel(ws.kernels, rows, model.embedOut, { x: ws.final, y: ws.logits }, "store"));
 }

@@ -1,10 +1,11 @@
 // The GPU buffers one batch of decoding needs (token rows, KV caches, one forward chunk's activations, the
-// unembedding's outputs), their sizes from one table, and the loop that fits a batch into GPU memory.
+// unembedding's outputs), their sizes from one table, and the loop that fits a batch into GPU memory. Sized by
+// the model's config alone: the weights stay the model's (engine/model.ts), which the forward pass takes
+// beside the workspace.
 import type { NeoXConfig } from "./config.ts";
 import { EngramError } from "../base/errors.ts";
-import { fmtBytes, GpuOutOfMemory } from "./gpu.ts";
+import { fmtBytes, type Gpu, GpuOutOfMemory } from "./gpu.ts";
 import { KernelCache } from "./kernels.ts";
-import type { NeoXModel } from "./model.ts";
 import { MIN_BN, PARTIAL_BYTES } from "./tiles.ts";
 import type { Tuning } from "./tuning.ts";
 
@@ -24,6 +25,16 @@ export interface WorkspaceRequest {
   maxTokens?: number;
   /** Size the workspace for full logits (the `logits` command) rather than fused argmax. */
   logits?: boolean;
+}
+
+/** What a workspace is fitted to: the device, the model's config and the GPU bytes its weights already hold. */
+export interface WorkspaceTarget {
+  /** The device the workspace is allocated on. */
+  readonly gpu: Gpu;
+  /** The model's config: its layers, widths and vocabulary size the buffers. */
+  readonly cfg: NeoXConfig;
+  /** GPU bytes of the weights (named when not even one sequence fits beside them). */
+  readonly weightBytes: number;
 }
 
 /** Capacity of a Workspace: sequences (slots), their length, and how many tokens one forward pass holds. */
@@ -124,11 +135,18 @@ export class Workspace {
   private readonly owned: GPUBuffer[] = [];
 
   /**
-   * Allocates the buffers of `shape` for `model`, its kernels' matmuls running the variants `tuning` picks; a
-   * buffer above the adapter's binding limit is GpuOutOfMemory.
+   * Allocates on `gpu` the buffers of `shape` for a model of config `cfg`, its kernels' matmuls running the
+   * variants `tuning` picks; a buffer above the adapter's binding limit is GpuOutOfMemory.
    */
-  constructor(readonly model: NeoXModel, readonly shape: WorkspaceShape, tuning: Tuning) {
-    const { cfg, gpu } = model;
+  constructor(
+    /** The device holding the buffers. */
+    readonly gpu: Gpu,
+    /** The config of the model the buffers are sized for. */
+    readonly cfg: NeoXConfig,
+    /** The capacity. */
+    readonly shape: WorkspaceShape,
+    tuning: Tuning,
+  ) {
     const size = workspaceLayout(cfg, shape);
     for (const [name, bytes] of Object.entries(size)) {
       if (bytes > gpu.limits.maxBinding) {
@@ -179,7 +197,7 @@ export class Workspace {
   /** [maxUnembedRows, vocab] f32 logits, allocated on first use (only the `logits` command needs them). */
   get logits(): GPUBuffer {
     this.logitsBuffer ??= this.own(
-      this.model.gpu.storage(this.shape.maxUnembedRows * this.model.cfg.vocabSize * 4, "logits"),
+      this.gpu.storage(this.shape.maxUnembedRows * this.cfg.vocabSize * 4, "logits"),
     );
     return this.logitsBuffer;
   }
@@ -209,11 +227,11 @@ export function maxForwardTokens(cfg: NeoXConfig, maxBinding: number): number {
  * one buffer binding per buffer, and in what the GPU can allocate. Its matmuls run the variants `tuning` picks.
  */
 export async function fitWorkspace(
-  model: NeoXModel,
+  target: WorkspaceTarget,
   opts: WorkspaceRequest,
   tuning: Tuning,
 ): Promise<Workspace> {
-  const { cfg, gpu } = model;
+  const { cfg, gpu } = target;
   const seqLen = opts.prompt + opts.cont;
   if (seqLen > cfg.maxPositions) {
     throw new EngramError(
@@ -247,7 +265,7 @@ export async function fitWorkspace(
       // Out of memory, or a buffer past the adapter's limits (one layer's KV cache is one binding): halve.
       let ws: Workspace | undefined;
       try {
-        await gpu.scoped("allocating the workspace", () => ws = new Workspace(model, shape(), tuning));
+        await gpu.scoped("allocating the workspace", () => ws = new Workspace(gpu, cfg, shape(), tuning));
         return ws!;
       } catch (e) {
         ws?.destroy();
@@ -258,7 +276,7 @@ export async function fitWorkspace(
       throw new EngramError(
         fits
           ? `not enough GPU memory for even one sequence (${fmtBytes(bytes)} besides ${
-            fmtBytes(model.weightBytes)
+            fmtBytes(target.weightBytes)
           } of weights); free the GPU, or use a GPU with more memory`
           : `one sequence needs ${fmtBytes(bytes)} of GPU memory besides the weights, past the cap of ${
             fmtBytes(Math.floor(opts.memoryBudget!))
