@@ -130,14 +130,7 @@ export {
 export { MAX_CONTINUATION, PAPER_CONTINUATION, PAPER_PROMPT, PYTHIA_ROWS_PER_STEP } from "./engine/paper.ts";
 export { type Checkpoint, resolveCheckpoints } from "./io/checkpoints.ts";
 export type { DataOrigin } from "./io/hub.ts";
-export {
-  FileRows,
-  MegatronDataset,
-  MemoryRows,
-  NpyRows,
-  openRowSource,
-  type RowSource,
-} from "./engine/data.ts";
+export { FileRows, MegatronDataset, MemoryRows, NpyRows, openRowSource, type RowSource } from "./io/rows.ts";
 export {
   type NamedRows,
   openResults,

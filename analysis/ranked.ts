@@ -8,7 +8,7 @@
 // buffer (8 bytes a row) for every curve of continuous values, which also holds the held-out log-odds.
 // Cost: linear in rows; a log-probability or combined curve sorts its rows once; bootstraps are per cell, with
 // at most MAX_BOOTSTRAP_CELLS cells (longer rankings are merged, and their intervals say so).
-import type { RowSource } from "../engine/data.ts";
+import type { RowSource } from "../io/rows.ts";
 import { EngramError } from "../base/errors.ts";
 import { compactBitset } from "./bitset.ts";
 import { FIRST_MISMATCH_UNKNOWN, NOT_SCORED } from "./columns.ts";

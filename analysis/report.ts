@@ -1,7 +1,7 @@
 // The report: inputs → compact columns (dataset.ts) → the paper's numbers (report.json) → figures,
 // report.html and report.md, written together into a temporary folder and renamed into place. Its rooms: the
 // numbers' types (report_types.ts), the prose made of them (report_text.ts), the figures (report_figures.ts).
-import { type RowSource, rowSourceFiles, rowSourceKind } from "../engine/data.ts";
+import { type RowSource, rowSourceFiles, rowSourceKind } from "../io/rows.ts";
 import { EngramError, ensure } from "../base/errors.ts";
 import { isFile } from "../base/fs.ts";
 import { PAPER_PROMPT } from "../engine/paper.ts";

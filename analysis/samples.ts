@@ -2,7 +2,7 @@
 import { loadTokenizer, openTextRows } from "../io/texts.ts";
 import { listedTokens } from "../io/published.ts";
 import { EngramError } from "../base/errors.ts";
-import { openRowSource, rowSourceKind } from "../engine/data.ts";
+import { openRowSource, rowSourceKind } from "../io/rows.ts";
 import { count, forEachRow } from "./bitset.ts";
 import type { Dataset, Source } from "./dataset.ts";
 

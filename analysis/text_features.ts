@@ -16,7 +16,7 @@
 // more while counting copies (a sorted copy of a hash, then the copies): ~7 GB at its peak for Pythia's 146M
 // rows, besides the caller's row indices.
 // The results are cached beside the report, keyed by the data file, rows and window.
-import { openRowSource, type RowSource, rowSourceFiles, rowSourcePath } from "../engine/data.ts";
+import { openRowSource, type RowSource, rowSourceFiles, rowSourcePath } from "../io/rows.ts";
 import { EngramError } from "../base/errors.ts";
 import { readAt } from "../base/fs.ts";
 import { AtomicFile } from "../base/atomic.ts";

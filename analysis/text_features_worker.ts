@@ -1,6 +1,6 @@
 // A worker of analysis/text_features.ts: one pass over a contiguous share of the rows, writing into the shared
 // columns it is given; answers { result } or { error } (an EngramError's message, shown to the user as is).
-import { openRowSource } from "../engine/data.ts";
+import { openRowSource } from "../io/rows.ts";
 import { EngramError } from "../base/errors.ts";
 import { frequencyAndCompression, hashRows } from "./text_features.ts";
 

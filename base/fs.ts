@@ -34,7 +34,7 @@ export async function readExactly(
   return into;
 }
 
-/** `readExactly` without a promise: for readers that block on purpose (engine/data.ts says why). */
+/** `readExactly` without a promise: for readers that block on purpose (io/rows.ts says why). */
 export function readExactlySync(
   file: Deno.FsFile,
   at: number,

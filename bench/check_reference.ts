@@ -1,7 +1,7 @@
 // GPU-machine check (bare Deno, no npm): pico-1..3 × 4 revisions on the embedded rows against the HF fp32
 // reference, extractable vs score agreement, and batch-size independence. Prints one JSON line per checkpoint.
 //   deno run --no-npm -A bench/check_reference.ts [rows]
-import { MegatronDataset } from "../engine/data.ts";
+import { MegatronDataset } from "../io/rows.ts";
 import { Gpu } from "../engine/gpu.ts";
 import { NeoXModel } from "../engine/model.ts";
 import { compareContinuation } from "../scoring/memorization.ts";

@@ -1,6 +1,6 @@
 // `cli.ts bench` (`deno task bench`): rows/s of each scoring mode on this adapter, side by side in one run, and
 // GFLOP/s of the matmuls at the model's own shapes. Speed is measured here, never in tests.
-import { openRowSource, rowSourceKind } from "../engine/data.ts";
+import { openRowSource, rowSourceKind } from "../io/rows.ts";
 import { EngramError } from "../base/errors.ts";
 import { Gpu } from "../engine/gpu.ts";
 import { NeoXModel } from "../engine/model.ts";

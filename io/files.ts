@@ -1,6 +1,6 @@
 // Files read a piece at a time (results files of any length never sit whole in memory) and fingerprinted; the
 // writing side, outputs that appear whole or not at all, is base/atomic.ts.
-import { rowSourceFiles } from "../engine/data.ts";
+import { rowSourceFiles } from "./rows.ts";
 import { EngramError } from "../base/errors.ts";
 import { readAt } from "../base/fs.ts";
 import { sha256Hex } from "../base/hash.ts";

@@ -1,7 +1,7 @@
 // JSONL texts → token rows, tokenized with @huggingface/tokenizers (pure JS; kept out of engine/ on purpose).
 import { Tokenizer } from "@huggingface/tokenizers";
 import { EngramError } from "../base/errors.ts";
-import { ensureRegularFile, MemoryRows, type RowSource } from "../engine/data.ts";
+import { ensureRegularFile, MemoryRows, type RowSource } from "./rows.ts";
 import { isFile, readJsonFile } from "../base/fs.ts";
 import { dirname, join } from "../base/path.ts";
 

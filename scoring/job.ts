@@ -2,14 +2,14 @@
 // the file the truth: the request that identifies the rows (paths, settings, the model's and the data's
 // fingerprints), keeping a file that answers it or refusing one that does not (--force replaces it), the lock on
 // the file, the journal a killed run resumes from, the provenance and the final write. A row goes downward only:
-// data reader (engine/data.ts) → model (engine/decoder.ts) → journal (scoring/journal.ts) → results file
+// data reader (io/rows.ts) → model (engine/decoder.ts) → journal (scoring/journal.ts) → results file
 // (io/results.ts).
 //
 // `scoreCheckpoint` is the entry point (the score and demo commands call it, and so may any program); flags,
 // progress on a terminal and the choice of results paths stay in cli/score.ts.
 import { configHash, countParameters, loadConfig, type NeoXConfig } from "../engine/config.ts";
 import { type CheckpointFiles, checkpointFiles } from "../engine/checkpoint.ts";
-import { openRowSource, type RowSource, rowSourceKind, rowSourcePath } from "../engine/data.ts";
+import { openRowSource, type RowSource, rowSourceKind, rowSourcePath } from "../io/rows.ts";
 import { Decoder } from "../engine/decoder.ts";
 import { EngramError } from "../base/errors.ts";
 import { fmtBytes, Gpu } from "../engine/gpu.ts";

@@ -1,7 +1,7 @@
 // Memorization scoring of training rows (Biderman et al. 2023): prompt = tokens [offset, offset + prompt) of a
 // row, true continuation = the next `cont` tokens; the model's greedy continuation is compared position by
 // position. Score = matches / cont; memorized (cont-extractable) = all match.
-import type { RowSource } from "../engine/data.ts";
+import type { RowSource } from "../io/rows.ts";
 import { type Decoder, NonFiniteLogits } from "../engine/decoder.ts";
 
 /**

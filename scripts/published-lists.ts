@@ -8,7 +8,7 @@
 // Also fixtures/published/pages/: larger lists (5,000 rows of 1..70 tokens, row groups of 2,048 rows, each codec)
 // for the page-by-page reader's test (tests/published_lists_test.ts).
 // Run: deno run -A --no-lock scripts/published-lists.ts (DuckDB stays out of deno.lock: see bench/scale/report.ts)
-import { MegatronDataset } from "../engine/data.ts";
+import { MegatronDataset } from "../io/rows.ts";
 import { join } from "../base/path.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;

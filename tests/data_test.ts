@@ -1,6 +1,6 @@
-// Row sources (engine/data.ts): Megatron datasets (the pico fixture and ones written here), npy files and rows in
+// Row sources (io/rows.ts): Megatron datasets (the pico fixture and ones written here), npy files and rows in
 // memory read exactly, with one-line errors for bad files; the files a data path's fingerprint covers.
-import { MegatronDataset, MemoryRows, NpyRows, openRowSource, rowSourceFiles } from "../engine/data.ts";
+import { MegatronDataset, MemoryRows, NpyRows, openRowSource, rowSourceFiles } from "../io/rows.ts";
 import { EngramError } from "../base/errors.ts";
 import { join } from "../base/path.ts";
 import { assert, assertEquals, assertMatch, assertRejects } from "./assert.ts";

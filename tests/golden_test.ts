@@ -107,7 +107,7 @@ Deno.test("GPU kernels (forced on this adapter) reproduce the goldens and pico-2
       assert(maxErr <= LOGIT_TOLERANCE * maxRef, `${variant}: max |logit - ref| = ${maxErr}`);
       model.destroy();
     }
-    const { MegatronDataset } = await import("../engine/data.ts");
+    const { MegatronDataset } = await import("../io/rows.ts");
     const { picoReference, PICO_DATA, PICO_MODELS } = await import("./helpers.ts");
     const reference = (await picoReference()).get("pico-2@step1092")!;
     const data = await MegatronDataset.open(PICO_DATA);

@@ -1,5 +1,5 @@
 // Shared by the tests: the pico reference scores and running cli.ts as a user would.
-import type { RowSource } from "../engine/data.ts";
+import type { RowSource } from "../io/rows.ts";
 import { EngramError } from "../base/errors.ts";
 import { PICO_DATA as DATA, PICO_MODELS as MODELS, picoPath } from "../io/pico.ts";
 import { assertEquals, assertMatch, assertRejects } from "./assert.ts";

@@ -2,7 +2,7 @@
 // batch's results are appended. The sink contract still holds: one append at a time, batches in order, every
 // row once, and the same results as scoring each batch on its own. A scoring error is the one thrown, even when
 // the append in flight fails after it.
-import { MegatronDataset, type RowSource } from "../engine/data.ts";
+import { MegatronDataset, type RowSource } from "../io/rows.ts";
 import { Decoder } from "../engine/decoder.ts";
 import { Gpu } from "../engine/gpu.ts";
 import type { ScoreColumns } from "../scoring/memorization.ts";

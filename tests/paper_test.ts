@@ -2,7 +2,7 @@
 // (id 0) at every generated position. The engine forbids one token id: checked on 1024 rows with the token pico-1's
 // greedy continuations emit most, and with EOS itself on the one row of the first 2048 where pico-1@step1092's pure
 // greedy continuation contains id 0, through the decoder and the command line.
-import { MegatronDataset } from "../engine/data.ts";
+import { MegatronDataset } from "../io/rows.ts";
 import { Gpu } from "../engine/gpu.ts";
 import { NeoXModel } from "../engine/model.ts";
 import { compareContinuation } from "../scoring/memorization.ts";

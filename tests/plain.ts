@@ -2,7 +2,7 @@
 // out): scikit-learn's precision–recall definitions, Wilson's interval, the Poisson bootstrap of AP, a binomial
 // logistic fit by Newton's method, and the text features. Not a test file: it registers no tests.
 import { deflateRawSync } from "node:zlib";
-import { openRowSource } from "../engine/data.ts";
+import { openRowSource } from "../io/rows.ts";
 import type { Rng } from "../analysis/random.ts";
 
 export const LEVELS = [0.5, 0.8, 0.9, 0.95];

@@ -5,7 +5,7 @@
 import { publishedList } from "../analysis/load.ts";
 import { computeReport } from "../analysis/report.ts";
 import { visible } from "../analysis/samples.ts";
-import { MegatronDataset } from "../engine/data.ts";
+import { MegatronDataset } from "../io/rows.ts";
 import { EngramError } from "../base/errors.ts";
 import { join } from "../base/path.ts";
 import { listedTokens } from "../io/published.ts";

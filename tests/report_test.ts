@@ -11,7 +11,7 @@ import { type Provenance, type ScoreTable, writeResults } from "../io/results.ts
 import { reportCommand } from "../cli/report.ts";
 import { Crc32 } from "../base/atomic.ts";
 import { loadTokenizer } from "../io/texts.ts";
-import { openRowSource } from "../engine/data.ts";
+import { openRowSource } from "../io/rows.ts";
 import { EngramError } from "../base/errors.ts";
 import { join } from "../base/path.ts";
 import { withTempDir } from "./helpers.ts";

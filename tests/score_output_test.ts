@@ -6,7 +6,7 @@
 import { scoreCommand } from "../cli/score.ts";
 import { EngramError } from "../base/errors.ts";
 import { dirname, resolve } from "../base/path.ts";
-import { openRowSource } from "../engine/data.ts";
+import { openRowSource } from "../io/rows.ts";
 import { Gpu } from "../engine/gpu.ts";
 import { readResults } from "../io/results.ts";
 import { loadTokenizer } from "../io/texts.ts";

@@ -83,7 +83,7 @@ Deno.test("shards 0/3..2/3 merge into exactly the unsharded result; a missing sh
 });
 
 Deno.test("a .jsonl of texts is tokenized with the model's tokenizer and scored like the same token rows", async () => {
-  const { MegatronDataset } = await import("../engine/data.ts");
+  const { MegatronDataset } = await import("../io/rows.ts");
   const { loadTokenizer } = await import("../io/texts.ts");
   const dir = await Deno.makeTempDir();
   const data = await MegatronDataset.open(PICO_DATA);

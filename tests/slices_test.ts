@@ -1,7 +1,7 @@
 // The pre-shuffled Pile as EleutherAI publishes it: document.idx beside document-00000-of-000NN.bin … (byte
 // slices of the one document.bin; rows straddle them). Built here from the pico fixture's .bin, cut into slices
 // of an odd size so that rows and even single uint16 tokens straddle the boundaries.
-import { MegatronDataset, openRowSource, rowSourceFiles, rowSourcePath } from "../engine/data.ts";
+import { MegatronDataset, openRowSource, rowSourceFiles, rowSourcePath } from "../io/rows.ts";
 import { EngramError } from "../base/errors.ts";
 import { join } from "../base/path.ts";
 import { Gpu } from "../engine/gpu.ts";

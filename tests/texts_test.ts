@@ -1,6 +1,6 @@
 // JSONL texts through a tokenizer (io/texts.ts): rows equal the tokenizer's encoding; bad lines are named.
 import { loadTokenizer, openTextRows } from "../io/texts.ts";
-import { MegatronDataset } from "../engine/data.ts";
+import { MegatronDataset } from "../io/rows.ts";
 import { EngramError } from "../base/errors.ts";
 import { join } from "../base/path.ts";
 import { assert, assertEquals, assertMatch, assertRejects } from "./assert.ts";
