@@ -102,7 +102,7 @@ export class Decoder {
     return new Decoder(model, await fitWorkspace(model, request, tuning));
   }
 
-  /** The tuning this decoder's matmuls run (recorded in provenance and bench as its `source`). */
+  /** The tuning this decoder's matmuls run (a results file's provenance records its `source`). */
   get tuning(): Tuning {
     return this.ws.kernels.tuning;
   }
