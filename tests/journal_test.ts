@@ -5,6 +5,7 @@
 import type { ScoreColumns } from "../scoring/memorization.ts";
 import { Journal } from "../scoring/journal.ts";
 import { join } from "../base/path.ts";
+import { RESULT_COLUMNS, type ResultColumn } from "../io/results_schema.ts";
 import { assertEquals } from "./assert.ts";
 import { FIXTURES, withTempDir } from "./helpers.ts";
 
@@ -54,6 +55,14 @@ async function readAll(journal: Journal): Promise<Row[]> {
   }
   return rows;
 }
+
+Deno.test("the journal records exactly the results columns that are not derived", () => {
+  const columns = RESULT_COLUMNS as readonly ResultColumn[];
+  assertEquals(
+    columns.filter((c) => c.journal).map((c) => c.name),
+    columns.filter((c) => !c.derived).map((c) => c.name),
+  );
+});
 
 Deno.test("a journal's records are the 16 bytes its header comment lays out, and read back as written", async () => {
   await withTempDir(async (dir) => {
