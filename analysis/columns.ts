@@ -32,20 +32,25 @@ const PAGE_WORDS = PAGE_ROWS >>> 5;
 
 /** Rows of one source as readers give them (the io layer's ResultsBatch, model@revision known). */
 export interface RowBatch {
+  /** Rows in the batch. */
   length: number;
+  /** Each row's index in the training data, ascending. */
   index: Float64Array;
   /** Matching tokens of the continuation (0..continuation); null when the inputs give none. */
   matches: ArrayLike<number> | null;
   /** First mismatching position (continuation = none: memorized). */
   firstMismatch: ArrayLike<number>;
+  /** Mean log-prob of the true continuation per row; null when the inputs give none. */
   logprob: Float32Array | null;
 }
 
 /** The first conflicting duplicate of a source: the same row with two different results. */
 export interface Conflict {
+  /** The row's index in the training data. */
   index: number;
   /** [matches or NOT_SCORED, first_mismatch] as first stored and as met again. */
   stored: [number, number];
+  /** The same, as met again. */
   met: [number, number];
   /** The file the second one came from. */
   file: string;
@@ -55,37 +60,52 @@ export interface Conflict {
 export type ColumnName = "matches" | "firstMismatch" | "logprob";
 const ALL_COLUMNS: readonly ColumnName[] = ["matches", "firstMismatch", "logprob"];
 
-interface Page {
+/** A page of a dense source: PAGE_ROWS rows' values; its arrays null while spilled (see `spilled`). */
+export interface Page {
+  /** First mismatch per row; NOT_SCORED: no row there, FIRST_MISMATCH_UNKNOWN: its input gives none. */
   firstMismatch: Uint8Array | null;
+  /** Matches per row (NOT_SCORED where none); null when the source has no matches. */
   matches: Uint8Array | null;
+  /** Mean log-prob per row (NaN where none); null when the source has no logprob. */
   logprob: Float32Array | null;
   /** Byte offset in the spill file while the arrays are there instead of in memory. */
   spilled: number;
+  /** Whether the spilled page includes matches. */
   spilledMatches: boolean;
+  /** Whether the spilled page includes logprobs. */
   spilledLogprob: boolean;
 }
 
 /** A memorized-evals list: only which rows are listed. */
-type ListedPage = Uint32Array;
+export type ListedPage = Uint32Array;
 
 const blankBytes = () => new Uint8Array(PAGE_ROWS).fill(NOT_SCORED);
 
 /** The pages of one source, as they are written. */
 export class SourceStore {
+  /** Each page by number (page k: rows k·PAGE_ROWS ...), dense or listed. */
   readonly pages = new Map<number, Page | ListedPage>();
   /** Distinct rows stored. */
   rows = 0;
   /** Rows met more than once (same values), and rows met again with other values. */
   duplicates = 0;
+  /** Rows met again with other values than first stored. */
   conflicts = 0;
+  /** The first such conflict, for the message; null while there is none. */
   firstConflict: Conflict | null = null;
   /** Rows left out because they are ≥ --universe. */
   beyondUniverse = 0;
   /** Some rows have matches (a score) / a logprob. */
   hasMatches = false;
+  /** Some rows have a logprob. */
   hasLogprob = false;
+  /** The files its rows were read from, in the order first met. */
   readonly files: string[] = [];
 
+  /**
+   * A store of the source `name` (model@revision): listed (memorized-evals) or dense, scored over
+   * `continuation` tokens.
+   */
   constructor(
     readonly name: string,
     readonly listed: boolean,
@@ -185,6 +205,7 @@ export class SourceStore {
     }
   }
 
+  /** The dense page `pageNo`, made blank if new, loaded back if spilled. */
   private async densePage(pageNo: number): Promise<Page> {
     let page = this.pages.get(pageNo) as Page | undefined;
     if (!page) {
@@ -224,6 +245,10 @@ export class Spill {
   private path = "";
   private end = 0;
 
+  /**
+   * A spill into a temporary file under `dir` (default: the system's), once `budget` bytes of pages are in
+   * memory.
+   */
   constructor(private readonly dir: string | undefined, readonly budget: number) {}
 
   /** Moves every page in memory to the spill file. */
@@ -275,6 +300,7 @@ export class Spill {
     this.inMemory += PAGE_ROWS * (1 + (page.matches ? 1 : 0) + (page.logprob ? 4 : 0));
   }
 
+  /** A page-long array of `type` (`width` bytes a row) read at `offset` of the spill file. */
   private async readAt(
     offset: number,
     width: number,
@@ -289,6 +315,7 @@ export class Spill {
     return out;
   }
 
+  /** Closes the spill file (unlinked already: its space returns now). */
   close(): void {
     this.file?.close();
     this.file = null;
@@ -301,6 +328,7 @@ export class RowSpace {
   readonly pages: number[];
   private readonly slot: Map<number, number>;
 
+  /** The row space of these pages (duplicates ignored). */
   constructor(pageNumbers: Iterable<number>) {
     this.pages = [...new Set(pageNumbers)].sort((a, b) => a - b);
     this.slot = new Map(this.pages.map((p, k) => [p, k]));
@@ -356,18 +384,21 @@ export interface SourceColumns {
 }
 
 /** A page's array, or null where the source has no page there or no such column. */
-type PageArray = Uint8Array | Float32Array | null;
+export type PageArray = Uint8Array | Float32Array | null;
 
 /** A column's value where the source has no row. */
 const blank = (column: ColumnName) => column === "logprob" ? NaN : NOT_SCORED;
 
 /** All sources' pages, and the row space once every input is in. */
 export class ColumnStore {
+  /** Each source's store, by model@revision. */
   readonly sources = new Map<string, SourceStore>();
   private readonly spill: Spill;
+  /** The row space; null until `seal` is called. */
   space: RowSpace | null = null;
 
   /**
+   * A store with no sources yet.
    * @param options.spillDir where the spill file goes (default: the system's temporary folder)
    * @param options.memoryBudget bytes of pages kept in memory before they are spilled (default 4 GiB)
    */

@@ -30,7 +30,9 @@ export type RecallAtPrecision = Record<PrecisionKey, number | null>;
 
 /** One predictor's ranked forecast of the target's memorized rows (a `curves` entry of report.json). */
 export interface PrCurve {
+  /** The forecasting model@revision ("combined" or "text" for forecasts of no one model). */
   predictor: string;
+  /** The target, model@revision. */
   target: string;
   /** score, logprob, first_mismatch, combined, or a property of the text. */
   feature: string;
@@ -44,10 +46,13 @@ export interface PrCurve {
    *  point budget (continuous values), only points at least 1/budget apart in precision or recall are kept;
    *  the average precision and recall at precision are always computed over every threshold. */
   thresholds: number[];
+  /** Precision at each threshold, in [0, 1]. */
   precision: number[];
+  /** Recall at each threshold, in [0, 1]. */
   recall: number[];
   /** null when no row is memorized (recall is undefined). */
   average_precision: number | null;
+  /** Recall at precision ≥ each level, over every threshold. */
   recall_at_precision: RecallAtPrecision;
   /** For each precision level, the threshold that reaches recall_at_precision there (the first, best first)
    *  and the precision it has: how to use the forecast. null where no threshold recalls anything at the level. */
@@ -56,14 +61,19 @@ export interface PrCurve {
 
 /** A threshold of a ranked forecast with its precision and recall, and the counts they come from. */
 export interface OperatingPoint {
+  /** The value at or beyond which (per predicted_when) a row is predicted memorized. */
   threshold: number;
+  /** TP / (TP + FP) at the threshold, in [0, 1]. */
   precision: number;
+  /** TP / positives at the threshold, in [0, 1]. */
   recall: number;
   /** Memorized rows among the predicted ones, and the other predicted rows. */
   tp: number;
+  /** Other rows predicted (false positives). */
   fp: number;
 }
 
+/** The operating point reaching each recall_at_precision level; null where none recalls anything at it. */
 export type OperatingPoints = Record<keyof RecallAtPrecision, OperatingPoint | null>;
 
 /**
@@ -73,10 +83,13 @@ export type OperatingPoints = Record<keyof RecallAtPrecision, OperatingPoint | n
  * are dropped. This is what the bootstrap resamples.
  */
 export interface Ranking {
+  /** Memorized rows per cell. */
   positives: Float64Array;
+  /** Other rows per cell. */
   negatives: Float64Array;
 }
 
+/** How a curve is computed (prCurve). */
 export interface CurveOptions {
   /** Larger values forecast memorized (default); false for values where smaller means more likely. */
   higherIsMemorized?: boolean;
@@ -336,18 +349,25 @@ class CurveBuilder {
 
 /** A ranked forecast with its cost, as the equal-compute advice weighs it. */
 export interface CostedCurve {
+  /** The forecasting model@revision. */
   predictor: string;
+  /** Which of its values ranks the rows (see PrCurve.feature). */
   feature: string;
   /** Share of the target's training compute (0 for properties of the text); null: unknown, left out. */
   compute_fraction: number | null;
+  /** Recall at precision ≥ each level. */
   recall_at_precision: RecallAtPrecision;
 }
 
 /** The best recall reachable at precision ≥ a level within a compute budget, by a threshold on one forecast. */
 export interface BudgetPick {
+  /** The budget: a compute fraction of the target's. */
   budget: number;
+  /** The forecasting model@revision. */
   predictor: string;
+  /** Which of its values ranks the rows. */
   feature: string;
+  /** Recall at the precision level, in [0, 1]. */
   recall: number;
 }
 

@@ -28,9 +28,13 @@ import { folderMeta, type ModelMeta, resolveFacts, type SourceFacts } from "./me
 
 /** One model@revision of the inputs. */
 export interface Source extends SourceFacts {
+  /** Its name, model@revision. */
   source: string;
+  /** The model's name. */
   model: string;
+  /** The revision, e.g. "step143000". */
   revision: string;
+  /** The input files that hold its rows. */
   files: string[];
   /** Published memorized-evals: only memorized rows were listed. */
   listedOnly: boolean;
@@ -38,17 +42,21 @@ export interface Source extends SourceFacts {
   scored: boolean;
   /** Has per-row log-probabilities. */
   logprob: boolean;
+  /** Tokens scored per row (32 in the paper). */
   continuation: number;
   /** The provenance of its results files (null for reference CSVs and memorized-evals). */
   provenance: Provenance | null;
+  /** Rows its inputs hold. */
   rowsLoaded: number;
   /** Rows that other sources scored but this one did not (dense sources only). */
   missing: number;
+  /** A few of the missing rows' indices, for messages. */
   missingSample: number[];
   /** Rows loaded but left out: not scored by all sources, not yet trained on by every checkpoint, or ≥ --universe. */
   excluded: number;
 }
 
+/** How the rows of the inputs were counted and which were analysed. */
 export interface RowAccounting {
   /** Rows analysed: every number of the report is over these. */
   analysed: number;
@@ -58,21 +66,31 @@ export interface RowAccounting {
   common: number;
   /** Rows seen by the earliest checkpoint (step × rows per step), when known. */
   seen_limit: number | null;
+  /** --universe: training rows the memorized-evals lists were drawn from; null when not given. */
   universe: number | null;
 }
 
 /** One input file as read. */
 export interface InputSummary {
+  /** Its path. */
   file: string;
+  /** What it holds: "results", "reference" or "published" (InputKind). */
   kind: string;
+  /** Rows it holds. */
   rows: number;
+  /** The model@revisions it holds. */
   sources: string[];
 }
 
+/** The results loaded for a report: sources, the rows analysed, and each source's columns over them. */
 export interface Dataset {
+  /** Every model@revision, ordered by parameters, then model, then step. */
   sources: Source[];
+  /** How the rows were counted and which were analysed. */
   rows: RowAccounting;
+  /** What the reader should know about the inputs, one sentence each. */
   notes: string[];
+  /** Every input file, as read. */
   inputs: InputSummary[];
   /** Positions of the row space ↔ training rows. */
   space: RowSpace;
@@ -80,6 +98,7 @@ export interface Dataset {
   analysed: Bitset;
   /** Each source's memorized rows among the analysed ones (memorized-evals: the listed ones), and how many. */
   memorized: Map<string, Bitset>;
+  /** Each source's count of memorized analysed rows. */
   memorizedCount: Map<string, number>;
   /** A source's `wanted` columns (default all) at the analysed rows, row k the k-th analysed position (dense
    *  sources; not cached: load what you need, then drop it). */
@@ -91,10 +110,19 @@ export interface Dataset {
   close(): void;
 }
 
+/** How results are loaded into a Dataset. */
 export interface DatasetOptions {
+  /**
+   * --universe: the training rows memorized-evals lists were drawn from (rows at or past it are left out).
+   */
   universe?: number;
+  /**
+   * --intersect: analyse the rows every source scored, rather than refuse sources that cover different rows.
+   */
   intersect?: boolean;
+  /** Model facts (params, rows per step) given by --meta, by model name. */
   meta?: Map<string, ModelMeta>;
+  /** Folder with <model>/<revision>/config.json (or <model>/config.json), read to count parameters. */
   modelsDir?: string;
   /** A checkpoint folder of each model by name (ReportOptions.modelDirs), read before modelsDir. */
   modelDirs?: ReadonlyMap<string, string>;
@@ -102,6 +130,7 @@ export interface DatasetOptions {
   allowMixed?: boolean;
   /** Where pages go when they pass memoryBudget bytes (default: the system's temporary folder, 4 GiB). */
   spillDir?: string;
+  /** Bytes of pages kept in memory before they are spilled to spillDir (default 4 GiB). */
   memoryBudget?: number;
 }
 
@@ -120,7 +149,7 @@ export function analysedIndices(dataset: Dataset): Uint32Array | Float64Array {
 }
 
 /** "model@revision": the model is everything before the last @ (model names may hold one). */
-export const sourceName = (model: string, revision: string) => `${model}@${revision}`;
+export const sourceName = (model: string, revision: string): string => `${model}@${revision}`;
 
 /** A results file's provenance, with the file and the model@revision it holds. */
 interface FileProvenance {

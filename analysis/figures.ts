@@ -3,14 +3,20 @@ import * as vega from "vega";
 import * as vl from "vega-lite";
 import type { Correlation, Forecast, HistogramBin, SourceSummary } from "./forecast.ts";
 
+/** A Vega-Lite spec, as the figures are drawn from. */
 export type Spec = vl.TopLevelSpec;
 
 /** A figure of the report: its spec, the SVG rendered from it, and the words around it. */
 export interface Figure {
+  /** Its id; its anchor in the report's HTML is fig-<id>. */
   id: string;
+  /** Its heading. */
   title: string;
+  /** The words under it: what it shows and how to read it. */
   caption: string;
+  /** The Vega-Lite spec it is drawn from. */
   spec: Spec;
+  /** The figure rendered headless, as SVG markup. */
   svg: string;
 }
 
@@ -117,8 +123,11 @@ export function forecastBySizeFigure(forecasts: Forecast[], target: string): Spe
 
 /** A law fitted to one family's precision or recall against compute (analysis/uncertainty.ts), as drawn. */
 export interface FittedLaw {
+  /** The family fitted. */
   family: "checkpoint" | "smaller model";
+  /** Whether the law fits the family's precision or its recall. */
   metric: "precision" | "recall";
+  /** The fitted law's value at compute fractions, ascending, for drawing (ComputeLaw's curve). */
   curve: { compute_fraction: number; value: number }[];
 }
 
@@ -179,7 +188,9 @@ export function forecastByComputeFigure(forecasts: Forecast[], target: string, l
 export interface CurveSeries {
   /** e.g. "pico-2@step1092 score" or "combined". */
   label: string;
+  /** Precision at each point, in [0, 1]. */
   precision: number[];
+  /** Recall at each point, in [0, 1]. */
   recall: number[];
 }
 
@@ -249,11 +260,17 @@ export function prCurveFigure(
 
 /** A step bucket of one model@revision's rows (analysis/training_order.ts), as drawn. */
 export interface OrderPoint {
+  /** The model@revision, as drawn (one line each). */
   source: string;
+  /** First step of the bucket. */
   first_step: number;
+  /** Last step of the bucket. */
   last_step: number;
+  /** Memorized fraction of the bucket's rows; null when it has none. */
   fraction: number | null;
+  /** Low end of the fraction's 95% interval; null when unknown. */
   low: number | null;
+  /** High end of the fraction's 95% interval; null when unknown. */
   high: number | null;
 }
 
@@ -367,7 +384,7 @@ function heatmap(
 }
 
 /** The groups (panels) of a correlation list with at least one defined r: a panel of "n/a" only shows nothing. */
-export const definedGroups = (rows: Correlation[], order: string[]) =>
+export const definedGroups = (rows: Correlation[], order: string[]): string[] =>
   order.filter((g) => rows.some((r) => r.group === g && r.r !== null));
 
 /** Pearson correlation of the memorized indicator between models, one panel per revision (those with an r). */

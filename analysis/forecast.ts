@@ -7,22 +7,41 @@ import { countAnd, forEachRow } from "./bitset.ts";
 import { NOT_SCORED, PAGE_ROWS } from "./columns.ts";
 import type { Dataset, Source } from "./dataset.ts";
 import { type ComputeLaw, fitComputeLaw, type Interval, wilson } from "./uncertainty.ts";
+/**
+ * Which of the paper's two families a predictor belongs to: an earlier checkpoint of the target's model, a
+ * smaller model of its suite, or neither.
+ */
 export type Family = "smaller model" | "checkpoint" | "other";
 
+/** One model@revision's memorization over the analysed rows (a `sources` entry of report.json). */
 export interface SourceSummary {
+  /** Its name, model@revision. */
   source: string;
+  /** The model's name. */
   model: string;
+  /** The revision, e.g. "step143000". */
   revision: string;
+  /** Training step of the revision; null when its name gives none. */
   step: number | null;
+  /** Parameters of the model; null when unknown. */
   params: number | null;
+  /** Where the parameter count came from (e.g. "--meta"; "unknown" when nowhere). */
   params_from: string;
+  /** Tokens the checkpoint was trained on (step × tokens per step); null when unknown. */
   tokens_seen: number | null;
+  /** Rows its inputs hold. */
   rows_loaded: number;
+  /** Rows that other sources scored but this one did not. */
   rows_missing: number;
+  /** Rows loaded but left out of the analysis (see Source.excluded). */
   rows_excluded: number;
+  /** Analysed rows it memorized. */
   memorized: number;
+  /** memorized / analysed rows, in [0, 1]. */
   memorized_fraction: number;
+  /** Mean score (matches / continuation) over its scored analysed rows, in [0, 1]; null without scores. */
   mean_score: number | null;
+  /** Whether its input lists only memorized rows (published memorized-evals). */
   listed_only: boolean;
 }
 
@@ -51,49 +70,86 @@ export function memorizedMeaning(sources: SourceSummary[]): { short: string; lon
   };
 }
 
+/**
+ * One model@revision (the predictor) as a forecast of the target's memorized rows: predicted memorized where
+ * it memorized.
+ */
 export interface Forecast {
+  /** The predictor, model@revision. */
   predictor: string;
+  /** The target, model@revision. */
   target: string;
+  /** The predictor's family relative to the target. */
   family: Family;
+  /** TP / (TP + FP), in [0, 1]; null when it memorized no row. */
   precision: number | null;
+  /** TP / (TP + FN), in [0, 1]; null when the target memorized no row. */
   recall: number | null;
   /** Wilson 95% intervals: of TP among the predicted rows, and among the target's memorized rows. */
   precision_interval: Interval | null;
+  /** Wilson 95% interval of the recall. */
   recall_interval: Interval | null;
+  /** 2·TP / (2·TP + FP + FN); null when both memorized nothing. */
   f1: number | null;
+  /** Rows both memorized. */
   tp: number;
+  /** Rows the predictor memorized and the target did not. */
   fp: number;
+  /** Rows the target memorized and the predictor did not. */
   fn: number;
+  /** Rows neither memorized. */
   tn: number;
+  /**
+   * The predictor's training compute as a fraction of the target's (params × tokens seen); null when unknown.
+   */
   compute_fraction: number | null;
+  /** recall / compute_fraction; null when either is unknown or the fraction is 0. */
   recall_per_compute: number | null;
+  /** precision / compute_fraction; null when either is unknown or the fraction is 0. */
   precision_per_compute: number | null;
+  /** The predictor's parameters; null when unknown. */
   predictor_params: number | null;
+  /** The predictor's training step; null when unknown. */
   predictor_step: number | null;
 }
 
+/** Pearson's r between two sources' memorized indicators (same revision) or scores (same model). */
 export interface Correlation {
   /** The revision shared by both models (memorized) or the model shared by both checkpoints (scores). */
   group: string;
+  /** The first model (memorized) or revision (scores) compared. */
   a: string;
+  /** The second model (memorized) or revision (scores) compared. */
   b: string;
+  /** Pearson's r, in [-1, 1]; null when either is constant. */
   r: number | null;
 }
 
+/** One bar of a source's score histogram: rows with k matching tokens. */
 export interface HistogramBin {
+  /** The source, model@revision. */
   source: string;
+  /** Its model. */
   model: string;
+  /** Its revision. */
   revision: string;
+  /** Matching tokens, in [0, continuation]. */
   k: number;
+  /** k / continuation, in [0, 1]. */
   score: number;
+  /** Analysed rows with that score. */
   count: number;
 }
 
 /** The pair counts of two memorized indicators over the analysed rows. */
 export interface Confusion {
+  /** Rows both memorized (true positives). */
   tp: number;
+  /** Rows a memorized and b did not (false positives). */
   fp: number;
+  /** Rows b memorized and a did not (false negatives). */
   fn: number;
+  /** Rows neither memorized (true negatives). */
   tn: number;
 }
 
@@ -328,10 +384,15 @@ export function scoreHistograms(dataset: Dataset, scores: Map<string, Float64Arr
   );
 }
 
+/** One step of the equi-compute frontier (computeFrontier). */
 export interface BudgetChoice {
+  /** The budget: a compute fraction of the target's (a candidate's compute_fraction). */
   budget: number;
+  /** The predictor of either family that recalls most within the budget. */
   best: Forecast;
+  /** The smaller model that recalls most within the budget; null when none is. */
   bestSmaller: Forecast | null;
+  /** The earlier checkpoint that recalls most within the budget; null when none is. */
   bestCheckpoint: Forecast | null;
 }
 
@@ -366,10 +427,13 @@ export function computeFrontier(list: Forecast[]): BudgetChoice[] {
 
 /** A law fitted to one family's precision or recall against compute (a `scaling` entry of report.json). */
 export interface ScalingFit {
+  /** The family fitted. */
   family: "checkpoint" | "smaller model";
+  /** What is fitted: the family's precision or its recall. */
   metric: "precision" | "recall";
   /** Predictors of the family with a known compute (the points fitted). */
   predictors: number;
+  /** The fitted law; null when it could not be fitted (`note` says why). */
   law: ComputeLaw | null;
   /** Why there is no law, or what to know about it. */
   note: string | null;

@@ -24,8 +24,10 @@ export const interval95 = (i: { low: number; high: number } | null | undefined, 
   i ? ` (95%: ${pct(i.low)}–${pct(i.high)}${more})` : "";
 
 /** A fraction with its 95% interval: "33.3% (6.1–79.2%)". */
-export const pctWith = (x: number | null | undefined, i: { low: number; high: number } | null | undefined) =>
-  known(x) ? (i ? `${pct(x)} (${pctRange(i)})` : pct(x)) : "–";
+export const pctWith = (
+  x: number | null | undefined,
+  i: { low: number; high: number } | null | undefined,
+): string => known(x) ? (i ? `${pct(x)} (${pctRange(i)})` : pct(x)) : "–";
 
 /** A count and its noun, the noun in the plural unless the count is 1: (1, "model@revision") → "1 model@revision". */
 export const plural = (n: number, noun: string, nouns = `${noun}s`): string =>

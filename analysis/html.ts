@@ -10,15 +10,21 @@ import { orderVerdict } from "./training_order.ts";
 
 /** A table in a form both HTML and Markdown can render. */
 export interface TextTable {
+  /** Its anchor in the report's HTML. */
   id: string;
+  /** Its heading. */
   title: string;
+  /** A sentence under the heading, if any. */
   note?: string;
+  /** Column headings. */
   columns: string[];
   /** Columns holding numbers, right-aligned. */
   numeric: boolean[];
+  /** Cells, row by row, as text. */
   rows: string[][];
 }
 
+/** Memorization per model and revision (report.sources). */
 export function sourcesTable(report: Report): TextTable {
   const extra = report.sources.some((s) => s.rows_missing > 0 || s.rows_excluded > 0);
   return {
@@ -55,6 +61,7 @@ export function sourcesTable(report: Report): TextTable {
 
 const FAMILY_ORDER = { "smaller model": 0, checkpoint: 1, other: 2 } as Record<string, number>;
 
+/** Every other model@revision as a forecast of the target's memorized rows. */
 export function forecastsTable(report: Report): TextTable {
   const rows = [...report.forecasts].sort((a, b) =>
     FAMILY_ORDER[a.family] - FAMILY_ORDER[b.family] || (a.compute_fraction ?? 0) - (b.compute_fraction ?? 0)
@@ -100,6 +107,7 @@ export function forecastsTable(report: Report): TextTable {
   };
 }
 
+/** The equi-compute frontier: the best predictor at each compute budget. */
 export function budgetTable(report: Report): TextTable {
   return {
     id: "budgets",
@@ -196,6 +204,7 @@ export function curvesTable(report: Report): TextTable | null {
   };
 }
 
+/** The frontier with thresholds at the advice's precision; null when there is none. */
 export function thresholdTable(report: Report): TextTable | null {
   const list = report.recommendation.thresholds;
   if (list.length === 0) return null;
@@ -216,6 +225,7 @@ export function thresholdTable(report: Report): TextTable | null {
   };
 }
 
+/** The combined forecaster's inputs: compute, coefficient, AP and recall; null when none was fitted. */
 export function combinedTable(report: Report): TextTable | null {
   const c = report.combined;
   if (!c) return null;
@@ -252,6 +262,7 @@ export function combinedTable(report: Report): TextTable | null {
   };
 }
 
+/** The scaling laws fitted against compute; null when none was. */
 export function scalingTable(report: Report): TextTable | null {
   if (report.scaling.length === 0) return null;
   const at = (c: { compute_fraction: number; low: number; high: number; extrapolated: boolean } | null) =>
@@ -279,6 +290,7 @@ export function scalingTable(report: Report): TextTable | null {
   };
 }
 
+/** Memorization over training order, per step bucket; null when the report has none. */
 export function trainingOrderTable(report: Report): TextTable | null {
   if (report.training_order.length === 0) return null;
   const p = (x: number | undefined) => x === undefined ? "–" : x < 0.001 ? "< 0.001" : x.toFixed(3);
@@ -369,6 +381,7 @@ export function correlationTables(report: Report, kind: "memorized" | "scores"):
   });
 }
 
+/** Rows per score, a column per source; null when no source has scores. */
 export function histogramTable(report: Report): TextTable | null {
   const sources = [...new Set(report.histograms.map((h) => h.source))];
   if (sources.length === 0) return null;
@@ -386,6 +399,7 @@ export function histogramTable(report: Report): TextTable | null {
   };
 }
 
+/** How many rows were loaded, scored by all and analysed. */
 export function rowsTable(report: Report): TextTable {
   const r = report.rows;
   const rows = [
@@ -402,6 +416,7 @@ export function rowsTable(report: Report): TextTable {
   return { id: "rows", title: "Rows", columns: ["", "rows"], numeric: [false, true], rows };
 }
 
+/** Every input file: kind, rows and the model@revisions it holds. */
 export function inputsTable(report: Report): TextTable {
   return {
     id: "inputs",
@@ -412,6 +427,7 @@ export function inputsTable(report: Report): TextTable {
   };
 }
 
+/** Sample memorized rows as text; null when there are none. */
 export function samplesTable(report: Report): TextTable | null {
   if (!report.samples) return null;
   return {
@@ -424,6 +440,7 @@ export function samplesTable(report: Report): TextTable | null {
   };
 }
 
+/** Every table of the report, in the order it shows them (those a report has none of left out). */
 export function reportTables(report: Report): TextTable[] {
   return [
     sourcesTable(report),
@@ -443,7 +460,8 @@ export function reportTables(report: Report): TextTable[] {
   ].filter((t): t is TextTable => t !== null);
 }
 
-export const escapeHtml = (s: string) =>
+/** `s` with &, <, >, " and ' escaped for HTML text and attribute values. */
+export const escapeHtml = (s: string): string =>
   s.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!);
 
 function htmlTable(t: TextTable): string {

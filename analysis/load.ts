@@ -24,21 +24,28 @@ import { basename, extname, join } from "../base/path.ts";
 import { FIRST_MISMATCH_UNKNOWN, NOT_SCORED, type RowBatch } from "./columns.ts";
 import { PYTHIA_FINAL_STEP } from "./meta.ts";
 
+/** What an input file is: engram results, a reference scores CSV, or a published memorized-evals list. */
 export type InputKind = "results" | "reference" | "published";
 
 /** A batch of rows of one model@revision. */
 export interface SourceBatch extends RowBatch {
+  /** The model's name. */
   model: string;
+  /** The revision, e.g. "step143000". */
   revision: string;
+  /** Tokens scored per row. */
   continuation: number;
 }
 
 /** One input file, opened: what it is, and its rows as batches. */
 export interface InputReader {
+  /** The file's path. */
   path: string;
+  /** What the file is. */
   kind: InputKind;
   /** True for published memorized-evals: rows not listed are not memorized (given --universe). */
   listedOnly: boolean;
+  /** Its results' provenance; null for reference CSVs and memorized-evals. */
   provenance: Provenance | null;
   /** The rows, a batch at a time; a batch's arrays are overwritten by the next one (store them before). */
   batches(): AsyncGenerator<SourceBatch>;
@@ -51,9 +58,13 @@ const PUBLISHED_SPLIT =
 
 /** A memorized-evals list as its path names it: the split, its model@revision, and whether it is a `.new` list. */
 export interface PublishedList {
+  /** The split's name, e.g. "deduped.1b.new". */
   split: string;
+  /** The Pythia model it lists, e.g. "pythia-1b-deduped". */
   model: string;
+  /** The revision it lists (its step, else Pythia's last: "step143000"). */
   revision: string;
+  /** Whether it is a `.new` list (a newer list of the same model). */
   newer: boolean;
 }
 

@@ -18,23 +18,28 @@ import {
 } from "./curves.ts";
 import { Rng } from "./random.ts";
 
+/** A logistic regression fitted by Newton's method (fitLogistic). */
 export interface LogisticFit {
   /** The intercept, then one coefficient per column. */
   coefficients: Float64Array;
   /** Inverse of the (penalized) Hessian of the negative log-likelihood at the optimum, (columns+1)², row-major:
    *  the coefficients' covariance when unpenalized. */
   covariance: Float64Array;
+  /** Newton steps taken. */
   iterations: number;
+  /** Whether the coefficients settled within the tolerance before maxIterations. */
   converged: boolean;
   /** Weighted log-likelihood at the optimum (without the penalty). */
   logLikelihood: number;
 }
 
+/** How fitLogistic fits. */
 export interface FitOptions {
   /** Weight of each row (e.g. trials of a binomial count whose success fraction is y); default 1. */
   weights?: ArrayLike<number>;
   /** L2 penalty λ on the coefficients (not the intercept): the objective adds λ/2·Σβⱼ². Default 0. */
   l2?: number;
+  /** Newton steps at most (default 100). */
   maxIterations?: number;
   /** Converged when no coefficient moves more than this in a step (default 1e-10). */
   tolerance?: number;
@@ -167,6 +172,7 @@ function choleskyInverse(a: Float64Array, n: number): Float64Array | null {
 export interface ForecastInput {
   /** e.g. "pico-2@step1092 score" or "text: window copies". */
   name: string;
+  /** The input's value per analysed row. */
   values: ArrayLike<number>;
   /** Larger values mean more likely memorized (default true): only for the input's own curve. */
   higherIsMemorized?: boolean;
@@ -176,10 +182,12 @@ export interface ForecastInput {
   transform?: "log1p";
 }
 
+/** How the combined forecaster is cross-validated. */
 export interface CrossValidationOptions {
   /** Folds asked for (default 5); fewer when there are fewer memorized rows (or others) than that (see
    *  crossValidationPlan). */
   folds?: number;
+  /** Seed of the fold assignment and of the fit samples (default 1). */
   seed?: number;
   /** L2 penalty on the standardized coefficients (default 1). */
   l2?: number;
@@ -195,16 +203,21 @@ export interface CrossValidationOptions {
 
 /** The combined forecaster as report.json gives it. */
 export interface CombinedForecast {
+  /** The target, model@revision. */
   target: string;
   /** Rows with every input present (the others get no forecast), and the memorized rows among them. */
   rows: number;
+  /** Memorized rows among `rows`. */
   positives: number;
   /** Folds used: the folds asked for, or fewer when fewer rows of a class (memorized or not) than that. */
   folds: number;
+  /** Folds asked for. */
   folds_requested: number;
   /** How rows were put in folds, in words. */
   stratification: string;
+  /** Seed of the fold assignment and of the fit samples. */
   seed: number;
+  /** L2 penalty on the standardized coefficients. */
   l2: number;
   /** Rows each fold's model was fitted on (a seeded sample of the other folds' rows when they are more). */
   fit_rows: number[];
@@ -223,13 +236,15 @@ export interface CombinedForecast {
 }
 
 /** How rows are put in folds (CombinedForecast.stratification). */
-export const STRATIFICATION =
+export const STRATIFICATION: string =
   "stratified by the label: the memorized rows, and the others, each dealt out over " +
   "the folds in row order, in a seeded random order within each round, so that every fold holds its share of " +
   "both (±1)";
 
 /** Why there are fewer folds than asked for ("3 folds, not 5, as only 3 rows are memorized"); "" when not. */
-export function fewerFolds(c: { folds: number; folds_requested: number; positives: number; rows: number }) {
+export function fewerFolds(
+  c: { folds: number; folds_requested: number; positives: number; rows: number },
+): string {
   if (c.folds >= c.folds_requested) return "";
   const few = c.positives <= c.rows - c.positives
     ? `${c.positives} rows are memorized`
@@ -238,7 +253,9 @@ export function fewerFolds(c: { folds: number; folds_requested: number; positive
 }
 
 /** "stratified (…)" in a sentence of the findings. */
-export function foldsInWords(c: { folds: number; folds_requested: number; positives: number; rows: number }) {
+export function foldsInWords(
+  c: { folds: number; folds_requested: number; positives: number; rows: number },
+): string {
   const fewer = fewerFolds(c);
   return `stratified (every fold holds its share of the memorized rows${fewer ? `; ${fewer}` : ""})`;
 }
@@ -276,7 +293,13 @@ export function crossValidationPlan(
  * in rounds of `folds` rows, in row order, each round in a seeded random order of the folds. Linear in rows,
  * a few bytes of state besides the result.
  */
-export function stratifiedFolds(present: Bitset, memorized: Bitset, n: number, folds: number, seed: number) {
+export function stratifiedFolds(
+  present: Bitset,
+  memorized: Bitset,
+  n: number,
+  folds: number,
+  seed: number,
+): Uint8Array {
   const fold = new Uint8Array(n), order = [new Uint8Array(folds), new Uint8Array(folds)], dealt = [0, 0];
   const dealer = new Rng(seed * 7919 + folds);
   for (let i = 0; i < n; i++) {

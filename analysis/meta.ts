@@ -31,12 +31,16 @@ export const PYTHIA_PARAMS: Record<string, number> = {
 };
 /** Pythia trained every model for 143,000 steps of 1,024 rows of 2,048 tokens. */
 export const PYTHIA_FINAL_STEP = 143000;
+/** Tokens per training row of every Pythia model. */
 export const PYTHIA_TOKENS_PER_ROW = 2048;
 
 /** Per-model facts given by the user (--meta) or found in the results. */
 export interface ModelMeta {
+  /** Parameters of the model. */
   params?: number;
+  /** Training rows per optimizer step. */
   rowsPerStep?: number;
+  /** Tokens per training row. */
   tokensPerRow?: number;
 }
 
@@ -63,7 +67,7 @@ export function suiteOf(model: string): string {
 }
 
 /** Whether two models are of one suite (Pythia's duped and deduped models are two suites). */
-export const sameSuite = (a: string, b: string) =>
+export const sameSuite = (a: string, b: string): boolean =>
   suiteOf(a) === "" || suiteOf(b) === "" || suiteOf(a) === suiteOf(b);
 
 /** Parameters of a Pythia model from the published sizes, else approximated from the name ("1.4b"). */
@@ -184,11 +188,15 @@ async function checkpointParams(dir: string): Promise<number | null> {
 
 /** What the report uses for one model@revision, with where each number came from. */
 export interface SourceFacts {
+  /** Parameters of the model; null when unknown. */
   params: number | null;
+  /** Where the parameter count came from (e.g. "--meta"; "unknown" when nowhere). */
   paramsFrom: string;
+  /** Training step of the revision; null when its name gives none. */
   step: number | null;
   /** Rows per optimizer step × tokens per row; null when not known. */
   tokensPerStep: number | null;
+  /** Training rows per optimizer step; null when not known. */
   rowsPerStep: number | null;
 }
 

@@ -25,6 +25,7 @@ export class Rng {
   private c: number;
   private d: number;
 
+  /** A generator seeded with `seed` (its low 32 bits). */
   constructor(seed: number) {
     let s = seed >>> 0;
     const next = () => {
@@ -79,6 +80,7 @@ export class Rng {
     return k;
   }
 
+  /** Hörmann's PTRS transformed rejection, for lambda ≥ 10. */
   private poissonRejection(lambda: number): number {
     const slam = Math.sqrt(lambda), loglam = Math.log(lambda);
     const b = 0.931 + 2.53 * slam, a = -0.059 + 0.02483 * b, invalpha = 1.1239 + 1.1328 / (b - 3.4);

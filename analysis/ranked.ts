@@ -54,30 +54,40 @@ export type CurveFamily = Family | "text" | "combined";
 /** An operating point with Wilson 95% intervals of its precision (TP of the predicted rows) and recall (TP of
  *  the memorized rows). */
 export interface OperatingPointWithIntervals extends OperatingPoint {
+  /** Wilson 95% interval of the precision; null when nothing is predicted. */
   precision_interval: Interval | null;
+  /** Wilson 95% interval of the recall; null without memorized rows. */
   recall_interval: Interval | null;
 }
 
 /** A `curves` entry of report.json: the curve, its cost, Wilson intervals at its operating points, and bootstrap
  *  intervals of its AP and recall at each precision (which include the choice of the threshold). */
 export interface CurveEntry extends Omit<PrCurve, "operating_points"> {
+  /** The operating point at each precision level, with intervals; null where none recalls anything at it. */
   operating_points: Record<keyof RecallAtPrecision, OperatingPointWithIntervals | null>;
+  /** Where the forecast comes from. */
   family: CurveFamily;
   /** Share of the target's training compute (0 for the text; null when unknown). */
   compute_fraction: number | null;
+  /** Bootstrap 95% intervals of the average precision and of recall at each precision. */
   intervals: RankingIntervals;
 }
 
 /** The text features as the report used them. */
 export interface TextFeatureSummary {
+  /** The training rows' file. */
   data: string;
+  /** The prompt, continuation and offset of the text each row's features describe. */
   window: TextWindow;
+  /** Rows whose features were computed. */
   rows: number;
   /** Rows whose shared hash was checked token by token, and hash groups that held different texts. */
   verified_rows: number;
+  /** Hash groups that held different texts. */
   collisions: number;
   /** The cache file (null: not cached), and whether this report read it instead of computing. */
   cache: string | null;
+  /** Whether this report read the cache instead of computing. */
   cached: boolean;
 }
 
@@ -87,11 +97,15 @@ export interface CombinedSummary extends Omit<CombinedForecast, "curve"> {
   compute_fraction: number | null;
   /** The model@revisions whose columns are inputs, and how they were chosen. */
   predictors: string[];
+  /** How the predictors were chosen, in words (--combine, or the default rule). */
   chosen_by: string;
   /** How compute_fraction counts (nestedCompute), in words. */
   compute_note: string;
+  /** Average precision of the held-out forecasts; null without memorized rows. */
   average_precision: number | null;
+  /** Its bootstrap 95% interval; null when unknown. */
   average_precision_interval: Interval | null;
+  /** Recall of the held-out forecasts at precision ≥ each level. */
   recall_at_precision: PrCurve["recall_at_precision"];
 }
 
@@ -100,21 +114,27 @@ export const ADVICE_LEVEL = "0.9";
 
 /** At a compute budget, the forecast and threshold that recall most at precision ≥ ADVICE_LEVEL. */
 export interface ThresholdBudget {
+  /** The budget: a compute fraction of the target's. */
   budget: number;
+  /** The forecasting model@revision, "combined" or "text" (as in its curve). */
   predictor: string;
   /** score, first_mismatch, logprob, combined, a text feature, or "memorized set" (the paper's forecast). */
   feature: string;
   /** Rows predicted memorized: value ≥ threshold (">=") or ≤ it ("<="); null for a memorized set. */
   threshold: number | null;
+  /** ">=" or "<=" as for `threshold`; null for a memorized set. */
   predicted_when: ">=" | "<=" | null;
+  /** Recall of the target's memorized rows, in [0, 1]. */
   recall: number;
   /** Wilson 95% interval of the recall: TP out of the target's memorized rows with a value. */
   recall_interval: Interval | null;
+  /** Precision at the threshold, in [0, 1] (≥ ADVICE_LEVEL). */
   precision: number;
   /** The best memorized set within the budget with precision ≥ ADVICE_LEVEL (null: none). */
   memorized_set: { predictor: string; recall: number } | null;
 }
 
+/** What the ranked forecasts are computed from (rankedForecasts). */
 export interface RankedOptions {
   /** The training rows for the text features; null: not computed (the caller notes why). */
   text: {
@@ -131,17 +151,27 @@ export interface RankedOptions {
   combine?: string[];
   /** Bootstrap seed and resamples (default 1 and 200); cells above which a ranking is merged. */
   seed?: number;
+  /** Bootstrap resamples (default 200). */
   resamples?: number;
+  /** Rankings with more cells than this are merged before the bootstrap (default MAX_BOOTSTRAP_CELLS). */
   maxBootstrapCells?: number;
 }
 
+/**
+ * The ranked forecasts of the target's memorized rows: curves, text features, the combined forecaster,
+ * advice.
+ */
 export interface RankedForecasts {
+  /** Every ranked forecast's curve. */
   curves: CurveEntry[];
+  /** The text features as used; null when not computed. */
   text_features: TextFeatureSummary | null;
+  /** The combined forecaster; null when none was fitted. */
   combined: CombinedSummary | null;
   /** Why there is no combined forecaster although it had inputs and memorized rows: it cannot be fitted
    *  honestly (crossValidationPlan); null otherwise. */
   combined_unfit: string | null;
+  /** The advice with thresholds at precision ≥ ADVICE_LEVEL, one entry per compute budget. */
   thresholds: ThresholdBudget[];
   /** What the report's notes should say about curves or a combined forecaster that could not be made. */
   notes: string[];

@@ -34,6 +34,7 @@ import { trainingOrders } from "./training_order.ts";
 export type { BudgetRow, Report } from "./report_types.ts";
 export { reportFigures } from "./report_figures.ts";
 
+/** What a report is computed from (computeReport, writeReport). */
 export interface ReportOptions {
   /** Results files or folders. */
   results: string[];
@@ -53,12 +54,15 @@ export interface ReportOptions {
   /** Tokenizer folder and training data prefix, to decode memorized rows (default: found from the target's
    *  provenance: its data, and the tokenizer.json nearest to its model). */
   tokenizer?: string;
+  /** Training data (Megatron .bin/.idx prefix, .npy or .jsonl) to decode memorized rows from. */
   data?: string;
+  /** Memorized rows of the target to show as text (default 10). */
   samples?: number;
   /** Compare sources scored differently (prompt, continuation, offset, data, mode, paper_compatible). */
   allowMixed?: boolean;
   /** Where the row store spills when it passes memoryBudget bytes (see DatasetOptions). */
   spillDir?: string;
+  /** Bytes of pages kept in memory before they spill (see DatasetOptions; default 4 GiB). */
   memoryBudget?: number;
   /** Compute the properties of the text from the training rows (default true; they need the data). */
   textFeatures?: boolean;
@@ -304,7 +308,7 @@ async function textInputs(
 }
 
 /** JSON with NaN and ±Infinity as null. */
-export const reportJson = (report: Report) =>
+export const reportJson = (report: Report): string =>
   JSON.stringify(report, (_, v) => typeof v === "number" && !Number.isFinite(v) ? null : v, 1) + "\n";
 
 /** The cache folder writeReport keeps beside the report folder (text features, keyed by data, rows, window). */

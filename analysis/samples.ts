@@ -6,21 +6,30 @@ import { openRowSource, rowSourceKind } from "../io/rows.ts";
 import { count, forEachRow } from "./bitset.ts";
 import type { Dataset, Source } from "./dataset.ts";
 
+/** A memorized row of the target, decoded. */
 export interface Sample {
+  /** The row's index in the training data. */
   index: number;
+  /** The prompt's tokens as text. */
   prompt: string;
+  /** The continuation's tokens as text (what the model reproduced). */
   continuation: string;
 }
 
+/** How memorized rows are decoded (memorizedSamples). */
 export interface SampleOptions {
+  /** The tokenizer folder (or tokenizer.json) to decode with. */
   tokenizer: string;
   /** Megatron .bin/.idx prefix (or .npy, .jsonl) holding the training rows; unused for a target that is a
    *  memorized-evals list, whose rows are decoded from the list's own tokens (null: none given). */
   data: string | null;
+  /** Rows to show at most. */
   count: number;
   /** Tokens of the prompt, of the continuation, and where in the row the prompt starts (the paper: 32, 32, 0). */
   prompt: number;
+  /** Tokens of the continuation. */
   continuation: number;
+  /** Where in the row the prompt starts, in tokens. */
   offset: number;
 }
 

@@ -28,22 +28,34 @@ import { mix32 } from "./random.ts";
 
 /** Where the window lies in each row (the scoring's --prompt, --continuation, --offset). */
 export interface TextWindow {
+  /** Tokens of the prompt (32 in the paper). */
   prompt: number;
+  /** Tokens of the continuation (32 in the paper). */
   continuation: number;
+  /** Where in the row the prompt starts, in tokens (0 in the paper). */
   offset: number;
 }
 
 /** One value per scored row, in the order of the rows given. */
 export interface TextFeatures {
+  /** Rows, the length of each array. */
   rows: number;
   /** Tokens in a window (prompt + continuation). */
   window: number;
   /** Bytes of a window before compression (2 or 4 a token). */
   raw_bytes: number;
+  /** Scored rows sharing the row's exact window, itself included. */
   window_copies: Uint32Array;
+  /** Scored rows sharing the row's exact prompt, itself included. */
   prompt_copies: Uint32Array;
+  /** Bytes of the window's tokens after raw deflate (zlib level 6). */
   compressed_bytes: Uint16Array;
+  /** Distinct token ids in the window. */
   distinct_tokens: Uint16Array;
+  /**
+   * Mean over the window's tokens of ln(the token's share of all scored windows' tokens); ≤ 0, low: rare
+   * tokens.
+   */
   mean_log_frequency: Float64Array;
   /** Rows whose window or prompt hash was shared, compared token by token. */
   verified_rows: number;
@@ -60,6 +72,7 @@ export const TEXT_FEATURES = [
   { feature: "mean_log_frequency", higherIsMemorized: true, why: "common tokens are easier to predict" },
 ] as const;
 
+/** How the text features are computed (computeTextFeatures). */
 export interface TextFeatureOptions {
   /** Worker threads (default: up to 8 of the machine's cores for 50,000 rows or more, else 0: this thread). */
   workers?: number;
@@ -97,10 +110,15 @@ function step(h: number, token: number): number {
 
 /** Hashes of each window and its prompt (two 32-bit halves each) and the window's distinct tokens. */
 export interface HashColumns {
+  /** High 32 bits of each window's 64-bit hash. */
   windowHi: Uint32Array;
+  /** Low 32 bits of each window's 64-bit hash. */
   windowLo: Uint32Array;
+  /** High 32 bits of each prompt's 64-bit hash. */
   promptHi: Uint32Array;
+  /** Low 32 bits of each prompt's 64-bit hash. */
   promptLo: Uint32Array;
+  /** Distinct token ids in each window. */
   distinct: Uint16Array;
 }
 
@@ -533,7 +551,12 @@ async function cacheKey(data: string, rowIndex: ArrayLike<number>, w: TextWindow
  * data's absolute path, the window and the rows' count, first and last, so that reports over the same data and
  * rows share one cache and other rows or data get their own (text-features.bin inside checks the whole key).
  */
-export function textFeaturesCacheDir(root: string, data: string, rowIndex: ArrayLike<number>, w: TextWindow) {
+export function textFeaturesCacheDir(
+  root: string,
+  data: string,
+  rowIndex: ArrayLike<number>,
+  w: TextWindow,
+): string {
   const n = rowIndex.length;
   const what = JSON.stringify([
     resolve(rowSourcePath(data)),

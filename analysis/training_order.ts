@@ -14,25 +14,38 @@ import type { Dataset } from "./dataset.ts";
 import { chiSquareSf, normalSf } from "./distributions.ts";
 import { type Interval, wilson } from "./uncertainty.ts";
 
+/** The rows of one model@revision first trained on in a range of steps, and how many it memorized. */
 export interface StepBucket {
   /** Steps [first_step, last_step] at which its rows were first trained on. */
   first_step: number;
+  /** Last step of the range (inclusive). */
   last_step: number;
+  /** Analysed rows in the bucket. */
   rows: number;
+  /** Of them, memorized. */
   memorized: number;
   /** null for a bucket without rows. */
   fraction: number | null;
+  /** Wilson 95% interval of the fraction; null for a bucket without rows. */
   interval: Interval | null;
 }
 
+/** Memorization over training order for one model@revision (a `training_order` entry of report.json). */
 export interface TrainingOrder {
+  /** The model@revision. */
   source: string;
+  /** Training rows per optimizer step (row i is first trained on at step ⌊i / rows_per_step⌋). */
   rows_per_step: number;
+  /** Its rows in buckets of steps, in order. */
   buckets: StepBucket[];
   /** p_holm: p_value Holm-adjusted over the models whose test was made (holmAdjusted); the verdict's. */
   homogeneity:
     | { statistic: number; df: number; p_value: number; p_holm: number; min_expected: number }
     | null;
+  /**
+   * Cochran–Armitage test of a linear trend in the step (z > 0: later rows memorized more); null when not
+   * made.
+   */
   trend: { z: number; p_value: number; p_holm: number } | null;
   /** How many models' tests the p_holm values are adjusted over. */
   tested: number;

@@ -14,7 +14,9 @@ import { Rng } from "./random.ts";
 
 /** A 95% interval. */
 export interface Interval {
+  /** Lower bound. */
   low: number;
+  /** Upper bound. */
   high: number;
 }
 
@@ -29,13 +31,18 @@ export function wilson(successes: number, trials: number, z = Z95): Interval | n
 
 /** Bootstrap intervals of a ranked forecast's AP and recall at each precision level. */
 export interface RankingIntervals {
+  /** Bootstrap resamples drawn. */
   resamples: number;
+  /** Seed of the resampling. */
   seed: number;
   /** Cells of the ranking (thresholds holding a memorized row), and how many were resampled: fewer when
    *  consecutive cells were merged to bound the cost (see bootstrapRanking). */
   cells: number;
+  /** Cells resampled (after merging). */
   resampled_cells: number;
+  /** 95% interval of the average precision; null when undefined. */
   average_precision: Interval | null;
+  /** 95% interval of the recall at precision ≥ each level; null where undefined. */
   recall_at_precision: Record<keyof RecallAtPrecision, Interval | null>;
 }
 
@@ -140,15 +147,21 @@ export function tooUncertain(
 /** One predictor on a compute curve: compute fraction and successes out of trials (TP of memorized rows for
  *  recall, TP of predicted rows for precision). */
 export interface ComputePoint {
+  /** The predictor's compute as a fraction of the target's. */
   compute_fraction: number;
+  /** TP counted. */
   successes: number;
+  /** Rows counted (the target's memorized rows for recall, the predicted rows for precision). */
   trials: number;
 }
 
 /** Compute at which a fitted law reaches a level, with its 95% interval. */
 export interface ComputeAt {
+  /** The compute fraction predicted. */
   compute_fraction: number;
+  /** Lower end of its 95% interval. */
   low: number;
+  /** Upper end of its 95% interval. */
   high: number;
   /** Outside the range of the fitted predictors' compute: an extrapolation. */
   extrapolated: boolean;
@@ -160,15 +173,22 @@ export interface ComputeAt {
  * (y ≈ e^a·compute^b) while y is small and saturates at 1.
  */
 export interface ComputeLaw {
+  /** The law's form. */
   law: "logit(y) = a + b·ln(compute)";
+  /** Intercept a. */
   a: number;
+  /** Slope b (per unit of ln compute). */
   b: number;
+  /** Standard error of a (quasi-binomial). */
   se_a: number;
+  /** Standard error of b (quasi-binomial). */
   se_b: number;
+  /** Covariance of a and b. */
   cov_ab: number;
   /** Pearson χ²/(points − 2), at least 1: the standard errors are the binomial ones times its square root
    *  (quasi-binomial), since predictors of one target share its rows and are not independent draws. */
   dispersion: number;
+  /** Predictors fitted (points with a known compute). */
   points: number;
   /** Compute fraction predicted for y = 0.5 and 0.9 (null when the law does not rise with compute). */
   compute_for: { "0.5": ComputeAt | null; "0.9": ComputeAt | null };

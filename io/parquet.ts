@@ -42,6 +42,7 @@ export interface ParquetColumnBatch {
   length: number;
   /** The batch's first row in the file. */
   rowStart: number;
+  /** The row group's flat numeric columns by name, one value per row. */
   columns: Map<string, Float64Array>;
 }
 
@@ -56,6 +57,7 @@ export class ParquetFile {
     private readonly info: Map<string, ColumnInfo>,
   ) {}
 
+  /** Opens the Parquet file at `path`, decoding its footer and top-level columns (refused: an unreadable one). */
   static async open(path: string): Promise<ParquetFile> {
     const file = await FileBytes.open(path);
     try {

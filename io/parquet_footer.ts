@@ -2,10 +2,15 @@
 // turned into how stored values become numbers.
 import { readStruct, type ThriftStruct } from "./thrift.ts";
 
+/** A top-level column of a Parquet file's schema, as reading sees it. */
 export interface ColumnInfo {
+  /** Its name in the schema. */
   name: string;
+  /** Its physical type's name ("INT64", "DOUBLE", ...; "GROUP" for a field with children). */
   type: string;
+  /** Whether it may hold nulls (OPTIONAL). */
   optional: boolean;
+  /** Whether it holds one value per row: no children and not REPEATED (only flat columns are read). */
   flat: boolean;
   /** How stored values become numbers (their logical type), or why they cannot (a message's words). */
   numeric: NumericKind | { refused: string };
@@ -23,10 +28,15 @@ export type NumericKind =
 
 /** A schema element's types, as the footer holds them. */
 export interface SchemaTypes {
+  /** Physical type's name ("INT64", ...; "GROUP" for a field with children). */
   type: string;
+  /** Bytes per value of a FIXED_LEN_BYTE_ARRAY; null when the footer gives none. */
   typeLength: number | null;
+  /** ConvertedType number (see CONVERTED_NAMES); null when absent. */
   convertedType: number | null;
+  /** DECIMAL's scale as the element records it; null when absent. */
   scale: number | null;
+  /** LogicalType union (its one field id → value); null when absent. */
   logicalType: ThriftStruct | null;
 }
 
@@ -115,7 +125,7 @@ export function numericKind(t: SchemaTypes): NumericKind | { refused: string } {
 }
 
 /** 10^k for 0 ≤ k ≤ 22, exactly (parsed, not computed by pow). */
-export const powerOfTen = (k: number) => Number(`1e${k}`);
+export const powerOfTen = (k: number): number => Number(`1e${k}`);
 
 /** Applies a column's logical type to values decoded as stored (NaN: null stays NaN). */
 export function applyNumeric(kind: NumericKind, out: Float64Array): void {
@@ -144,21 +154,31 @@ export function bigEndianInteger(b: Uint8Array, p: number, n: number): number {
 
 /** The parts of a column chunk's metadata that reading needs. */
 export interface ChunkMeta {
+  /** The column's dotted path in the schema. */
   path: string;
+  /** Compression codec's name (CODEC_NAMES), e.g. "ZSTD". */
   codec: string;
+  /** Byte offset of the chunk's first data page in the file. */
   dataPageOffset: number;
+  /** Byte offset of its dictionary page; null when it has none. */
   dictionaryPageOffset: number | null;
+  /** Bytes of the chunk as stored (compressed pages and their headers). */
   compressedSize: number;
 }
 
 /** The parts of a Parquet footer that reading needs (decoded here: no npm package for engram's own files). */
 export interface ParquetFooter {
+  /** Rows in the file. */
   rows: number;
+  /** Schema elements depth-first, the root first; `children`: how many of those after it are its children. */
   schema: ({ name: string; repetition: string; children: number } & SchemaTypes)[];
+  /** Row groups in file order: rows in each and its column chunks. */
   groups: { rows: number; columns: ChunkMeta[] }[];
+  /** The footer's key/value metadata (engram keeps the provenance there). */
   keyValue: Map<string, string>;
 }
 
+/** Parquet's numbering of physical types (parquet.thrift's Type). */
 export const TYPE_NAMES = [
   "BOOLEAN",
   "INT32",
@@ -169,9 +189,12 @@ export const TYPE_NAMES = [
   "BYTE_ARRAY",
   "FIXED_LEN_BYTE_ARRAY",
 ];
+/** Parquet's numbering of repetitions (FieldRepetitionType). */
 export const REPETITION_NAMES = ["REQUIRED", "OPTIONAL", "REPEATED"];
+/** Parquet's numbering of compression codecs (CompressionCodec). */
 export const CODEC_NAMES = ["UNCOMPRESSED", "SNAPPY", "GZIP", "LZO", "BROTLI", "LZ4", "ZSTD", "LZ4_RAW"];
-export const text = (v: unknown) => new TextDecoder().decode(v as Uint8Array);
+/** A Thrift binary field's bytes as UTF-8 text. */
+export const text = (v: unknown): string => new TextDecoder().decode(v as Uint8Array);
 
 /** Decodes a footer (FileMetaData, compact protocol) into what reading needs; throws on bad bytes. */
 export function decodeFooter(bytes: Uint8Array): ParquetFooter {

@@ -1,10 +1,12 @@
 // Parquet's numbering, and the RLE/bit-packed hybrid encoding its levels and dictionary indices use: what
 // reading and writing share.
 
+/** The physical types engram writes. */
 export type ParquetType = "INT64" | "INT32" | "DOUBLE" | "BOOLEAN";
 
 /** Parquet's numbering of the things this module writes and reads. */
 export const TYPE = { BOOLEAN: 0, INT32: 1, INT64: 2, INT96: 3, FLOAT: 4, DOUBLE: 5 } as const;
+/** Parquet's numbering of the page encodings engram writes or reads. */
 export const ENC = {
   PLAIN: 0,
   PLAIN_DICTIONARY: 2,
@@ -12,7 +14,9 @@ export const ENC = {
   DELTA_BINARY_PACKED: 5,
   RLE_DICTIONARY: 8,
 } as const;
+/** Parquet's numbering of page types. */
 export const PAGE = { DATA: 0, INDEX: 1, DICTIONARY: 2, DATA_V2: 3 } as const;
+/** The 4 bytes ("PAR1") that open and close every Parquet file. */
 export const MAGIC = new Uint8Array([0x50, 0x41, 0x52, 0x31]); // "PAR1"
 
 /** Thrown by the fast decoder for what it leaves to hyparquet. */
@@ -22,23 +26,29 @@ export class Unsupported extends Error {}
 
 /** Reads bytes from a buffer, failing (as corrupt data) rather than reading past its end. */
 export class Bytes {
+  /** Offset of the next byte to read. */
   pos: number;
+  /** Reads `b` from `start` up to `end` (exclusive). */
   constructor(readonly b: Uint8Array, start = 0, readonly end = b.length) {
     this.pos = start;
   }
+  /** Fails unless `n` more bytes remain before `end`. */
   need(n: number): void {
     if (this.pos + n > this.end) throw new Error("page data ends early");
   }
+  /** The next byte. */
   u8(): number {
     this.need(1);
     return this.b[this.pos++];
   }
+  /** The next 4 bytes as a little-endian unsigned integer. */
   u32(): number {
     this.need(4);
     const b = this.b, p = this.pos;
     this.pos += 4;
     return (b[p] | (b[p + 1] << 8) | (b[p + 2] << 16) | (b[p + 3] << 24)) >>> 0;
   }
+  /** The next ULEB128 varint (exact up to 2^56). */
   varint(): number {
     let v = 0, scale = 1;
     for (;;) {
@@ -49,6 +59,7 @@ export class Bytes {
       if (scale > 2 ** 56) throw new Error("varint too long");
     }
   }
+  /** The next varint, zigzag-decoded to a signed integer. */
   zigzag(): number {
     const v = this.varint();
     return v % 2 === 0 ? v / 2 : -(v + 1) / 2;
@@ -175,7 +186,7 @@ export function readHybrid(r: Bytes, width: number, n: number, out: Uint32Array)
 }
 
 /** Bytes needed to write `n` values in the hybrid encoding (bit-packed runs of at most 504 values). */
-export const hybridBytes = (n: number, width: number) =>
+export const hybridBytes = (n: number, width: number): number =>
   Math.ceil(n / 504) + Math.ceil(Math.ceil(n / 8) * width);
 
 /** Writes values[0..n) as bit-packed runs of at most 63 groups of 8 (a one-byte header each, as most do). */

@@ -14,8 +14,11 @@ import {
 
 /** One column of a file written by ParquetWriter. */
 export interface ParquetColumnSpec {
+  /** Its name in the schema. */
   name: string;
+  /** Its physical type. */
   type: ParquetType;
+  /** Whether it may hold nulls (OPTIONAL; a row group's values are then either all present or all null). */
   optional: boolean;
   /** Values given as indices into this dictionary (RLE_DICTIONARY); else values are given as they are. */
   dictionary?: ArrayLike<number>;
@@ -42,6 +45,7 @@ export class ParquetWriter {
   private rows = 0;
   private started = false;
 
+  /** A writer of `columns` into `out`, its footer holding `keyValue` and naming `createdBy` as the writer. */
   constructor(
     private readonly out: AtomicFile,
     private readonly columns: ParquetColumnSpec[],
@@ -65,6 +69,7 @@ export class ParquetWriter {
     this.rows += rows;
   }
 
+  /** Writes one column chunk (a dictionary page when the column has a dictionary, then one data page). */
   private async writeChunk(col: ParquetColumnSpec, rows: number, values: ColumnValues): Promise<ChunkRecord> {
     const offset = this.out.bytes;
     if (values === null && !col.optional) {
@@ -132,6 +137,7 @@ export class ParquetWriter {
     };
   }
 
+  /** Writes a page: its Thrift header, then its body. */
   private async page(header: Uint8Array, body: Uint8Array): Promise<void> {
     await this.out.write(header);
     await this.out.write(body);

@@ -124,7 +124,7 @@ interface FieldRow {
 }
 
 /** Every provenance field with its roles, in the order they are checked: the one home of what each field is. */
-const PROVENANCE_TABLE = [
+export const PROVENANCE_TABLE = [
   { name: "model", kind: "string" },
   { name: "revision", kind: "string" },
   {
@@ -254,10 +254,8 @@ const PROVENANCE_TABLE = [
   { name: "created", kind: "string", mayDiffer: true },
 ] as const satisfies readonly FieldRow[];
 
-type Row = typeof PROVENANCE_TABLE[number];
-
 /** The provenance fields that determine a results file's rows and values (FieldRow's `request`). */
-export type RequestField = Extract<Row, { request: unknown }>["name"];
+export type RequestField = Extract<typeof PROVENANCE_TABLE[number], { request: unknown }>["name"];
 /**
  * The provenance fields that determine a results file's rows and values (not the batch size: they do not). A
  * results file already there is kept, and a journal resumed, only when they are this run's (scoring/job.ts): the

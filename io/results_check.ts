@@ -14,6 +14,7 @@ export class RowChecker {
   private prev = -1;
   private readonly first: number | null;
 
+  /** A checker of the rows `path` holds: `continuation` tokens scored per row, these columns present or not. */
   constructor(
     /** What holds the rows, as messages name it (a file, a journal). */
     readonly path: string,
@@ -25,6 +26,7 @@ export class RowChecker {
     this.first = provenance ? provenanceRange(provenance)[0] : null;
   }
 
+  /** Throws the one-line error for row `row` (0-based; messages count from 1): "PATH: row N WHAT". */
   fail(row: number, what: string): never {
     throw new EngramError(`${this.path}: row ${row + 1} ${what}`);
   }
@@ -36,6 +38,7 @@ export class RowChecker {
     this.prev = x;
   }
 
+  /** Index x must be a safe integer ≥ 0, greater than the row before's. */
   private checkIndex(row: number, x: number): void {
     if (!Number.isSafeInteger(x) || x < 0) this.fail(row, `has index ${x}; indices are integers ≥ 0`);
     if (x <= this.prev) {

@@ -40,7 +40,9 @@ export interface ResultsReader {
 
 /** What a CSV/JSONL sidecar says about the data file it belongs to. */
 export interface FileCheck {
+  /** The data file's length in bytes. */
   bytes: number;
+  /** The data file's CRC-32, 8 lowercase hex digits. */
   crc32: string;
 }
 
@@ -66,7 +68,8 @@ async function readSidecar(path: string): Promise<{ provenance: Provenance; chec
   return { provenance, check: c };
 }
 
-export const mismatch = (path: string, c: FileCheck, found: string) =>
+/** The error for a data file that does not match its sidecar's FileCheck (`found`: what it has instead). */
+export const mismatch = (path: string, c: FileCheck, found: string): EngramError =>
   new EngramError(
     `${path} does not match its provenance ${provenancePath(path)} (written for a file of ${c.bytes} bytes ` +
       `with CRC-32 ${c.crc32}; this one has ${found}): the pair is from different runs or the data was changed; ` +

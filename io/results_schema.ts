@@ -65,23 +65,59 @@ export function resultsFormat(path: string): ResultsFormat {
  * without). `derived`: computed from the others where written (score = matches/continuation, memorized =
  * first_mismatch = continuation), so a file without it is still read. `values`: the only values it can hold,
  * k/continuation ("fractions") or k ("counts") for k in [0, continuation] (Parquet writes them as a dictionary).
+ * `journal`: how the scoring journal (scoring/journal.ts) records it, for every column not derived; its records
+ * lay these fields out in this order.
  */
 export const RESULT_COLUMNS = [
-  { name: "index", type: "INT64", in: "every row" },
+  { name: "index", type: "INT64", in: "every row", journal: { field: "index", type: "f64" } },
   { name: "score", type: "DOUBLE", in: "score mode", derived: true, values: "fractions" },
-  { name: "matches", type: "INT32", in: "score mode", values: "counts" },
-  { name: "first_mismatch", type: "INT32", in: "every row", values: "counts" },
+  {
+    name: "matches",
+    type: "INT32",
+    in: "score mode",
+    values: "counts",
+    journal: { field: "matches", type: "i16", absent: -1 },
+  },
+  {
+    name: "first_mismatch",
+    type: "INT32",
+    in: "every row",
+    values: "counts",
+    journal: { field: "firstMismatch", type: "i16" },
+  },
   { name: "memorized", type: "BOOLEAN", in: "every row", derived: true },
-  { name: "logprob", type: "DOUBLE", in: "with --logprob" },
+  {
+    name: "logprob",
+    type: "DOUBLE",
+    in: "with --logprob",
+    journal: { field: "logprob", type: "f32", absent: NaN },
+  },
 ] as const satisfies readonly ResultColumn[];
 
 /** One column of RESULT_COLUMNS. */
 export interface ResultColumn {
+  /** Its name in every format (Parquet column, CSV header, JSONL key). */
   name: string;
+  /** Its Parquet physical type. */
   type: "INT64" | "INT32" | "DOUBLE" | "BOOLEAN";
+  /** Which rows hold a value. */
   in: "every row" | "score mode" | "with --logprob";
+  /** Computed from other columns where written, never recorded on its own. */
   derived?: true;
+  /** The only values it holds, for a continuation of length c: k/c ("fractions") or k ("counts"), k in [0, c]. */
   values?: "fractions" | "counts";
+  /** How the scoring journal records it; present exactly on the columns not derived. */
+  journal?: JournalField;
+}
+
+/** A column as the scoring journal records it: one field of its fixed-size little-endian record. */
+export interface JournalField {
+  /** The column's key in ResultRows (and in the scorer's columns). */
+  field: keyof ResultRows;
+  /** Its binary type: f64 (8 bytes), i16 (2) or f32 (4). */
+  type: "f64" | "i16" | "f32";
+  /** What it holds in a row that has no value (matches in extractable mode, logprob without --logprob). */
+  absent?: number;
 }
 
 /** The names of the columns a file with (or without) --logprob holds, in order. */
