@@ -163,10 +163,15 @@ export class NeoXModel {
 
 const FORMAT_OF: Record<DType, WeightFormat> = { F32: "f32", F16: "f16", BF16: "bf16" };
 
-/** How weights stored as `dtype` live on this GPU: f16 natively where the adapter has shader-f16. */
+/**
+ * How weights stored as `dtype` live on this GPU: f16 natively where the adapter has shader-f16, except with
+ * the CPU kernels, which read f16 packed in pairs (two halves a u32): llvmpipe loads a storage buffer one lane
+ * and one component at a time, so a vec2<u32> costs half a vec4<f16> for the same four weights (1.1-1.4x the
+ * matmul rate on lavapipe, bench/NOTES.md). The values are the same either way.
+ */
 export function weightFormat(gpu: Gpu, dtype: DType): WeightFormat {
   const format = FORMAT_OF[dtype];
-  return format === "f16" && gpu.hasF16 ? "f16native" : format;
+  return format === "f16" && gpu.hasF16 && !gpu.cpuKernels ? "f16native" : format;
 }
 
 /**
