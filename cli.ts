@@ -7,8 +7,10 @@ import { importLazily } from "./base/lazy.ts";
 const INFO_HELP = "Prints the WebGPU adapter engram runs on (as JSON): its description, features and limits.";
 
 /** A command: what it does (its line in the overview) and how it runs (its module imported only then). */
-interface Command {
+export interface Command {
+  /** Its line in the overview (`./engram --help`). */
   summary: string;
+  /** Runs it on its arguments (those after the command's name). */
   run(args: string[]): Promise<unknown>;
 }
 

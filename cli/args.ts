@@ -2,10 +2,16 @@
 import { parseArgs as nodeParseArgs } from "node:util";
 import { EngramError } from "../base/errors.ts";
 
+/** The options a command takes, by long name, as node:util's parseArgs reads them. */
 export type OptionSpec = Record<string, { type: "string" | "boolean"; multiple?: boolean; short?: string }>;
 
+/** What parseArgs returns: the option `values` (typed by the options given) and the `positionals`. */
+export type ParsedArgs<T extends OptionSpec> = ReturnType<
+  typeof nodeParseArgs<{ args: string[]; options: T; allowPositionals: true; strict: true }>
+>;
+
 /** Parses `argv` against `options`; an unknown flag or a missing or empty value is one clear EngramError. */
-export function parseArgs<T extends OptionSpec>(argv: string[], options: T, command: string) {
+export function parseArgs<T extends OptionSpec>(argv: string[], options: T, command: string): ParsedArgs<T> {
   let parsed;
   try {
     parsed = nodeParseArgs({ args: argv, options, allowPositionals: true, strict: true });

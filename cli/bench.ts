@@ -120,6 +120,7 @@ class MemorySink implements ScoreSink {
   }
 }
 
+/** `./engram bench` on `argv`. */
 export async function benchCommand(argv: string[]): Promise<void> {
   if (argv.includes("--kernels")) { // renamed: tune's --kernels meant the family (now --kernel-family in both)
     throw new EngramError("bench: --kernels is now --matmuls (the matmuls' GFLOP/s)");

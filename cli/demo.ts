@@ -12,6 +12,7 @@ import { progressInterval, scoreReporting } from "./score.ts";
 
 const DEMO_ROWS = 192;
 
+/** `./engram demo` on `argv`. */
 export async function demoCommand(argv: string[]): Promise<void> {
   const { values: a } = parseArgs(argv, {
     out: { type: "string" },

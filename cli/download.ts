@@ -28,6 +28,7 @@ import { hubCacheDir, isRepoId, repoFolderName, type RepoType } from "../io/hub.
 import { FileLock } from "../io/lock.ts";
 import { listFlag, parseArgs } from "./args.ts";
 
+/** `./engram download --help`: what download does and its options. */
 export const DOWNLOAD_HELP = `./engram download ORG/NAME[,ORG/NAME...] [options]
   Downloads models or datasets from the Hugging Face Hub into the huggingface_hub cache (the layout its Python
   and JavaScript clients share: models--ORG--NAME/{blobs, refs, snapshots}), every repository at every
@@ -58,10 +59,15 @@ const OPTIONS = {
 
 /** What one repository at one revision came to. */
 export interface DownloadSummary {
+  /** The repository, ORG/NAME. */
   repo: string;
+  /** The revision asked for (branch, tag or commit). */
   revision: string;
+  /** The commit hash the Hub resolved it to. */
   commit: string;
+  /** Its snapshot folder in the cache (snapshots/COMMIT). */
   snapshot: string;
+  /** Files chosen (by --include/--exclude). */
   files: number;
   /** Bytes fetched by this run (resumed files count their new bytes only). */
   fetched: number;
@@ -107,6 +113,7 @@ function progress(quiet: boolean): (text: string, done: boolean) => void {
   };
 }
 
+/** `./engram download` on `argv`: what each repository at each revision came to. */
 export async function downloadCommand(argv: string[]): Promise<DownloadSummary[]> {
   const { values: a, positionals } = parseArgs(argv, OPTIONS, "download");
   if (a.help) {

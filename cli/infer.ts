@@ -73,7 +73,12 @@ function byLength(rows: number[][]): Map<number, number[]> {
 const ofTokens = (e: unknown, part: number[]) =>
   e instanceof NonFiniteLogits ? e.naming((r) => `row ${part[r]} of --tokens`) : e;
 
-export async function inferCommand(command: "logits" | "generate", argv: string[], gpu: () => Promise<Gpu>) {
+/** `./engram logits` or `./engram generate` on `argv`; `gpu` opens the device, only once it is needed. */
+export async function inferCommand(
+  command: "logits" | "generate",
+  argv: string[],
+  gpu: () => Promise<Gpu>,
+): Promise<void> {
   const { values: a } = parseArgs(argv, OPTIONS, command);
   if (a.help) return console.log(HELP[command]);
   if (!a.model) throw new EngramError(`${command}: --model DIR is required`);

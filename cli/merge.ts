@@ -12,6 +12,7 @@ const MERGE_HELP = `./engram merge --out FILE SHARD_FILE...
   already (--force replaces it). A CSV/JSONL shard's FILE.provenance.json given with it (as dir/*.shard-*
   gives them) is skipped: it is read with its data; a shard's journal (.partial) or lock is refused.`;
 
+/** `./engram merge` on `argv`. */
 export async function mergeCommand(argv: string[]): Promise<void> {
   const { values, positionals } = parseArgs(
     argv,

@@ -22,6 +22,7 @@ import {
 import type { ScoreMode } from "../scoring/memorization.ts";
 import { intFlag, listFlag, parseArgs } from "./args.ts";
 
+/** `./engram score --help`: what score does and its options. */
 export const SCORE_HELP = `./engram score [options]
   Scores training rows for memorization: prompt = a row's first --prompt tokens (from --offset), greedy
   continuation compared with the next --continuation tokens. One results file per model and revision.
@@ -133,6 +134,7 @@ export function scoreReporting(
   return quiet ? {} : { log: (line) => console.error(line), progress: progressLine(interval) };
 }
 
+/** `./engram score` on `argv`, on `gpuIn` if given (else one it opens and destroys): each checkpoint's summary. */
 export async function scoreCommand(argv: string[], gpuIn?: Gpu): Promise<ScoreSummary[]> {
   const { values: a } = parseArgs(argv, OPTIONS, "score");
   if (a.help) {

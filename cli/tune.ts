@@ -73,6 +73,7 @@ async function shapesOf(gpu: Gpu, path: string, batch: number, prompt: number): 
   return [...shapes.values()];
 }
 
+/** `./engram tune` on `argv`. */
 export async function tuneCommand(argv: string[]): Promise<void> {
   if (argv.includes("--kernels")) { // its name until bench's --kernels became --matmuls (one name, one meaning)
     throw new EngramError("tune: --kernels is now --kernel-family cpu|gpu, as in bench");
