@@ -1,7 +1,8 @@
 // Interleaved A/B of matmul tile variants on this adapter at a few shapes (rounds × variants, medians): for
 // comparing CPU-adapter variants under a noisy shared machine, where one `tune` pass per variant is not enough.
 //   deno run -A bench/cpu_variants.ts --variants d64x64-8x8,d64x64-64x4-u16 [--rounds 3] [--shapes 70m|pico]
-//     [--format f16native] [--ms 60]
+//     [--format f16native] [--ms 60] [--only qkv,unembed]
+// Variants of the tiled (GPU) family run with the GPU kernels; list one family per run.
 import { parseArgs } from "node:util";
 import { Gpu } from "../engine/gpu.ts";
 import { parseVariant, variantName } from "../engine/tiles.ts";
@@ -11,7 +12,9 @@ import type { WeightFormat } from "../engine/tiles.ts";
 const a = parseArgs({
   args: Deno.args,
   options: Object.fromEntries(
-    ["variants", "rounds", "shapes", "format", "ms", "only"].map((k) => [k, { type: "string" as const }]),
+    ["variants", "rounds", "shapes", "format", "ms", "only", "kernel-family"].map((
+      k,
+    ) => [k, { type: "string" as const }]),
   ),
 }).values;
 const variants = (a.variants ?? "d64x64-8x8").split(",").map(parseVariant);
@@ -26,7 +29,8 @@ const all: MatmulShape[] = [
   { name: "decode unembed+argmax", kernel: "unembed", format, m: 256, n: vocab, k: h },
 ];
 const shapes = a.only ? all.filter((s) => a.only!.split(",").some((o) => s.name.includes(o))) : all;
-const gpu = await Gpu.open();
+const family = a["kernel-family"] as "cpu" | "gpu" | undefined;
+const gpu = await Gpu.open({ kernels: family ?? (variants[0].family === "tiled" ? "gpu" : "cpu") });
 const rates = new Map<string, number[]>();
 for (let r = 0; r < rounds; r++) {
   // Each round times every variant at every shape, in a rotated order (no variant always first).
