@@ -37,7 +37,7 @@ tkv = statistics.median(t["kv"]["seq_per_s"] for t in torch)
 tte = statistics.median(t["teacher"]["seq_per_s"] for t in torch)
 truth = torch[0]["kv"]["first_mismatch"]
 assert all(t["kv"]["first_mismatch"] == truth == t["teacher"]["first_mismatch"] for t in torch)
-print(f"torch {torch[0]['torch']}, {torch[0]['threads']} threads: KV greedy {tkv:.1f} rows/s, teacher-forced {tte:.1f}")
+print(f"torch {torch[0]['torch']}, {torch[0]['threads']} threads, linears through {torch[0].get('linear', 'onednn')}: KV greedy {tkv:.1f} rows/s, teacher-forced {tte:.1f}")
 for i in range(n):
     runs = [json.load(open(f"{out}/engram-{i}-{r}.json")) for r in range(1, rounds + 1)]
     for r in range(1, rounds + 1):

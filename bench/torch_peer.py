@@ -19,10 +19,12 @@ Modes, each after a warm-up batch, load excluded:
 Both write each row's first mismatch (0..31, 32 = none), which must equal engram's (`bench --save`), so the
 rows/s compare the same answers. Argmax ties go to the lowest index, as torch.argmax does and as engram does.
 
-Matrix products go through oneDNN (torch's bundled MKL-DNN: mkldnn_linear), not torch.nn.functional.linear:
-Debian's torch 1.13 is built with BLAS_INFO=generic, which on a machine with only libblas3 (reference BLAS)
-multiplies at ~1–2 GFLOP/s; oneDNN runs at the machine's speed whatever BLAS is installed. Same products
-(f32, the usual order of a GEMM; the first mismatches are checked against engram's anyway).
+Matrix products go through whichever of torch's two CPU GEMM paths is faster here (--linear auto times both on
+a product of the unembedding's shape; the JSON records the choice): torch.nn.functional.linear, which Debian's
+torch 1.13 (BLAS_INFO=generic) sends to the system's libblas.so.3 — ~3 GFLOP/s with reference BLAS (libblas3),
+~78 on 2 cores with OpenBLAS (libopenblas0-pthread) — or oneDNN (torch's bundled MKL-DNN: mkldnn_linear), ~33
+whatever BLAS is installed. Install OpenBLAS for a fair peer. Same products (f32, the usual order of a GEMM; the
+first mismatches are checked against engram's anyway).
 
 Why a script of its own: the Debian python3-torch on the dev machine has no transformers, and this is the
 smallest thing that computes what HF's GPTNeoX does (parallel residual, partial rotary, exact GELU). It reads
@@ -84,17 +86,42 @@ def read_rows(prefix, start, count):
 
 
 class Linear:
-    """y = x · Wᵀ + b through oneDNN (see the top of this file), for x of any leading shape."""
+    """y = x · Wᵀ + b through oneDNN or the system BLAS (see the top of this file), for x of any leading shape."""
+
+    path = "onednn"  # set by main: "onednn" or "blas"
 
     def __init__(self, weight, bias=None):
         self.out = weight.shape[0]
-        self.w = weight.contiguous().to_mkldnn()
-        self.b = (bias if bias is not None else torch.zeros(self.out)).contiguous().to_mkldnn()
+        bias = bias if bias is not None else torch.zeros(self.out)
+        if Linear.path == "blas":
+            self.w, self.b = weight.contiguous(), bias.contiguous()
+        else:
+            self.w, self.b = weight.contiguous().to_mkldnn(), bias.contiguous().to_mkldnn()
 
     def __call__(self, x):
         lead = x.shape[:-1]
-        y = torch._C._nn.mkldnn_linear(x.reshape(-1, x.shape[-1]).contiguous().to_mkldnn(), self.w, self.b)
+        x2 = x.reshape(-1, x.shape[-1]).contiguous()
+        if Linear.path == "blas":
+            return torch.nn.functional.linear(x2, self.w, self.b).view(*lead, self.out)
+        y = torch._C._nn.mkldnn_linear(x2.to_mkldnn(), self.w, self.b)
         return y.to_dense().view(*lead, self.out)
+
+
+def faster_linear(rows, hidden, vocab):
+    """"blas" or "onednn": whichever multiplies [rows, hidden] · [vocab, hidden]ᵀ faster here (best of 3)."""
+    x, w = torch.randn(rows, hidden), torch.randn(vocab, hidden)
+    best = {}
+    for path in ("blas", "onednn"):
+        Linear.path = path
+        lin = Linear(w)
+        lin(x)
+        times = []
+        for _ in range(3):
+            t = time.perf_counter()
+            lin(x)
+            times.append(time.perf_counter() - t)
+        best[path] = min(times)
+    return min(best, key=best.get), {p: 2 * rows * hidden * vocab / t / 1e9 for p, t in best.items()}
 
 
 class NeoX:
@@ -280,13 +307,22 @@ def main():
     ap.add_argument("--out")
     ap.add_argument("--make", choices=sorted(SIZES))
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--linear", choices=["auto", "blas", "onednn"], default="auto")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     if a.make:
         return make(a)
-    m = NeoX(*load_model(a.model))
+    cfg, weights = load_model(a.model)
+    gflops = {}
+    if a.linear == "auto":
+        Linear.path, gflops = faster_linear(min(a.batch, a.count), cfg["hidden_size"], cfg["vocab_size"])
+    else:
+        Linear.path = a.linear
+    print(f"torch linears: {Linear.path}" + "".join(f", {p} {g:.1f} GFLOP/s" for p, g in gflops.items()))
+    m = NeoX(cfg, weights)
     rows = read_rows(a.data, a.start, a.count)
-    result = {"torch": torch.__version__, "threads": a.threads, "rows": a.count, "batch": a.batch}
+    result = {"torch": torch.__version__, "threads": a.threads, "rows": a.count, "batch": a.batch,
+              "linear": Linear.path, "linear_gflops": gflops}
     for name in a.modes.split(","):
         fn = {"kv": kv, "teacher": teacher}[name]
         fn(m, rows[:min(a.batch, a.count)])  # warm-up
