@@ -32,10 +32,11 @@ export interface ExtractOptions {
 }
 
 /**
- * Logits that are not finite numbers, found where results are read back: an argmax that found no token (every
- * logit NaN, or a greatest logit of +Infinity: shaders/argmax_reduce.wgsl writes its "none" placeholder, which
- * is no token id), a NaN or infinite log-probability, or a NaN or infinite logit. Weights are checked to be finite as they load (engine/model.ts), so this is an
- * overflow in the model's computation; no result of such a row may be written. `row` is the row of the batch;
+ * Logits that are not finite numbers, found where results are read back: an argmax that found no token (a NaN
+ * logit, which the argmax takes as +Infinity as torch.argmax takes it as the greatest, or a greatest logit of
+ * +Infinity: shaders/argmax_reduce.wgsl writes its "none" placeholder, which is no token id), a NaN or infinite
+ * log-probability, or a NaN or infinite logit. Weights are checked to be finite as they load
+ * (engine/model.ts), so this is an overflow in the model's computation; no result of such a row may be written. `row` is the row of the batch;
  * callers that know the row by another name (a data row, a row of --tokens) say so with `naming`.
  */
 export class NonFiniteLogits extends EngramError {
@@ -194,7 +195,7 @@ export class Decoder {
       this.model.dir,
       row,
       `continuation position ${position}`,
-      "no greatest logit that is a finite number: NaN everywhere or +Infinity, so the argmax found no token",
+      "no greatest logit that is a finite number (a NaN logit, or +Infinity), so the argmax found no token",
     );
   }
 

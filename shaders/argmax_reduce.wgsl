@@ -25,8 +25,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
     let best = shared_parts[0];
     let slot = slot_of[p.row_base + r / p.per];
     let c = p.pos_base + r % p.per;
-    // A greatest logit of +Inf (an overflow) answers nothing: the "none" placeholder goes out instead, as when
-    // every logit is NaN, and the host stops the run (engine/decoder.ts). Tested on the bits: a compiler may
+    // A greatest logit of +Inf (an overflow, or a NaN logit, which unembed_argmax.wgsl enters as +Inf) answers
+    // nothing: the "none" placeholder goes out instead, and the host stops the run (engine/decoder.ts). Tested on the bits: a compiler may
     // assume that float compares never see Inf or NaN.
     let idx = select(0xffffffffu, best.idx, (bitcast<u32>(best.best) & 0x7f800000u) != 0x7f800000u);
     pred[slot * p.cont + c] = idx;

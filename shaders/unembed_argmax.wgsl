@@ -27,8 +27,13 @@ fn truth_token(row: u32) -> u32 {
 fn fold1(pt: Partial, row: u32, col: u32, v: f32, truth: u32) -> Partial {
   var r = pt;
   if (row >= p.m || col >= p.n) { return r; }
-  if (col != p.suppress && (v > r.best || (v == r.best && col < r.idx))) {
-    r.best = v;
+  // A NaN logit is the greatest, as torch.argmax takes it, but compares false: it enters the argmax as
+  // +Infinity (tested on the bits; the bits of +Infinity from a variable, since a constant may not be
+  // infinite), so the row's greatest logit is not finite, argmax_reduce answers none and the host stops the run.
+  var inf_bits = 0x7f800000u;
+  let a = select(v, bitcast<f32>(inf_bits), (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u);
+  if (col != p.suppress && (a > r.best || (a == r.best && col < r.idx))) {
+    r.best = a;
     r.idx = col;
   }
   if (LOGPROB == 1u) {

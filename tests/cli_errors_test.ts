@@ -237,13 +237,16 @@ Deno.test("score with logits that overflow: each mode stops naming the data row;
       ["extractable", OVERFLOWING, ["--mode", "extractable"], /argmax found no token/],
       ["score, +Infinity", TO_INFINITY, ["--mode", "score"], /argmax found no token/],
       // The unembedding row of the first true token of data row 2 at ±3e38 in turn: that one logit is NaN
-      // (+Infinity − Infinity), which the argmax passes over; its log-probability is NaN.
-      [
-        "extractable --logprob",
-        (dir) => setRow(dir, "embed_out.weight", rows[2][32], (i) => i % 2 ? -3e38 : 3e38),
-        ["--mode", "extractable", "--logprob"],
-        /log-probability NaN/,
-      ],
+      // (+Infinity − Infinity) among finite ones. torch.argmax would pick it; the argmax takes it as +Infinity
+      // and answers no token, in every mode, with or without log-probabilities (it used to pass over it).
+      ...(["extractable", "score"] as const).flatMap((mode) =>
+        [[], ["--logprob"]].map((logprob): [string, (dir: string) => Promise<void>, string[], RegExp] => [
+          `${mode} ${logprob.join("")}, one NaN logit`,
+          (dir) => setRow(dir, "embed_out.weight", rows[2][32], (i) => i % 2 ? -3e38 : 3e38),
+          ["--mode", mode, ...logprob],
+          /a NaN logit, or \+Infinity\), so the argmax found no token/,
+        ])
+      ),
     ];
     for (const [name, make, mode, found] of cases) {
       const model = await goldenCopy(), out = `${dir}/out-${name}`;
