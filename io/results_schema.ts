@@ -76,7 +76,7 @@ export const RESULT_COLUMNS = [
     type: "INT32",
     in: "score mode",
     values: "counts",
-    journal: { field: "matches", type: "i16", absent: -1 },
+    journal: { field: "matches", type: "i16" },
   },
   {
     name: "first_mismatch",
@@ -90,7 +90,7 @@ export const RESULT_COLUMNS = [
     name: "logprob",
     type: "DOUBLE",
     in: "with --logprob",
-    journal: { field: "logprob", type: "f32", absent: NaN },
+    journal: { field: "logprob", type: "f32" },
   },
 ] as const satisfies readonly ResultColumn[];
 
@@ -114,10 +114,8 @@ export interface ResultColumn {
 export interface JournalField {
   /** The column's key in ResultRows (and in the scorer's columns). */
   field: keyof ResultRows;
-  /** Its binary type: f64 (8 bytes), i16 (2) or f32 (4). */
+  /** Its binary type: f64 (8 bytes), i16 (2) or f32 (4); a row without a value holds ScoreColumns' sentinel. */
   type: "f64" | "i16" | "f32";
-  /** What it holds in a row that has no value (matches in extractable mode, logprob without --logprob). */
-  absent?: number;
 }
 
 /** The names of the columns a file with (or without) --logprob holds, in order. */
