@@ -16,7 +16,7 @@ import { fmtBytes, Gpu } from "../engine/gpu.ts";
 import { NeoXModel } from "../engine/model.ts";
 import { MAX_CONTINUATION, PAPER_CONTINUATION, PAPER_PROMPT } from "../engine/paper.ts";
 import { dirname, extname, resolve } from "../base/path.ts";
-import { shippedTuning, type Tuning, useTuning } from "../engine/tuning.ts";
+import { type Tuning, useTuning } from "../engine/tuning.ts";
 import { type Checkpoint, findTokenizer, foldersAbove, resolveCheckpoints } from "../io/checkpoints.ts";
 import { describeRemovedTemporaries, removeDeadTemporaries } from "../base/atomic.ts";
 import { rowSourceFingerprint, sampledFingerprint } from "../io/files.ts";
@@ -98,8 +98,8 @@ export interface ScoreCheckpointOptions extends ScoreSettings {
   gpu?: Gpu;
   /**
    * The matmuls' tile variants: a Tuning (e.g. `useTuning`'s), or a tuning file of ./engram tune read for the
-   * GPU; default: for a GPU opened here, `useTuning`'s (the cache of ./engram tune when tuned on this adapter,
-   * else the shipped table), for a given GPU the table shipped for its adapter. Results never depend on it.
+   * GPU; default: `useTuning`'s (the cache of ./engram tune when tuned on this adapter, else the shipped table).
+   * Results never depend on it.
    */
   tuning?: Tuning | string;
   /** Lines for a person: a kept file skipped, a journal resumed or replaced, the summary (default: none). */
@@ -261,11 +261,7 @@ export async function scoreCheckpoint(options: ScoreCheckpointOptions): Promise<
     }
     const { job, share } = scoredRows(data.source, options);
     gpu ??= await Gpu.open();
-    const tuning = typeof options.tuning === "object"
-      ? options.tuning
-      : options.tuning === undefined && options.gpu
-      ? shippedTuning(gpu)
-      : useTuning(gpu, options.tuning);
+    const tuning = typeof options.tuning === "object" ? options.tuning : useTuning(gpu, options.tuning);
     return await scoreOrSkip(gpu, ck, data.source, {
       tuning,
       path: options.out,

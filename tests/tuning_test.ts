@@ -77,7 +77,7 @@ Deno.test("tune fills the cache for this adapter; score runs its variants and re
   const tuned = await readResults(`${dir}/tuned/pico-2@step1092.parquet`);
   assertEquals(tuned.table, untuned.table);
   // Untuned: the built-in defaults, or the shipped table where it has one for this adapter (lavapipe's holds
-  // only pythia-70m's shapes, so pico-2 still runs the defaults).
+  // pythia-70m's and pico-3's shapes, so pico-2 still runs the defaults).
   assert(
     /^(default|shipped shaders\/tuning\.json): /.test(untuned.provenance!.kernels!),
     untuned.provenance!.kernels,
