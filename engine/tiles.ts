@@ -170,22 +170,19 @@ const DIRECT_SHAPES: [number, number, number, number][] = [
   [64, 128, 4, 16],
   [32, 128, 4, 16],
   [64, 128, 8, 32],
+  // 16 × 32: half the loads per fma of 8 × 16 for more stack traffic; with packed f16 weights 1.05-1.3x the
+  // best other variant on pythia-70m's decode shapes, within 5% on its prefill ones (bench/NOTES.md).
+  [128, 128, 16, 32],
 ];
-
-// With f16 weights packed in pairs (what the CPU kernels read f16 checkpoints as), also 16 × 32 outputs per
-// thread: half the loads per fma of 8 × 16 for more stack traffic, 1.05-1.3x the best other variant on 8 of
-// pythia-70m's 9 shapes (bench/NOTES.md). Only there: its code, a lane loop per component loaded, takes seconds
-// to compile, and longest with the 4-component loads of the other formats.
-const DIRECT_SHAPES_F16: [number, number, number, number][] = [[128, 128, 16, 32]];
 
 /**
  * Every variant of `family` for weights of `format` (before adapter limits): what the exactness tests run and
- * what the tuner chooses from. Direct: the DIRECT_SHAPES (and for packed f16, DIRECT_SHAPES_F16). Tiled: 6
- * tile shapes × BK 8/16/32 × 1 or 2 stages × (16-bit formats) w16 × swizzle 0/8.
+ * what the tuner chooses from. Direct: the DIRECT_SHAPES. Tiled: 6 tile shapes × BK 8/16/32 × 1 or 2 stages ×
+ * (16-bit formats) w16 × swizzle 0/8.
  */
 export function allVariants(family: TileFamily, format: WeightFormat): TileVariant[] {
   if (family === "direct") {
-    return [...DIRECT_SHAPES, ...(format === "f16" ? DIRECT_SHAPES_F16 : [])].map(([bm, bn, tm, tn]) => ({
+    return DIRECT_SHAPES.map(([bm, bn, tm, tn]) => ({
       family,
       bm,
       bn,
