@@ -51,7 +51,7 @@ export class Gpu {
   /** Host seconds spent building pipelines (compiling shaders), so that a rate can leave them out. */
   pipelineSeconds = 0;
   private nextBufferId = 1;
-  private readonly bufferIds = new WeakMap<GPUBuffer, number>();
+  private readonly bufferIds = new WeakMap<GPUBuffer | GPUTexture, number>();
 
   private constructor(
     /** The WebGPU adapter. */
@@ -166,8 +166,8 @@ export class Gpu {
     return `${s.description} (vendor ${s.vendor}${s.isFallback ? ", CPU fallback" : ""})`;
   }
 
-  /** A stable small id per buffer, so kernels can be memoized on the buffers they bind. */
-  id(buffer: GPUBuffer): number {
+  /** A stable small id per buffer or texture, so kernels can be memoized on what they bind. */
+  id(buffer: GPUBuffer | GPUTexture): number {
     let id = this.bufferIds.get(buffer);
     if (id === undefined) {
       id = this.nextBufferId++;
@@ -332,10 +332,13 @@ export interface Kernel {
   bindGroup: GPUBindGroup;
   /** How many workgroups to dispatch in x, y and z. */
   workgroups: [number, number, number];
+  /** A kernel dispatched just before this one, whose output it reads (the texel tiles' staging of X). */
+  before?: Kernel;
 }
 
-/** Records kernel `k` into `pass`: its pipeline, its bind group and its dispatch. */
+/** Records kernel `k` into `pass` (after its `before`): its pipeline, its bind group and its dispatch. */
 export function encodeKernel(pass: GPUComputePassEncoder, k: Kernel): void {
+  if (k.before) encodeKernel(pass, k.before);
   pass.setPipeline(k.pipeline);
   pass.setBindGroup(0, k.bindGroup);
   pass.dispatchWorkgroups(...k.workgroups);

@@ -11,6 +11,9 @@ import { type GeneratedCode, type Gpu, grid, type Kernel } from "./gpu.ts";
 import {
   PARTIAL_BYTES,
   REFERENCE,
+  type TexelLayout,
+  texelLayout,
+  type TileFamily,
   type TileKernel,
   tileSource,
   type TileVariant,
@@ -21,10 +24,57 @@ import type { Tuning } from "./tuning.ts";
 
 export type { WeightFormat } from "./tiles.ts";
 
-/** A weight matrix on the GPU, row-major as the checkpoint stores it (torch's [out, in]). */
+/**
+ * A matrix held as an rgba32uint texture for the texel tiles (engine/tiles.ts): the stored bytes, 16 a texel,
+ * matrix row r at texels ((r % fold) * kt .. + kt - 1, r / fold).
+ */
+export interface TexelMatrix {
+  /** The texture. */
+  texture: GPUTexture;
+  /** Matrix rows per texture row. */
+  fold: number;
+  /** Texels per matrix row. */
+  kt: number;
+}
+
+/**
+ * A matrix's stored bytes into an rgba32uint texture of `layout` (engine/tiles.ts): whole texture rows in one
+ * write, the last, part-filled row zero-padded.
+ */
+export function uploadTexels(gpu: Gpu, bytes: Uint8Array, layout: TexelLayout, label: string): TexelMatrix {
+  const texture = gpu.device.createTexture({
+    label,
+    size: [layout.width, layout.height],
+    format: "rgba32uint",
+    usage: GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.COPY_DST,
+  });
+  const rowBytes = layout.width * 16;
+  const whole = Math.floor(bytes.byteLength / rowBytes);
+  const write = (data: Uint8Array, y: number, height: number) =>
+    gpu.device.queue.writeTexture({ texture, origin: [0, y] }, data as Uint8Array<ArrayBuffer>, {
+      bytesPerRow: rowBytes,
+    }, [
+      layout.width,
+      height,
+    ]);
+  if (whole > 0) write(bytes.subarray(0, whole * rowBytes), 0, whole);
+  if (whole < layout.height) {
+    const last = new Uint8Array(rowBytes);
+    last.set(bytes.subarray(whole * rowBytes));
+    write(last, whole, 1);
+  }
+  return { texture, fold: layout.fold, kt: layout.kt };
+}
+
+/**
+ * A weight matrix on the GPU, row-major as the checkpoint stores it (torch's [out, in]), in a storage buffer or
+ * (CPU adapters) a texture.
+ */
 export interface WeightMatrix {
-  /** Its values in `format`. */
-  buffer: GPUBuffer;
+  /** Its values in `format` (null when held as texels). */
+  buffer: GPUBuffer | null;
+  /** The same bytes as a texture (CPU adapters; null in a buffer). */
+  texels: TexelMatrix | null;
   /** How the values are stored (widened to f32 as they are read). */
   format: WeightFormat;
   /** Out features (N). */
@@ -41,8 +91,13 @@ function matrixBytes(format: WeightFormat, rows: number, cols: number): number {
 /** A uniform parameter: a u32 (a number) or an f32. */
 export type Word = number | { f32: number };
 
-/** A storage buffer a kernel binds: its WGSL element type, how it is accessed, and the bytes it must hold. */
+/**
+ * A storage buffer (or, with `texture`, a texture) a kernel binds: its WGSL element type, how it is accessed, and
+ * the bytes it must hold.
+ */
 export interface Operand<S> {
+  /** A texture, of this WGSL type, instead of a storage buffer (its element then names the texel's values). */
+  texture?: "texture_2d<f32>" | "texture_2d<u32>" | "texture_storage_2d<rgba32float, write>";
   /** The WGSL type of one element of its `array<...>` (a loader's Raw4, `Partial`, `vec4<f32>`, ...). */
   element: string;
   /** `read_write` where the kernel writes it. */
@@ -53,10 +108,22 @@ export interface Operand<S> {
   optional?: true;
 }
 
+/** What a kernel binds: a storage buffer, or a texture for a texture operand. */
+export type Bound = GPUBuffer | GPUTexture;
+
 /** The buffers a kernel's encode call takes, by operand name; optional ones may be null or left out. */
 export type OperandBuffers<T> =
-  & { [K in keyof T as T[K] extends { optional: true } ? never : K]: GPUBuffer }
+  & {
+    [K in keyof T as T[K] extends { optional: true } ? never : K]: T[K] extends { texture: string }
+      ? GPUTexture
+      : GPUBuffer;
+  }
   & { [K in keyof T as T[K] extends { optional: true } ? K : never]?: GPUBuffer | null };
+
+/** Bytes a bound buffer or texture holds (textures here have 16-byte texels). */
+function boundBytes(b: Bound): number {
+  return "createView" in b ? b.width * b.height * 16 : b.size;
+}
 
 /** WGSL names are the operand names in snake_case (slotOf → slot_of). */
 function wgslName(name: string): string {
@@ -88,10 +155,12 @@ export class KernelLayout<S, T extends Record<string, Operand<S>>> {
     this.names = Object.keys(operands);
     this.operands = this.names.map((n) => operands[n]);
     const lines = Object.entries(fields).map(([name, type]) => `  ${name}: ${type},`);
-    const bindings = this.names.map((name, i) =>
-      `@group(0) @binding(${i + 1}) var<storage, ${this.operands[i].access}> ${wgslName(name)}: ` +
-      `array<${this.operands[i].element}>;`
-    );
+    const bindings = this.names.map((name, i) => {
+      const o = this.operands[i];
+      return o.texture
+        ? `@group(0) @binding(${i + 1}) var ${wgslName(name)}: ${o.texture};`
+        : `@group(0) @binding(${i + 1}) var<storage, ${o.access}> ${wgslName(name)}: array<${o.element}>;`;
+    });
     const wgsl = [
       `struct Params {\n${lines.join("\n")}\n}`,
       "@group(0) @binding(0) var<uniform> p: Params;",
@@ -110,9 +179,9 @@ export class KernelLayout<S, T extends Record<string, Operand<S>>> {
    * The buffers in binding order (undefined: an optional operand left out). Every declared operand must be
    * given unless optional, and no other name: checked on every call (a few compares per operand).
    */
-  list(given: OperandBuffers<T>): (GPUBuffer | undefined)[] {
-    const byName = given as Record<string, GPUBuffer | null | undefined>;
-    const list: (GPUBuffer | undefined)[] = [];
+  list(given: OperandBuffers<T>): (Bound | undefined)[] {
+    const byName = given as Record<string, Bound | null | undefined>;
+    const list: (Bound | undefined)[] = [];
     let found = 0;
     for (let i = 0; i < this.names.length; i++) {
       const b = byName[this.names[i]] ?? undefined;
@@ -144,15 +213,16 @@ export class KernelLayout<S, T extends Record<string, Operand<S>>> {
    * buffer is also bound as another operand (WebGPU would refuse the dispatch later, asynchronously). Run when
    * a kernel is built: its cache key holds the shape and the buffers, whose sizes never change.
    */
-  check(s: S, list: (GPUBuffer | undefined)[]): void {
+  check(s: S, list: (Bound | undefined)[]): void {
     for (let i = 0; i < list.length; i++) {
       const b = list[i];
       if (!b) continue;
       const need = this.operands[i].bytes(s);
-      if (b.size < need) {
+      if (boundBytes(b) < need || ("createView" in b) !== !!this.operands[i].texture) {
         throw new EngramError(
-          `internal: kernel ${this.kernel}'s operand ${this.names[i]} needs ${need} bytes, but its buffer ` +
-            `"${b.label}" holds ${b.size}`,
+          `internal: kernel ${this.kernel}'s operand ${this.names[i]} needs ${need} bytes${
+            this.operands[i].texture ? " as a texture" : ""
+          }, but its ${"createView" in b ? "texture" : "buffer"} "${b.label}" holds ${boundBytes(b)}`,
         );
       }
       if (this.operands[i].access !== "read_write") continue;
@@ -235,6 +305,45 @@ const MATMUL = layout<{ weightBytes: number }>()("matmul", { m: "u32", n: "u32",
   y: { element: "f32", access: "read_write", bytes: (s) => s.m * s.n * f32 }, // Y [M, N]
 });
 
+// The texel family's matmul: W and X as textures (w_fold, w_kt, x_fold, x_kt: their layouts, engine/tiles.ts).
+const texelFields = {
+  m: "u32",
+  n: "u32",
+  k: "u32",
+  w_fold: "u32",
+  w_kt: "u32",
+  x_fold: "u32",
+  x_kt: "u32",
+} as const;
+const texelBytes = (fold: number, kt: number, rows: number) => Math.ceil(rows / fold) * fold * kt * 16;
+
+const MATMUL_TEXEL = layout<unknown>()("matmul", texelFields, {
+  weights: {
+    element: "vec4<u32>",
+    texture: "texture_2d<u32>",
+    access: "read",
+    bytes: (s) => texelBytes(s.w_fold, s.w_kt, s.n),
+  },
+  x: {
+    element: "vec4<f32>",
+    texture: "texture_2d<f32>",
+    access: "read",
+    bytes: (s) => texelBytes(s.x_fold, s.x_kt, s.m),
+  },
+  bias: { element: "f32", access: "read", bytes: (s) => s.n * f32, optional: true }, // [N]
+  y: { element: "f32", access: "read_write", bytes: (s) => s.m * s.n * f32 }, // Y [M, N]
+});
+
+const TEXEL_STAGE = layout<unknown>()("texel_stage", { rows: "u32", kt: "u32", fold: "u32" }, {
+  x: { element: "vec4<f32>", access: "read", bytes: (s) => s.rows * s.kt * 16 }, // X [rows, 4 kt]
+  texels: {
+    element: "vec4<f32>",
+    texture: "texture_storage_2d<rgba32float, write>",
+    access: "read_write",
+    bytes: (s) => texelBytes(s.fold, s.kt, s.rows),
+  },
+});
+
 /** Bytes of one layer's K or V cache: [slots, heads, max_t, hs] f32. */
 const kvBytes = (s: { slots: number; heads: number; max_t: number; hs: number }) =>
   s.slots * s.heads * s.max_t * s.hs * f32;
@@ -301,6 +410,33 @@ const UNEMBED = layout<{ slots: number; weightBytes: number; tiles: number; logp
   },
 );
 
+// The unembedding with the texel family (UNEMBED's operands, W and X as textures).
+const UNEMBED_TEXEL = layout<{ slots: number; tiles: number; logprob: boolean }>()(
+  "unembed_argmax",
+  { ...texelFields, suppress: "u32", per: "u32", row_base: "u32", seq_len: "u32", truth_pos: "u32" },
+  {
+    weights: {
+      element: "vec4<u32>",
+      texture: "texture_2d<u32>",
+      access: "read",
+      bytes: (s) => texelBytes(s.w_fold, s.w_kt, s.n),
+    },
+    x: {
+      element: "vec4<f32>",
+      texture: "texture_2d<f32>",
+      access: "read",
+      bytes: (s) => texelBytes(s.x_fold, s.x_kt, s.m),
+    },
+    tokens: { element: "u32", access: "read", bytes: (s) => s.logprob ? s.slots * s.seq_len * u32 : 0 },
+    slotOf: {
+      element: "u32",
+      access: "read",
+      bytes: (s) => s.logprob ? (s.row_base + Math.ceil(s.m / s.per)) * u32 : 0,
+    },
+    partials: { element: "Partial", access: "read_write", bytes: (s) => s.m * s.tiles * PARTIAL_BYTES },
+  },
+);
+
 const ARGMAX_REDUCE = layout<{ slots: number; feed: boolean; logprob: boolean }>()("argmax_reduce", {
   rows: "u32",
   tiles: "u32", // vocabulary tiles per row in partials
@@ -324,6 +460,9 @@ export class KernelCache {
   private readonly kernels = new Map<string, Kernel>();
   private readonly uniforms = new Map<string, GPUBuffer>();
   private readonly variants = new Map<string, TileVariant>();
+  private readonly textures = new Map<number, { texture: GPUTexture; layout: TexelLayout }>();
+  /** Every staging texture made (the current ones included): destroyed with the cache. */
+  private readonly retired: GPUTexture[] = [];
   /**
    * Names of the tile variants of the kernels this cache built (for provenance and bench): what ran, not what
    * the tuning would pick for the full batch (kernels are built where they are encoded, so each one built ran).
@@ -334,8 +473,15 @@ export class KernelCache {
    * dispatch's unused bindings each get their own, since one buffer cannot be both read and written by it.
    */
   private readonly dummies: GPUBuffer[] = [];
+  /**
+   * The side, in texels, of the staging textures' layout (the adapter's limit; tests lower it, so that rows fold
+   * as they do only past 16384 texels).
+   */
+  texelDim: number;
   /** An empty cache of kernels on `gpu`, whose matmuls run the tile variants `tuning` picks. */
-  constructor(readonly gpu: Gpu, readonly tuning: Tuning) {}
+  constructor(readonly gpu: Gpu, readonly tuning: Tuning) {
+    this.texelDim = gpu.device.limits.maxTextureDimension2D;
+  }
 
   /**
    * The kernel `name` of `layout` for shape `s` on `buffers` (by operand name): their names are checked on
@@ -361,15 +507,47 @@ export class KernelCache {
     return k;
   }
 
-  /** The tile variant for a matmul of this shape: the cache's tuning decides (see engine/tuning.ts). */
-  variant(kernel: TileKernel, format: WeightFormat, m: number, n: number, k: number): TileVariant {
-    const key = `${kernel}:${format}:${m}:${n}:${k}`;
+  /**
+   * The tile variant for a matmul of `m` rows by `w`: the cache's tuning decides (see engine/tuning.ts), within
+   * the family that reads where `w` is held.
+   */
+  variant(kernel: TileKernel, w: WeightMatrix, m: number): TileVariant {
+    const family: TileFamily = w.texels ? "texel" : this.gpu.cpuKernels ? "direct" : "tiled";
+    const key = `${kernel}:${w.format}:${family}:${m}:${w.rows}:${w.cols}`;
     let v = this.variants.get(key);
     if (!v) {
-      v = this.tuning.pick(this.gpu, kernel, format, m, n, k);
+      v = this.tuning.pick(this.gpu, kernel, w.format, m, w.rows, w.cols, family);
       this.variants.set(key, v);
     }
     return v;
+  }
+
+  /**
+   * The rgba32float texture the texel tiles read `rows` rows of a K = `k` activation from, and its layout: one
+   * per k, made on first use and replaced by a larger one (twice the rows) when a pass needs more; replaced ones
+   * are kept until destroy, since kernels encoded but not yet submitted may still bind them.
+   */
+  staging(k: number, rows: number): { texture: GPUTexture; layout: TexelLayout } {
+    const max = this.texelDim;
+    const need = texelLayout(rows, k, "f32", max);
+    if (!need) {
+      throw new EngramError(`internal: ${rows} rows of ${k} activations do not fit a ${max}-texel texture`);
+    }
+    const have = this.textures.get(k);
+    if (have && have.layout.height >= need.height) return have;
+    const layout =
+      texelLayout(Math.max(rows, 2 * (have ? have.layout.height * have.layout.fold : 0)), k, "f32", max) ??
+        need;
+    const texture = this.gpu.device.createTexture({
+      label: `x texels k=${k}`,
+      size: [layout.width, layout.height],
+      format: "rgba32float",
+      usage: GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.STORAGE_BINDING,
+    });
+    const staged = { texture, layout };
+    this.textures.set(k, staged);
+    this.retired.push(texture);
+    return staged;
   }
 
   /** A uniform buffer holding `words` (u32, or f32 where given as {f32}). */
@@ -390,20 +568,25 @@ export class KernelCache {
     return buf;
   }
 
-  /** Frees the uniform and placeholder buffers (pipelines stay cached on the Gpu). */
+  /** Frees the uniform and placeholder buffers and the staging textures (pipelines stay cached on the Gpu). */
   destroy(): void {
-    for (const b of [...this.uniforms.values(), ...this.dummies]) b.destroy();
+    for (const b of [...this.uniforms.values(), ...this.dummies, ...this.retired]) b.destroy();
     this.uniforms.clear();
+    this.textures.clear();
+    this.retired.length = 0;
     this.kernels.clear();
   }
 
   /** A bind group of `entries` in binding order (params first); undefined entries get placeholders. */
-  private bind(pipeline: GPUComputePipeline, entries: (GPUBuffer | undefined)[]): GPUBindGroup {
+  private bind(pipeline: GPUComputePipeline, entries: (Bound | undefined)[]): GPUBindGroup {
     let unused = 0;
     const dummy = () => (this.dummies[unused++] ??= this.gpu.storage(16, "unused binding"));
     return this.gpu.device.createBindGroup({
       layout: pipeline.getBindGroupLayout(0),
-      entries: entries.map((buffer, binding) => ({ binding, resource: { buffer: buffer ?? dummy() } })),
+      entries: entries.map((b, binding) => ({
+        binding,
+        resource: b && "createView" in b ? b.createView() : { buffer: b ?? dummy() },
+      })),
     });
   }
 }
@@ -441,8 +624,12 @@ export function embedKernel(
     slots: pass.slots,
     weightBytes: matrixBytes(embedIn.format, embedIn.rows, embedIn.cols),
   };
+  if (!embedIn.buffer) throw new EngramError("internal: the embedding kernel reads embed_in from a buffer");
   return c.get(EMBED, "embed", s, { weights: embedIn.buffer, ...bufs }, () => ({
-    pipeline: c.gpu.pipeline("embed", { parts: [`lib/weights_${embedIn.format}`], code: EMBED.code }),
+    pipeline: c.gpu.pipeline("embed", {
+      parts: [`lib/weights_${embedIn.format}`, "lib/weights_buffer"],
+      code: EMBED.code,
+    }),
     workgroups: grid(Math.ceil(s.tokens * s.h4 / 256), c.gpu.limits.maxWorkgroups),
   }));
 }
@@ -527,8 +714,14 @@ function tilePipeline(
 ): GPUComputePipeline {
   c.used.add(variantName(variant));
   const shader = kernel === "matmul" ? "matmul" : "unembed_argmax";
-  const declared = kernel === "matmul" ? MATMUL.code : UNEMBED.code;
-  const parts = [`lib/weights_${format}`, "lib/matmul_tile"];
+  const texel = variant.family === "texel";
+  const declared = texel
+    ? (kernel === "matmul" ? MATMUL_TEXEL : UNEMBED_TEXEL).code
+    : (kernel === "matmul" ? MATMUL : UNEMBED).code;
+  // Texel tiles read textures: the storage-buffer loads of lib/weights_buffer and lib/matmul_tile are left out.
+  const parts = texel
+    ? [`lib/weights_${format}`]
+    : [`lib/weights_${format}`, "lib/weights_buffer", "lib/matmul_tile"];
   if (kernel === "unembed") parts.push("lib/argmax_partial");
   // The declaration follows from the kernel, so the variant, format and kernel name the generated text.
   const code = {
@@ -545,17 +738,53 @@ export function matmulKernel(
   w: WeightMatrix,
   bufs: { x: GPUBuffer; bias?: GPUBuffer | null; y: GPUBuffer },
   epilogue: Epilogue,
-  variant: TileVariant = c.variant("matmul", w.format, rows, w.rows, w.cols),
+  variant: TileVariant = c.variant("matmul", w, rows),
 ): Kernel {
-  const s = { m: rows, n: w.rows, k: w.cols, weightBytes: matrixBytes(w.format, w.rows, w.cols) };
   const name = `matmul-${epilogue}-${variantName(variant)}`;
-  return c.get(MATMUL, name, s, { weights: w.buffer, ...bufs }, () => ({
+  const build = () => ({
     pipeline: tilePipeline(c, "matmul", variant, w.format, {
       EPILOGUE: EPILOGUES[epilogue],
       HAS_BIAS: bufs.bias ? 1 : 0,
     }),
-    workgroups: [Math.ceil(w.rows / variant.bn), Math.ceil(rows / variant.bm), 1],
+    workgroups: [Math.ceil(w.rows / variant.bn), Math.ceil(rows / variant.bm), 1] as [number, number, number],
+  });
+  if (variant.family === "texel") {
+    const { texels, x } = texelOperands(c, w, rows, bufs.x);
+    const s = { m: rows, n: w.rows, k: w.cols, ...texels };
+    const kernel = c.get(MATMUL_TEXEL, name, s, { ...bufs, weights: w.texels!.texture, x: x.texture }, build);
+    return { ...kernel, before: x.stage };
+  }
+  if (!w.buffer) {
+    throw new EngramError(`internal: variant ${variantName(variant)} reads weights from a buffer`);
+  }
+  const s = { m: rows, n: w.rows, k: w.cols, weightBytes: matrixBytes(w.format, w.rows, w.cols) };
+  return c.get(MATMUL, name, s, { ...bufs, weights: w.buffer }, build);
+}
+
+/**
+ * What a texel tile needs besides its own operands: W's and X's layouts (uniform fields), and X's staging
+ * texture with the kernel that fills it from `x` (`rows` rows).
+ */
+function texelOperands(
+  c: KernelCache,
+  w: WeightMatrix,
+  rows: number,
+  x: GPUBuffer,
+): {
+  texels: Record<"w_fold" | "w_kt" | "x_fold" | "x_kt", number>;
+  x: { texture: GPUTexture; stage: Kernel };
+} {
+  if (!w.texels) throw new EngramError("internal: a texel tile variant needs its weights held as texels");
+  const staged = c.staging(w.cols, rows);
+  const { fold, kt } = staged.layout;
+  const stage = c.get(TEXEL_STAGE, "texel_stage", { rows, kt, fold }, { x, texels: staged.texture }, () => ({
+    pipeline: c.gpu.pipeline("texel_stage", { code: TEXEL_STAGE.code }),
+    workgroups: grid(Math.ceil(rows * kt / 64), c.gpu.limits.maxWorkgroups),
   }));
+  return {
+    texels: { w_fold: w.texels.fold, w_kt: w.texels.kt, x_fold: fold, x_kt: kt },
+    x: { texture: staged.texture, stage },
+  };
 }
 
 /** The attention's sizes. */
@@ -691,11 +920,11 @@ export function unembedArgmaxKernel(
   bufs: { x: GPUBuffer; tokens: GPUBuffer; slotOf: GPUBuffer; partials: GPUBuffer },
   // The log-sum-exp's order depends on the vocabulary tile's layout: --logprob keeps the reference variant.
   variant: TileVariant = t.logprob
-    ? REFERENCE[c.gpu.cpuKernels ? "direct" : "tiled"]
-    : c.variant("unembed", w.format, t.rows, w.rows, w.cols),
+    ? REFERENCE[w.texels ? "texel" : c.gpu.cpuKernels ? "direct" : "tiled"]
+    : c.variant("unembed", w, t.rows),
 ): Kernel & { tiles: number } {
   const tiles = Math.ceil(w.rows / variant.bn);
-  const s = {
+  const common = {
     m: t.rows,
     n: w.rows,
     k: w.cols,
@@ -705,16 +934,31 @@ export function unembedArgmaxKernel(
     seq_len: t.seqLen,
     truth_pos: t.prompt + t.posBase,
     slots: t.slots,
-    weightBytes: matrixBytes(w.format, w.rows, w.cols),
     tiles,
     logprob: t.logprob,
   };
   const name = `unembed_argmax-${t.logprob}-${variantName(variant)}`;
-  const kernel = c.get(UNEMBED, name, s, { weights: w.buffer, ...bufs }, () => ({
+  const build = () => ({
     pipeline: tilePipeline(c, "unembed", variant, w.format, { LOGPROB: t.logprob ? 1 : 0 }),
-    workgroups: [tiles, Math.ceil(t.rows / variant.bm), 1],
-  }));
-  return { ...kernel, tiles };
+    workgroups: [tiles, Math.ceil(t.rows / variant.bm), 1] as [number, number, number],
+  });
+  if (variant.family === "texel") {
+    const { texels, x } = texelOperands(c, w, t.rows, bufs.x);
+    const s = { ...common, ...texels };
+    const kernel = c.get(
+      UNEMBED_TEXEL,
+      name,
+      s,
+      { ...bufs, weights: w.texels!.texture, x: x.texture },
+      build,
+    );
+    return { ...kernel, before: x.stage, tiles };
+  }
+  if (!w.buffer) {
+    throw new EngramError(`internal: variant ${variantName(variant)} reads weights from a buffer`);
+  }
+  const s = { ...common, weightBytes: matrixBytes(w.format, w.rows, w.cols) };
+  return { ...c.get(UNEMBED, name, s, { ...bufs, weights: w.buffer }, build), tiles };
 }
 
 /** The argmax (and log-probability) of each unembedding row from its vocabulary tiles' partials. */

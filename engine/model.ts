@@ -18,6 +18,7 @@ import {
   type RowSelection,
   unembedArgmaxKernel,
   type UnembedTarget,
+  uploadTexels,
   type WeightFormat,
   type WeightMatrix,
 } from "./kernels.ts";
@@ -25,6 +26,7 @@ import { type CheckpointFiles, CheckpointReader } from "./checkpoint.ts";
 import { type DType, firstNonFinite, type TensorInfo, toFloat32, valueAt } from "./tensors.ts";
 import { mapNeoXTensors } from "./weights.ts";
 import type { Workspace } from "./workspace.ts";
+import { matrixTexels } from "./tuning.ts";
 
 /** A LayerNorm's parameters on the GPU, f32 [hidden size] each. */
 export interface Norm {
@@ -104,7 +106,10 @@ export class NeoXModel {
         onProgress?.(loaded, total);
         return value;
       };
-      const matrix = async (info: TensorInfo) => counted(info, await uploadMatrix(gpu, ckpt, info));
+      // Matrices the tile kernels read are held as texels where the adapter runs the texel family; the
+      // embedding kernel reads embed_in from a buffer.
+      const matrix = async (info: TensorInfo, texels = true) =>
+        counted(info, await uploadMatrix(gpu, ckpt, info, texels));
       const vector = async (info: TensorInfo) =>
         counted(info, gpu.upload(toFloat32(await readFinite(ckpt, info), info.dtype), info.name));
       const norm = async (w: TensorInfo, b: TensorInfo) => ({
@@ -126,8 +131,12 @@ export class NeoXModel {
           fc2Bias: await vector(l.fc2B),
         });
       }
-      const embedIn = await matrix(t.embedIn);
-      const embedOut = t.embedOut === t.embedIn ? embedIn : await matrix(t.embedOut);
+      const embedIn = await matrix(t.embedIn, false);
+      // Tied embeddings: the unembedding is the same matrix, as texels where the tiles read texels.
+      const embedOut =
+        t.embedOut === t.embedIn && !matrixTexels(gpu, embedIn.format, embedIn.rows, embedIn.cols)
+          ? embedIn
+          : await matrix(t.embedOut);
       const finalNorm = await norm(t.finalLnW, t.finalLnB);
       gpu.check();
       return new NeoXModel(gpu, cfg, dir, embedIn, layers, finalNorm, embedOut);
@@ -136,26 +145,40 @@ export class NeoXModel {
     }
   }
 
-  /** Frees the weights' GPU memory. */
-  destroy(): void {
-    const bufs = [
-      this.embedIn.buffer,
-      this.embedOut.buffer,
-      this.finalNorm.weight,
-      this.finalNorm.bias,
-    ];
-    for (const l of this.layers) {
-      bufs.push(l.qkv.buffer, l.dense.buffer, l.fc1.buffer, l.fc2.buffer, l.qkvBias, l.denseBias, l.fc1Bias);
-      bufs.push(l.fc2Bias, l.ln1.weight, l.ln1.bias, l.ln2.weight, l.ln2.bias);
-    }
-    for (const b of new Set(bufs)) b.destroy();
+  /** The weight matrices, each once (embed_in and embed_out may be one). */
+  private get matrices(): WeightMatrix[] {
+    const all = [this.embedIn, this.embedOut];
+    for (const l of this.layers) all.push(l.qkv, l.dense, l.fc1, l.fc2);
+    return [...new Set(all)];
   }
 
-  /** GPU bytes held by the weights. */
-  get weightBytes(): number {
-    let n = this.embedIn.buffer.size + (this.embedOut === this.embedIn ? 0 : this.embedOut.buffer.size);
+  /** Frees the weights' GPU memory. */
+  destroy(): void {
+    const bufs = [this.finalNorm.weight, this.finalNorm.bias];
     for (const l of this.layers) {
-      n += l.qkv.buffer.size + l.dense.buffer.size + l.fc1.buffer.size + l.fc2.buffer.size;
+      bufs.push(
+        l.qkvBias,
+        l.denseBias,
+        l.fc1Bias,
+        l.fc2Bias,
+        l.ln1.weight,
+        l.ln1.bias,
+        l.ln2.weight,
+        l.ln2.bias,
+      );
+    }
+    for (const m of this.matrices) {
+      m.buffer?.destroy();
+      m.texels?.texture.destroy();
+    }
+    for (const b of bufs) b.destroy();
+  }
+
+  /** GPU bytes held by the weight matrices. */
+  get weightBytes(): number {
+    let n = 0;
+    for (const m of this.matrices) {
+      n += (m.buffer?.size ?? 0) + (m.texels ? m.texels.texture.width * m.texels.texture.height * 16 : 0);
     }
     return n;
   }
@@ -197,7 +220,23 @@ async function readFinite(ckpt: CheckpointReader, info: TensorInfo): Promise<Uin
   return bytes;
 }
 
-async function uploadMatrix(gpu: Gpu, ckpt: CheckpointReader, info: TensorInfo): Promise<WeightMatrix> {
+/**
+ * One weight matrix onto the GPU: as texels where `texels` and the adapter holds this matrix so (matrixTexels),
+ * else in a storage buffer.
+ */
+async function uploadMatrix(
+  gpu: Gpu,
+  ckpt: CheckpointReader,
+  info: TensorInfo,
+  texels: boolean,
+): Promise<WeightMatrix> {
+  const format = weightFormat(gpu, info.dtype);
+  const [rows, cols] = info.shape;
+  const layout = texels ? matrixTexels(gpu, format, rows, cols) : null;
+  if (layout) {
+    const bytes = await readFinite(ckpt, info);
+    return { buffer: null, texels: uploadTexels(gpu, bytes, layout, info.name), format, rows, cols };
+  }
   if (info.byteLength > gpu.limits.maxBinding) {
     throw new EngramError(
       `${info.name} is ${fmtBytes(info.byteLength)}, above this adapter's ${
@@ -206,9 +245,8 @@ async function uploadMatrix(gpu: Gpu, ckpt: CheckpointReader, info: TensorInfo):
         `per-buffer binding limit: a GPU with a larger maxStorageBufferBindingSize is needed`,
     );
   }
-  const format = weightFormat(gpu, info.dtype);
   const buffer = gpu.upload(await readFinite(ckpt, info), info.name);
-  return { buffer, format, rows: info.shape[0], cols: info.shape[1] };
+  return { buffer, texels: null, format, rows, cols };
 }
 
 /**

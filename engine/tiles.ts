@@ -18,12 +18,22 @@
 //   row-tiles at a time, column by column, so a group's W tiles stay in L2.
 // - "direct" (CPU adapters): no workgroup memory and no barriers (a CPU's caches do what tiling does on a GPU);
 //   each thread reads X and W from memory; thread rows are TY apart, its TN columns consecutive.
+// - "texel" (CPU adapters, matrices held as textures): the direct family's threads, reading W from an rgba32uint
+//   texture (16 bytes of the stored matrix a texel: 8 values of k for 16-bit formats, 4 for f32) and X from an
+//   rgba32float texture that a staging kernel fills from the activations (shaders/texel_stage.wgsl). llvmpipe
+//   fetches a texel for its 8 SIMD lanes as one gather, but loads from a storage buffer one lane and one 32-bit
+//   component at a time (a loop with a branch each): the same tile runs 1.4-1.9x faster from textures
+//   (bench/NOTES.md). A matrix row r lives at texels ((r % fold) * kt .. + kt - 1, r / fold): `fold` rows share
+//   a texture row, so a 50k-row unembedding fits the 16384-texel dimension limit.
 // Accumulators are named registers (c<row>_<column group>) and every loop over them is unrolled here: naga
 // bounds-checks every dynamically indexed array, and drivers spill such arrays to memory.
 import { EngramError } from "../base/errors.ts";
 
-/** "tiled" variants stage tiles in workgroup memory (GPUs); "direct" ones read memory directly (CPU adapters). */
-export type TileFamily = "tiled" | "direct";
+/**
+ * "tiled" variants stage tiles in workgroup memory (GPUs); "direct" ones read memory directly (CPU adapters);
+ * "texel" ones read textures directly (CPU adapters, weights held as texels).
+ */
+export type TileFamily = "tiled" | "direct" | "texel";
 
 /** One way of computing a matmul a workgroup tile at a time (see the top of this file); named by `variantName`. */
 export interface TileVariant {
@@ -37,7 +47,7 @@ export interface TileVariant {
   tm: number;
   /** Columns of outputs per thread (TN, a multiple of 4). */
   tn: number;
-  /** tiled: values of k staged per step (a multiple of 4); direct: 4. */
+  /** tiled: values of k staged per step (a multiple of 4); direct and texel: 4. */
   bk: number;
   /** tiled: 2 = register prefetch into a second workgroup buffer. */
   stages: 1 | 2;
@@ -59,9 +69,10 @@ export const PARTIAL_BYTES = 24;
 /** The narrowest vocabulary tile of any variant: argmax partials are sized for it. */
 export const MIN_BN = 64;
 
-/** The variant's name, e.g. "t128x128k16-8x8" or "d64x64-4x4"; `parseVariant` reads it back. */
+/** The variant's name, e.g. "t128x128k16-8x8", "d64x64-4x4" or "x128x128-16x32"; `parseVariant` reads it back. */
 export function variantName(v: TileVariant): string {
   if (v.family === "direct") return `d${v.bm}x${v.bn}-${v.tm}x${v.tn}`;
+  if (v.family === "texel") return `x${v.bm}x${v.bn}-${v.tm}x${v.tn}`;
   return `t${v.bm}x${v.bn}k${v.bk}-${v.tm}x${v.tn}` + (v.stages === 2 ? "-s2" : "") + (v.w16 ? "-w16" : "") +
     (v.swizzle ? `-g${v.swizzle}` : "");
 }
@@ -70,15 +81,25 @@ export function variantName(v: TileVariant): string {
 export function parseVariant(name: string): TileVariant {
   const bad = (why: string): never => {
     throw new EngramError(
-      `kernel variant "${name}" ${why} (names look like t128x128k16-8x8-s2-w16-g8 or d64x64-4x4)`,
+      `kernel variant "${name}" ${why} (names look like t128x128k16-8x8-s2-w16-g8, d64x64-4x4 or x64x64-4x4)`,
     );
   };
-  const d = /^d(\d+)x(\d+)-(\d+)x(\d+)$/.exec(name);
+  const d = /^([dx])(\d+)x(\d+)-(\d+)x(\d+)$/.exec(name);
   const t = /^t(\d+)x(\d+)k(\d+)-(\d+)x(\d+)(-s2)?(-w16)?(?:-g(\d+))?$/.exec(name);
   let v: TileVariant;
   if (d) {
-    const [bm, bn, tm, tn] = d.slice(1).map(Number);
-    v = { family: "direct", bm, bn, tm, tn, bk: 4, stages: 1, w16: false, swizzle: 0 };
+    const [bm, bn, tm, tn] = d.slice(2).map(Number);
+    v = {
+      family: d[1] === "d" ? "direct" : "texel",
+      bm,
+      bn,
+      tm,
+      tn,
+      bk: 4,
+      stages: 1,
+      w16: false,
+      swizzle: 0,
+    };
   } else if (t) {
     const [bm, bn, bk, tm, tn] = t.slice(1, 6).map(Number);
     v = {
@@ -122,7 +143,7 @@ function threads(v: TileVariant): number {
 /** Bytes of workgroup memory a kernel built on `v` takes (the unembedding adds one partial per thread). */
 function workgroupBytes(v: TileVariant, kernel: TileKernel): number {
   const reduce = kernel === "unembed" ? threads(v) * PARTIAL_BYTES : 0;
-  if (v.family === "direct") return reduce;
+  if (v.family !== "tiled") return reduce;
   return v.stages * v.bk * (v.bm * 4 + v.bn * (v.w16 ? 2 : 4)) + reduce;
 }
 
@@ -136,6 +157,7 @@ export function fits(
   limits: { workgroupStorage: number; invocations: number },
 ): boolean {
   if (v.w16 && !is16Bit(format)) return false;
+  if (v.family === "texel" && format === "f16native") return false;
   return threads(v) <= limits.invocations && workgroupBytes(v, kernel) <= limits.workgroupStorage;
 }
 
@@ -175,14 +197,27 @@ const DIRECT_SHAPES: [number, number, number, number][] = [
   [128, 128, 16, 32],
 ];
 
+// The texel family: its loads cost far less than the direct family's, so the tiles that amortize them over the
+// most outputs matter less; 16 × 32 and 32 × 16 ran pythia-70m's shapes fastest (bench/NOTES.md). 32 × 32
+// compiles for ~10 s on lavapipe and was not faster.
+const TEXEL_SHAPES: [number, number, number, number][] = [
+  [64, 64, 4, 4],
+  [32, 64, 4, 4],
+  [64, 64, 8, 16],
+  [64, 128, 8, 32],
+  [128, 64, 16, 16],
+  [128, 128, 16, 32],
+  [128, 128, 32, 16],
+];
+
 /**
  * Every variant of `family` for weights of `format` (before adapter limits): what the exactness tests run and
- * what the tuner chooses from. Direct: the DIRECT_SHAPES. Tiled: 6 tile shapes × BK 8/16/32 × 1 or 2 stages ×
+ * what the tuner chooses from. Direct: the DIRECT_SHAPES; texel: the TEXEL_SHAPES. Tiled: 6 tile shapes × BK 8/16/32 × 1 or 2 stages ×
  * (16-bit formats) w16 × swizzle 0/8.
  */
 export function allVariants(family: TileFamily, format: WeightFormat): TileVariant[] {
-  if (family === "direct") {
-    return DIRECT_SHAPES.map(([bm, bn, tm, tn]) => ({
+  if (family !== "tiled") {
+    return (family === "direct" ? DIRECT_SHAPES : TEXEL_SHAPES).map(([bm, bn, tm, tn]) => ({
       family,
       bm,
       bn,
@@ -211,6 +246,8 @@ export function allVariants(family: TileFamily, format: WeightFormat): TileVaria
 export const REFERENCE: Record<TileFamily, TileVariant> = {
   tiled: parseVariant("t64x64k16-4x4"),
   direct: parseVariant("d64x64-4x4"),
+  // The direct reference's threads and columns: the same log-probabilities.
+  texel: parseVariant("x64x64-4x4"),
 };
 
 /** Format of the raw 16-bit values in a w16 tile: packed u32 pairs, or vec4<f16> with shader-f16. */
@@ -246,7 +283,8 @@ export function tileSource(v: TileVariant, format: WeightFormat, kernel: TileKer
 
   const body: string[] = [];
   const emit = (s: string, indent = 1) => body.push("  ".repeat(indent) + s);
-  emit("let origin = tile_origin(wg, nwg);");
+  // Texel kernels leave out lib/matmul_tile.wgsl (its loads index storage buffers): the grid's own order.
+  emit(v.family === "texel" ? "let origin = wg.xy;" : "let origin = tile_origin(wg, nwg);");
   emit("let row0 = origin.y * BM;");
   emit("let col0 = origin.x * BN;");
   emit("let tx = li % TX;");
@@ -260,6 +298,8 @@ export function tileSource(v: TileVariant, format: WeightFormat, kernel: TileKer
     L.push(`var<workgroup> tile_x: array<vec4<f32>, ${v.stages * v.bk * v.bm / 4}>;  // [stage][k][m / 4]`);
     L.push(`var<workgroup> tile_w: array<${wType}, ${v.stages * v.bk * v.bn / 4}>;  // [stage][k][n / 4]`);
     tiledBody(v, raw, emit, acc);
+  } else if (v.family === "texel") {
+    texelBody(v, format, emit, acc);
   } else {
     directBody(v, emit, acc);
   }
@@ -435,6 +475,91 @@ function directBody(
       for (const comp of comps) {
         const w = [0, 1, 2, 3].map((j) => `w${4 * g + j}.${comp}`).join(", ");
         emit(`${acc(i, g)} = fma(vec4<f32>(a${i}.${comp}), vec4<f32>(${w}), ${acc(i, g)});`, 2);
+      }
+    }
+  }
+  emit("}");
+}
+
+/** Where a matrix's rows sit in a texture (see the top of this file): `fold` rows a texture row, `kt` texels each. */
+export interface TexelLayout {
+  /** Matrix rows per texture row. */
+  fold: number;
+  /** Texels per matrix row. */
+  kt: number;
+  /** The texture's width in texels (fold × kt). */
+  width: number;
+  /** Its height: the texture rows `rows` matrix rows take. */
+  height: number;
+}
+
+/**
+ * The texture layout of a [rows, cols] matrix stored as `format` (16 bytes a texel), within `maxDim` texels a
+ * side, or null where it cannot be held so (a row not a whole number of texels, or too many rows): such a
+ * matrix stays in a storage buffer and runs the direct family. As many rows share a texture row as fit, so one
+ * rule serves weights and the activations' staging textures (whose rows are not known when they are made).
+ */
+export function texelLayout(
+  rows: number,
+  cols: number,
+  format: WeightFormat,
+  maxDim: number,
+): TexelLayout | null {
+  if (format === "f16native" || cols % texelValues(format) !== 0) return null;
+  const kt = cols / texelValues(format);
+  if (kt === 0 || kt > maxDim) return null;
+  const fold = Math.floor(maxDim / kt);
+  const height = Math.max(1, Math.ceil(rows / fold));
+  return height > maxDim ? null : { fold, kt, width: fold * kt, height };
+}
+
+/**
+ * Texel values of k per weight texel for `format`: 8 for 16-bit formats (a texel is 4 u32 of packed pairs), 4 for
+ * f32 (4 f32 bit patterns). f16native is a GPU format and is never held as texels.
+ */
+export function texelValues(format: WeightFormat): 4 | 8 {
+  return format === "f32" ? 4 : 8;
+}
+
+function texelBody(
+  v: TileVariant,
+  format: WeightFormat,
+  emit: (s: string, indent?: number) => void,
+  acc: (i: number, g: number) => string,
+): void {
+  const comps = ["x", "y", "z", "w"];
+  const wide = texelValues(format) === 8;
+  // Rows and columns past the matrix read its last row (in bounds); their outputs are never stored. Each row's
+  // first texel, in the folded layout (see the top of this file).
+  for (let c = 0; c < v.tn; c++) {
+    emit(`let wr${c} = min(col0 + tx * TN + ${c}u, p.n - 1u);`);
+    emit(`let wc${c} = vec2<i32>(i32(wr${c} % p.w_fold * p.w_kt), i32(wr${c} / p.w_fold));`);
+  }
+  for (let i = 0; i < v.tm; i++) {
+    emit(`let xr${i} = min(row0 + ty + ${i}u * TY, p.m - 1u);`);
+    emit(`let xc${i} = vec2<i32>(i32(xr${i} % p.x_fold * p.x_kt), i32(xr${i} / p.x_fold));`);
+  }
+  // One weight texel per column per step: 8 values of k (two X texels) or 4 (one).
+  emit("for (var q = 0; q < i32(p.w_kt); q++) {");
+  for (let c = 0; c < v.tn; c++) {
+    emit(`let r${c} = textureLoad(weights, wc${c} + vec2<i32>(q, 0), 0);`, 2);
+    if (wide) emit(`let w${c} = widen4(r${c}.xy); let u${c} = widen4(r${c}.zw);`, 2);
+    else emit(`let w${c} = widen4(bitcast<vec4<f32>>(r${c}));`, 2);
+  }
+  for (let i = 0; i < v.tm; i++) {
+    if (wide) {
+      emit(`let a${i} = textureLoad(x, xc${i} + vec2<i32>(2 * q, 0), 0);`, 2);
+      emit(`let b${i} = textureLoad(x, xc${i} + vec2<i32>(2 * q + 1, 0), 0);`, 2);
+    } else {
+      emit(`let a${i} = textureLoad(x, xc${i} + vec2<i32>(q, 0), 0);`, 2);
+    }
+    // Each accumulator's fmas in increasing k: the first texel's 4 values of k, then the second's.
+    for (let g = 0; g < v.tn / 4; g++) {
+      for (const [a, w] of wide ? [["a", "w"], ["b", "u"]] : [["a", "w"]]) {
+        for (const comp of comps) {
+          const ws = [0, 1, 2, 3].map((j) => `${w}${4 * g + j}.${comp}`).join(", ");
+          emit(`${acc(i, g)} = fma(vec4<f32>(${a}${i}.${comp}), vec4<f32>(${ws}), ${acc(i, g)});`, 2);
+        }
       }
     }
   }

@@ -9,7 +9,9 @@ import {
   KernelCache,
   matmulKernel,
   singleTarget,
+  type TexelMatrix,
   unembedArgmaxKernel,
+  uploadTexels,
   type WeightMatrix,
 } from "./kernels.ts";
 import {
@@ -22,7 +24,7 @@ import {
   variantName,
   type WeightFormat,
 } from "./tiles.ts";
-import { type TunedShape, Tuning } from "./tuning.ts";
+import { matrixFamily, matrixTexels, type TunedShape, Tuning } from "./tuning.ts";
 import { maxForwardTokens } from "./workspace.ts";
 
 /** One matmul of the forward pass: Y[m, n] = X[m, k] · W[n, k]ᵀ (unembed: fused with the argmax). */
@@ -90,6 +92,7 @@ export const flops = (s: { m: number; n: number; k: number }): number => 2 * s.m
 /** Synthetic operands for a set of shapes, sized for the largest; freed by destroy. */
 class ShapeBuffers {
   readonly weights = new Map<WeightFormat, GPUBuffer>();
+  private readonly texelMatrices = new Map<string, TexelMatrix>();
   readonly x: GPUBuffer;
   readonly y: GPUBuffer;
   readonly bias: GPUBuffer;
@@ -114,17 +117,7 @@ class ShapeBuffers {
   /** A buffer of `bytes` holding values in [-1, 1] as `format` (written in chunks). */
   private filled(bytes: number, format: WeightFormat, label: string): GPUBuffer {
     const buffer = this.gpu.storage(bytes, label);
-    const chunk = new Uint32Array(1 << 22);
-    let s = 0x9e3779b9;
-    for (let i = 0; i < chunk.length; i++) {
-      s ^= s << 13, s ^= s >>> 17, s ^= s << 5;
-      // Two 16-bit values (sign, exponent of 0.5..1, random mantissa), or one f32 of 0.5..1 with a sign.
-      chunk[i] = format === "f32"
-        ? (s & 0x807fffff) | 0x3f000000
-        : format === "bf16"
-        ? (s & 0x807f807f) | 0x3f003f00
-        : (s & 0x83ff83ff) | 0x38003800;
-    }
+    const chunk = synthetic(format, 1 << 22);
     for (let at = 0; at < bytes; at += chunk.byteLength) {
       const n = Math.min(chunk.byteLength, Math.ceil((bytes - at) / 4) * 4);
       this.gpu.write(buffer, at, new Uint8Array(chunk.buffer, 0, n));
@@ -132,10 +125,25 @@ class ShapeBuffers {
     return buffer;
   }
 
+  /** A [n, k] matrix of `format` as texels (for the texel family), made on first use. */
+  private texels(format: WeightFormat, n: number, k: number): TexelMatrix {
+    const key = `${format}:${n}:${k}`;
+    let t = this.texelMatrices.get(key);
+    if (!t) {
+      const layout = matrixTexels(this.gpu, format, n, k)!;
+      const words = synthetic(format, Math.ceil(n * k * (format === "f32" ? 4 : 2) / 4));
+      t = uploadTexels(this.gpu, new Uint8Array(words.buffer), layout, `weights ${key}`);
+      this.texelMatrices.set(key, t);
+    }
+    return t;
+  }
+
   /** The kernel computing `shape` with `variant`. */
   kernel(c: KernelCache, shape: MatmulShape, variant: TileVariant): Kernel {
+    const texel = variant.family === "texel";
     const w: WeightMatrix = {
-      buffer: this.weights.get(shape.format)!,
+      buffer: texel ? null : this.weights.get(shape.format)!,
+      texels: texel ? this.texels(shape.format, shape.n, shape.k) : null,
       format: shape.format,
       rows: shape.n,
       cols: shape.k,
@@ -162,7 +170,24 @@ class ShapeBuffers {
     ) {
       b.destroy();
     }
+    for (const t of this.texelMatrices.values()) t.texture.destroy();
   }
+}
+
+/** `words` 32-bit words of values in [-1, 1] as `format` (a fixed xorshift sequence). */
+function synthetic(format: WeightFormat, words: number): Uint32Array {
+  const out = new Uint32Array(words);
+  let s = 0x9e3779b9;
+  for (let i = 0; i < out.length; i++) {
+    s ^= s << 13, s ^= s >>> 17, s ^= s << 5;
+    // Two 16-bit values (sign, exponent of 0.5..1, random mantissa), or one f32 of 0.5..1 with a sign.
+    out[i] = format === "f32"
+      ? (s & 0x807fffff) | 0x3f000000
+      : format === "bf16"
+      ? (s & 0x807f807f) | 0x3f003f00
+      : (s & 0x83ff83ff) | 0x38003800;
+  }
+  return out;
 }
 
 /** Times dispatches: GPU timestamps around one compute pass where the adapter has them, else the host clock. */
@@ -313,7 +338,6 @@ export async function tuneShapes(
   shapes: MatmulShape[],
   opts: TuneOptions = {},
 ): Promise<ShapeTuning[]> {
-  const family = gpu.cpuKernels ? "direct" : "tiled";
   const target = opts.target ?? (gpu.isCpu ? 0.15 : 0.03);
   const maxRows = opts.maxTimedRows ?? 8192;
   const timedShapes = shapes.map((s) => ({ ...s, m: Math.min(s.m, maxRows) }));
@@ -335,7 +359,8 @@ export async function tuneShapes(
     }
     for (const [i, shape] of shapes.entries()) {
       const timed = timedShapes[i];
-      // The adapter's kernel family only (Tuning.pick takes no other), within its limits.
+      const family = matrixFamily(gpu, shape.format, shape.n, shape.k);
+      // The family that runs this matrix on this adapter only (Tuning.pick takes no other), within its limits.
       const usable = (v: TileVariant) =>
         v.family === family && fits(v, shape.format, shape.kernel, gpu.tileLimits);
       const times = new Map<string, number>();

@@ -14,6 +14,8 @@ import {
   fits,
   parseVariant,
   REFERENCE,
+  type TexelLayout,
+  texelLayout,
   type TileFamily,
   type TileKernel,
   type TileVariant,
@@ -70,8 +72,25 @@ export interface TuningFile {
 /** The shipped tables (measured on the named adapters; empty until measured). */
 const SHIPPED = new URL("../shaders/tuning.json", import.meta.url);
 
+/**
+ * The layout a [rows, cols] weight matrix stored as `format` takes as texels on `gpu`, or null where it stays
+ * in a storage buffer: CPU adapters hold what fits as textures (their loads cost far less there: see
+ * engine/tiles.ts), GPUs hold buffers.
+ */
+export function matrixTexels(gpu: Gpu, format: WeightFormat, rows: number, cols: number): TexelLayout | null {
+  return gpu.cpuKernels ? texelLayout(rows, cols, format, gpu.device.limits.maxTextureDimension2D) : null;
+}
+
+/** The tile family that runs a [rows, cols] weight matrix stored as `format` on `gpu` (see matrixTexels). */
+export function matrixFamily(gpu: Gpu, format: WeightFormat, rows: number, cols: number): TileFamily {
+  if (!gpu.cpuKernels) return "tiled";
+  return matrixTexels(gpu, format, rows, cols) ? "texel" : "direct";
+}
+
 /** The variant of the adapter's family when nothing was measured for a shape. */
 function defaultVariant(family: TileFamily, m: number, n: number): TileVariant {
+  // Texel tiles: 16 x 32 outputs per thread ran pythia-70m's shapes fastest on lavapipe (bench/NOTES.md).
+  if (family === "texel") return m >= 128 ? TEXEL_LARGE : m >= 64 ? TEXEL_MEDIUM : TEXEL_SMALL;
   // On lavapipe (2 cores) 8x8 outputs per thread ran the pico-3 matmuls 1.5x faster than 4x4 (scoring rows/s
   // 1.5x), and 8x16 faster again (1.1-2x on pythia-70m's shapes and most of pico-3's: llvmpipe's loads cost
   // far more than its fmas, bench/NOTES.md); below 64 rows the 32-row tile wastes less on rows past the matrix.
@@ -86,6 +105,9 @@ function defaultVariant(family: TileFamily, m: number, n: number): TileVariant {
 const LARGE = parseVariant("t128x128k16-8x8");
 const DIRECT_LARGE = parseVariant("d64x64-8x16");
 const DIRECT_SMALL = parseVariant("d32x64-4x4");
+const TEXEL_LARGE = parseVariant("x128x128-16x32");
+const TEXEL_MEDIUM = parseVariant("x64x64-8x16");
+const TEXEL_SMALL = parseVariant("x32x64-4x4");
 
 /** Which tile variant runs each matmul shape: a tuning table, the defaults, or one forced variant. */
 export class Tuning {
@@ -112,12 +134,22 @@ export class Tuning {
     return new Tuning(source, table.shapes);
   }
 
-  /** The variant for a matmul of this shape on `gpu` (always one that fits its limits and family). */
-  pick(gpu: Gpu, kernel: TileKernel, format: WeightFormat, m: number, n: number, k: number): TileVariant {
-    const family: TileFamily = gpu.cpuKernels ? "direct" : "tiled";
+  /**
+   * The variant for a matmul of this shape on `gpu` (always one that fits its limits and `family`: by default
+   * the one a [n, k] matrix of `format` runs on this adapter, matrixFamily).
+   */
+  pick(
+    gpu: Gpu,
+    kernel: TileKernel,
+    format: WeightFormat,
+    m: number,
+    n: number,
+    k: number,
+    family: TileFamily = matrixFamily(gpu, format, n, k),
+  ): TileVariant {
     const limits = gpu.tileLimits;
     const usable = (v: TileVariant) => fits(v, format, kernel, limits);
-    if (this.forced && usable(this.forced)) return this.forced;
+    if (this.forced && this.forced.family === family && usable(this.forced)) return this.forced;
     let best: TileVariant | null = null, distance = Infinity;
     for (const s of this.shapes) {
       if (s.kernel !== kernel || s.format !== format || s.n !== n || s.k !== k) continue;

@@ -13,6 +13,7 @@ import {
   matmulKernel,
   singleTarget,
   unembedArgmaxKernel,
+  uploadTexels,
   type WeightMatrix,
 } from "../engine/kernels.ts";
 import {
@@ -21,6 +22,7 @@ import {
   MIN_BN,
   PARTIAL_BYTES,
   REFERENCE,
+  texelLayout,
   type TileKernel,
   type TileVariant,
   variantName,
@@ -134,11 +136,21 @@ function run(kernels: Kernel[]) {
 async function withBuffers<T>(
   format: WeightFormat,
   rows: number,
-  fn: (c: KernelCache, b: { w: WeightMatrix; x: GPUBuffer; bias: GPUBuffer; y: GPUBuffer }) => Promise<T>,
+  fn: (
+    c: KernelCache,
+    b: { w: WeightMatrix; wt: WeightMatrix | null; x: GPUBuffer; bias: GPUBuffer; y: GPUBuffer },
+  ) => Promise<T>,
 ): Promise<T> {
   const c = new KernelCache(gpu, Tuning.defaults()); // every matmul here names its variant
+  // Texel layouts at most 64 texels wide, so that matrix rows fold several to a texture row, as they do
+  // on an adapter only past 16384 texels.
+  c.texelDim = 64;
+  const wb = gpu.upload(weightBytes(format), "w");
+  const layout = texelLayout(N, K, format, 64);
+  const texels = layout ? uploadTexels(gpu, weightBytes(format), layout, "w texels") : null;
   const b = {
-    w: { buffer: gpu.upload(weightBytes(format), "w"), format, rows: N, cols: K },
+    w: { buffer: wb, texels: null, format, rows: N, cols: K },
+    wt: texels ? { buffer: null, texels, format, rows: N, cols: K } : null,
     x: gpu.upload(x.subarray(0, rows * K), "x"),
     bias: gpu.upload(bias, "bias"),
     y: gpu.storage(rows * N * 4, "y"),
@@ -146,15 +158,20 @@ async function withBuffers<T>(
   try {
     return await fn(c, b);
   } finally {
-    for (const buf of [b.w.buffer, b.x, b.bias, b.y]) buf.destroy();
+    for (const buf of [wb, b.x, b.bias, b.y]) buf.destroy();
+    texels?.texture.destroy();
     c.destroy();
   }
 }
 
+/** The test's weights as `variant` reads them: held as texels for the texel family, else in a buffer. */
+const held = (b: { w: WeightMatrix; wt: WeightMatrix | null }, variant: TileVariant): WeightMatrix =>
+  variant.family === "texel" ? b.wt! : b.w;
+
 /** Y = X · Wᵀ + bias by `variant` over `rows` rows: null if bit for bit as expected, else the first difference. */
 function checkMatmul(format: WeightFormat, variant: TileVariant, rows: number): Promise<string | null> {
   return withBuffers(format, rows, async (c, b) => {
-    run([matmulKernel(c, rows, b.w, { x: b.x, bias: b.bias, y: b.y }, "store", variant)]);
+    run([matmulKernel(c, rows, held(b, variant), { x: b.x, bias: b.bias, y: b.y }, "store", variant)]);
     const got = new Float32Array(await gpu.read(b.y, rows * N * 4));
     gpu.check();
     const i = got.findIndex((v, i) => !Object.is(v, expected[i]));
@@ -170,7 +187,7 @@ function checkArgmax(format: WeightFormat, variant: TileVariant): Promise<string
     const partials = gpu.storage(M * Math.ceil(N / MIN_BN) * PARTIAL_BYTES, "partials");
     const pred = gpu.storage((M + 1) * 4, "pred"), logprob = gpu.storage((M + 1) * 4, "logprob");
     const target = singleTarget(M, BEST);
-    const u = unembedArgmaxKernel(c, target, b.w, { x: b.x, tokens, slotOf, partials }, variant);
+    const u = unembedArgmaxKernel(c, target, held(b, variant), { x: b.x, tokens, slotOf, partials }, variant);
     run([u, argmaxReduceKernel(c, target, u.tiles, { partials, slotOf, tokens, pred, logprob })]);
     const idx = new Uint32Array(await gpu.read(pred, M * 4));
     gpu.check();
@@ -196,8 +213,10 @@ async function checkAll(variants: TileVariant[], check: (v: TileVariant) => Prom
 const usable = (format: WeightFormat, kernel: TileKernel = "unembed") => (v: TileVariant) =>
   fits(v, format, kernel, gpu.tileLimits);
 
-for (const family of ["tiled", "direct"] as const) {
+for (const family of ["tiled", "direct", "texel"] as const) {
   for (const format of ["f32", "f16", "f16native", "bf16"] as WeightFormat[]) {
+    // f16native is a GPU format: never held as texels.
+    if (family === "texel" && format === "f16native") continue;
     Deno.test(`every ${family} variant gives the exact sums on ${format} weights`, async () => {
       assert(format !== "f16native" || gpu.hasF16, "this adapter lacks shader-f16");
       // Swizzle only reorders workgroups: it has a test of its own.
@@ -227,10 +246,16 @@ Deno.test("GELU and residual epilogues: every family's reference and largest til
   await withBuffers("f16", M, async (c, b) => {
     const start = values(M * N, 5);
     const outputs = new Map<string, Float32Array>();
-    for (const v of [REFERENCE.tiled, REFERENCE.direct, ...allVariants("tiled", "f16").slice(-1)]) {
+    const variants = [
+      REFERENCE.tiled,
+      REFERENCE.direct,
+      REFERENCE.texel,
+      ...allVariants("tiled", "f16").slice(-1),
+    ];
+    for (const v of [...variants, ...allVariants("texel", "f16").slice(-1)]) {
       for (const epilogue of ["gelu", "accumulate"] as Epilogue[]) {
         gpu.write(b.y, 0, start);
-        run([matmulKernel(c, M, b.w, { x: b.x, bias: b.bias, y: b.y }, epilogue, v)]);
+        run([matmulKernel(c, M, held(b, v), { x: b.x, bias: b.bias, y: b.y }, epilogue, v)]);
         const got = new Float32Array(await gpu.read(b.y, M * N * 4));
         const first = outputs.get(epilogue);
         if (!first) outputs.set(epilogue, got);

@@ -176,19 +176,29 @@ Deno.test("tune: a bad --timing-ms, or a --tuning or --report that cannot be wri
 });
 
 Deno.test("variant names: every name parses back to itself; impossible ones are refused", () => {
-  for (const name of ["t128x128k16-8x8-s2-w16-g8", "t64x64k8-4x4", "d16x64-1x4", "d64x128-4x8"]) {
+  for (
+    const name of ["t128x128k16-8x8-s2-w16-g8", "t64x64k8-4x4", "d16x64-1x4", "d64x128-4x8", "x128x128-16x32"]
+  ) {
     const v = parseVariant(name);
     assertEquals(
       name,
-      v.family === "direct"
-        ? `d${v.bm}x${v.bn}-${v.tm}x${v.tn}`
+      v.family !== "tiled"
+        ? `${v.family === "direct" ? "d" : "x"}${v.bm}x${v.bn}-${v.tm}x${v.tn}`
         : `t${v.bm}x${v.bn}k${v.bk}-${v.tm}x${v.tn}${v.stages === 2 ? "-s2" : ""}${v.w16 ? "-w16" : ""}${
           v.swizzle ? `-g${v.swizzle}` : ""
         }`,
     );
   }
   for (
-    const name of ["t64x64k16-3x4", "t64x32k16-4x4", "d64x64-4x3", "t64x64k6-4x4", "x64", "d2048x64-1x4"]
+    const name of [
+      "t64x64k16-3x4",
+      "t64x32k16-4x4",
+      "d64x64-4x3",
+      "t64x64k6-4x4",
+      "x64",
+      "d2048x64-1x4",
+      "x64x32-4x4",
+    ]
   ) {
     let error = "";
     try {

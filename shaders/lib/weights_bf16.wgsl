@@ -8,7 +8,3 @@ fn widen4(r: Raw4) -> vec4<f32> {
     bitcast<f32>(r.y << 16u), bitcast<f32>(r.y & 0xffff0000u),
   );
 }
-
-fn weight4(i: u32) -> vec4<f32> {
-  return widen4(weights[i]);
-}

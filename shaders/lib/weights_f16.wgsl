@@ -5,7 +5,3 @@ alias Raw4 = vec2<u32>;  // (k0 | k1 << 16, k2 | k3 << 16)
 fn widen4(r: Raw4) -> vec4<f32> {
   return vec4<f32>(unpack2x16float(r.x), unpack2x16float(r.y));
 }
-
-fn weight4(i: u32) -> vec4<f32> {
-  return widen4(weights[i]);
-}

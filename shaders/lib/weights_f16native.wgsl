@@ -6,7 +6,3 @@ alias Raw4 = vec4<f16>;
 fn widen4(r: Raw4) -> vec4<f32> {
   return vec4<f32>(r);
 }
-
-fn weight4(i: u32) -> vec4<f32> {
-  return widen4(weights[i]);
-}
