@@ -43,6 +43,14 @@ const WANTED_LIMITS = [
   "maxComputeWorkgroupsPerDimension",
 ] as const;
 
+/**
+ * The smallest weight matrix (elements) the CPU kernels hold as texels. Texel tiles run pythia-70m's matrices
+ * (262k-25.8M elements) 1.4-1.6x faster than the direct tiles on lavapipe, but llvmpipe takes seconds to compile
+ * each of their kernels on first use (a cold `demo` on the pico suite, whose matrices are 8k-66k, went from 24 s
+ * to over 2 minutes); below this size the direct tiles run as fast and compile in a fraction of it.
+ */
+export const TEXEL_MIN_ELEMENTS = 1 << 18;
+
 /** The WebGPU device engram runs on, and everything that talks to it directly (see the top of this file). */
 export class Gpu {
   /** Set when the device reported an error nobody was waiting for, or was lost; checked at every sync point. */
@@ -66,6 +74,11 @@ export class Gpu {
     readonly cpuKernels: boolean,
     /** GPU timestamps (the timestamp-query feature), requested by the commands that time kernels. */
     readonly hasTimestamps: boolean,
+    /**
+     * With the CPU kernels, weight matrices of at least this many elements are held as textures and run the
+     * texel tiles (engine/tiles.ts); smaller ones stay in buffers (the direct tiles).
+     */
+    readonly texelMin: number = TEXEL_MIN_ELEMENTS,
   ) {
     device.lost.then((info) => {
       if (info.reason !== "destroyed") this.failure = `GPU device lost: ${info.message || info.reason}`;
@@ -80,7 +93,7 @@ export class Gpu {
    * `timestamp-query` when asked for and offered.
    */
   static async open(
-    opts: { f16?: boolean; kernels?: "cpu" | "gpu"; timestamps?: boolean } = {},
+    opts: { f16?: boolean; kernels?: "cpu" | "gpu"; timestamps?: boolean; texelMin?: number } = {},
   ): Promise<Gpu> {
     if (!("gpu" in navigator) || !navigator.gpu) {
       throw new EngramError("this Deno has no WebGPU (navigator.gpu): use Deno ≥ 2 (engram pins 2.9.6)");
@@ -113,7 +126,7 @@ export class Gpu {
     const info = adapter.info;
     const isCpu = info.isFallbackAdapter || /llvmpipe|lavapipe|swiftshader|warp/i.test(info.description);
     const cpuKernels = opts.kernels ? opts.kernels === "cpu" : isCpu;
-    return new Gpu(adapter, device, hasF16, isCpu, cpuKernels, hasTimestamps);
+    return new Gpu(adapter, device, hasF16, isCpu, cpuKernels, hasTimestamps, opts.texelMin);
   }
 
   /**

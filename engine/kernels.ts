@@ -39,7 +39,7 @@ export interface TexelMatrix {
 
 /**
  * A matrix's stored bytes into an rgba32uint texture of `layout` (engine/tiles.ts): whole texture rows in one
- * write, the last, part-filled row zero-padded.
+ * write, the last, part-filled row zero-padded (a spare texel or row is never read).
  */
 export function uploadTexels(gpu: Gpu, bytes: Uint8Array, layout: TexelLayout, label: string): TexelMatrix {
   const texture = gpu.device.createTexture({
@@ -48,17 +48,15 @@ export function uploadTexels(gpu: Gpu, bytes: Uint8Array, layout: TexelLayout, l
     format: "rgba32uint",
     usage: GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.COPY_DST,
   });
-  const rowBytes = layout.width * 16;
+  const used = layout.fold * layout.kt; // texels of each texture row that the matrix fills
+  const rowBytes = used * 16;
   const whole = Math.floor(bytes.byteLength / rowBytes);
   const write = (data: Uint8Array, y: number, height: number) =>
     gpu.device.queue.writeTexture({ texture, origin: [0, y] }, data as Uint8Array<ArrayBuffer>, {
       bytesPerRow: rowBytes,
-    }, [
-      layout.width,
-      height,
-    ]);
+    }, [used, height]);
   if (whole > 0) write(bytes.subarray(0, whole * rowBytes), 0, whole);
-  if (whole < layout.height) {
+  if (whole * rowBytes < bytes.byteLength) {
     const last = new Uint8Array(rowBytes);
     last.set(bytes.subarray(whole * rowBytes));
     write(last, whole, 1);

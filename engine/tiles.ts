@@ -487,9 +487,9 @@ export interface TexelLayout {
   fold: number;
   /** Texels per matrix row. */
   kt: number;
-  /** The texture's width in texels (fold × kt). */
+  /** The texture's width in texels: fold × kt, or one more. */
   width: number;
-  /** Its height: the texture rows `rows` matrix rows take. */
+  /** Its height: the texture rows `rows` matrix rows take, or one more. */
   height: number;
 }
 
@@ -498,6 +498,8 @@ export interface TexelLayout {
  * side, or null where it cannot be held so (a row not a whole number of texels, or too many rows): such a
  * matrix stays in a storage buffer and runs the direct family. As many rows share a texture row as fit, so one
  * rule serves weights and the activations' staging textures (whose rows are not known when they are made).
+ * Neither side is a power of two (a spare texel or row where it would be): llvmpipe compiles a shader once per
+ * combination of its textures' power-of-two flags, and a texel tile takes seconds to compile.
  */
 export function texelLayout(
   rows: number,
@@ -507,11 +509,16 @@ export function texelLayout(
 ): TexelLayout | null {
   if (format === "f16native" || cols % texelValues(format) !== 0) return null;
   const kt = cols / texelValues(format);
-  if (kt === 0 || kt > maxDim) return null;
-  const fold = Math.floor(maxDim / kt);
-  const height = Math.max(1, Math.ceil(rows / fold));
-  return height > maxDim ? null : { fold, kt, width: fold * kt, height };
+  if (kt === 0 || kt >= maxDim) return null;
+  let fold = Math.floor(maxDim / kt);
+  if (isPow2(fold * kt) && fold > 1) fold--;
+  const width = fold * kt + (isPow2(fold * kt) ? 1 : 0);
+  const used = Math.max(1, Math.ceil(rows / fold));
+  const height = used + (isPow2(used) ? 1 : 0);
+  return height > maxDim ? null : { fold, kt, width, height };
 }
+
+const isPow2 = (n: number): boolean => (n & (n - 1)) === 0;
 
 /**
  * Texel values of k per weight texel for `format`: 8 for 16-bit formats (a texel is 4 u32 of packed pairs), 4 for

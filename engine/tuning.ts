@@ -74,11 +74,12 @@ const SHIPPED = new URL("../shaders/tuning.json", import.meta.url);
 
 /**
  * The layout a [rows, cols] weight matrix stored as `format` takes as texels on `gpu`, or null where it stays
- * in a storage buffer: CPU adapters hold what fits as textures (their loads cost far less there: see
- * engine/tiles.ts), GPUs hold buffers.
+ * in a storage buffer: the CPU kernels hold what fits as textures (their loads cost far less there: see
+ * engine/tiles.ts) from `gpu.texelMin` elements; GPUs hold buffers.
  */
 export function matrixTexels(gpu: Gpu, format: WeightFormat, rows: number, cols: number): TexelLayout | null {
-  return gpu.cpuKernels ? texelLayout(rows, cols, format, gpu.device.limits.maxTextureDimension2D) : null;
+  if (!gpu.cpuKernels || rows * cols < gpu.texelMin) return null;
+  return texelLayout(rows, cols, format, gpu.device.limits.maxTextureDimension2D);
 }
 
 /** The tile family that runs a [rows, cols] weight matrix stored as `format` on `gpu` (see matrixTexels). */
