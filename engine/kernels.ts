@@ -314,20 +314,25 @@ const texelFields = {
   x_kt: "u32",
 } as const;
 const texelBytes = (fold: number, kt: number, rows: number) => Math.ceil(rows / fold) * fold * kt * 16;
-
-const MATMUL_TEXEL = layout<unknown>()("matmul", texelFields, {
+type TexelShape = Record<keyof typeof texelFields, number>;
+/** W [N, K] (rgba32uint, the stored bytes) and X [M, K] (rgba32float) of a texel tile. */
+const texelInputs = {
   weights: {
     element: "vec4<u32>",
     texture: "texture_2d<u32>",
     access: "read",
-    bytes: (s) => texelBytes(s.w_fold, s.w_kt, s.n),
+    bytes: (s: TexelShape) => texelBytes(s.w_fold, s.w_kt, s.n),
   },
   x: {
     element: "vec4<f32>",
     texture: "texture_2d<f32>",
     access: "read",
-    bytes: (s) => texelBytes(s.x_fold, s.x_kt, s.m),
+    bytes: (s: TexelShape) => texelBytes(s.x_fold, s.x_kt, s.m),
   },
+} as const;
+
+const MATMUL_TEXEL = layout<unknown>()("matmul", texelFields, {
+  ...texelInputs,
   bias: { element: "f32", access: "read", bytes: (s) => s.n * f32, optional: true }, // [N]
   y: { element: "f32", access: "read_write", bytes: (s) => s.m * s.n * f32 }, // Y [M, N]
 });
@@ -413,18 +418,7 @@ const UNEMBED_TEXEL = layout<{ slots: number; tiles: number; logprob: boolean }>
   "unembed_argmax",
   { ...texelFields, suppress: "u32", per: "u32", row_base: "u32", seq_len: "u32", truth_pos: "u32" },
   {
-    weights: {
-      element: "vec4<u32>",
-      texture: "texture_2d<u32>",
-      access: "read",
-      bytes: (s) => texelBytes(s.w_fold, s.w_kt, s.n),
-    },
-    x: {
-      element: "vec4<f32>",
-      texture: "texture_2d<f32>",
-      access: "read",
-      bytes: (s) => texelBytes(s.x_fold, s.x_kt, s.m),
-    },
+    ...texelInputs,
     tokens: { element: "u32", access: "read", bytes: (s) => s.logprob ? s.slots * s.seq_len * u32 : 0 },
     slotOf: {
       element: "u32",

@@ -77,6 +77,11 @@ export function variantName(v: TileVariant): string {
     (v.swizzle ? `-g${v.swizzle}` : "");
 }
 
+/** A variant of a family without workgroup tiles (direct or texel): only its tile and outputs per thread vary. */
+function untiled(family: "direct" | "texel", bm: number, bn: number, tm: number, tn: number): TileVariant {
+  return { family, bm, bn, tm, tn, bk: 4, stages: 1, w16: false, swizzle: 0 };
+}
+
 /** Parses a variant name (see variantName); a malformed or impossible one is an EngramError. */
 export function parseVariant(name: string): TileVariant {
   const bad = (why: string): never => {
@@ -89,17 +94,7 @@ export function parseVariant(name: string): TileVariant {
   let v: TileVariant;
   if (d) {
     const [bm, bn, tm, tn] = d.slice(2).map(Number);
-    v = {
-      family: d[1] === "d" ? "direct" : "texel",
-      bm,
-      bn,
-      tm,
-      tn,
-      bk: 4,
-      stages: 1,
-      w16: false,
-      swizzle: 0,
-    };
+    v = untiled(d[1] === "d" ? "direct" : "texel", bm, bn, tm, tn);
   } else if (t) {
     const [bm, bn, bk, tm, tn] = t.slice(1, 6).map(Number);
     v = {
@@ -212,22 +207,13 @@ const TEXEL_SHAPES: [number, number, number, number][] = [
 
 /**
  * Every variant of `family` for weights of `format` (before adapter limits): what the exactness tests run and
- * what the tuner chooses from. Direct: the DIRECT_SHAPES; texel: the TEXEL_SHAPES. Tiled: 6 tile shapes × BK 8/16/32 × 1 or 2 stages ×
- * (16-bit formats) w16 × swizzle 0/8.
+ * what the tuner chooses from. Direct: the DIRECT_SHAPES; texel: the TEXEL_SHAPES. Tiled: 6 tile shapes ×
+ * BK 8/16/32 × 1 or 2 stages × (16-bit formats) w16 × swizzle 0/8.
  */
 export function allVariants(family: TileFamily, format: WeightFormat): TileVariant[] {
   if (family !== "tiled") {
-    return (family === "direct" ? DIRECT_SHAPES : TEXEL_SHAPES).map(([bm, bn, tm, tn]) => ({
-      family,
-      bm,
-      bn,
-      tm,
-      tn,
-      bk: 4,
-      stages: 1,
-      w16: false,
-      swizzle: 0,
-    }));
+    const shapes = family === "direct" ? DIRECT_SHAPES : TEXEL_SHAPES;
+    return shapes.map(([bm, bn, tm, tn]) => untiled(family, bm, bn, tm, tn));
   }
   const out: TileVariant[] = [];
   for (const [bm, bn, tm, tn] of TILED_SHAPES) {
