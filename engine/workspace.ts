@@ -202,12 +202,16 @@ export class Workspace {
     return this.logitsBuffer;
   }
 
-  /** GPU bytes a workspace of `shape` takes (for choosing the batch). */
-  static bytes(cfg: NeoXConfig, shape: WorkspaceShape): number {
+  /**
+   * GPU bytes a workspace of `shape` takes (for choosing the batch); `staged`: its kernel cache also makes the
+   * texel tiles' staging textures, one as large as x and one as large as mlp.
+   */
+  static bytes(cfg: NeoXConfig, shape: WorkspaceShape, staged = false): number {
     const size = workspaceLayout(cfg, shape);
     // x, ln1, ln2, q and attn share x's size; k and v caches one per layer each.
     const { kvCache, x, ...once } = size;
-    return Object.values(once).reduce((a, b) => a + b, 0) + 5 * x + 2 * cfg.numLayers * kvCache;
+    const staging = staged ? x + size.mlp : 0;
+    return Object.values(once).reduce((a, b) => a + b, 0) + 5 * x + 2 * cfg.numLayers * kvCache + staging;
   }
 
   /** Frees the GPU buffers and the kernels. */
@@ -240,6 +244,8 @@ export async function fitWorkspace(
   }
   const maxBinding = gpu.limits.maxBinding;
   const unembedRow = unembedRowBytes(cfg, opts.logits);
+  // The layers' smallest matrix is [h, h]: held as texels, every matmul input is staged (engine/tuning.ts).
+  const staged = gpu.cpuKernels && cfg.hiddenSize * cfg.hiddenSize >= gpu.texelMin;
   let batch = Math.max(1, opts.batch);
   for (;;) {
     let maxTokens = Math.min(
@@ -256,10 +262,12 @@ export async function fitWorkspace(
       maxUnembedRows: Math.max(1, Math.min(maxTokens, Math.floor(maxBinding / unembedRow))),
     });
     // Shrink the forward chunk first, then the batch, to fit the budget.
-    while (opts.memoryBudget && maxTokens > seqLen && Workspace.bytes(cfg, shape()) > opts.memoryBudget) {
+    while (
+      opts.memoryBudget && maxTokens > seqLen && Workspace.bytes(cfg, shape(), staged) > opts.memoryBudget
+    ) {
       maxTokens = Math.max(seqLen, Math.floor(maxTokens / 2));
     }
-    const bytes = Workspace.bytes(cfg, shape());
+    const bytes = Workspace.bytes(cfg, shape(), staged);
     const fits = !opts.memoryBudget || bytes <= opts.memoryBudget;
     if (fits) {
       // Out of memory, or a buffer past the adapter's limits (one layer's KV cache is one binding): halve.
