@@ -2,10 +2,11 @@
 // (a Kernel). Constructors are memoized on their shape and buffers, so a decode loop that replays the same
 // shapes builds its pipelines, uniform buffers and bind groups once. Each kernel is declared once, as a
 // KernelLayout here: its uniform parameters (which give the WGSL `struct Params` and the words written) and its
-// operands by name, element type and access (which give the WGSL binding lines, so binding numbers are written
-// nowhere by hand) with the bytes each must hold for the kernel's shape. Buffers are passed by operand name,
-// and checked when a kernel is encoded: a missing, unknown or short operand, or one written while bound twice,
-// is an EngramError naming the kernel and the operand, before anything is dispatched.
+// operands by name, element type and access, storage buffers or textures (which give the WGSL binding lines, so
+// binding numbers are written nowhere by hand) with the bytes each must hold for the kernel's shape. Buffers and
+// textures are passed by operand name, and checked when a kernel is encoded: a missing, unknown or short
+// operand, or one written while bound twice, is an EngramError naming the kernel and the operand, before
+// anything is dispatched.
 import { EngramError } from "../base/errors.ts";
 import { type GeneratedCode, type Gpu, grid, type Kernel } from "./gpu.ts";
 import {
@@ -453,8 +454,8 @@ export class KernelCache {
   private readonly uniforms = new Map<string, GPUBuffer>();
   private readonly variants = new Map<string, TileVariant>();
   private readonly textures = new Map<number, { texture: GPUTexture; layout: TexelLayout }>();
-  /** Every staging texture made (the current ones included): destroyed with the cache. */
-  private readonly retired: GPUTexture[] = [];
+  /** Every staging texture made, the current ones and those replaced by larger ones: destroyed with the cache. */
+  private readonly stagingMade: GPUTexture[] = [];
   /**
    * Names of the tile variants of the kernels this cache built (for provenance and bench): what ran, not what
    * the tuning would pick for the full batch (kernels are built where they are encoded, so each one built ran).
@@ -538,7 +539,7 @@ export class KernelCache {
     });
     const staged = { texture, layout };
     this.textures.set(k, staged);
-    this.retired.push(texture);
+    this.stagingMade.push(texture);
     return staged;
   }
 
@@ -562,10 +563,10 @@ export class KernelCache {
 
   /** Frees the uniform and placeholder buffers and the staging textures (pipelines stay cached on the Gpu). */
   destroy(): void {
-    for (const b of [...this.uniforms.values(), ...this.dummies, ...this.retired]) b.destroy();
+    for (const b of [...this.uniforms.values(), ...this.dummies, ...this.stagingMade]) b.destroy();
     this.uniforms.clear();
     this.textures.clear();
-    this.retired.length = 0;
+    this.stagingMade.length = 0;
     this.kernels.clear();
   }
 

@@ -21,10 +21,11 @@
 // - "texel" (CPU adapters, matrices held as textures): the direct family's threads, reading W from an rgba32uint
 //   texture (16 bytes of the stored matrix a texel: 8 values of k for 16-bit formats, 4 for f32) and X from an
 //   rgba32float texture that a staging kernel fills from the activations (shaders/texel_stage.wgsl). llvmpipe
-//   fetches a texel for its 8 SIMD lanes as one gather, but loads from a storage buffer one lane and one 32-bit
-//   component at a time (a loop with a branch each): the same tile runs 1.4-1.9x faster from textures
-//   (bench/NOTES.md). A matrix row r lives at texels ((r % fold) * kt .. + kt - 1, r / fold): `fold` rows share
-//   a texture row, so a 50k-row unembedding fits the 16384-texel dimension limit.
+//   fetches a texel for each of its 8 SIMD lanes with one plain load and no branch, but loads from a storage
+//   buffer one lane and one 32-bit component at a time (a loop with a branch each): pythia-70m's matmuls run at
+//   42-54 GFLOP/s from textures against 27-37 from buffers (bench/NOTES.md). A matrix row r lives at texels
+//   ((r % fold) * kt .. + kt - 1, r / fold): `fold` rows share a texture row, so a 50k-row unembedding fits the
+//   16384-texel dimension limit.
 // Accumulators are named registers (c<row>_<column group>) and every loop over them is unrolled here: naga
 // bounds-checks every dynamically indexed array, and drivers spill such arrays to memory.
 import { EngramError } from "../base/errors.ts";
@@ -192,9 +193,8 @@ const DIRECT_SHAPES: [number, number, number, number][] = [
   [128, 128, 16, 32],
 ];
 
-// The texel family: its loads cost far less than the direct family's, so the tiles that amortize them over the
-// most outputs matter less; 16 × 32 and 32 × 16 ran pythia-70m's shapes fastest (bench/NOTES.md). 32 × 32
-// compiles for ~10 s on lavapipe and was not faster.
+// The texel family: 16 × 32 and 32 × 16 outputs per thread ran pythia-70m's shapes fastest (bench/NOTES.md);
+// 32 × 32 compiles for ~10 s on lavapipe and was not faster. The 4 × 4 tiles serve few rows.
 const TEXEL_SHAPES: [number, number, number, number][] = [
   [64, 64, 4, 4],
   [32, 64, 4, 4],
