@@ -90,7 +90,8 @@ export class Gpu {
 
   /**
    * Opens the high-performance adapter with its maximal limits; `shader-f16` is enabled when offered, and
-   * `timestamp-query` when asked for and offered.
+   * `timestamp-query` when asked for and offered. `kernels` forces a kernel family; `texelMin` the size from
+   * which the CPU kernels hold matrices as texels (default TEXEL_MIN_ELEMENTS; tests lower it).
    */
   static async open(
     opts: { f16?: boolean; kernels?: "cpu" | "gpu"; timestamps?: boolean; texelMin?: number } = {},
