@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # engram on a CPU adapter (lavapipe) against the PyTorch peer (bench/torch_peer.py) on the same rows, in one
 # locked run: each engram configuration and torch alternate for ROUNDS rounds, and every engram configuration's
-# first mismatches must equal torch's (the same answers), else the run fails.
+# first mismatches must equal torch's (the same answers), else the run fails. engram's warm-up is one batch, so
+# that every kernel the timed batches run is compiled before them (llvmpipe compiles on first dispatch, and a
+# smaller warm-up batch runs other tile variants).
 #   MODEL=DIR DATA=PREFIX [COUNT=64] [BATCH=64] [ROUNDS=2] [CONFIGS="--untuned|--variant d64x64-8x16"] \
 #     OUT=folder bash bench/cpu_peer.sh
 # A configuration "@TREE args" runs TREE/cli.ts (another checkout, e.g. the commit before a change) instead of
@@ -22,7 +24,7 @@ for r in $(seq 1 "$ROUNDS"); do
     if [[ $args == @* ]]; then cli=${args%% *} cli=${cli#@}/cli.ts args=${args#* }; [[ $args == @* ]] && args=""; fi
     # shellcheck disable=SC2086
     deno run -A "$cli" bench --model "$MODEL" --data "$DATA" --count "$COUNT" --batch "$BATCH" \
-      --warmup "$((BATCH < 16 ? BATCH : 16))" --format json --save "$OUT/engram-$i-$r.rows.json" \
+      --warmup "$BATCH" --format json --save "$OUT/engram-$i-$r.rows.json" \
       $args >"$OUT/engram-$i-$r.json"
     echo "round $r engram [${configs[$i]}]: $(uptime | sed 's/.*load/load/')" | tee -a "$OUT/run.txt"
   done
