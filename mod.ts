@@ -105,7 +105,7 @@ export {
 export { type DType, isNeoXBuffer, type TensorInfo, toFloat32 } from "./engine/tensors.ts";
 export { type LayerTensors, mapNeoXTensors, type NeoXTensors } from "./engine/weights.ts";
 export { type Layer, type LoadOptions, NeoXModel, type Norm } from "./engine/model.ts";
-export type { WeightMatrix } from "./engine/kernels.ts";
+export type { TexelMatrix, WeightMatrix } from "./engine/kernels.ts";
 export { ropeTable, type WorkspaceRequest } from "./engine/workspace.ts";
 export { Decoder, type DecoderOptions, DEFAULT_CHUNKS, type ExtractOptions } from "./engine/decoder.ts";
 export {
