@@ -36,8 +36,9 @@ export interface ExtractOptions {
  * logit, which the argmax takes as +Infinity as torch.argmax takes it as the greatest, or a greatest logit of
  * +Infinity: shaders/argmax_reduce.wgsl writes its "none" placeholder, which is no token id), a NaN or infinite
  * log-probability, or a NaN or infinite logit. Weights are checked to be finite as they load
- * (engine/model.ts), so this is an overflow in the model's computation; no result of such a row may be written. `row` is the row of the batch;
- * callers that know the row by another name (a data row, a row of --tokens) say so with `naming`.
+ * (engine/model.ts), so this is an overflow in the model's computation; no result of such a row may be
+ * written. `row` is the row of the batch; callers that know the row by another name (a data row, a row of
+ * --tokens) say so with `naming`.
  */
 export class NonFiniteLogits extends EngramError {
   /** The error for `row` of the batch of `checkpoint`; `found` says what was not finite. */

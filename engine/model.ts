@@ -152,6 +152,11 @@ export class NeoXModel {
     return [...new Set(all)];
   }
 
+  /** Whether some of the weight matrices are held as texels (engine/tiles.ts; CPU adapters). */
+  get holdsTexels(): boolean {
+    return this.matrices.some((m) => m.texels !== null);
+  }
+
   /** Frees the weights' GPU memory. */
   destroy(): void {
     const bufs = [this.finalNorm.weight, this.finalNorm.bias];

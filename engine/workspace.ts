@@ -35,6 +35,8 @@ export interface WorkspaceTarget {
   readonly cfg: NeoXConfig;
   /** GPU bytes of the weights (named when not even one sequence fits beside them). */
   readonly weightBytes: number;
+  /** Whether some of its matrices are held as texels (their matmuls' inputs then go through staging textures). */
+  readonly holdsTexels: boolean;
 }
 
 /** Capacity of a Workspace: sequences (slots), their length, and how many tokens one forward pass holds. */
@@ -244,8 +246,6 @@ export async function fitWorkspace(
   }
   const maxBinding = gpu.limits.maxBinding;
   const unembedRow = unembedRowBytes(cfg, opts.logits);
-  // The layers' smallest matrix is [h, h]: held as texels, every matmul input is staged (engine/tuning.ts).
-  const staged = gpu.cpuKernels && cfg.hiddenSize * cfg.hiddenSize >= gpu.texelMin;
   let batch = Math.max(1, opts.batch);
   for (;;) {
     let maxTokens = Math.min(
@@ -263,11 +263,12 @@ export async function fitWorkspace(
     });
     // Shrink the forward chunk first, then the batch, to fit the budget.
     while (
-      opts.memoryBudget && maxTokens > seqLen && Workspace.bytes(cfg, shape(), staged) > opts.memoryBudget
+      opts.memoryBudget && maxTokens > seqLen &&
+      Workspace.bytes(cfg, shape(), target.holdsTexels) > opts.memoryBudget
     ) {
       maxTokens = Math.max(seqLen, Math.floor(maxTokens / 2));
     }
-    const bytes = Workspace.bytes(cfg, shape(), staged);
+    const bytes = Workspace.bytes(cfg, shape(), target.holdsTexels);
     const fits = !opts.memoryBudget || bytes <= opts.memoryBudget;
     if (fits) {
       // Out of memory, or a buffer past the adapter's limits (one layer's KV cache is one binding): halve.

@@ -26,8 +26,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
     let slot = slot_of[p.row_base + r / p.per];
     let c = p.pos_base + r % p.per;
     // A greatest logit of +Inf (an overflow, or a NaN logit, which unembed_argmax.wgsl enters as +Inf) answers
-    // nothing: the "none" placeholder goes out instead, and the host stops the run (engine/decoder.ts). Tested on the bits: a compiler may
-    // assume that float compares never see Inf or NaN.
+    // nothing: the "none" placeholder goes out instead, and the host stops the run (engine/decoder.ts). Tested
+    // on the bits: a compiler may assume that float compares never see Inf or NaN.
     let idx = select(0xffffffffu, best.idx, (bitcast<u32>(best.best) & 0x7f800000u) != 0x7f800000u);
     pred[slot * p.cont + c] = idx;
     if (FEED == 1u && p.prompt + c < p.seq_len) { tokens[slot * p.seq_len + p.prompt + c] = idx; }
