@@ -127,7 +127,11 @@ export class Gpu {
     const info = adapter.info;
     const isCpu = info.isFallbackAdapter || /llvmpipe|lavapipe|swiftshader|warp/i.test(info.description);
     const cpuKernels = opts.kernels ? opts.kernels === "cpu" : isCpu;
-    return new Gpu(adapter, device, hasF16, isCpu, cpuKernels, hasTimestamps, opts.texelMin);
+    // The texel tiles read read-only storage textures (a WGSL language feature, which Deno's types do not
+    // declare yet); without it, buffers only.
+    const wgsl = (navigator.gpu as { wgslLanguageFeatures?: ReadonlySet<string> }).wgslLanguageFeatures;
+    const texelMin = wgsl?.has("readonly_and_readwrite_storage_textures") ? opts.texelMin : Infinity;
+    return new Gpu(adapter, device, hasF16, isCpu, cpuKernels, hasTimestamps, texelMin);
   }
 
   /**

@@ -47,7 +47,7 @@ export function uploadTexels(gpu: Gpu, bytes: Uint8Array, layout: TexelLayout, l
     label,
     size: [layout.width, layout.height],
     format: "rgba32uint",
-    usage: GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.COPY_DST,
+    usage: GPUTextureUsage.STORAGE_BINDING | GPUTextureUsage.COPY_DST,
   });
   const used = layout.fold * layout.kt; // texels of each texture row that the matrix fills
   const rowBytes = used * 16;
@@ -96,7 +96,10 @@ export type Word = number | { f32: number };
  */
 export interface Operand<S> {
   /** A texture, of this WGSL type, instead of a storage buffer (its element then names the texel's values). */
-  texture?: "texture_2d<f32>" | "texture_2d<u32>" | "texture_storage_2d<rgba32float, write>";
+  texture?:
+    | "texture_storage_2d<rgba32float, read>"
+    | "texture_storage_2d<rgba32uint, read>"
+    | "texture_storage_2d<rgba32float, write>";
   /** The WGSL type of one element of its `array<...>` (a loader's Raw4, `Partial`, `vec4<f32>`, ...). */
   element: string;
   /** `read_write` where the kernel writes it. */
@@ -320,13 +323,13 @@ type TexelShape = Record<keyof typeof texelFields, number>;
 const texelInputs = {
   weights: {
     element: "vec4<u32>",
-    texture: "texture_2d<u32>",
+    texture: "texture_storage_2d<rgba32uint, read>",
     access: "read",
     bytes: (s: TexelShape) => texelBytes(s.w_fold, s.w_kt, s.n),
   },
   x: {
     element: "vec4<f32>",
-    texture: "texture_2d<f32>",
+    texture: "texture_storage_2d<rgba32float, read>",
     access: "read",
     bytes: (s: TexelShape) => texelBytes(s.x_fold, s.x_kt, s.m),
   },
@@ -535,7 +538,7 @@ export class KernelCache {
       label: `x texels k=${k}`,
       size: [layout.width, layout.height],
       format: "rgba32float",
-      usage: GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.STORAGE_BINDING,
+      usage: GPUTextureUsage.STORAGE_BINDING,
     });
     const staged = { texture, layout };
     this.textures.set(k, staged);

@@ -20,12 +20,14 @@
 //   each thread reads X and W from memory; thread rows are TY apart, its TN columns consecutive.
 // - "texel" (CPU adapters, matrices held as textures): the direct family's threads, reading W from an rgba32uint
 //   texture (16 bytes of the stored matrix a texel: 8 values of k for 16-bit formats, 4 for f32) and X from an
-//   rgba32float texture that a staging kernel fills from the activations (shaders/texel_stage.wgsl). llvmpipe
-//   fetches a texel for each of its 8 SIMD lanes with one plain load and no branch, but loads from a storage
-//   buffer one lane and one 32-bit component at a time (a loop with a branch each): pythia-70m's matmuls run at
-//   42-54 GFLOP/s from textures against 27-37 from buffers (bench/NOTES.md). A matrix row r lives at texels
-//   ((r % fold) * kt .. + kt - 1, r / fold): `fold` rows share a texture row, so a 50k-row unembedding fits the
-//   16384-texel dimension limit.
+//   rgba32float texture that a staging kernel fills from the activations (shaders/texel_stage.wgsl), both
+//   bound as read-only storage textures. llvmpipe fetches a texel for each of its 8 SIMD lanes with one plain
+//   load and no branch, but loads from a storage buffer one lane and one 32-bit component at a time (a loop
+//   with a branch each); and a storage-texture load skips the sampler path, which a sampled texture's
+//   textureLoad takes with its mip level handled per lane. pythia-70m's matmuls run at 48-70 GFLOP/s from
+//   storage textures, 42-54 from sampled ones, 27-37 from buffers (bench/NOTES.md). A matrix row r lives at
+//   texels ((r % fold) * kt .. + kt - 1, r / fold): `fold` rows share a texture row, so a 50k-row unembedding
+//   fits the 16384-texel dimension limit.
 // Accumulators are named registers (c<row>_<column group>) and every loop over them is unrolled here: naga
 // bounds-checks every dynamically indexed array, and drivers spill such arrays to memory.
 import { EngramError } from "../base/errors.ts";
@@ -535,16 +537,16 @@ function texelBody(
   // One weight texel per column per step: 8 values of k (two X texels) or 4 (one).
   emit("for (var q = 0; q < i32(p.w_kt); q++) {");
   for (let c = 0; c < v.tn; c++) {
-    emit(`let r${c} = textureLoad(weights, wc${c} + vec2<i32>(q, 0), 0);`, 2);
+    emit(`let r${c} = textureLoad(weights, wc${c} + vec2<i32>(q, 0));`, 2);
     if (wide) emit(`let w${c} = widen4(r${c}.xy); let u${c} = widen4(r${c}.zw);`, 2);
     else emit(`let w${c} = widen4(bitcast<vec4<f32>>(r${c}));`, 2);
   }
   for (let i = 0; i < v.tm; i++) {
     if (wide) {
-      emit(`let a${i} = textureLoad(x, xc${i} + vec2<i32>(2 * q, 0), 0);`, 2);
-      emit(`let b${i} = textureLoad(x, xc${i} + vec2<i32>(2 * q + 1, 0), 0);`, 2);
+      emit(`let a${i} = textureLoad(x, xc${i} + vec2<i32>(2 * q, 0));`, 2);
+      emit(`let b${i} = textureLoad(x, xc${i} + vec2<i32>(2 * q + 1, 0));`, 2);
     } else {
-      emit(`let a${i} = textureLoad(x, xc${i} + vec2<i32>(q, 0), 0);`, 2);
+      emit(`let a${i} = textureLoad(x, xc${i} + vec2<i32>(q, 0));`, 2);
     }
     // Each accumulator's fmas in increasing k: the first texel's 4 values of k, then the second's.
     for (let g = 0; g < v.tn / 4; g++) {
