@@ -24,8 +24,8 @@ const BENCH_HELP = `./engram bench [--model DIR] [--data PREFIX] [--count N] [--
   --tuning FILE        matmul variants from FILE (default: the cache of ./engram tune, else shipped defaults)
   --untuned            the built-in default variants, whatever the cache and shipped tables say
   --variant NAME       every matmul of its family runs this tile variant (e.g. t128x128k16-8x8-s2 on a
-                       GPU; x128x128-16x32 on a CPU adapter, where d64x64-8x8 runs matrices not held as
-                       textures)
+                       GPU; x128x64-16x16 on a CPU adapter, where matrices not held as textures run their
+                       default direct tile)
   --matmuls            also GFLOP/s of the model's matmuls, each with its tuned tile variant
   --kernel-family      force the kernel family, cpu or gpu (default: this adapter's)
   --warmup ROWS        rows scored untimed first, to build the pipelines (default: one batch)`;

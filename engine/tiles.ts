@@ -72,7 +72,7 @@ export const PARTIAL_BYTES = 24;
 /** The narrowest vocabulary tile of any variant: argmax partials are sized for it. */
 export const MIN_BN = 64;
 
-/** The variant's name, e.g. "t128x128k16-8x8", "d64x64-4x4" or "x128x128-16x32"; `parseVariant` reads it back. */
+/** The variant's name, e.g. "t128x128k16-8x8", "d64x64-4x4" or "x64x64-8x16"; `parseVariant` reads it back. */
 export function variantName(v: TileVariant): string {
   if (v.family === "direct") return `d${v.bm}x${v.bn}-${v.tm}x${v.tn}`;
   if (v.family === "texel") return `x${v.bm}x${v.bn}-${v.tm}x${v.tn}`;
@@ -195,16 +195,15 @@ const DIRECT_SHAPES: [number, number, number, number][] = [
   [128, 128, 16, 32],
 ];
 
-// The texel family: 16 × 32 and 32 × 16 outputs per thread ran pythia-70m's shapes fastest (bench/NOTES.md);
-// 32 × 32 compiles for ~10 s on lavapipe and was not faster. The 4 × 4 tiles serve few rows.
+// The texel family: from storage textures, 8 × 16 outputs per thread ran pythia-70m's shapes as fast as 16 × 32
+// (within 5% either way, bench/NOTES.md) and compiles in a seventh of its time on lavapipe (0.5 s against 3.8);
+// 16 × 32 and 32 × 16 left the family for that. The 4 × 4 tiles serve few rows (64 × 64: the reference's).
 const TEXEL_SHAPES: [number, number, number, number][] = [
   [64, 64, 4, 4],
   [32, 64, 4, 4],
   [64, 64, 8, 16],
   [64, 128, 8, 32],
   [128, 64, 16, 16],
-  [128, 128, 16, 32],
-  [128, 128, 32, 16],
 ];
 
 /**

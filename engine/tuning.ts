@@ -90,8 +90,9 @@ export function matrixFamily(gpu: Gpu, format: WeightFormat, rows: number, cols:
 
 /** The variant of the adapter's family when nothing was measured for a shape. */
 function defaultVariant(family: TileFamily, m: number, n: number): TileVariant {
-  // Texel tiles: 16 x 32 outputs per thread ran pythia-70m's shapes fastest on lavapipe (bench/NOTES.md).
-  if (family === "texel") return m >= 128 ? TEXEL_LARGE : m >= 64 ? TEXEL_MEDIUM : TEXEL_SMALL;
+  // Texel tiles: 8 x 16 outputs per thread ran pythia-70m's shapes within 5% of the best on lavapipe
+  // (bench/NOTES.md); below 64 rows the 32-row tile wastes less on rows past the matrix.
+  if (family === "texel") return m >= 64 ? TEXEL_LARGE : TEXEL_SMALL;
   // On lavapipe (2 cores) 8x8 outputs per thread ran the pico-3 matmuls 1.5x faster than 4x4 (scoring rows/s
   // 1.5x), and 8x16 faster again (1.1-2x on pythia-70m's shapes and most of pico-3's: llvmpipe's loads cost
   // far more than its fmas, bench/NOTES.md); below 64 rows the 32-row tile wastes less on rows past the matrix.
@@ -106,8 +107,7 @@ function defaultVariant(family: TileFamily, m: number, n: number): TileVariant {
 const LARGE = parseVariant("t128x128k16-8x8");
 const DIRECT_LARGE = parseVariant("d64x64-8x16");
 const DIRECT_SMALL = parseVariant("d32x64-4x4");
-const TEXEL_LARGE = parseVariant("x128x128-16x32");
-const TEXEL_MEDIUM = parseVariant("x64x64-8x16");
+const TEXEL_LARGE = parseVariant("x64x64-8x16");
 const TEXEL_SMALL = parseVariant("x32x64-4x4");
 
 /** Which tile variant runs each matmul shape: a tuning table, the defaults, or one forced variant. */
