@@ -43,14 +43,6 @@ const WANTED_LIMITS = [
   "maxComputeWorkgroupsPerDimension",
 ] as const;
 
-/**
- * The smallest weight matrix (elements) the CPU kernels hold as texels. Texel tiles run pythia-70m's matrices
- * (262k-25.8M elements) 1.4-1.6x faster than the direct tiles on lavapipe, but llvmpipe takes seconds to compile
- * each of their kernels on first use (a cold `demo` on the pico suite, whose matrices are 8k-66k, went from 24 s
- * to over 2 minutes); below this size the direct tiles run as fast and compile in a fraction of it.
- */
-export const TEXEL_MIN_ELEMENTS = 1 << 18;
-
 /** The WebGPU device engram runs on, and everything that talks to it directly (see the top of this file). */
 export class Gpu {
   /** Set when the device reported an error nobody was waiting for, or was lost; checked at every sync point. */
@@ -75,10 +67,12 @@ export class Gpu {
     /** GPU timestamps (the timestamp-query feature), requested by the commands that time kernels. */
     readonly hasTimestamps: boolean,
     /**
-     * With the CPU kernels, weight matrices of at least this many elements are held as textures and run the
-     * texel tiles (engine/tiles.ts); smaller ones stay in buffers (the direct tiles).
+     * With the CPU kernels, weight matrices are held as textures and run the texel tiles (engine/tiles.ts)
+     * wherever their rows fill whole texels; false: storage buffers and the direct tiles. Texels ran
+     * pythia-70m's matmuls 1.5-2x as fast as buffers on lavapipe, and pico-3's scoring 1.1-1.2x, with a cold
+     * `demo` on the pico suite in 22 s against 34 s (bench/NOTES.md).
      */
-    readonly texelMin: number = TEXEL_MIN_ELEMENTS,
+    readonly texels: boolean = true,
   ) {
     device.lost.then((info) => {
       if (info.reason !== "destroyed") this.failure = `GPU device lost: ${info.message || info.reason}`;
@@ -90,11 +84,11 @@ export class Gpu {
 
   /**
    * Opens the high-performance adapter with its maximal limits; `shader-f16` is enabled when offered, and
-   * `timestamp-query` when asked for and offered. `kernels` forces a kernel family; `texelMin` the size from
-   * which the CPU kernels hold matrices as texels (default TEXEL_MIN_ELEMENTS; tests lower it).
+   * `timestamp-query` when asked for and offered. `kernels` forces a kernel family; `texels: false` keeps the
+   * CPU kernels' matrices in buffers (tests compare the two).
    */
   static async open(
-    opts: { f16?: boolean; kernels?: "cpu" | "gpu"; timestamps?: boolean; texelMin?: number } = {},
+    opts: { f16?: boolean; kernels?: "cpu" | "gpu"; timestamps?: boolean; texels?: boolean } = {},
   ): Promise<Gpu> {
     if (!("gpu" in navigator) || !navigator.gpu) {
       throw new EngramError("this Deno has no WebGPU (navigator.gpu): use Deno ≥ 2 (engram pins 2.9.6)");
@@ -130,8 +124,8 @@ export class Gpu {
     // The texel tiles read read-only storage textures (a WGSL language feature, which Deno's types do not
     // declare yet); without it, buffers only.
     const wgsl = (navigator.gpu as { wgslLanguageFeatures?: ReadonlySet<string> }).wgslLanguageFeatures;
-    const texelMin = wgsl?.has("readonly_and_readwrite_storage_textures") ? opts.texelMin : Infinity;
-    return new Gpu(adapter, device, hasF16, isCpu, cpuKernels, hasTimestamps, texelMin);
+    const texels = (opts.texels ?? true) && !!wgsl?.has("readonly_and_readwrite_storage_textures");
+    return new Gpu(adapter, device, hasF16, isCpu, cpuKernels, hasTimestamps, texels);
   }
 
   /**

@@ -75,10 +75,10 @@ const SHIPPED = new URL("../shaders/tuning.json", import.meta.url);
 /**
  * The layout a [rows, cols] weight matrix stored as `format` takes as texels on `gpu`, or null where it stays
  * in a storage buffer: the CPU kernels hold what fits as textures (their loads cost far less there: see
- * engine/tiles.ts) from `gpu.texelMin` elements; GPUs hold buffers.
+ * engine/tiles.ts) unless `gpu.texels` is off; GPUs hold buffers.
  */
 export function matrixTexels(gpu: Gpu, format: WeightFormat, rows: number, cols: number): TexelLayout | null {
-  if (!gpu.cpuKernels || rows * cols < gpu.texelMin) return null;
+  if (!gpu.cpuKernels || !gpu.texels) return null;
   return texelLayout(rows, cols, format, gpu.device.limits.maxTextureDimension2D);
 }
 

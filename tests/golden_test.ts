@@ -194,8 +194,8 @@ Deno.test("a batch whose KV cache exceeds one buffer binding is halved until it 
 
 Deno.test("any tile variant, forced through the whole model, leaves every logit and greedy token unchanged", async () => {
   for (const kernels of ["cpu", "gpu"] as const) {
-    // CPU kernels: every matrix held as texels (these models are below the size that would be by default).
-    const g = await Gpu.open({ kernels, texelMin: 0 });
+    // CPU kernels: every matrix held as texels (the default), then again in buffers.
+    const g = await Gpu.open({ kernels });
     try {
       // The GPU family is slow on a CPU adapter: float16 (where 16-bit weight tiles apply) stands for it.
       for (const dtype of kernels === "cpu" ? DTYPES : ["float16"]) {
@@ -205,9 +205,9 @@ Deno.test("any tile variant, forced through the whole model, leaves every logit 
         if (kernels === "cpu") {
           // Texel tiles compute the direct tiles' sums: the same bits as the matrices held in buffers.
           assert(model.embedOut.texels && model.layers[0].qkv.texels, "the matrices are not held as texels");
-          const plain = await Gpu.open({ kernels });
+          const plain = await Gpu.open({ kernels, texels: false });
           const held = await NeoXModel.load(plain, dir);
-          assert(!held.embedOut.texels && !held.layers[0].qkv.texels, "by default these are held in buffers");
+          assert(!held.embedOut.texels && !held.layers[0].qkv.texels, "texels: false holds buffers");
           assertEquals(await logitsOf(held, dir), logits, `${dtype}: texel logits against buffer logits`);
           assertEquals(await greedyOf(held, dir), greedy, `${dtype}: texel greedy against buffer greedy`);
           held.destroy();
