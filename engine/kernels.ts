@@ -355,7 +355,7 @@ const TEXEL_STAGE = layout<unknown>()("texel_stage", { rows: "u32", kt: "u32", f
 const kvBytes = (s: { slots: number; heads: number; max_t: number; hs: number }) =>
   s.slots * s.heads * s.max_t * s.hs * f32;
 
-const QKV_ROTARY = layout<{ slots: number }>()("qkv_rotary", {
+const rotaryFields = {
   tokens: "u32",
   n: "u32",
   t0: "u32",
@@ -364,17 +364,47 @@ const QKV_ROTARY = layout<{ slots: number }>()("qkv_rotary", {
   rot_half: "u32", // rotary dims / 2
   max_t: "u32", // positions per KV-cache slot
   row_base: "u32",
-}, {
-  qkv: { element: "f32", access: "read", bytes: (s) => s.tokens * 3 * s.heads * s.hs * f32 }, // [tokens, 3h]
+} as const;
+type RotaryShape = Record<keyof typeof rotaryFields, number>;
+const rotaryInputs = {
+  qkv: { element: "f32", access: "read", bytes: (s: RotaryShape) => s.tokens * 3 * s.heads * s.hs * f32 }, // [tokens, 3h]
   // (cos, sin) per (position, rotary frequency), for the positions this pass reaches.
-  rope: { element: "vec2<f32>", access: "read", bytes: (s) => (s.t0 + s.n) * s.rot_half * 2 * f32 },
-  slotOf: { element: "u32", access: "read", bytes: (s) => (s.row_base + s.tokens / s.n) * u32 },
-  q: { element: "f32", access: "read_write", bytes: (s) => s.tokens * s.heads * s.hs * f32 }, // [tokens, h]
+  rope: {
+    element: "vec2<f32>",
+    access: "read",
+    bytes: (s: RotaryShape) => (s.t0 + s.n) * s.rot_half * 2 * f32,
+  },
+  slotOf: { element: "u32", access: "read", bytes: (s: RotaryShape) => (s.row_base + s.tokens / s.n) * u32 },
+  q: { element: "f32", access: "read_write", bytes: (s: RotaryShape) => s.tokens * s.heads * s.hs * f32 }, // [tokens, h]
+} as const;
+
+const QKV_ROTARY = layout<{ slots: number }>()("qkv_rotary", rotaryFields, {
+  ...rotaryInputs,
   kCache: { element: "f32", access: "read_write", bytes: kvBytes },
   vCache: { element: "f32", access: "read_write", bytes: kvBytes },
 });
 
-const ATTENTION = layout<{ slots: number }>()("attention", {
+// The KV cache held as texels (CPU adapters): a [slots × heads × max_t, hs] f32 matrix in engine/tiles.ts's
+// texel layout, kv_fold cache rows a texture row, kv_kt = hs / 4 texels each.
+const kvTexelFields = { kv_fold: "u32", kv_kt: "u32" } as const;
+const kvTexelBytes = (s: { slots: number; heads: number; max_t: number; kv_fold: number; kv_kt: number }) =>
+  texelBytes(s.kv_fold, s.kv_kt, s.slots * s.heads * s.max_t);
+const kvTexels = (
+  texture: "texture_storage_2d<rgba32float, write>" | "texture_storage_2d<rgba32float, read>",
+) => ({
+  element: "vec4<f32>",
+  texture,
+  access: texture.endsWith("write>") ? "read_write" : "read",
+  bytes: kvTexelBytes,
+} as const);
+
+const QKV_ROTARY_TEXEL = layout<{ slots: number }>()("qkv_rotary", { ...rotaryFields, ...kvTexelFields }, {
+  ...rotaryInputs,
+  kCache: kvTexels("texture_storage_2d<rgba32float, write>"),
+  vCache: kvTexels("texture_storage_2d<rgba32float, write>"),
+});
+
+const attentionFields = {
   tokens: "u32",
   n: "u32",
   t0: "u32",
@@ -383,12 +413,38 @@ const ATTENTION = layout<{ slots: number }>()("attention", {
   max_t: "u32",
   row_base: "u32",
   scale: "f32", // head_size^-0.5
-}, {
-  q: { element: "f32", access: "read", bytes: (s) => s.tokens * s.heads * s.hs * f32 }, // [tokens, h], rotated
+} as const;
+type AttentionShape = Record<keyof typeof attentionFields, number>;
+const attentionIo = {
+  // [tokens, h], rotated
+  q: { element: "f32", access: "read", bytes: (s: AttentionShape) => s.tokens * s.heads * s.hs * f32 },
+  slotOf: {
+    element: "u32",
+    access: "read",
+    bytes: (s: AttentionShape) => (s.row_base + s.tokens / s.n) * u32,
+  },
+  // [tokens, h]
+  out: {
+    element: "f32",
+    access: "read_write",
+    bytes: (s: AttentionShape) => s.tokens * s.heads * s.hs * f32,
+  },
+} as const;
+
+const ATTENTION = layout<{ slots: number }>()("attention", attentionFields, {
+  q: attentionIo.q,
   kCache: { element: "f32", access: "read", bytes: kvBytes },
   vCache: { element: "f32", access: "read", bytes: kvBytes },
-  slotOf: { element: "u32", access: "read", bytes: (s) => (s.row_base + s.tokens / s.n) * u32 },
-  out: { element: "f32", access: "read_write", bytes: (s) => s.tokens * s.heads * s.hs * f32 }, // [tokens, h]
+  slotOf: attentionIo.slotOf,
+  out: attentionIo.out,
+});
+
+const ATTENTION_TEXEL = layout<{ slots: number }>()("attention", { ...attentionFields, ...kvTexelFields }, {
+  q: attentionIo.q,
+  kCache: kvTexels("texture_storage_2d<rgba32float, read>"),
+  vCache: kvTexels("texture_storage_2d<rgba32float, read>"),
+  slotOf: attentionIo.slotOf,
+  out: attentionIo.out,
 });
 
 const UNEMBED = layout<{ slots: number; weightBytes: number; tiles: number; logprob: boolean }>()(
@@ -795,6 +851,12 @@ export interface AttentionDims {
   maxT: number;
 }
 
+/**
+ * One layer's K or V cache, [slots, heads, max_t, hs] f32: a storage buffer, or (CPU kernels holding texels)
+ * a texture of cache rows (slot, head, position), whose loads cost llvmpipe far less.
+ */
+export type KvCache = GPUBuffer | TexelMatrix;
+
 /** Splits a pass's fused qkv projection: q and k rotated, q into `q`, k and v appended to the KV cache. */
 export function qkvRotaryKernel(
   c: KernelCache,
@@ -805,8 +867,8 @@ export function qkvRotaryKernel(
     rope: GPUBuffer;
     slotOf: GPUBuffer;
     q: GPUBuffer;
-    kCache: GPUBuffer;
-    vCache: GPUBuffer;
+    kCache: KvCache;
+    vCache: KvCache;
   },
 ): Kernel {
   const s = {
@@ -820,8 +882,20 @@ export function qkvRotaryKernel(
     row_base: pass.rowBase,
     slots: pass.slots,
   };
-  return c.get(QKV_ROTARY, "qkv_rotary", s, bufs, () => ({
-    pipeline: c.gpu.pipeline("qkv_rotary", { code: QKV_ROTARY.code }),
+  const { kCache, vCache } = bufs;
+  if ("texture" in kCache && "texture" in vCache) {
+    const t = { ...s, kv_fold: kCache.fold, kv_kt: kCache.kt };
+    const given = { ...bufs, kCache: kCache.texture, vCache: vCache.texture };
+    return c.get(QKV_ROTARY_TEXEL, "qkv_rotary_texel", t, given, () => ({
+      pipeline: c.gpu.pipeline("qkv_rotary_texel", { parts: ["lib/rotary"], code: QKV_ROTARY_TEXEL.code }),
+      workgroups: grid(Math.ceil(s.tokens * dims.heads * kCache.kt / 256), c.gpu.limits.maxWorkgroups),
+    }));
+  }
+  if ("texture" in kCache || "texture" in vCache) {
+    throw new EngramError("internal: K and V caches differ in kind");
+  }
+  return c.get(QKV_ROTARY, "qkv_rotary", s, { ...bufs, kCache, vCache }, () => ({
+    pipeline: c.gpu.pipeline("qkv_rotary", { parts: ["lib/rotary"], code: QKV_ROTARY.code }),
     workgroups: grid(Math.ceil(s.tokens * dims.heads * dims.headSize / 256), c.gpu.limits.maxWorkgroups),
   }));
 }
@@ -831,7 +905,7 @@ export function attentionKernel(
   c: KernelCache,
   pass: PassShape,
   dims: AttentionDims,
-  bufs: { q: GPUBuffer; kCache: GPUBuffer; vCache: GPUBuffer; slotOf: GPUBuffer; out: GPUBuffer },
+  bufs: { q: GPUBuffer; kCache: KvCache; vCache: KvCache; slotOf: GPUBuffer; out: GPUBuffer },
 ): Kernel {
   const s = {
     tokens: pass.rows * pass.n,
@@ -844,9 +918,24 @@ export function attentionKernel(
     scale: dims.headSize ** -0.5,
     slots: pass.slots,
   };
-  return c.get(ATTENTION, "attention", s, bufs, () => {
-    // Workgroup arrays are sized by constants: round up so few pipelines cover all shapes.
-    const consts = { MAX_T: Math.ceil(dims.maxT / 64) * 64, MAX_HS: Math.ceil(dims.headSize / 64) * 64 };
+  // Workgroup arrays are sized by constants: round up so few pipelines cover all shapes.
+  const consts = { MAX_T: Math.ceil(dims.maxT / 64) * 64, MAX_HS: Math.ceil(dims.headSize / 64) * 64 };
+  const { kCache, vCache } = bufs;
+  if ("texture" in kCache && "texture" in vCache) {
+    const t = { ...s, kv_fold: kCache.fold, kv_kt: kCache.kt };
+    const given = { ...bufs, kCache: kCache.texture, vCache: vCache.texture };
+    return c.get(ATTENTION_TEXEL, "attention_texel", t, given, () => ({
+      pipeline: c.gpu.pipeline("attention_texel", {
+        consts: { MAX_T: consts.MAX_T },
+        code: ATTENTION_TEXEL.code,
+      }),
+      workgroups: grid(Math.ceil(s.tokens * dims.heads / 64), c.gpu.limits.maxWorkgroups),
+    }));
+  }
+  if ("texture" in kCache || "texture" in vCache) {
+    throw new EngramError("internal: K and V caches differ in kind");
+  }
+  return c.get(ATTENTION, "attention", s, { ...bufs, kCache, vCache }, () => {
     // CPU adapters: one invocation per (token, head) (barriers cost more than the math there).
     const serial = c.gpu.cpuKernels;
     return {

@@ -5,8 +5,8 @@
 import type { NeoXConfig } from "./config.ts";
 import { EngramError } from "../base/errors.ts";
 import { fmtBytes, type Gpu, GpuOutOfMemory } from "./gpu.ts";
-import { KernelCache } from "./kernels.ts";
-import { MIN_BN, PARTIAL_BYTES } from "./tiles.ts";
+import { KernelCache, type KvCache } from "./kernels.ts";
+import { MIN_BN, PARTIAL_BYTES, texelLayout } from "./tiles.ts";
 import type { Tuning } from "./tuning.ts";
 
 /** What a decoder asks of its workspace. */
@@ -111,10 +111,13 @@ export class Workspace {
   readonly pred: GPUBuffer;
   /** [slots + 1, cont] f32: the true continuation's log-probabilities. */
   readonly logprob: GPUBuffer;
-  /** Per layer, [slots + 1, heads, seqLen, head size] f32: the attention keys. */
-  readonly kCache: GPUBuffer[];
-  /** Per layer, [slots + 1, heads, seqLen, head size] f32: the attention values. */
-  readonly vCache: GPUBuffer[];
+  /**
+   * Per layer, [slots + 1, heads, seqLen, head size] f32: the attention keys; held as texels where the CPU
+   * kernels hold the weights so (engine/kernels.ts, KvCache).
+   */
+  readonly kCache: KvCache[];
+  /** Per layer, [slots + 1, heads, seqLen, head size] f32: the attention values, held as the keys are. */
+  readonly vCache: KvCache[];
   /** [maxTokens, hidden] f32: the residual stream. */
   readonly x: GPUBuffer;
   /** [maxTokens, hidden] f32: the first layer norm's output. */
@@ -134,7 +137,7 @@ export class Workspace {
   /** The unembedding's argmax partials (one per narrowest vocabulary tile and row). */
   readonly partials: GPUBuffer;
   private logitsBuffer: GPUBuffer | null = null;
-  private readonly owned: GPUBuffer[] = [];
+  private readonly owned: (GPUBuffer | GPUTexture)[] = [];
 
   /**
    * Allocates on `gpu` the buffers of `shape` for a model of config `cfg`, its kernels' matmuls running the
@@ -168,8 +171,9 @@ export class Workspace {
       gpu.write(this.slotOf, 0, Uint32Array.from({ length: shape.slots + 1 }, (_, i) => i));
       this.pred = buffer("pred");
       this.logprob = buffer("logprob");
-      this.kCache = Array.from({ length: cfg.numLayers }, (_, l) => buffer("kvCache", `k_cache.${l}`));
-      this.vCache = Array.from({ length: cfg.numLayers }, (_, l) => buffer("kvCache", `v_cache.${l}`));
+      const kv = (label: string) => this.kvTexels(label) ?? buffer("kvCache", label);
+      this.kCache = Array.from({ length: cfg.numLayers }, (_, l) => kv(`k_cache.${l}`));
+      this.vCache = Array.from({ length: cfg.numLayers }, (_, l) => kv(`v_cache.${l}`));
       this.x = buffer("x");
       this.ln1 = buffer("x", "ln1");
       this.ln2 = buffer("x", "ln2");
@@ -191,9 +195,28 @@ export class Workspace {
   }
 
   /** `b`, destroyed with the workspace. */
-  private own(b: GPUBuffer): GPUBuffer {
+  private own<B extends GPUBuffer | GPUTexture>(b: B): B {
     this.owned.push(b);
     return b;
+  }
+
+  /**
+   * One layer's K or V cache as an rgba32float texture of cache rows (slot, head, position), where the CPU
+   * kernels hold texels and a row of head-size values fills whole texels; else null (a storage buffer).
+   */
+  private kvTexels(label: string): KvCache | null {
+    const { gpu, cfg } = this;
+    if (!gpu.cpuKernels || !gpu.texels) return null;
+    const rows = this.slots * cfg.numHeads * this.shape.seqLen;
+    const layout = texelLayout(rows, cfg.headSize, "f32", gpu.device.limits.maxTextureDimension2D);
+    if (!layout) return null;
+    const texture = this.own(gpu.device.createTexture({
+      label,
+      size: [layout.width, layout.height],
+      format: "rgba32float",
+      usage: GPUTextureUsage.STORAGE_BINDING,
+    }));
+    return { texture, fold: layout.fold, kt: layout.kt };
   }
 
   /** [maxUnembedRows, vocab] f32 logits, allocated on first use (only the `logits` command needs them). */

@@ -5,15 +5,8 @@
 // max_t, hs].
 // Rotary touches the first 2*rot_half dims of each head, NeoX half-split: out = x*cos + rotate_half(x)*sin
 // with rotate_half(x) = cat(-x2, x1). cos/sin come from a table the CPU filled the way transformers computes
-// it in f32: GPU sin/cos are too loose (Vulkan allows ~1e-3 absolute error) for exact logits.
-// One thread per (token, head, dim).
-
-fn rotate(base: u32, d: u32, cs: vec2<f32>) -> f32 {
-  let v = qkv[base + d];
-  if (d >= 2u * p.rot_half) { return v; }
-  if (d < p.rot_half) { return v * cs.x - qkv[base + d + p.rot_half] * cs.y; }
-  return v * cs.x + qkv[base + d - p.rot_half] * cs.y;
-}
+// it in f32: GPU sin/cos are too loose (Vulkan allows ~1e-3 absolute error) for exact logits (lib/rotary.wgsl).
+// One thread per (token, head, dim). qkv_rotary_texel.wgsl is the same with the KV cache held as texels.
 
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
@@ -25,8 +18,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
   let head = (id % h) / p.hs;
   let d = id % p.hs;
   let pos = p.t0 + t % p.n;
-  var cs = vec2<f32>(1.0, 0.0);
-  if (p.rot_half > 0u) { cs = rope[pos * p.rot_half + d % p.rot_half]; }
+  let cs = rope_cs(pos, d);
   let base = t * 3u * h + head * 3u * p.hs;
   q[id] = rotate(base, d, cs);
   let slot = slot_of[p.row_base + t / p.n];

@@ -7,6 +7,7 @@ import { compareContinuation } from "../scoring/memorization.ts";
 import { Decoder } from "../engine/decoder.ts";
 import { allVariants, fits, variantName } from "../engine/tiles.ts";
 import { Tuning } from "../engine/tuning.ts";
+import { fitWorkspace } from "../engine/workspace.ts";
 import { assert, assertEquals } from "./assert.ts";
 
 const ROOT = new URL("../fixtures/golden/", import.meta.url).pathname;
@@ -208,6 +209,16 @@ Deno.test("any tile variant, forced through the whole model, leaves every logit 
           const plain = await Gpu.open({ kernels, texels: false });
           const held = await NeoXModel.load(plain, dir);
           assert(!held.embedOut.texels && !held.layers[0].qkv.texels, "texels: false holds buffers");
+          // ...and so are the KV caches (head size 16): attention from texels is compared with buffers too.
+          for (const [m, texels] of [[model, true], [held, false]] as const) {
+            const ws = await fitWorkspace(m, { batch: 2, prompt: 32, cont: 32 }, Tuning.defaults());
+            assertEquals(
+              "texture" in ws.kCache[0] && "texture" in ws.vCache[0],
+              texels,
+              "KV caches as texels",
+            );
+            ws.destroy();
+          }
           assertEquals(await logitsOf(held, dir), logits, `${dtype}: texel logits against buffer logits`);
           assertEquals(await greedyOf(held, dir), greedy, `${dtype}: texel greedy against buffer greedy`);
           held.destroy();
