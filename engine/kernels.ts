@@ -926,7 +926,7 @@ export function attentionKernel(
     const given = { ...bufs, kCache: kCache.texture, vCache: vCache.texture };
     return c.get(ATTENTION_TEXEL, "attention_texel", t, given, () => ({
       pipeline: c.gpu.pipeline("attention_texel", {
-        consts: { MAX_T: consts.MAX_T },
+        consts: { MAX_T: consts.MAX_T, MAX_HS4: consts.MAX_HS / 4 },
         code: ATTENTION_TEXEL.code,
       }),
       workgroups: grid(Math.ceil(s.tokens * dims.heads / 64), c.gpu.limits.maxWorkgroups),
