@@ -927,6 +927,7 @@ export function attentionKernel(
     return c.get(ATTENTION_TEXEL, "attention_texel", t, given, () => ({
       pipeline: c.gpu.pipeline("attention_texel", {
         consts: { MAX_T: consts.MAX_T, MAX_HS4: consts.MAX_HS / 4 },
+        parts: ["lib/softmax_serial"],
         code: ATTENTION_TEXEL.code,
       }),
       workgroups: grid(Math.ceil(s.tokens * dims.heads / 64), c.gpu.limits.maxWorkgroups),
@@ -941,6 +942,7 @@ export function attentionKernel(
     return {
       pipeline: c.gpu.pipeline(serial ? "attention_serial" : "attention", {
         consts,
+        parts: serial ? ["lib/softmax_serial"] : [],
         code: ATTENTION.code,
       }),
       workgroups: grid(

@@ -2,7 +2,8 @@
 // head_size^-0.5, max-subtracted exp, sum_j p_j v_j / sum) with one invocation per (token, head) and no
 // workgroup memory or barriers, which cost far more than the math on a CPU (lavapipe). Only the order of the
 // softmax sum differs (sequential here, a tree there).
-// Parameters and bindings: as attention.wgsl. MAX_T sizes the per-invocation score array.
+// Parameters and bindings: as attention.wgsl. MAX_T sizes the per-invocation score array; the softmax is
+// lib/softmax_serial.wgsl.
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) li: u32) {
@@ -23,12 +24,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
     scores[j] = s;
     mx = max(mx, s);
   }
-  var sum = 0.0;
-  for (var j = 0u; j < keys; j++) {
-    let e = exp(scores[j] - mx);
-    scores[j] = e;
-    sum += e;
-  }
+  let sum = softmax_exp(&scores, keys, mx);
   for (var d = 0u; d < p.hs; d++) {
     var acc = 0.0;
     for (var j = 0u; j < keys; j++) { acc += scores[j] * v_cache[kv + j * p.hs + d]; }

@@ -2,8 +2,9 @@
 // the same sums in the same order (each score over d increasing, each output over keys increasing), its keys
 // and values read a texel (4 dims) at a time. Parameters p and bindings generated from its declaration in
 // engine/kernels.ts: as attention_serial's, with k_cache and v_cache read-only storage textures laid out as
-// qkv_rotary_texel.wgsl says (kv_fold, kv_kt). MAX_T sizes the per-invocation score array, MAX_HS4 the query's
-// (read once: with the keys in texels, re-reading it from the storage buffer per key was the costly load).
+// qkv_rotary_texel.wgsl says (kv_fold, kv_kt). MAX_T sizes the per-invocation score array (the softmax is
+// lib/softmax_serial.wgsl), MAX_HS4 the query's, read once: with the keys in texels, re-reading it from the
+// storage buffer per key was the costly load.
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) li: u32) {
@@ -38,12 +39,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
     scores[j] = s;
     mx = max(mx, s);
   }
-  var sum = 0.0;
-  for (var j = 0u; j < keys; j++) {
-    let e = exp(scores[j] - mx);
-    scores[j] = e;
-    sum += e;
-  }
+  let sum = softmax_exp(&scores, keys, mx);
   for (var q4 = 0u; q4 < p.kv_kt; q4++) {
     var acc = vec4<f32>(0.0);
     for (var j = 0u; j < keys; j++) {
