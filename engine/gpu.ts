@@ -69,7 +69,7 @@ export class Gpu {
     /**
      * With the CPU kernels, weight matrices are held as textures and run the texel tiles (engine/tiles.ts)
      * wherever their rows fill whole texels; false: storage buffers and the direct tiles. Texels ran
-     * pythia-70m's matmuls 1.5-2x as fast as buffers on lavapipe, and pico-3's scoring 1.1-1.2x, with a cold
+     * pythia-70m's matmuls 1.5-2x as fast as buffers on lavapipe, and pico-3's scoring 1.2-1.5x, with a cold
      * `demo` on the pico suite in 22 s against 34 s (bench/NOTES.md).
      */
     readonly texels: boolean = true,

@@ -113,7 +113,7 @@ export class Workspace {
   readonly logprob: GPUBuffer;
   /**
    * Per layer, [slots + 1, heads, seqLen, head size] f32: the attention keys; held as texels where the CPU
-   * kernels hold the weights so (engine/kernels.ts, KvCache).
+   * kernels hold texels (`gpu.texels`) and the head size is a multiple of 4 (engine/kernels.ts, KvCache).
    */
   readonly kCache: KvCache[];
   /** Per layer, [slots + 1, heads, seqLen, head size] f32: the attention values, held as the keys are. */
