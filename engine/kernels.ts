@@ -39,16 +39,32 @@ export interface TexelMatrix {
 }
 
 /**
+ * A storage texture of `layout` (engine/tiles.ts) in `format`: rgba32uint for a matrix's stored bytes,
+ * rgba32float for f32 values (activations, KV caches); `usage` adds to STORAGE_BINDING.
+ */
+export function texelTexture(
+  gpu: Gpu,
+  layout: TexelLayout,
+  format: "rgba32uint" | "rgba32float",
+  label: string,
+  usage = 0,
+): TexelMatrix {
+  const texture = gpu.device.createTexture({
+    label,
+    size: [layout.width, layout.height],
+    format,
+    usage: GPUTextureUsage.STORAGE_BINDING | usage,
+  });
+  return { texture, fold: layout.fold, kt: layout.kt };
+}
+
+/**
  * A matrix's stored bytes into an rgba32uint texture of `layout` (engine/tiles.ts): whole texture rows in one
  * write, the last, part-filled row zero-padded (a spare texel or row is never read).
  */
 export function uploadTexels(gpu: Gpu, bytes: Uint8Array, layout: TexelLayout, label: string): TexelMatrix {
-  const texture = gpu.device.createTexture({
-    label,
-    size: [layout.width, layout.height],
-    format: "rgba32uint",
-    usage: GPUTextureUsage.STORAGE_BINDING | GPUTextureUsage.COPY_DST,
-  });
+  const held = texelTexture(gpu, layout, "rgba32uint", label, GPUTextureUsage.COPY_DST);
+  const texture = held.texture;
   const used = layout.fold * layout.kt; // texels of each texture row that the matrix fills
   const rowBytes = used * 16;
   const whole = Math.floor(bytes.byteLength / rowBytes);
@@ -62,7 +78,7 @@ export function uploadTexels(gpu: Gpu, bytes: Uint8Array, layout: TexelLayout, l
     last.set(bytes.subarray(whole * rowBytes));
     write(last, whole, 1);
   }
-  return { texture, fold: layout.fold, kt: layout.kt };
+  return held;
 }
 
 /**
@@ -389,19 +405,20 @@ const QKV_ROTARY = layout<{ slots: number }>()("qkv_rotary", rotaryFields, {
 const kvTexelFields = { kv_fold: "u32", kv_kt: "u32" } as const;
 const kvTexelBytes = (s: { slots: number; heads: number; max_t: number; kv_fold: number; kv_kt: number }) =>
   texelBytes(s.kv_fold, s.kv_kt, s.slots * s.heads * s.max_t);
-const kvTexels = (
-  texture: "texture_storage_2d<rgba32float, write>" | "texture_storage_2d<rgba32float, read>",
-) => ({
+/** A KV-cache texture operand: written (qkv_rotary_texel) or read (attention_texel). */
+const kvOperand = (access: "read" | "read_write") => ({
   element: "vec4<f32>",
-  texture,
-  access: texture.endsWith("write>") ? "read_write" : "read",
+  texture: access === "read"
+    ? "texture_storage_2d<rgba32float, read>" as const
+    : "texture_storage_2d<rgba32float, write>" as const,
+  access,
   bytes: kvTexelBytes,
-} as const);
+});
 
 const QKV_ROTARY_TEXEL = layout<{ slots: number }>()("qkv_rotary", { ...rotaryFields, ...kvTexelFields }, {
   ...rotaryInputs,
-  kCache: kvTexels("texture_storage_2d<rgba32float, write>"),
-  vCache: kvTexels("texture_storage_2d<rgba32float, write>"),
+  kCache: kvOperand("read_write"),
+  vCache: kvOperand("read_write"),
 });
 
 const attentionFields = {
@@ -441,8 +458,8 @@ const ATTENTION = layout<{ slots: number }>()("attention", attentionFields, {
 
 const ATTENTION_TEXEL = layout<{ slots: number }>()("attention", { ...attentionFields, ...kvTexelFields }, {
   q: attentionIo.q,
-  kCache: kvTexels("texture_storage_2d<rgba32float, read>"),
-  vCache: kvTexels("texture_storage_2d<rgba32float, read>"),
+  kCache: kvOperand("read"),
+  vCache: kvOperand("read"),
   slotOf: attentionIo.slotOf,
   out: attentionIo.out,
 });
@@ -590,12 +607,7 @@ export class KernelCache {
     const layout =
       texelLayout(Math.max(rows, 2 * (have ? have.layout.height * have.layout.fold : 0)), k, "f32", max) ??
         need;
-    const texture = this.gpu.device.createTexture({
-      label: `x texels k=${k}`,
-      size: [layout.width, layout.height],
-      format: "rgba32float",
-      usage: GPUTextureUsage.STORAGE_BINDING,
-    });
+    const { texture } = texelTexture(this.gpu, layout, "rgba32float", `x texels k=${k}`);
     const staged = { texture, layout };
     this.textures.set(k, staged);
     this.stagingMade.push(texture);
@@ -857,6 +869,26 @@ export interface AttentionDims {
  */
 export type KvCache = GPUBuffer | TexelMatrix;
 
+/**
+ * A layer's K and V caches as its kernels bind them: textures with their layout's parameters, or null where both
+ * are buffers (a workspace makes both alike; a mixed pair is an internal error).
+ */
+function kvBinding(
+  kCache: KvCache,
+  vCache: KvCache,
+):
+  | { textures: { kCache: GPUTexture; vCache: GPUTexture }; fields: { kv_fold: number; kv_kt: number } }
+  | null {
+  if ("texture" in kCache !== "texture" in vCache) {
+    throw new EngramError("internal: K and V caches differ in kind");
+  }
+  if (!("texture" in kCache) || !("texture" in vCache)) return null;
+  return {
+    textures: { kCache: kCache.texture, vCache: vCache.texture },
+    fields: { kv_fold: kCache.fold, kv_kt: kCache.kt },
+  };
+}
+
 /** Splits a pass's fused qkv projection: q and k rotated, q into `q`, k and v appended to the KV cache. */
 export function qkvRotaryKernel(
   c: KernelCache,
@@ -882,19 +914,16 @@ export function qkvRotaryKernel(
     row_base: pass.rowBase,
     slots: pass.slots,
   };
-  const { kCache, vCache } = bufs;
-  if ("texture" in kCache && "texture" in vCache) {
-    const t = { ...s, kv_fold: kCache.fold, kv_kt: kCache.kt };
-    const given = { ...bufs, kCache: kCache.texture, vCache: vCache.texture };
-    return c.get(QKV_ROTARY_TEXEL, "qkv_rotary_texel", t, given, () => ({
+  const texels = kvBinding(bufs.kCache, bufs.vCache);
+  if (texels) {
+    const t = { ...s, ...texels.fields };
+    return c.get(QKV_ROTARY_TEXEL, "qkv_rotary_texel", t, { ...bufs, ...texels.textures }, () => ({
       pipeline: c.gpu.pipeline("qkv_rotary_texel", { parts: ["lib/rotary"], code: QKV_ROTARY_TEXEL.code }),
-      workgroups: grid(Math.ceil(s.tokens * dims.heads * kCache.kt / 256), c.gpu.limits.maxWorkgroups),
+      workgroups: grid(Math.ceil(s.tokens * dims.heads * t.kv_kt / 256), c.gpu.limits.maxWorkgroups),
     }));
   }
-  if ("texture" in kCache || "texture" in vCache) {
-    throw new EngramError("internal: K and V caches differ in kind");
-  }
-  return c.get(QKV_ROTARY, "qkv_rotary", s, { ...bufs, kCache, vCache }, () => ({
+  const buffers = bufs as typeof bufs & { kCache: GPUBuffer; vCache: GPUBuffer };
+  return c.get(QKV_ROTARY, "qkv_rotary", s, buffers, () => ({
     pipeline: c.gpu.pipeline("qkv_rotary", { parts: ["lib/rotary"], code: QKV_ROTARY.code }),
     workgroups: grid(Math.ceil(s.tokens * dims.heads * dims.headSize / 256), c.gpu.limits.maxWorkgroups),
   }));
@@ -920,11 +949,10 @@ export function attentionKernel(
   };
   // Workgroup arrays are sized by constants: round up so few pipelines cover all shapes.
   const consts = { MAX_T: Math.ceil(dims.maxT / 64) * 64, MAX_HS: Math.ceil(dims.headSize / 64) * 64 };
-  const { kCache, vCache } = bufs;
-  if ("texture" in kCache && "texture" in vCache) {
-    const t = { ...s, kv_fold: kCache.fold, kv_kt: kCache.kt };
-    const given = { ...bufs, kCache: kCache.texture, vCache: vCache.texture };
-    return c.get(ATTENTION_TEXEL, "attention_texel", t, given, () => ({
+  const texels = kvBinding(bufs.kCache, bufs.vCache);
+  if (texels) {
+    const t = { ...s, ...texels.fields };
+    return c.get(ATTENTION_TEXEL, "attention_texel", t, { ...bufs, ...texels.textures }, () => ({
       pipeline: c.gpu.pipeline("attention_texel", {
         consts: { MAX_T: consts.MAX_T, MAX_HS4: consts.MAX_HS / 4 },
         parts: ["lib/softmax_serial"],
@@ -933,10 +961,8 @@ export function attentionKernel(
       workgroups: grid(Math.ceil(s.tokens * dims.heads / 64), c.gpu.limits.maxWorkgroups),
     }));
   }
-  if ("texture" in kCache || "texture" in vCache) {
-    throw new EngramError("internal: K and V caches differ in kind");
-  }
-  return c.get(ATTENTION, "attention", s, { ...bufs, kCache, vCache }, () => {
+  const buffers = bufs as typeof bufs & { kCache: GPUBuffer; vCache: GPUBuffer };
+  return c.get(ATTENTION, "attention", s, buffers, () => {
     // CPU adapters: one invocation per (token, head) (barriers cost more than the math there).
     const serial = c.gpu.cpuKernels;
     return {

@@ -485,8 +485,9 @@ export interface TexelLayout {
  * side, or null where it cannot be held so (a row not a whole number of texels, or too many rows): such a
  * matrix stays in a storage buffer and runs the direct family. As many rows share a texture row as fit, so one
  * rule serves weights and the activations' staging textures (whose rows are not known when they are made).
- * Neither side is a power of two (a spare texel or row where it would be): llvmpipe compiles a shader once per
- * combination of its textures' power-of-two flags, and a texel tile takes seconds to compile.
+ * Neither side is a power of two (a spare texel or row where it would be): llvmpipe compiled a shader once per
+ * combination of its sampled textures' power-of-two flags. The texel tiles read storage textures since; the
+ * rule stays, at the cost of a spare texel or row at most.
  */
 export function texelLayout(
   rows: number,

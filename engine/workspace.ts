@@ -5,7 +5,7 @@
 import type { NeoXConfig } from "./config.ts";
 import { EngramError } from "../base/errors.ts";
 import { fmtBytes, type Gpu, GpuOutOfMemory } from "./gpu.ts";
-import { KernelCache, type KvCache } from "./kernels.ts";
+import { KernelCache, type KvCache, texelTexture } from "./kernels.ts";
 import { MIN_BN, PARTIAL_BYTES, texelLayout } from "./tiles.ts";
 import type { Tuning } from "./tuning.ts";
 
@@ -171,7 +171,22 @@ export class Workspace {
       gpu.write(this.slotOf, 0, Uint32Array.from({ length: shape.slots + 1 }, (_, i) => i));
       this.pred = buffer("pred");
       this.logprob = buffer("logprob");
-      const kv = (label: string) => this.kvTexels(label) ?? buffer("kvCache", label);
+      // CPU kernels holding texels: the caches as textures of cache rows (slot, head, position), where a row of
+      // head-size values fills whole texels.
+      const kvLayout = gpu.cpuKernels && gpu.texels
+        ? texelLayout(
+          this.slots * cfg.numHeads * shape.seqLen,
+          cfg.headSize,
+          "f32",
+          gpu.device.limits.maxTextureDimension2D,
+        )
+        : null;
+      const kv = (label: string): KvCache => {
+        if (!kvLayout) return buffer("kvCache", label);
+        const held = texelTexture(gpu, kvLayout, "rgba32float", label);
+        this.own(held.texture);
+        return held;
+      };
       this.kCache = Array.from({ length: cfg.numLayers }, (_, l) => kv(`k_cache.${l}`));
       this.vCache = Array.from({ length: cfg.numLayers }, (_, l) => kv(`v_cache.${l}`));
       this.x = buffer("x");
@@ -198,25 +213,6 @@ export class Workspace {
   private own<B extends GPUBuffer | GPUTexture>(b: B): B {
     this.owned.push(b);
     return b;
-  }
-
-  /**
-   * One layer's K or V cache as an rgba32float texture of cache rows (slot, head, position), where the CPU
-   * kernels hold texels and a row of head-size values fills whole texels; else null (a storage buffer).
-   */
-  private kvTexels(label: string): KvCache | null {
-    const { gpu, cfg } = this;
-    if (!gpu.cpuKernels || !gpu.texels) return null;
-    const rows = this.slots * cfg.numHeads * this.shape.seqLen;
-    const layout = texelLayout(rows, cfg.headSize, "f32", gpu.device.limits.maxTextureDimension2D);
-    if (!layout) return null;
-    const texture = this.own(gpu.device.createTexture({
-      label,
-      size: [layout.width, layout.height],
-      format: "rgba32float",
-      usage: GPUTextureUsage.STORAGE_BINDING,
-    }));
-    return { texture, fold: layout.fold, kt: layout.kt };
   }
 
   /** [maxUnembedRows, vocab] f32 logits, allocated on first use (only the `logits` command needs them). */
