@@ -27,7 +27,7 @@ export type { WeightFormat } from "./tiles.ts";
 
 /**
  * A matrix held as an rgba32uint texture for the texel tiles (engine/tiles.ts): the stored bytes, 16 a texel,
- * matrix row r at texels ((r % fold) * kt .. + kt - 1, r / fold).
+ * matrix row r at texels ((r % fold) * pitch .. + kt - 1, r / fold).
  */
 export interface TexelMatrix {
   /** The texture. */
@@ -36,6 +36,8 @@ export interface TexelMatrix {
   fold: number;
   /** Texels per matrix row. */
   kt: number;
+  /** Texels from one matrix row's start to the next's (kt, or more: see texelLayout). */
+  pitch: number;
 }
 
 /**
@@ -55,16 +57,31 @@ export function texelTexture(
     format,
     usage: GPUTextureUsage.STORAGE_BINDING | usage,
   });
-  return { texture, fold: layout.fold, kt: layout.kt };
+  return { texture, fold: layout.fold, kt: layout.kt, pitch: layout.pitch };
 }
 
 /**
- * A matrix's stored bytes into an rgba32uint texture of `layout` (engine/tiles.ts): whole texture rows in one
- * write, the last, part-filled row zero-padded (a spare texel or row is never read).
+ * A matrix's stored bytes into an rgba32uint texture of `layout` (engine/tiles.ts): rows packed end to end go in
+ * whole texture rows in one write, the last, part-filled row zero-padded; rows with a spare line after each go
+ * in one strided write per place in the texture row. Spare texels and rows are never read.
  */
 export function uploadTexels(gpu: Gpu, bytes: Uint8Array, layout: TexelLayout, label: string): TexelMatrix {
   const held = texelTexture(gpu, layout, "rgba32uint", label, GPUTextureUsage.COPY_DST);
   const texture = held.texture;
+  if (layout.pitch !== layout.kt) {
+    const rowBytes = layout.kt * 16;
+    const rows = bytes.byteLength / rowBytes;
+    for (let j = 0; j < Math.min(layout.fold, rows); j++) {
+      // Matrix rows j, j + fold, j + 2 fold, ...: one texel column block of the texture.
+      gpu.device.queue.writeTexture(
+        { texture, origin: [j * layout.pitch, 0] },
+        bytes as Uint8Array<ArrayBuffer>,
+        { offset: bytes.byteOffset + j * rowBytes, bytesPerRow: layout.fold * rowBytes },
+        [layout.kt, Math.ceil((rows - j) / layout.fold)],
+      );
+    }
+    return held;
+  }
   const used = layout.fold * layout.kt; // texels of each texture row that the matrix fills
   const rowBytes = used * 16;
   const whole = Math.floor(bytes.byteLength / rowBytes);
@@ -323,17 +340,20 @@ const MATMUL = layout<{ weightBytes: number }>()("matmul", { m: "u32", n: "u32",
   y: { element: "f32", access: "read_write", bytes: (s) => s.m * s.n * f32 }, // Y [M, N]
 });
 
-// The texel family's matmul: W and X as textures (w_fold, w_kt, x_fold, x_kt: their layouts, engine/tiles.ts).
+// The texel family's matmul: W and X as textures (w_fold, w_kt, w_pitch and the same for x: their layouts,
+// engine/tiles.ts).
 const texelFields = {
   m: "u32",
   n: "u32",
   k: "u32",
   w_fold: "u32",
   w_kt: "u32",
+  w_pitch: "u32",
   x_fold: "u32",
   x_kt: "u32",
+  x_pitch: "u32",
 } as const;
-const texelBytes = (fold: number, kt: number, rows: number) => Math.ceil(rows / fold) * fold * kt * 16;
+const texelBytes = (fold: number, pitch: number, rows: number) => Math.ceil(rows / fold) * fold * pitch * 16;
 type TexelShape = Record<keyof typeof texelFields, number>;
 /** W [N, K] (rgba32uint, the stored bytes) and X [M, K] (rgba32float) of a texel tile. */
 const texelInputs = {
@@ -341,13 +361,13 @@ const texelInputs = {
     element: "vec4<u32>",
     texture: "texture_storage_2d<rgba32uint, read>",
     access: "read",
-    bytes: (s: TexelShape) => texelBytes(s.w_fold, s.w_kt, s.n),
+    bytes: (s: TexelShape) => texelBytes(s.w_fold, s.w_pitch, s.n),
   },
   x: {
     element: "vec4<f32>",
     texture: "texture_storage_2d<rgba32float, read>",
     access: "read",
-    bytes: (s: TexelShape) => texelBytes(s.x_fold, s.x_kt, s.m),
+    bytes: (s: TexelShape) => texelBytes(s.x_fold, s.x_pitch, s.m),
   },
 } as const;
 
@@ -357,13 +377,13 @@ const MATMUL_TEXEL = layout<unknown>()("matmul", texelFields, {
   y: { element: "f32", access: "read_write", bytes: (s) => s.m * s.n * f32 }, // Y [M, N]
 });
 
-const TEXEL_STAGE = layout<unknown>()("texel_stage", { rows: "u32", kt: "u32", fold: "u32" }, {
+const TEXEL_STAGE = layout<unknown>()("texel_stage", { rows: "u32", kt: "u32", fold: "u32", pitch: "u32" }, {
   x: { element: "vec4<f32>", access: "read", bytes: (s) => s.rows * s.kt * 16 }, // X [rows, 4 kt]
   texels: {
     element: "vec4<f32>",
     texture: "texture_storage_2d<rgba32float, write>",
     access: "read_write",
-    bytes: (s) => texelBytes(s.fold, s.kt, s.rows),
+    bytes: (s) => texelBytes(s.fold, s.pitch, s.rows),
   },
 });
 
@@ -401,10 +421,11 @@ const QKV_ROTARY = layout<{ slots: number }>()("qkv_rotary", rotaryFields, {
 });
 
 // The KV cache held as texels (CPU adapters): a [slots × heads × max_t, hs] f32 matrix in engine/tiles.ts's
-// texel layout, kv_fold cache rows a texture row, kv_kt = hs / 4 texels each.
-const kvTexelFields = { kv_fold: "u32", kv_kt: "u32" } as const;
-const kvTexelBytes = (s: { slots: number; heads: number; max_t: number; kv_fold: number; kv_kt: number }) =>
-  texelBytes(s.kv_fold, s.kv_kt, s.slots * s.heads * s.max_t);
+// texel layout, kv_fold cache rows a texture row, kv_kt = hs / 4 texels each, one every kv_pitch texels.
+const kvTexelFields = { kv_fold: "u32", kv_kt: "u32", kv_pitch: "u32" } as const;
+const kvTexelBytes = (
+  s: { slots: number; heads: number; max_t: number; kv_fold: number; kv_pitch: number },
+) => texelBytes(s.kv_fold, s.kv_pitch, s.slots * s.heads * s.max_t);
 /** A KV-cache texture operand: written (qkv_rotary_texel) or read (attention_texel). */
 const kvOperand = (access: "read" | "read_write") => ({
   element: "vec4<f32>",
@@ -835,18 +856,31 @@ function texelOperands(
   rows: number,
   x: GPUBuffer,
 ): {
-  texels: Record<"w_fold" | "w_kt" | "x_fold" | "x_kt", number>;
+  texels: Record<"w_fold" | "w_kt" | "w_pitch" | "x_fold" | "x_kt" | "x_pitch", number>;
   x: { texture: GPUTexture; stage: Kernel };
 } {
   if (!w.texels) throw new EngramError("internal: a texel tile variant needs its weights held as texels");
   const staged = c.staging(w.cols, rows);
-  const { fold, kt } = staged.layout;
-  const stage = c.get(TEXEL_STAGE, "texel_stage", { rows, kt, fold }, { x, texels: staged.texture }, () => ({
-    pipeline: c.gpu.pipeline("texel_stage", { code: TEXEL_STAGE.code }),
-    workgroups: grid(Math.ceil(rows * kt / 64), c.gpu.limits.maxWorkgroups),
-  }));
+  const { fold, kt, pitch } = staged.layout;
+  const stage = c.get(
+    TEXEL_STAGE,
+    "texel_stage",
+    { rows, kt, fold, pitch },
+    { x, texels: staged.texture },
+    () => ({
+      pipeline: c.gpu.pipeline("texel_stage", { code: TEXEL_STAGE.code }),
+      workgroups: grid(Math.ceil(rows * kt / 64), c.gpu.limits.maxWorkgroups),
+    }),
+  );
   return {
-    texels: { w_fold: w.texels.fold, w_kt: w.texels.kt, x_fold: fold, x_kt: kt },
+    texels: {
+      w_fold: w.texels.fold,
+      w_kt: w.texels.kt,
+      w_pitch: w.texels.pitch,
+      x_fold: fold,
+      x_kt: kt,
+      x_pitch: pitch,
+    },
     x: { texture: staged.texture, stage },
   };
 }
@@ -877,7 +911,10 @@ function kvBinding(
   kCache: KvCache,
   vCache: KvCache,
 ):
-  | { textures: { kCache: GPUTexture; vCache: GPUTexture }; fields: { kv_fold: number; kv_kt: number } }
+  | {
+    textures: { kCache: GPUTexture; vCache: GPUTexture };
+    fields: { kv_fold: number; kv_kt: number; kv_pitch: number };
+  }
   | null {
   if ("texture" in kCache !== "texture" in vCache) {
     throw new EngramError("internal: K and V caches differ in kind");
@@ -885,7 +922,7 @@ function kvBinding(
   if (!("texture" in kCache) || !("texture" in vCache)) return null;
   return {
     textures: { kCache: kCache.texture, vCache: vCache.texture },
-    fields: { kv_fold: kCache.fold, kv_kt: kCache.kt },
+    fields: { kv_fold: kCache.fold, kv_kt: kCache.kt, kv_pitch: kCache.pitch },
   };
 }
 

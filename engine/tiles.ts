@@ -26,8 +26,8 @@
 //   with a branch each); and a storage-texture load skips the sampler path, which a sampled texture's
 //   textureLoad takes with its mip level handled per lane. pythia-70m's matmuls run at 48-70 GFLOP/s from
 //   storage textures, 42-54 from sampled ones, 27-37 from buffers (bench/NOTES.md). A matrix row r lives at
-//   texels ((r % fold) * kt .. + kt - 1, r / fold): `fold` rows share a texture row, so a 50k-row unembedding
-//   fits the 16384-texel dimension limit.
+//   texels ((r % fold) * pitch .. + kt - 1, r / fold): `fold` rows share a texture row, so a 50k-row
+//   unembedding fits the texture dimension limit; pitch is kt, or kt and a spare cache line (texelLayout).
 // Accumulators are named registers (c<row>_<column group>) and every loop over them is unrolled here: naga
 // bounds-checks every dynamically indexed array, and drivers spill such arrays to memory.
 import { EngramError } from "../base/errors.ts";
@@ -468,13 +468,18 @@ function directBody(
   emit("}");
 }
 
-/** Where a matrix's rows sit in a texture (see the top of this file): `fold` rows a texture row, `kt` texels each. */
+/**
+ * Where a matrix's rows sit in a texture (see the top of this file): `fold` rows a texture row, `kt` texels each,
+ * one starting every `pitch` texels.
+ */
 export interface TexelLayout {
   /** Matrix rows per texture row. */
   fold: number;
   /** Texels per matrix row. */
   kt: number;
-  /** The texture's width in texels: fold × kt, or one more. */
+  /** Texels from one matrix row's first texel to the next's in a texture row: kt, or kt and a spare cache line. */
+  pitch: number;
+  /** The texture's width in texels: fold × pitch, or one more. */
   width: number;
   /** Its height: the texture rows `rows` matrix rows take, or one more. */
   height: number;
@@ -494,16 +499,22 @@ export function texelLayout(
   cols: number,
   format: WeightFormat,
   maxDim: number,
+  spareLines = true,
 ): TexelLayout | null {
   if (format === "f16native" || cols % texelValues(format) !== 0) return null;
   const kt = cols / texelValues(format);
-  if (kt === 0 || kt >= maxDim) return null;
-  let fold = Math.floor(maxDim / kt);
-  if (isPow2(fold * kt) && fold > 1) fold--;
-  const width = fold * kt + (isPow2(fold * kt) ? 1 : 0);
+  // A tile reads 64 or more rows at the same k at once. Rows 512 bytes apart or a multiple of that map to an
+  // eighth or less of the sets of a CPU's L1 cache (64-byte lines, 4 KiB a way): they evict each other, and every
+  // fetch goes to L2. A spare 64-byte line after each such row (unless `spareLines` is off) spreads them over the
+  // sets (K = 2048: +10-15% on lavapipe, bench/NOTES.md).
+  const pitch = spareLines && kt % 32 === 0 ? kt + 4 : kt;
+  if (kt === 0 || pitch >= maxDim) return null;
+  let fold = Math.floor(maxDim / pitch);
+  if (isPow2(fold * pitch) && fold > 1) fold--;
+  const width = fold * pitch + (isPow2(fold * pitch) ? 1 : 0);
   const used = Math.max(1, Math.ceil(rows / fold));
   const height = used + (isPow2(used) ? 1 : 0);
-  return height > maxDim ? null : { fold, kt, width, height };
+  return height > maxDim ? null : { fold, kt, pitch, width, height };
 }
 
 const isPow2 = (n: number): boolean => (n & (n - 1)) === 0;
@@ -528,11 +539,11 @@ function texelBody(
   // first texel, in the folded layout (see the top of this file).
   for (let c = 0; c < v.tn; c++) {
     emit(`let wr${c} = min(col0 + tx * TN + ${c}u, p.n - 1u);`);
-    emit(`let wc${c} = vec2<i32>(i32(wr${c} % p.w_fold * p.w_kt), i32(wr${c} / p.w_fold));`);
+    emit(`let wc${c} = vec2<i32>(i32(wr${c} % p.w_fold * p.w_pitch), i32(wr${c} / p.w_fold));`);
   }
   for (let i = 0; i < v.tm; i++) {
     emit(`let xr${i} = min(row0 + ty + ${i}u * TY, p.m - 1u);`);
-    emit(`let xc${i} = vec2<i32>(i32(xr${i} % p.x_fold * p.x_kt), i32(xr${i} / p.x_fold));`);
+    emit(`let xc${i} = vec2<i32>(i32(xr${i} % p.x_fold * p.x_pitch), i32(xr${i} / p.x_fold));`);
   }
   // One weight texel per column per step: 8 values of k (two X texels) or 4 (one).
   emit("for (var q = 0; q < i32(p.w_kt); q++) {");

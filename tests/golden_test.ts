@@ -206,6 +206,11 @@ Deno.test("any tile variant, forced through the whole model, leaves every logit 
         if (kernels === "cpu") {
           // Texel tiles compute the direct tiles' sums: the same bits as the matrices held in buffers.
           assert(model.embedOut.texels && model.layers[0].qkv.texels, "the matrices are not held as texels");
+          // fc2's rows (K = 256) and its input's staging texture have a spare cache line after each row (engine/
+          // tiles.ts's texelLayout), the other matrices none: both layouts are compared below.
+          const fc2 = model.layers[0].fc2.texels!;
+          assertEquals([fc2.kt, fc2.pitch], [dtype === "float32" ? 64 : 32, dtype === "float32" ? 68 : 36]);
+          assertEquals(model.layers[0].qkv.texels!.pitch, model.layers[0].qkv.texels!.kt);
           const plain = await Gpu.open({ kernels, texels: false });
           const held = await NeoXModel.load(plain, dir);
           assert(!held.embedOut.texels && !held.layers[0].qkv.texels, "texels: false holds buffers");
