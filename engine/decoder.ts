@@ -2,6 +2,7 @@
 // each next token straight into the next step's input), teacher-forced extractability with early exit, and
 // full logits for checks against reference implementations.
 import { EngramError } from "../base/errors.ts";
+import { Recorder } from "./gpu.ts";
 import {
   encodeFinalNorm,
   encodeForward,
@@ -124,7 +125,7 @@ export class Decoder {
    * positions of each (continuation indices posBase ..), split into chunks that fit the workspace.
    */
   private encodePass(
-    enc: GPUComputePassEncoder,
+    enc: Recorder,
     rows: number,
     n: number,
     t0: number,
@@ -159,13 +160,13 @@ export class Decoder {
     }
   }
 
-  /** Records `encode`'s dispatches in one compute pass and submits it. */
-  private submit(encode: (pass: GPUComputePassEncoder) => void): void {
+  /** Records `encode`'s dispatches (in compute passes, copies between them) and submits them. */
+  private submit(encode: (rec: Recorder) => void): void {
     const { device } = this.model.gpu;
     const enc = device.createCommandEncoder();
-    const pass = enc.beginComputePass();
-    encode(pass);
-    pass.end();
+    const rec = new Recorder(enc);
+    encode(rec);
+    rec.end();
     device.queue.submit([enc.finish()]);
   }
 

@@ -41,6 +41,8 @@ const WANTED_LIMITS = [
   "maxComputeInvocationsPerWorkgroup",
   "maxComputeWorkgroupSizeX",
   "maxComputeWorkgroupsPerDimension",
+  // Texel layouts (CPU kernels): staging textures take one activation row a texture row where rows fit.
+  "maxTextureDimension2D",
 ] as const;
 
 /** The WebGPU device engram runs on, and everything that talks to it directly (see the top of this file). */
@@ -346,14 +348,70 @@ export interface Kernel {
   workgroups: [number, number, number];
   /** A kernel dispatched just before this one, whose output it reads (the texel tiles' staging of X). */
   before?: Kernel;
+  /** A copy recorded just before this one (between compute passes: see Recorder), whose texture it reads. */
+  copy?: TextureCopy;
 }
 
-/** Records kernel `k` into `pass` (after its `before`): its pipeline, its bind group and its dispatch. */
-export function encodeKernel(pass: GPUComputePassEncoder, k: Kernel): void {
-  if (k.before) encodeKernel(pass, k.before);
-  pass.setPipeline(k.pipeline);
-  pass.setBindGroup(0, k.bindGroup);
-  pass.dispatchWorkgroups(...k.workgroups);
+/**
+ * Rows of a buffer copied into a texture, one buffer row (`bytesPerRow`, a multiple of 256) to each of the
+ * texture's first `height` rows, `width` texels each: the texel tiles' staging of X where its rows allow.
+ */
+export interface TextureCopy {
+  /** The buffer read from its start. */
+  buffer: GPUBuffer;
+  /** Bytes from one row to the next in the buffer. */
+  bytesPerRow: number;
+  /** The texture written from its origin. */
+  texture: GPUTexture;
+  /** Texels a row. */
+  width: number;
+  /** Rows. */
+  height: number;
+}
+
+/**
+ * Records kernels into the compute passes of one command encoder: a kernel with a copy before it (Kernel.copy)
+ * ends the open pass, since copies are recorded between passes, and the next kernel begins a new one. With
+ * `timestamps`, the first pass writes query 0 at its beginning and every pass query 1 at its end: the last one
+ * stands, so the two span everything recorded.
+ */
+export class Recorder {
+  private pass: GPUComputePassEncoder | null = null;
+  private passes = 0;
+  /** Records into `encoder`; end() before finishing it. */
+  constructor(readonly encoder: GPUCommandEncoder, private readonly timestamps: GPUQuerySet | null = null) {}
+
+  /** Records kernel `k` (after its `before` and its copy): its pipeline, its bind group and its dispatch. */
+  kernel(k: Kernel): void {
+    if (k.before) this.kernel(k.before);
+    if (k.copy) {
+      this.end();
+      const { buffer, bytesPerRow, texture, width, height } = k.copy;
+      this.encoder.copyBufferToTexture({ buffer, bytesPerRow }, { texture }, [width, height]);
+    }
+    if (!this.pass) {
+      const querySet = this.timestamps;
+      this.pass = this.encoder.beginComputePass(
+        querySet
+          ? {
+            timestampWrites: this.passes === 0
+              ? { querySet, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 }
+              : { querySet, endOfPassWriteIndex: 1 },
+          }
+          : {},
+      );
+      this.passes++;
+    }
+    this.pass.setPipeline(k.pipeline);
+    this.pass.setBindGroup(0, k.bindGroup);
+    this.pass.dispatchWorkgroups(...k.workgroups);
+  }
+
+  /** Ends the open pass, if any. */
+  end(): void {
+    this.pass?.end();
+    this.pass = null;
+  }
 }
 
 /** Spreads `count` workgroups over x and y (x ≤ the per-dimension limit); shaders rebuild the linear id. */

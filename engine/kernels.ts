@@ -545,12 +545,22 @@ const ARGMAX_REDUCE = layout<{ slots: number; feed: boolean; logprob: boolean }>
   logprob: { element: "f32", access: "read_write", bytes: (s) => s.logprob ? s.slots * s.cont * f32 : 0 },
 });
 
+/** A staging texture the texel tiles read X from (see KernelCache.staging). */
+interface Staged {
+  /** The texture. */
+  texture: GPUTexture;
+  /** Its layout. */
+  layout: TexelLayout;
+  /** Whether X's rows are copied in (one a texture row), else written by the staging kernel. */
+  copied: boolean;
+}
+
 /** The kernels of one workspace, built once per parameters and buffers, with the uniforms they read. */
 export class KernelCache {
   private readonly kernels = new Map<string, Kernel>();
   private readonly uniforms = new Map<string, GPUBuffer>();
   private readonly variants = new Map<string, TileVariant>();
-  private readonly textures = new Map<number, { texture: GPUTexture; layout: TexelLayout }>();
+  private readonly textures = new Map<string, Staged>();
   /** Every staging texture made, the current ones and those replaced by larger ones: destroyed with the cache. */
   private readonly stagingMade: GPUTexture[] = [];
   /**
@@ -613,24 +623,29 @@ export class KernelCache {
   }
 
   /**
-   * The rgba32float texture the texel tiles read `rows` rows of a K = `k` activation from, and its layout: one
-   * per k, made on first use and replaced by a larger one (twice the rows) when a pass needs more; replaced ones
-   * are kept until destroy, since kernels encoded but not yet submitted may still bind them.
+   * The rgba32float texture the texel tiles read `rows` rows of a K = `k` activation from, its layout, and how
+   * it is filled: one per k and way, made on first use and replaced by a larger one (twice the rows) when a
+   * pass needs more; replaced ones are kept until destroy, since kernels encoded but not yet submitted may still
+   * bind them. Where a row of k f32 is a whole number of 256-byte steps (a copy's rule) and the rows fit one a
+   * texture row, the buffer's rows are copied in (lavapipe copies at 16-43 GB/s); otherwise the staging kernel
+   * writes them, folded (1-2.5 GB/s: its loads from a storage buffer go one lane and one value at a time).
    */
-  staging(k: number, rows: number): { texture: GPUTexture; layout: TexelLayout } {
+  staging(k: number, rows: number): Staged {
     const max = this.texelDim;
-    const need = texelLayout(rows, k, "f32", max);
+    const copied = (k * f32) % 256 === 0 && texelLayout(rows, k, "f32", max, { folded: false }) !== null;
+    const need = texelLayout(rows, k, "f32", max, { folded: !copied });
     if (!need) {
       throw new EngramError(`internal: ${rows} rows of ${k} activations do not fit a ${max}-texel texture`);
     }
-    const have = this.textures.get(k);
+    const key = `${k}:${copied ? "copied" : "staged"}`;
+    const have = this.textures.get(key);
     if (have && have.layout.height >= need.height) return have;
-    const layout =
-      texelLayout(Math.max(rows, 2 * (have ? have.layout.height * have.layout.fold : 0)), k, "f32", max) ??
-        need;
-    const { texture } = texelTexture(this.gpu, layout, "rgba32float", `x texels k=${k}`);
-    const staged = { texture, layout };
-    this.textures.set(k, staged);
+    const more = Math.max(rows, 2 * (have ? have.layout.height * have.layout.fold : 0));
+    const layout = texelLayout(more, k, "f32", max, { folded: !copied }) ?? need;
+    const usage = copied ? GPUTextureUsage.COPY_DST : 0;
+    const { texture } = texelTexture(this.gpu, layout, "rgba32float", `x texels k=${k}`, usage);
+    const staged = { texture, layout, copied };
+    this.textures.set(key, staged);
     this.stagingMade.push(texture);
     return staged;
   }
@@ -837,7 +852,7 @@ export function matmulKernel(
     const { texels, x } = texelOperands(c, w, rows, bufs.x);
     const s = { m: rows, n: w.rows, k: w.cols, ...texels };
     const kernel = c.get(MATMUL_TEXEL, name, s, { ...bufs, weights: w.texels!.texture, x: x.texture }, build);
-    return { ...kernel, before: x.stage };
+    return { ...kernel, ...x.fill };
   }
   if (!w.buffer) {
     throw new EngramError(`internal: variant ${variantName(variant)} reads weights from a buffer`);
@@ -848,7 +863,7 @@ export function matmulKernel(
 
 /**
  * What a texel tile needs besides its own operands: W's and X's layouts (uniform fields), and X's staging
- * texture with the kernel that fills it from `x` (`rows` rows).
+ * texture with what fills it from `x` (`rows` rows) before the tile runs: a copy, or the staging kernel.
  */
 function texelOperands(
   c: KernelCache,
@@ -857,11 +872,23 @@ function texelOperands(
   x: GPUBuffer,
 ): {
   texels: Record<"w_fold" | "w_kt" | "w_pitch" | "x_fold" | "x_kt" | "x_pitch", number>;
-  x: { texture: GPUTexture; stage: Kernel };
+  x: { texture: GPUTexture; fill: Pick<Kernel, "before" | "copy"> };
 } {
   if (!w.texels) throw new EngramError("internal: a texel tile variant needs its weights held as texels");
   const staged = c.staging(w.cols, rows);
   const { fold, kt, pitch } = staged.layout;
+  const texels = {
+    w_fold: w.texels.fold,
+    w_kt: w.texels.kt,
+    w_pitch: w.texels.pitch,
+    x_fold: fold,
+    x_kt: kt,
+    x_pitch: pitch,
+  };
+  if (staged.copied) {
+    const copy = { buffer: x, bytesPerRow: kt * 16, texture: staged.texture, width: kt, height: rows };
+    return { texels, x: { texture: staged.texture, fill: { copy } } };
+  }
   const stage = c.get(
     TEXEL_STAGE,
     "texel_stage",
@@ -872,17 +899,7 @@ function texelOperands(
       workgroups: grid(Math.ceil(rows * kt / 64), c.gpu.limits.maxWorkgroups),
     }),
   );
-  return {
-    texels: {
-      w_fold: w.texels.fold,
-      w_kt: w.texels.kt,
-      w_pitch: w.texels.pitch,
-      x_fold: fold,
-      x_kt: kt,
-      x_pitch: pitch,
-    },
-    x: { texture: staged.texture, stage },
-  };
+  return { texels, x: { texture: staged.texture, fill: { before: stage } } };
 }
 
 /** The attention's sizes. */
@@ -1102,7 +1119,7 @@ export function unembedArgmaxKernel(
       { ...bufs, weights: w.texels!.texture, x: x.texture },
       build,
     );
-    return { ...kernel, before: x.stage, tiles };
+    return { ...kernel, ...x.fill, tiles };
   }
   if (!w.buffer) {
     throw new EngramError(`internal: variant ${variantName(variant)} reads weights from a buffer`);

@@ -5,7 +5,7 @@
 // All arithmetic is f32; f16/bf16 weights stay packed on the GPU and are widened (exactly) as they are read.
 import { loadConfig, type NeoXConfig } from "./config.ts";
 import { EngramError } from "../base/errors.ts";
-import { encodeKernel, fmtBytes, type Gpu } from "./gpu.ts";
+import { fmtBytes, type Gpu, type Recorder } from "./gpu.ts";
 import {
   allRows,
   argmaxReduceKernel,
@@ -260,7 +260,7 @@ async function uploadMatrix(
  * residual stream in ws.x.
  */
 export function encodeForward(
-  enc: GPUComputePassEncoder,
+  rec: Recorder,
   model: NeoXModel,
   ws: Workspace,
   rowsOf: Omit<PassShape, "slots">,
@@ -276,7 +276,7 @@ export function encodeForward(
     rotHalf: cfg.rotaryNdims / 2,
     maxT: ws.shape.seqLen,
   };
-  const run = (k: ReturnType<typeof matmulKernel>) => encodeKernel(enc, k);
+  const run = (k: ReturnType<typeof matmulKernel>) => rec.kernel(k);
 
   run(
     embedKernel(c, model.embedIn, pass, ws.shape.seqLen, {
@@ -315,14 +315,13 @@ export function encodeForward(
 
 /** `model`'s final_layer_norm on the selected positions of ws.x, into ws.final. */
 export function encodeFinalNorm(
-  enc: GPUComputePassEncoder,
+  rec: Recorder,
   model: NeoXModel,
   ws: Workspace,
   sel: RowSelection,
 ): void {
   const { cfg, finalNorm } = model;
-  encodeKernel(
-    enc,
+  rec.kernel(
     layerNormKernel(ws.kernels, sel, cfg.hiddenSize, cfg.layerNormEps, {
       x: ws.x,
       gamma: finalNorm.weight,
@@ -334,7 +333,7 @@ export function encodeFinalNorm(
 
 /** `model`'s embed_out fused with argmax over ws.final: predictions (and log-probs) land in ws.pred / ws.logprob. */
 export function encodeUnembedArgmax(
-  enc: GPUComputePassEncoder,
+  rec: Recorder,
   model: NeoXModel,
   ws: Workspace,
   targetOf: Omit<UnembedTarget, "slots">,
@@ -343,19 +342,16 @@ export function encodeUnembedArgmax(
   const target = { ...targetOf, slots: ws.slots };
   const common = { tokens: ws.tokens, slotOf: ws.slotOf, partials: ws.partials };
   const unembed = unembedArgmaxKernel(c, target, model.embedOut, { x: ws.final, ...common });
-  encodeKernel(enc, unembed);
-  encodeKernel(
-    enc,
-    argmaxReduceKernel(c, target, unembed.tiles, { ...common, pred: ws.pred, logprob: ws.logprob }),
-  );
+  rec.kernel(unembed);
+  rec.kernel(argmaxReduceKernel(c, target, unembed.tiles, { ...common, pred: ws.pred, logprob: ws.logprob }));
 }
 
 /** `model`'s full logits of `rows` rows of ws.final into ws.logits (the `logits` command; scoring never needs them). */
 export function encodeLogits(
-  enc: GPUComputePassEncoder,
+  rec: Recorder,
   model: NeoXModel,
   ws: Workspace,
   rows: number,
 ): void {
-  encodeKernel(enc, matmulKernel(ws.kernels, rows, model.embedOut, { x: ws.final, y: ws.logits }, "store"));
+  rec.kernel(matmulKernel(ws.kernels, rows, model.embedOut, { x: ws.final, y: ws.logits }, "store"));
 }

@@ -20,7 +20,8 @@
 //   each thread reads X and W from memory; thread rows are TY apart, its TN columns consecutive.
 // - "texel" (CPU adapters, matrices held as textures): the direct family's threads, reading W from an rgba32uint
 //   texture (16 bytes of the stored matrix a texel: 8 values of k for 16-bit formats, 4 for f32) and X from an
-//   rgba32float texture that a staging kernel fills from the activations (shaders/texel_stage.wgsl), both
+//   rgba32float texture that a copy (or, where a copy's rules do not hold, shaders/texel_stage.wgsl) fills
+//   from the activations (engine/kernels.ts: KernelCache.staging), both
 //   bound as read-only storage textures. llvmpipe fetches a texel for each of its 8 SIMD lanes with one plain
 //   load and no branch, but loads from a storage buffer one lane and one 32-bit component at a time (a loop
 //   with a branch each); and a storage-texture load skips the sampler path, which a sampled texture's
@@ -488,9 +489,8 @@ export interface TexelLayout {
 /**
  * The texture layout of a [rows, cols] matrix stored as `format` (16 bytes a texel), within `maxDim` texels a
  * side, or null where it cannot be held so (a row not a whole number of texels, or too many rows): such a
- * matrix stays in a storage buffer and runs the direct family. As many rows share a texture row as fit, so one
- * rule serves weights and the activations' staging textures (whose rows are not known when they are made).
- * Neither side is a power of two (a spare texel or row where it would be): llvmpipe compiled a shader once per
+ * matrix stays in a storage buffer and runs the direct family. As many rows share a texture row as fit (unless
+ * `folded` is off: one a texture row), so a 50k-row unembedding fits. Neither side is a power of two (a spare texel or row where it would be): llvmpipe compiled a shader once per
  * combination of its sampled textures' power-of-two flags. The texel tiles read storage textures since; the
  * rule stays, at the cost of a spare texel or row at most.
  */
@@ -499,7 +499,7 @@ export function texelLayout(
   cols: number,
   format: WeightFormat,
   maxDim: number,
-  spareLines = true,
+  { spareLines = true, folded = true }: { spareLines?: boolean; folded?: boolean } = {},
 ): TexelLayout | null {
   if (format === "f16native" || cols % texelValues(format) !== 0) return null;
   const kt = cols / texelValues(format);
@@ -509,7 +509,8 @@ export function texelLayout(
   // sets (K = 2048: +10-15% on lavapipe, bench/NOTES.md).
   const pitch = spareLines && kt % 32 === 0 ? kt + 4 : kt;
   if (kt === 0 || pitch >= maxDim) return null;
-  let fold = Math.floor(maxDim / pitch);
+  // Unfolded (one matrix row a texture row), a buffer's rows can be copied in with one command.
+  let fold = folded ? Math.floor(maxDim / pitch) : 1;
   if (isPow2(fold * pitch) && fold > 1) fold--;
   const width = fold * pitch + (isPow2(fold * pitch) ? 1 : 0);
   const used = Math.max(1, Math.ceil(rows / fold));

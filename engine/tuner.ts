@@ -4,7 +4,7 @@
 // checkpoint need not be loaded to tune for it. Timing uses GPU timestamps when the adapter has them (else
 // the host clock over enough repetitions).
 import type { NeoXConfig } from "./config.ts";
-import { encodeKernel, type Gpu, type Kernel } from "./gpu.ts";
+import { type Gpu, type Kernel, Recorder } from "./gpu.ts";
 import {
   KernelCache,
   matmulKernel,
@@ -190,7 +190,10 @@ function synthetic(format: WeightFormat, words: number): Uint32Array {
   return out;
 }
 
-/** Times dispatches: GPU timestamps around one compute pass where the adapter has them, else the host clock. */
+/**
+ * Times dispatches: GPU timestamps from the beginning of the first compute pass to the end of the last (a copy
+ * between passes included) where the adapter has them, else the host clock.
+ */
 class KernelTimer {
   private readonly querySet: GPUQuerySet | null;
   private readonly resolved: GPUBuffer | null;
@@ -218,15 +221,9 @@ class KernelTimer {
   private async pass(k: Kernel, reps: number): Promise<{ host: number; device: number }> {
     const { device } = this.gpu;
     const enc = device.createCommandEncoder();
-    const pass = enc.beginComputePass(
-      this.querySet
-        ? {
-          timestampWrites: { querySet: this.querySet, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 },
-        }
-        : {},
-    );
-    for (let i = 0; i < reps; i++) encodeKernel(pass, k);
-    pass.end();
+    const rec = new Recorder(enc, this.querySet);
+    for (let i = 0; i < reps; i++) rec.kernel(k);
+    rec.end();
     if (this.querySet) {
       enc.resolveQuerySet(this.querySet, 0, 2, this.resolved!, 0);
       enc.copyBufferToBuffer(this.resolved!, 0, this.staging!, 0, 16);

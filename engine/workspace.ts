@@ -180,7 +180,7 @@ export class Workspace {
           cfg.headSize,
           "f32",
           gpu.device.limits.maxTextureDimension2D,
-          false,
+          { spareLines: false },
         )
         : null;
       const kv = (label: string): KvCache => {

@@ -20,6 +20,7 @@ import {
   allVariants,
   fits,
   MIN_BN,
+  parseVariant,
   PARTIAL_BYTES,
   REFERENCE,
   texelLayout,
@@ -28,7 +29,7 @@ import {
   variantName,
   type WeightFormat,
 } from "../engine/tiles.ts";
-import { encodeKernel, type Kernel } from "../engine/gpu.ts";
+import { type Kernel, Recorder } from "../engine/gpu.ts";
 import { Tuning } from "../engine/tuning.ts";
 import { assert, assertEquals } from "./assert.ts";
 import { EngramError } from "../base/errors.ts";
@@ -40,6 +41,8 @@ const M_SWIZZLE = 600;
 // 1: even rows of X (all ≥ 0) give the three the same, largest logit; with BEST suppressed, the tie goes to
 // TIE_A. Odd rows of X are signed.
 const BEST = 5, TIE_A = 70, TIE_B = 130;
+/** The texel tile CPU adapters run from 64 rows (engine/tuning.ts). */
+const TEXEL_DEFAULT = parseVariant("x64x64-8x16");
 
 /** a * b + c rounded once to f32 (a, b, c f32): what WGSL's fma computes on an adapter that fuses it. */
 function fmaF32(a: number, b: number, c: number): number {
@@ -126,9 +129,9 @@ const gpu = await Gpu.open({ kernels: "gpu" });
 
 function run(kernels: Kernel[]) {
   const enc = gpu.device.createCommandEncoder();
-  const pass = enc.beginComputePass();
-  for (const kernel of kernels) encodeKernel(pass, kernel);
-  pass.end();
+  const rec = new Recorder(enc);
+  for (const kernel of kernels) rec.kernel(kernel);
+  rec.end();
   gpu.device.queue.submit([enc.finish()]);
 }
 
@@ -242,6 +245,59 @@ Deno.test("every swizzled workgroup order covers each output tile once", async (
   await checkAll(variants, (v) => checkMatmul("f32", v, M_SWIZZLE));
 });
 
+Deno.test("texel tiles: X copied in (rows of whole 256-byte steps) or written by the staging kernel, the same sums as the direct tiles", async () => {
+  // K = 256: a row of X is 1 KiB (a copy's 256-byte rule holds) and W's rows (f16) have a spare cache line after
+  // each. 300 rows fit a 1024-texel texture one a row (copied); not a 200-texel one (two a row, the staging
+  // kernel).
+  const k = 256, rows = 300;
+  const wk = values(N * k, 11, { range: 255 }), xk = values(rows * k, 12);
+  const half = Uint16Array.from(wk, f32ToF16Bits);
+  const bytes = new Uint8Array(half.buffer);
+  const xb = gpu.upload(xk, "x"), y = gpu.storage(rows * N * 4, "y");
+  const layout = texelLayout(N, k, "f16", 1024)!;
+  assertEquals([layout.kt, layout.pitch], [32, 36]);
+  const w: WeightMatrix = { buffer: gpu.upload(bytes, "w"), texels: null, format: "f16", rows: N, cols: k };
+  const wt: WeightMatrix = { ...w, buffer: null, texels: uploadTexels(gpu, bytes, layout, "w texels") };
+  const outputs: Float32Array[] = [];
+  try {
+    for (
+      const [variant, dim, fill] of [
+        [REFERENCE.direct, 1024, "none"],
+        [REFERENCE.texel, 1024, "copy"],
+        [REFERENCE.texel, 200, "before"],
+        [TEXEL_DEFAULT, 1024, "copy"],
+        [TEXEL_DEFAULT, 200, "before"],
+      ] as const
+    ) {
+      const c = new KernelCache(gpu, Tuning.defaults());
+      c.texelDim = dim;
+      const kernel = matmulKernel(
+        c,
+        rows,
+        variant.family === "texel" ? wt : w,
+        { x: xb, y },
+        "store",
+        variant,
+      );
+      assertEquals(
+        kernel.copy ? "copy" : kernel.before ? "before" : "none",
+        fill,
+        `${variantName(variant)}@${dim}`,
+      );
+      run([kernel]);
+      outputs.push(new Float32Array(await gpu.read(y, rows * N * 4)));
+      gpu.check();
+      c.destroy();
+    }
+    for (let i = 1; i < outputs.length; i++) {
+      assertEquals(outputs[i], outputs[0], `case ${i} against the direct tile`);
+    }
+  } finally {
+    for (const b of [xb, y, w.buffer!]) b.destroy();
+    wt.texels!.texture.destroy();
+  }
+});
+
 Deno.test("GELU and residual epilogues: every family's reference and largest tile agree bit for bit", async () => {
   await withBuffers("f16", M, async (c, b) => {
     const start = values(M * N, 5);
@@ -281,11 +337,10 @@ Deno.test("the paired LayerNorm (parallel residual's ln1 and ln2) writes exactly
     const ys = [0, 1, 2, 3].map(() => g.storage(rows * h * 4, "y"));
     const sel = { rows, per: 1, stride: 1, offset: 0 };
     const enc = g.device.createCommandEncoder();
-    const pass = enc.beginComputePass();
-    encodeKernel(pass, layerNormKernel(c, sel, h, 1e-5, { x: xb, gamma: g1, beta: b1, y: ys[0] }));
-    encodeKernel(pass, layerNormKernel(c, sel, h, 1e-5, { x: xb, gamma: g2, beta: b2, y: ys[1] }));
-    encodeKernel(
-      pass,
+    const rec = new Recorder(enc);
+    rec.kernel(layerNormKernel(c, sel, h, 1e-5, { x: xb, gamma: g1, beta: b1, y: ys[0] }));
+    rec.kernel(layerNormKernel(c, sel, h, 1e-5, { x: xb, gamma: g2, beta: b2, y: ys[1] }));
+    rec.kernel(
       layerNormKernel(c, sel, h, 1e-5, {
         x: xb,
         gamma: g1,
@@ -296,7 +351,7 @@ Deno.test("the paired LayerNorm (parallel residual's ln1 and ln2) writes exactly
         y2: ys[3],
       }),
     );
-    pass.end();
+    rec.end();
     g.device.queue.submit([enc.finish()]);
     const [single1, single2, pair1, pair2] = await Promise.all(
       ys.map(async (y) => new Float32Array(await g.read(y, rows * h * 4))),
