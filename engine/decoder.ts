@@ -125,7 +125,7 @@ export class Decoder {
    * positions of each (continuation indices posBase ..), split into chunks that fit the workspace.
    */
   private encodePass(
-    enc: Recorder,
+    rec: Recorder,
     rows: number,
     n: number,
     t0: number,
@@ -138,14 +138,14 @@ export class Decoder {
     );
     for (let r0 = 0; r0 < rows; r0 += chunk) {
       const r = Math.min(chunk, rows - r0);
-      encodeForward(enc, this.model, this.ws, { rows: r, n, t0, rowBase: r0 });
-      encodeFinalNorm(enc, this.model, this.ws, {
+      encodeForward(rec, this.model, this.ws, { rows: r, n, t0, rowBase: r0 });
+      encodeFinalNorm(rec, this.model, this.ws, {
         rows: r * predict.per,
         per: predict.per,
         stride: n,
         offset: n - predict.per,
       });
-      encodeUnembedArgmax(enc, this.model, this.ws, {
+      encodeUnembedArgmax(rec, this.model, this.ws, {
         rows: r * predict.per,
         per: predict.per,
         rowBase: r0,
@@ -178,10 +178,10 @@ export class Decoder {
     const { prompt, cont } = this.ws.shape;
     this.upload(tokens, rows);
     const predict = { per: 1, feed: true, suppress, logprob: false };
-    this.submit((pass) => {
-      this.encodePass(pass, rows, prompt, 0, { ...predict, posBase: 0 });
+    this.submit((rec) => {
+      this.encodePass(rec, rows, prompt, 0, { ...predict, posBase: 0 });
       for (let c = 1; c < cont; c++) {
-        this.encodePass(pass, rows, 1, prompt + c - 1, { ...predict, posBase: c });
+        this.encodePass(rec, rows, 1, prompt + c - 1, { ...predict, posBase: c });
       }
     });
     const pred = new Uint32Array(await this.model.gpu.read(this.ws.pred, rows * cont * 4));
@@ -233,7 +233,7 @@ export class Decoder {
       const n = done === 0 ? prompt + m - 1 : m;
       const t0 = done === 0 ? 0 : prompt + done - 1;
       const predict = { per: m, posBase: done, feed: false, suppress: opts.suppress, logprob: opts.logprob };
-      this.submit((pass) => this.encodePass(pass, passRows, n, t0, predict));
+      this.submit((rec) => this.encodePass(rec, passRows, n, t0, predict));
       const pred = new Uint32Array(await gpu.read(this.ws.pred, (this.batch + 1) * cont * 4));
       const survivors: number[] = [];
       for (const r of active) {
@@ -279,10 +279,10 @@ export class Decoder {
     const perChunk = Math.max(1, Math.floor(Math.min(shape.maxTokens, shape.maxUnembedRows) / n));
     for (let r0 = 0; r0 < rows; r0 += perChunk) {
       const r = Math.min(perChunk, rows - r0);
-      this.submit((pass) => {
-        encodeForward(pass, this.model, this.ws, { rows: r, n, t0: 0, rowBase: r0 });
-        encodeFinalNorm(pass, this.model, this.ws, { rows: r * n, per: 1, stride: 1, offset: 0 });
-        encodeLogits(pass, this.model, this.ws, r * n);
+      this.submit((rec) => {
+        encodeForward(rec, this.model, this.ws, { rows: r, n, t0: 0, rowBase: r0 });
+        encodeFinalNorm(rec, this.model, this.ws, { rows: r * n, per: 1, stride: 1, offset: 0 });
+        encodeLogits(rec, this.model, this.ws, r * n);
       });
       const chunk = new Float32Array(await gpu.read(this.ws.logits, r * n * cfg.vocabSize * 4));
       for (let i = 0; i < chunk.length; i++) {
