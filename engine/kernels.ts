@@ -546,7 +546,7 @@ const ARGMAX_REDUCE = layout<{ slots: number; feed: boolean; logprob: boolean }>
 });
 
 /** A staging texture the texel tiles read X from (see KernelCache.staging). */
-interface Staged {
+export interface Staged {
   /** The texture. */
   texture: GPUTexture;
   /** Its layout. */
