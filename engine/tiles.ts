@@ -506,7 +506,7 @@ export function texelLayout(
   // A tile reads 64 or more rows at the same k at once. Rows 512 bytes apart or a multiple of that map to an
   // eighth or less of the sets of a CPU's L1 cache (64-byte lines, 4 KiB a way): they evict each other, and every
   // fetch goes to L2. A spare 64-byte line after each such row (unless `spareLines` is off) spreads them over the
-  // sets (K = 2048: +10-15% on lavapipe, bench/NOTES.md).
+  // sets (K = 2048: 5-10% faster on lavapipe, bench/NOTES.md).
   const pitch = spareLines && kt % 32 === 0 ? kt + 4 : kt;
   if (kt === 0 || pitch >= maxDim) return null;
   // Unfolded (one matrix row a texture row), a buffer's rows can be copied in with one command.
