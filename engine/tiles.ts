@@ -25,7 +25,7 @@
 //   bound as read-only storage textures. llvmpipe fetches a texel for each of its 8 SIMD lanes with one plain
 //   load and no branch, but loads from a storage buffer one lane and one 32-bit component at a time (a loop
 //   with a branch each); and a storage-texture load skips the sampler path, which a sampled texture's
-//   textureLoad takes with its mip level handled per lane. pythia-70m's matmuls run at 48-70 GFLOP/s from
+//   textureLoad takes with its mip level handled per lane. pythia-70m's matmuls ran at 48-70 GFLOP/s from
 //   storage textures, 42-54 from sampled ones, 27-37 from buffers (bench/NOTES.md). A matrix row r lives at
 //   texels ((r % fold) * pitch .. + kt - 1, r / fold): `fold` rows share a texture row, so a 50k-row
 //   unembedding fits the texture dimension limit; pitch is kt, or kt and a spare cache line (texelLayout).
