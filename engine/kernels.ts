@@ -340,8 +340,8 @@ const MATMUL = layout<{ weightBytes: number }>()("matmul", { m: "u32", n: "u32",
   y: { element: "f32", access: "read_write", bytes: (s) => s.m * s.n * f32 }, // Y [M, N]
 });
 
-// The texel family's matmul: W and X as textures (w_fold, w_kt, w_pitch and the same for x: their layouts,
-// engine/tiles.ts).
+// The texel family's matmul: W and X as textures in their layouts (engine/tiles.ts): w_fold, w_pitch, x_fold,
+// x_pitch, and w_kt texels a row of W (X's rows take one texel for W's one, or two where W's hold 8 values of k).
 const texelFields = {
   m: "u32",
   n: "u32",
@@ -350,7 +350,6 @@ const texelFields = {
   w_kt: "u32",
   w_pitch: "u32",
   x_fold: "u32",
-  x_kt: "u32",
   x_pitch: "u32",
 } as const;
 const texelBytes = (fold: number, pitch: number, rows: number) => Math.ceil(rows / fold) * fold * pitch * 16;
@@ -421,11 +420,11 @@ const QKV_ROTARY = layout<{ slots: number }>()("qkv_rotary", rotaryFields, {
 });
 
 // The KV cache held as texels (CPU adapters): a [slots × heads × max_t, hs] f32 matrix in engine/tiles.ts's
-// texel layout, kv_fold cache rows a texture row, kv_kt = hs / 4 texels each, one every kv_pitch texels.
-const kvTexelFields = { kv_fold: "u32", kv_kt: "u32", kv_pitch: "u32" } as const;
-const kvTexelBytes = (
-  s: { slots: number; heads: number; max_t: number; kv_fold: number; kv_pitch: number },
-) => texelBytes(s.kv_fold, s.kv_pitch, s.slots * s.heads * s.max_t);
+// texel layout, packed (no spare lines: see engine/workspace.ts), kv_fold cache rows a texture row, kv_kt = hs / 4
+// texels each.
+const kvTexelFields = { kv_fold: "u32", kv_kt: "u32" } as const;
+const kvTexelBytes = (s: { slots: number; heads: number; max_t: number; kv_fold: number; kv_kt: number }) =>
+  texelBytes(s.kv_fold, s.kv_kt, s.slots * s.heads * s.max_t);
 /** A KV-cache texture operand: written (qkv_rotary_texel) or read (attention_texel). */
 const kvOperand = (access: "read" | "read_write") => ({
   element: "vec4<f32>",
@@ -632,8 +631,9 @@ export class KernelCache {
    */
   staging(k: number, rows: number): Staged {
     const max = this.texelDim;
-    const copied = (k * f32) % 256 === 0 && texelLayout(rows, k, "f32", max, { folded: false }) !== null;
-    const need = texelLayout(rows, k, "f32", max, { folded: !copied });
+    const unfolded = (k * f32) % 256 === 0 ? texelLayout(rows, k, "f32", max, { folded: false }) : null;
+    const copied = unfolded !== null;
+    const need = unfolded ?? texelLayout(rows, k, "f32", max);
     if (!need) {
       throw new EngramError(`internal: ${rows} rows of ${k} activations do not fit a ${max}-texel texture`);
     }
@@ -871,7 +871,7 @@ function texelOperands(
   rows: number,
   x: GPUBuffer,
 ): {
-  texels: Record<"w_fold" | "w_kt" | "w_pitch" | "x_fold" | "x_kt" | "x_pitch", number>;
+  texels: Record<"w_fold" | "w_kt" | "w_pitch" | "x_fold" | "x_pitch", number>;
   x: { texture: GPUTexture; fill: Pick<Kernel, "before" | "copy"> };
 } {
   if (!w.texels) throw new EngramError("internal: a texel tile variant needs its weights held as texels");
@@ -882,7 +882,6 @@ function texelOperands(
     w_kt: w.texels.kt,
     w_pitch: w.texels.pitch,
     x_fold: fold,
-    x_kt: kt,
     x_pitch: pitch,
   };
   if (staged.copied) {
@@ -930,16 +929,18 @@ function kvBinding(
 ):
   | {
     textures: { kCache: GPUTexture; vCache: GPUTexture };
-    fields: { kv_fold: number; kv_kt: number; kv_pitch: number };
+    fields: { kv_fold: number; kv_kt: number };
   }
   | null {
   if ("texture" in kCache !== "texture" in vCache) {
     throw new EngramError("internal: K and V caches differ in kind");
   }
   if (!("texture" in kCache) || !("texture" in vCache)) return null;
+  // The KV shaders address rows kv_kt texels apart: the workspace makes the caches without spare lines.
+  if (kCache.pitch !== kCache.kt) throw new EngramError("internal: KV caches held with spare lines");
   return {
     textures: { kCache: kCache.texture, vCache: vCache.texture },
-    fields: { kv_fold: kCache.fold, kv_kt: kCache.kt, kv_pitch: kCache.pitch },
+    fields: { kv_fold: kCache.fold, kv_kt: kCache.kt },
   };
 }
 

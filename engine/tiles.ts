@@ -490,9 +490,11 @@ export interface TexelLayout {
  * The texture layout of a [rows, cols] matrix stored as `format` (16 bytes a texel), within `maxDim` texels a
  * side, or null where it cannot be held so (a row not a whole number of texels, or too many rows): such a
  * matrix stays in a storage buffer and runs the direct family. As many rows share a texture row as fit (unless
- * `folded` is off: one a texture row), so a 50k-row unembedding fits. Neither side is a power of two (a spare texel or row where it would be): llvmpipe compiled a shader once per
- * combination of its sampled textures' power-of-two flags. The texel tiles read storage textures since; the
- * rule stays, at the cost of a spare texel or row at most.
+ * `folded` is off: one a texture row), so a 50k-row unembedding fits; rows of a multiple of 512 bytes get a
+ * spare cache line each unless `spareLines` is off (see below). Neither side is a power of two (a spare texel
+ * or row where it would be): llvmpipe compiled a shader once per combination of its sampled textures'
+ * power-of-two flags. The texel tiles read storage textures since; the rule stays, at the cost of a spare
+ * texel or row at most.
  */
 export function texelLayout(
   rows: number,

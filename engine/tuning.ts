@@ -107,7 +107,8 @@ function defaultVariant(family: TileFamily, m: number, n: number): TileVariant {
 const LARGE = parseVariant("t128x128k16-8x8");
 const DIRECT_LARGE = parseVariant("d64x64-8x16");
 const DIRECT_SMALL = parseVariant("d32x64-4x4");
-const TEXEL_LARGE = parseVariant("x64x64-8x16");
+/** The texel tile the CPU adapters run from 64 rows where nothing was measured. */
+export const TEXEL_LARGE: TileVariant = parseVariant("x64x64-8x16");
 const TEXEL_SMALL = parseVariant("x32x64-4x4");
 
 /** Which tile variant runs each matmul shape: a tuning table, the defaults, or one forced variant. */

@@ -2,7 +2,7 @@
 // the same sums in the same order (each score over d increasing, each output over keys increasing), its keys
 // and values read a texel (4 dims) at a time. Parameters p and bindings generated from its declaration in
 // engine/kernels.ts: as attention_serial's, with k_cache and v_cache read-only storage textures laid out as
-// qkv_rotary_texel.wgsl says (kv_fold, kv_kt, kv_pitch). MAX_T sizes the per-invocation score array (the softmax is
+// qkv_rotary_texel.wgsl says (kv_fold, kv_kt). MAX_T sizes the per-invocation score array (the softmax is
 // lib/softmax_serial.wgsl), MAX_HS4 the query's, read once: with the keys in texels, re-reading it from the
 // storage buffer per key was the costly load.
 @compute @workgroup_size(64)
@@ -25,7 +25,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
   var mx = -3.0e38;
   for (var j = 0u; j < keys; j++) {
     let r = row0 + j;
-    let at = vec2<i32>(i32(r % p.kv_fold * p.kv_pitch), i32(r / p.kv_fold));
+    let at = vec2<i32>(i32(r % p.kv_fold * p.kv_kt), i32(r / p.kv_fold));
     var s = 0.0;
     for (var q4 = 0u; q4 < p.kv_kt; q4++) {
       let k = textureLoad(k_cache, at + vec2<i32>(i32(q4), 0));
@@ -44,7 +44,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
     var acc = vec4<f32>(0.0);
     for (var j = 0u; j < keys; j++) {
       let r = row0 + j;
-      acc += scores[j] * textureLoad(v_cache, vec2<i32>(i32(r % p.kv_fold * p.kv_pitch + q4), i32(r / p.kv_fold)));
+      acc += scores[j] * textureLoad(v_cache, vec2<i32>(i32(r % p.kv_fold * p.kv_kt + q4), i32(r / p.kv_fold)));
     }
     let d = qi + 4u * q4;
     out[d] = acc.x / sum;

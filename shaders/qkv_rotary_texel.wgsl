@@ -3,8 +3,8 @@
 // buffer costs a loop over lanes per value. Same values: the rotation of lib/rotary.wgsl, dim by dim.
 // Parameters p and bindings generated from its declaration in engine/kernels.ts: qkv [tokens, 3h], rope, slot_of,
 // q [tokens, h] out, k_cache and v_cache (write-only storage textures): the cache row of (slot, head, position)
-// r = (slot * heads + head) * max_t + pos holds its hs values in kv_kt = hs / 4 texels from
-// (r % kv_fold * kv_pitch, r / kv_fold) (engine/tiles.ts's texel layout of a [rows, hs] f32 matrix).
+// r = (slot * heads + head) * max_t + pos holds its hs values in texels (r % kv_fold * kv_kt .., r / kv_fold),
+// kv_kt = hs / 4 (engine/tiles.ts's texel layout of a [rows, hs] f32 matrix, packed).
 // One thread per (token, head, 4 dims).
 
 @compute @workgroup_size(256)
@@ -28,7 +28,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
     v[i] = qkv[base + 2u * p.hs + d];
   }
   let r = (slot_of[p.row_base + t / p.n] * p.heads + head) * p.max_t + pos;
-  let at = vec2<i32>(i32(r % p.kv_fold * p.kv_pitch + q4), i32(r / p.kv_fold));
+  let at = vec2<i32>(i32(r % p.kv_fold * p.kv_kt + q4), i32(r / p.kv_fold));
   textureStore(k_cache, at, k);
   textureStore(v_cache, at, v);
 }

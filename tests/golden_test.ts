@@ -6,7 +6,7 @@ import { NeoXModel } from "../engine/model.ts";
 import { compareContinuation } from "../scoring/memorization.ts";
 import { Decoder } from "../engine/decoder.ts";
 import { allVariants, fits, variantName } from "../engine/tiles.ts";
-import { Tuning } from "../engine/tuning.ts";
+import { TEXEL_LARGE, Tuning } from "../engine/tuning.ts";
 import { fitWorkspace } from "../engine/workspace.ts";
 import { assert, assertEquals } from "./assert.ts";
 
@@ -237,7 +237,7 @@ Deno.test("any tile variant, forced through the whole model, leaves every logit 
         // CPU (texel tiles, whose large ones take a second or more each to compile on lavapipe): the first and
         // the one the CPU adapters run by default; every texel variant is checked bit for bit in kernels_test.
         const picked = family === "texel"
-          ? [usable[0], usable.find((v) => variantName(v) === "x64x64-8x16")!]
+          ? [usable[0], usable.find((v) => variantName(v) === variantName(TEXEL_LARGE))!]
           : [usable[0], usable[Math.floor(usable.length / 2)], usable[usable.length - 1]];
         for (const v of picked) {
           const forced = Tuning.forced(v);

@@ -20,7 +20,6 @@ import {
   allVariants,
   fits,
   MIN_BN,
-  parseVariant,
   PARTIAL_BYTES,
   REFERENCE,
   texelLayout,
@@ -30,7 +29,7 @@ import {
   type WeightFormat,
 } from "../engine/tiles.ts";
 import { type Kernel, Recorder } from "../engine/gpu.ts";
-import { Tuning } from "../engine/tuning.ts";
+import { TEXEL_LARGE, Tuning } from "../engine/tuning.ts";
 import { assert, assertEquals } from "./assert.ts";
 import { EngramError } from "../base/errors.ts";
 
@@ -41,8 +40,6 @@ const M_SWIZZLE = 600;
 // 1: even rows of X (all ≥ 0) give the three the same, largest logit; with BEST suppressed, the tie goes to
 // TIE_A. Odd rows of X are signed.
 const BEST = 5, TIE_A = 70, TIE_B = 130;
-/** The texel tile CPU adapters run from 64 rows (engine/tuning.ts). */
-const TEXEL_DEFAULT = parseVariant("x64x64-8x16");
 
 /** a * b + c rounded once to f32 (a, b, c f32): what WGSL's fma computes on an adapter that fuses it. */
 function fmaF32(a: number, b: number, c: number): number {
@@ -265,8 +262,8 @@ Deno.test("texel tiles: X copied in (rows of whole 256-byte steps) or written by
         [REFERENCE.direct, 1024, "none"],
         [REFERENCE.texel, 1024, "copy"],
         [REFERENCE.texel, 200, "before"],
-        [TEXEL_DEFAULT, 1024, "copy"],
-        [TEXEL_DEFAULT, 200, "before"],
+        [TEXEL_LARGE, 1024, "copy"],
+        [TEXEL_LARGE, 200, "before"],
       ] as const
     ) {
       const c = new KernelCache(gpu, Tuning.defaults());
